@@ -1,0 +1,156 @@
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ConditionReady is the root condition of both kinds, computed from the others.
+const ConditionReady = "Ready"
+
+// XDrive condition types.
+const (
+	// ConditionBound is True while a Workstation holds the drive.
+	ConditionBound = "Bound"
+	// ConditionVolumeReady is True when the drive is at rest: archived, or attached.
+	ConditionVolumeReady = "VolumeReady"
+	// ConditionSnapshotsHealthy is False when the last snapshot failed.
+	ConditionSnapshotsHealthy = "SnapshotsHealthy"
+	// ConditionResizing is True while a ModifyVolume is in progress.
+	ConditionResizing = "Resizing"
+	// ConditionDeletionBlocked is True while deletion waits for the drive to be released.
+	ConditionDeletionBlocked = "DeletionBlocked"
+)
+
+// Workstation condition types.
+const (
+	ConditionLaunched          = "Launched"
+	ConditionRunning           = "Running"
+	ConditionDriveAttached     = "DriveAttached"
+	ConditionDriveMounted      = "DriveMounted"
+	ConditionContainersRunning = "ContainersRunning"
+	// ConditionInterrupted is True from a spot interruption notice until the relaunch.
+	ConditionInterrupted = "Interrupted"
+)
+
+// XDriveDependents are the conditions XDrive's Ready is computed from.
+var XDriveDependents = []string{ConditionVolumeReady, ConditionSnapshotsHealthy}
+
+// WorkstationDependents are the conditions Workstation's Ready is computed from.
+var WorkstationDependents = []string{
+	ConditionLaunched, ConditionRunning, ConditionDriveAttached, ConditionDriveMounted, ConditionContainersRunning,
+}
+
+// Reasons. XDrive's Ready reason is its state: Archived, Restoring, Attached, Snapshotting.
+const (
+	ReasonReconciling     = "Reconciling"
+	ReasonArchived        = "Archived"
+	ReasonRestoring       = "Restoring"
+	ReasonAttached        = "Attached"
+	ReasonSnapshotting    = "Snapshotting"
+	ReasonDeletingVolume  = "DeletingVolume"
+	ReasonBound           = "Bound"
+	ReasonUnbound         = "Unbound"
+	ReasonDriveInUse      = "DriveInUse"
+	ReasonSnapshotFailed  = "SnapshotFailed"
+	ReasonSnapshotsOK     = "SnapshotsCompleted"
+	ReasonSourceNotFound  = "SourceNotFound"
+	ReasonResizing        = "Resizing"
+	ReasonResized         = "Resized"
+	ReasonAWSError        = "AWSError"
+	ReasonDriveNotFound   = "DriveNotFound"
+	ReasonWaitingForDrive = "WaitingForDrive"
+	ReasonStopped         = "Stopped"
+	ReasonStopping        = "Stopping"
+	ReasonLaunching       = "Launching"
+	ReasonNoCapacity      = "NoCapacity"
+	ReasonInstancePending = "InstancePending"
+	ReasonInstanceRunning = "InstanceRunning"
+	ReasonInstanceGone    = "InstanceGone"
+	ReasonSpotInterrupted = "SpotInterrupted"
+	ReasonRebalancing     = "Rebalancing"
+	ReasonSSHUnreachable  = "SSHUnreachable"
+	ReasonMounted         = "Mounted"
+	ReasonNotMounted      = "NotMounted"
+	ReasonVolumeMismatch  = "VolumeMismatch"
+	ReasonContainersUp    = "ContainersUp"
+	ReasonNoContainers    = "NoContainers"
+	ReasonContainersDown  = "ContainersDown"
+	ReasonReady           = "Ready"
+	ReasonCrashConsistent = "CrashConsistent"
+	ReasonInvalidSpec     = "InvalidSpec"
+)
+
+// SetCondition sets one condition, stamped with the generation it was computed for.
+func SetCondition(conds *[]metav1.Condition, generation int64, condType string, status metav1.ConditionStatus, reason, message string) bool {
+	return meta.SetStatusCondition(conds, metav1.Condition{
+		Type:               condType,
+		Status:             status,
+		ObservedGeneration: generation,
+		Reason:             reason,
+		Message:            message,
+	})
+}
+
+// InitConditions marks every missing dependent as Unknown, as on a first visit.
+func InitConditions(conds *[]metav1.Condition, generation int64, dependents []string) {
+	for _, t := range append([]string{ConditionReady}, dependents...) {
+		if meta.FindStatusCondition(*conds, t) == nil {
+			SetCondition(conds, generation, t, metav1.ConditionUnknown, ReasonReconciling, "Reconciliation has started")
+		}
+	}
+}
+
+// SetReady computes Ready from the dependents. Ready is True only when every
+// dependent is True at this generation; its reason is then trueReason, or the
+// first dependent's reason if trueReason is empty. Otherwise Ready copies the
+// first False dependent, or else the first one that is Unknown, stale or missing.
+func SetReady(conds *[]metav1.Condition, generation int64, trueReason string, dependents []string) {
+	var firstFalse, firstUnknown *metav1.Condition
+	for _, t := range dependents {
+		c := meta.FindStatusCondition(*conds, t)
+		switch {
+		case c == nil || c.ObservedGeneration != generation || c.Status == metav1.ConditionUnknown:
+			if firstUnknown == nil {
+				firstUnknown = staleOrMissing(c, t)
+			}
+		case c.Status == metav1.ConditionFalse && firstFalse == nil:
+			firstFalse = c
+		}
+	}
+	switch {
+	case firstFalse != nil:
+		SetCondition(conds, generation, ConditionReady, metav1.ConditionFalse, firstFalse.Reason, firstFalse.Message)
+	case firstUnknown != nil:
+		SetCondition(conds, generation, ConditionReady, metav1.ConditionUnknown, firstUnknown.Reason, firstUnknown.Message)
+	default:
+		reason, message := trueReason, ""
+		if len(dependents) > 0 {
+			first := meta.FindStatusCondition(*conds, dependents[0])
+			message = first.Message
+			if reason == "" {
+				reason = first.Reason
+			}
+		}
+		if reason == "" {
+			reason = ReasonReady
+		}
+		SetCondition(conds, generation, ConditionReady, metav1.ConditionTrue, reason, message)
+	}
+}
+
+func staleOrMissing(c *metav1.Condition, condType string) *metav1.Condition {
+	switch {
+	case c == nil:
+		return &metav1.Condition{Reason: ReasonReconciling, Message: condType + " has not been observed yet"}
+	case c.Status != metav1.ConditionUnknown:
+		return &metav1.Condition{Reason: ReasonReconciling, Message: condType + " has not been observed for this generation yet"}
+	default:
+		return c
+	}
+}
+
+// IsTrue reports whether the condition is True.
+func IsTrue(conds []metav1.Condition, condType string) bool {
+	return meta.IsStatusConditionTrue(conds, condType)
+}

@@ -1,0 +1,385 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CapacityType is the EC2 purchase option.
+// +kubebuilder:validation:Enum=Spot;OnDemand
+type CapacityType string
+
+const (
+	CapacityTypeSpot     CapacityType = "Spot"
+	CapacityTypeOnDemand CapacityType = "OnDemand"
+)
+
+// WorkstationState is the state the user asks for.
+// +kubebuilder:validation:Enum=Running;Stopped
+type WorkstationState string
+
+const (
+	WorkstationStateRunning WorkstationState = "Running"
+	WorkstationStateStopped WorkstationState = "Stopped"
+)
+
+// InterruptionPolicy says what happens after a spot interruption.
+// +kubebuilder:validation:Enum=Relaunch;Stop
+type InterruptionPolicy string
+
+const (
+	InterruptionPolicyRelaunch InterruptionPolicy = "Relaunch"
+	InterruptionPolicyStop     InterruptionPolicy = "Stop"
+)
+
+// RebalancePolicy says what happens on an EC2 rebalance recommendation.
+// +kubebuilder:validation:Enum=Ignore;Move
+type RebalancePolicy string
+
+const (
+	RebalancePolicyIgnore RebalancePolicy = "Ignore"
+	RebalancePolicyMove   RebalancePolicy = "Move"
+)
+
+// DriveReference names an XDrive in the same namespace.
+type DriveReference struct {
+	// name of the XDrive.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
+
+// ImageSource selects the machine image.
+// +kubebuilder:validation:XValidation:rule="has(self.id) != has(self.ssmParameter)",message="image: set exactly one of id or ssmParameter"
+type ImageSource struct {
+	// id is an AMI ID.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^ami-[0-9a-f]{8,17}$`
+	ID string `json:"id,omitempty"`
+
+	// ssmParameter is an SSM parameter path whose value is an AMI ID.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9_./-]+$`
+	// +kubebuilder:validation:MaxLength=2048
+	SSMParameter string `json:"ssmParameter,omitempty"`
+}
+
+// ContainerPort publishes a container port on the instance.
+type ContainerPort struct {
+	// containerPort is the port inside the container.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	ContainerPort int32 `json:"containerPort"`
+
+	// hostPort is the port on the instance; containerPort if absent.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	HostPort int32 `json:"hostPort,omitempty"`
+
+	// protocol is tcp or udp.
+	// +optional
+	// +kubebuilder:default=tcp
+	// +kubebuilder:validation:Enum=tcp;udp
+	Protocol string `json:"protocol,omitempty"`
+}
+
+// GPUMode says whether a container gets the instance's GPUs.
+// +kubebuilder:validation:Enum=Auto;All;None
+type GPUMode string
+
+const (
+	// GPUModeAuto passes all GPUs when the instance has any.
+	GPUModeAuto GPUMode = "Auto"
+	GPUModeAll  GPUMode = "All"
+	GPUModeNone GPUMode = "None"
+)
+
+// Container is a Docker container run on the instance, with its data on the drive.
+type Container struct {
+	// name of the container; also the name of its committed image.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// image is the Docker image used the first time; later starts use the committed image.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image"`
+
+	// command overrides the image's entrypoint.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	Command []string `json:"command,omitempty"`
+
+	// args are passed to the command.
+	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	Args []string `json:"args,omitempty"`
+
+	// env sets environment variables (literal values only).
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=128
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// ports publishes container ports on the instance.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	Ports []ContainerPort `json:"ports,omitempty"`
+
+	// gpus says whether the container sees the GPUs.
+	// +optional
+	// +kubebuilder:default=Auto
+	GPUs GPUMode `json:"gpus,omitempty"`
+}
+
+// WorkstationSpec is the desired state of a workstation.
+// +kubebuilder:validation:XValidation:rule="!has(self.maxSpotPrice) || self.capacityType == 'Spot'",message="maxSpotPrice: only allowed with capacityType Spot"
+// +kubebuilder:validation:XValidation:rule="!has(self.onDemandFallback) || !self.onDemandFallback || self.capacityType == 'Spot'",message="onDemandFallback: only allowed with capacityType Spot"
+// +kubebuilder:validation:XValidation:rule="self.driveRef.name == oldSelf.driveRef.name || self.state == 'Stopped' && oldSelf.state == 'Stopped'",message="driveRef: may change only while state is Stopped"
+type WorkstationSpec struct {
+	// driveRef names the XDrive mounted on the instance.
+	// +required
+	DriveRef DriveReference `json:"driveRef"`
+
+	// instanceTypes are the candidate instance types, in order of preference.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
+	// +listType=set
+	// +kubebuilder:validation:items:Pattern=`^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.[0-9a-z]+$`
+	// +kubebuilder:validation:items:MaxLength=32
+	InstanceTypes []string `json:"instanceTypes"`
+
+	// capacityType is Spot or OnDemand.
+	// +optional
+	// +kubebuilder:default=Spot
+	CapacityType CapacityType `json:"capacityType,omitempty"`
+
+	// maxSpotPrice is the highest hourly spot price in USD, as a decimal string.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,6})?$`
+	// +kubebuilder:validation:MaxLength=16
+	MaxSpotPrice string `json:"maxSpotPrice,omitempty"`
+
+	// onDemandFallback launches on-demand when no spot capacity is found.
+	// +optional
+	OnDemandFallback *bool `json:"onDemandFallback,omitempty"`
+
+	// availabilityZones are the candidate zones; every zone offering a listed type if absent.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:Pattern=`^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$`
+	// +kubebuilder:validation:items:MaxLength=32
+	AvailabilityZones []string `json:"availabilityZones,omitempty"`
+
+	// image selects the AMI; a GPU image for GPU types and a CPU image otherwise if absent.
+	// +optional
+	Image *ImageSource `json:"image,omitempty"`
+
+	// subnetIDs are candidate subnets; the zone's default subnet if absent.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:Pattern=`^subnet-[0-9a-f]{8,17}$`
+	SubnetIDs []string `json:"subnetIDs,omitempty"`
+
+	// securityGroupIDs are attached to the instance.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:validation:items:Pattern=`^sg-[0-9a-f]{8,17}$`
+	SecurityGroupIDs []string `json:"securityGroupIDs,omitempty"`
+
+	// keyName is an EC2 key pair for the user's own SSH access.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	KeyName string `json:"keyName,omitempty"`
+
+	// iamInstanceProfile is the name or ARN of an instance profile.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	IAMInstanceProfile string `json:"iamInstanceProfile,omitempty"`
+
+	// tags are added to the instance and its volumes. Keys under xdrive.io/ and aws: are reserved.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=40
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('xdrive.io/') && !k.startsWith('aws:'))",message="tags: keys starting with xdrive.io/ or aws: are reserved"
+	Tags map[string]string `json:"tags,omitempty"`
+
+	// mountPath is where the drive is mounted on the instance.
+	// +optional
+	// +kubebuilder:default=/v1
+	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`
+	// +kubebuilder:validation:MaxLength=255
+	MountPath string `json:"mountPath,omitempty"`
+
+	// containers run under Docker, with Docker's data-root on the drive.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Containers []Container `json:"containers,omitempty"`
+
+	// state is Running or Stopped. Stopped commits, flushes and snapshots, and keeps the object.
+	// +optional
+	// +kubebuilder:default=Running
+	State WorkstationState `json:"state,omitempty"`
+
+	// interruptionPolicy says what happens after a spot interruption.
+	// +optional
+	// +kubebuilder:default=Relaunch
+	InterruptionPolicy InterruptionPolicy `json:"interruptionPolicy,omitempty"`
+
+	// rebalancePolicy says what happens on a rebalance recommendation.
+	// +optional
+	// +kubebuilder:default=Ignore
+	RebalancePolicy RebalancePolicy `json:"rebalancePolicy,omitempty"`
+}
+
+// DriveRelease is the Workstation's word that the drive may be snapshotted.
+type DriveRelease struct {
+	// instanceID is the instance the drive was released from.
+	// +required
+	InstanceID string `json:"instanceID"`
+
+	// flushed is true when the filesystem was cleanly unmounted before release.
+	// +required
+	Flushed bool `json:"flushed"`
+
+	// time is when the release was recorded.
+	// +required
+	Time metav1.Time `json:"time"`
+}
+
+// WorkstationStatus is the observed state of a workstation.
+type WorkstationStatus struct {
+	// conditions describe the workstation; Ready is the root.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// instanceID is the current EC2 instance.
+	// +optional
+	InstanceID string `json:"instanceID,omitempty"`
+
+	// instanceType is the type of the current instance.
+	// +optional
+	InstanceType string `json:"instanceType,omitempty"`
+
+	// capacityType is how the current instance was bought.
+	// +optional
+	CapacityType CapacityType `json:"capacityType,omitempty"`
+
+	// availabilityZone is the zone of the current instance.
+	// +optional
+	AvailabilityZone string `json:"availabilityZone,omitempty"`
+
+	// privateIP of the current instance.
+	// +optional
+	PrivateIP string `json:"privateIP,omitempty"`
+
+	// publicIP of the current instance.
+	// +optional
+	PublicIP string `json:"publicIP,omitempty"`
+
+	// launchTime of the current instance.
+	// +optional
+	LaunchTime *metav1.Time `json:"launchTime,omitempty"`
+
+	// spotPrice is the spot price seen at launch, USD per hour.
+	// +optional
+	SpotPrice string `json:"spotPrice,omitempty"`
+
+	// launches counts launches; it keys the RunInstances client token.
+	// +optional
+	Launches int32 `json:"launches,omitempty"`
+
+	// interruptions counts spot interruptions.
+	// +optional
+	Interruptions int32 `json:"interruptions,omitempty"`
+
+	// lastInterruptionTime is when the last interruption notice arrived.
+	// +optional
+	LastInterruptionTime *metav1.Time `json:"lastInterruptionTime,omitempty"`
+
+	// driveRelease is set once the drive may be snapshotted.
+	// +optional
+	DriveRelease *DriveRelease `json:"driveRelease,omitempty"`
+
+	// avoidOfferings are type/zone offerings skipped until the given time.
+	// +optional
+	// +listType=map
+	// +listMapKey=offering
+	// +kubebuilder:validation:MaxItems=64
+	AvoidOfferings []AvoidedOffering `json:"avoidOfferings,omitempty"`
+}
+
+// AvoidedOffering is an instance type in a zone that is skipped for a while.
+type AvoidedOffering struct {
+	// offering is "<capacityType>/<instanceType>/<zone>".
+	// +required
+	Offering string `json:"offering"`
+
+	// until is when the offering may be tried again.
+	// +required
+	Until metav1.Time `json:"until"`
+
+	// reason is why it is avoided.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ws,categories=xdrive
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Drive",type=string,JSONPath=`.spec.driveRef.name`
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.status.instanceType`
+// +kubebuilder:printcolumn:name="Capacity",type=string,JSONPath=`.status.capacityType`
+// +kubebuilder:printcolumn:name="Zone",type=string,JSONPath=`.status.availabilityZone`
+// +kubebuilder:printcolumn:name="IP",type=string,JSONPath=`.status.publicIP`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// Workstation is an EC2 machine, spot or on-demand, with an XDrive mounted on it.
+type Workstation struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec WorkstationSpec `json:"spec"`
+	// +optional
+	Status WorkstationStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// WorkstationList is a list of Workstations.
+type WorkstationList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Workstation `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Workstation{}, &WorkstationList{})
+}

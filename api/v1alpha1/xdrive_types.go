@@ -1,0 +1,211 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// VolumeType is an EBS volume type.
+// +kubebuilder:validation:Enum=gp3;gp2;io1;io2;st1;sc1
+type VolumeType string
+
+const (
+	VolumeTypeGP3 VolumeType = "gp3"
+	VolumeTypeGP2 VolumeType = "gp2"
+	VolumeTypeIO1 VolumeType = "io1"
+	VolumeTypeIO2 VolumeType = "io2"
+	VolumeTypeST1 VolumeType = "st1"
+	VolumeTypeSC1 VolumeType = "sc1"
+)
+
+// Filesystem is the filesystem made on a blank drive.
+// +kubebuilder:validation:Enum=ext4;xfs
+type Filesystem string
+
+const (
+	FilesystemExt4 Filesystem = "ext4"
+	FilesystemXFS  Filesystem = "xfs"
+)
+
+// DeletionPolicy decides what happens to a drive's snapshots when the XDrive is deleted.
+// +kubebuilder:validation:Enum=Retain;Delete
+type DeletionPolicy string
+
+const (
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+)
+
+// DriveSource says where the first volume of a drive comes from.
+// +kubebuilder:validation:XValidation:rule="has(self.snapshotID) != has(self.nameTag)",message="source: set exactly one of snapshotID or nameTag"
+type DriveSource struct {
+	// snapshotID restores the drive from this EBS snapshot on first use.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^snap-[0-9a-f]{8,17}$`
+	SnapshotID string `json:"snapshotID,omitempty"`
+
+	// nameTag adopts the newest completed snapshot whose Name tag equals it
+	// (the convention of the original xdrive tool).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	NameTag string `json:"nameTag,omitempty"`
+}
+
+// XDriveSpec is the desired state of a drive.
+// +kubebuilder:validation:XValidation:rule="!has(self.iops) || self.volumeType in ['gp3','io1','io2']",message="iops: only allowed with volumeType gp3, io1 or io2"
+// +kubebuilder:validation:XValidation:rule="!(self.volumeType in ['io1','io2']) || has(self.iops)",message="iops: required with volumeType io1 and io2"
+// +kubebuilder:validation:XValidation:rule="!has(self.throughputMiBps) || self.volumeType == 'gp3'",message="throughputMiBps: only allowed with volumeType gp3"
+// +kubebuilder:validation:XValidation:rule="!(self.volumeType in ['st1','sc1']) || self.sizeGiB >= 125",message="sizeGiB: st1 and sc1 volumes must be at least 125 GiB"
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.kmsKeyID) == has(self.kmsKeyID)",message="kmsKeyID: immutable once set, and cannot be added later"
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.source) == has(self.source)",message="source: immutable once set, and cannot be added later"
+// +kubebuilder:validation:XValidation:rule="!has(self.kmsKeyID) || self.encrypted",message="kmsKeyID: only allowed when encrypted is true"
+type XDriveSpec struct {
+	// sizeGiB is the size of the drive. It may grow, never shrink.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16384
+	// +kubebuilder:validation:XValidation:rule="self >= oldSelf",message="sizeGiB: may grow, never shrink"
+	SizeGiB int32 `json:"sizeGiB"`
+
+	// volumeType is the EBS volume type.
+	// +optional
+	// +kubebuilder:default=gp3
+	VolumeType VolumeType `json:"volumeType,omitempty"`
+
+	// iops is the provisioned IOPS, for gp3 (3000-80000), io1 and io2 (100-256000).
+	// +optional
+	// +kubebuilder:validation:Minimum=100
+	// +kubebuilder:validation:Maximum=256000
+	IOPS *int32 `json:"iops,omitempty"`
+
+	// throughputMiBps is the provisioned throughput, for gp3 only (125-2000).
+	// +optional
+	// +kubebuilder:validation:Minimum=125
+	// +kubebuilder:validation:Maximum=2000
+	ThroughputMiBps *int32 `json:"throughputMiBps,omitempty"`
+
+	// encrypted encrypts the volumes and snapshots. Immutable.
+	// +optional
+	// +kubebuilder:default=true
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="encrypted: immutable"
+	Encrypted bool `json:"encrypted"`
+
+	// kmsKeyID is the KMS key for encryption; the account's default EBS key if absent. Immutable.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="kmsKeyID: immutable"
+	KMSKeyID string `json:"kmsKeyID,omitempty"`
+
+	// filesystem is made on a blank drive. Immutable.
+	// +optional
+	// +kubebuilder:default=ext4
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="filesystem: immutable"
+	Filesystem Filesystem `json:"filesystem,omitempty"`
+
+	// source says where the first volume comes from; a blank volume if absent. Immutable.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="source: immutable"
+	Source *DriveSource `json:"source,omitempty"`
+
+	// snapshotRetention keeps the newest N completed snapshots; all are kept if absent.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	SnapshotRetention *int32 `json:"snapshotRetention,omitempty"`
+
+	// deletionPolicy decides whether the drive's snapshots are deleted with the XDrive.
+	// +optional
+	// +kubebuilder:default=Retain
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// XDriveStatus is the observed state of a drive.
+type XDriveStatus struct {
+	// conditions describe the drive; Ready is the root, its reason the drive's state.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// volumeID is the live EBS volume, if any.
+	// +optional
+	VolumeID string `json:"volumeID,omitempty"`
+
+	// availabilityZone is the zone of the live volume.
+	// +optional
+	AvailabilityZone string `json:"availabilityZone,omitempty"`
+
+	// attachedTo is the instance the volume is attached to.
+	// +optional
+	AttachedTo string `json:"attachedTo,omitempty"`
+
+	// boundTo is the Workstation that holds the drive.
+	// +optional
+	BoundTo string `json:"boundTo,omitempty"`
+
+	// restoreSnapshotID is the snapshot the next volume is created from; empty means blank.
+	// +optional
+	RestoreSnapshotID string `json:"restoreSnapshotID,omitempty"`
+
+	// pendingSnapshotID is a snapshot of the live volume that has not completed yet.
+	// +optional
+	PendingSnapshotID string `json:"pendingSnapshotID,omitempty"`
+
+	// latestSnapshotID is the newest completed snapshot of the drive.
+	// +optional
+	LatestSnapshotID string `json:"latestSnapshotID,omitempty"`
+
+	// latestSnapshotTime is when the newest completed snapshot was started.
+	// +optional
+	LatestSnapshotTime *metav1.Time `json:"latestSnapshotTime,omitempty"`
+
+	// snapshotCount is how many completed snapshots the drive owns.
+	// +optional
+	SnapshotCount int32 `json:"snapshotCount,omitempty"`
+
+	// sizeGiB is the size of the live volume, or of the newest snapshot.
+	// +optional
+	SizeGiB int32 `json:"sizeGiB,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=xd,categories=xdrive
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Size",type=integer,JSONPath=`.spec.sizeGiB`
+// +kubebuilder:printcolumn:name="Zone",type=string,JSONPath=`.status.availabilityZone`
+// +kubebuilder:printcolumn:name="Volume",type=string,JSONPath=`.status.volumeID`
+// +kubebuilder:printcolumn:name="Snapshot",type=string,JSONPath=`.status.latestSnapshotID`
+// +kubebuilder:printcolumn:name="Workstation",type=string,JSONPath=`.status.boundTo`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// XDrive is a named, persistent drive kept as EBS snapshots while nothing runs.
+type XDrive struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec XDriveSpec `json:"spec"`
+	// +optional
+	Status XDriveStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// XDriveList is a list of XDrives.
+type XDriveList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []XDrive `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&XDrive{}, &XDriveList{})
+}

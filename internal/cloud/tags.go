@@ -1,0 +1,72 @@
+package cloud
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// Ownership tag keys. Every resource the operator creates carries TagCluster;
+// the operator modifies or deletes nothing without it.
+const (
+	TagCluster     = "xdrive.io/cluster"
+	TagDrive       = "xdrive.io/drive"
+	TagWorkstation = "xdrive.io/workstation"
+	TagOwnerUID    = "xdrive.io/owner-uid"
+	TagSourceVol   = "xdrive.io/source-volume"
+	TagConsistency = "xdrive.io/consistency"
+	TagName        = "Name"
+)
+
+// ObjectKey renders a namespaced name as used in tag values.
+func ObjectKey(namespace, name string) string { return namespace + "/" + name }
+
+// Tags turns a map into EC2 tags, sorted by key for stable requests.
+func Tags(m map[string]string) []ec2types.Tag {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	out := make([]ec2types.Tag, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, ec2types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
+	}
+	return out
+}
+
+// TagMap turns EC2 tags into a map.
+func TagMap(tags []ec2types.Tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
+}
+
+// OwnedBy reports whether the tags mark the resource as this cluster's.
+func OwnedBy(tags []ec2types.Tag, cluster string) bool {
+	return TagMap(tags)[TagCluster] == cluster
+}
+
+// TagFilter builds a DescribeX filter on one tag.
+func TagFilter(key, value string) ec2types.Filter {
+	return ec2types.Filter{Name: aws.String("tag:" + key), Values: []string{value}}
+}
+
+// Filter builds a DescribeX filter.
+func Filter(name string, values ...string) ec2types.Filter {
+	return ec2types.Filter{Name: aws.String(name), Values: values}
+}
+
+// ClientToken derives a deterministic idempotency token (at most 64 ASCII characters).
+func ClientToken(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return "xd-" + hex.EncodeToString(sum[:])[:61]
+}
+
+func sortStrings(s []string) { slices.Sort(s) }
