@@ -1,0 +1,281 @@
+// Package drives manages the EBS volumes and snapshots of XDrives. Its Service
+// is the only writer of a drive's volume after launch, and of its snapshots.
+package drives
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/xdrive-io/xdrive/internal/batch"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+)
+
+// Snapshot states, as EC2 names them.
+const (
+	SnapshotPending   = "pending"
+	SnapshotCompleted = "completed"
+	SnapshotError     = "error"
+)
+
+// Snapshot is what the operator needs to know of an EBS snapshot.
+type Snapshot struct {
+	ID        string
+	VolumeID  string
+	State     string
+	Progress  string
+	StartTime time.Time
+	SizeGiB   int32
+	Tags      map[string]string
+}
+
+// Volume is what the operator needs to know of an EBS volume.
+type Volume struct {
+	ID         string
+	Zone       string
+	State      string
+	SizeGiB    int32
+	AttachedTo string
+	Tags       map[string]string
+}
+
+// Modification is the progress of a ModifyVolume.
+type Modification struct {
+	State      string // modifying, optimizing, completed, failed
+	TargetSize int32
+}
+
+// ErrNotOwned is returned when asked to modify a resource the cluster does not own.
+var ErrNotOwned = errors.New("resource is not owned by this xdrive cluster")
+
+// Service reads and writes drive volumes and snapshots.
+type Service struct {
+	api     cloud.VolumesAPI
+	cluster string
+	snaps   *batch.Batcher[Snapshot]
+	vols    *batch.Batcher[Volume]
+	now     func() time.Time
+}
+
+// NewService returns a Service; lookups by ID from many drives are merged within window.
+func NewService(api cloud.VolumesAPI, cluster string, window time.Duration) *Service {
+	s := &Service{api: api, cluster: cluster, now: time.Now}
+	s.snaps = batch.New(window, 200, s.describeSnapshotIDs)
+	s.vols = batch.New(window, 200, s.describeVolumeIDs)
+	return s
+}
+
+// Snapshot returns a snapshot by ID; found is false if EC2 does not know it.
+func (s *Service) Snapshot(ctx context.Context, id string) (Snapshot, bool, error) {
+	return s.snaps.Get(ctx, id)
+}
+
+// Volume returns a volume by ID; found is false if EC2 does not know it.
+func (s *Service) Volume(ctx context.Context, id string) (Volume, bool, error) {
+	return s.vols.Get(ctx, id)
+}
+
+// DriveSnapshots returns the drive's snapshots that this cluster owns, newest first.
+func (s *Service) DriveSnapshots(ctx context.Context, drive string) ([]Snapshot, error) {
+	return s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
+		OwnerIds: []string{"self"},
+		Filters:  []ec2types.Filter{cloud.TagFilter(cloud.TagCluster, s.cluster), cloud.TagFilter(cloud.TagDrive, drive)},
+	})
+}
+
+// NewestNamed returns the newest completed snapshot whose Name tag equals name.
+func (s *Service) NewestNamed(ctx context.Context, name string) (Snapshot, bool, error) {
+	list, err := s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
+		OwnerIds: []string{"self"},
+		Filters:  []ec2types.Filter{cloud.TagFilter(cloud.TagName, name), cloud.Filter("status", SnapshotCompleted)},
+	})
+	if err != nil || len(list) == 0 {
+		return Snapshot{}, false, err
+	}
+	return list[0], true, nil
+}
+
+// SnapshotRequest describes a snapshot of a drive's volume.
+type SnapshotRequest struct {
+	VolumeID  string
+	Drive     string // ns/name
+	DriveName string
+	// Consistency is "flushed" when the filesystem was unmounted first, else "crash".
+	Consistency string
+}
+
+// CreateSnapshot snapshots the volume, unless a pending or completed snapshot
+// of it taken by this cluster exists: CreateSnapshot takes no client token, so
+// the tags are the record that makes a retry after a crash safe.
+func (s *Service) CreateSnapshot(ctx context.Context, r SnapshotRequest) (Snapshot, error) {
+	existing, err := s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
+		OwnerIds: []string{"self"},
+		Filters: []ec2types.Filter{
+			cloud.Filter("volume-id", r.VolumeID),
+			cloud.TagFilter(cloud.TagCluster, s.cluster),
+			cloud.Filter("status", SnapshotPending, SnapshotCompleted),
+		},
+	})
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if len(existing) > 0 {
+		return existing[0], nil
+	}
+	now := s.now().UTC()
+	tags := cloud.Tags(map[string]string{
+		cloud.TagCluster:     s.cluster,
+		cloud.TagDrive:       r.Drive,
+		cloud.TagName:        r.DriveName,
+		cloud.TagSourceVol:   r.VolumeID,
+		cloud.TagConsistency: r.Consistency,
+	})
+	out, err := s.api.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{
+		VolumeId:          aws.String(r.VolumeID),
+		Description:       aws.String(fmt.Sprintf("xdrive %s at %s (%s)", r.Drive, now.Format(time.RFC3339), r.Consistency)),
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSnapshot, Tags: tags}},
+	})
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("creating snapshot of %s: %w", r.VolumeID, err)
+	}
+	return Snapshot{
+		ID: aws.ToString(out.SnapshotId), VolumeID: r.VolumeID, State: string(out.State),
+		StartTime: aws.ToTime(out.StartTime), SizeGiB: aws.ToInt32(out.VolumeSize), Tags: cloud.TagMap(tags),
+	}, nil
+}
+
+// DeleteVolume deletes a volume the cluster owns. A volume already gone is not an error.
+func (s *Service) DeleteVolume(ctx context.Context, v Volume) error {
+	if v.Tags[cloud.TagCluster] != s.cluster {
+		return fmt.Errorf("deleting volume %s: %w", v.ID, ErrNotOwned)
+	}
+	_, err := s.api.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: aws.String(v.ID)})
+	if err != nil && !cloud.IsNotFound(err) {
+		return fmt.Errorf("deleting volume %s: %w", v.ID, err)
+	}
+	return nil
+}
+
+// DeleteSnapshot deletes a snapshot the cluster owns. One already gone is not an error.
+func (s *Service) DeleteSnapshot(ctx context.Context, snap Snapshot) error {
+	if snap.Tags[cloud.TagCluster] != s.cluster {
+		return fmt.Errorf("deleting snapshot %s: %w", snap.ID, ErrNotOwned)
+	}
+	_, err := s.api.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(snap.ID)})
+	if err != nil && !cloud.IsNotFound(err) {
+		return fmt.Errorf("deleting snapshot %s: %w", snap.ID, err)
+	}
+	return nil
+}
+
+// Resize grows a volume the cluster owns.
+func (s *Service) Resize(ctx context.Context, v Volume, sizeGiB int32) error {
+	if v.Tags[cloud.TagCluster] != s.cluster {
+		return fmt.Errorf("resizing volume %s: %w", v.ID, ErrNotOwned)
+	}
+	_, err := s.api.ModifyVolume(ctx, &ec2.ModifyVolumeInput{VolumeId: aws.String(v.ID), Size: aws.Int32(sizeGiB)})
+	if err != nil {
+		return fmt.Errorf("resizing volume %s to %d GiB: %w", v.ID, sizeGiB, err)
+	}
+	return nil
+}
+
+// Modification returns the latest modification of a volume; found is false if there is none.
+func (s *Service) Modification(ctx context.Context, volumeID string) (Modification, bool, error) {
+	out, err := s.api.DescribeVolumesModifications(ctx, &ec2.DescribeVolumesModificationsInput{VolumeIds: []string{volumeID}})
+	if cloud.IsNotFound(err) {
+		return Modification{}, false, nil
+	}
+	if err != nil {
+		return Modification{}, false, fmt.Errorf("describing modifications of %s: %w", volumeID, err)
+	}
+	if len(out.VolumesModifications) == 0 {
+		return Modification{}, false, nil
+	}
+	m := slices.MaxFunc(out.VolumesModifications, func(a, b ec2types.VolumeModification) int {
+		return aws.ToTime(a.StartTime).Compare(aws.ToTime(b.StartTime))
+	})
+	return Modification{State: string(m.ModificationState), TargetSize: aws.ToInt32(m.TargetSize)}, true, nil
+}
+
+// Prunable returns the completed snapshots beyond the newest keep; never the
+// newest one, never a pending one. snaps must be newest first.
+func Prunable(snaps []Snapshot, keep int) []Snapshot {
+	keep = max(keep, 1)
+	var out []Snapshot
+	completed := 0
+	for _, s := range snaps {
+		if s.State != SnapshotCompleted {
+			continue
+		}
+		completed++
+		if completed > keep {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (s *Service) describeSnapshotIDs(ctx context.Context, ids []string) (map[string]Snapshot, error) {
+	list, err := s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
+		OwnerIds: []string{"self"},
+		Filters:  []ec2types.Filter{cloud.Filter("snapshot-id", ids...)},
+	})
+	out := make(map[string]Snapshot, len(list))
+	for _, snap := range list {
+		out[snap.ID] = snap
+	}
+	return out, err
+}
+
+func (s *Service) describeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsInput) ([]Snapshot, error) {
+	var out []Snapshot
+	p := ec2.NewDescribeSnapshotsPaginator(s.api, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describing snapshots: %w", err)
+		}
+		for _, sn := range page.Snapshots {
+			out = append(out, Snapshot{
+				ID: aws.ToString(sn.SnapshotId), VolumeID: aws.ToString(sn.VolumeId), State: string(sn.State),
+				Progress: aws.ToString(sn.Progress), StartTime: aws.ToTime(sn.StartTime),
+				SizeGiB: aws.ToInt32(sn.VolumeSize), Tags: cloud.TagMap(sn.Tags),
+			})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Snapshot) int { return b.StartTime.Compare(a.StartTime) })
+	return out, nil
+}
+
+func (s *Service) describeVolumeIDs(ctx context.Context, ids []string) (map[string]Volume, error) {
+	out := make(map[string]Volume, len(ids))
+	p := ec2.NewDescribeVolumesPaginator(s.api, &ec2.DescribeVolumesInput{
+		Filters: []ec2types.Filter{cloud.Filter("volume-id", ids...)},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describing volumes: %w", err)
+		}
+		for _, v := range page.Volumes {
+			vol := Volume{
+				ID: aws.ToString(v.VolumeId), Zone: aws.ToString(v.AvailabilityZone), State: string(v.State),
+				SizeGiB: aws.ToInt32(v.Size), Tags: cloud.TagMap(v.Tags),
+			}
+			for _, a := range v.Attachments {
+				if a.State == ec2types.VolumeAttachmentStateAttached || a.State == ec2types.VolumeAttachmentStateAttaching {
+					vol.AttachedTo = aws.ToString(a.InstanceId)
+				}
+			}
+			out[vol.ID] = vol
+		}
+	}
+	return out, nil
+}

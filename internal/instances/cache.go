@@ -1,0 +1,182 @@
+package instances
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/go-logr/logr"
+
+	"github.com/xdrive-io/xdrive/internal/batch"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+)
+
+// maxFilterValues is the most values EC2 takes in one filter.
+const maxFilterValues = 200
+
+// Cache keeps the last known state of the cluster's instances. Lookups from
+// many reconciles are merged into one DescribeInstances, and a slow poll of
+// every owned instance replaces per-object polling while they are idle.
+type Cache struct {
+	api      cloud.InstancesAPI
+	cluster  string
+	byID     *batch.Batcher[Instance]
+	byOwner  *batch.Batcher[[]Instance]
+	onChange func(Instance)
+
+	mu    sync.RWMutex
+	known map[string]Instance
+}
+
+// CacheOptions configures a Cache.
+type CacheOptions struct {
+	API     cloud.InstancesAPI
+	Cluster string
+	// Window is how long lookups gather before one DescribeInstances.
+	Window time.Duration
+	// OnChange is called when a poll or lookup sees an instance change state.
+	OnChange func(Instance)
+}
+
+// NewCache returns an empty cache.
+func NewCache(o CacheOptions) *Cache {
+	if o.Window == 0 {
+		o.Window = 20 * time.Millisecond
+	}
+	c := &Cache{api: o.API, cluster: o.Cluster, onChange: o.OnChange, known: map[string]Instance{}}
+	c.byID = batch.New(o.Window, maxFilterValues, c.describeIDs)
+	c.byOwner = batch.New(o.Window, maxFilterValues, c.describeOwners)
+	return c
+}
+
+// Get returns the instance as EC2 describes it now. A missing instance is
+// reported as not found; EC2 may take a moment to show a new one.
+func (c *Cache) Get(ctx context.Context, id string) (Instance, bool, error) {
+	return c.byID.Get(ctx, id)
+}
+
+// Cached returns the last known state without calling EC2.
+func (c *Cache) Cached(id string) (Instance, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	i, ok := c.known[id]
+	return i, ok
+}
+
+// Owned returns the live (not terminated) instances tagged for the workstation.
+func (c *Cache) Owned(ctx context.Context, workstation string) ([]Instance, error) {
+	list, _, err := c.byOwner.Get(ctx, workstation)
+	return list, err
+}
+
+// Poll describes every live instance of the cluster in as few calls as EC2 allows.
+func (c *Cache) Poll(ctx context.Context) error {
+	seen := map[string]bool{}
+	err := c.describe(ctx, &ec2.DescribeInstancesInput{
+		Filters:    []ec2types.Filter{cloud.TagFilter(cloud.TagCluster, c.cluster)},
+		MaxResults: aws.Int32(1000),
+	}, func(i Instance) { seen[i.ID] = true })
+	if err != nil {
+		return err
+	}
+	// Instances that vanished from EC2's answers are gone for good.
+	c.mu.Lock()
+	var vanished []Instance
+	for id, i := range c.known {
+		if !seen[id] && !i.Gone() {
+			i.State = StateTerminated
+			c.known[id] = i
+			vanished = append(vanished, i)
+		}
+	}
+	c.mu.Unlock()
+	for _, i := range vanished {
+		c.notify(i)
+	}
+	return nil
+}
+
+// Run polls every interval until ctx ends; it is a manager Runnable.
+func (c *Cache) Run(ctx context.Context, interval time.Duration) error {
+	log := logr.FromContextOrDiscard(ctx).WithName("instance-poll")
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := c.Poll(ctx); err != nil {
+				log.Error(err, "Polling instances failed")
+			}
+		}
+	}
+}
+
+func (c *Cache) describeIDs(ctx context.Context, ids []string) (map[string]Instance, error) {
+	out := make(map[string]Instance, len(ids))
+	err := c.describe(ctx, &ec2.DescribeInstancesInput{
+		Filters: []ec2types.Filter{cloud.Filter("instance-id", ids...)},
+	}, func(i Instance) { out[i.ID] = i })
+	return out, err
+}
+
+func (c *Cache) describeOwners(ctx context.Context, owners []string) (map[string][]Instance, error) {
+	out := make(map[string][]Instance, len(owners))
+	err := c.describe(ctx, &ec2.DescribeInstancesInput{
+		Filters: []ec2types.Filter{
+			cloud.TagFilter(cloud.TagCluster, c.cluster),
+			cloud.Filter("tag:"+cloud.TagWorkstation, owners...),
+			cloud.Filter("instance-state-name", StatePending, StateRunning, StateStopping, StateStopped),
+		},
+	}, func(i Instance) { out[i.Workstation()] = append(out[i.Workstation()], i) })
+	return out, err
+}
+
+func (c *Cache) describe(ctx context.Context, in *ec2.DescribeInstancesInput, each func(Instance)) error {
+	p := ec2.NewDescribeInstancesPaginator(c.api, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("describing instances: %w", err)
+		}
+		for _, r := range page.Reservations {
+			for _, raw := range r.Instances {
+				i := fromEC2(raw)
+				if !cloud.OwnedBy(raw.Tags, c.cluster) {
+					continue
+				}
+				c.remember(i)
+				each(i)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Cache) remember(i Instance) {
+	c.mu.Lock()
+	old, had := c.known[i.ID]
+	c.known[i.ID] = i
+	c.mu.Unlock()
+	if !had || old.State != i.State || old.DriveVolumeID != i.DriveVolumeID {
+		c.notify(i)
+	}
+}
+
+// Forget drops an instance the operator no longer tracks.
+func (c *Cache) Forget(id string) {
+	c.mu.Lock()
+	delete(c.known, id)
+	c.mu.Unlock()
+}
+
+func (c *Cache) notify(i Instance) {
+	if c.onChange != nil {
+		c.onChange(i)
+	}
+}
