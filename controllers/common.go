@@ -1,0 +1,72 @@
+// Package controllers reconciles XDrives and Workstations into AWS state.
+package controllers
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+)
+
+const (
+	// Finalizer holds both kinds until their AWS side is safe.
+	Finalizer = "xdrive.io/finalizer"
+	// driveRefIndex indexes Workstations by the drive they reference.
+	driveRefIndex = "spec.driveRef.name"
+	// InterruptionAnnotation carries an interruption notice to a Workstation:
+	// "<kind>/<instance-id>/<RFC3339 time>", written by the notice handler.
+	InterruptionAnnotation = "xdrive.io/interruption"
+)
+
+// IndexWorkstationsByDrive registers the field index the controllers list by.
+func IndexWorkstationsByDrive(ctx context.Context, indexer interface {
+	IndexField(ctx context.Context, obj client.Object, field string, extract client.IndexerFunc) error
+}) error {
+	return indexer.IndexField(ctx, &v1alpha1.Workstation{}, driveRefIndex, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.Workstation).Spec.DriveRef.Name}
+	})
+}
+
+// Backoff returns an exponential delay for the n-th wait, with ±20% jitter.
+func Backoff(n int, base, limit time.Duration) time.Duration {
+	d := base
+	for i := 0; i < n && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// patchStatus writes the status once, and only if it changed.
+func patchStatus[T client.Object](ctx context.Context, c client.Client, before, after T, beforeStatus, afterStatus any) error {
+	if equality.Semantic.DeepEqual(beforeStatus, afterStatus) {
+		return nil
+	}
+	return c.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+// eventf records an Event when a recorder is configured.
+func eventf(r events.EventRecorder, obj client.Object, warning bool, reason, action, format string, args ...any) {
+	if r == nil {
+		return
+	}
+	kind := "Normal"
+	if warning {
+		kind = "Warning"
+	}
+	r.Eventf(obj, nil, kind, reason, action, format, args...)
+}
+
+// Kinds of notices in InterruptionAnnotation.
+const (
+	NoticeSpot       = "spot-interruption"
+	NoticeRebalance  = "rebalance"
+	NoticeScheduled  = "scheduled-change"
+	NoticeTerminated = "terminated"
+	NoticeInstance   = "instance-watcher"
+)
