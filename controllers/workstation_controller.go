@@ -704,4 +704,3 @@ func statusChanged() predicate.Predicate {
 		return e.ObjectOld.GetResourceVersion() != e.ObjectNew.GetResourceVersion()
 	}}
 }
-

@@ -70,3 +70,9 @@ func ClientToken(parts ...string) string {
 }
 
 func sortStrings(s []string) { slices.Sort(s) }
+
+// SplitObjectKey splits an ObjectKey into namespace and name.
+func SplitObjectKey(key string) (namespace, name string, ok bool) {
+	namespace, name, ok = strings.Cut(key, "/")
+	return namespace, name, ok && namespace != "" && name != ""
+}

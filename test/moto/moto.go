@@ -103,12 +103,15 @@ var (
 
 // Main runs a test package with one shared moto_server. When moto_server is
 // missing the package's moto tests are skipped, unless CI=true, where they fail.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run runs the tests, stops the shared server and returns the exit code.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if shared != nil {
 		shared.Stop()
 	}
-	os.Exit(code)
+	return code
 }
 
 // Shared returns the package's moto_server, starting it on first use.

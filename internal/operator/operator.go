@@ -1,0 +1,172 @@
+// Package operator wires the controllers, the AWS services and the
+// interruption receiver into a controller-runtime manager.
+package operator
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/controllers"
+	"github.com/xdrive-io/xdrive/internal/agent"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/drives"
+	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/internal/interruption"
+	"github.com/xdrive-io/xdrive/internal/sshx"
+)
+
+// AWS holds the clients of every AWS service the operator calls.
+type AWS struct {
+	EC2    cloud.EC2API
+	SSM    cloud.SSMAPI
+	SQS    cloud.QueueAPI
+	Events cloud.RulesAPI
+}
+
+// Options configures the operator.
+type Options struct {
+	// Cluster is the ownership tag value; the operator touches nothing without it.
+	Cluster string
+	// PollInterval is how often every owned instance is described in one call.
+	PollInterval time.Duration
+	// BatchWindow is how long lookups by ID gather before one EC2 call.
+	BatchWindow time.Duration
+	// Concurrency is the number of parallel reconciles per controller.
+	Concurrency int
+	Timings     controllers.WorkstationTimings
+	Images      controllers.ImageDefaults
+	// UserData renders an instance's bootstrap.
+	UserData func(controllers.UserDataInput) ([]byte, error)
+	// SSHResolver maps instance addresses to dialed addresses (tests and the demo: 127.0.0.1).
+	SSHResolver sshx.Resolver
+	// Agent overrides the SSH agent, for tests and benchmarks.
+	Agent agent.Agent
+	// QueueName is the SQS queue of interruption events; empty means poll only.
+	QueueName   string
+	CreateQueue bool
+	// OnNotice is called when an interruption notice for a Workstation is recorded.
+	OnNotice func(ws types.NamespacedName, instanceID string, at time.Time)
+}
+
+// DefaultImages are public SSM parameters of Amazon Linux 2023 and the Deep Learning GPU AMI.
+var DefaultImages = controllers.ImageDefaults{
+	CPU: map[string]string{
+		"x86_64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+		"arm64":  "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
+	},
+	GPU: map[string]string{
+		"x86_64": "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id",
+		"arm64":  "/aws/service/deeplearning/ami/arm64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id",
+	},
+}
+
+func (o *Options) defaults() {
+	if o.PollInterval == 0 {
+		o.PollInterval = 30 * time.Second
+	}
+	if o.BatchWindow == 0 {
+		o.BatchWindow = 20 * time.Millisecond
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 32
+	}
+	t := &o.Timings
+	t.FlushTimeout = orDuration(t.FlushTimeout, 60*time.Second)
+	t.StopTimeout = orDuration(t.StopTimeout, 5*time.Minute)
+	t.IdleRequeue = orDuration(t.IdleRequeue, 5*time.Minute)
+	t.AvoidFor = orDuration(t.AvoidFor, 30*time.Minute)
+	if o.Images.CPU == nil {
+		o.Images = DefaultImages
+	}
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// Setup registers the controllers and background loops with the manager.
+func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) error {
+	opts.defaults()
+	if opts.Cluster == "" {
+		return errors.New("a cluster name is required: it marks what the operator owns")
+	}
+	if opts.UserData == nil {
+		return errors.New("a user-data renderer is required")
+	}
+	if err := controllers.IndexWorkstationsByDrive(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	wsEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 4096)
+	xdEvents := make(chan event.TypedGenericEvent[*v1alpha1.XDrive], 4096)
+	cache := instances.NewCache(instances.CacheOptions{
+		API: clients.EC2, Cluster: opts.Cluster, Window: opts.BatchWindow,
+		OnChange: func(i instances.Instance) { wake(i, wsEvents, xdEvents) },
+	})
+	ag := opts.Agent
+	if ag == nil {
+		ag = agent.Remote{Runner: agent.SSHRunner{Resolver: opts.SSHResolver}}
+	}
+	if err := (&controllers.XDriveReconciler{
+		Client: mgr.GetClient(), Drives: drives.NewService(clients.EC2, opts.Cluster, opts.BatchWindow),
+		Instances: cache, Recorder: mgr.GetEventRecorder("xdrive"), InstanceEvents: xdEvents, MaxConcurrent: opts.Concurrency,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&controllers.WorkstationReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		Catalog:   instances.NewCatalog(clients.EC2, clients.SSM, time.Hour),
+		Launcher:  &instances.Launcher{API: clients.EC2, Cluster: opts.Cluster},
+		Instances: cache, Agent: ag, Recorder: mgr.GetEventRecorder("workstation"),
+		UserData: opts.UserData, Images: opts.Images, Timings: opts.Timings,
+		InstanceEvents: wsEvents, MaxConcurrent: opts.Concurrency,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		return cache.Run(ctx, opts.PollInterval)
+	})); err != nil {
+		return err
+	}
+	if opts.QueueName == "" {
+		return nil
+	}
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		log := ctrl.Log.WithName("interruption")
+		url, err := interruption.EnsureQueue(ctx, clients.SQS, clients.Events, interruption.Options{
+			QueueName: opts.QueueName, Create: opts.CreateQueue, ClusterName: opts.Cluster,
+		})
+		if err != nil {
+			return err
+		}
+		log.Info("Receiving interruption events", "queue", url)
+		return (&interruption.Receiver{
+			QueueAPI: clients.SQS, QueueURL: url, Logger: log,
+			Handler: &controllers.NoticeHandler{Client: mgr.GetClient(), Instances: cache, Received: opts.OnNotice},
+		}).Run(logr.NewContext(ctx, log))
+	}))
+}
+
+// wake enqueues the Workstation and the XDrive an instance belongs to.
+func wake(i instances.Instance, ws chan<- event.TypedGenericEvent[*v1alpha1.Workstation], xd chan<- event.TypedGenericEvent[*v1alpha1.XDrive]) {
+	if ns, name, ok := cloud.SplitObjectKey(i.Workstation()); ok {
+		w := &v1alpha1.Workstation{}
+		w.Namespace, w.Name = ns, name
+		ws <- event.TypedGenericEvent[*v1alpha1.Workstation]{Object: w}
+	}
+	if ns, name, ok := cloud.SplitObjectKey(i.Tags[cloud.TagDrive]); ok {
+		d := &v1alpha1.XDrive{}
+		d.Namespace, d.Name = ns, name
+		xd <- event.TypedGenericEvent[*v1alpha1.XDrive]{Object: d}
+	}
+}

@@ -1,0 +1,77 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/xdrive-io/xdrive/internal/agent"
+)
+
+// FakeAgent plays the instance side: the drive is mounted and the declared
+// containers run, until Release is called. It records every call.
+type FakeAgent struct {
+	mu          sync.Mutex
+	released    map[string]bool // by address
+	unreachable bool
+	calls       []string
+	containers  map[string]string
+}
+
+// ErrUnreachable is what an unreachable instance answers.
+var ErrUnreachable = errors.New("fake agent: connection refused")
+
+// NewFakeAgent returns an agent whose instances are all healthy.
+func NewFakeAgent() *FakeAgent { return &FakeAgent{released: map[string]bool{}} }
+
+// SetUnreachable makes every call fail, as when SSH cannot be reached.
+func (a *FakeAgent) SetUnreachable(v bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.unreachable = v
+}
+
+// Calls returns "status <addr>" and "release <addr>" entries in call order.
+func (a *FakeAgent) Calls() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.calls...)
+}
+
+// Releases counts Release calls that succeeded.
+func (a *FakeAgent) Releases() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.released)
+}
+
+// Status reports a mounted drive and running containers.
+func (a *FakeAgent) Status(_ context.Context, t agent.Target) (agent.Status, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls = append(a.calls, "status "+t.Address)
+	if a.unreachable {
+		return agent.Status{}, ErrUnreachable
+	}
+	return agent.Status{Phase: "ready", Mounted: !a.released[t.Address], Released: a.released[t.Address],
+		Containers: a.containers}, nil
+}
+
+// Release marks the instance flushed.
+func (a *FakeAgent) Release(_ context.Context, t agent.Target) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls = append(a.calls, "release "+t.Address)
+	if a.unreachable {
+		return ErrUnreachable
+	}
+	a.released[t.Address] = true
+	return nil
+}
+
+// SetContainers sets the container states every instance reports.
+func (a *FakeAgent) SetContainers(states map[string]string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.containers = states
+}
