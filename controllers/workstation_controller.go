@@ -182,7 +182,8 @@ func (s *wsScope) reconcile(ctx context.Context) (ctrl.Result, error) {
 func (s *wsScope) currentInstance(ctx context.Context) (instances.Instance, bool, error) {
 	st := &s.ws.Status
 	if st.InstanceID != "" {
-		if inst, ok := s.r.Instances.Cached(st.InstanceID); ok && inst.State == instances.StateRunning || ok && inst.Gone() {
+		// A Ready Workstation trusts the shared poll; one in transition looks afresh.
+		if inst, ok := s.r.Instances.Cached(st.InstanceID); ok && (inst.Gone() || inst.State == instances.StateRunning && s.steady()) {
 			return inst, true, nil
 		}
 		inst, found, err := s.r.Instances.Get(ctx, st.InstanceID)
@@ -207,6 +208,11 @@ func (s *wsScope) currentInstance(ctx context.Context) (instances.Instance, bool
 	st.Launches++
 	s.event(false, "Adopted", "Launch", "Found instance %s by its tags", inst.ID)
 	return inst, true, nil
+}
+
+// steady reports whether the Workstation is Ready and wants to stay running.
+func (s *wsScope) steady() bool {
+	return meta.IsStatusConditionTrue(s.ws.Status.Conditions, v1alpha1.ConditionReady) && wantsDrive(s.ws) && !s.interruptedNow()
 }
 
 func (s *wsScope) recordInstance(inst instances.Instance) {
@@ -383,8 +389,12 @@ func (s *wsScope) launch(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{}, err
 	}
 	if len(candidates) == 0 {
-		s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, v1alpha1.ReasonNoCapacity,
-			"No offering of the listed instance types is available under the price limit; retrying")
+		msg := "No offering of the listed instance types is available under the price limit; retrying"
+		if n := len(st.AvoidOfferings); n > 0 {
+			msg = fmt.Sprintf("No usable offering: %d are avoided after interruptions or capacity errors, until %s at the latest; retrying",
+				n, st.AvoidOfferings[n-1].Until.UTC().Format(time.RFC3339))
+		}
+		s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, v1alpha1.ReasonNoCapacity, msg)
 		return ctrl.Result{RequeueAfter: Backoff(int(st.Launches), 30*time.Second, 5*time.Minute)}, nil
 	}
 	const triesPerReconcile = 3

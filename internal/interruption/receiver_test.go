@@ -1,0 +1,342 @@
+package interruption
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/xdrive-io/xdrive/internal/cloud"
+)
+
+// waitLimit bounds every wait in these tests; hitting it is a failure, not a
+// measurement.
+const waitLimit = 30 * time.Second
+
+func spotBody(eventID, instanceID string) string {
+	return fmt.Sprintf(`{"version":"0","id":%q,"detail-type":"EC2 Spot Instance Interruption Warning","source":"aws.ec2","account":"123456789012","time":"2026-03-14T09:26:53Z","region":"us-east-1","resources":["arn:aws:ec2:us-east-1:123456789012:instance/%s"],"detail":{"instance-id":%q,"instance-action":"terminate"}}`,
+		eventID, instanceID, instanceID)
+}
+
+func message(n int, body string) sqstypes.Message {
+	return sqstypes.Message{
+		MessageId:     aws.String(fmt.Sprintf("msg-%d", n)),
+		ReceiptHandle: aws.String(fmt.Sprintf("rh-%d", n)),
+		Body:          aws.String(body),
+	}
+}
+
+// fakeQueue plays a script of receive results, then blocks like a long poll
+// on an empty queue until the context ends.
+type fakeQueue struct {
+	cloud.QueueAPI // unused methods panic
+
+	mu       sync.Mutex
+	script   []receiveResult
+	asked    []int32 // MaxNumberOfMessages per call
+	deleted  []string
+	deleteCh chan string
+}
+
+type receiveResult struct {
+	msgs []sqstypes.Message
+	err  error
+}
+
+func newFakeQueue(script ...receiveResult) *fakeQueue {
+	return &fakeQueue{script: script, deleteCh: make(chan string, 1000)}
+}
+
+func (f *fakeQueue) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	f.mu.Lock()
+	f.asked = append(f.asked, in.MaxNumberOfMessages)
+	if len(f.script) > 0 {
+		step := f.script[0]
+		f.script = f.script[1:]
+		if n := int(in.MaxNumberOfMessages); len(step.msgs) > n {
+			// Like SQS, return no more than asked; keep the rest queued.
+			f.script = append([]receiveResult{{msgs: step.msgs[n:]}}, f.script...)
+			step.msgs = step.msgs[:n]
+		}
+		f.mu.Unlock()
+		if step.err != nil {
+			return nil, step.err
+		}
+		return &sqs.ReceiveMessageOutput{Messages: step.msgs}, nil
+	}
+	f.mu.Unlock()
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (f *fakeQueue) DeleteMessage(_ context.Context, in *sqs.DeleteMessageInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
+	f.mu.Lock()
+	f.deleted = append(f.deleted, aws.ToString(in.ReceiptHandle))
+	f.mu.Unlock()
+	f.deleteCh <- aws.ToString(in.ReceiptHandle)
+	return &sqs.DeleteMessageOutput{}, nil
+}
+
+func (f *fakeQueue) deletedHandles() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.deleted...)
+}
+
+// run starts r and stops it (waiting for Run to return) when the test ends.
+func run(t *testing.T, r *Receiver) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v", err)
+			}
+		case <-time.After(waitLimit):
+			t.Errorf("Run did not return after cancel")
+		}
+	})
+}
+
+func waitN[T any](t *testing.T, ch <-chan T, n int, what string) []T {
+	t.Helper()
+	out := make([]T, 0, n)
+	deadline := time.After(waitLimit)
+	for len(out) < n {
+		select {
+		case v := <-ch:
+			out = append(out, v)
+		case <-deadline:
+			t.Fatalf("got %d of %d %s", len(out), n, what)
+		}
+	}
+	return out
+}
+
+func TestReceiverHandlesBatchConcurrently(t *testing.T) {
+	const n = 10
+	var batch []sqstypes.Message
+	for i := range n {
+		batch = append(batch, message(i, spotBody(fmt.Sprintf("ev-%d", i), fmt.Sprintf("i-%d", i))))
+	}
+	q := newFakeQueue(receiveResult{msgs: batch})
+
+	// Every call waits until all n are in flight at once, which can only
+	// happen if the batch is handled concurrently.
+	var arrived sync.WaitGroup
+	arrived.Add(n)
+	all := make(chan struct{})
+	go func() { arrived.Wait(); close(all) }()
+	handled := make(chan Event, n)
+	h := HandlerFunc(func(ctx context.Context, ev Event) error {
+		arrived.Done()
+		select {
+		case <-all:
+		case <-time.After(waitLimit):
+			return errors.New("batch not handled concurrently")
+		}
+		handled <- ev
+		return nil
+	})
+	run(t, &Receiver{QueueAPI: q, QueueURL: "q", Handler: h, Workers: n})
+
+	seen := map[string]bool{}
+	for _, ev := range waitN(t, handled, n, "events") {
+		seen[ev.InstanceIDs[0]] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("handled instances %v, want %d distinct", seen, n)
+	}
+	waitN(t, q.deleteCh, n, "deletes")
+}
+
+func TestReceiverBoundsWorkers(t *testing.T) {
+	const workers = 3
+	var script []receiveResult
+	id := 0
+	for range 4 {
+		var batch []sqstypes.Message
+		for range workers {
+			batch = append(batch, message(id, spotBody(fmt.Sprintf("ev-%d", id), "i-1")))
+			id++
+		}
+		script = append(script, receiveResult{msgs: batch})
+	}
+	q := newFakeQueue(script...)
+
+	var mu sync.Mutex
+	active, peak := 0, 0
+	h := HandlerFunc(func(ctx context.Context, ev Event) error {
+		mu.Lock()
+		active++
+		peak = max(peak, active)
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		active--
+		mu.Unlock()
+		return nil
+	})
+	run(t, &Receiver{QueueAPI: q, QueueURL: "q", Handler: h, Workers: workers})
+	waitN(t, q.deleteCh, id, "deletes")
+
+	mu.Lock()
+	defer mu.Unlock()
+	if peak > workers {
+		t.Errorf("%d handlers ran at once, want at most %d", peak, workers)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, a := range q.asked {
+		if a < 1 || a > workers {
+			t.Errorf("asked for %d messages with %d workers", a, workers)
+		}
+	}
+}
+
+func TestReceiverKeepsGoingAfterErrors(t *testing.T) {
+	q := newFakeQueue(
+		receiveResult{err: &smithy.GenericAPIError{Code: "ThrottlingException", Fault: smithy.FaultClient}},
+		receiveResult{err: &smithy.GenericAPIError{Code: "AWS.SimpleQueueService.RequestThrottled"}},
+		receiveResult{err: &smithy.GenericAPIError{Code: "InternalError", Fault: smithy.FaultServer}},
+		receiveResult{err: &smithy.GenericAPIError{Code: "AccessDenied", Fault: smithy.FaultClient}},
+		receiveResult{err: errors.New("connection reset")},
+		receiveResult{msgs: []sqstypes.Message{message(1, spotBody("ev-1", "i-1"))}},
+	)
+	handled := make(chan Event, 1)
+	r := &Receiver{QueueAPI: q, QueueURL: "q", Handler: HandlerFunc(func(ctx context.Context, ev Event) error {
+		handled <- ev
+		return nil
+	})}
+	r.backoffBase, r.backoffMax = time.Millisecond, 5*time.Millisecond
+	run(t, r)
+
+	ev := waitN(t, handled, 1, "events")[0]
+	if ev.InstanceIDs[0] != "i-1" {
+		t.Fatalf("handled %+v", ev)
+	}
+	waitN(t, q.deleteCh, 1, "deletes")
+}
+
+func TestReceiverBackoffGrowsAndCaps(t *testing.T) {
+	r := &Receiver{}
+	r.backoffBase, r.backoffMax = 100*time.Millisecond, time.Second
+	for failures, want := range map[int][2]time.Duration{
+		1:   {50 * time.Millisecond, 100 * time.Millisecond},
+		3:   {200 * time.Millisecond, 400 * time.Millisecond},
+		10:  {500 * time.Millisecond, time.Second},
+		100: {500 * time.Millisecond, time.Second},
+	} {
+		for range 50 {
+			if d := r.backoff(failures); d < want[0] || d > want[1] {
+				t.Fatalf("backoff(%d) = %v, want in %v", failures, d, want)
+			}
+		}
+	}
+}
+
+func TestReceiverDuplicateWhileFirstFails(t *testing.T) {
+	// Two copies of one event in a batch; the first handling fails, so the
+	// other copy must be handled, and only its message deleted.
+	q := newFakeQueue(receiveResult{msgs: []sqstypes.Message{
+		message(1, spotBody("ev-dup", "i-1")),
+		message(2, spotBody("ev-dup", "i-1")),
+	}})
+	var mu sync.Mutex
+	calls := 0
+	release := make(chan struct{})
+	h := HandlerFunc(func(ctx context.Context, ev Event) error {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			select { // hold the claim so the other copy must wait on it
+			case <-release:
+			case <-ctx.Done():
+			}
+			return errors.New("transient")
+		}
+		return nil
+	})
+	rec := newRecent(10, time.Minute)
+	run(t, &Receiver{QueueAPI: q, QueueURL: "q", Handler: h, recent: rec})
+
+	// Wait until the second copy is waiting on the first's claim.
+	deadline := time.Now().Add(waitLimit)
+	for rec.waitCount() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("second copy never waited on the first")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	waitN(t, q.deleteCh, 1, "deletes")
+
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 2 {
+		t.Fatalf("handler called %d times, want 2 (one failure, one success)", calls)
+	}
+	if d := q.deletedHandles(); len(d) != 1 {
+		t.Fatalf("deleted %v, want exactly one copy", d)
+	}
+}
+
+func TestReceiverRecoversHandlerPanic(t *testing.T) {
+	q := newFakeQueue(receiveResult{msgs: []sqstypes.Message{
+		message(1, spotBody("ev-panic", "i-1")),
+		message(2, spotBody("ev-ok", "i-2")),
+	}})
+	handled := make(chan string, 2)
+	h := HandlerFunc(func(ctx context.Context, ev Event) error {
+		if ev.ID == "ev-panic" {
+			handled <- ev.ID
+			panic("boom")
+		}
+		handled <- ev.ID
+		return nil
+	})
+	run(t, &Receiver{QueueAPI: q, QueueURL: "q", Handler: h})
+	waitN(t, handled, 2, "handler calls")
+	if got := waitN(t, q.deleteCh, 1, "deletes"); got[0] != "rh-2" {
+		t.Fatalf("deleted %v, want only the message whose handler succeeded", got)
+	}
+}
+
+func TestReceiverOnEvent(t *testing.T) {
+	body := fmt.Sprintf(`{"id":"ev-1","source":"aws.ec2","detail-type":"EC2 Spot Instance Interruption Warning","time":%q,"detail":{"instance-id":"i-1"}}`,
+		time.Now().Add(-time.Second).UTC().Format(time.RFC3339))
+	q := newFakeQueue(receiveResult{msgs: []sqstypes.Message{message(1, body)}})
+	type obs struct {
+		kind    Kind
+		latency time.Duration
+	}
+	got := make(chan obs, 1)
+	run(t, &Receiver{
+		QueueAPI: q, QueueURL: "q",
+		Handler: HandlerFunc(func(ctx context.Context, ev Event) error { return nil }),
+		OnEvent: func(k Kind, l time.Duration) { got <- obs{k, l} },
+	})
+	o := waitN(t, got, 1, "OnEvent calls")[0]
+	if o.kind != SpotInterruption || o.latency <= 0 {
+		t.Fatalf("OnEvent(%v, %v)", o.kind, o.latency)
+	}
+}
+
+func TestReceiverNeedsConfig(t *testing.T) {
+	if err := (&Receiver{}).Run(context.Background()); err == nil {
+		t.Fatal("Run without configuration succeeded")
+	}
+}
