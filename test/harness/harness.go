@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/xdrive-io/xdrive/controllers"
 	"github.com/xdrive-io/xdrive/internal/operator"
 	testenv "github.com/xdrive-io/xdrive/test/envtest"
 	"github.com/xdrive-io/xdrive/test/faultproxy"
@@ -74,9 +73,7 @@ func New(t testing.TB, cfg Config) *Harness {
 	h.Options = cfg.Options
 	h.Options.Cluster = h.Cluster
 	if h.Options.UserData == nil {
-		h.Options.UserData = func(in controllers.UserDataInput) ([]byte, error) {
-			return []byte("#!/bin/bash\necho xdrive " + in.Workstation.Name + "\n"), nil
-		}
+		h.Options.UserData = operator.UserData
 	}
 	if h.Options.Agent == nil {
 		h.Options.Agent = h.Agent

@@ -1,0 +1,113 @@
+// Command manager runs the xdrive controllers.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/operator"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		metricsAddr, probeAddr, sshOverride string
+		leaderElect, secureMetrics          bool
+		opts                                operator.Options
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; 0 disables it.")
+	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one manager is active.")
+	flag.StringVar(&opts.Cluster, "cluster-name", "", "Ownership tag value (xdrive.io/cluster) of every AWS resource this operator creates. Required.")
+	flag.DurationVar(&opts.PollInterval, "instance-poll-interval", 30*time.Second, "How often all owned instances are described in one call.")
+	flag.StringVar(&opts.QueueName, "interruption-queue", "", "SQS queue of EC2 interruption events; empty polls instance state only.")
+	flag.BoolVar(&opts.CreateQueue, "create-interruption-queue", false, "Create the queue and its EventBridge rules.")
+	flag.DurationVar(&opts.Timings.FlushTimeout, "interruption-flush-timeout", 60*time.Second, "Longest wait for the instance to flush after an interruption notice before a crash-consistent snapshot.")
+	flag.DurationVar(&opts.Timings.StopTimeout, "stop-timeout", 5*time.Minute, "Longest teardown over SSH when a Workstation is stopped.")
+	flag.DurationVar(&opts.Timings.IdleRequeue, "idle-check-interval", 5*time.Minute, "How often a Ready Workstation is checked over SSH.")
+	flag.DurationVar(&opts.Timings.AvoidFor, "avoid-offering-for", 30*time.Minute, "How long an interrupted or full offering is skipped.")
+	flag.IntVar(&opts.Concurrency, "concurrency", 32, "Parallel reconciles per controller.")
+	flag.StringVar(&sshOverride, "ssh-address-override", "", "Dial every instance at this host:port instead of its IP (tests and the demo only).")
+	zapOpts := zap.Options{Development: false}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	if opts.Cluster == "" {
+		return fmt.Errorf("--cluster-name is required: it marks the AWS resources this operator owns")
+	}
+	if sshOverride != "" {
+		if _, _, err := net.SplitHostPort(sshOverride); err != nil {
+			return fmt.Errorf("--ssh-address-override: %w", err)
+		}
+		opts.SSHResolver = func(context.Context, string) (string, error) { return sshOverride, nil }
+	}
+	opts.UserData = operator.UserData
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	metricsOpts := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics}
+	if secureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsOpts,
+		HealthProbeBindAddress: probeAddr,
+		LeaderElection:         leaderElect,
+		LeaderElectionID:       "xdrive.io",
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("loading AWS config: %w", err)
+	}
+	clients := operator.AWS{
+		EC2: ec2.NewFromConfig(awsCfg), SSM: ssm.NewFromConfig(awsCfg),
+		SQS: sqs.NewFromConfig(awsCfg), Events: eventbridge.NewFromConfig(awsCfg),
+	}
+	if err := operator.Setup(ctx, mgr, clients, opts); err != nil {
+		return fmt.Errorf("setting up controllers: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.Info("Starting manager", "cluster", opts.Cluster, "region", awsCfg.Region)
+	return mgr.Start(ctx)
+}

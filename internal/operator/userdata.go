@@ -1,0 +1,23 @@
+package operator
+
+import (
+	"github.com/xdrive-io/xdrive/controllers"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/instances"
+)
+
+// UserData renders the bootstrap of one instance of a Workstation.
+func UserData(in controllers.UserDataInput) ([]byte, error) {
+	ws := in.Workstation
+	return bootstrap.Render(bootstrap.Params{
+		MountPath:      ws.Spec.MountPath,
+		Filesystem:     in.Drive.Spec.Filesystem,
+		DeviceName:     instances.DriveDevice,
+		GPU:            in.GPU,
+		Containers:     ws.Spec.Containers,
+		HostKeyPEM:     string(in.Credentials.HostKey),
+		AuthorizedKey:  in.Credentials.AuthorizedKey,
+		WorkstationKey: cloud.ObjectKey(ws.Namespace, ws.Name),
+	})
+}
