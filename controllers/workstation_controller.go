@@ -32,6 +32,10 @@ import (
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
+// recentEnough is how old an instance state may be for a reconcile in
+// transition; reconciles triggered together share one DescribeInstances.
+const recentEnough = 3 * time.Second
+
 // UserDataInput is what the bootstrap needs to render one instance's user-data.
 type UserDataInput struct {
 	Workstation *v1alpha1.Workstation
@@ -184,6 +188,9 @@ func (s *wsScope) currentInstance(ctx context.Context) (instances.Instance, bool
 	if st.InstanceID != "" {
 		// A Ready Workstation trusts the shared poll; one in transition looks afresh.
 		if inst, ok := s.r.Instances.Cached(st.InstanceID); ok && (inst.Gone() || inst.State == instances.StateRunning && s.steady()) {
+			return inst, true, nil
+		}
+		if inst, ok := s.r.Instances.Recent(st.InstanceID, recentEnough); ok && s.ws.Status.DriveRelease == nil {
 			return inst, true, nil
 		}
 		inst, found, err := s.r.Instances.Get(ctx, st.InstanceID)
@@ -493,7 +500,7 @@ func (s *wsScope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds
 		Offering: o, ImageID: image, UserData: userData,
 		Volume: instances.DriveVolume{
 			SnapshotID: xd.Status.RestoreSnapshotID, SizeGiB: spec.SizeGiB, VolumeType: string(spec.VolumeType),
-			IOPS: spec.IOPS, ThroughputMiBps: spec.ThroughputMiBps, Encrypted: spec.Encrypted, KMSKeyID: spec.KMSKeyID,
+			IOPS: spec.IOPS, ThroughputMiBps: spec.ThroughputMiBps, Encrypted: spec.IsEncrypted(), KMSKeyID: spec.KMSKeyID,
 		},
 		SecurityGroupIDs: s.ws.Spec.SecurityGroupIDs, KeyName: s.ws.Spec.KeyName,
 		InstanceProfile: s.ws.Spec.IAMInstanceProfile, MaxSpotPrice: s.ws.Spec.MaxSpotPrice,

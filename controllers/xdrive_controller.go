@@ -287,9 +287,12 @@ func (s *driveScope) recordCompleted(sn drives.Snapshot) {
 
 // adoptLaunchVolume records the volume that RunInstances created for the bound Workstation.
 func (s *driveScope) adoptLaunchVolume(ctx context.Context) (ctrl.Result, error) {
-	inst, found, err := s.r.Instances.Get(ctx, s.ws.Status.InstanceID)
-	if err != nil {
-		return ctrl.Result{}, err
+	inst, found := s.r.Instances.Recent(s.ws.Status.InstanceID, recentEnough)
+	if !found || inst.DriveVolumeID == "" {
+		var err error
+		if inst, found, err = s.r.Instances.Get(ctx, s.ws.Status.InstanceID); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if !found || inst.DriveVolumeID == "" || inst.Tags[cloud.TagDrive] != s.key {
 		s.state(metav1.ConditionFalse, v1alpha1.ReasonRestoring,

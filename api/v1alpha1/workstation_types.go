@@ -128,6 +128,7 @@ type Container struct {
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:XValidation:rule="self.all(e, !has(e.valueFrom))",message="env: only literal values are supported, not valueFrom"
 	Env []corev1.EnvVar `json:"env,omitempty"`
 
 	// ports publishes container ports on the instance.
@@ -223,6 +224,7 @@ type WorkstationSpec struct {
 	// +kubebuilder:default=/v1
 	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`
 	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="mountPath: must not contain . or .. segments"
 	MountPath string `json:"mountPath,omitempty"`
 
 	// containers run under Docker, with Docker's data-root on the drive.

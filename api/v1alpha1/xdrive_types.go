@@ -56,9 +56,12 @@ type DriveSource struct {
 // +kubebuilder:validation:XValidation:rule="!(self.volumeType in ['io1','io2']) || has(self.iops)",message="iops: required with volumeType io1 and io2"
 // +kubebuilder:validation:XValidation:rule="!has(self.throughputMiBps) || self.volumeType == 'gp3'",message="throughputMiBps: only allowed with volumeType gp3"
 // +kubebuilder:validation:XValidation:rule="!(self.volumeType in ['st1','sc1']) || self.sizeGiB >= 125",message="sizeGiB: st1 and sc1 volumes must be at least 125 GiB"
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.encrypted) == has(self.encrypted)",message="encrypted: immutable"
 // +kubebuilder:validation:XValidation:rule="has(oldSelf.kmsKeyID) == has(self.kmsKeyID)",message="kmsKeyID: immutable once set, and cannot be added later"
 // +kubebuilder:validation:XValidation:rule="has(oldSelf.source) == has(self.source)",message="source: immutable once set, and cannot be added later"
-// +kubebuilder:validation:XValidation:rule="!has(self.kmsKeyID) || self.encrypted",message="kmsKeyID: only allowed when encrypted is true"
+// +kubebuilder:validation:XValidation:rule="!has(self.kmsKeyID) || !has(self.encrypted) || self.encrypted",message="kmsKeyID: only allowed when encrypted is true"
+// +kubebuilder:validation:XValidation:rule="!has(self.iops) || self.volumeType != 'gp3' || (self.iops >= 3000 && self.iops <= 80000)",message="iops: must be 3000-80000 with volumeType gp3"
+// +kubebuilder:validation:XValidation:rule="!has(self.iops) || self.volumeType != 'io1' || self.iops <= 64000",message="iops: must be at most 64000 with volumeType io1"
 type XDriveSpec struct {
 	// sizeGiB is the size of the drive. It may grow, never shrink.
 	// +required
@@ -88,7 +91,7 @@ type XDriveSpec struct {
 	// +optional
 	// +kubebuilder:default=true
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="encrypted: immutable"
-	Encrypted bool `json:"encrypted"`
+	Encrypted *bool `json:"encrypted,omitempty"`
 
 	// kmsKeyID is the KMS key for encryption; the account's default EBS key if absent. Immutable.
 	// +optional
@@ -209,3 +212,6 @@ type XDriveList struct {
 func init() {
 	SchemeBuilder.Register(&XDrive{}, &XDriveList{})
 }
+
+// IsEncrypted reports whether the drive's volumes and snapshots are encrypted (the default).
+func (s XDriveSpec) IsEncrypted() bool { return s.Encrypted == nil || *s.Encrypted }

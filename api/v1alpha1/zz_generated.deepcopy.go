@@ -378,6 +378,11 @@ func (in *XDriveSpec) DeepCopyInto(out *XDriveSpec) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.Encrypted != nil {
+		in, out := &in.Encrypted, &out.Encrypted
+		*out = new(bool)
+		**out = **in
+	}
 	if in.Source != nil {
 		in, out := &in.Source, &out.Source
 		*out = new(DriveSource)

@@ -28,8 +28,9 @@ type Cache struct {
 	byOwner  *batch.Batcher[[]Instance]
 	onChange func(Instance)
 
-	mu    sync.RWMutex
-	known map[string]Instance
+	mu     sync.RWMutex
+	known  map[string]Instance
+	seenAt map[string]time.Time
 }
 
 // CacheOptions configures a Cache.
@@ -47,7 +48,7 @@ func NewCache(o CacheOptions) *Cache {
 	if o.Window == 0 {
 		o.Window = 20 * time.Millisecond
 	}
-	c := &Cache{api: o.API, cluster: o.Cluster, onChange: o.OnChange, known: map[string]Instance{}}
+	c := &Cache{api: o.API, cluster: o.Cluster, onChange: o.OnChange, known: map[string]Instance{}, seenAt: map[string]time.Time{}}
 	c.byID = batch.New(o.Window, maxFilterValues, c.describeIDs)
 	c.byOwner = batch.New(o.Window, maxFilterValues, c.describeOwners)
 	return c
@@ -65,6 +66,14 @@ func (c *Cache) Cached(id string) (Instance, bool) {
 	defer c.mu.RUnlock()
 	i, ok := c.known[id]
 	return i, ok
+}
+
+// Recent returns the state EC2 reported at most maxAge ago, without calling EC2.
+func (c *Cache) Recent(id string, maxAge time.Duration) (Instance, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	i, ok := c.known[id]
+	return i, ok && time.Since(c.seenAt[id]) <= maxAge
 }
 
 // Owned returns the live (not terminated) instances tagged for the workstation.
@@ -162,6 +171,7 @@ func (c *Cache) remember(i Instance) {
 	c.mu.Lock()
 	old, had := c.known[i.ID]
 	c.known[i.ID] = i
+	c.seenAt[i.ID] = time.Now()
 	c.mu.Unlock()
 	if !had || old.State != i.State || old.DriveVolumeID != i.DriveVolumeID {
 		c.notify(i)
@@ -172,6 +182,7 @@ func (c *Cache) remember(i Instance) {
 func (c *Cache) Forget(id string) {
 	c.mu.Lock()
 	delete(c.known, id)
+	delete(c.seenAt, id)
 	c.mu.Unlock()
 }
 

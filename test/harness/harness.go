@@ -64,9 +64,10 @@ func New(t testing.TB, cfg Config) *Harness {
 	account := moto.NewAccount()
 	h := &Harness{
 		T: t, Client: cfg.Env.Client, Namespace: testenv.CreateNamespace(t, cfg.Env.Client),
-		Proxy: proxy, Agent: NewFakeAgent(), Cluster: "test-" + account, cfg: cfg.Env.Config,
+		Proxy: proxy, Agent: NewFakeAgent(), Cluster: "test-" + account, cfg: rest.CopyConfig(cfg.Env.Config),
 		awsCfg: moto.Config(proxy.URL(), account),
 	}
+	h.cfg.QPS, h.cfg.Burst = 500, 1000
 	h.awsCfg.RetryMaxAttempts = 8
 	h.awsCfg.HTTPClient = &http.Client{Transport: moto.AccountTransport(account, nil), Timeout: time.Minute}
 	h.EC2 = ec2.NewFromConfig(moto.Config(srv.URL, account))

@@ -18,7 +18,7 @@ import (
 func (h *Harness) NewDrive(name string, sizeGiB int32) *v1alpha1.XDrive {
 	return &v1alpha1.XDrive{
 		ObjectMeta: metav1.ObjectMeta{Namespace: h.Namespace, Name: name},
-		Spec:       v1alpha1.XDriveSpec{SizeGiB: sizeGiB, Encrypted: true},
+		Spec:       v1alpha1.XDriveSpec{SizeGiB: sizeGiB},
 	}
 }
 

@@ -1,0 +1,281 @@
+// Package bootstrap renders the EC2 user-data that prepares an xdrive
+// instance: it finds and mounts the drive, puts Docker's data-root on it,
+// runs the workstation's containers, installs the operator's SSH keys, the
+// xdrive-ctl command and the spot interruption watcher.
+package bootstrap
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+)
+
+const (
+	// MaxUserDataSize is EC2's limit on user-data, before base64 encoding.
+	MaxUserDataSize = 16 * 1024
+	// DefaultMountPath is where the drive is mounted when Params.MountPath is empty.
+	DefaultMountPath = "/v1"
+	// DefaultDeviceName is the drive's block device mapping name.
+	DefaultDeviceName = "/dev/sdf"
+	// CtlPath is the control command the operator runs over SSH.
+	CtlPath = "/usr/local/sbin/xdrive-ctl"
+	// CommittedTag is the tag of the image a container is committed to on release.
+	CommittedTag = "xdrive-latest"
+)
+
+// Phases reported by `xdrive-ctl status`.
+const (
+	PhasePending            = "pending"
+	PhaseConfiguringSSH     = "configuring-ssh"
+	PhaseWaitingForDrive    = "waiting-for-drive"
+	PhasePreparingDrive     = "preparing-drive"
+	PhaseStartingDocker     = "starting-docker"
+	PhaseStartingContainers = "starting-containers"
+	PhaseReady              = "ready"
+	PhaseFailed             = "failed"
+	PhaseReleasing          = "releasing"
+	PhaseReleased           = "released"
+)
+
+// Params is what the user-data needs to know.
+type Params struct {
+	// MountPath is where the drive is mounted; DefaultMountPath if empty.
+	MountPath string
+	// Filesystem is made on a blank drive; ext4 if empty.
+	Filesystem v1alpha1.Filesystem
+	// DeviceName is the drive's block device mapping name (informational); DefaultDeviceName if empty.
+	DeviceName string
+	// VolumeID, when set, is the only volume accepted as the drive.
+	VolumeID string
+	// GPU says the instance has NVIDIA GPUs.
+	GPU bool
+	// Containers run under Docker, with Docker's data-root on the drive.
+	Containers []v1alpha1.Container
+	// HostKeyPEM is the instance's ed25519 SSH host key, unencrypted, in OpenSSH PEM form.
+	HostKeyPEM string
+	// AuthorizedKey is the public key, in authorized_keys form, that may log in as root.
+	AuthorizedKey string
+	// WorkstationKey is "namespace/name" of the Workstation (informational).
+	WorkstationKey string
+}
+
+// Status is what `xdrive-ctl status` prints.
+type Status struct {
+	Phase    string `json:"phase"`
+	VolumeID string `json:"volumeID"`
+	Mounted  bool   `json:"mounted"`
+	// Containers maps each spec container to its Docker state: running,
+	// exited, created, ..., missing, or unknown when Docker is not running.
+	Containers map[string]string `json:"containers"`
+	Released   bool              `json:"released"`
+	// ReleasedAt is the RFC 3339 time of the release, or empty.
+	ReleasedAt string `json:"releasedAt"`
+	// Rebalance is true once IMDS has shown a rebalance recommendation.
+	Rebalance bool `json:"rebalance"`
+	// Message is the last error or warning, or empty.
+	Message string `json:"message"`
+}
+
+// ParseStatus decodes the output of `xdrive-ctl status`.
+func ParseStatus(out []byte) (Status, error) {
+	var s Status
+	if err := json.Unmarshal(bytes.TrimSpace(out), &s); err != nil {
+		return Status{}, fmt.Errorf("parse xdrive-ctl status %q: %w", truncate(string(out), 200), err)
+	}
+	if s.Phase == "" {
+		return Status{}, fmt.Errorf("parse xdrive-ctl status %q: no phase", truncate(string(out), 200))
+	}
+	return s, nil
+}
+
+//go:embed scripts
+var scripts embed.FS
+
+// installed maps each embedded file to where it is installed and its mode.
+var installed = []struct {
+	src, dst string
+	mode     int64
+}{
+	{"xdrive-lib.sh", "usr/local/lib/xdrive/xdrive-lib.sh", 0o644},
+	{"xdrive-bootstrap.sh", "usr/local/sbin/xdrive-bootstrap", 0o755},
+	{"xdrive-ctl.sh", "usr/local/sbin/xdrive-ctl", 0o755},
+	{"xdrive-watch.sh", "usr/local/sbin/xdrive-watch", 0o755},
+	{"xdrive-bootstrap.service", "etc/systemd/system/xdrive-bootstrap.service", 0o644},
+	{"xdrive-watch.service", "etc/systemd/system/xdrive-watch.service", 0o644},
+	{"sshd-xdrive.conf", "etc/ssh/sshd_config.d/00-xdrive.conf", 0o644},
+}
+
+// Render returns the user-data: a bash script that unpacks the xdrive
+// scripts and settings and runs the bootstrap. The same Params always give
+// the same bytes.
+func Render(p Params) ([]byte, error) {
+	p = p.withDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	files, err := p.files()
+	if err != nil {
+		return nil, err
+	}
+	archive, err := tarGz(files)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := scripts.ReadFile("scripts/user-data.sh")
+	if err != nil {
+		return nil, err
+	}
+	out := strings.NewReplacer(
+		"@WORKSTATION@", p.WorkstationKey,
+		"@ARCHIVE@", wrap(base64.StdEncoding.EncodeToString(archive), 76),
+	).Replace(string(tmpl))
+	if len(out) > MaxUserDataSize {
+		return nil, fmt.Errorf("user-data is %d bytes, over EC2's limit of %d: shorten the containers' command, args or env", len(out), MaxUserDataSize)
+	}
+	return []byte(out), nil
+}
+
+func (p Params) withDefaults() Params {
+	if p.MountPath == "" {
+		p.MountPath = DefaultMountPath
+	}
+	if p.Filesystem == "" {
+		p.Filesystem = v1alpha1.FilesystemExt4
+	}
+	if p.DeviceName == "" {
+		p.DeviceName = DefaultDeviceName
+	}
+	return p
+}
+
+type file struct {
+	path string
+	mode int64
+	data []byte
+}
+
+// files lists everything the user-data installs, in a fixed order.
+func (p Params) files() ([]file, error) {
+	var fs []file
+	for _, f := range installed {
+		data, err := scripts.ReadFile("scripts/" + f.src)
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, file{f.dst, f.mode, data})
+	}
+	config := fmt.Sprintf("MOUNT_PATH=%s\nFILESYSTEM=%s\nDEVICE_NAME=%s\nVOLUME_ID=%s\nGPU=%t\nWORKSTATION=%s\n",
+		p.MountPath, p.Filesystem, p.DeviceName, p.VolumeID, p.GPU, p.WorkstationKey)
+	fs = append(fs,
+		file{"etc/ssh/ssh_host_ed25519_key", 0o600, []byte(strings.TrimSpace(p.HostKeyPEM) + "\n")},
+		file{"etc/ssh/xdrive_authorized_keys/root", 0o644, []byte(strings.TrimSpace(p.AuthorizedKey) + "\n")},
+		file{"etc/xdrive/config", 0o644, []byte(config)},
+	)
+	var names strings.Builder
+	for _, c := range p.Containers {
+		names.WriteString(c.Name + "\n")
+		dir := "etc/xdrive/containers/" + c.Name + "/"
+		opts, argv := dockerArgs(c)
+		gpus := c.GPUs
+		if gpus == "" {
+			gpus = v1alpha1.GPUModeAuto
+		}
+		fs = append(fs,
+			file{dir + "image", 0o644, []byte(c.Image + "\n")},
+			file{dir + "gpus", 0o644, []byte(string(gpus) + "\n")},
+			file{dir + "opts", 0o644, nulList(opts)},
+			file{dir + "argv", 0o644, nulList(argv)},
+		)
+	}
+	fs = append(fs, file{"etc/xdrive/containers.list", 0o644, []byte(names.String())})
+	return fs, nil
+}
+
+// dockerArgs splits a container into `docker run` options and the
+// arguments after the image. A command replaces the entrypoint, which also
+// drops the image's default command, as in Kubernetes.
+func dockerArgs(c v1alpha1.Container) (opts, argv []string) {
+	for _, port := range c.Ports {
+		host, proto := port.HostPort, port.Protocol
+		if host == 0 {
+			host = port.ContainerPort
+		}
+		if proto == "" {
+			proto = "tcp"
+		}
+		opts = append(opts, "-p", fmt.Sprintf("%d:%d/%s", host, port.ContainerPort, proto))
+	}
+	for _, e := range c.Env {
+		opts = append(opts, "-e", e.Name+"="+e.Value)
+	}
+	if len(c.Command) > 0 {
+		opts = append(opts, "--entrypoint", c.Command[0])
+		argv = append(argv, c.Command[1:]...)
+	}
+	return opts, append(argv, c.Args...)
+}
+
+// nulList encodes items for bash's `mapfile -d ”`.
+func nulList(items []string) []byte {
+	var b bytes.Buffer
+	for _, s := range items {
+		b.WriteString(s)
+		b.WriteByte(0)
+	}
+	return b.Bytes()
+}
+
+// tarGz packs files, owned by root, with a fixed time so output is stable.
+func tarGz(files []file) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	tw := tar.NewWriter(zw)
+	mtime := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, f := range files {
+		hdr := &tar.Header{
+			Typeflag: tar.TypeReg, Name: f.path, Mode: f.mode, Size: int64(len(f.data)),
+			ModTime: mtime, Uname: "root", Gname: "root",
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func wrap(s string, width int) string {
+	var b strings.Builder
+	for len(s) > width {
+		b.WriteString(s[:width] + "\n")
+		s = s[width:]
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

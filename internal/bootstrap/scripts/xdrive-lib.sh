@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # variables are used by the scripts that source this file
+# Shared code for the xdrive instance scripts. Sourced, never run.
+# XDRIVE_ROOT prefixes every path, so tests can run in a sandbox.
+
+ROOT=${XDRIVE_ROOT:-}
+CONF_DIR=$ROOT/etc/xdrive
+STATE_DIR=$ROOT/var/lib/xdrive
+SBIN_DIR=$ROOT/usr/local/sbin
+POLL_INTERVAL=${XDRIVE_POLL_INTERVAL:-1}
+
+log() { printf '%s xdrive: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+
+# die logs, records the message for `xdrive-ctl status` and exits 1.
+die() {
+	log "error: $*"
+	write_state message "$*" || true
+	exit 1
+}
+
+# write_state NAME VALUE replaces $STATE_DIR/NAME atomically.
+write_state() {
+	mkdir -p "$STATE_DIR"
+	printf '%s\n' "$2" >"$STATE_DIR/.$1.tmp" && mv -f "$STATE_DIR/.$1.tmp" "$STATE_DIR/$1"
+}
+
+# read_state NAME prints the first line of $STATE_DIR/NAME, or nothing.
+read_state() {
+	local line=
+	[[ -r $STATE_DIR/$1 ]] && IFS= read -r line <"$STATE_DIR/$1"
+	printf '%s' "$line"
+}
+
+# load_config reads $CONF_DIR/config: KEY=VALUE lines, never evaluated.
+load_config() {
+	MOUNT_PATH=/v1 FILESYSTEM=ext4 DEVICE_NAME=/dev/sdf VOLUME_ID='' GPU=false WORKSTATION=''
+	local key value
+	[[ -r $CONF_DIR/config ]] || die "missing $CONF_DIR/config"
+	while IFS='=' read -r key value; do
+		case $key in
+		MOUNT_PATH) MOUNT_PATH=$value ;;
+		FILESYSTEM) FILESYSTEM=$value ;;
+		DEVICE_NAME) DEVICE_NAME=$value ;;
+		VOLUME_ID) VOLUME_ID=$value ;;
+		GPU) GPU=$value ;;
+		WORKSTATION) WORKSTATION=$value ;;
+		'' | '#'*) ;;
+		*) log "ignoring unknown config key $key" ;;
+		esac
+	done <"$CONF_DIR/config"
+	[[ $MOUNT_PATH =~ ^(/[A-Za-z0-9_.-]+)+$ ]] || die "bad MOUNT_PATH '$MOUNT_PATH'"
+	[[ $FILESYSTEM == ext4 || $FILESYSTEM == xfs ]] || die "bad FILESYSTEM '$FILESYSTEM'"
+	[[ -z $VOLUME_ID || $VOLUME_ID =~ ^vol-[0-9a-f]+$ ]] || die "bad VOLUME_ID '$VOLUME_ID'"
+	MOUNT_DIR=$ROOT$MOUNT_PATH
+}
+
+# spec_containers prints the names of the spec containers, in order.
+spec_containers() {
+	[[ -r $CONF_DIR/containers.list ]] || return 0
+	cat "$CONF_DIR/containers.list"
+}
+
+is_mounted() { findmnt -rn -o SOURCE --mountpoint "$MOUNT_DIR" >/dev/null 2>&1; }
+
+# load_container_states fills CONTAINER_STATE[name]=state from Docker;
+# it fails when Docker does not answer.
+load_container_states() {
+	declare -gA CONTAINER_STATE=()
+	local out name state
+	out=$(timeout 20 docker ps -a --format '{{.Names}} {{.State}}') || return 1
+	while read -r name state; do
+		if [[ -n $name ]]; then CONTAINER_STATE[$name]=$state; fi
+	done <<<"$out"
+}
