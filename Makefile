@@ -7,7 +7,7 @@ GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 # Tests of controllers run with the race detector.
-GOTEST_FLAGS ?= -race -count=1
+GOTEST_FLAGS ?= -race -count=1 -timeout 30m
 # The control-plane binaries are built once into a per-user cache (hack/envtest-assets.sh).
 ENVTEST_ASSETS = $(shell $(CURDIR)/hack/envtest-assets.sh)
 
@@ -47,12 +47,16 @@ lint: golangci-lint ## Run gofmt (check only), go vet and golangci-lint.
 	go vet ./...
 	$(GOLANGCI_LINT) run ./...
 
+.PHONY: test-deps
+test-deps: ## Install shellcheck, openssh-server and ec2-metadata-mock if missing.
+	@hack/install-test-deps.sh
+
 .PHONY: envtest-assets
 envtest-assets: ## Build kube-apiserver and etcd into the per-user cache (about 12 minutes, once).
 	@hack/envtest-assets.sh
 
 .PHONY: test
-test: manifests generate vet ## Run every test: unit, envtest against a real API server, and moto.
+test: manifests generate vet test-deps ## Run every test: unit, envtest against a real API server, moto, sshd.
 	@hack/check-generated.sh
 	@assets="$(ENVTEST_ASSETS)"; echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go test $(GOTEST_FLAGS) ./...
@@ -69,7 +73,7 @@ build: manifests generate ## Build the manager binary.
 
 .PHONY: run
 run: manifests generate ## Run the manager against the current kubeconfig and AWS credentials.
-	go run ./cmd
+	go run ./cmd $(ARGS)
 
 .PHONY: demo
 demo: build ## Run the whole lifecycle on a local control plane and moto, in a loopback-only namespace.

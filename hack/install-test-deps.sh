@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond Go: Debian's shellcheck and
+# openssh-server, and amazon-ec2-metadata-mock from the Go module proxy.
+# moto_server must already be on PATH (it ships with the machine image).
+set -euo pipefail
+need=()
+command -v shellcheck >/dev/null || need+=(shellcheck)
+[[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v unshare >/dev/null || need+=(util-linux)
+command -v ip >/dev/null || need+=(iproute2)
+if ((${#need[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "install-test-deps: missing ${need[*]}; install them with apt-get as root" >&2
+    exit 1
+  fi
+fi
+if ! command -v ec2-metadata-mock >/dev/null && [[ ! -x "$(go env GOPATH)/bin/ec2-metadata-mock" ]]; then
+  go install github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@v1.13.0
+fi
+command -v moto_server >/dev/null || { echo "install-test-deps: moto_server is not on PATH (pip install 'moto[server]==5.2.1')" >&2; exit 1; }
