@@ -1,0 +1,319 @@
+package argocd
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const (
+	policyPath     = docsDir + "/iam-policy.json"
+	interfacesPath = "../../internal/cloud/interfaces.go"
+	clusterTagKey  = "xdrive.io/cluster"
+	clusterValue   = "CLUSTER_NAME"
+)
+
+// stringOrList is an IAM policy value that may be one string or a list.
+type stringOrList []string
+
+func (s *stringOrList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*s = []string{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*s = many
+	return nil
+}
+
+type statement struct {
+	Sid       string                             `json:"Sid"`
+	Effect    string                             `json:"Effect"`
+	Action    stringOrList                       `json:"Action"`
+	Resource  stringOrList                       `json:"Resource"`
+	Condition map[string]map[string]stringOrList `json:"Condition"`
+}
+
+type policy struct {
+	Version   string      `json:"Version"`
+	Statement []statement `json:"Statement"`
+}
+
+func loadPolicy(t *testing.T, path string) policy {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p policy
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		t.Fatalf("%s does not parse as an IAM policy: %v", path, err)
+	}
+	if dec.More() {
+		t.Fatalf("%s has trailing data", path)
+	}
+	return p
+}
+
+// condition returns the values of operator/key in a statement, or nil.
+func (s statement) condition(operator, key string) []string {
+	return s.Condition[operator][key]
+}
+
+func (s statement) name(i int) string {
+	if s.Sid != "" {
+		return s.Sid
+	}
+	return fmt.Sprintf("statement %d", i)
+}
+
+// destructive reports whether an action changes or removes an existing
+// resource, and so must be limited to what the cluster owns.
+func destructive(action string) bool {
+	service, op, _ := strings.Cut(action, ":")
+	if service != "ec2" {
+		return false
+	}
+	for _, verb := range []string{"Delete", "Terminate", "Modify", "Detach", "Stop", "Reboot", "Attach", "Disassociate", "Replace", "Reset"} {
+		if strings.HasPrefix(op, verb) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkPolicy returns every rule the policy breaks.
+func checkPolicy(p policy) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if p.Version != "2012-10-17" {
+		bad("Version is %q, want 2012-10-17", p.Version)
+	}
+	if len(p.Statement) == 0 {
+		bad("no statements")
+	}
+	sids := map[string]bool{}
+	for i, s := range p.Statement {
+		n := s.name(i)
+		if s.Sid == "" || sids[s.Sid] {
+			bad("%s: every statement needs a unique Sid", n)
+		}
+		sids[s.Sid] = true
+		if s.Effect != "Allow" {
+			bad("%s: Effect %q, want Allow", n, s.Effect)
+		}
+		if len(s.Action) == 0 || len(s.Resource) == 0 {
+			bad("%s: needs Action and Resource", n)
+		}
+		for _, a := range s.Action {
+			if strings.Contains(a, "*") {
+				bad("%s: wildcard action %s", n, a)
+			}
+		}
+		for _, r := range s.Resource {
+			if r == "*" {
+				for _, a := range s.Action {
+					if !strings.HasPrefix(a, "ec2:Describe") {
+						bad("%s: %s on Resource \"*\"; only Describe calls may be unscoped", n, a)
+					}
+				}
+			}
+		}
+		for _, a := range s.Action {
+			switch {
+			case destructive(a):
+				if got := s.condition("StringEquals", "ec2:ResourceTag/"+clusterTagKey); !slices.Equal(got, []string{clusterValue}) {
+					bad("%s: %s without StringEquals ec2:ResourceTag/%s = %s", n, a, clusterTagKey, clusterValue)
+				}
+				if slices.Contains(s.Resource, "*") {
+					bad("%s: %s on Resource \"*\"", n, a)
+				}
+			case a == "ec2:CreateTags":
+				got := append([]string(nil), s.condition("StringEquals", "ec2:CreateAction")...)
+				sort.Strings(got)
+				if !slices.Equal(got, []string{"CreateSnapshot", "RunInstances"}) {
+					bad("%s: ec2:CreateTags must be limited by ec2:CreateAction to RunInstances and CreateSnapshot, got %v", n, got)
+				}
+			case a == "ec2:RunInstances" || a == "ec2:CreateSnapshot":
+				// New instances, volumes and snapshots must carry the ownership
+				// tag; the resources launched from or into need no condition.
+				for _, r := range s.Resource {
+					created := strings.Contains(r, ":instance/") || strings.Contains(r, ":volume/")
+					if a == "ec2:CreateSnapshot" {
+						created = strings.Contains(r, ":snapshot/")
+					}
+					if created && !slices.Equal(s.condition("StringEquals", "aws:RequestTag/"+clusterTagKey), []string{clusterValue}) {
+						bad("%s: %s creates %s without aws:RequestTag/%s = %s", n, a, r, clusterTagKey, clusterValue)
+					}
+				}
+				if a == "ec2:CreateSnapshot" && slices.ContainsFunc(s.Resource, func(r string) bool { return strings.Contains(r, ":volume/") }) &&
+					!slices.Equal(s.condition("StringEquals", "ec2:ResourceTag/"+clusterTagKey), []string{clusterValue}) {
+					bad("%s: ec2:CreateSnapshot of volumes not owned by the cluster", n)
+				}
+			case a == "iam:PassRole":
+				if !slices.Equal(s.condition("StringEquals", "iam:PassedToService"), []string{"ec2.amazonaws.com"}) {
+					bad("%s: iam:PassRole without iam:PassedToService = ec2.amazonaws.com", n)
+				}
+			}
+		}
+		// An ec2 statement that both creates and destroys could not carry both conditions.
+		if slices.ContainsFunc(s.Action, destructive) && slices.ContainsFunc(s.Action, func(a string) bool {
+			return a == "ec2:RunInstances" || a == "ec2:CreateSnapshot"
+		}) {
+			bad("%s: mixes create and destroy actions", n)
+		}
+	}
+	// Every instance, volume and snapshot a RunInstances may create must be
+	// covered, or the launch fails with UnauthorizedOperation.
+	var runResources []string
+	for _, s := range p.Statement {
+		if slices.Contains(s.Action, "ec2:RunInstances") {
+			runResources = append(runResources, s.Resource...)
+		}
+	}
+	for _, kind := range []string{"instance", "volume", "image", "snapshot", "subnet", "security-group", "network-interface", "key-pair"} {
+		if !slices.ContainsFunc(runResources, func(r string) bool { return strings.Contains(r, ":"+kind+"/") }) {
+			bad("ec2:RunInstances is not allowed on %s resources", kind)
+		}
+	}
+	return problems
+}
+
+func TestIAMPolicy(t *testing.T) {
+	p := loadPolicy(t, policyPath)
+	for _, problem := range checkPolicy(p) {
+		t.Error(problem)
+	}
+	// A managed policy holds at most 6,144 characters, whitespace excluded.
+	raw, _ := os.ReadFile(policyPath)
+	compact := strings.Join(strings.Fields(string(raw)), "")
+	if len(compact) > 6144 {
+		t.Errorf("policy is %d characters without whitespace; a managed policy holds 6144", len(compact))
+	}
+}
+
+// The checks must catch a policy that lets the operator delete anything.
+func TestIAMPolicyCheckRejectsUnscopedDeletes(t *testing.T) {
+	mutations := map[string]func(*policy){
+		"condition removed": func(p *policy) {
+			for i := range p.Statement {
+				if slices.Contains(p.Statement[i].Action, "ec2:DeleteVolume") {
+					p.Statement[i].Condition = nil
+				}
+			}
+		},
+		"other cluster": func(p *policy) {
+			for i := range p.Statement {
+				if slices.Contains(p.Statement[i].Action, "ec2:TerminateInstances") {
+					p.Statement[i].Condition["StringEquals"]["ec2:ResourceTag/"+clusterTagKey] = stringOrList{"*"}
+				}
+			}
+		},
+		"delete added to describe": func(p *policy) {
+			p.Statement[0].Action = append(p.Statement[0].Action, "ec2:DeleteSnapshot")
+		},
+		"wildcard action": func(p *policy) {
+			p.Statement = append(p.Statement, statement{Sid: "Extra", Effect: "Allow", Action: stringOrList{"ec2:*"}, Resource: stringOrList{"*"}})
+		},
+		"tagging anything": func(p *policy) {
+			for i := range p.Statement {
+				if slices.Contains(p.Statement[i].Action, "ec2:CreateTags") {
+					p.Statement[i].Condition = nil
+				}
+			}
+		},
+		"untagged launches": func(p *policy) {
+			for i := range p.Statement {
+				if slices.Contains(p.Statement[i].Action, "ec2:RunInstances") {
+					p.Statement[i].Condition = nil
+				}
+			}
+		},
+	}
+	for name, mutate := range mutations {
+		t.Run(name, func(t *testing.T) {
+			q := loadPolicy(t, policyPath)
+			mutate(&q)
+			if len(checkPolicy(q)) == 0 {
+				t.Fatal("the policy check accepted a broken policy")
+			}
+		})
+	}
+}
+
+// The policy must allow every AWS call in internal/cloud/interfaces.go, and
+// nothing else but the permissions those calls imply.
+func TestIAMPolicyMatchesInterfaces(t *testing.T) {
+	services := map[string]string{
+		"InstancesAPI": "ec2", "VolumesAPI": "ec2", "OfferingsAPI": "ec2",
+		"SSMAPI": "ssm", "QueueAPI": "sqs", "RulesAPI": "events",
+	}
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, filepath.Clean(interfacesPath), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	called := map[string]bool{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		ts, ok := n.(*ast.TypeSpec)
+		if !ok {
+			return true
+		}
+		it, ok := ts.Type.(*ast.InterfaceType)
+		if !ok {
+			return false
+		}
+		service, known := services[ts.Name.Name]
+		for _, m := range it.Methods.List {
+			if len(m.Names) == 0 {
+				continue // an embedded interface
+			}
+			if !known {
+				t.Errorf("interface %s in %s has methods but no IAM service in this test", ts.Name.Name, interfacesPath)
+				continue
+			}
+			for _, name := range m.Names {
+				called[service+":"+name.Name] = true
+			}
+		}
+		return false
+	})
+	if len(called) < 15 {
+		t.Fatalf("found only %d AWS calls in %s", len(called), interfacesPath)
+	}
+
+	allowed := map[string]bool{}
+	for _, s := range loadPolicy(t, policyPath).Statement {
+		for _, a := range s.Action {
+			allowed[a] = true
+		}
+	}
+	for a := range called {
+		if !allowed[a] {
+			t.Errorf("the operator calls %s, which docs/iam-policy.json does not allow", a)
+		}
+	}
+	// Allowed without a call of their own: tagging on create, passing the
+	// instance role, and the tags CreateQueue and PutRule send.
+	implied := map[string]bool{"ec2:CreateTags": true, "iam:PassRole": true, "sqs:TagQueue": true, "events:TagResource": true}
+	for a := range allowed {
+		if !called[a] && !implied[a] {
+			t.Errorf("docs/iam-policy.json allows %s, which the operator never calls", a)
+		}
+	}
+}
