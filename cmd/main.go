@@ -23,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/metrics"
 	"github.com/xdrive-io/xdrive/internal/operator"
 )
 
@@ -95,6 +96,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("loading AWS config: %w", err)
 	}
+	awsCfg.APIOptions = append(awsCfg.APIOptions, metrics.CountCalls)
 	clients := operator.AWS{
 		EC2: ec2.NewFromConfig(awsCfg), SSM: ssm.NewFromConfig(awsCfg),
 		SQS: sqs.NewFromConfig(awsCfg), Events: eventbridge.NewFromConfig(awsCfg),

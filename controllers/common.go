@@ -4,13 +4,17 @@ package controllers
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/metrics"
 )
 
 const (
@@ -70,3 +74,36 @@ const (
 	NoticeTerminated = "terminated"
 	NoticeInstance   = "instance-watcher"
 )
+
+func readyReason(conds []metav1.Condition) (metav1.ConditionStatus, string) {
+	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionReady); c != nil {
+		return c.Status, c.Reason
+	}
+	return metav1.ConditionUnknown, ""
+}
+
+// stateGauge keeps a gauge of objects by state; an empty state forgets the object.
+type stateGauge struct {
+	mu    sync.Mutex
+	state map[string]string
+}
+
+var driveStates = &stateGauge{state: map[string]string{}}
+
+func (g *stateGauge) set(key, state string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	old, had := g.state[key]
+	if had && old == state {
+		return
+	}
+	if had {
+		metrics.DrivesByState.WithLabelValues(old).Dec()
+	}
+	if state == "" {
+		delete(g.state, key)
+		return
+	}
+	g.state[key] = state
+	metrics.DrivesByState.WithLabelValues(state).Inc()
+}

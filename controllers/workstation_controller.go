@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,11 +31,8 @@ import (
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/internal/metrics"
 )
-
-// recentEnough is how old an instance state may be for a reconcile in
-// transition; reconciles triggered together share one DescribeInstances.
-const recentEnough = 3 * time.Second
 
 // UserDataInput is what the bootstrap needs to render one instance's user-data.
 type UserDataInput struct {
@@ -186,11 +184,8 @@ func (s *wsScope) reconcile(ctx context.Context) (ctrl.Result, error) {
 func (s *wsScope) currentInstance(ctx context.Context) (instances.Instance, bool, error) {
 	st := &s.ws.Status
 	if st.InstanceID != "" {
-		// A Ready Workstation trusts the shared poll; one in transition looks afresh.
-		if inst, ok := s.r.Instances.Cached(st.InstanceID); ok && (inst.Gone() || inst.State == instances.StateRunning && s.steady()) {
-			return inst, true, nil
-		}
-		if inst, ok := s.r.Instances.Recent(st.InstanceID, recentEnough); ok && s.ws.Status.DriveRelease == nil {
+		// The shared poll follows every instance, fast while any is in transition.
+		if inst, ok := s.r.Instances.Cached(st.InstanceID); ok {
 			return inst, true, nil
 		}
 		inst, found, err := s.r.Instances.Get(ctx, st.InstanceID)
@@ -215,11 +210,6 @@ func (s *wsScope) currentInstance(ctx context.Context) (instances.Instance, bool
 	st.Launches++
 	s.event(false, "Adopted", "Launch", "Found instance %s by its tags", inst.ID)
 	return inst, true, nil
-}
-
-// steady reports whether the Workstation is Ready and wants to stay running.
-func (s *wsScope) steady() bool {
-	return meta.IsStatusConditionTrue(s.ws.Status.Conditions, v1alpha1.ConditionReady) && wantsDrive(s.ws) && !s.interruptedNow()
 }
 
 func (s *wsScope) recordInstance(inst instances.Instance) {
@@ -285,6 +275,7 @@ func (s *wsScope) interrupt(inst instances.Instance, kind string, at time.Time) 
 	s.set(v1alpha1.ConditionInterrupted, metav1.ConditionTrue, reason,
 		fmt.Sprintf("%s notice for instance %s at %s; the drive is being snapshotted", kind, inst.ID, at.UTC().Format(time.RFC3339)))
 	s.avoid(offeringOf(st, inst), reason)
+	metrics.Interruptions.WithLabelValues(kind).Inc()
 	s.event(true, reason, "Interrupt", "%s notice for instance %s (%s in %s)", kind, inst.ID, inst.Type, inst.Zone)
 }
 
@@ -365,6 +356,7 @@ func (s *wsScope) stopped() (ctrl.Result, error) {
 	s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, reason, msg)
 	st := &s.ws.Status
 	st.InstanceType, st.AvailabilityZone, st.CapacityType = "", "", ""
+	metrics.HourlyCost.DeleteLabelValues(s.ws.Namespace, s.ws.Name)
 	if !s.ws.DeletionTimestamp.IsZero() {
 		s.removeFinalizer = true
 	}
@@ -417,6 +409,7 @@ func (s *wsScope) launch(ctx context.Context) (ctrl.Result, error) {
 		if err != nil {
 			return ctrl.Result{}, err
 		}
+		s.r.Instances.Remember(inst)
 		s.recordInstance(inst)
 		st.Launches++
 		st.SpotPrice = o.Price
@@ -541,6 +534,9 @@ func (s *wsScope) observe(ctx context.Context, inst instances.Instance) (ctrl.Re
 		return ctrl.Result{RequeueAfter: 3 * time.Second}, nil
 	}
 	s.set(v1alpha1.ConditionRunning, metav1.ConditionTrue, v1alpha1.ReasonInstanceRunning, "Instance "+inst.ID+" is running")
+	if price, err := strconv.ParseFloat(s.ws.Status.SpotPrice, 64); err == nil {
+		metrics.HourlyCost.WithLabelValues(s.ws.Namespace, s.ws.Name).Set(price)
+	}
 	xd := &v1alpha1.XDrive{}
 	if err := s.r.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: s.ws.Spec.DriveRef.Name}, xd); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -684,6 +680,8 @@ func (s *wsScope) terminate(ctx context.Context, inst instances.Instance) (ctrl.
 		if err := s.r.Launcher.Terminate(ctx, inst); err != nil {
 			return ctrl.Result{}, err
 		}
+		inst.State = instances.StateShuttingDown
+		s.r.Instances.Remember(inst)
 		s.event(false, v1alpha1.ReasonStopping, "Terminate", "Terminating instance %s", inst.ID)
 	}
 	s.set(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonStopping, "Instance "+inst.ID+" is terminating")

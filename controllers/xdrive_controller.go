@@ -26,6 +26,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/internal/metrics"
 )
 
 // XDriveReconciler keeps a drive's volume and snapshots. It is the only
@@ -68,6 +69,11 @@ func (r *XDriveReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	xd.Status.ObservedGeneration = s.gen
 	v1alpha1.SetReady(&xd.Status.Conditions, s.gen, "", v1alpha1.XDriveDependents)
+	_, state := readyReason(xd.Status.Conditions)
+	if s.removeFinalizer {
+		state = ""
+	}
+	driveStates.set(s.key, state)
 	if perr := patchStatus(ctx, r.Client, before, xd, before.Status, xd.Status); perr != nil {
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
@@ -287,8 +293,8 @@ func (s *driveScope) recordCompleted(sn drives.Snapshot) {
 
 // adoptLaunchVolume records the volume that RunInstances created for the bound Workstation.
 func (s *driveScope) adoptLaunchVolume(ctx context.Context) (ctrl.Result, error) {
-	inst, found := s.r.Instances.Recent(s.ws.Status.InstanceID, recentEnough)
-	if !found || inst.DriveVolumeID == "" {
+	inst, found := s.r.Instances.Cached(s.ws.Status.InstanceID)
+	if !found {
 		var err error
 		if inst, found, err = s.r.Instances.Get(ctx, s.ws.Status.InstanceID); err != nil {
 			return ctrl.Result{}, err
@@ -369,6 +375,11 @@ func (s *driveScope) snapshot(ctx context.Context, consistency string) (ctrl.Res
 		return ctrl.Result{}, err
 	}
 	st.PendingSnapshotID = sn.ID
+	metrics.SnapshotsTaken.WithLabelValues("started").Inc()
+	if s.ws != nil && meta.IsStatusConditionTrue(s.ws.Status.Conditions, v1alpha1.ConditionInterrupted) {
+		c := meta.FindStatusCondition(s.ws.Status.Conditions, v1alpha1.ConditionInterrupted)
+		metrics.NoticeToSnapshot.Observe(metrics.Since(c.LastTransitionTime.Time))
+	}
 	s.state(metav1.ConditionFalse, v1alpha1.ReasonSnapshotting,
 		fmt.Sprintf("Snapshot %s of volume %s is %s (%s)", sn.ID, st.VolumeID, sn.State, consistency))
 	eventf(s.r.Recorder, s.xd, false, v1alpha1.ReasonSnapshotting, "Snapshot", "Snapshot %s of %s started (%s)", sn.ID, st.VolumeID, consistency)
@@ -393,6 +404,7 @@ func (s *driveScope) awaitSnapshot(ctx context.Context) (ctrl.Result, error) {
 			fmt.Sprintf("Snapshot %s of volume %s failed; the volume is kept and a new snapshot will be taken", sn.ID, st.VolumeID))
 		eventf(s.r.Recorder, s.xd, true, v1alpha1.ReasonSnapshotFailed, "Snapshot", "Snapshot %s failed; volume %s kept", sn.ID, st.VolumeID)
 		st.PendingSnapshotID = ""
+		metrics.SnapshotsTaken.WithLabelValues("failed").Inc()
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	case sn.State != drives.SnapshotCompleted:
 		s.state(metav1.ConditionFalse, v1alpha1.ReasonSnapshotting,
@@ -401,6 +413,8 @@ func (s *driveScope) awaitSnapshot(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: Backoff(waits, 2*time.Second, time.Minute)}, nil
 	}
 	s.recordCompleted(sn)
+	metrics.SnapshotsTaken.WithLabelValues("completed").Inc()
+	metrics.SnapshotDuration.Observe(metrics.Since(sn.StartTime))
 	st.SnapshotCount++
 	st.PendingSnapshotID = ""
 	s.set(v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionTrue, v1alpha1.ReasonSnapshotsOK, "Snapshot "+sn.ID+" completed")
@@ -414,6 +428,12 @@ func (s *driveScope) awaitSnapshot(ctx context.Context) (ctrl.Result, error) {
 // deleteVolume ends a volume whose snapshot after release has completed and been recorded.
 func (s *driveScope) deleteVolume(ctx context.Context) (ctrl.Result, error) {
 	st := &s.xd.Status
+	if inst, ok := s.r.Instances.Cached(st.AttachedTo); ok && inst.State != instances.StateTerminated {
+		// The instance poll wakes the drive once the instance is terminated.
+		s.state(metav1.ConditionFalse, v1alpha1.ReasonDeletingVolume,
+			fmt.Sprintf("Snapshot %s completed; volume %s is deleted once %s has terminated", st.LatestSnapshotID, st.VolumeID, inst.ID))
+		return ctrl.Result{RequeueAfter: time.Minute}, nil
+	}
 	vol, found, err := s.r.Drives.Volume(ctx, st.VolumeID)
 	if err != nil {
 		return ctrl.Result{}, err

@@ -28,9 +28,8 @@ type Cache struct {
 	byOwner  *batch.Batcher[[]Instance]
 	onChange func(Instance)
 
-	mu     sync.RWMutex
-	known  map[string]Instance
-	seenAt map[string]time.Time
+	mu    sync.RWMutex
+	known map[string]Instance
 }
 
 // CacheOptions configures a Cache.
@@ -48,7 +47,7 @@ func NewCache(o CacheOptions) *Cache {
 	if o.Window == 0 {
 		o.Window = 20 * time.Millisecond
 	}
-	c := &Cache{api: o.API, cluster: o.Cluster, onChange: o.OnChange, known: map[string]Instance{}, seenAt: map[string]time.Time{}}
+	c := &Cache{api: o.API, cluster: o.Cluster, onChange: o.OnChange, known: map[string]Instance{}}
 	c.byID = batch.New(o.Window, maxFilterValues, c.describeIDs)
 	c.byOwner = batch.New(o.Window, maxFilterValues, c.describeOwners)
 	return c
@@ -66,14 +65,6 @@ func (c *Cache) Cached(id string) (Instance, bool) {
 	defer c.mu.RUnlock()
 	i, ok := c.known[id]
 	return i, ok
-}
-
-// Recent returns the state EC2 reported at most maxAge ago, without calling EC2.
-func (c *Cache) Recent(id string, maxAge time.Duration) (Instance, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	i, ok := c.known[id]
-	return i, ok && time.Since(c.seenAt[id]) <= maxAge
 }
 
 // Owned returns the live (not terminated) instances tagged for the workstation.
@@ -109,21 +100,46 @@ func (c *Cache) Poll(ctx context.Context) error {
 	return nil
 }
 
-// Run polls every interval until ctx ends; it is a manager Runnable.
-func (c *Cache) Run(ctx context.Context, interval time.Duration) error {
+// Run polls until ctx ends; it is a manager Runnable. It polls every
+// interval while all instances are steady, and every fastInterval while any
+// is starting or stopping, so transitions of all Workstations share one call.
+func (c *Cache) Run(ctx context.Context, interval, fastInterval time.Duration) error {
 	log := logr.FromContextOrDiscard(ctx).WithName("instance-poll")
-	t := time.NewTicker(interval)
+	last := time.Now()
+	t := time.NewTicker(min(interval, fastInterval))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			if time.Since(last) < interval && !c.inTransition() {
+				continue
+			}
+			last = time.Now()
 			if err := c.Poll(ctx); err != nil {
 				log.Error(err, "Polling instances failed")
 			}
 		}
 	}
+}
+
+// inTransition reports whether any known instance is between steady states.
+func (c *Cache) inTransition() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, i := range c.known {
+		if i.State == StatePending || i.State == StateShuttingDown || i.State == StateStopping {
+			return true
+		}
+	}
+	return false
+}
+
+// Remember records what the operator itself just did to an instance (a launch
+// answer, or a termination), so the fast poll follows it.
+func (c *Cache) Remember(i Instance) {
+	c.remember(i)
 }
 
 func (c *Cache) describeIDs(ctx context.Context, ids []string) (map[string]Instance, error) {
@@ -171,7 +187,6 @@ func (c *Cache) remember(i Instance) {
 	c.mu.Lock()
 	old, had := c.known[i.ID]
 	c.known[i.ID] = i
-	c.seenAt[i.ID] = time.Now()
 	c.mu.Unlock()
 	if !had || old.State != i.State || old.DriveVolumeID != i.DriveVolumeID {
 		c.notify(i)
@@ -182,7 +197,6 @@ func (c *Cache) remember(i Instance) {
 func (c *Cache) Forget(id string) {
 	c.mu.Lock()
 	delete(c.known, id)
-	delete(c.seenAt, id)
 	c.mu.Unlock()
 }
 

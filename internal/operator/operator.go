@@ -37,6 +37,8 @@ type Options struct {
 	Cluster string
 	// PollInterval is how often every owned instance is described in one call.
 	PollInterval time.Duration
+	// FastPollInterval is the poll interval while any instance starts or stops.
+	FastPollInterval time.Duration
 	// BatchWindow is how long lookups by ID gather before one EC2 call.
 	BatchWindow time.Duration
 	// Concurrency is the number of parallel reconciles per controller.
@@ -71,6 +73,9 @@ var DefaultImages = controllers.ImageDefaults{
 func (o *Options) defaults() {
 	if o.PollInterval == 0 {
 		o.PollInterval = 30 * time.Second
+	}
+	if o.FastPollInterval == 0 {
+		o.FastPollInterval = 2 * time.Second
 	}
 	if o.BatchWindow == 0 {
 		o.BatchWindow = 20 * time.Millisecond
@@ -134,7 +139,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		return err
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		return cache.Run(ctx, opts.PollInterval)
+		return cache.Run(ctx, opts.PollInterval, opts.FastPollInterval)
 	})); err != nil {
 		return err
 	}

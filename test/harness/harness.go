@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/xdrive-io/xdrive/internal/metrics"
 	"github.com/xdrive-io/xdrive/internal/operator"
 	testenv "github.com/xdrive-io/xdrive/test/envtest"
 	"github.com/xdrive-io/xdrive/test/faultproxy"
@@ -69,6 +70,7 @@ func New(t testing.TB, cfg Config) *Harness {
 	}
 	h.cfg.QPS, h.cfg.Burst = 500, 1000
 	h.awsCfg.RetryMaxAttempts = 8
+	h.awsCfg.APIOptions = append(h.awsCfg.APIOptions, metrics.CountCalls)
 	h.awsCfg.HTTPClient = &http.Client{Transport: moto.AccountTransport(account, nil), Timeout: time.Minute}
 	h.EC2 = ec2.NewFromConfig(moto.Config(srv.URL, account))
 	h.Options = cfg.Options
