@@ -198,16 +198,21 @@ func (s *wsScope) currentInstance(ctx context.Context) (instances.Instance, bool
 		}
 		return instances.Instance{ID: st.InstanceID, State: instances.StateTerminated}, true, nil
 	}
-	if !wantsDrive(s.ws) && st.DriveRelease == nil && st.Launches == 0 {
-		return instances.Instance{}, false, nil
-	}
+	// Instances are looked up by their tags right before a launch.
+	return instances.Instance{}, false, nil
+}
+
+// adoptByTags finds an instance whose launch was not recorded, e.g. after a
+// crash between RunInstances and the status write.
+func (s *wsScope) adoptByTags(ctx context.Context) (instances.Instance, bool, error) {
 	owned, err := s.r.Instances.Owned(ctx, s.key)
 	if err != nil || len(owned) == 0 {
 		return instances.Instance{}, false, err
 	}
 	inst := owned[0]
 	s.recordInstance(inst)
-	st.Launches++
+	s.ws.Status.Launches++
+	s.ws.Status.DriveRelease = nil
 	s.event(false, "Adopted", "Launch", "Found instance %s by its tags", inst.ID)
 	return inst, true, nil
 }
@@ -333,7 +338,6 @@ func (s *wsScope) instanceGone(inst instances.Instance) {
 		}
 		s.event(true, v1alpha1.ReasonInstanceGone, "Observe", "Instance %s is %s without a teardown; its volume is snapshotted as it is", inst.ID, inst.State)
 	}
-	s.r.Instances.Forget(inst.ID)
 	st.InstanceID, st.PrivateIP, st.PublicIP, st.SpotPrice = "", "", "", ""
 	st.LaunchTime = nil
 }
@@ -378,6 +382,9 @@ func (s *wsScope) launch(ctx context.Context) (ctrl.Result, error) {
 	if wait, reason, msg := driveNotReady(xd, s.ws.Name); wait {
 		s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, reason, msg)
 		return ctrl.Result{}, nil
+	}
+	if _, adopted, err := s.adoptByTags(ctx); err != nil || adopted {
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, err
 	}
 	creds, err := s.r.credentials(ctx, s.ws)
 	if err != nil {

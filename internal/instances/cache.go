@@ -15,6 +15,9 @@ import (
 	"github.com/xdrive-io/xdrive/internal/cloud"
 )
 
+// listingDelay is how long a new instance may be absent from EC2's lists.
+const listingDelay = 5 * time.Minute
+
 // maxFilterValues is the most values EC2 takes in one filter.
 const maxFilterValues = 200
 
@@ -87,7 +90,12 @@ func (c *Cache) Poll(ctx context.Context) error {
 	c.mu.Lock()
 	var vanished []Instance
 	for id, i := range c.known {
-		if !seen[id] && !i.Gone() {
+		switch {
+		case seen[id], time.Since(i.LaunchTime) < listingDelay:
+			// New instances may be missing from EC2's answers for a while.
+		case i.State == StateTerminated:
+			delete(c.known, id) // EC2 has stopped listing it
+		default:
 			i.State = StateTerminated
 			c.known[id] = i
 			vanished = append(vanished, i)
@@ -191,13 +199,6 @@ func (c *Cache) remember(i Instance) {
 	if !had || old.State != i.State || old.DriveVolumeID != i.DriveVolumeID {
 		c.notify(i)
 	}
-}
-
-// Forget drops an instance the operator no longer tracks.
-func (c *Cache) Forget(id string) {
-	c.mu.Lock()
-	delete(c.known, id)
-	c.mu.Unlock()
 }
 
 func (c *Cache) notify(i Instance) {
