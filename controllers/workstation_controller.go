@@ -34,6 +34,9 @@ import (
 	"github.com/xdrive-io/xdrive/internal/metrics"
 )
 
+// releaseRecorded is the pause between recording a drive release and terminating.
+const releaseRecorded = 100 * time.Millisecond
+
 // UserDataInput is what the bootstrap needs to render one instance's user-data.
 type UserDataInput struct {
 	Workstation *v1alpha1.Workstation
@@ -648,7 +651,8 @@ func (s *wsScope) teardown(ctx context.Context, inst instances.Instance) (ctrl.R
 			s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionFalse, v1alpha1.ReasonStopping, "Containers committed; drive flushed and unmounted")
 			s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionFalse, v1alpha1.ReasonStopping, "Containers committed and stopped")
 			s.event(false, v1alpha1.ReasonStopping, "Teardown", "Committed containers and flushed the drive on %s", inst.ID)
-			return s.terminate(ctx, inst)
+			// Record the release before terminating: it is what starts the snapshot.
+			return ctrl.Result{RequeueAfter: releaseRecorded}, nil
 		}
 		if time.Until(started.Add(deadline)) > 0 {
 			s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionUnknown, v1alpha1.ReasonSSHUnreachable,
@@ -662,7 +666,7 @@ func (s *wsScope) teardown(ctx context.Context, inst instances.Instance) (ctrl.R
 	if interrupted {
 		// The two-minute notice leaves no time to wait: snapshot at once.
 		st.DriveRelease = &v1alpha1.DriveRelease{InstanceID: inst.ID, Flushed: false, Time: metav1.Now()}
-		return s.terminate(ctx, inst)
+		return ctrl.Result{RequeueAfter: releaseRecorded}, nil
 	}
 	// A stopped instance is terminated first, so nothing writes after the snapshot.
 	return s.terminate(ctx, inst)

@@ -60,6 +60,7 @@ type Service struct {
 	cluster string
 	snaps   *batch.Batcher[Snapshot]
 	vols    *batch.Batcher[Volume]
+	ofVol   *batch.Batcher[Snapshot]
 	now     func() time.Time
 }
 
@@ -68,6 +69,7 @@ func NewService(api cloud.VolumesAPI, cluster string, window time.Duration) *Ser
 	s := &Service{api: api, cluster: cluster, now: time.Now}
 	s.snaps = batch.New(window, 200, s.describeSnapshotIDs)
 	s.vols = batch.New(window, 200, s.describeVolumeIDs)
+	s.ofVol = batch.New(window, 200, s.describeVolumeSnapshots)
 	return s
 }
 
@@ -114,19 +116,12 @@ type SnapshotRequest struct {
 // of it taken by this cluster exists: CreateSnapshot takes no client token, so
 // the tags are the record that makes a retry after a crash safe.
 func (s *Service) CreateSnapshot(ctx context.Context, r SnapshotRequest) (Snapshot, error) {
-	existing, err := s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
-		OwnerIds: []string{"self"},
-		Filters: []ec2types.Filter{
-			cloud.Filter("volume-id", r.VolumeID),
-			cloud.TagFilter(cloud.TagCluster, s.cluster),
-			cloud.Filter("status", SnapshotPending, SnapshotCompleted),
-		},
-	})
+	existing, found, err := s.ofVol.Get(ctx, r.VolumeID)
 	if err != nil {
 		return Snapshot{}, err
 	}
-	if len(existing) > 0 {
-		return existing[0], nil
+	if found {
+		return existing, nil
 	}
 	now := s.now().UTC()
 	tags := cloud.Tags(map[string]string{
@@ -220,6 +215,25 @@ func Prunable(snaps []Snapshot, keep int) []Snapshot {
 		}
 	}
 	return out
+}
+
+// describeVolumeSnapshots finds, per volume, the newest pending or completed snapshot this cluster took.
+func (s *Service) describeVolumeSnapshots(ctx context.Context, volumeIDs []string) (map[string]Snapshot, error) {
+	list, err := s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
+		OwnerIds: []string{"self"},
+		Filters: []ec2types.Filter{
+			cloud.Filter("volume-id", volumeIDs...),
+			cloud.TagFilter(cloud.TagCluster, s.cluster),
+			cloud.Filter("status", SnapshotPending, SnapshotCompleted),
+		},
+	})
+	out := make(map[string]Snapshot, len(volumeIDs))
+	for _, snap := range list { // newest first
+		if _, seen := out[snap.VolumeID]; !seen {
+			out[snap.VolumeID] = snap
+		}
+	}
+	return out, err
 }
 
 func (s *Service) describeSnapshotIDs(ctx context.Context, ids []string) (map[string]Snapshot, error) {

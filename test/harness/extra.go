@@ -210,3 +210,12 @@ func (h *Harness) FindEvent(kind, name, reason string, words ...string) (bool, s
 	}
 	return false, fmt.Sprintf("events of %s %s: %q", kind, name, seen)
 }
+
+// SetAWSAttempts sets how many attempts the operator's AWS clients make per
+// call (1: the SDK never retries, so every fault reaches the controllers).
+// It takes effect at the next Start.
+func (h *Harness) SetAWSAttempts(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.awsCfg.RetryMaxAttempts = n
+}

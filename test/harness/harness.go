@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/go-logr/logr"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -26,6 +27,8 @@ import (
 	"github.com/xdrive-io/xdrive/test/faultproxy"
 	"github.com/xdrive-io/xdrive/test/moto"
 )
+
+var quietLogs sync.Once
 
 // Harness is one isolated operator: its own namespace, moto account and proxy.
 type Harness struct {
@@ -56,6 +59,7 @@ type Config struct {
 // New starts the proxy and returns a harness whose manager is not running yet.
 func New(t testing.TB, cfg Config) *Harness {
 	t.Helper()
+	quietLogs.Do(func() { ctrl.SetLogger(logr.Discard()) })
 	srv := moto.Shared(t)
 	proxy, err := faultproxy.New(srv.URL)
 	if err != nil {
