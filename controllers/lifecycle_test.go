@@ -24,6 +24,9 @@ func TestRoundTrip(t *testing.T) {
 	if xd.Status.AvailabilityZone != "us-east-1a" || xd.Status.VolumeID == "" || xd.Status.BoundTo != "box" {
 		t.Fatalf("drive status after launch = %+v", xd.Status)
 	}
+	if status, reason := harness.ReadyReason(xd.Status.Conditions); status != "True" || reason != v1alpha1.ReasonAttached {
+		t.Fatalf("drive Ready = %s/%s after launch, want True/Attached", status, reason)
+	}
 	firstVolume := xd.Status.VolumeID
 	if got := len(h.Instances()); got != 1 {
 		t.Fatalf("live instances = %d, want 1", got)
@@ -34,6 +37,9 @@ func TestRoundTrip(t *testing.T) {
 	xd = h.Drive("data")
 	if xd.Status.LatestSnapshotID == "" || xd.Status.VolumeID != "" || xd.Status.SnapshotCount != 1 {
 		t.Fatalf("drive status after stop = %+v", xd.Status)
+	}
+	if status, _ := harness.ReadyReason(xd.Status.Conditions); status != "True" {
+		t.Fatalf("archived drive Ready = %s, want True", status)
 	}
 	if _, exists := h.Volume(firstVolume); exists {
 		t.Fatalf("volume %s still exists after the drive was archived", firstVolume)

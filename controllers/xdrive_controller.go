@@ -67,6 +67,7 @@ func (r *XDriveReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err != nil {
 		s.awsError(err)
 	}
+	s.snapshotsHealth()
 	xd.Status.ObservedGeneration = s.gen
 	v1alpha1.SetReady(&xd.Status.Conditions, s.gen, "", v1alpha1.XDriveDependents)
 	_, state := readyReason(xd.Status.Conditions)
@@ -107,7 +108,7 @@ func (s *driveScope) state(status metav1.ConditionStatus, reason, msg string) {
 }
 
 func (s *driveScope) awsError(err error) {
-	s.set(v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionUnknown, v1alpha1.ReasonAWSError,
+	s.state(metav1.ConditionUnknown, v1alpha1.ReasonAWSError,
 		fmt.Sprintf("AWS call failed (%s), retrying: %v", cloud.Classify(err), err))
 }
 
@@ -226,6 +227,22 @@ func archivedMessage(st *v1alpha1.XDriveStatus) string {
 		return "No volume; the next one is created blank"
 	}
 	return "No volume; the next one is restored from " + st.RestoreSnapshotID
+}
+
+// snapshotsHealth keeps SnapshotsHealthy current: False after a failed
+// snapshot until the next one completes, True otherwise.
+func (s *driveScope) snapshotsHealth() {
+	st := &s.xd.Status
+	c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionSnapshotsHealthy)
+	if c != nil && c.Status == metav1.ConditionFalse {
+		s.set(v1alpha1.ConditionSnapshotsHealthy, c.Status, c.Reason, c.Message)
+		return
+	}
+	msg := "No snapshot yet"
+	if st.LatestSnapshotID != "" {
+		msg = fmt.Sprintf("%d snapshots; the newest is %s", st.SnapshotCount, st.LatestSnapshotID)
+	}
+	s.set(v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionTrue, v1alpha1.ReasonSnapshotsOK, msg)
 }
 
 // resolveRestore picks the newest completed snapshot the drive owns, else its source.
