@@ -629,6 +629,11 @@ func orDefault(s, d string) string {
 func (s *wsScope) teardown(ctx context.Context, inst instances.Instance) (ctrl.Result, error) {
 	st := &s.ws.Status
 	if st.DriveRelease != nil && st.DriveRelease.InstanceID == inst.ID {
+		if !s.snapshotStarted(ctx, inst) {
+			// The drive's snapshot goes first; the XDrive's update wakes us.
+			s.set(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonStopping, "Drive released; waiting for its snapshot to start")
+			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+		}
 		return s.terminate(ctx, inst)
 	}
 	interrupted := s.interruptedNow()
@@ -670,6 +675,17 @@ func (s *wsScope) teardown(ctx context.Context, inst instances.Instance) (ctrl.R
 	}
 	// A stopped instance is terminated first, so nothing writes after the snapshot.
 	return s.terminate(ctx, inst)
+}
+
+// snapshotStarted reports whether the drive no longer waits on this instance for its snapshot.
+func (s *wsScope) snapshotStarted(ctx context.Context, inst instances.Instance) bool {
+	xd := &v1alpha1.XDrive{}
+	if err := s.r.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: s.ws.Spec.DriveRef.Name}, xd); err != nil {
+		return true
+	}
+	c := meta.FindStatusCondition(xd.Status.Conditions, v1alpha1.ConditionVolumeReady)
+	return xd.Status.AttachedTo != inst.ID || xd.Status.PendingSnapshotID != "" ||
+		c != nil && c.Reason == v1alpha1.ReasonDeletingVolume
 }
 
 // teardownStart returns when the teardown began, kept in the Running condition.
