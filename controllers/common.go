@@ -3,6 +3,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -11,9 +12,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/metrics"
 )
 
@@ -52,6 +56,25 @@ func patchStatus[T client.Object](ctx context.Context, c client.Client, before, 
 		return nil
 	}
 	return c.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+// finish patches the status once, drops the finalizer if asked, and turns
+// retryable AWS errors into a jittered requeue.
+func finish[T client.Object](ctx context.Context, c client.Client, before, after T, beforeStatus, afterStatus any,
+	removeFinalizer bool, result ctrl.Result, err error) (ctrl.Result, error) {
+	if perr := patchStatus(ctx, c, before, after, beforeStatus, afterStatus); perr != nil {
+		return ctrl.Result{}, errors.Join(err, perr)
+	}
+	if removeFinalizer {
+		controllerutil.RemoveFinalizer(after, Finalizer)
+		if uerr := c.Update(ctx, after); uerr != nil {
+			return ctrl.Result{}, uerr
+		}
+	}
+	if err != nil && cloud.IsRetryable(err) {
+		return ctrl.Result{RequeueAfter: Backoff(2, time.Second, 30*time.Second)}, nil
+	}
+	return result, err
 }
 
 // eventf records an Event when a recorder is configured.

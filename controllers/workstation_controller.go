@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -22,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -104,7 +102,7 @@ func (r *WorkstationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		}
 	}
 	before := ws.DeepCopy()
-	s := &wsScope{r: r, ws: ws, key: cloud.ObjectKey(ws.Namespace, ws.Name), gen: ws.Generation, log: logf.FromContext(ctx)}
+	s := &wsScope{r: r, ws: ws, key: cloud.ObjectKey(ws.Namespace, ws.Name), gen: ws.Generation}
 	v1alpha1.InitConditions(&ws.Status.Conditions, s.gen, v1alpha1.WorkstationDependents)
 
 	result, err := s.reconcile(ctx)
@@ -114,20 +112,10 @@ func (r *WorkstationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	ws.Status.ObservedGeneration = s.gen
 	v1alpha1.SetReady(&ws.Status.Conditions, s.gen, v1alpha1.ReasonReady, v1alpha1.WorkstationDependents)
-	if perr := patchStatus(ctx, r.Client, before, ws, before.Status, ws.Status); perr != nil {
-		return ctrl.Result{}, errors.Join(err, perr)
-	}
 	if s.removeFinalizer {
-		controllerutil.RemoveFinalizer(ws, Finalizer)
 		r.forgetCredentials(ws.UID)
-		if uerr := r.Update(ctx, ws); uerr != nil {
-			return ctrl.Result{}, uerr
-		}
 	}
-	if err != nil && cloud.IsRetryable(err) {
-		return ctrl.Result{RequeueAfter: Backoff(2, time.Second, 30*time.Second)}, nil
-	}
-	return result, err
+	return finish(ctx, r.Client, before, ws, before.Status, ws.Status, s.removeFinalizer, result, err)
 }
 
 type wsScope struct {
@@ -135,7 +123,6 @@ type wsScope struct {
 	ws              *v1alpha1.Workstation
 	key             string
 	gen             int64
-	log             interface{ Info(string, ...any) }
 	removeFinalizer bool
 }
 

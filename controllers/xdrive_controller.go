@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -75,19 +74,7 @@ func (r *XDriveReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		state = ""
 	}
 	driveStates.set(s.key, state)
-	if perr := patchStatus(ctx, r.Client, before, xd, before.Status, xd.Status); perr != nil {
-		return ctrl.Result{}, errors.Join(err, perr)
-	}
-	if s.removeFinalizer {
-		controllerutil.RemoveFinalizer(xd, Finalizer)
-		if uerr := r.Update(ctx, xd); uerr != nil {
-			return ctrl.Result{}, uerr
-		}
-	}
-	if err != nil && cloud.IsRetryable(err) {
-		return ctrl.Result{RequeueAfter: Backoff(2, time.Second, 30*time.Second)}, nil
-	}
-	return result, err
+	return finish(ctx, r.Client, before, xd, before.Status, xd.Status, s.removeFinalizer, result, err)
 }
 
 type driveScope struct {

@@ -4,8 +4,8 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
+
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 )
 
 // Target is how to reach one instance.
@@ -19,13 +19,7 @@ type Target struct {
 }
 
 // Status is what `xdrive-ctl status` reports.
-type Status struct {
-	Phase      string            `json:"phase"`
-	VolumeID   string            `json:"volumeID"`
-	Mounted    bool              `json:"mounted"`
-	Containers map[string]string `json:"containers"`
-	Released   bool              `json:"released"`
-}
+type Status = bootstrap.Status
 
 // Agent runs the instance-side commands.
 type Agent interface {
@@ -42,8 +36,8 @@ type Runner interface {
 
 // Commands are the instance-side commands run over SSH.
 const (
-	StatusCommand  = "/usr/local/sbin/xdrive-ctl status"
-	ReleaseCommand = "/usr/local/sbin/xdrive-ctl release"
+	StatusCommand  = bootstrap.CtlPath + " status"
+	ReleaseCommand = bootstrap.CtlPath + " release"
 )
 
 // Remote is the Agent that runs xdrive-ctl through a Runner.
@@ -55,11 +49,7 @@ func (r Remote) Status(ctx context.Context, t Target) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	var s Status
-	if err := json.Unmarshal(out, &s); err != nil {
-		return Status{}, fmt.Errorf("parsing xdrive-ctl status output: %w", err)
-	}
-	return s, nil
+	return bootstrap.ParseStatus(out)
 }
 
 // Release runs `xdrive-ctl release`.

@@ -24,25 +24,10 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/operator"
-	testenv "github.com/xdrive-io/xdrive/test/envtest"
 	"github.com/xdrive-io/xdrive/test/harness"
-	"github.com/xdrive-io/xdrive/test/moto"
 )
 
-var env *testenv.Env
-
-func TestMain(m *testing.M) {
-	if os.Getenv("KUBEBUILDER_ASSETS") != "" {
-		var err error
-		if env, err = testenv.New(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-	}
-	code := moto.Run(m)
-	_ = env.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { harness.Main(m) }
 
 func count(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -52,11 +37,7 @@ func count(name string, def int) int {
 }
 
 func start(b *testing.B, opts operator.Options) *harness.Harness {
-	testenv.RequireAssets(b)
-	if env == nil {
-		b.Fatal("control plane did not start")
-	}
-	h := harness.New(b, harness.Config{Env: env, Options: opts})
+	h := harness.New(b, harness.Config{Env: harness.Env(b), Options: opts})
 	h.Start()
 	return h
 }
