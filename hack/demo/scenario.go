@@ -1,0 +1,631 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/controllers"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/interruption"
+	"github.com/xdrive-io/xdrive/test/moto"
+)
+
+const notesFile = "notes.txt"
+
+// scenario walks one XDrive and one spot Workstation through their lifecycle.
+type scenario struct {
+	s   *stack
+	out *printer
+	c   client.Client
+	// startView starts printing the tables and Events.
+	startView func()
+
+	drive, ws string
+	mount     string
+	notes     []string
+	// what each step left behind, for the next steps' checks
+	firstVolume, stopSnapshot, secondInstance string
+}
+
+// result is what the summary reports.
+type result struct {
+	snapshots, instances                      int
+	leftVolumes, leftInstances, leftSnapshots int
+	leftObjects, leftStandIns                 int
+	problems                                  []string
+}
+
+func (r result) ok() bool { return len(r.problems) == 0 }
+
+func (r result) line() string {
+	verdict := "OK"
+	if !r.ok() {
+		verdict = "FAIL"
+	}
+	return fmt.Sprintf("demo: %s snapshots=%d instances=%d leftover_volumes=%d leftover_instances=%d leftover_snapshots=%d leftover_objects=%d",
+		verdict, r.snapshots, r.instances, r.leftVolumes, r.leftInstances, r.leftSnapshots, r.leftObjects)
+}
+
+func (sc *scenario) run(ctx context.Context) (result, error) {
+	xd, ws, err := sc.objects()
+	if err != nil {
+		return result{}, err
+	}
+	sc.drive, sc.ws, sc.mount = xd.Name, ws.Name, ws.Spec.MountPath
+	if sc.mount == "" {
+		sc.mount = "/v1"
+	}
+	if err := sc.s.setSpotPrices(ctx, ws.Spec.InstanceTypes); err != nil {
+		return result{}, fmt.Errorf("setting spot prices: %w", err)
+	}
+	sc.startView()
+	for _, step := range []func(context.Context, *v1alpha1.XDrive, *v1alpha1.Workstation) error{
+		sc.apply, sc.stop, sc.startElsewhere, sc.interrupt, sc.deleteAll,
+	} {
+		if err := step(ctx, xd, ws); err != nil {
+			return result{}, err
+		}
+	}
+	return sc.summary(ctx)
+}
+
+// objects loads the XDrive and the spot Workstation from config/samples, or builds them.
+func (sc *scenario) objects() (*v1alpha1.XDrive, *v1alpha1.Workstation, error) {
+	xd, ws := &v1alpha1.XDrive{}, &v1alpha1.Workstation{}
+	dir := filepath.Join(repoRoot(), "config", "samples")
+	xdPath, wsPath := filepath.Join(dir, "xdrive_v1alpha1_xdrive.yaml"), filepath.Join(dir, "xdrive_v1alpha1_workstation.yaml")
+	errX := readYAML(xdPath, xd)
+	errW := readYAML(wsPath, ws)
+	if errX == nil && errW == nil && ws.Spec.DriveRef.Name == xd.Name && ws.Spec.CapacityType != v1alpha1.CapacityTypeOnDemand && len(ws.Spec.InstanceTypes) > 0 {
+		sc.out.Progress("using %s and %s", rel(xdPath), rel(wsPath))
+	} else {
+		sc.out.Progress("config/samples has no usable XDrive + spot Workstation pair (%v, %v); using built-in objects", errX, errW)
+		xd = &v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Name: "home"}, Spec: v1alpha1.XDriveSpec{SizeGiB: 100, VolumeType: "gp3"}}
+		ws = &v1alpha1.Workstation{ObjectMeta: metav1.ObjectMeta{Name: "dev"}, Spec: v1alpha1.WorkstationSpec{
+			DriveRef: v1alpha1.DriveReference{Name: "home"}, InstanceTypes: []string{"t3.large", "m7i.large", "m6i.large"},
+			CapacityType: v1alpha1.CapacityTypeSpot, MaxSpotPrice: "0.05", MountPath: "/v1",
+		}}
+	}
+	xd.Namespace, ws.Namespace = namespace, namespace
+	xd.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete
+	ws.Spec.AvailabilityZones = nil
+	ws.Spec.State = v1alpha1.WorkstationStateRunning
+	if len(ws.Spec.Containers) == 0 {
+		ws.Spec.Containers = []v1alpha1.Container{{Name: "shell", Image: "ubuntu:24.04", Command: []string{"sleep", "infinity"}}}
+	}
+	sc.out.Note("demo changes: XDrive %s deletionPolicy=Delete (so step e removes its snapshots); Workstation %s gets container %q to show commit and restore",
+		xd.Name, ws.Name, ws.Spec.Containers[0].Name)
+	return xd, ws, nil
+}
+
+func readYAML(path string, obj any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return yaml.UnmarshalStrict(b, obj)
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	for d := wd; ; d = filepath.Dir(d) {
+		if exists(filepath.Join(d, "go.mod")) && exists(filepath.Join(d, "config", "crd")) {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return wd
+		}
+	}
+}
+
+func rel(path string) string {
+	if r, err := filepath.Rel(repoRoot(), path); err == nil {
+		return r
+	}
+	return path
+}
+
+// a. apply: the drive is created blank on the first instance.
+func (sc *scenario) apply(ctx context.Context, xd *v1alpha1.XDrive, ws *v1alpha1.Workstation) error {
+	sc.out.Step("a", fmt.Sprintf("apply XDrive %s and spot Workstation %s", xd.Name, ws.Name))
+	start := time.Now()
+	sc.out.Progress("XDrive %s: %d GiB %s, deletionPolicy %s", xd.Name, xd.Spec.SizeGiB, orDash(string(xd.Spec.VolumeType)), xd.Spec.DeletionPolicy)
+	sc.out.Progress("Workstation %s: %s spot in any zone, max $%s/h, drive at %s", ws.Name, strings.Join(ws.Spec.InstanceTypes, "|"), orDash(ws.Spec.MaxSpotPrice), sc.mount)
+	if err := sc.c.Create(ctx, xd.DeepCopy()); err != nil {
+		return fmt.Errorf("creating XDrive: %w", err)
+	}
+	if err := sc.c.Create(ctx, ws.DeepCopy()); err != nil {
+		return fmt.Errorf("creating Workstation: %w", err)
+	}
+	w, d, err := sc.waitReady(ctx, "")
+	if err != nil {
+		return err
+	}
+	if w.Status.AvailabilityZone != "us-east-1a" || d.Status.RestoreSnapshotID != "" {
+		return fmt.Errorf("first launch: zone %s (want the cheapest, us-east-1a), restored from %q (want blank)", w.Status.AvailabilityZone, d.Status.RestoreSnapshotID)
+	}
+	sc.firstVolume = d.Status.VolumeID
+	if err := sc.writeNote(w); err != nil {
+		return err
+	}
+	sc.out.Done("%s in %s: %s is Ready on %s (%s %s in %s at $%s/h); volume %s was created blank and formatted by the bootstrap",
+		"a", since(start), ws.Name, w.Status.InstanceID, w.Status.InstanceType, strings.ToLower(string(w.Status.CapacityType)), w.Status.AvailabilityZone, w.Status.SpotPrice, d.Status.VolumeID)
+	return nil
+}
+
+// b. stop: the drive is flushed, snapshotted and its volume deleted.
+func (sc *scenario) stop(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alpha1.Workstation) error {
+	sc.out.Step("b", "stop the Workstation (spec.state: Stopped)")
+	start := time.Now()
+	w0, _, err := sc.get(ctx)
+	if err != nil {
+		return err
+	}
+	first := w0.Status.InstanceID
+	if err := sc.updateWS(ctx, func(w *v1alpha1.Workstation) { w.Spec.State = v1alpha1.WorkstationStateStopped }); err != nil {
+		return err
+	}
+	var d *v1alpha1.XDrive
+	err = sc.waitFor(ctx, "the drive Archived and the Workstation Stopped", func() (bool, string, error) {
+		w, x, err := sc.get(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		d = x
+		_, wr := ready(w.Status.Conditions)
+		live, err := sc.liveInstances(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		return sc.driveReason(x) == v1alpha1.ReasonArchived && x.Status.VolumeID == "" && x.Status.LatestSnapshotID != "" &&
+				wr == v1alpha1.ReasonStopped && w.Status.InstanceID == "" && len(live) == 0,
+			fmt.Sprintf("drive %s (volume %q), workstation %s, live instances %v", sc.driveReason(x), x.Status.VolumeID, wr, live), nil
+	})
+	if err != nil {
+		return err
+	}
+	sc.stopSnapshot = d.Status.LatestSnapshotID
+	if gone, err := sc.volumeGone(ctx, sc.firstVolume); err != nil || !gone {
+		return fmt.Errorf("volume %s still exists after the drive was archived (%v)", sc.firstVolume, err)
+	}
+	consistency, err := sc.consistency(ctx, sc.stopSnapshot, first)
+	if err != nil {
+		return err
+	}
+	sc.out.Done("b in %s: snapshot %s completed (%s), volume %s deleted, drive Archived; no instance runs",
+		since(start), sc.stopSnapshot, consistency, sc.firstVolume)
+	return nil
+}
+
+// c. start again in another zone: the drive is restored from the snapshot there.
+func (sc *scenario) startElsewhere(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alpha1.Workstation) error {
+	zones := []string{"us-east-1b", "us-east-1c"}
+	sc.out.Step("c", "start again, away from us-east-1a (spec.state: Running, spec.availabilityZones: "+strings.Join(zones, ", ")+")")
+	sc.out.Note("(the operator caches spot prices for 5 minutes, so the demo moves the zone with availabilityZones rather than a price change)")
+	start := time.Now()
+	if err := sc.updateWS(ctx, func(w *v1alpha1.Workstation) {
+		w.Spec.State = v1alpha1.WorkstationStateRunning
+		w.Spec.AvailabilityZones = zones
+	}); err != nil {
+		return err
+	}
+	w, d, err := sc.waitReady(ctx, "")
+	if err != nil {
+		return err
+	}
+	vol, err := sc.volume(ctx, d.Status.VolumeID)
+	if err != nil {
+		return err
+	}
+	if w.Status.AvailabilityZone != "us-east-1b" || aws.ToString(vol.AvailabilityZone) != "us-east-1b" || aws.ToString(vol.SnapshotId) != sc.stopSnapshot {
+		return fmt.Errorf("restart: instance in %s, volume %s in %s from %q; want us-east-1b from %s",
+			w.Status.AvailabilityZone, d.Status.VolumeID, aws.ToString(vol.AvailabilityZone), aws.ToString(vol.SnapshotId), sc.stopSnapshot)
+	}
+	sc.secondInstance = w.Status.InstanceID
+	if err := sc.checkNotes(w); err != nil {
+		return err
+	}
+	if err := sc.writeNote(w); err != nil {
+		return err
+	}
+	sc.out.Done("c in %s: %s is Ready on %s in %s; volume %s was restored there from %s",
+		since(start), sc.ws, w.Status.InstanceID, w.Status.AvailabilityZone, d.Status.VolumeID, sc.stopSnapshot)
+	return nil
+}
+
+// d. a spot interruption: flushed, snapshotted, relaunched elsewhere.
+func (sc *scenario) interrupt(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alpha1.Workstation) error {
+	sc.out.Step("d", "simulate a spot interruption of "+sc.secondInstance)
+	start := time.Now()
+	detail := fmt.Sprintf(`{"instance-id":%q,"instance-action":"terminate"}`, sc.secondInstance)
+	arn := fmt.Sprintf("arn:aws:ec2:%s:%s:instance/%s", moto.Region, sc.s.account, sc.secondInstance)
+	res, err := sc.s.events.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
+		Source: aws.String(interruption.SourceEC2), DetailType: aws.String(interruption.DetailTypeSpotInterruption),
+		Detail: aws.String(detail), Resources: []string{arn},
+	}}})
+	if err != nil || res.FailedEntryCount != 0 {
+		return fmt.Errorf("publishing the interruption event: %v", err)
+	}
+	sc.s.imds.Notice(sc.secondInstance)
+	sc.out.Progress("published through moto's EventBridge (-> SQS queue %s): source %s, detail-type %q, detail %s",
+		queueName, interruption.SourceEC2, interruption.DetailTypeSpotInterruption, detail)
+	sc.out.Progress("and the instance's IMDS now answers spot/instance-action with a terminate action, as EC2's does")
+	w, d, err := sc.waitReady(ctx, sc.secondInstance)
+	if err != nil {
+		return err
+	}
+	if w.Status.Interruptions != 1 {
+		return fmt.Errorf("interruptions = %d, want 1", w.Status.Interruptions)
+	}
+	vol, err := sc.volume(ctx, d.Status.VolumeID)
+	if err != nil {
+		return err
+	}
+	from := aws.ToString(vol.SnapshotId)
+	if from == "" || from == sc.stopSnapshot || w.Status.AvailabilityZone == "us-east-1b" {
+		return fmt.Errorf("relaunch in %s from %q: want another zone than us-east-1b and a fresh snapshot", w.Status.AvailabilityZone, from)
+	}
+	consistency, err := sc.consistency(ctx, from, sc.secondInstance)
+	if err != nil {
+		return err
+	}
+	if err := sc.checkNotes(w); err != nil {
+		return err
+	}
+	var avoided []string
+	for _, a := range w.Status.AvoidOfferings {
+		avoided = append(avoided, a.Offering+" ("+a.Reason+")")
+	}
+	sc.out.Done("d in %s: snapshot %s (%s), relaunched as %s in %s from it; interruptions=%d, launches=%d; avoiding %s",
+		since(start), from, consistency, w.Status.InstanceID, w.Status.AvailabilityZone, w.Status.Interruptions, w.Status.Launches, strings.Join(avoided, ", "))
+	return nil
+}
+
+// e. delete both: the last volume is snapshotted, then every snapshot goes with the drive.
+func (sc *scenario) deleteAll(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alpha1.Workstation) error {
+	sc.out.Step("e", "delete the Workstation and the XDrive (deletionPolicy: Delete)")
+	start := time.Now()
+	for _, obj := range []client.Object{
+		&v1alpha1.Workstation{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: sc.ws}},
+		&v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: sc.drive}},
+	} {
+		if err := sc.c.Delete(ctx, obj); err != nil {
+			return fmt.Errorf("deleting %s: %w", obj.GetName(), err)
+		}
+	}
+	err := sc.waitFor(ctx, "both objects gone", func() (bool, string, error) {
+		var wsList v1alpha1.WorkstationList
+		var xdList v1alpha1.XDriveList
+		if err := sc.c.List(ctx, &wsList, client.InNamespace(namespace)); err != nil {
+			return false, "", err
+		}
+		if err := sc.c.List(ctx, &xdList, client.InNamespace(namespace)); err != nil {
+			return false, "", err
+		}
+		return len(wsList.Items)+len(xdList.Items) == 0, fmt.Sprintf("%d workstations, %d xdrives left", len(wsList.Items), len(xdList.Items)), nil
+	})
+	if err != nil {
+		return err
+	}
+	// envtest runs no garbage collector; in a cluster the owner reference removes the SSH Secret.
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: controllers.SSHSecretName(sc.ws)}}
+	if err := sc.c.Delete(ctx, secret); err == nil {
+		sc.out.Note("deleted Secret %s as the garbage collector would (envtest has none; the Workstation owns it)", secret.Name)
+	} else if !apierrors.IsNotFound(err) {
+		return err
+	}
+	sc.out.Done("e in %s: Workstation and XDrive are gone", since(start))
+	return nil
+}
+
+// summary counts what happened and checks that nothing is left.
+func (sc *scenario) summary(ctx context.Context) (result, error) {
+	sc.out.Step("summary", "what happened, and what is left")
+	var r result
+	r.snapshots = len(sc.s.proxy.CreatedSnapshots())
+	launched := sc.s.fleet.Launched()
+	r.instances = len(launched)
+	sc.out.Progress("instances launched: %d (%s)", r.instances, strings.Join(launched, ", "))
+	sc.out.Progress("snapshots taken:    %d (%s)", r.snapshots, strings.Join(sc.s.proxy.CreatedSnapshots(), ", "))
+	var status, release int
+	for _, id := range launched {
+		if h, ok := sc.s.fleet.Host(id); ok {
+			s, rl := h.SSHCommands()
+			status, release = status+s, release+rl
+		}
+	}
+	sc.out.Progress("SSH commands run by the operator on the instances: %d xdrive-ctl status, %d xdrive-ctl release", status, release)
+
+	counts := sc.s.proxy.Counts()
+	actions := make([]string, 0, len(counts))
+	total := 0
+	for a, n := range counts {
+		actions = append(actions, a)
+		total += n
+	}
+	sort.Slice(actions, func(i, j int) bool {
+		if counts[actions[i]] != counts[actions[j]] {
+			return counts[actions[i]] > counts[actions[j]]
+		}
+		return actions[i] < actions[j]
+	})
+	sc.out.Progress("AWS API calls made by the operator (counted by the fault proxy): %d", total)
+	var rows [][]string
+	for _, a := range actions {
+		rows = append(rows, []string{"  " + a, fmt.Sprint(counts[a])})
+	}
+	sc.out.Raw("%s", render([]string{"  ACTION", "CALLS"}, rows))
+
+	// What is left, straight from moto and the API server.
+	instances, err := sc.allInstances(ctx)
+	if err != nil {
+		return r, err
+	}
+	for _, in := range instances {
+		if in.State == nil || in.State.Name != ec2types.InstanceStateNameTerminated {
+			r.leftInstances++
+			r.problems = append(r.problems, "instance "+aws.ToString(in.InstanceId)+" is not terminated")
+		}
+	}
+	vols, err := sc.s.direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{})
+	if err != nil {
+		return r, err
+	}
+	for _, v := range vols.Volumes {
+		r.leftVolumes++
+		r.problems = append(r.problems, fmt.Sprintf("volume %s (%s) is left", aws.ToString(v.VolumeId), v.State))
+	}
+	snaps, err := sc.s.direct.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"},
+		Filters: []ec2types.Filter{cloud.TagFilter(cloud.TagCluster, sc.s.cluster)}})
+	if err != nil {
+		return r, err
+	}
+	for _, s := range snaps.Snapshots {
+		r.leftSnapshots++
+		r.problems = append(r.problems, "snapshot "+aws.ToString(s.SnapshotId)+" is left")
+	}
+	var wsList v1alpha1.WorkstationList
+	var xdList v1alpha1.XDriveList
+	var secrets corev1.SecretList
+	for _, l := range []client.ObjectList{&wsList, &xdList, &secrets} {
+		if err := sc.c.List(ctx, l, client.InNamespace(namespace)); err != nil {
+			return r, err
+		}
+	}
+	r.leftObjects = len(wsList.Items) + len(xdList.Items) + len(secrets.Items)
+	if r.leftObjects > 0 {
+		r.problems = append(r.problems, fmt.Sprintf("%d Workstations, %d XDrives and %d Secrets are left in namespace %s",
+			len(wsList.Items), len(xdList.Items), len(secrets.Items), namespace))
+	}
+	if running := sc.s.fleet.Running(); len(running) > 0 {
+		r.leftStandIns = len(running)
+		r.problems = append(r.problems, "simulated instances still running: "+strings.Join(running, ", "))
+	}
+	if r.snapshots != 3 || r.instances != 3 {
+		r.problems = append(r.problems, fmt.Sprintf("expected 3 snapshots (stop, interruption, delete) and 3 instances, got %d and %d", r.snapshots, r.instances))
+	}
+	sc.out.Progress("left in moto: %d volumes, %d instances not terminated, %d snapshots; in the API server: %d objects; simulated instances running: %d",
+		r.leftVolumes, r.leftInstances, r.leftSnapshots, r.leftObjects, r.leftStandIns)
+	sc.out.Progress("%s%s as the last instance read it, after 2 restores from snapshots:", sc.mount+"/", notesFile)
+	for _, n := range sc.notes {
+		sc.out.Raw("    %s\n", n)
+	}
+	for _, p := range r.problems {
+		sc.out.Fail("%s", p)
+	}
+	return r, nil
+}
+
+// waitReady waits for the Workstation to be Ready on an instance other than
+// notOn, with its drive attached there.
+func (sc *scenario) waitReady(ctx context.Context, notOn string) (*v1alpha1.Workstation, *v1alpha1.XDrive, error) {
+	var w *v1alpha1.Workstation
+	var d *v1alpha1.XDrive
+	err := sc.waitFor(ctx, "the Workstation Ready with its drive attached", func() (bool, string, error) {
+		var err error
+		if w, d, err = sc.get(ctx); err != nil {
+			return false, "", err
+		}
+		wsReady := meta.IsStatusConditionTrue(w.Status.Conditions, v1alpha1.ConditionReady)
+		_, wr := ready(w.Status.Conditions)
+		return wsReady && w.Status.InstanceID != notOn && d.Status.AttachedTo == w.Status.InstanceID &&
+				sc.driveReason(d) == v1alpha1.ReasonAttached,
+			fmt.Sprintf("workstation %s on %q, drive %s", wr, w.Status.InstanceID, sc.driveReason(d)), nil
+	})
+	return w, d, err
+}
+
+// waitFor polls cond until it holds, ctx ends or an error occurs.
+func (sc *scenario) waitFor(ctx context.Context, what string, cond func() (bool, string, error)) error {
+	sc.out.Progress("waiting for %s", what)
+	last := ""
+	for {
+		ok, detail, err := cond()
+		if err == nil {
+			err = sc.s.fleet.Failed()
+		}
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("waiting for %s: %w", what, err)
+		}
+		if ok {
+			return nil
+		}
+		if detail != "" {
+			last = detail
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w; last seen: %s", what, ctx.Err(), last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (sc *scenario) get(ctx context.Context) (*v1alpha1.Workstation, *v1alpha1.XDrive, error) {
+	w, d := &v1alpha1.Workstation{}, &v1alpha1.XDrive{}
+	if err := sc.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: sc.ws}, w); err != nil {
+		return nil, nil, err
+	}
+	if err := sc.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: sc.drive}, d); err != nil {
+		return nil, nil, err
+	}
+	return w, d, nil
+}
+
+// driveReason is the drive's state (Archived, Restoring, Attached, Snapshotting, ...), from
+// VolumeReady: Ready stays Unknown until a first snapshot has made SnapshotsHealthy True.
+func (sc *scenario) driveReason(d *v1alpha1.XDrive) string {
+	if c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionVolumeReady); c != nil && c.Status != metav1.ConditionUnknown {
+		return c.Reason
+	}
+	return ""
+}
+
+func (sc *scenario) updateWS(ctx context.Context, change func(*v1alpha1.Workstation)) error {
+	for range 20 {
+		w := &v1alpha1.Workstation{}
+		if err := sc.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: sc.ws}, w); err != nil {
+			return err
+		}
+		change(w)
+		err := sc.c.Update(ctx, w)
+		if err == nil {
+			return nil
+		}
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+	}
+	return errors.New("updating the Workstation kept conflicting")
+}
+
+// writeNote appends a line to a file on the drive, as work done on the instance.
+func (sc *scenario) writeNote(w *v1alpha1.Workstation) error {
+	h, ok := sc.s.fleet.Host(w.Status.InstanceID)
+	if !ok {
+		return fmt.Errorf("no simulated instance %s", w.Status.InstanceID)
+	}
+	line := fmt.Sprintf("written on %s (%s, %s) at %s", w.Status.InstanceID, w.Status.InstanceType, w.Status.AvailabilityZone, time.Now().UTC().Format(time.TimeOnly))
+	if err := h.AppendDrive(sc.mount, notesFile, line); err != nil {
+		return err
+	}
+	sc.notes = append(sc.notes, line)
+	sc.out.Progress("the user writes %s/%s on %s: %q", sc.mount, notesFile, w.Status.InstanceID, line)
+	return nil
+}
+
+// checkNotes reads the file back on the new instance: it must hold every line written so far.
+func (sc *scenario) checkNotes(w *v1alpha1.Workstation) error {
+	h, ok := sc.s.fleet.Host(w.Status.InstanceID)
+	if !ok {
+		return fmt.Errorf("no simulated instance %s", w.Status.InstanceID)
+	}
+	got, err := h.ReadDrive(sc.mount, notesFile)
+	if err != nil {
+		return fmt.Errorf("reading %s on %s: %w", notesFile, w.Status.InstanceID, err)
+	}
+	want := strings.Join(sc.notes, "\n") + "\n"
+	if got != want {
+		return fmt.Errorf("%s on %s = %q, want %q", notesFile, w.Status.InstanceID, got, want)
+	}
+	sc.out.Progress("%s/%s on %s holds the %d line(s) written on earlier instances: the drive came along", sc.mount, notesFile, w.Status.InstanceID, len(sc.notes))
+	return nil
+}
+
+func (sc *scenario) allInstances(ctx context.Context) ([]ec2types.Instance, error) {
+	var list []ec2types.Instance
+	p := ec2.NewDescribeInstancesPaginator(sc.s.direct, &ec2.DescribeInstancesInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page.Reservations {
+			list = append(list, r.Instances...)
+		}
+	}
+	return list, nil
+}
+
+func (sc *scenario) liveInstances(ctx context.Context) ([]string, error) {
+	all, err := sc.allInstances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, in := range all {
+		if in.State == nil || in.State.Name != ec2types.InstanceStateNameTerminated {
+			ids = append(ids, aws.ToString(in.InstanceId))
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+func (sc *scenario) volume(ctx context.Context, id string) (ec2types.Volume, error) {
+	out, err := sc.s.direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{id}})
+	if err != nil {
+		return ec2types.Volume{}, fmt.Errorf("describing volume %s: %w", id, err)
+	}
+	if len(out.Volumes) != 1 {
+		return ec2types.Volume{}, fmt.Errorf("volume %s: moto returned %d volumes", id, len(out.Volumes))
+	}
+	return out.Volumes[0], nil
+}
+
+func (sc *scenario) volumeGone(ctx context.Context, id string) (bool, error) {
+	out, err := sc.s.direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []ec2types.Filter{cloud.Filter("volume-id", id)}})
+	if err != nil {
+		return false, err
+	}
+	return len(out.Volumes) == 0, nil
+}
+
+func (sc *scenario) snapshotTag(ctx context.Context, id, key string) (string, error) {
+	out, err := sc.s.direct.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{id}})
+	if err != nil {
+		return "", fmt.Errorf("describing snapshot %s: %w", id, err)
+	}
+	if len(out.Snapshots) != 1 {
+		return "", fmt.Errorf("snapshot %s not found", id)
+	}
+	return cloud.TagMap(out.Snapshots[0].Tags)[key], nil
+}
+
+// consistency returns the snapshot's consistency tag; it is an error when the
+// instance released (flushed and unmounted) the drive but the snapshot is not
+// tagged flushed.
+func (sc *scenario) consistency(ctx context.Context, snapshot, instanceID string) (string, error) {
+	c, err := sc.snapshotTag(ctx, snapshot, cloud.TagConsistency)
+	if err != nil {
+		return "", err
+	}
+	if h, ok := sc.s.fleet.Host(instanceID); ok && h.Released() && c != "flushed" {
+		return "", fmt.Errorf("%s released the drive (xdrive-ctl release: flushed and unmounted) before %s, yet the operator tagged the snapshot %s=%s",
+			instanceID, snapshot, cloud.TagConsistency, c)
+	}
+	return "consistency " + c, nil
+}
+
+func since(t time.Time) string { return time.Since(t).Round(100 * time.Millisecond).String() }
