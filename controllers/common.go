@@ -61,10 +61,11 @@ func patchStatus[T client.Object](ctx context.Context, c client.Client, before, 
 // finish patches the status once, drops the finalizer if asked, and turns
 // retryable AWS errors into a jittered requeue.
 func finish[T client.Object](ctx context.Context, c client.Client, before, after T, beforeStatus, afterStatus any,
-	removeFinalizer bool, result ctrl.Result, err error) (ctrl.Result, error) {
+	ev *pendingEvents, removeFinalizer bool, result ctrl.Result, err error) (ctrl.Result, error) {
 	if perr := patchStatus(ctx, c, before, after, beforeStatus, afterStatus); perr != nil {
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
+	ev.flush()
 	if removeFinalizer {
 		controllerutil.RemoveFinalizer(after, Finalizer)
 		if uerr := c.Update(ctx, after); uerr != nil {
@@ -77,16 +78,30 @@ func finish[T client.Object](ctx context.Context, c client.Client, before, after
 	return result, err
 }
 
-// eventf records an Event when a recorder is configured.
-func eventf(r events.EventRecorder, obj client.Object, warning bool, reason, action, format string, args ...any) {
-	if r == nil {
+// pendingEvents holds a reconcile's Events until its status is written, so
+// a reconcile that worked from a stale read announces nothing.
+type pendingEvents struct {
+	recorder events.EventRecorder
+	obj      client.Object
+	list     []func()
+}
+
+func (p *pendingEvents) add(warning bool, reason, action, format string, args ...any) {
+	if p.recorder == nil {
 		return
 	}
 	kind := "Normal"
 	if warning {
 		kind = "Warning"
 	}
-	r.Eventf(obj, nil, kind, reason, action, format, args...)
+	p.list = append(p.list, func() { p.recorder.Eventf(p.obj, nil, kind, reason, action, format, args...) })
+}
+
+func (p *pendingEvents) flush() {
+	for _, emit := range p.list {
+		emit()
+	}
+	p.list = nil
 }
 
 // Kinds of notices in InterruptionAnnotation.

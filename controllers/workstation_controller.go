@@ -27,6 +27,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/agent"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
@@ -102,7 +103,8 @@ func (r *WorkstationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		}
 	}
 	before := ws.DeepCopy()
-	s := &wsScope{r: r, ws: ws, key: cloud.ObjectKey(ws.Namespace, ws.Name), gen: ws.Generation}
+	s := &wsScope{r: r, ws: ws, key: cloud.ObjectKey(ws.Namespace, ws.Name), gen: ws.Generation,
+		ev: pendingEvents{recorder: r.Recorder, obj: ws}}
 	v1alpha1.InitConditions(&ws.Status.Conditions, s.gen, v1alpha1.WorkstationDependents)
 
 	result, err := s.reconcile(ctx)
@@ -115,7 +117,7 @@ func (r *WorkstationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if s.removeFinalizer {
 		r.forgetCredentials(ws.UID)
 	}
-	return finish(ctx, r.Client, before, ws, before.Status, ws.Status, s.removeFinalizer, result, err)
+	return finish(ctx, r.Client, before, ws, before.Status, ws.Status, &s.ev, s.removeFinalizer, result, err)
 }
 
 type wsScope struct {
@@ -123,6 +125,7 @@ type wsScope struct {
 	ws              *v1alpha1.Workstation
 	key             string
 	gen             int64
+	ev              pendingEvents
 	removeFinalizer bool
 }
 
@@ -139,7 +142,7 @@ func (s *wsScope) setFrom(first string, status metav1.ConditionStatus, reason, m
 }
 
 func (s *wsScope) event(warning bool, reason, action, format string, args ...any) {
-	eventf(s.r.Recorder, s.ws, warning, reason, action, format, args...)
+	s.ev.add(warning, reason, action, format, args...)
 }
 
 func (s *wsScope) reconcile(ctx context.Context) (ctrl.Result, error) {
@@ -586,6 +589,11 @@ func (s *wsScope) checkInstanceSide(ctx context.Context, inst instances.Instance
 	}
 	s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionTrue, v1alpha1.ReasonMounted,
 		fmt.Sprintf("Volume %s is mounted at %s", xd.Status.VolumeID, s.ws.Spec.MountPath))
+	if status.Phase != bootstrap.PhaseReady {
+		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionFalse, v1alpha1.ReasonContainersStarting,
+			fmt.Sprintf("The bootstrap is in phase %q", status.Phase))
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+	}
 	var down []string
 	for _, c := range s.ws.Spec.Containers {
 		if state := status.Containers[c.Name]; state != "running" {

@@ -59,7 +59,8 @@ func (r *XDriveReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 	}
 	before := xd.DeepCopy()
-	s := &driveScope{r: r, xd: xd, key: cloud.ObjectKey(xd.Namespace, xd.Name), gen: xd.Generation}
+	s := &driveScope{r: r, xd: xd, key: cloud.ObjectKey(xd.Namespace, xd.Name), gen: xd.Generation,
+		ev: pendingEvents{recorder: r.Recorder, obj: xd}}
 	v1alpha1.InitConditions(&xd.Status.Conditions, s.gen, v1alpha1.XDriveDependents)
 
 	result, err := s.reconcile(ctx)
@@ -74,7 +75,7 @@ func (r *XDriveReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		state = ""
 	}
 	driveStates.set(s.key, state)
-	return finish(ctx, r.Client, before, xd, before.Status, xd.Status, s.removeFinalizer, result, err)
+	return finish(ctx, r.Client, before, xd, before.Status, xd.Status, &s.ev, s.removeFinalizer, result, err)
 }
 
 type driveScope struct {
@@ -83,6 +84,7 @@ type driveScope struct {
 	key             string
 	gen             int64
 	ws              *v1alpha1.Workstation // the bound Workstation, if it exists
+	ev              pendingEvents
 	removeFinalizer bool
 }
 
@@ -134,7 +136,7 @@ func (s *driveScope) bind(ctx context.Context) error {
 		}
 		atRest := st.VolumeID == "" && st.PendingSnapshotID == ""
 		if atRest && (s.ws == nil || !wantsDrive(s.ws) && s.ws.Status.InstanceID == "") {
-			eventf(s.r.Recorder, s.xd, false, v1alpha1.ReasonUnbound, "Unbind", "Released by Workstation %s", st.BoundTo)
+			s.ev.add(false, v1alpha1.ReasonUnbound, "Unbind", "Released by Workstation %s", st.BoundTo)
 			st.BoundTo, s.ws = "", nil
 		}
 	}
@@ -153,7 +155,7 @@ func (s *driveScope) bind(ctx context.Context) error {
 				return compareStrings(a.Name, b.Name)
 			})
 			st.BoundTo, s.ws = first.Name, &first
-			eventf(s.r.Recorder, s.xd, false, v1alpha1.ReasonBound, "Bind", "Bound to Workstation %s", first.Name)
+			s.ev.add(false, v1alpha1.ReasonBound, "Bind", "Bound to Workstation %s", first.Name)
 		}
 	}
 	if st.BoundTo == "" {
@@ -270,7 +272,7 @@ func (s *driveScope) resolveRestore(ctx context.Context) error {
 			return nil
 		}
 		st.RestoreSnapshotID = sn.ID
-		eventf(s.r.Recorder, s.xd, false, "Adopted", "Restore", "Adopting snapshot %s tagged Name=%s", sn.ID, src.NameTag)
+		s.ev.add(false, "Adopted", "Restore", "Adopting snapshot %s tagged Name=%s", sn.ID, src.NameTag)
 	}
 	return nil
 }
@@ -312,7 +314,7 @@ func (s *driveScope) adoptLaunchVolume(ctx context.Context) (ctrl.Result, error)
 	st := &s.xd.Status
 	st.VolumeID, st.AvailabilityZone, st.AttachedTo = inst.DriveVolumeID, inst.Zone, inst.ID
 	st.SizeGiB = s.xd.Spec.SizeGiB
-	eventf(s.r.Recorder, s.xd, false, v1alpha1.ReasonRestoring, "Restore", "Volume %s created in %s for instance %s", inst.DriveVolumeID, inst.Zone, inst.ID)
+	s.ev.add(false, v1alpha1.ReasonRestoring, "Restore", "Volume %s created in %s for instance %s", inst.DriveVolumeID, inst.Zone, inst.ID)
 	return s.live(ctx)
 }
 
@@ -386,7 +388,7 @@ func (s *driveScope) snapshot(ctx context.Context, consistency string) (ctrl.Res
 	}
 	s.state(metav1.ConditionFalse, v1alpha1.ReasonSnapshotting,
 		fmt.Sprintf("Snapshot %s of volume %s is %s (%s)", sn.ID, st.VolumeID, sn.State, consistency))
-	eventf(s.r.Recorder, s.xd, false, v1alpha1.ReasonSnapshotting, "Snapshot", "Snapshot %s of %s started (%s)", sn.ID, st.VolumeID, consistency)
+	s.ev.add(false, v1alpha1.ReasonSnapshotting, "Snapshot", "Snapshot %s of %s started (%s)", sn.ID, st.VolumeID, consistency)
 	return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 }
 
@@ -406,7 +408,7 @@ func (s *driveScope) awaitSnapshot(ctx context.Context) (ctrl.Result, error) {
 	case sn.State == drives.SnapshotError:
 		s.set(v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionFalse, v1alpha1.ReasonSnapshotFailed,
 			fmt.Sprintf("Snapshot %s of volume %s failed; the volume is kept and a new snapshot will be taken", sn.ID, st.VolumeID))
-		eventf(s.r.Recorder, s.xd, true, v1alpha1.ReasonSnapshotFailed, "Snapshot", "Snapshot %s failed; volume %s kept", sn.ID, st.VolumeID)
+		s.ev.add(true, v1alpha1.ReasonSnapshotFailed, "Snapshot", "Snapshot %s failed; volume %s kept", sn.ID, st.VolumeID)
 		st.PendingSnapshotID = ""
 		metrics.SnapshotsTaken.WithLabelValues("failed").Inc()
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
@@ -424,7 +426,7 @@ func (s *driveScope) awaitSnapshot(ctx context.Context) (ctrl.Result, error) {
 	s.set(v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionTrue, v1alpha1.ReasonSnapshotsOK, "Snapshot "+sn.ID+" completed")
 	s.state(metav1.ConditionFalse, v1alpha1.ReasonDeletingVolume,
 		fmt.Sprintf("Snapshot %s completed; volume %s is deleted once detached", sn.ID, st.VolumeID))
-	eventf(s.r.Recorder, s.xd, false, "SnapshotCompleted", "Snapshot", "Snapshot %s completed", sn.ID)
+	s.ev.add(false, "SnapshotCompleted", "Snapshot", "Snapshot %s completed", sn.ID)
 	// The completed snapshot is recorded before the volume is touched.
 	return ctrl.Result{Requeue: true}, nil
 }
@@ -451,7 +453,7 @@ func (s *driveScope) deleteVolume(ctx context.Context) (ctrl.Result, error) {
 		if err := s.r.Drives.DeleteVolume(ctx, vol); err != nil {
 			return ctrl.Result{}, err
 		}
-		eventf(s.r.Recorder, s.xd, false, "VolumeDeleted", "Archive", "Volume %s deleted after snapshot %s", vol.ID, st.LatestSnapshotID)
+		s.ev.add(false, "VolumeDeleted", "Archive", "Volume %s deleted after snapshot %s", vol.ID, st.LatestSnapshotID)
 	}
 	st.VolumeID, st.AvailabilityZone, st.AttachedTo = "", "", ""
 	meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionResizing)
@@ -478,7 +480,7 @@ func (s *driveScope) prune(ctx context.Context) error {
 		if err := s.r.Drives.DeleteSnapshot(ctx, sn); err != nil {
 			return err
 		}
-		eventf(s.r.Recorder, s.xd, false, "SnapshotPruned", "Prune", "Deleted snapshot %s beyond retention %d", sn.ID, *keep)
+		s.ev.add(false, "SnapshotPruned", "Prune", "Deleted snapshot %s beyond retention %d", sn.ID, *keep)
 	}
 	s.countSnapshots(owned)
 	s.xd.Status.SnapshotCount = min(s.xd.Status.SnapshotCount, *keep)
@@ -503,7 +505,7 @@ func (s *driveScope) resize(ctx context.Context) (ctrl.Result, error) {
 		}
 		s.set(v1alpha1.ConditionResizing, metav1.ConditionTrue, v1alpha1.ReasonResizing,
 			fmt.Sprintf("Growing volume %s from %d to %d GiB", st.VolumeID, st.SizeGiB, want))
-		eventf(s.r.Recorder, s.xd, false, v1alpha1.ReasonResizing, "Resize", "Growing volume %s to %d GiB", st.VolumeID, want)
+		s.ev.add(false, v1alpha1.ReasonResizing, "Resize", "Growing volume %s to %d GiB", st.VolumeID, want)
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	mod, found, err := s.r.Drives.Modification(ctx, st.VolumeID)
