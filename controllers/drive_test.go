@@ -121,7 +121,6 @@ func TestSourceSnapshotNotFound(t *testing.T) {
 // TestDriveBinding: a drive is held by one Workstation at a time; the second
 // waits (DriveInUse) and launches only once the first is deleted.
 func TestDriveBinding(t *testing.T) {
-	knownBug(t, "BUG-2", "a drive archived after its Workstation was deleted stays bound to it")
 	h := harness.New(t, harness.Config{Env: requireEnv(t)})
 	h.Start()
 	h.Create(h.NewDrive("data", 10), h.NewWorkstation("first", "data", []string{"t3.large"}, "us-east-1a"))

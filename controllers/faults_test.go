@@ -101,7 +101,6 @@ func convergeUnderFaults(t *testing.T, attempts int) {
 // fails once, the next reconcile deletes it; the completed snapshot is
 // neither taken nor counted twice.
 func TestVolumeDeletionRetriedAfterAWSError(t *testing.T) {
-	knownBug(t, "BUG-3", "an AWS error while deleting the volume replaces DeletingVolume; the snapshot is awaited and counted again")
 	h := harness.New(t, harness.Config{Env: requireEnv(t)})
 	h.SetAWSAttempts(1) // the fault reaches the controller
 	h.Start()
@@ -135,7 +134,6 @@ func TestVolumeDeletionRetriedAfterAWSError(t *testing.T) {
 // pruning fails once, retention is still enforced without waiting for the
 // next stop.
 func TestPruneRetriedAfterAWSError(t *testing.T) {
-	knownBug(t, "BUG-4", "a prune that fails after the volume is deleted is never retried")
 	h := harness.New(t, harness.Config{Env: requireEnv(t)})
 	h.SetAWSAttempts(1) // the fault reaches the controller
 	h.Start()

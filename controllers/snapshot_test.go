@@ -76,7 +76,6 @@ func TestSlowSnapshotKeepsVolume(t *testing.T) {
 // the drive unhealthy, and a second snapshot is taken; only after it
 // completes is the volume deleted.
 func TestFailedSnapshotIsRetaken(t *testing.T) {
-	knownBug(t, "BUG-1", "drives.CreateSnapshot reuses the failed snapshot instead of taking a new one")
 	h := readyWorkstation(t, nil)
 	volume := h.Drive("data").Status.VolumeID
 

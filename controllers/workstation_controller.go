@@ -575,7 +575,7 @@ func (s *wsScope) checkInstanceSide(ctx context.Context, inst instances.Instance
 		// The instance's own watcher flushed the drive on a notice the operator has not seen.
 		s.interrupt(inst, NoticeInstance, time.Now())
 		s.ws.Status.DriveRelease = &v1alpha1.DriveRelease{InstanceID: inst.ID, Flushed: true, Time: metav1.Now()}
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
 	switch {
 	case status.VolumeID != "" && status.VolumeID != xd.Status.VolumeID:

@@ -97,8 +97,13 @@ func (s *driveScope) state(status metav1.ConditionStatus, reason, msg string) {
 }
 
 func (s *driveScope) awsError(err error) {
-	s.state(metav1.ConditionUnknown, v1alpha1.ReasonAWSError,
-		fmt.Sprintf("AWS call failed (%s), retrying: %v", cloud.Classify(err), err))
+	msg := fmt.Sprintf("AWS call failed (%s), retrying: %v", cloud.Classify(err), err)
+	if c := meta.FindStatusCondition(s.xd.Status.Conditions, v1alpha1.ConditionVolumeReady); c != nil && c.Reason == v1alpha1.ReasonDeletingVolume {
+		// DeletingVolume records that the snapshot after release completed: keep it.
+		s.state(metav1.ConditionFalse, v1alpha1.ReasonDeletingVolume, msg)
+		return
+	}
+	s.state(metav1.ConditionUnknown, v1alpha1.ReasonAWSError, msg)
 }
 
 func (s *driveScope) reconcile(ctx context.Context) (ctrl.Result, error) {
@@ -184,9 +189,9 @@ func compareStrings(a, b string) int {
 
 // wantsDrive reports whether the Workstation asks for a running instance.
 func wantsDrive(w *v1alpha1.Workstation) bool {
-	return w.DeletionTimestamp.IsZero() && w.Spec.State != v1alpha1.WorkstationStateStopped &&
-		!(meta.IsStatusConditionTrue(w.Status.Conditions, v1alpha1.ConditionInterrupted) &&
-			w.Spec.InterruptionPolicy == v1alpha1.InterruptionPolicyStop)
+	stoppedByInterruption := meta.IsStatusConditionTrue(w.Status.Conditions, v1alpha1.ConditionInterrupted) &&
+		w.Spec.InterruptionPolicy == v1alpha1.InterruptionPolicyStop
+	return w.DeletionTimestamp.IsZero() && w.Spec.State != v1alpha1.WorkstationStateStopped && !stoppedByInterruption
 }
 
 // archived resolves where the next volume comes from, once per rest period.
@@ -206,6 +211,10 @@ func (s *driveScope) archived(ctx context.Context) (ctrl.Result, error) {
 	if meta.IsStatusConditionFalse(st.Conditions, v1alpha1.ConditionVolumeReady) &&
 		meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionVolumeReady).Reason == v1alpha1.ReasonSourceNotFound {
 		return ctrl.Result{RequeueAfter: time.Minute}, nil
+	}
+	// A prune that failed after the volume was deleted is done here.
+	if err := s.prune(ctx); err != nil {
+		return ctrl.Result{}, err
 	}
 	s.state(metav1.ConditionTrue, v1alpha1.ReasonArchived, archivedMessage(st))
 	return ctrl.Result{}, nil
@@ -306,7 +315,7 @@ func (s *driveScope) adoptLaunchVolume(ctx context.Context) (ctrl.Result, error)
 			return ctrl.Result{}, err
 		}
 	}
-	if !found || inst.DriveVolumeID == "" || inst.Tags[cloud.TagDrive] != s.key {
+	if !found || inst.Gone() || inst.DriveVolumeID == "" || inst.Tags[cloud.TagDrive] != s.key {
 		s.state(metav1.ConditionFalse, v1alpha1.ReasonRestoring,
 			fmt.Sprintf("Waiting for instance %s to show the drive volume", s.ws.Status.InstanceID))
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
@@ -428,7 +437,7 @@ func (s *driveScope) awaitSnapshot(ctx context.Context) (ctrl.Result, error) {
 		fmt.Sprintf("Snapshot %s completed; volume %s is deleted once detached", sn.ID, st.VolumeID))
 	s.ev.add(false, "SnapshotCompleted", "Snapshot", "Snapshot %s completed", sn.ID)
 	// The completed snapshot is recorded before the volume is touched.
-	return ctrl.Result{Requeue: true}, nil
+	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }
 
 // deleteVolume ends a volume whose snapshot after release has completed and been recorded.
@@ -461,7 +470,8 @@ func (s *driveScope) deleteVolume(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{}, err
 	}
 	s.state(metav1.ConditionTrue, v1alpha1.ReasonArchived, archivedMessage(st))
-	return ctrl.Result{}, nil
+	// The drive is at rest only now: look again at who holds it.
+	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }
 
 func (s *driveScope) prune(ctx context.Context) error {

@@ -381,7 +381,3 @@ type WorkstationList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Workstation `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&Workstation{}, &WorkstationList{})
-}

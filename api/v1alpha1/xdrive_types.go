@@ -209,9 +209,5 @@ type XDriveList struct {
 	Items           []XDrive `json:"items"`
 }
 
-func init() {
-	SchemeBuilder.Register(&XDrive{}, &XDriveList{})
-}
-
 // IsEncrypted reports whether the drive's volumes and snapshots are encrypted (the default).
 func (s XDriveSpec) IsEncrypted() bool { return s.Encrypted == nil || *s.Encrypted }

@@ -477,7 +477,7 @@ func (f *fleet) volume(ctx context.Context, h *host) (string, error) {
 			src := filepath.Join(f.dir, "volumes", aws.ToString(snaps.Snapshots[0].VolumeId))
 			if exists(src) {
 				if out, err := exec.Command("cp", "-a", src, dir).CombinedOutput(); err != nil {
-					return "", fmt.Errorf("restoring %s from %s: %v: %s", h.volumeID, src, err, out)
+					return "", fmt.Errorf("restoring %s from %s: %w: %s", h.volumeID, src, err, out)
 				}
 				return dir, nil
 			}

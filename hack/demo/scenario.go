@@ -207,7 +207,7 @@ func (sc *scenario) stop(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alpha1.Wo
 	}
 	sc.stopSnapshot = d.Status.LatestSnapshotID
 	if gone, err := sc.volumeGone(ctx, sc.firstVolume); err != nil || !gone {
-		return fmt.Errorf("volume %s still exists after the drive was archived (%v)", sc.firstVolume, err)
+		return fmt.Errorf("volume %s still exists after the drive was archived (%w)", sc.firstVolume, err)
 	}
 	consistency, err := sc.consistency(ctx, sc.stopSnapshot, first)
 	if err != nil {
@@ -265,7 +265,7 @@ func (sc *scenario) interrupt(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alph
 		Detail: aws.String(detail), Resources: []string{arn},
 	}}})
 	if err != nil || res.FailedEntryCount != 0 {
-		return fmt.Errorf("publishing the interruption event: %v", err)
+		return fmt.Errorf("publishing the interruption event: %w", err)
 	}
 	sc.s.imds.Notice(sc.secondInstance)
 	sc.out.Progress("published through moto's EventBridge (-> SQS queue %s): source %s, detail-type %q, detail %s",

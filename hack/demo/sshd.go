@@ -53,7 +53,7 @@ func startSSHD(o sshdOptions) (*sshd, error) {
 			return nil, err
 		}
 		if out, err := exec.Command(sshdBinary, "-t", "-f", conf).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("sshd rejects %s: %v\n%s", conf, err, out)
+			return nil, fmt.Errorf("sshd rejects %s: %w\n%s", conf, err, out)
 		}
 		s, err := runSSHD(o.Dir, conf, port)
 		if err == nil {

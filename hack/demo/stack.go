@@ -217,7 +217,10 @@ func (s *stack) stop() {
 		if s.mgrCancel != nil {
 			s.mgrCancel()
 			select {
-			case <-s.mgrDone:
+			case err := <-s.mgrDone:
+				if err != nil {
+					s.out.Note("the manager stopped with: %v", err)
+				}
 			case <-time.After(15 * time.Second):
 				s.out.Note("the manager did not stop within 15s")
 			}

@@ -84,7 +84,7 @@ func checkMountPath(path string) error {
 	}
 	for _, part := range strings.Split(path[1:], "/") {
 		if part == "." || part == ".." {
-			return fmt.Errorf("mountPath %q: must not contain . or ..", path)
+			return fmt.Errorf("mountPath %q: must not contain . or .. segments", path)
 		}
 	}
 	for dir, tree := range systemDirs {

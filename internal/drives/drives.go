@@ -229,6 +229,9 @@ func (s *Service) describeVolumeSnapshots(ctx context.Context, volumeIDs []strin
 	})
 	out := make(map[string]Snapshot, len(volumeIDs))
 	for _, snap := range list { // newest first
+		if snap.State != SnapshotPending && snap.State != SnapshotCompleted {
+			continue // a failed snapshot is no record of the volume: take a new one
+		}
 		if _, seen := out[snap.VolumeID]; !seen {
 			out[snap.VolumeID] = snap
 		}

@@ -103,7 +103,7 @@ type healthDetail struct {
 func Parse(body []byte) (Event, error) {
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
-		return Event{}, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
+		return Event{}, fmt.Errorf("%w: %w", ErrMalformedEvent, err)
 	}
 	ev := Event{ID: env.ID, Account: env.Account, Region: env.Region}
 	// Lenient: a bad time must not make us miss an interruption.
@@ -126,7 +126,7 @@ func Parse(body []byte) (Event, error) {
 
 	var d ec2Detail
 	if err := json.Unmarshal(env.Detail, &d); err != nil {
-		return Event{}, fmt.Errorf("%w: %s detail: %v", ErrMalformedEvent, ev.Kind, err)
+		return Event{}, fmt.Errorf("%w: %s detail: %w", ErrMalformedEvent, ev.Kind, err)
 	}
 	if d.InstanceID == "" {
 		return Event{}, fmt.Errorf("%w: %s without instance-id", ErrMalformedEvent, ev.Kind)
@@ -147,7 +147,7 @@ func Parse(body []byte) (Event, error) {
 func parseHealth(ev Event, raw json.RawMessage) (Event, error) {
 	var d healthDetail
 	if err := json.Unmarshal(raw, &d); err != nil {
-		return Event{}, fmt.Errorf("%w: health detail: %v", ErrMalformedEvent, err)
+		return Event{}, fmt.Errorf("%w: health detail: %w", ErrMalformedEvent, err)
 	}
 	if d.Service != "EC2" || d.EventTypeCategory != "scheduledChange" {
 		return Event{}, fmt.Errorf("%w: health event %q/%q", ErrUnknownEvent, d.Service, d.EventTypeCategory)

@@ -74,7 +74,7 @@ func (p *proxy) serve() {
 		}
 		switch {
 		case p.resetFirst < 0 || n <= p.resetFirst:
-			c.(*net.TCPConn).SetLinger(0)
+			_ = c.(*net.TCPConn).SetLinger(0)
 			c.Close()
 		case p.hold:
 			p.track(c)
