@@ -51,6 +51,10 @@ lint: golangci-lint ## Run gofmt (check only), go vet and golangci-lint.
 test-deps: ## Install shellcheck, openssh-server and ec2-metadata-mock if missing.
 	@hack/install-test-deps.sh
 
+.PHONY: lint-api
+lint-api: ## Lint api/ with kube-api-linter (built from the Go module proxy into bin/).
+	@hack/kube-api-linter.sh
+
 .PHONY: envtest-assets
 envtest-assets: ## Build kube-apiserver and etcd into the per-user cache (about 12 minutes, once).
 	@hack/envtest-assets.sh

@@ -58,6 +58,20 @@ func patchStatus[T client.Object](ctx context.Context, c client.Client, before, 
 	return c.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 }
 
+// load reads the object and, unless it is being deleted, stores the
+// finalizer before anything else happens: before the first AWS call.
+func load(ctx context.Context, c client.Client, key client.ObjectKey, obj client.Object) (bool, error) {
+	if err := c.Get(ctx, key, obj); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	if obj.GetDeletionTimestamp().IsZero() && controllerutil.AddFinalizer(obj, Finalizer) {
+		if err := c.Update(ctx, obj); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
 // finish patches the status once, drops the finalizer if asked, and turns
 // retryable AWS errors into a jittered requeue.
 func finish[T client.Object](ctx context.Context, c client.Client, before, after T, beforeStatus, afterStatus any,

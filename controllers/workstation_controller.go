@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -94,13 +93,8 @@ type WorkstationReconciler struct {
 // Reconcile launches, watches and tears down the Workstation's instance.
 func (r *WorkstationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ws := &v1alpha1.Workstation{}
-	if err := r.Get(ctx, req.NamespacedName, ws); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if ws.DeletionTimestamp.IsZero() && controllerutil.AddFinalizer(ws, Finalizer) {
-		if err := r.Update(ctx, ws); err != nil {
-			return ctrl.Result{}, err
-		}
+	if found, err := load(ctx, r.Client, req.NamespacedName, ws); !found {
+		return ctrl.Result{}, err
 	}
 	before := ws.DeepCopy()
 	s := &wsScope{r: r, ws: ws, key: cloud.ObjectKey(ws.Namespace, ws.Name), gen: ws.Generation,

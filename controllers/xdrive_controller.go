@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -49,14 +48,8 @@ type XDriveReconciler struct {
 // Reconcile moves the drive one step along Archived → Restoring → Attached → Snapshotting → Archived.
 func (r *XDriveReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	xd := &v1alpha1.XDrive{}
-	if err := r.Get(ctx, req.NamespacedName, xd); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if xd.DeletionTimestamp.IsZero() && controllerutil.AddFinalizer(xd, Finalizer) {
-		// The finalizer is stored before the first AWS call.
-		if err := r.Update(ctx, xd); err != nil {
-			return ctrl.Result{}, err
-		}
+	if found, err := load(ctx, r.Client, req.NamespacedName, xd); !found {
+		return ctrl.Result{}, err
 	}
 	before := xd.DeepCopy()
 	s := &driveScope{r: r, xd: xd, key: cloud.ObjectKey(xd.Namespace, xd.Name), gen: xd.Generation,
