@@ -115,11 +115,13 @@ type Container struct {
 
 	// command overrides the image's entrypoint.
 	// +optional
+	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
 	Command []string `json:"command,omitempty"`
 
 	// args are passed to the command.
 	// +optional
+	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=256
 	Args []string `json:"args,omitempty"`
 
@@ -133,6 +135,7 @@ type Container struct {
 
 	// ports publishes container ports on the instance.
 	// +optional
+	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
 	Ports []ContainerPort `json:"ports,omitempty"`
 
@@ -271,7 +274,9 @@ type WorkstationStatus struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
 
 	// observedGeneration is the generation the status was computed for.
 	// +optional
@@ -363,11 +368,14 @@ type AvoidedOffering struct {
 // Workstation is an EC2 machine, spot or on-demand, with an XDrive mounted on it.
 type Workstation struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// spec is the desired state.
 	// +required
 	Spec WorkstationSpec `json:"spec"`
+	// status is the observed state, written by the controller.
 	// +optional
 	Status WorkstationStatus `json:"status,omitempty"`
 }

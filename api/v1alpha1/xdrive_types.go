@@ -128,7 +128,9 @@ type XDriveStatus struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
 
 	// observedGeneration is the generation the status was computed for.
 	// +optional
@@ -190,11 +192,14 @@ type XDriveStatus struct {
 // XDrive is a named, persistent drive kept as EBS snapshots while nothing runs.
 type XDrive struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// spec is the desired state.
 	// +required
 	Spec XDriveSpec `json:"spec"`
+	// status is the observed state, written by the controller.
 	// +optional
 	Status XDriveStatus `json:"status,omitempty"`
 }
