@@ -251,8 +251,14 @@ func TestMaxElapsedBoundsRetriesWithoutCtxDeadline(t *testing.T) {
 
 	_, err := c.Run(context.Background(), fakeInstance, "sync")
 	var re *sshx.RetryError
-	if !errors.As(err, &re) || !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("err = %v, want *RetryError wrapping ECONNRESET", err)
+	if !errors.As(err, &re) || re.Attempts < 2 {
+		t.Fatalf("err = %v, want a *RetryError after several attempts", err)
+	}
+	// The last attempt may be cut by MaxElapsed itself (a dial timeout) rather than by a reset.
+	var netErr net.Error
+	timedOut := errors.As(err, &netErr) && netErr.Timeout()
+	if !errors.Is(err, syscall.ECONNRESET) && !timedOut {
+		t.Fatalf("err = %v, want it to wrap ECONNRESET or a timeout", err)
 	}
 }
 
