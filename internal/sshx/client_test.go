@@ -233,11 +233,14 @@ func TestResetsPastDeadlineFailWithRetryError(t *testing.T) {
 	if !errors.As(err, &re) {
 		t.Fatalf("err = %v, want *RetryError", err)
 	}
-	if !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("err = %v, want it to wrap ECONNRESET", err)
+	// The deadline may cut the last attempt before its reset arrives.
+	var netErr net.Error
+	cut := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()
+	if !errors.Is(err, syscall.ECONNRESET) && !cut {
+		t.Fatalf("err = %v, want it to wrap ECONNRESET or the deadline", err)
 	}
-	if re.Attempts < 2 || re.Attempts != p.Count() {
-		t.Fatalf("Attempts = %d, proxy saw %d connections; want equal and > 1", re.Attempts, p.Count())
+	if re.Attempts < 2 || p.Count() < re.Attempts-1 || p.Count() > re.Attempts {
+		t.Fatalf("Attempts = %d, proxy saw %d connections; want > 1 and all but the cut one seen", re.Attempts, p.Count())
 	}
 	if calls := e.shimCalls(t); len(calls) != 0 {
 		t.Fatalf("command ran: %q", calls)
