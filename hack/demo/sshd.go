@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	testsshd "github.com/xdrive-io/xdrive/test/sshd"
 )
 
 // sshdBinary is Debian's OpenSSH server (apt-get install -y openssh-server).
@@ -65,31 +67,12 @@ func startSSHD(o sshdOptions) (*sshd, error) {
 }
 
 func sshdConfig(port int, o sshdOptions) string {
-	return strings.Join([]string{
-		"Port " + strconv.Itoa(port),
-		"ListenAddress 127.0.0.1",
-		"HostKey " + o.HostKeyFile,
+	return testsshd.Config(port, o.Dir, o.HostKeyFile, o.AuthorizedKeys, o.Wrapper,
 		"HostKeyAlgorithms ssh-ed25519",
-		"PidFile " + filepath.Join(o.Dir, "sshd.pid"),
-		"AuthorizedKeysFile " + o.AuthorizedKeys,
-		"PermitRootLogin prohibit-password",
-		"PubkeyAuthentication yes",
-		"PasswordAuthentication no",
-		"KbdInteractiveAuthentication no",
-		"StrictModes no",
-		"UsePAM no",
-		"PermitUserRC no",
-		"PermitUserEnvironment no",
-		"AllowTcpForwarding no",
-		"AllowAgentForwarding no",
-		"X11Forwarding no",
 		"PermitTTY no",
-		"PrintMotd no",
 		// bash, root's login shell, skips ~/.bashrc for commands from sshd when SHLVL starts at 1.
 		"SetEnv SHLVL=1",
-		"LogLevel VERBOSE",
-		"ForceCommand " + o.Wrapper,
-	}, "\n") + "\n"
+	)
 }
 
 func runSSHD(dir, conf string, port int) (*sshd, error) {

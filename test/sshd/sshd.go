@@ -97,7 +97,7 @@ func Start(tb testing.TB, opts Options) *Server {
 	for try := 1; ; try++ {
 		port := freePort(tb)
 		conf := filepath.Join(dir, "sshd_config")
-		writeFile(tb, conf, []byte(config(port, dir, hostKeyFile, authFile, wrapper)))
+		writeFile(tb, conf, []byte(Config(port, dir, hostKeyFile, authFile, wrapper)))
 		if out, err := exec.Command(Binary, "-t", "-f", conf).CombinedOutput(); err != nil {
 			tb.Fatalf("sshd: invalid config %s: %v\n%s", conf, err, out)
 		}
@@ -127,7 +127,8 @@ func unavailable(tb testing.TB, format string, args ...any) {
 	tb.Skipf("sshd: "+format, args...)
 }
 
-func config(port int, dir, hostKeyFile, authFile, wrapper string) string {
+// Config renders a loopback-only, key-only sshd_config; extra lines are appended.
+func Config(port int, dir, hostKeyFile, authFile, wrapper string, extra ...string) string {
 	lines := []string{
 		"Port " + strconv.Itoa(port),
 		"ListenAddress 127.0.0.1",
@@ -148,6 +149,7 @@ func config(port int, dir, hostKeyFile, authFile, wrapper string) string {
 		"PrintMotd no",
 		"LogLevel VERBOSE",
 	}
+	lines = append(lines, extra...)
 	if wrapper != "" {
 		lines = append(lines, "ForceCommand "+wrapper)
 	}
