@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -31,6 +32,11 @@ import (
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
 )
+
+// invalidSpecError is a spec the instance side cannot run, though the API accepted it.
+type invalidSpecError struct{ error }
+
+func (e invalidSpecError) Unwrap() error { return e.error }
 
 // releaseRecorded is the pause between recording a drive release and terminating.
 const releaseRecorded = 100 * time.Millisecond
@@ -400,6 +406,13 @@ func (s *wsScope) launch(ctx context.Context) (ctrl.Result, error) {
 			s.event(true, v1alpha1.ReasonNoCapacity, "Launch", "No capacity for %s: %s", o.Key(), cloud.ErrorCode(err))
 			continue
 		}
+		var invalid invalidSpecError
+		if errors.As(err, &invalid) {
+			// Retrying cannot help until the spec changes, which requeues by itself.
+			s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, invalid.Error())
+			s.event(true, v1alpha1.ReasonInvalidSpec, "Launch", "%v", invalid)
+			return ctrl.Result{}, nil
+		}
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -478,7 +491,7 @@ func (s *wsScope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds
 	}
 	userData, err := s.r.UserData(UserDataInput{Workstation: s.ws, Drive: xd, GPU: info.GPUs > 0, Credentials: creds})
 	if err != nil {
-		return instances.Instance{}, fmt.Errorf("rendering user-data: %w", err)
+		return instances.Instance{}, invalidSpecError{fmt.Errorf("rendering the instance bootstrap: %w", err)}
 	}
 	spec := xd.Spec
 	return s.r.Launcher.Launch(ctx, instances.LaunchRequest{
