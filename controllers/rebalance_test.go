@@ -23,8 +23,11 @@ func rebalanceRecommendation(t *testing.T, h *harness.Harness, instanceID string
 		DetailType: aws.String("EC2 Instance Rebalance Recommendation"),
 		Detail:     aws.String(fmt.Sprintf(`{"instance-id":%q}`, instanceID)),
 	}}})
-	if err != nil || out.FailedEntryCount != 0 {
+	if err != nil {
 		t.Fatalf("PutEvents: %v", err)
+	}
+	if out.FailedEntryCount != 0 {
+		t.Fatalf("PutEvents: %d entries failed", out.FailedEntryCount)
 	}
 }
 

@@ -146,7 +146,6 @@ func (s *wsScope) event(warning bool, reason, action, format string, args ...any
 }
 
 func (s *wsScope) reconcile(ctx context.Context) (ctrl.Result, error) {
-	st := &s.ws.Status
 	s.expireAvoided()
 	s.clearStaleStopInterruption()
 	inst, found, err := s.currentInstance(ctx)
@@ -166,9 +165,6 @@ func (s *wsScope) reconcile(ctx context.Context) (ctrl.Result, error) {
 	}
 	if !wantsDrive(s.ws) {
 		return s.stopped()
-	}
-	if st.DriveRelease != nil && st.InstanceID == "" && s.driveBusy(ctx) {
-		return ctrl.Result{}, nil
 	}
 	return s.launch(ctx)
 }
@@ -335,13 +331,10 @@ func (s *wsScope) instanceGone(inst instances.Instance) {
 	st.LaunchTime = nil
 }
 
-// driveBusy reports whether the drive still holds the last instance's volume.
-func (s *wsScope) driveBusy(ctx context.Context) bool {
+// drive reads the referenced XDrive.
+func (s *wsScope) drive(ctx context.Context) (*v1alpha1.XDrive, error) {
 	xd := &v1alpha1.XDrive{}
-	if err := s.r.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: s.ws.Spec.DriveRef.Name}, xd); err != nil {
-		return false
-	}
-	return xd.Status.VolumeID != "" && xd.Status.AttachedTo == s.ws.Status.DriveRelease.InstanceID
+	return xd, s.r.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: s.ws.Spec.DriveRef.Name}, xd)
 }
 
 func (s *wsScope) stopped() (ctrl.Result, error) {
@@ -363,8 +356,8 @@ func (s *wsScope) stopped() (ctrl.Result, error) {
 // launch starts an instance once the drive is bound here and at rest.
 func (s *wsScope) launch(ctx context.Context) (ctrl.Result, error) {
 	st := &s.ws.Status
-	xd := &v1alpha1.XDrive{}
-	if err := s.r.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: s.ws.Spec.DriveRef.Name}, xd); err != nil {
+	xd, err := s.drive(ctx)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, v1alpha1.ReasonDriveNotFound,
 				fmt.Sprintf("XDrive %s does not exist in namespace %s", s.ws.Spec.DriveRef.Name, s.ws.Namespace))
@@ -544,8 +537,8 @@ func (s *wsScope) observe(ctx context.Context, inst instances.Instance) (ctrl.Re
 	if price, err := strconv.ParseFloat(s.ws.Status.SpotPrice, 64); err == nil {
 		metrics.HourlyCost.WithLabelValues(s.ws.Namespace, s.ws.Name).Set(price)
 	}
-	xd := &v1alpha1.XDrive{}
-	if err := s.r.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: s.ws.Spec.DriveRef.Name}, xd); err != nil {
+	xd, err := s.drive(ctx)
+	if err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if xd.Status.AttachedTo != inst.ID || !meta.IsStatusConditionTrue(xd.Status.Conditions, v1alpha1.ConditionVolumeReady) {
@@ -681,8 +674,8 @@ func (s *wsScope) teardown(ctx context.Context, inst instances.Instance) (ctrl.R
 
 // snapshotStarted reports whether the drive no longer waits on this instance for its snapshot.
 func (s *wsScope) snapshotStarted(ctx context.Context, inst instances.Instance) bool {
-	xd := &v1alpha1.XDrive{}
-	if err := s.r.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: s.ws.Spec.DriveRef.Name}, xd); err != nil {
+	xd, err := s.drive(ctx)
+	if err != nil {
 		return true
 	}
 	c := meta.FindStatusCondition(xd.Status.Conditions, v1alpha1.ConditionVolumeReady)

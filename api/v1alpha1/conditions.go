@@ -150,8 +150,3 @@ func staleOrMissing(c *metav1.Condition, condType string) *metav1.Condition {
 		return c
 	}
 }
-
-// IsTrue reports whether the condition is True.
-func IsTrue(conds []metav1.Condition, condType string) bool {
-	return meta.IsStatusConditionTrue(conds, condType)
-}

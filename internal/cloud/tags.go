@@ -3,6 +3,8 @@ package cloud
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -75,4 +77,15 @@ func sortStrings(s []string) { slices.Sort(s) }
 func SplitObjectKey(key string) (namespace, name string, ok bool) {
 	namespace, name, ok = strings.Cut(key, "/")
 	return namespace, name, ok && namespace != "" && name != ""
+}
+
+// ErrNotOwned is returned when asked to modify a resource without this cluster's ownership tag.
+var ErrNotOwned = errors.New("resource is not owned by this xdrive cluster")
+
+// RequireOwned refuses, with ErrNotOwned, a resource whose tags do not name the cluster.
+func RequireOwned(tags map[string]string, cluster, action, id string) error {
+	if tags[TagCluster] != cluster {
+		return fmt.Errorf("%s %s: %w", action, id, ErrNotOwned)
+	}
+	return nil
 }

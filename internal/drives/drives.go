@@ -4,7 +4,6 @@ package drives
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -50,9 +49,6 @@ type Modification struct {
 	State      string // modifying, optimizing, completed, failed
 	TargetSize int32
 }
-
-// ErrNotOwned is returned when asked to modify a resource the cluster does not own.
-var ErrNotOwned = errors.New("resource is not owned by this xdrive cluster")
 
 // Service reads and writes drive volumes and snapshots.
 type Service struct {
@@ -147,8 +143,8 @@ func (s *Service) CreateSnapshot(ctx context.Context, r SnapshotRequest) (Snapsh
 
 // DeleteVolume deletes a volume the cluster owns. A volume already gone is not an error.
 func (s *Service) DeleteVolume(ctx context.Context, v Volume) error {
-	if v.Tags[cloud.TagCluster] != s.cluster {
-		return fmt.Errorf("deleting volume %s: %w", v.ID, ErrNotOwned)
+	if err := cloud.RequireOwned(v.Tags, s.cluster, "deleting volume", v.ID); err != nil {
+		return err
 	}
 	_, err := s.api.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: aws.String(v.ID)})
 	if err != nil && !cloud.IsNotFound(err) {
@@ -159,8 +155,8 @@ func (s *Service) DeleteVolume(ctx context.Context, v Volume) error {
 
 // DeleteSnapshot deletes a snapshot the cluster owns. One already gone is not an error.
 func (s *Service) DeleteSnapshot(ctx context.Context, snap Snapshot) error {
-	if snap.Tags[cloud.TagCluster] != s.cluster {
-		return fmt.Errorf("deleting snapshot %s: %w", snap.ID, ErrNotOwned)
+	if err := cloud.RequireOwned(snap.Tags, s.cluster, "deleting snapshot", snap.ID); err != nil {
+		return err
 	}
 	_, err := s.api.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(snap.ID)})
 	if err != nil && !cloud.IsNotFound(err) {
@@ -171,8 +167,8 @@ func (s *Service) DeleteSnapshot(ctx context.Context, snap Snapshot) error {
 
 // Resize grows a volume the cluster owns.
 func (s *Service) Resize(ctx context.Context, v Volume, sizeGiB int32) error {
-	if v.Tags[cloud.TagCluster] != s.cluster {
-		return fmt.Errorf("resizing volume %s: %w", v.ID, ErrNotOwned)
+	if err := cloud.RequireOwned(v.Tags, s.cluster, "resizing volume", v.ID); err != nil {
+		return err
 	}
 	_, err := s.api.ModifyVolume(ctx, &ec2.ModifyVolumeInput{VolumeId: aws.String(v.ID), Size: aws.Int32(sizeGiB)})
 	if err != nil {

@@ -3,7 +3,6 @@ package instances
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -54,9 +53,6 @@ type Launcher struct {
 	API     cloud.InstancesAPI
 	Cluster string
 }
-
-// ErrNotOwned is returned when asked to touch a resource without the cluster's ownership tag.
-var ErrNotOwned = errors.New("resource is not owned by this xdrive cluster")
 
 // Launch runs one instance with the drive volume mapped at DriveDevice.
 func (l *Launcher) Launch(ctx context.Context, r LaunchRequest) (Instance, error) {
@@ -165,8 +161,8 @@ func instanceProfile(nameOrARN string) *ec2types.IamInstanceProfileSpecification
 // Terminate ends an instance the cluster owns. The caller passes the instance
 // as last described, so ownership is checked without another call.
 func (l *Launcher) Terminate(ctx context.Context, i Instance) error {
-	if i.Tags[cloud.TagCluster] != l.Cluster {
-		return fmt.Errorf("terminating %s: %w", i.ID, ErrNotOwned)
+	if err := cloud.RequireOwned(i.Tags, l.Cluster, "terminating", i.ID); err != nil {
+		return err
 	}
 	_, err := l.API.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{i.ID}})
 	if err != nil && !cloud.IsNotFound(err) {
