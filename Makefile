@@ -65,6 +65,10 @@ test: manifests generate vet test-deps ## Run every test: unit, envtest against 
 	@assets="$(ENVTEST_ASSETS)"; echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go test $(GOTEST_FLAGS) ./...
 
+.PHONY: test-fresh
+test-fresh: ## Run make test as a fresh machine would: clean clone, empty envtest cache and GOBIN, no /run/sshd.
+	@hack/test-fresh.sh test
+
 .PHONY: bench
 bench: ## Run the benchmarks (interruption latency, EC2 calls per lifecycle, idle cost, scale).
 	@assets="$(ENVTEST_ASSETS)"; KUBEBUILDER_ASSETS="$$assets" go test -run '^$$' -bench . -benchtime 1x -count 1 ./test/bench/...

@@ -17,7 +17,19 @@ if ((${#need[@]})); then
     exit 1
   fi
 fi
-if ! command -v ec2-metadata-mock >/dev/null && [[ ! -x "$(go env GOPATH)/bin/ec2-metadata-mock" ]]; then
+# sshd's privilege separation directory: Debian makes it only through systemd.
+# test/sshd.PrepareHost makes it too, for a test run without this script.
+if [[ ! -d /run/sshd ]]; then
+  if [[ $(id -u) -eq 0 ]]; then
+    mkdir -p -m 0755 /run/sshd
+  else
+    echo "install-test-deps: /run/sshd is missing; create it as root (mkdir -p /run/sshd)" >&2
+    exit 1
+  fi
+fi
+gobin="$(go env GOBIN)"
+gobin="${gobin:-$(go env GOPATH)/bin}"
+if ! command -v ec2-metadata-mock >/dev/null && [[ ! -x "$gobin/ec2-metadata-mock" ]]; then
   go install github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@v1.13.0
 fi
 command -v moto_server >/dev/null || { echo "install-test-deps: moto_server is not on PATH (pip install 'moto[server]==5.2.1')" >&2; exit 1; }

@@ -41,8 +41,8 @@ func startSSHD(o sshdOptions) (*sshd, error) {
 	if _, err := os.Stat(sshdBinary); err != nil {
 		return nil, fmt.Errorf("%s not found (apt-get install -y openssh-server): %w", sshdBinary, err)
 	}
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-		return nil, fmt.Errorf("sshd needs its privilege separation dir /run/sshd: %w", err)
+	if err := testsshd.PrepareHost(); err != nil {
+		return nil, err
 	}
 	var last error
 	for try := 0; try < 3; try++ {

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	sshdtest "github.com/xdrive-io/xdrive/test/sshd"
 )
 
 // needTool returns the path of a test tool; without it the test fails on
@@ -289,6 +290,9 @@ func TestShellcheck(t *testing.T) {
 func TestSSHDAcceptsDropIn(t *testing.T) {
 	sshd := needTool(t, "/usr/sbin/sshd", "install it with: apt-get install -y openssh-server")
 	keygen := needTool(t, "ssh-keygen", "install it with: apt-get install -y openssh-client")
+	if err := sshdtest.PrepareHost(); err != nil {
+		t.Fatal(err)
+	}
 	p := testParams(t)
 	ud, err := Render(p)
 	if err != nil {

@@ -25,8 +25,19 @@ import (
 // Binary is the sshd that Start runs.
 const Binary = "/usr/sbin/sshd"
 
-// privsepDir must exist for sshd to start.
-const privsepDir = "/run/sshd"
+// PrivsepDir must exist for sshd to start. Debian creates it only through
+// systemd, so a machine without systemd lacks it until something makes it.
+const PrivsepDir = "/run/sshd"
+
+// PrepareHost makes what sshd needs on this machine: its privilege
+// separation directory. Every test that runs sshd, even only `sshd -t`,
+// calls it, so that no test depends on another having run first.
+func PrepareHost() error {
+	if err := os.MkdirAll(PrivsepDir, 0o755); err != nil {
+		return fmt.Errorf("sshd needs its privilege separation dir %s: %w", PrivsepDir, err)
+	}
+	return nil
+}
 
 // Options configures Start.
 type Options struct {
@@ -59,8 +70,8 @@ func Start(tb testing.TB, opts Options) *Server {
 	if _, err := os.Stat(Binary); err != nil {
 		unavailable(tb, "%s not found (apt-get install -y openssh-server): %v", Binary, err)
 	}
-	if err := os.MkdirAll(privsepDir, 0o755); err != nil {
-		unavailable(tb, "sshd needs its privilege separation dir %s: %v", privsepDir, err)
+	if err := PrepareHost(); err != nil {
+		unavailable(tb, "%v", err)
 	}
 	u, err := user.Current()
 	if err != nil {
