@@ -80,6 +80,14 @@ const (
 	ReasonReady              = "Ready"
 	ReasonCrashConsistent    = "CrashConsistent"
 	ReasonInvalidSpec        = "InvalidSpec"
+	ReasonPending            = "Pending"
+	ReasonDetaching          = "Detaching"
+	ReasonSnapshotMissing    = "SnapshotMissing"
+	ReasonReleasing          = "Releasing"
+	ReasonTerminating        = "Terminating"
+	ReasonLeaseHeld          = "LeaseHeld"
+	ReasonRestoreMissing     = "RestoreSnapshotMissing"
+	ReasonVolumeLost         = "VolumeLost"
 )
 
 // SetCondition sets one condition, stamped with the generation it was computed for.
@@ -138,6 +146,14 @@ func SetReady(conds *[]metav1.Condition, generation int64, trueReason string, de
 		}
 		SetCondition(conds, generation, ConditionReady, metav1.ConditionTrue, reason, message)
 	}
+}
+
+// ReadyReason returns the status and reason of the Ready condition.
+func ReadyReason(conds []metav1.Condition) (metav1.ConditionStatus, string) {
+	if c := meta.FindStatusCondition(conds, ConditionReady); c != nil {
+		return c.Status, c.Reason
+	}
+	return metav1.ConditionUnknown, ""
 }
 
 func staleOrMissing(c *metav1.Condition, condType string) *metav1.Condition {

@@ -253,17 +253,153 @@ type WorkstationSpec struct {
 	RebalancePolicy RebalancePolicy `json:"rebalancePolicy,omitempty"`
 }
 
-// DriveRelease is the Workstation's word that the drive may be snapshotted.
+// WorkstationPhase is where a Workstation is in its lifecycle. docs/design.md draws the state machine.
+// +kubebuilder:validation:Enum=Pending;Launching;Running;Releasing;Terminating;Stopped
+type WorkstationPhase string
+
+const (
+	// WorkstationPhasePending: waiting for the drive's lease, the drive to be archived, or capacity.
+	WorkstationPhasePending WorkstationPhase = "Pending"
+	// WorkstationPhaseLaunching: a launch is recorded; RunInstances is issued with its client token.
+	WorkstationPhaseLaunching WorkstationPhase = "Launching"
+	// WorkstationPhaseRunning: the instance is pending or running and holds the drive.
+	WorkstationPhaseRunning WorkstationPhase = "Running"
+	// WorkstationPhaseReleasing: committing containers and flushing the drive over SSH, until a deadline.
+	WorkstationPhaseReleasing WorkstationPhase = "Releasing"
+	// WorkstationPhaseTerminating: the release is recorded; the instance is terminated and awaited.
+	WorkstationPhaseTerminating WorkstationPhase = "Terminating"
+	// WorkstationPhaseStopped: no instance, none wanted.
+	WorkstationPhaseStopped WorkstationPhase = "Stopped"
+)
+
+// DriveRelease records the moment after which no write can reach the drive's volume.
 type DriveRelease struct {
 	// instanceID is the instance the drive was released from.
 	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	InstanceID string `json:"instanceID"`
 
-	// flushed is true when the filesystem was cleanly unmounted before release.
+	// consistency is Flushed when the filesystem was cleanly unmounted, else Crash:
+	// then the drive is snapshotted only once its volume is detached.
 	// +required
-	Flushed bool `json:"flushed"`
+	Consistency Consistency `json:"consistency"`
 
 	// time is when the release was recorded.
+	// +required
+	Time metav1.Time `json:"time"`
+}
+
+// LaunchAttempt is a launch recorded before RunInstances is called, so that a
+// retry after a crash or a lost status write reuses its client token.
+type LaunchAttempt struct {
+	// attempt numbers the Workstation's launches; it keys the client token.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Attempt int32 `json:"attempt"`
+
+	// offering is "<capacityType>/<instanceType>/<zone>".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Offering string `json:"offering"`
+
+	// subnetID is the subnet of the offering, if one was chosen.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	SubnetID string `json:"subnetID,omitempty"`
+
+	// spotPrice is the spot price seen when the offering was chosen, USD per hour.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	SpotPrice string `json:"spotPrice,omitempty"`
+
+	// snapshotID is the snapshot the drive volume is created from; empty for a blank drive.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	SnapshotID string `json:"snapshotID,omitempty"`
+
+	// candidates is how many offerings were considered.
+	// +optional
+	Candidates int32 `json:"candidates,omitempty"`
+
+	// startTime is when the launch was recorded.
+	// +required
+	StartTime metav1.Time `json:"startTime"`
+}
+
+// TeardownReason is why an instance is being released.
+// +kubebuilder:validation:Enum=Stop;Delete;Interrupted;Rebalance;Vanished;InstanceReleased;Stray
+type TeardownReason string
+
+const (
+	TeardownStop        TeardownReason = "Stop"
+	TeardownDelete      TeardownReason = "Delete"
+	TeardownInterrupted TeardownReason = "Interrupted"
+	TeardownRebalance   TeardownReason = "Rebalance"
+	// TeardownVanished: the instance was terminated from outside.
+	TeardownVanished TeardownReason = "Vanished"
+	// TeardownInstanceReleased: the instance's own watcher flushed the drive on a notice.
+	TeardownInstanceReleased TeardownReason = "InstanceReleased"
+	// TeardownStray: an instance of this Workstation that no launch recorded.
+	TeardownStray TeardownReason = "Stray"
+)
+
+// Teardown is the release of one instance, from its start to its termination.
+type Teardown struct {
+	// instanceID is the instance being released.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	InstanceID string `json:"instanceID"`
+
+	// reason is why.
+	// +required
+	Reason TeardownReason `json:"reason"`
+
+	// startTime is when the teardown began.
+	// +required
+	StartTime metav1.Time `json:"startTime"`
+
+	// deadline is when the flush over SSH is given up: the instance is then
+	// terminated and the drive snapshotted crash-consistent once detached.
+	// +required
+	Deadline metav1.Time `json:"deadline"`
+
+	// terminateRequested is true once TerminateInstances was called.
+	// +optional
+	TerminateRequested bool `json:"terminateRequested,omitempty"`
+}
+
+// NoticeKind is a kind of interruption notice.
+// +kubebuilder:validation:Enum=spot-interruption;rebalance;scheduled-change;instance-watcher
+type NoticeKind string
+
+const (
+	NoticeSpotInterruption NoticeKind = "spot-interruption"
+	NoticeRebalance        NoticeKind = "rebalance"
+	NoticeScheduledChange  NoticeKind = "scheduled-change"
+	NoticeInstanceWatcher  NoticeKind = "instance-watcher"
+)
+
+// NoticeAnnotationPrefix starts the annotation that carries one kind of notice:
+// "xdrive.io/notice-<kind>: <instance-id>/<RFC3339 time>". Each kind has its own
+// annotation, so a rebalance recommendation never overwrites a spot notice.
+const NoticeAnnotationPrefix = "xdrive.io/notice-"
+
+// ProcessedNotice is the last notice of one kind that the controller acted on.
+type ProcessedNotice struct {
+	// kind of notice.
+	// +required
+	Kind NoticeKind `json:"kind"`
+
+	// instanceID the notice named.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	InstanceID string `json:"instanceID"`
+
+	// time of the notice.
 	// +required
 	Time metav1.Time `json:"time"`
 }
@@ -276,11 +412,16 @@ type WorkstationStatus struct {
 	// +listMapKey=type
 	// +patchStrategy=merge
 	// +patchMergeKey=type
+	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
 
 	// observedGeneration is the generation the status was computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is where the Workstation is in its lifecycle.
+	// +optional
+	Phase WorkstationPhase `json:"phase,omitempty"`
 
 	// instanceID is the current EC2 instance.
 	// +optional
@@ -318,6 +459,29 @@ type WorkstationStatus struct {
 	// +optional
 	Launches int32 `json:"launches,omitempty"`
 
+	// launch is the launch in progress, recorded before RunInstances is called.
+	// +optional
+	Launch *LaunchAttempt `json:"launch,omitempty"`
+
+	// failedRestoreSnapshotID is a restore snapshot that EC2 no longer knows; the drive picks another.
+	// +optional
+	FailedRestoreSnapshotID string `json:"failedRestoreSnapshotID,omitempty"`
+
+	// teardown is the release of the current instance, once begun.
+	// +optional
+	Teardown *Teardown `json:"teardown,omitempty"`
+
+	// driveRelease is set once no write can reach the drive from the instance it names.
+	// +optional
+	DriveRelease *DriveRelease `json:"driveRelease,omitempty"`
+
+	// notices are the last notice of each kind acted on.
+	// +optional
+	// +listType=map
+	// +listMapKey=kind
+	// +kubebuilder:validation:MaxItems=8
+	Notices []ProcessedNotice `json:"notices,omitempty"`
+
 	// interruptions counts spot interruptions.
 	// +optional
 	Interruptions int32 `json:"interruptions,omitempty"`
@@ -326,9 +490,10 @@ type WorkstationStatus struct {
 	// +optional
 	LastInterruptionTime *metav1.Time `json:"lastInterruptionTime,omitempty"`
 
-	// driveRelease is set once the drive may be snapshotted.
+	// haltedGeneration is the generation at which an interruption stopped the
+	// Workstation (interruptionPolicy: Stop); any spec change starts it again.
 	// +optional
-	DriveRelease *DriveRelease `json:"driveRelease,omitempty"`
+	HaltedGeneration int64 `json:"haltedGeneration,omitempty"`
 
 	// avoidOfferings are type/zone offerings skipped until the given time.
 	// +optional
@@ -357,6 +522,7 @@ type AvoidedOffering struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ws,categories=xdrive
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Drive",type=string,JSONPath=`.spec.driveRef.name`
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.status.instanceType`

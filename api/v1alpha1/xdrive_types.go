@@ -122,19 +122,101 @@ type XDriveSpec struct {
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
 
+// XDrivePhase is where a drive is in its lifecycle. docs/design.md draws the state machine.
+// +kubebuilder:validation:Enum=Pending;Archived;Restoring;Attached;Detaching;Snapshotting;DeletingVolume;Deleting
+type XDrivePhase string
+
+const (
+	// XDrivePhasePending: the restore source is not resolved yet.
+	XDrivePhasePending XDrivePhase = "Pending"
+	// XDrivePhaseArchived: no volume; the drive lives in its snapshots.
+	XDrivePhaseArchived XDrivePhase = "Archived"
+	// XDrivePhaseRestoring: a launch is creating the volume.
+	XDrivePhaseRestoring XDrivePhase = "Restoring"
+	// XDrivePhaseAttached: the volume is attached to the holder's instance.
+	XDrivePhaseAttached XDrivePhase = "Attached"
+	// XDrivePhaseDetaching: released without a flush; waiting for the volume to be detached.
+	XDrivePhaseDetaching XDrivePhase = "Detaching"
+	// XDrivePhaseSnapshotting: a snapshot taken after the last possible write is pending.
+	XDrivePhaseSnapshotting XDrivePhase = "Snapshotting"
+	// XDrivePhaseDeletingVolume: that snapshot completed; the volume is deleted once detached.
+	XDrivePhaseDeletingVolume XDrivePhase = "DeletingVolume"
+	// XDrivePhaseDeleting: the XDrive is being deleted; snapshots are removed per deletionPolicy.
+	XDrivePhaseDeleting XDrivePhase = "Deleting"
+)
+
+// DriveHolder is the Workstation that holds a drive's lease.
+type DriveHolder struct {
+	// name of the Workstation, in the drive's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// uid of the Workstation, so that a successor of the same name is not taken for it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	UID string `json:"uid"`
+}
+
+// PendingSnapshot is a snapshot of the live volume that has not completed yet.
+type PendingSnapshot struct {
+	// id of the snapshot.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	ID string `json:"id"`
+
+	// volumeID is the volume it copies.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	VolumeID string `json:"volumeID"`
+
+	// startTime is when CreateSnapshot was called.
+	// +required
+	StartTime metav1.Time `json:"startTime"`
+
+	// consistency is Flushed when the filesystem was unmounted first, else Crash.
+	// +required
+	Consistency Consistency `json:"consistency"`
+}
+
+// Consistency says how a snapshot relates to the filesystem on the volume.
+// +kubebuilder:validation:Enum=Flushed;Crash
+type Consistency string
+
+const (
+	// ConsistencyFlushed: the filesystem was cleanly unmounted before the snapshot.
+	ConsistencyFlushed Consistency = "Flushed"
+	// ConsistencyCrash: the volume was detached without a flush, as after a power cut.
+	ConsistencyCrash Consistency = "Crash"
+)
+
 // XDriveStatus is the observed state of a drive.
 type XDriveStatus struct {
-	// conditions describe the drive; Ready is the root, its reason the drive's state.
+	// conditions describe the drive; Ready is the root, its reason the drive's phase.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge
 	// +patchMergeKey=type
+	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
 
 	// observedGeneration is the generation the status was computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is where the drive is in its lifecycle; the XDrive controller owns it.
+	// +optional
+	Phase XDrivePhase `json:"phase,omitempty"`
+
+	// holder is the Workstation that holds the drive's lease. Only the Workstation
+	// controller writes it, with an optimistic lock, so two Workstations can never both hold it.
+	// +optional
+	Holder *DriveHolder `json:"holder,omitempty"`
 
 	// volumeID is the live EBS volume, if any.
 	// +optional
@@ -144,21 +226,21 @@ type XDriveStatus struct {
 	// +optional
 	AvailabilityZone string `json:"availabilityZone,omitempty"`
 
-	// attachedTo is the instance the volume is attached to.
+	// attachedTo is the instance the live volume was created for.
 	// +optional
 	AttachedTo string `json:"attachedTo,omitempty"`
 
-	// boundTo is the Workstation that holds the drive.
+	// release is the release of the live volume the drive acts on: after it no write can reach the volume.
 	// +optional
-	BoundTo string `json:"boundTo,omitempty"`
+	Release *DriveRelease `json:"release,omitempty"`
 
 	// restoreSnapshotID is the snapshot the next volume is created from; empty means blank.
 	// +optional
 	RestoreSnapshotID string `json:"restoreSnapshotID,omitempty"`
 
-	// pendingSnapshotID is a snapshot of the live volume that has not completed yet.
+	// pendingSnapshot is a snapshot of the live volume that has not completed yet.
 	// +optional
-	PendingSnapshotID string `json:"pendingSnapshotID,omitempty"`
+	PendingSnapshot *PendingSnapshot `json:"pendingSnapshot,omitempty"`
 
 	// latestSnapshotID is the newest completed snapshot of the drive.
 	// +optional
@@ -181,12 +263,12 @@ type XDriveStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=xd,categories=xdrive
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Size",type=integer,JSONPath=`.spec.sizeGiB`
 // +kubebuilder:printcolumn:name="Zone",type=string,JSONPath=`.status.availabilityZone`
 // +kubebuilder:printcolumn:name="Volume",type=string,JSONPath=`.status.volumeID`
 // +kubebuilder:printcolumn:name="Snapshot",type=string,JSONPath=`.status.latestSnapshotID`
-// +kubebuilder:printcolumn:name="Workstation",type=string,JSONPath=`.status.boundTo`
+// +kubebuilder:printcolumn:name="Workstation",type=string,JSONPath=`.status.holder.name`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // XDrive is a named, persistent drive kept as EBS snapshots while nothing runs.
@@ -216,3 +298,19 @@ type XDriveList struct {
 
 // IsEncrypted reports whether the drive's volumes and snapshots are encrypted (the default).
 func (s XDriveSpec) IsEncrypted() bool { return s.Encrypted == nil || *s.Encrypted }
+
+// HolderName names the Workstation holding the drive's lease, or "".
+func (s XDriveStatus) HolderName() string {
+	if s.Holder == nil {
+		return ""
+	}
+	return s.Holder.Name
+}
+
+// PendingSnapshotID names the snapshot of the live volume in progress, or "".
+func (s XDriveStatus) PendingSnapshotID() string {
+	if s.PendingSnapshot == nil || s.Phase != XDrivePhaseSnapshotting {
+		return ""
+	}
+	return s.PendingSnapshot.ID
+}

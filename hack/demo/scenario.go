@@ -25,7 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
-	"github.com/xdrive-io/xdrive/controllers"
+	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/interruption"
 	"github.com/xdrive-io/xdrive/test/moto"
@@ -329,7 +329,7 @@ func (sc *scenario) deleteAll(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alph
 		return err
 	}
 	// envtest runs no garbage collector; in a cluster the owner reference removes the SSH Secret.
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: controllers.SSHSecretName(sc.ws)}}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: workstation.SSHSecretName(sc.ws)}}
 	if err := sc.c.Delete(ctx, secret); err == nil {
 		sc.out.Note("deleted Secret %s as the garbage collector would (envtest has none; the Workstation owns it)", secret.Name)
 	} else if !apierrors.IsNotFound(err) {

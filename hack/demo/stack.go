@@ -26,7 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/xdrive-io/xdrive/controllers"
+	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/operator"
 	testenv "github.com/xdrive-io/xdrive/test/envtest"
@@ -150,7 +150,7 @@ func (s *stack) startOperator(pollInterval time.Duration) error {
 		Cluster:          s.cluster,
 		PollInterval:     pollInterval,
 		FastPollInterval: time.Second,
-		Timings: controllers.WorkstationTimings{
+		Timings: workstation.Timings{
 			FlushTimeout: 20 * time.Second, StopTimeout: 30 * time.Second, IdleRequeue: 10 * time.Second,
 		},
 		UserData:    operator.UserData,

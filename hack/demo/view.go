@@ -196,7 +196,7 @@ func (v *view) tables(ctx context.Context) (string, string, error) {
 	for _, d := range drives.Items {
 		status, reason := ready(d.Status.Conditions)
 		rowsD = append(rowsD, []string{"xdrive.xdrive.io/" + d.Name, status, reason, strconv.Itoa(int(d.Spec.SizeGiB)),
-			d.Status.AvailabilityZone, d.Status.VolumeID, d.Status.LatestSnapshotID, d.Status.BoundTo, age(d.CreationTimestamp)})
+			d.Status.AvailabilityZone, d.Status.VolumeID, d.Status.LatestSnapshotID, d.Status.HolderName(), age(d.CreationTimestamp)})
 	}
 	for _, w := range stations.Items {
 		status, reason := ready(w.Status.Conditions)

@@ -35,9 +35,18 @@ func New[T any](window time.Duration, maxSize int, fetch Fetch[T]) *Batcher[T] {
 }
 
 // Get returns the item for id, joining the round that is gathering IDs.
+// With a window of zero it fetches at once, in the caller's goroutine.
 func (b *Batcher[T]) Get(ctx context.Context, id string) (T, bool, error) {
-	r := b.join(id)
 	var zero T
+	if b.window <= 0 {
+		result, err := b.fetch(ctx, []string{id})
+		if err != nil {
+			return zero, false, err
+		}
+		item, ok := result[id]
+		return item, ok, nil
+	}
+	r := b.join(id)
 	select {
 	case <-r.done:
 	case <-ctx.Done():

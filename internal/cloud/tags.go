@@ -17,6 +17,9 @@ import (
 const (
 	TagCluster     = "xdrive.io/cluster"
 	TagDrive       = "xdrive.io/drive"
+	TagDriveUID    = "xdrive.io/drive-uid"
+	// TagDetached marks a snapshot taken while its volume was detached (available).
+	TagDetached = "xdrive.io/detached"
 	TagWorkstation = "xdrive.io/workstation"
 	TagOwnerUID    = "xdrive.io/owner-uid"
 	TagSourceVol   = "xdrive.io/source-volume"

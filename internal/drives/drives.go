@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"k8s.io/utils/clock"
 
 	"github.com/xdrive-io/xdrive/internal/batch"
 	"github.com/xdrive-io/xdrive/internal/cloud"
@@ -22,6 +23,9 @@ const (
 	SnapshotCompleted = "completed"
 	SnapshotError     = "error"
 )
+
+// VolumeAvailable is the state of a volume that no instance has attached.
+const VolumeAvailable = "available"
 
 // Snapshot is what the operator needs to know of an EBS snapshot.
 type Snapshot struct {
@@ -42,7 +46,11 @@ type Volume struct {
 	SizeGiB    int32
 	AttachedTo string
 	Tags       map[string]string
+	CreateTime time.Time
 }
+
+// Detached reports whether no instance can write to the volume.
+func (v Volume) Detached() bool { return v.State == VolumeAvailable && v.AttachedTo == "" }
 
 // Modification is the progress of a ModifyVolume.
 type Modification struct {
@@ -57,16 +65,44 @@ type Service struct {
 	snaps   *batch.Batcher[Snapshot]
 	vols    *batch.Batcher[Volume]
 	ofVol   *batch.Batcher[Snapshot]
-	now     func() time.Time
+	ofDrive *batch.Batcher[[]Volume]
+	clock   clock.PassiveClock
 }
 
-// NewService returns a Service; lookups by ID from many drives are merged within window.
-func NewService(api cloud.VolumesAPI, cluster string, window time.Duration) *Service {
-	s := &Service{api: api, cluster: cluster, now: time.Now}
+// NewService returns a Service; lookups by ID from many drives are merged within
+// window (zero: no merging). A nil clock is the real one.
+func NewService(api cloud.VolumesAPI, cluster string, window time.Duration, clk clock.PassiveClock) *Service {
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	s := &Service{api: api, cluster: cluster, clock: clk}
 	s.snaps = batch.New(window, 200, s.describeSnapshotIDs)
 	s.vols = batch.New(window, 200, s.describeVolumeIDs)
 	s.ofVol = batch.New(window, 200, s.describeVolumeSnapshots)
+	s.ofDrive = batch.New(window, 200, s.describeDriveVolumes)
 	return s
+}
+
+// DriveVolumes returns the live volumes tagged for the drive with this UID,
+// however they came to be: a launch whose instance is gone leaves one behind.
+func (s *Service) DriveVolumes(ctx context.Context, driveUID string) ([]Volume, error) {
+	list, _, err := s.ofDrive.Get(ctx, driveUID)
+	return list, err
+}
+
+// OwnedVolumes returns every live volume this cluster owns, for the garbage collector.
+func (s *Service) OwnedVolumes(ctx context.Context) ([]Volume, error) {
+	return s.describeVolumes(ctx, &ec2.DescribeVolumesInput{
+		Filters: []ec2types.Filter{cloud.TagFilter(cloud.TagCluster, s.cluster)},
+	})
+}
+
+// OwnedSnapshots returns every snapshot this cluster owns, newest first.
+func (s *Service) OwnedSnapshots(ctx context.Context) ([]Snapshot, error) {
+	return s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
+		OwnerIds: []string{"self"},
+		Filters:  []ec2types.Filter{cloud.TagFilter(cloud.TagCluster, s.cluster)},
+	})
 }
 
 // Snapshot returns a snapshot by ID; found is false if EC2 does not know it.
@@ -99,13 +135,36 @@ func (s *Service) NewestNamed(ctx context.Context, name string) (Snapshot, bool,
 	return list[0], true, nil
 }
 
+// DetachedSnapshot returns the newest pending or completed snapshot of the
+// volume that was taken while it was detached.
+func (s *Service) DetachedSnapshot(ctx context.Context, volumeID string) (Snapshot, bool, error) {
+	list, err := s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
+		OwnerIds: []string{"self"},
+		Filters: []ec2types.Filter{
+			cloud.Filter("volume-id", volumeID),
+			cloud.TagFilter(cloud.TagCluster, s.cluster),
+			cloud.TagFilter(cloud.TagDetached, "true"),
+			cloud.Filter("status", SnapshotPending, SnapshotCompleted),
+		},
+	})
+	if err != nil || len(list) == 0 {
+		return Snapshot{}, false, err
+	}
+	return list[0], true, nil
+}
+
 // SnapshotRequest describes a snapshot of a drive's volume.
 type SnapshotRequest struct {
 	VolumeID  string
 	Drive     string // ns/name
+	DriveUID  string
 	DriveName string
-	// Consistency is "flushed" when the filesystem was unmounted first, else "crash".
+	// Consistency is Flushed when the filesystem was unmounted first, else Crash.
 	Consistency string
+	// Detached says the volume was seen detached (available) right before.
+	Detached bool
+	// NotBefore: an existing snapshot of the volume counts only if it started at or after it.
+	NotBefore time.Time
 }
 
 // CreateSnapshot snapshots the volume, unless a pending or completed snapshot
@@ -116,17 +175,24 @@ func (s *Service) CreateSnapshot(ctx context.Context, r SnapshotRequest) (Snapsh
 	if err != nil {
 		return Snapshot{}, err
 	}
-	if found {
+	if found && !existing.StartTime.Before(r.NotBefore) && (!r.Detached || existing.Tags[cloud.TagDetached] == "true") {
 		return existing, nil
 	}
-	now := s.now().UTC()
-	tags := cloud.Tags(map[string]string{
+	now := s.clock.Now().UTC()
+	tagMap := map[string]string{
 		cloud.TagCluster:     s.cluster,
 		cloud.TagDrive:       r.Drive,
 		cloud.TagName:        r.DriveName,
 		cloud.TagSourceVol:   r.VolumeID,
 		cloud.TagConsistency: r.Consistency,
-	})
+	}
+	if r.DriveUID != "" {
+		tagMap[cloud.TagDriveUID] = r.DriveUID
+	}
+	if r.Detached {
+		tagMap[cloud.TagDetached] = "true"
+	}
+	tags := cloud.Tags(tagMap)
 	out, err := s.api.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{
 		VolumeId:          aws.String(r.VolumeID),
 		Description:       aws.String(fmt.Sprintf("xdrive %s at %s (%s)", r.Drive, now.Format(time.RFC3339), r.Consistency)),
@@ -268,27 +334,56 @@ func (s *Service) describeSnapshots(ctx context.Context, in *ec2.DescribeSnapsho
 }
 
 func (s *Service) describeVolumeIDs(ctx context.Context, ids []string) (map[string]Volume, error) {
-	out := make(map[string]Volume, len(ids))
-	p := ec2.NewDescribeVolumesPaginator(s.api, &ec2.DescribeVolumesInput{
+	list, err := s.describeVolumes(ctx, &ec2.DescribeVolumesInput{
 		Filters: []ec2types.Filter{cloud.Filter("volume-id", ids...)},
 	})
+	out := make(map[string]Volume, len(list))
+	for _, v := range list {
+		out[v.ID] = v
+	}
+	return out, err
+}
+
+func (s *Service) describeDriveVolumes(ctx context.Context, driveUIDs []string) (map[string][]Volume, error) {
+	list, err := s.describeVolumes(ctx, &ec2.DescribeVolumesInput{
+		Filters: []ec2types.Filter{
+			cloud.TagFilter(cloud.TagCluster, s.cluster),
+			cloud.Filter("tag:"+cloud.TagDriveUID, driveUIDs...),
+		},
+	})
+	out := make(map[string][]Volume, len(driveUIDs))
+	for _, v := range list {
+		uid := v.Tags[cloud.TagDriveUID]
+		out[uid] = append(out[uid], v)
+	}
+	return out, err
+}
+
+// describeVolumes lists volumes, oldest first; deleted ones are left out.
+func (s *Service) describeVolumes(ctx context.Context, in *ec2.DescribeVolumesInput) ([]Volume, error) {
+	var out []Volume
+	p := ec2.NewDescribeVolumesPaginator(s.api, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("describing volumes: %w", err)
 		}
 		for _, v := range page.Volumes {
+			if v.State == ec2types.VolumeStateDeleted || v.State == ec2types.VolumeStateDeleting {
+				continue
+			}
 			vol := Volume{
 				ID: aws.ToString(v.VolumeId), Zone: aws.ToString(v.AvailabilityZone), State: string(v.State),
-				SizeGiB: aws.ToInt32(v.Size), Tags: cloud.TagMap(v.Tags),
+				SizeGiB: aws.ToInt32(v.Size), Tags: cloud.TagMap(v.Tags), CreateTime: aws.ToTime(v.CreateTime),
 			}
 			for _, a := range v.Attachments {
 				if a.State == ec2types.VolumeAttachmentStateAttached || a.State == ec2types.VolumeAttachmentStateAttaching {
 					vol.AttachedTo = aws.ToString(a.InstanceId)
 				}
 			}
-			out[vol.ID] = vol
+			out = append(out, vol)
 		}
 	}
+	slices.SortStableFunc(out, func(a, b Volume) int { return a.CreateTime.Compare(b.CreateTime) })
 	return out, nil
 }

@@ -12,7 +12,7 @@ import (
 // TestUnownedResourcesAreNeverTouched: the service has no EC2 client, so any
 // call that reached EC2 would panic; refusals must come first.
 func TestUnownedResourcesAreNeverTouched(t *testing.T) {
-	s := NewService(nil, "prod", time.Millisecond)
+	s := NewService(nil, "prod", time.Millisecond, nil)
 	foreign := map[string]string{cloud.TagCluster: "someone-else"}
 	ctx := context.Background()
 	for name, err := range map[string]error{

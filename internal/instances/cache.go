@@ -3,6 +3,7 @@ package instances
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -10,13 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
 
 	"github.com/xdrive-io/xdrive/internal/batch"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 )
-
-// listingDelay is how long a new instance may be absent from EC2's lists.
-const listingDelay = 5 * time.Minute
 
 // maxFilterValues is the most values EC2 takes in one filter.
 const maxFilterValues = 200
@@ -30,6 +29,7 @@ type Cache struct {
 	byID     *batch.Batcher[Instance]
 	byOwner  *batch.Batcher[[]Instance]
 	onChange func(Instance)
+	clock    clock.PassiveClock
 
 	mu    sync.RWMutex
 	known map[string]Instance
@@ -43,6 +43,8 @@ type CacheOptions struct {
 	Window time.Duration
 	// OnChange is called when a poll or lookup sees an instance change state.
 	OnChange func(Instance)
+	// Clock is the time source; the real clock if nil.
+	Clock clock.PassiveClock
 }
 
 // NewCache returns an empty cache.
@@ -50,7 +52,10 @@ func NewCache(o CacheOptions) *Cache {
 	if o.Window == 0 {
 		o.Window = 20 * time.Millisecond
 	}
-	c := &Cache{api: o.API, cluster: o.Cluster, onChange: o.OnChange, known: map[string]Instance{}}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	c := &Cache{api: o.API, cluster: o.Cluster, onChange: o.OnChange, clock: o.Clock, known: map[string]Instance{}}
 	c.byID = batch.New(o.Window, maxFilterValues, c.describeIDs)
 	c.byOwner = batch.New(o.Window, maxFilterValues, c.describeOwners)
 	return c
@@ -70,11 +75,26 @@ func (c *Cache) Cached(id string) (Instance, bool) {
 	return i, ok
 }
 
-// Owned returns the live (not terminated) instances tagged for the workstation.
-func (c *Cache) Owned(ctx context.Context, workstation string) ([]Instance, error) {
+// Owned returns the live (not shutting down or terminated) instances tagged
+// for the Workstation with this UID; an earlier object of the same name is not it.
+func (c *Cache) Owned(ctx context.Context, workstation, uid string) ([]Instance, error) {
 	list, _, err := c.byOwner.Get(ctx, workstation)
-	return list, err
+	return slices.DeleteFunc(slices.Clone(list), func(i Instance) bool { return i.Tags[cloud.TagOwnerUID] != uid }), err
 }
+
+// Live returns every instance of the cluster that is not shutting down or terminated.
+func (c *Cache) Live(ctx context.Context) ([]Instance, error) {
+	var out []Instance
+	err := c.describe(ctx, &ec2.DescribeInstancesInput{
+		Filters: []ec2types.Filter{
+			cloud.TagFilter(cloud.TagCluster, c.cluster),
+			cloud.Filter("instance-state-name", liveStates...),
+		},
+	}, func(i Instance) { out = append(out, i) })
+	return out, err
+}
+
+var liveStates = []string{StatePending, StateRunning, StateStopping, StateStopped}
 
 // Poll describes every live instance of the cluster in as few calls as EC2 allows.
 func (c *Cache) Poll(ctx context.Context) error {
@@ -86,25 +106,16 @@ func (c *Cache) Poll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Instances that vanished from EC2's answers are gone for good.
+	// An instance missing from one listing is not gone: EC2's listings lag, and
+	// tags can be edited. Only terminated instances that EC2 stopped listing are forgotten;
+	// the others keep their last known state until a lookup by ID says more.
 	c.mu.Lock()
-	var vanished []Instance
 	for id, i := range c.known {
-		switch {
-		case seen[id], time.Since(i.LaunchTime) < listingDelay:
-			// New instances may be missing from EC2's answers for a while.
-		case i.State == StateTerminated:
-			delete(c.known, id) // EC2 has stopped listing it
-		default:
-			i.State = StateTerminated
-			c.known[id] = i
-			vanished = append(vanished, i)
+		if !seen[id] && i.State == StateTerminated {
+			delete(c.known, id)
 		}
 	}
 	c.mu.Unlock()
-	for _, i := range vanished {
-		c.notify(i)
-	}
 	return nil
 }
 
@@ -113,7 +124,7 @@ func (c *Cache) Poll(ctx context.Context) error {
 // is starting or stopping, so transitions of all Workstations share one call.
 func (c *Cache) Run(ctx context.Context, interval, fastInterval time.Duration) error {
 	log := logr.FromContextOrDiscard(ctx).WithName("instance-poll")
-	last := time.Now()
+	last := c.clock.Now()
 	t := time.NewTicker(min(interval, fastInterval))
 	defer t.Stop()
 	for {
@@ -121,10 +132,10 @@ func (c *Cache) Run(ctx context.Context, interval, fastInterval time.Duration) e
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if time.Since(last) < interval && !c.inTransition() {
+			if c.clock.Since(last) < interval && !c.inTransition() {
 				continue
 			}
-			last = time.Now()
+			last = c.clock.Now()
 			if err := c.Poll(ctx); err != nil {
 				log.Error(err, "Polling instances failed")
 			}
@@ -164,7 +175,7 @@ func (c *Cache) describeOwners(ctx context.Context, owners []string) (map[string
 		Filters: []ec2types.Filter{
 			cloud.TagFilter(cloud.TagCluster, c.cluster),
 			cloud.Filter("tag:"+cloud.TagWorkstation, owners...),
-			cloud.Filter("instance-state-name", StatePending, StateRunning, StateStopping, StateStopped),
+			cloud.Filter("instance-state-name", liveStates...),
 		},
 	}, func(i Instance) { out[i.Workstation()] = append(out[i.Workstation()], i) })
 	return out, err

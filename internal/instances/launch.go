@@ -28,6 +28,7 @@ type LaunchRequest struct {
 	Workstation      string // ns/name
 	WorkstationUID   string
 	Drive            string // ns/name
+	DriveUID         string
 	DriveName        string
 	Offering         Offering
 	ImageID          string
@@ -65,7 +66,9 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest) (Instance, error
 	tags[cloud.TagOwnerUID] = r.WorkstationUID
 	tags[cloud.TagDrive] = r.Drive
 	instanceTags := cloud.Tags(withName(tags, r.Workstation))
-	volumeTags := cloud.Tags(withName(tags, r.DriveName))
+	volumeTagMap := withName(tags, r.DriveName)
+	volumeTagMap[cloud.TagDriveUID] = r.DriveUID
+	volumeTags := cloud.Tags(volumeTagMap)
 
 	ebs := &ec2types.EbsBlockDevice{
 		DeleteOnTermination: aws.Bool(false),

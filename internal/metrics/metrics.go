@@ -44,11 +44,15 @@ var (
 	HourlyCost = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "xdrive_workstation_hourly_cost_usd", Help: "Estimated hourly cost of each running Workstation (spot price at launch).",
 	}, []string{"namespace", "workstation"})
+	// GarbageCollected counts what the garbage collector did to unreferenced resources.
+	GarbageCollected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "xdrive_garbage_collected_total", Help: "Actions of the garbage collector on unreferenced owned resources, by resource and action.",
+	}, []string{"resource", "action"})
 )
 
 func init() {
 	ctrlmetrics.Registry.MustRegister(DrivesByState, SnapshotsTaken, SnapshotDuration, Interruptions,
-		NoticeToSnapshot, AWSCalls, HourlyCost)
+		NoticeToSnapshot, AWSCalls, HourlyCost, GarbageCollected)
 }
 
 // CountCalls is an aws.Config APIOptions entry that counts every call by action and error code.

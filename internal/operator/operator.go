@@ -14,7 +14,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
-	"github.com/xdrive-io/xdrive/controllers"
+	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/controller/gc"
+	"github.com/xdrive-io/xdrive/internal/controller/workstation"
+	"github.com/xdrive-io/xdrive/internal/controller/xdrive"
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/drives"
@@ -43,10 +46,10 @@ type Options struct {
 	BatchWindow time.Duration
 	// Concurrency is the number of parallel reconciles per controller.
 	Concurrency int
-	Timings     controllers.WorkstationTimings
-	Images      controllers.ImageDefaults
+	Timings     workstation.Timings
+	Images      workstation.ImageDefaults
 	// UserData renders an instance's bootstrap.
-	UserData func(controllers.UserDataInput) ([]byte, error)
+	UserData func(workstation.UserDataInput) ([]byte, error)
 	// SSHResolver maps instance addresses to dialed addresses (tests and the demo: 127.0.0.1).
 	SSHResolver sshx.Resolver
 	// Agent overrides the SSH agent, for tests and benchmarks.
@@ -54,12 +57,16 @@ type Options struct {
 	// QueueName is the SQS queue of interruption events; empty means poll only.
 	QueueName   string
 	CreateQueue bool
+	// GCInterval is how often the garbage collector lists owned instances and volumes.
+	GCInterval time.Duration
+	// GCGrace is how long an unreferenced resource is left alone before it is collected.
+	GCGrace time.Duration
 	// OnNotice is called when an interruption notice for a Workstation is recorded.
 	OnNotice func(ws types.NamespacedName, instanceID string, at time.Time)
 }
 
 // DefaultImages are public SSM parameters of Amazon Linux 2023 and the Deep Learning GPU AMI.
-var DefaultImages = controllers.ImageDefaults{
+var DefaultImages = workstation.ImageDefaults{
 	CPU: map[string]string{
 		"x86_64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
 		"arm64":  "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
@@ -80,6 +87,8 @@ func (o *Options) defaults() {
 	if o.BatchWindow == 0 {
 		o.BatchWindow = 20 * time.Millisecond
 	}
+	o.GCInterval = orDuration(o.GCInterval, 5*time.Minute)
+	o.GCGrace = orDuration(o.GCGrace, 10*time.Minute)
 	if o.Concurrency == 0 {
 		o.Concurrency = 32
 	}
@@ -109,7 +118,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	if opts.UserData == nil {
 		return errors.New("a user-data renderer is required")
 	}
-	if err := controllers.IndexWorkstationsByDrive(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := common.IndexWorkstationsByDrive(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
 	wsEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 4096)
@@ -122,20 +131,32 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	if ag == nil {
 		ag = agent.Remote{Runner: agent.SSHRunner{Resolver: opts.SSHResolver}}
 	}
-	if err := (&controllers.XDriveReconciler{
-		Client: mgr.GetClient(), Drives: drives.NewService(clients.EC2, opts.Cluster, opts.BatchWindow),
+	driveService := drives.NewService(clients.EC2, opts.Cluster, opts.BatchWindow, nil)
+	if err := (&xdrive.Reconciler{
+		Client: mgr.GetClient(), Volumes: driveService, Snapshots: driveService,
 		Instances: cache, Recorder: mgr.GetEventRecorder("xdrive"), InstanceEvents: xdEvents, MaxConcurrent: opts.Concurrency,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&controllers.WorkstationReconciler{
+	launcher := &instances.Launcher{API: clients.EC2, Cluster: opts.Cluster}
+	if err := (&workstation.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 		Catalog:   instances.NewCatalog(clients.EC2, clients.SSM, time.Hour),
-		Launcher:  &instances.Launcher{API: clients.EC2, Cluster: opts.Cluster},
+		Launcher:  launcher,
 		Instances: cache, Agent: ag, Recorder: mgr.GetEventRecorder("workstation"),
 		UserData: opts.UserData, Images: opts.Images, Timings: opts.Timings,
 		InstanceEvents: wsEvents, MaxConcurrent: opts.Concurrency,
 	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	collector := &gc.Collector{
+		Client: mgr.GetClient(), Instances: cache, Launcher: launcher, Volumes: driveService, Snapshots: driveService,
+		Recorder: mgr.GetEventRecorder("xdrive-gc"), Grace: opts.GCGrace,
+		Wake: func(i instances.Instance) { wake(i, wsEvents, xdEvents) },
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		return collector.Run(ctx, opts.GCInterval)
+	})); err != nil {
 		return err
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -157,7 +178,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		log.Info("Receiving interruption events", "queue", url)
 		return (&interruption.Receiver{
 			QueueAPI: clients.SQS, QueueURL: url, Logger: log,
-			Handler: &controllers.NoticeHandler{Client: mgr.GetClient(), Instances: cache, Received: opts.OnNotice},
+			Handler: &workstation.NoticeHandler{Client: mgr.GetClient(), Instances: cache, Received: opts.OnNotice},
 		}).Run(logr.NewContext(ctx, log))
 	}))
 }

@@ -1,14 +1,14 @@
 package operator
 
 import (
-	"github.com/xdrive-io/xdrive/controllers"
+	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
 // UserData renders the bootstrap of one instance of a Workstation.
-func UserData(in controllers.UserDataInput) ([]byte, error) {
+func UserData(in workstation.UserDataInput) ([]byte, error) {
 	ws := in.Workstation
 	return bootstrap.Render(bootstrap.Params{
 		MountPath:      ws.Spec.MountPath,

@@ -1,4 +1,4 @@
-package controllers
+package workstation
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func (c Credentials) target(inst instances.Instance) agent.Target {
 func SSHSecretName(ws string) string { return ws + "-xdrive-ssh" }
 
 // credentials reads the Workstation's SSH Secret, creating it on first use.
-func (r *WorkstationReconciler) credentials(ctx context.Context, ws *v1alpha1.Workstation) (Credentials, error) {
+func (r *Reconciler) credentials(ctx context.Context, ws *v1alpha1.Workstation) (Credentials, error) {
 	r.credsMu.Lock()
 	c, ok := r.creds[ws.UID]
 	r.credsMu.Unlock()
@@ -74,7 +74,7 @@ func (r *WorkstationReconciler) credentials(ctx context.Context, ws *v1alpha1.Wo
 	return c, nil
 }
 
-func (r *WorkstationReconciler) createSSHSecret(ctx context.Context, ws *v1alpha1.Workstation, key types.NamespacedName) (*corev1.Secret, error) {
+func (r *Reconciler) createSSHSecret(ctx context.Context, ws *v1alpha1.Workstation, key types.NamespacedName) (*corev1.Secret, error) {
 	clientKey, clientPub, err := sshx.GenerateKey()
 	if err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func (r *WorkstationReconciler) createSSHSecret(ctx context.Context, ws *v1alpha
 	return secret, nil
 }
 
-func (r *WorkstationReconciler) forgetCredentials(uid types.UID) {
+func (r *Reconciler) forgetCredentials(uid types.UID) {
 	r.credsMu.Lock()
 	delete(r.creds, uid)
 	r.credsMu.Unlock()

@@ -1,4 +1,4 @@
-package controllers_test
+package integration_test
 
 import (
 	"fmt"
@@ -51,7 +51,7 @@ func TestSlowSnapshotKeepsVolume(t *testing.T) {
 		_, reason := harness.ReadyReason(xd.Status.Conditions)
 		_, exists := h.Volume(volume)
 		ok := reason == v1alpha1.ReasonSnapshotting && xd.Status.VolumeID == volume &&
-			xd.Status.PendingSnapshotID == snapshot && exists
+			xd.Status.PendingSnapshotID() == snapshot && exists
 		return ok, fmt.Sprintf("reason %s, volume in EC2 %t, status %+v", reason, exists, xd.Status)
 	})
 	if n := h.Proxy.Count("DescribeSnapshots") - describes; n < 2 {
@@ -61,7 +61,7 @@ func TestSlowSnapshotKeepsVolume(t *testing.T) {
 	h.Proxy.HoldSnapshots(false)
 	h.Eventually(converge, "drive Archived", h.DriveState("data", v1alpha1.ReasonArchived))
 	xd := h.Drive("data")
-	if xd.Status.LatestSnapshotID != snapshot || xd.Status.PendingSnapshotID != "" || xd.Status.VolumeID != "" {
+	if xd.Status.LatestSnapshotID != snapshot || xd.Status.PendingSnapshotID() != "" || xd.Status.VolumeID != "" {
 		t.Fatalf("archived drive status = %+v, want latest %s, no pending snapshot, no volume", xd.Status, snapshot)
 	}
 	if _, exists := h.Volume(volume); exists {
@@ -111,7 +111,7 @@ func TestFailedSnapshotIsRetaken(t *testing.T) {
 	h.Eventually(2*converge, "a second snapshot of the volume", func() (bool, string) {
 		created := h.Proxy.CreatedSnapshots()
 		xd := h.Drive("data")
-		return len(created) >= 2 && xd.Status.PendingSnapshotID == created[len(created)-1],
+		return len(created) >= 2 && xd.Status.PendingSnapshotID() == created[len(created)-1],
 			fmt.Sprintf("created %v, status %+v", created, xd.Status)
 	})
 	created := h.Proxy.CreatedSnapshots()

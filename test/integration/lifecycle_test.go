@@ -1,4 +1,4 @@
-package controllers_test
+package integration_test
 
 import (
 	"testing"
@@ -21,7 +21,7 @@ func TestRoundTrip(t *testing.T) {
 
 	h.Eventually(converge, "workstation Ready", h.WorkstationReady("box"))
 	xd := h.Drive("data")
-	if xd.Status.AvailabilityZone != "us-east-1a" || xd.Status.VolumeID == "" || xd.Status.BoundTo != "box" {
+	if xd.Status.AvailabilityZone != "us-east-1a" || xd.Status.VolumeID == "" || xd.Status.HolderName() != "box" {
 		t.Fatalf("drive status after launch = %+v", xd.Status)
 	}
 	if status, reason := harness.ReadyReason(xd.Status.Conditions); status != "True" || reason != v1alpha1.ReasonAttached {

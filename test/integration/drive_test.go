@@ -1,4 +1,4 @@
-package controllers_test
+package integration_test
 
 import (
 	"context"
@@ -134,7 +134,7 @@ func TestDriveBinding(t *testing.T) {
 	h.Consistently(5*time.Second, "second holds off", func() (bool, string) {
 		c := harness.Condition(h.Workstation("second").Status.Conditions, v1alpha1.ConditionLaunched)
 		second, live := len(h.WorkstationInstances("second")), len(h.Instances())
-		bound := h.Drive("data").Status.BoundTo
+		bound := h.Drive("data").Status.HolderName()
 		return c.Reason == v1alpha1.ReasonDriveInUse && second == 0 && live == 1 && bound == "first",
 			fmt.Sprintf("Launched %+v, second's instances %d, live instances %d, boundTo %q", c, second, live, bound)
 	})
@@ -152,7 +152,7 @@ func TestDriveBinding(t *testing.T) {
 
 	ws := h.Workstation("second")
 	xd := h.Drive("data")
-	if xd.Status.BoundTo != "second" || xd.Status.AttachedTo != ws.Status.InstanceID || xd.Status.VolumeID == firstVolume {
+	if xd.Status.HolderName() != "second" || xd.Status.AttachedTo != ws.Status.InstanceID || xd.Status.VolumeID == firstVolume {
 		t.Fatalf("drive status = %+v, want bound to second and a new volume attached to %s", xd.Status, ws.Status.InstanceID)
 	}
 	live := h.Instances()

@@ -1,0 +1,159 @@
+// Package common holds what both reconcilers share: the finalizer, the
+// load-and-finalize step, the single status patch, and Events held until it.
+package common
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/metrics"
+)
+
+const (
+	// Finalizer holds both kinds until their AWS side is safe.
+	Finalizer = "xdrive.io/finalizer"
+	// DriveRefIndex indexes Workstations by the drive they reference.
+	DriveRefIndex = "spec.driveRef.name"
+)
+
+// IndexWorkstationsByDrive registers the field index the controllers list by.
+func IndexWorkstationsByDrive(ctx context.Context, indexer interface {
+	IndexField(ctx context.Context, obj client.Object, field string, extract client.IndexerFunc) error
+}) error {
+	return indexer.IndexField(ctx, &v1alpha1.Workstation{}, DriveRefIndex, WorkstationDrive)
+}
+
+// WorkstationDrive is the index function of DriveRefIndex.
+func WorkstationDrive(o client.Object) []string {
+	return []string{o.(*v1alpha1.Workstation).Spec.DriveRef.Name}
+}
+
+// Backoff returns an exponential delay for the n-th wait, with ±20% jitter.
+func Backoff(n int, base, limit time.Duration) time.Duration {
+	d := base
+	for i := 0; i < n && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// Load reads the object and, unless it is being deleted, stores the
+// finalizer before anything else happens: before the first AWS call.
+func Load(ctx context.Context, c client.Client, key client.ObjectKey, obj client.Object) (bool, error) {
+	if err := c.Get(ctx, key, obj); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	if obj.GetDeletionTimestamp().IsZero() && controllerutil.AddFinalizer(obj, Finalizer) {
+		if err := c.Update(ctx, obj); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// Finish patches the status once, with an optimistic lock, and only if it
+// changed; then emits the held Events, drops the finalizer if asked, and
+// turns retryable AWS errors into a jittered requeue.
+func Finish[T client.Object](ctx context.Context, c client.Client, before, after T, beforeStatus, afterStatus any,
+	ev *Events, removeFinalizer bool, result ctrl.Result, err error) (ctrl.Result, error) {
+	if !equality.Semantic.DeepEqual(beforeStatus, afterStatus) {
+		if perr := c.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); perr != nil {
+			return ctrl.Result{}, errors.Join(err, perr)
+		}
+	}
+	ev.Flush()
+	if removeFinalizer {
+		controllerutil.RemoveFinalizer(after, Finalizer)
+		if uerr := c.Update(ctx, after); uerr != nil {
+			return ctrl.Result{}, uerr
+		}
+	}
+	if err != nil && cloud.IsRetryable(err) {
+		return ctrl.Result{RequeueAfter: Backoff(2, time.Second, 30*time.Second)}, nil
+	}
+	return result, err
+}
+
+// Events holds a reconcile's Events until its status is written, so a
+// reconcile that worked from a stale read announces nothing.
+type Events struct {
+	Recorder events.EventRecorder
+	Object   client.Object
+	list     []func()
+}
+
+// Add queues an Event.
+func (p *Events) Add(warning bool, reason, action, format string, args ...any) {
+	if p.Recorder == nil {
+		return
+	}
+	kind := "Normal"
+	if warning {
+		kind = "Warning"
+	}
+	p.list = append(p.list, func() { p.Recorder.Eventf(p.Object, nil, kind, reason, action, format, args...) })
+}
+
+// Flush emits the queued Events.
+func (p *Events) Flush() {
+	for _, emit := range p.list {
+		emit()
+	}
+	p.list = nil
+}
+
+// DeletionPredicate passes updates that mark an object for deletion.
+func DeletionPredicate() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return !e.ObjectNew.GetDeletionTimestamp().IsZero()
+	}}
+}
+
+// StatusChanged passes updates that changed anything, status included.
+func StatusChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetResourceVersion() != e.ObjectNew.GetResourceVersion()
+	}}
+}
+
+// StateGauge keeps a gauge of objects by state; an empty state forgets the object.
+type StateGauge struct {
+	mu    sync.Mutex
+	state map[string]string
+}
+
+// DriveStates counts XDrives by phase.
+var DriveStates = &StateGauge{state: map[string]string{}}
+
+// Set records the object's state.
+func (g *StateGauge) Set(key, state string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	old, had := g.state[key]
+	if had && old == state {
+		return
+	}
+	if had {
+		metrics.DrivesByState.WithLabelValues(old).Dec()
+	}
+	if state == "" {
+		delete(g.state, key)
+		return
+	}
+	g.state[key] = state
+	metrics.DrivesByState.WithLabelValues(state).Inc()
+}

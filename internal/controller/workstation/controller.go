@@ -1,0 +1,242 @@
+// Package workstation reconciles Workstations: it is the only writer of their
+// instances, and of their drive's lease. docs/design.md draws its state machine.
+package workstation
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/agent"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/internal/metrics"
+)
+
+// UserDataInput is what the bootstrap needs to render one instance's user-data.
+type UserDataInput struct {
+	Workstation *v1alpha1.Workstation
+	Drive       *v1alpha1.XDrive
+	GPU         bool
+	Credentials Credentials
+}
+
+// ImageDefaults are the SSM parameters used when a Workstation names no image,
+// keyed by architecture (x86_64, arm64).
+type ImageDefaults struct {
+	CPU map[string]string
+	GPU map[string]string
+}
+
+// Timings are the deadlines and intervals of the Workstation controller.
+type Timings struct {
+	// FlushTimeout bounds the wait for the instance to flush after an interruption notice.
+	FlushTimeout time.Duration
+	// StopTimeout bounds the teardown over SSH when the user stops a Workstation.
+	StopTimeout time.Duration
+	// IdleRequeue is how often a Ready Workstation is checked over SSH.
+	IdleRequeue time.Duration
+	// AvoidFor is how long an interrupted or full offering is skipped.
+	AvoidFor time.Duration
+}
+
+// Instances is what the Workstation controller asks of EC2 about instances.
+type Instances interface {
+	Cached(id string) (instances.Instance, bool)
+	Get(ctx context.Context, id string) (instances.Instance, bool, error)
+	Owned(ctx context.Context, workstation, uid string) ([]instances.Instance, error)
+	Remember(i instances.Instance)
+}
+
+// Launcher starts and ends instances.
+type Launcher interface {
+	Launch(ctx context.Context, r instances.LaunchRequest) (instances.Instance, error)
+	Terminate(ctx context.Context, i instances.Instance) error
+}
+
+// Catalog answers placement questions.
+type Catalog interface {
+	Candidates(ctx context.Context, req instances.PlacementRequest) ([]instances.Offering, error)
+	Type(ctx context.Context, name string) (instances.TypeInfo, error)
+	Image(ctx context.Context, ssmParameter string) (string, error)
+}
+
+// Reconciler runs a Workstation's instance.
+type Reconciler struct {
+	client.Client
+	// APIReader reads Secrets without caching every Secret of the cluster.
+	APIReader client.Reader
+	Catalog   Catalog
+	Launcher  Launcher
+	Instances Instances
+	Agent     agent.Agent
+	Recorder  events.EventRecorder
+	UserData  func(UserDataInput) ([]byte, error)
+	Images    ImageDefaults
+	Timings   Timings
+	Clock     clock.PassiveClock
+	// InstanceEvents wakes Workstations when their instance changes state.
+	InstanceEvents <-chan event.TypedGenericEvent[*v1alpha1.Workstation]
+	MaxConcurrent  int
+
+	credsMu sync.Mutex
+	creds   map[types.UID]Credentials
+}
+
+// +kubebuilder:rbac:groups=xdrive.io,resources=workstations,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=xdrive.io,resources=workstations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=xdrive.io,resources=workstations/finalizers,verbs=update
+// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives,verbs=get;list;watch
+// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile moves the Workstation one step along its lifecycle.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ws := &v1alpha1.Workstation{}
+	if found, err := common.Load(ctx, r.Client, req.NamespacedName, ws); !found {
+		return ctrl.Result{}, err
+	}
+	before := ws.DeepCopy()
+	s := &scope{r: r, ws: ws, st: &ws.Status, key: cloud.ObjectKey(ws.Namespace, ws.Name), gen: ws.Generation,
+		now: r.clock().Now(), ev: common.Events{Recorder: r.Recorder, Object: ws}}
+	v1alpha1.InitConditions(&ws.Status.Conditions, s.gen, v1alpha1.WorkstationDependents)
+	if ws.Status.Phase == "" {
+		ws.Status.Phase = v1alpha1.WorkstationPhasePending
+	}
+
+	result, err := s.reconcile(ctx)
+	s.report(err)
+	if s.removeFinalizer {
+		r.forgetCredentials(ws.UID)
+		metrics.HourlyCost.DeleteLabelValues(ws.Namespace, ws.Name)
+	}
+	return common.Finish(ctx, r.Client, before, ws, before.Status, ws.Status, &s.ev, s.removeFinalizer, result, err)
+}
+
+func (r *Reconciler) clock() clock.PassiveClock {
+	if r.Clock == nil {
+		return clock.RealClock{}
+	}
+	return r.Clock
+}
+
+type scope struct {
+	r   *Reconciler
+	ws  *v1alpha1.Workstation
+	st  *v1alpha1.WorkstationStatus
+	key string
+	gen int64
+	now time.Time
+	// wait says why a Workstation without an instance does not launch yet.
+	wait            *waitReason
+	ev              common.Events
+	removeFinalizer bool
+}
+
+type waitReason struct{ reason, message string }
+
+func (s *scope) waitFor(reason, format string, args ...any) {
+	s.wait = &waitReason{reason: reason, message: sprintf(format, args...)}
+}
+
+func (s *scope) event(warning bool, reason, action, format string, args ...any) {
+	s.ev.Add(warning, reason, action, format, args...)
+}
+
+func (s *scope) set(condType string, status metav1.ConditionStatus, reason, msg string) {
+	v1alpha1.SetCondition(&s.st.Conditions, s.gen, condType, status, reason, msg)
+}
+
+// wants reports whether the user asks for a running instance now.
+func (s *scope) wants() bool {
+	return Wants(s.ws)
+}
+
+// Wants reports whether the Workstation asks for a running instance: not
+// deleted, not stopped, and not halted by an interruption at this generation.
+func Wants(w *v1alpha1.Workstation) bool {
+	return w.DeletionTimestamp.IsZero() && w.Spec.State != v1alpha1.WorkstationStateStopped &&
+		w.Status.HaltedGeneration != w.Generation
+}
+
+func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
+	s.expireAvoided()
+	s.takeNotices()
+	switch s.st.Phase {
+	case v1alpha1.WorkstationPhaseLaunching:
+		return s.launching(ctx)
+	case v1alpha1.WorkstationPhaseRunning:
+		return s.running(ctx)
+	case v1alpha1.WorkstationPhaseReleasing:
+		return s.releasing(ctx)
+	case v1alpha1.WorkstationPhaseTerminating:
+		return s.terminating(ctx)
+	}
+	if s.wants() {
+		return s.pending(ctx)
+	}
+	return s.stopped(ctx)
+}
+
+// instance returns the instance by ID, from the shared poll or EC2.
+// Missing from EC2's answers is not gone: found is then false.
+func (s *scope) instance(ctx context.Context, id string) (instances.Instance, bool, error) {
+	if inst, ok := s.r.Instances.Cached(id); ok {
+		return inst, true, nil
+	}
+	return s.r.Instances.Get(ctx, id)
+}
+
+// drive reads the referenced XDrive; nil if it does not exist.
+func (s *scope) drive(ctx context.Context) (*v1alpha1.XDrive, error) {
+	xd := &v1alpha1.XDrive{}
+	err := s.r.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: s.ws.Spec.DriveRef.Name}, xd)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return xd, err
+}
+
+// SetupWithManager registers the controller.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.creds = map[types.UID]Credentials{}
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Workstation{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, common.DeletionPredicate()))).
+		Watches(&v1alpha1.XDrive{}, handler.EnqueueRequestsFromMapFunc(r.workstationsOfDrive), builder.WithPredicates(common.StatusChanged())).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrent, 1)}).
+		Named("workstation")
+	if r.InstanceEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.InstanceEvents, &handler.TypedEnqueueRequestForObject[*v1alpha1.Workstation]{}))
+	}
+	return b.Complete(r)
+}
+
+func (r *Reconciler) workstationsOfDrive(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.WorkstationList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{common.DriveRefIndex: o.GetName()}); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, w := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Name}})
+	}
+	return out
+}

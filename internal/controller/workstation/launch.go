@@ -1,0 +1,340 @@
+package workstation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/instances"
+)
+
+// invalidSpecError is a spec the instance side cannot run, though the API accepted it.
+type invalidSpecError struct{ error }
+
+func (e invalidSpecError) Unwrap() error { return e.error }
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// pending prepares a launch: the drive's lease, the drive at rest, an
+// offering. It records the launch before any RunInstances.
+func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
+	st := s.st
+	st.Phase = v1alpha1.WorkstationPhasePending
+	xd, err := s.drive(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if xd == nil {
+		s.waitFor(v1alpha1.ReasonDriveNotFound, "XDrive %s does not exist in namespace %s", s.ws.Spec.DriveRef.Name, s.ws.Namespace)
+		return ctrl.Result{}, nil
+	}
+	if held, err := s.acquireLease(ctx, xd); err != nil || !held {
+		return ctrl.Result{RequeueAfter: time.Minute}, client.IgnoreNotFound(err)
+	}
+	if xd.Status.Phase != v1alpha1.XDrivePhaseArchived {
+		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be archived (it is %s)", xd.Name, orDefault(string(xd.Status.Phase), "new"))
+		return ctrl.Result{}, nil
+	}
+	if st.FailedRestoreSnapshotID != "" {
+		if xd.Status.RestoreSnapshotID == st.FailedRestoreSnapshotID {
+			s.waitFor(v1alpha1.ReasonRestoreMissing, "Snapshot %s is gone; waiting for XDrive %s to pick another", st.FailedRestoreSnapshotID, xd.Name)
+			return ctrl.Result{}, nil
+		}
+		st.FailedRestoreSnapshotID = ""
+	}
+	candidates, err := s.candidates(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(candidates) == 0 {
+		msg := "No offering of the listed instance types is available under the price limit; retrying"
+		if n := len(st.AvoidOfferings); n > 0 {
+			msg = fmt.Sprintf("No usable offering: %d are avoided after interruptions or capacity errors, until %s at the latest; retrying",
+				n, st.AvoidOfferings[n-1].Until.UTC().Format(time.RFC3339))
+		}
+		s.waitFor(v1alpha1.ReasonNoCapacity, "%s", msg)
+		return ctrl.Result{RequeueAfter: common.Backoff(int(st.Launches), 30*time.Second, 5*time.Minute)}, nil
+	}
+	if adopted, err := s.adoptStray(ctx); err != nil || adopted {
+		return ctrl.Result{RequeueAfter: time.Millisecond}, err
+	}
+	o := candidates[0]
+	st.Launches++
+	st.Launch = &v1alpha1.LaunchAttempt{
+		Attempt: st.Launches, Offering: o.Key(), SubnetID: o.SubnetID, SpotPrice: o.Price,
+		SnapshotID: xd.Status.RestoreSnapshotID, Candidates: int32(len(candidates)), StartTime: metav1.NewTime(s.now),
+	}
+	st.DriveRelease = nil
+	st.Phase = v1alpha1.WorkstationPhaseLaunching
+	// The launch is written down before RunInstances, so a retry reuses its client token.
+	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+}
+
+// acquireLease takes the drive's lease with an optimistic lock: of two
+// Workstations racing for one drive, one write fails.
+func (s *scope) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool, error) {
+	me := v1alpha1.DriveHolder{Name: s.ws.Name, UID: string(s.ws.UID)}
+	h := xd.Status.Holder
+	if h != nil && *h == me {
+		return true, nil
+	}
+	if h != nil {
+		alive, err := s.holderAlive(ctx, *h)
+		if err != nil {
+			return false, err
+		}
+		if alive {
+			s.waitFor(v1alpha1.ReasonDriveInUse, "XDrive %s is in use by Workstation %s", xd.Name, h.Name)
+			return false, nil
+		}
+	}
+	patched := xd.DeepCopy()
+	patched.Status.Holder = &me
+	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) {
+			s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s changed while taking its lease; retrying", xd.Name)
+			return false, nil
+		}
+		return false, err
+	}
+	s.event(false, v1alpha1.ReasonBound, "Lease", "Took the lease of XDrive %s", xd.Name)
+	s.waitFor(v1alpha1.ReasonWaitingForDrive, "Took the lease of XDrive %s", xd.Name)
+	return false, nil // go on from the next read, which shows the lease
+}
+
+// holderAlive reports whether the lease holder still exists as the same object.
+func (s *scope) holderAlive(ctx context.Context, h v1alpha1.DriveHolder) (bool, error) {
+	ws := &v1alpha1.Workstation{}
+	err := s.r.APIReader.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: h.Name}, ws)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil && string(ws.UID) == h.UID, err
+}
+
+// releaseLease gives the lease back once the drive is at rest without us.
+func (s *scope) releaseLease(ctx context.Context) (bool, error) {
+	xd, err := s.drive(ctx)
+	if err != nil || xd == nil {
+		return xd == nil, err
+	}
+	h := xd.Status.Holder
+	if h == nil || h.UID != string(s.ws.UID) {
+		return true, nil
+	}
+	switch xd.Status.Phase {
+	case v1alpha1.XDrivePhaseArchived, v1alpha1.XDrivePhasePending, v1alpha1.XDrivePhaseDeleting:
+	default:
+		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to archive the volume before giving up its lease (it is %s)", xd.Name, xd.Status.Phase)
+		return false, nil
+	}
+	patched := xd.DeepCopy()
+	patched.Status.Holder = nil
+	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	s.event(false, v1alpha1.ReasonUnbound, "Lease", "Gave back the lease of XDrive %s", xd.Name)
+	return true, nil
+}
+
+// adoptStray finds a live instance of this Workstation that no status
+// records, e.g. after a lost status write, and makes it the current one.
+func (s *scope) adoptStray(ctx context.Context) (bool, error) {
+	owned, err := s.r.Instances.Owned(ctx, s.key, string(s.ws.UID))
+	if err != nil || len(owned) == 0 {
+		return false, err
+	}
+	inst := owned[0]
+	s.recordInstance(inst)
+	if s.st.Launch != nil {
+		s.st.SpotPrice = s.st.Launch.SpotPrice
+	}
+	s.st.Launch = nil
+	s.st.Phase = v1alpha1.WorkstationPhaseRunning
+	s.event(false, "Adopted", "Launch", "Found instance %s by its tags", inst.ID)
+	return true, nil
+}
+
+// launching issues RunInstances for the recorded launch, with its client token.
+func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
+	st := s.st
+	if adopted, err := s.adoptStray(ctx); err != nil || adopted {
+		return ctrl.Result{RequeueAfter: time.Millisecond}, err
+	}
+	if !s.wants() {
+		s.event(false, v1alpha1.ReasonStopped, "Launch", "Launch %d cancelled before RunInstances", st.Launch.Attempt)
+		st.Launch = nil
+		return s.stopped(ctx)
+	}
+	xd, err := s.drive(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if xd == nil || xd.Status.Holder == nil || xd.Status.Holder.UID != string(s.ws.UID) || xd.Status.Phase != v1alpha1.XDrivePhaseArchived {
+		st.Launch = nil
+		return s.pending(ctx)
+	}
+	o, err := s.offering()
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	creds, err := s.r.credentials(ctx, s.ws)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	inst, err := s.launchOffering(ctx, xd, creds, o)
+	var invalid invalidSpecError
+	switch {
+	case cloud.Classify(err) == cloud.KindNoCapacity:
+		s.avoid(o, cloud.ErrorCode(err))
+		s.event(true, v1alpha1.ReasonNoCapacity, "Launch", "No capacity for %s: %s", o.Key(), cloud.ErrorCode(err))
+		st.Launch = nil
+		st.Phase = v1alpha1.WorkstationPhasePending
+		s.waitFor(v1alpha1.ReasonNoCapacity, "No capacity for %s (%s); trying the next offering", o.Key(), cloud.ErrorCode(err))
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	case cloud.ErrorCode(err) == "InvalidSnapshot.NotFound" && st.Launch.SnapshotID != "":
+		st.FailedRestoreSnapshotID = st.Launch.SnapshotID
+		s.event(true, v1alpha1.ReasonRestoreMissing, "Launch", "Snapshot %s no longer exists; XDrive %s picks another", st.Launch.SnapshotID, xd.Name)
+		st.Launch = nil
+		st.Phase = v1alpha1.WorkstationPhasePending
+		s.waitFor(v1alpha1.ReasonRestoreMissing, "Snapshot %s is gone; waiting for XDrive %s to pick another", st.FailedRestoreSnapshotID, xd.Name)
+		return ctrl.Result{}, nil
+	case errors.As(err, &invalid):
+		// Retrying cannot help until the spec changes, which requeues by itself.
+		s.event(true, v1alpha1.ReasonInvalidSpec, "Launch", "%v", invalid)
+		st.Launch = nil
+		st.Phase = v1alpha1.WorkstationPhasePending
+		s.waitFor(v1alpha1.ReasonInvalidSpec, "%s", invalid.Error())
+		return ctrl.Result{}, nil
+	case err != nil:
+		return ctrl.Result{}, err
+	}
+	s.r.Instances.Remember(inst)
+	s.recordInstance(inst)
+	st.SpotPrice = st.Launch.SpotPrice
+	msg := fmt.Sprintf("Launched %s (%s) in %s from %s", inst.ID, o.Key(), o.Zone, restoreText(st.Launch.SnapshotID))
+	if o.Spot {
+		msg += fmt.Sprintf(" at $%s/h, the cheapest of %d offerings", st.Launch.SpotPrice, st.Launch.Candidates)
+	}
+	st.Launch = nil
+	st.Phase = v1alpha1.WorkstationPhaseRunning
+	if st.Teardown == nil && st.LastInterruptionTime != nil {
+		s.set(v1alpha1.ConditionInterrupted, metav1.ConditionFalse, "Relaunched", "Relaunched as "+inst.ID)
+	}
+	s.set(v1alpha1.ConditionLaunched, metav1.ConditionTrue, v1alpha1.ReasonLaunching, msg)
+	s.event(false, v1alpha1.ReasonLaunching, "Launch", "%s", msg)
+	return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+}
+
+// offering rebuilds the recorded launch's offering.
+func (s *scope) offering() (instances.Offering, error) {
+	l := s.st.Launch
+	parts := strings.SplitN(l.Offering, "/", 3)
+	if len(parts) != 3 {
+		return instances.Offering{}, fmt.Errorf("malformed offering %q in status.launch", l.Offering)
+	}
+	return instances.Offering{Spot: parts[0] == "Spot", Type: parts[1], Zone: parts[2], SubnetID: l.SubnetID, Price: l.SpotPrice}, nil
+}
+
+func restoreText(snapshotID string) string {
+	if snapshotID == "" {
+		return "a blank drive"
+	}
+	return "snapshot " + snapshotID
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func (s *scope) recordInstance(inst instances.Instance) {
+	st := s.st
+	st.InstanceID, st.InstanceType, st.AvailabilityZone = inst.ID, inst.Type, inst.Zone
+	st.PrivateIP, st.PublicIP = inst.PrivateIP, inst.PublicIP
+	if !inst.LaunchTime.IsZero() {
+		t := metav1.NewTime(inst.LaunchTime)
+		st.LaunchTime = &t
+	}
+	st.CapacityType = v1alpha1.CapacityTypeOnDemand
+	if inst.Spot {
+		st.CapacityType = v1alpha1.CapacityTypeSpot
+	}
+}
+
+func (s *scope) candidates(ctx context.Context) ([]instances.Offering, error) {
+	spec := s.ws.Spec
+	req := instances.PlacementRequest{
+		Types: spec.InstanceTypes, Zones: spec.AvailabilityZones, SubnetIDs: spec.SubnetIDs,
+		Spot: spec.CapacityType != v1alpha1.CapacityTypeOnDemand, MaxPrice: spec.MaxSpotPrice, Avoid: s.avoided,
+	}
+	list, err := s.r.Catalog.Candidates(ctx, req)
+	if err != nil || len(list) > 0 || !req.Spot || spec.OnDemandFallback == nil || !*spec.OnDemandFallback {
+		return list, err
+	}
+	req.Spot, req.MaxPrice = false, ""
+	return s.r.Catalog.Candidates(ctx, req)
+}
+
+func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds Credentials, o instances.Offering) (instances.Instance, error) {
+	info, err := s.r.Catalog.Type(ctx, o.Type)
+	if err != nil {
+		return instances.Instance{}, err
+	}
+	image, err := s.image(ctx, info)
+	if err != nil {
+		return instances.Instance{}, err
+	}
+	userData, err := s.r.UserData(UserDataInput{Workstation: s.ws, Drive: xd, GPU: info.GPUs > 0, Credentials: creds})
+	if err != nil {
+		return instances.Instance{}, invalidSpecError{fmt.Errorf("rendering the instance bootstrap: %w", err)}
+	}
+	spec := xd.Spec
+	return s.r.Launcher.Launch(ctx, instances.LaunchRequest{
+		Workstation: s.key, WorkstationUID: string(s.ws.UID),
+		Drive: cloud.ObjectKey(xd.Namespace, xd.Name), DriveUID: string(xd.UID), DriveName: xd.Name,
+		Offering: o, ImageID: image, UserData: userData,
+		Volume: instances.DriveVolume{
+			SnapshotID: s.st.Launch.SnapshotID, SizeGiB: spec.SizeGiB, VolumeType: string(spec.VolumeType),
+			IOPS: spec.IOPS, ThroughputMiBps: spec.ThroughputMiBps, Encrypted: spec.IsEncrypted(), KMSKeyID: spec.KMSKeyID,
+		},
+		SecurityGroupIDs: s.ws.Spec.SecurityGroupIDs, KeyName: s.ws.Spec.KeyName,
+		InstanceProfile: s.ws.Spec.IAMInstanceProfile, MaxSpotPrice: s.ws.Spec.MaxSpotPrice,
+		UserTags: s.ws.Spec.Tags, Attempt: s.st.Launch.Attempt,
+	})
+}
+
+func (s *scope) image(ctx context.Context, info instances.TypeInfo) (string, error) {
+	img := s.ws.Spec.Image
+	switch {
+	case img != nil && img.ID != "":
+		return img.ID, nil
+	case img != nil && img.SSMParameter != "":
+		return s.r.Catalog.Image(ctx, img.SSMParameter)
+	}
+	params := s.r.Images.CPU
+	if info.GPUs > 0 {
+		params = s.r.Images.GPU
+	}
+	p, ok := params[info.Arch]
+	if !ok {
+		return "", invalidSpecError{fmt.Errorf("no default image for %s (gpu=%t); set spec.image", info.Arch, info.GPUs > 0)}
+	}
+	return s.r.Catalog.Image(ctx, p)
+}

@@ -1,0 +1,161 @@
+package workstation
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
+	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/internal/metrics"
+)
+
+// running follows the current instance; it owns the Running, DriveAttached,
+// DriveMounted and ContainersRunning conditions.
+func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
+	st := s.st
+	if !s.wants() {
+		s.startTeardown(stopReason(s.ws))
+		return s.releasing(ctx)
+	}
+	inst, found, err := s.instance(ctx, st.InstanceID)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !found {
+		// Missing from EC2's answers is not gone: listings lag, tags can be edited.
+		s.setFrom(v1alpha1.ConditionRunning, metav1.ConditionUnknown, v1alpha1.ReasonInstancePending,
+			fmt.Sprintf("Instance %s is not listed by EC2 right now; waiting", st.InstanceID))
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	}
+	if inst.Gone() {
+		s.vanished(inst)
+		return s.terminating(ctx)
+	}
+	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionLaunched); c == nil || c.Status != metav1.ConditionTrue {
+		s.set(v1alpha1.ConditionLaunched, metav1.ConditionTrue, v1alpha1.ReasonLaunching, "Instance "+inst.ID+" launched")
+	}
+	if inst.Type != "" {
+		price := st.SpotPrice
+		s.recordInstance(inst)
+		st.SpotPrice = price
+	}
+	if inst.State != instances.StateRunning {
+		s.setFrom(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonInstancePending, "Instance "+inst.ID+" is "+inst.State)
+		return ctrl.Result{RequeueAfter: 3 * time.Second}, nil
+	}
+	s.set(v1alpha1.ConditionRunning, metav1.ConditionTrue, v1alpha1.ReasonInstanceRunning, "Instance "+inst.ID+" is running")
+	if price, err := strconv.ParseFloat(st.SpotPrice, 64); err == nil {
+		metrics.HourlyCost.WithLabelValues(s.ws.Namespace, s.ws.Name).Set(price)
+	}
+	xd, err := s.drive(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if xd == nil || xd.Status.AttachedTo != inst.ID || xd.Status.Phase != v1alpha1.XDrivePhaseAttached {
+		s.setFrom(v1alpha1.ConditionDriveAttached, metav1.ConditionFalse, v1alpha1.ReasonWaitingForDrive,
+			fmt.Sprintf("Waiting for XDrive %s to attach to %s", s.ws.Spec.DriveRef.Name, inst.ID))
+		return ctrl.Result{}, nil
+	}
+	s.set(v1alpha1.ConditionDriveAttached, metav1.ConditionTrue, v1alpha1.ReasonAttached,
+		fmt.Sprintf("Volume %s is attached in %s", xd.Status.VolumeID, inst.Zone))
+	return s.checkInstanceSide(ctx, inst, xd)
+}
+
+func stopReason(w *v1alpha1.Workstation) v1alpha1.TeardownReason {
+	if !w.DeletionTimestamp.IsZero() {
+		return v1alpha1.TeardownDelete
+	}
+	return v1alpha1.TeardownStop
+}
+
+// vanished closes the books on an instance terminated from outside.
+func (s *scope) vanished(inst instances.Instance) {
+	st := s.st
+	if st.Teardown == nil || st.Teardown.InstanceID != inst.ID {
+		st.Teardown = &v1alpha1.Teardown{InstanceID: inst.ID, Reason: v1alpha1.TeardownVanished,
+			StartTime: metav1.NewTime(s.now), Deadline: metav1.NewTime(s.now), TerminateRequested: true}
+	}
+	if st.DriveRelease == nil || st.DriveRelease.InstanceID != inst.ID {
+		st.DriveRelease = &v1alpha1.DriveRelease{InstanceID: inst.ID, Consistency: v1alpha1.ConsistencyCrash, Time: metav1.NewTime(s.now)}
+	}
+	if st.CapacityType == v1alpha1.CapacityTypeSpot && s.wants() && st.Phase == v1alpha1.WorkstationPhaseRunning {
+		s.interrupt(v1alpha1.NoticeSpotInterruption, s.now)
+		st.Teardown.Reason = v1alpha1.TeardownInterrupted
+	}
+	st.Phase = v1alpha1.WorkstationPhaseTerminating
+	s.event(true, v1alpha1.ReasonInstanceGone, "Observe", "Instance %s is %s without a teardown; its volume is snapshotted once detached", inst.ID, inst.State)
+}
+
+// setFrom sets every dependent condition from the given one on.
+func (s *scope) setFrom(first string, status metav1.ConditionStatus, reason, msg string) {
+	i := slices.Index(v1alpha1.WorkstationDependents, first)
+	for _, t := range v1alpha1.WorkstationDependents[i:] {
+		s.set(t, status, reason, msg)
+	}
+}
+
+func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, xd *v1alpha1.XDrive) (ctrl.Result, error) {
+	creds, err := s.r.credentials(ctx, s.ws)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	checkCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	status, err := s.r.Agent.Status(checkCtx, creds.target(inst))
+	if err != nil {
+		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionUnknown, v1alpha1.ReasonSSHUnreachable,
+			fmt.Sprintf("Cannot reach %s over SSH yet: %v", inst.ID, err))
+		return ctrl.Result{RequeueAfter: common.Backoff(1, 5*time.Second, time.Minute)}, nil
+	}
+	if status.Released {
+		// The instance's own watcher flushed the drive on a notice the operator has not seen.
+		s.interrupt(v1alpha1.NoticeInstanceWatcher, s.now)
+		s.startTeardown(v1alpha1.TeardownInstanceReleased)
+		s.recordRelease(v1alpha1.ConsistencyFlushed)
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+	}
+	switch {
+	case status.VolumeID != "" && status.VolumeID != xd.Status.VolumeID:
+		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionFalse, v1alpha1.ReasonVolumeMismatch,
+			fmt.Sprintf("The instance mounted %s, but the drive is %s", status.VolumeID, xd.Status.VolumeID))
+		return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
+	case !status.Mounted:
+		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionFalse, v1alpha1.ReasonNotMounted,
+			fmt.Sprintf("The drive is not mounted at %s yet (bootstrap phase %q)", s.ws.Spec.MountPath, status.Phase))
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+	s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionTrue, v1alpha1.ReasonMounted,
+		fmt.Sprintf("Volume %s is mounted at %s", xd.Status.VolumeID, s.ws.Spec.MountPath))
+	if status.Phase != bootstrap.PhaseReady {
+		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionFalse, v1alpha1.ReasonContainersStarting,
+			fmt.Sprintf("The bootstrap is in phase %q", status.Phase))
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+	}
+	var down []string
+	for _, c := range s.ws.Spec.Containers {
+		if state := status.Containers[c.Name]; state != "running" {
+			down = append(down, fmt.Sprintf("%s (%s)", c.Name, orDefault(state, "absent")))
+		}
+	}
+	switch {
+	case len(down) > 0:
+		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionFalse, v1alpha1.ReasonContainersDown, "Not running: "+strings.Join(down, ", "))
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	case len(s.ws.Spec.Containers) == 0:
+		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionTrue, v1alpha1.ReasonNoContainers, "No containers are declared")
+	default:
+		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionTrue, v1alpha1.ReasonContainersUp,
+			fmt.Sprintf("%d containers are running", len(s.ws.Spec.Containers)))
+	}
+	return ctrl.Result{RequeueAfter: common.Backoff(0, s.r.Timings.IdleRequeue, s.r.Timings.IdleRequeue)}, nil
+}

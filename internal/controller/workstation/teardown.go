@@ -1,0 +1,216 @@
+package workstation
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/instances"
+)
+
+// terminateFallback bounds the wait for the drive's snapshot to start after
+// a flushed release; past it the instance is terminated anyway and the drive
+// is snapshotted once detached.
+const terminateFallback = 2 * time.Minute
+
+// startTeardown begins releasing the current instance. It is the one way
+// from Running to a stopped or replaced instance.
+func (s *scope) startTeardown(reason v1alpha1.TeardownReason) {
+	st := s.st
+	if st.Teardown != nil && st.Teardown.InstanceID == st.InstanceID {
+		return
+	}
+	deadline := s.r.Timings.StopTimeout
+	if reason == v1alpha1.TeardownInterrupted || reason == v1alpha1.TeardownRebalance {
+		deadline = s.r.Timings.FlushTimeout
+	}
+	st.Teardown = &v1alpha1.Teardown{InstanceID: st.InstanceID, Reason: reason,
+		StartTime: metav1.NewTime(s.now), Deadline: metav1.NewTime(s.now.Add(deadline))}
+	st.Phase = v1alpha1.WorkstationPhaseReleasing
+}
+
+// recordRelease writes down that no more writes reach the drive from the torn-down instance.
+func (s *scope) recordRelease(c v1alpha1.Consistency) {
+	st := s.st
+	st.DriveRelease = &v1alpha1.DriveRelease{InstanceID: st.Teardown.InstanceID, Consistency: c, Time: metav1.NewTime(s.now)}
+	st.Phase = v1alpha1.WorkstationPhaseTerminating
+}
+
+// releasing commits the containers and flushes the drive over SSH, until the deadline.
+func (s *scope) releasing(ctx context.Context) (ctrl.Result, error) {
+	st := s.st
+	td := st.Teardown
+	inst, found, err := s.instance(ctx, td.InstanceID)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if found && inst.Gone() {
+		s.vanished(inst)
+		return s.terminating(ctx)
+	}
+	remaining := td.Deadline.Sub(s.now)
+	if !found || inst.State != instances.StateRunning || remaining <= 0 {
+		if remaining > 0 {
+			return ctrl.Result{RequeueAfter: min(remaining, 3*time.Second)}, nil
+		}
+		msg := fmt.Sprintf("The instance could not be flushed by %s; it is terminated and the drive snapshotted once detached",
+			td.Deadline.UTC().Format(time.RFC3339))
+		s.event(true, v1alpha1.ReasonCrashConsistent, "Teardown", "%s (%s)", msg, td.InstanceID)
+		s.recordRelease(v1alpha1.ConsistencyCrash)
+		return s.terminating(ctx)
+	}
+	creds, err := s.r.credentials(ctx, s.ws)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, min(remaining, 2*time.Minute))
+	err = s.r.Agent.Release(callCtx, creds.target(inst))
+	cancel()
+	if err != nil {
+		s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionUnknown, v1alpha1.ReasonSSHUnreachable,
+			fmt.Sprintf("Teardown over SSH failed, retrying until %s: %v", td.Deadline.UTC().Format(time.RFC3339), err))
+		return ctrl.Result{RequeueAfter: min(common.Backoff(1, time.Second, 10*time.Second), max(remaining, time.Millisecond))}, nil
+	}
+	s.recordRelease(v1alpha1.ConsistencyFlushed)
+	s.event(false, v1alpha1.ReasonStopping, "Teardown", "Committed containers and flushed the drive on %s", inst.ID)
+	// The release is written down before anything is terminated: it is what starts the snapshot.
+	return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+}
+
+// terminating ends the released instance and waits until EC2 says it is terminated.
+func (s *scope) terminating(ctx context.Context) (ctrl.Result, error) {
+	st := s.st
+	td := st.Teardown
+	inst, found, err := s.instance(ctx, td.InstanceID)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if found && inst.State == instances.StateTerminated {
+		return s.closeTeardown(ctx)
+	}
+	if !td.TerminateRequested {
+		if wait, err := s.waitForSnapshotStart(ctx); err != nil || wait {
+			return ctrl.Result{RequeueAfter: 2 * time.Second}, err
+		}
+		if !found {
+			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil // terminate needs its ownership tags
+		}
+		if err := s.r.Launcher.Terminate(ctx, inst); err != nil {
+			return ctrl.Result{}, err
+		}
+		td.TerminateRequested = true
+		if inst.State != instances.StateShuttingDown {
+			inst.State = instances.StateShuttingDown
+			s.r.Instances.Remember(inst)
+		}
+		s.event(false, v1alpha1.ReasonStopping, "Terminate", "Terminating instance %s", inst.ID)
+	}
+	return ctrl.Result{RequeueAfter: 3 * time.Second}, nil
+}
+
+// waitForSnapshotStart holds a flushed instance until its drive's snapshot
+// has started, so the instance's disk is copied while it still exists.
+func (s *scope) waitForSnapshotStart(ctx context.Context) (bool, error) {
+	st := s.st
+	if st.DriveRelease.Consistency != v1alpha1.ConsistencyFlushed || s.now.After(st.DriveRelease.Time.Add(terminateFallback)) {
+		return false, nil
+	}
+	xd, err := s.drive(ctx)
+	if err != nil || xd == nil {
+		return false, err
+	}
+	id := st.Teardown.InstanceID
+	xs := xd.Status
+	started := xs.AttachedTo != id || xs.PendingSnapshot != nil && xs.Release != nil && xs.Release.InstanceID == id ||
+		xs.Phase == v1alpha1.XDrivePhaseDetaching
+	return !started, nil
+}
+
+// closeTeardown forgets the terminated instance; the Workstation then stops,
+// or launches again.
+func (s *scope) closeTeardown(ctx context.Context) (ctrl.Result, error) {
+	st := s.st
+	td := st.Teardown
+	if (td.Reason == v1alpha1.TeardownInterrupted || td.Reason == v1alpha1.TeardownRebalance) &&
+		s.ws.Spec.InterruptionPolicy == v1alpha1.InterruptionPolicyStop {
+		st.HaltedGeneration = s.gen
+	}
+	st.InstanceID, st.PrivateIP, st.PublicIP, st.SpotPrice = "", "", "", ""
+	st.LaunchTime, st.Teardown = nil, nil
+	s.event(false, v1alpha1.ReasonStopped, "Terminate", "Instance %s is terminated", td.InstanceID)
+	if s.wants() {
+		return s.pending(ctx)
+	}
+	return s.stopped(ctx)
+}
+
+// stopped holds no instance; it gives the drive's lease back once the drive
+// is at rest, and lets a deleted Workstation go.
+func (s *scope) stopped(ctx context.Context) (ctrl.Result, error) {
+	st := s.st
+	wasStopped := st.Phase == v1alpha1.WorkstationPhaseStopped
+	st.Phase = v1alpha1.WorkstationPhaseStopped
+	st.InstanceType, st.AvailabilityZone, st.CapacityType = "", "", ""
+	if !wasStopped || !s.ws.DeletionTimestamp.IsZero() {
+		// A launch whose status write was lost may have left an instance: look once.
+		if adopted, err := s.adoptStray(ctx); err != nil || adopted {
+			return ctrl.Result{RequeueAfter: time.Millisecond}, err
+		}
+	}
+	released, err := s.releaseLease(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !released {
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	}
+	if !s.ws.DeletionTimestamp.IsZero() {
+		s.removeFinalizer = true
+	}
+	return ctrl.Result{}, nil
+}
+
+// report sets the conditions of the phases without an instance, and Ready.
+func (s *scope) report(err error) {
+	st := s.st
+	switch st.Phase {
+	case v1alpha1.WorkstationPhasePending:
+		w := s.wait
+		if w == nil {
+			w = &waitReason{v1alpha1.ReasonPending, "Preparing a launch"}
+		}
+		s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, w.reason, w.message)
+	case v1alpha1.WorkstationPhaseLaunching:
+		s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, v1alpha1.ReasonLaunching,
+			fmt.Sprintf("Launching %s (attempt %d)", st.Launch.Offering, st.Launch.Attempt))
+	case v1alpha1.WorkstationPhaseReleasing:
+		s.setFrom(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonStopping,
+			fmt.Sprintf("%s: committing containers and flushing the drive on %s until %s", st.Teardown.Reason, st.Teardown.InstanceID,
+				st.Teardown.Deadline.UTC().Format(time.RFC3339)))
+	case v1alpha1.WorkstationPhaseTerminating:
+		msg := fmt.Sprintf("%s: drive released (%s); instance %s is terminating", st.Teardown.Reason, st.DriveRelease.Consistency, st.Teardown.InstanceID)
+		s.setFrom(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonStopping, msg)
+		if st.DriveRelease.Consistency == v1alpha1.ConsistencyCrash {
+			s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionFalse, v1alpha1.ReasonCrashConsistent, msg)
+		}
+	case v1alpha1.WorkstationPhaseStopped:
+		msg := "The Workstation is stopped; its drive is archived as snapshots"
+		if st.HaltedGeneration == s.gen {
+			msg = "Stopped after a spot interruption (interruptionPolicy=Stop); edit the spec to start again"
+		}
+		if s.wait != nil {
+			msg = s.wait.message
+		}
+		s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, v1alpha1.ReasonStopped, msg)
+	}
+	if err != nil {
+		s.set(v1alpha1.ConditionLaunched, metav1.ConditionUnknown, v1alpha1.ReasonAWSError, fmt.Sprintf("AWS call failed, retrying: %v", err))
+	}
+	st.ObservedGeneration = s.gen
+	v1alpha1.SetReady(&st.Conditions, s.gen, v1alpha1.ReasonReady, v1alpha1.WorkstationDependents)
+}

@@ -1,0 +1,177 @@
+// Package xdrive reconciles XDrives: it is the only writer of a drive's volume
+// after launch, and of its snapshots. docs/design.md draws its state machine.
+package xdrive
+
+import (
+	"context"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/drives"
+	"github.com/xdrive-io/xdrive/internal/instances"
+)
+
+// Volumes is what the XDrive controller asks of EBS.
+type Volumes interface {
+	Volume(ctx context.Context, id string) (drives.Volume, bool, error)
+	DriveVolumes(ctx context.Context, driveUID string) ([]drives.Volume, error)
+	DeleteVolume(ctx context.Context, v drives.Volume) error
+	Resize(ctx context.Context, v drives.Volume, sizeGiB int32) error
+	Modification(ctx context.Context, volumeID string) (drives.Modification, bool, error)
+}
+
+// Snapshots is what the XDrive controller asks of EBS snapshots.
+type Snapshots interface {
+	Snapshot(ctx context.Context, id string) (drives.Snapshot, bool, error)
+	DriveSnapshots(ctx context.Context, drive string) ([]drives.Snapshot, error)
+	NewestNamed(ctx context.Context, name string) (drives.Snapshot, bool, error)
+	CreateSnapshot(ctx context.Context, r drives.SnapshotRequest) (drives.Snapshot, error)
+	DeleteSnapshot(ctx context.Context, s drives.Snapshot) error
+}
+
+// Instances tells the drive what became of the instance its volume was made for.
+type Instances interface {
+	Cached(id string) (instances.Instance, bool)
+	Get(ctx context.Context, id string) (instances.Instance, bool, error)
+}
+
+// Reconciler keeps a drive's volume and snapshots.
+type Reconciler struct {
+	client.Client
+	Volumes   Volumes
+	Snapshots Snapshots
+	Instances Instances
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	// InstanceEvents wakes drives when their instance changes state.
+	InstanceEvents <-chan event.TypedGenericEvent[*v1alpha1.XDrive]
+	MaxConcurrent  int
+}
+
+// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives/finalizers,verbs=update
+// +kubebuilder:rbac:groups=xdrive.io,resources=workstations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile moves the drive one step along its lifecycle.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	xd := &v1alpha1.XDrive{}
+	if found, err := common.Load(ctx, r.Client, req.NamespacedName, xd); !found {
+		return ctrl.Result{}, err
+	}
+	before := xd.DeepCopy()
+	s := &scope{r: r, xd: xd, st: &xd.Status, key: cloud.ObjectKey(xd.Namespace, xd.Name), gen: xd.Generation,
+		now: r.clock().Now(), ev: common.Events{Recorder: r.Recorder, Object: xd}}
+	v1alpha1.InitConditions(&xd.Status.Conditions, s.gen, v1alpha1.XDriveDependents)
+	if xd.Status.Phase == "" {
+		xd.Status.Phase = v1alpha1.XDrivePhasePending
+	}
+
+	result, err := s.reconcile(ctx)
+	s.report(err)
+	state := string(xd.Status.Phase)
+	if s.removeFinalizer {
+		state = ""
+	}
+	common.DriveStates.Set(s.key, state)
+	return common.Finish(ctx, r.Client, before, xd, before.Status, xd.Status, &s.ev, s.removeFinalizer, result, err)
+}
+
+func (r *Reconciler) clock() clock.PassiveClock {
+	if r.Clock == nil {
+		return clock.RealClock{}
+	}
+	return r.Clock
+}
+
+type scope struct {
+	r   *Reconciler
+	xd  *v1alpha1.XDrive
+	st  *v1alpha1.XDriveStatus
+	key string
+	gen int64
+	now time.Time
+	// holder is the Workstation holding the lease, if it still exists.
+	holder *v1alpha1.Workstation
+	// blocked says why a drive at rest cannot be restored.
+	blocked         *blocker
+	ev              common.Events
+	removeFinalizer bool
+}
+
+func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
+	if err := s.readHolder(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
+	switch s.st.Phase {
+	case v1alpha1.XDrivePhasePending, v1alpha1.XDrivePhaseArchived, v1alpha1.XDrivePhaseDeleting:
+		return s.atRest(ctx)
+	case v1alpha1.XDrivePhaseRestoring, v1alpha1.XDrivePhaseAttached:
+		return s.live(ctx)
+	case v1alpha1.XDrivePhaseDetaching:
+		inst, known, err := s.instance(ctx)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		return s.detaching(ctx, inst, known)
+	case v1alpha1.XDrivePhaseSnapshotting:
+		return s.snapshotting(ctx)
+	case v1alpha1.XDrivePhaseDeletingVolume:
+		return s.deletingVolume(ctx)
+	}
+	return ctrl.Result{}, nil
+}
+
+// readHolder reads the lease holder; a Workstation of that name with another UID is not it.
+func (s *scope) readHolder(ctx context.Context) error {
+	h := s.st.Holder
+	if h == nil {
+		return nil
+	}
+	ws := &v1alpha1.Workstation{}
+	err := s.r.Get(ctx, types.NamespacedName{Namespace: s.xd.Namespace, Name: h.Name}, ws)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	case string(ws.UID) == h.UID:
+		s.holder = ws
+	}
+	return nil
+}
+
+func (s *scope) setPhase(p v1alpha1.XDrivePhase) { s.st.Phase = p }
+
+// SetupWithManager registers the controller.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.XDrive{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, common.DeletionPredicate()))).
+		Watches(&v1alpha1.Workstation{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			w := o.(*v1alpha1.Workstation)
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Spec.DriveRef.Name}}}
+		})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrent, 1)}).
+		Named("xdrive")
+	if r.InstanceEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.InstanceEvents, &handler.TypedEnqueueRequestForObject[*v1alpha1.XDrive]{}))
+	}
+	return b.Complete(r)
+}

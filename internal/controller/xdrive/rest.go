@@ -1,0 +1,258 @@
+package xdrive
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/drives"
+)
+
+// atRest handles a drive without a volume: it looks for one when one may
+// exist, resolves the restore source, and finalizes a deleted drive.
+func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
+	deleting := !s.xd.DeletionTimestamp.IsZero()
+	// A volume of this drive may exist that no status records: a launch's, or a leftover.
+	found, err := s.findVolume(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if found {
+		return s.live(ctx)
+	}
+	if deleting {
+		s.setPhase(v1alpha1.XDrivePhaseDeleting)
+		return s.finalize(ctx)
+	}
+	if s.st.Phase == v1alpha1.XDrivePhasePending || s.restoreReportedMissing() || s.st.ObservedGeneration != s.gen {
+		if err := s.resolveRestore(ctx); err != nil {
+			return ctrl.Result{}, err
+		}
+		if s.blocked != nil {
+			s.setPhase(v1alpha1.XDrivePhasePending)
+			return ctrl.Result{RequeueAfter: time.Minute}, nil
+		}
+		if err := s.prune(ctx); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	s.setPhase(v1alpha1.XDrivePhaseArchived)
+	if s.holderActive() {
+		// The launch's volume may not be listed yet.
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// holderActive reports whether the holder may have an instance, and so the drive a volume.
+func (s *scope) holderActive() bool {
+	if s.holder == nil {
+		return false
+	}
+	hs := s.holder.Status
+	return hs.Launch != nil || hs.InstanceID != "" || hs.Teardown != nil
+}
+
+func (s *scope) restoreReportedMissing() bool {
+	return s.holder != nil && s.holder.Status.FailedRestoreSnapshotID != "" &&
+		s.holder.Status.FailedRestoreSnapshotID == s.st.RestoreSnapshotID
+}
+
+// resolveRestore picks the newest completed snapshot the drive owns, else its source.
+func (s *scope) resolveRestore(ctx context.Context) error {
+	st := s.st
+	owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key)
+	if err != nil {
+		return err
+	}
+	failed := ""
+	if s.holder != nil {
+		failed = s.holder.Status.FailedRestoreSnapshotID
+	}
+	st.SnapshotCount = countCompleted(owned)
+	i := slices.IndexFunc(owned, func(sn drives.Snapshot) bool { return sn.State == drives.SnapshotCompleted && sn.ID != failed })
+	if i >= 0 {
+		if st.RestoreSnapshotID != "" && st.RestoreSnapshotID != owned[i].ID && st.LatestSnapshotID != owned[i].ID {
+			s.ev.Add(true, v1alpha1.ReasonRestoreMissing, "Restore", "Snapshot %s is gone; restoring from %s instead", st.RestoreSnapshotID, owned[i].ID)
+		}
+		st.RestoreSnapshotID = owned[i].ID
+		st.LatestSnapshotID = owned[i].ID
+		t := metav1.NewTime(owned[i].StartTime)
+		st.LatestSnapshotTime = &t
+		if st.SizeGiB == 0 {
+			st.SizeGiB = owned[i].SizeGiB
+		}
+		return nil
+	}
+	if st.LatestSnapshotID != "" {
+		// The drive had data, and every snapshot of it is gone: never hand out a blank drive for it.
+		s.blocked = &blocker{v1alpha1.ReasonSnapshotMissing, fmt.Sprintf(
+			"Every snapshot of the drive is gone (the newest was %s), deleted outside xdrive; restore one, or recreate the XDrive to start blank", st.LatestSnapshotID)}
+		return nil
+	}
+	src := s.xd.Spec.Source
+	switch {
+	case src == nil:
+		st.RestoreSnapshotID = ""
+	case src.SnapshotID != "":
+		sn, found, err := s.r.Snapshots.Snapshot(ctx, src.SnapshotID)
+		if err != nil {
+			return err
+		}
+		if !found || sn.State != drives.SnapshotCompleted || sn.ID == failed {
+			s.blocked = &blocker{v1alpha1.ReasonSourceNotFound,
+				fmt.Sprintf("source.snapshotID %s is not a completed snapshot in this account and region", src.SnapshotID)}
+			return nil
+		}
+		st.RestoreSnapshotID = sn.ID
+	default:
+		sn, found, err := s.r.Snapshots.NewestNamed(ctx, src.NameTag)
+		if err != nil {
+			return err
+		}
+		if !found || sn.ID == failed {
+			s.blocked = &blocker{v1alpha1.ReasonSourceNotFound, fmt.Sprintf("source.nameTag: no completed snapshot is tagged Name=%s", src.NameTag)}
+			return nil
+		}
+		st.RestoreSnapshotID = sn.ID
+		s.ev.Add(false, "Adopted", "Restore", "Adopting snapshot %s tagged Name=%s", sn.ID, src.NameTag)
+	}
+	return nil
+}
+
+type blocker struct{ reason, message string }
+
+func countCompleted(list []drives.Snapshot) int32 {
+	n := int32(0)
+	for _, sn := range list {
+		if sn.State == drives.SnapshotCompleted {
+			n++
+		}
+	}
+	return n
+}
+
+// prune deletes completed snapshots beyond the retention, never the newest.
+func (s *scope) prune(ctx context.Context) error {
+	keep := s.xd.Spec.SnapshotRetention
+	if keep == nil {
+		return nil
+	}
+	owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key)
+	if err != nil {
+		return err
+	}
+	for _, sn := range drives.Prunable(owned, int(*keep)) {
+		if sn.ID == s.st.LatestSnapshotID || sn.ID == s.st.RestoreSnapshotID {
+			continue
+		}
+		if err := s.r.Snapshots.DeleteSnapshot(ctx, sn); err != nil {
+			return err
+		}
+		s.ev.Add(false, "SnapshotPruned", "Prune", "Deleted snapshot %s beyond retention %d", sn.ID, *keep)
+	}
+	s.st.SnapshotCount = min(countCompleted(owned), *keep)
+	return nil
+}
+
+// finalize runs once the drive has no volume and no holder.
+func (s *scope) finalize(ctx context.Context) (ctrl.Result, error) {
+	if s.holder != nil {
+		return ctrl.Result{}, nil
+	}
+	if s.xd.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete {
+		owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		for _, sn := range owned {
+			if sn.State == drives.SnapshotPending {
+				return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+			}
+			if sn.Tags[cloud.TagDriveUID] != "" && sn.Tags[cloud.TagDriveUID] != string(s.xd.UID) {
+				continue // an earlier drive of this name left it; Retain or not, it is not ours
+			}
+			if err := s.r.Snapshots.DeleteSnapshot(ctx, sn); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+	}
+	s.removeFinalizer = true
+	return ctrl.Result{}, nil
+}
+
+func (s *scope) set(condType string, status metav1.ConditionStatus, reason, msg string) {
+	v1alpha1.SetCondition(&s.st.Conditions, s.gen, condType, status, reason, msg)
+}
+
+func (s *scope) removeCondition(condType string) {
+	meta.RemoveStatusCondition(&s.st.Conditions, condType)
+}
+
+// report sets the conditions from the status: they report, and are never read back.
+func (s *scope) report(err error) {
+	st := s.st
+	if st.Holder != nil {
+		s.set(v1alpha1.ConditionBound, metav1.ConditionTrue, v1alpha1.ReasonBound, "Held by Workstation "+st.Holder.Name)
+	} else {
+		s.set(v1alpha1.ConditionBound, metav1.ConditionFalse, v1alpha1.ReasonUnbound, "No Workstation holds the drive")
+	}
+	if !s.xd.DeletionTimestamp.IsZero() && s.holder != nil {
+		s.set(v1alpha1.ConditionDeletionBlocked, metav1.ConditionTrue, v1alpha1.ReasonDriveInUse,
+			fmt.Sprintf("Deletion waits until Workstation %s releases the drive (stop or delete it)", st.Holder.Name))
+	} else {
+		s.removeCondition(v1alpha1.ConditionDeletionBlocked)
+	}
+	if meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionSnapshotsHealthy).Status == metav1.ConditionUnknown {
+		s.set(v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionTrue, v1alpha1.ReasonSnapshotsOK, "No snapshot has failed")
+	} else {
+		c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionSnapshotsHealthy)
+		s.set(c.Type, c.Status, c.Reason, c.Message) // current for this generation
+	}
+	status, reason, msg := s.volumeReady()
+	if err != nil {
+		status, reason, msg = metav1.ConditionUnknown, v1alpha1.ReasonAWSError, fmt.Sprintf("AWS call failed (%s), retrying: %v", cloud.Classify(err), err)
+	}
+	s.set(v1alpha1.ConditionVolumeReady, status, reason, msg)
+	st.ObservedGeneration = s.gen
+	v1alpha1.SetReady(&st.Conditions, s.gen, "", v1alpha1.XDriveDependents)
+}
+
+func (s *scope) volumeReady() (metav1.ConditionStatus, string, string) {
+	st := s.st
+	switch st.Phase {
+	case v1alpha1.XDrivePhasePending:
+		if s.blocked != nil {
+			return metav1.ConditionFalse, s.blocked.reason, s.blocked.message
+		}
+		return metav1.ConditionUnknown, v1alpha1.ReasonPending, "Resolving where the drive is restored from"
+	case v1alpha1.XDrivePhaseArchived:
+		if st.RestoreSnapshotID == "" {
+			return metav1.ConditionTrue, v1alpha1.ReasonArchived, "No volume; the next one is created blank"
+		}
+		return metav1.ConditionTrue, v1alpha1.ReasonArchived, "No volume; the next one is restored from " + st.RestoreSnapshotID
+	case v1alpha1.XDrivePhaseRestoring:
+		return metav1.ConditionFalse, v1alpha1.ReasonRestoring,
+			fmt.Sprintf("Volume %s is being restored in %s for instance %s", st.VolumeID, st.AvailabilityZone, orNone(st.AttachedTo))
+	case v1alpha1.XDrivePhaseAttached:
+		return metav1.ConditionTrue, v1alpha1.ReasonAttached,
+			fmt.Sprintf("Volume %s in %s is attached to %s", st.VolumeID, st.AvailabilityZone, st.AttachedTo)
+	case v1alpha1.XDrivePhaseDetaching:
+		return metav1.ConditionFalse, v1alpha1.ReasonDetaching,
+			fmt.Sprintf("Volume %s was released without a flush; it is snapshotted once detached from %s", st.VolumeID, orNone(st.AttachedTo))
+	case v1alpha1.XDrivePhaseSnapshotting:
+		return metav1.ConditionFalse, v1alpha1.ReasonSnapshotting,
+			fmt.Sprintf("Snapshot %s of volume %s is pending (%s)", st.PendingSnapshot.ID, st.VolumeID, st.PendingSnapshot.Consistency)
+	case v1alpha1.XDrivePhaseDeletingVolume:
+		return metav1.ConditionFalse, v1alpha1.ReasonDeletingVolume,
+			fmt.Sprintf("Snapshot %s completed; volume %s is deleted once detached", st.LatestSnapshotID, st.VolumeID)
+	}
+	return metav1.ConditionFalse, string(st.Phase), "The XDrive is being deleted"
+}

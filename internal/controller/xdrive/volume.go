@@ -1,0 +1,311 @@
+package xdrive
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/drives"
+	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/internal/metrics"
+)
+
+// snapshotVisibleWithin is how long a new snapshot may be missing from EC2's answers.
+const snapshotVisibleWithin = 2 * time.Minute
+
+// adopt records a live volume of this drive as the drive's volume.
+func (s *scope) adopt(v drives.Volume, instanceID string) {
+	s.st.VolumeID, s.st.AvailabilityZone, s.st.AttachedTo = v.ID, v.Zone, instanceID
+	s.st.Release, s.st.PendingSnapshot = nil, nil
+	if s.st.SizeGiB == 0 || v.SizeGiB > 0 {
+		s.st.SizeGiB = max(v.SizeGiB, s.st.SizeGiB)
+	}
+	s.setPhase(v1alpha1.XDrivePhaseRestoring)
+	s.ev.Add(false, v1alpha1.ReasonRestoring, "Restore", "Volume %s in %s adopted for instance %s", v.ID, v.Zone, orNone(instanceID))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// findVolume looks for a live volume of this drive by its tags, which also
+// finds a volume whose instance is gone.
+func (s *scope) findVolume(ctx context.Context) (bool, error) {
+	vols, err := s.r.Volumes.DriveVolumes(ctx, string(s.xd.UID))
+	if err != nil || len(vols) == 0 {
+		return false, err
+	}
+	v := vols[0] // the oldest first: each leftover is archived in turn
+	s.adopt(v, v.AttachedTo)
+	return true, nil
+}
+
+// live follows a volume from its creation to its release.
+func (s *scope) live(ctx context.Context) (ctrl.Result, error) {
+	st := s.st
+	if rel := s.holderRelease(); rel != nil && st.Release == nil {
+		st.Release = rel.DeepCopy()
+	}
+	inst, known, err := s.instance(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	switch {
+	case st.Release != nil && st.Release.Consistency == v1alpha1.ConsistencyFlushed:
+		return s.snapshot(ctx, v1alpha1.ConsistencyFlushed, false)
+	case st.Release != nil, st.AttachedTo == "", known && inst.Gone(), s.holderLost():
+		// No flush can be had: wait until no instance can write, then snapshot.
+		st.Release = nil
+		s.setPhase(v1alpha1.XDrivePhaseDetaching)
+		return s.detaching(ctx, inst, known)
+	case !known || inst.State == instances.StatePending:
+		s.setPhase(v1alpha1.XDrivePhaseRestoring)
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+	s.setPhase(v1alpha1.XDrivePhaseAttached)
+	return s.resize(ctx)
+}
+
+// holderRelease is the holder's release of the drive's current instance.
+func (s *scope) holderRelease() *v1alpha1.DriveRelease {
+	if s.holder == nil || s.st.AttachedTo == "" {
+		return nil
+	}
+	rel := s.holder.Status.DriveRelease
+	if rel == nil || rel.InstanceID != s.st.AttachedTo {
+		return nil
+	}
+	return rel
+}
+
+// holderLost reports that no existing Workstation vouches for the volume's
+// instance: neither as its instance, nor one it tears down, nor a launch it awaits.
+func (s *scope) holderLost() bool {
+	if s.holder == nil {
+		return true
+	}
+	hs := s.holder.Status
+	id := s.st.AttachedTo
+	return hs.InstanceID != id && (hs.Teardown == nil || hs.Teardown.InstanceID != id) && (hs.Launch == nil || hs.InstanceID != "")
+}
+
+func (s *scope) instance(ctx context.Context) (instances.Instance, bool, error) {
+	id := s.st.AttachedTo
+	if id == "" {
+		return instances.Instance{}, false, nil
+	}
+	if inst, ok := s.r.Instances.Cached(id); ok {
+		return inst, true, nil
+	}
+	return s.r.Instances.Get(ctx, id)
+}
+
+// detaching waits until the volume is detached, so that no write can follow the snapshot.
+func (s *scope) detaching(ctx context.Context, inst instances.Instance, known bool) (ctrl.Result, error) {
+	st := s.st
+	if rel := s.holderRelease(); rel != nil && rel.Consistency == v1alpha1.ConsistencyFlushed {
+		st.Release = rel.DeepCopy()
+		return s.snapshot(ctx, v1alpha1.ConsistencyFlushed, false)
+	}
+	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !found {
+		if s.now.Sub(s.releaseOrNow()) < snapshotVisibleWithin {
+			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		}
+		s.volumeLost()
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+	}
+	if !vol.Detached() {
+		if st.AttachedTo != "" && s.holderRelease() == nil && !s.holderLost() && !(known && inst.Gone()) {
+			// The holder found its instance again (a lost status write): it is live.
+			s.setPhase(v1alpha1.XDrivePhaseRestoring)
+		}
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+	if st.Release == nil || st.Release.Consistency != v1alpha1.ConsistencyCrash {
+		// The moment the volume was seen detached is the last possible write.
+		st.Release = &v1alpha1.DriveRelease{InstanceID: st.AttachedTo, Consistency: v1alpha1.ConsistencyCrash, Time: metav1.NewTime(s.now)}
+	}
+	if st.AttachedTo == "" {
+		st.Release.InstanceID = "none"
+	}
+	return s.snapshot(ctx, v1alpha1.ConsistencyCrash, true)
+}
+
+func (s *scope) releaseOrNow() time.Time {
+	if s.st.Release != nil {
+		return s.st.Release.Time.Time
+	}
+	return s.now
+}
+
+// volumeLost records a volume that vanished from outside before it was archived.
+func (s *scope) volumeLost() {
+	s.ev.Add(true, v1alpha1.ReasonVolumeLost, "Archive", "Volume %s disappeared before it was archived; the drive goes back to snapshot %s",
+		s.st.VolumeID, orNone(s.st.LatestSnapshotID))
+	s.clearVolume()
+}
+
+func (s *scope) clearVolume() {
+	st := s.st
+	st.VolumeID, st.AvailabilityZone, st.AttachedTo = "", "", ""
+	st.Release, st.PendingSnapshot = nil, nil
+	s.setPhase(v1alpha1.XDrivePhaseArchived)
+}
+
+// snapshot starts (or finds again) a snapshot taken after the release.
+func (s *scope) snapshot(ctx context.Context, c v1alpha1.Consistency, detached bool) (ctrl.Result, error) {
+	st := s.st
+	sn, err := s.r.Snapshots.CreateSnapshot(ctx, drives.SnapshotRequest{
+		VolumeID: st.VolumeID, Drive: s.key, DriveUID: string(s.xd.UID), DriveName: s.xd.Name,
+		Consistency: string(c), Detached: detached, NotBefore: st.Release.Time.Time,
+	})
+	if cloud.IsNotFound(err) {
+		s.volumeLost()
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	start := sn.StartTime
+	if start.IsZero() || start.Before(st.Release.Time.Time) {
+		start = s.now
+	}
+	st.PendingSnapshot = &v1alpha1.PendingSnapshot{ID: sn.ID, VolumeID: st.VolumeID, StartTime: metav1.NewTime(start), Consistency: c}
+	s.setPhase(v1alpha1.XDrivePhaseSnapshotting)
+	metrics.SnapshotsTaken.WithLabelValues("started").Inc()
+	if s.holder != nil && s.holder.Status.LastInterruptionTime != nil && s.holder.Status.Teardown != nil &&
+		s.holder.Status.Teardown.Reason == v1alpha1.TeardownInterrupted {
+		metrics.NoticeToSnapshot.Observe(s.now.Sub(s.holder.Status.LastInterruptionTime.Time).Seconds())
+	}
+	s.ev.Add(false, v1alpha1.ReasonSnapshotting, "Snapshot", "Snapshot %s of %s started (%s)", sn.ID, st.VolumeID, c)
+	return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+}
+
+// snapshotting waits for the snapshot; only a completed one lets the volume go.
+func (s *scope) snapshotting(ctx context.Context) (ctrl.Result, error) {
+	st := s.st
+	ps := st.PendingSnapshot
+	sn, found, err := s.r.Snapshots.Snapshot(ctx, ps.ID)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	switch {
+	case !found && s.now.Sub(ps.StartTime.Time) < snapshotVisibleWithin:
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	case !found, sn.State == drives.SnapshotError:
+		why := "failed"
+		if !found {
+			why = "disappeared"
+		}
+		s.set(v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionFalse, v1alpha1.ReasonSnapshotFailed,
+			fmt.Sprintf("Snapshot %s of volume %s %s; the volume is kept and a new snapshot is taken", ps.ID, st.VolumeID, why))
+		s.ev.Add(true, v1alpha1.ReasonSnapshotFailed, "Snapshot", "Snapshot %s %s; volume %s kept", ps.ID, why, st.VolumeID)
+		metrics.SnapshotsTaken.WithLabelValues("failed").Inc()
+		st.PendingSnapshot = nil
+		// The release still stands: snapshot again from the same point.
+		if st.Release.Consistency == v1alpha1.ConsistencyFlushed {
+			s.setPhase(v1alpha1.XDrivePhaseAttached)
+			return s.snapshot(ctx, v1alpha1.ConsistencyFlushed, false)
+		}
+		s.setPhase(v1alpha1.XDrivePhaseDetaching)
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	case sn.State != drives.SnapshotCompleted:
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+	st.LatestSnapshotID, st.RestoreSnapshotID = sn.ID, sn.ID
+	t := metav1.NewTime(ps.StartTime.Time)
+	st.LatestSnapshotTime = &t
+	st.SnapshotCount++
+	metrics.SnapshotsTaken.WithLabelValues("completed").Inc()
+	metrics.SnapshotDuration.Observe(s.now.Sub(sn.StartTime).Seconds())
+	s.set(v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionTrue, v1alpha1.ReasonSnapshotsOK, "Snapshot "+sn.ID+" completed")
+	s.ev.Add(false, "SnapshotCompleted", "Snapshot", "Snapshot %s completed", sn.ID)
+	// The completed snapshot is recorded before the volume is touched.
+	s.setPhase(v1alpha1.XDrivePhaseDeletingVolume)
+	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+}
+
+// MayDeleteVolume is invariant I1 as the controller holds it: the volume may
+// go only after a completed snapshot that started after its last possible write.
+func MayDeleteVolume(st *v1alpha1.XDriveStatus) bool {
+	ps, rel := st.PendingSnapshot, st.Release
+	return st.Phase == v1alpha1.XDrivePhaseDeletingVolume && ps != nil && rel != nil &&
+		ps.VolumeID == st.VolumeID && ps.ID == st.LatestSnapshotID && !ps.StartTime.Before(&rel.Time)
+}
+
+// deletingVolume deletes the volume once it is detached.
+func (s *scope) deletingVolume(ctx context.Context) (ctrl.Result, error) {
+	st := s.st
+	if !MayDeleteVolume(st) {
+		// Not reachable by the state machine; never delete on doubt.
+		s.setPhase(v1alpha1.XDrivePhaseDetaching)
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if found {
+		if !vol.Detached() {
+			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		}
+		if err := s.r.Volumes.DeleteVolume(ctx, vol); err != nil {
+			return ctrl.Result{}, err
+		}
+		s.ev.Add(false, "VolumeDeleted", "Archive", "Volume %s deleted after snapshot %s", vol.ID, st.LatestSnapshotID)
+	}
+	s.clearVolume()
+	s.removeCondition(v1alpha1.ConditionResizing)
+	if err := s.prune(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+}
+
+// resize grows the attached volume when sizeGiB grew.
+func (s *scope) resize(ctx context.Context) (ctrl.Result, error) {
+	st := s.st
+	want := s.xd.Spec.SizeGiB
+	if want <= st.SizeGiB {
+		return ctrl.Result{}, nil
+	}
+	mod, found, err := s.r.Volumes.Modification(ctx, st.VolumeID)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	switch {
+	case found && mod.TargetSize >= want && mod.State == "failed":
+		s.set(v1alpha1.ConditionResizing, metav1.ConditionFalse, v1alpha1.ReasonAWSError, "ModifyVolume failed for "+st.VolumeID)
+		return ctrl.Result{}, nil
+	case found && mod.TargetSize >= want && mod.State == "modifying":
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	case found && mod.TargetSize >= want:
+		st.SizeGiB = want
+		s.set(v1alpha1.ConditionResizing, metav1.ConditionFalse, v1alpha1.ReasonResized,
+			fmt.Sprintf("Volume %s is %d GiB; the filesystem grows on the instance", st.VolumeID, want))
+		return ctrl.Result{}, nil
+	}
+	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
+	if err != nil || !found {
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, err
+	}
+	if err := s.r.Volumes.Resize(ctx, vol, want); err != nil {
+		return ctrl.Result{}, err
+	}
+	s.set(v1alpha1.ConditionResizing, metav1.ConditionTrue, v1alpha1.ReasonResizing,
+		fmt.Sprintf("Growing volume %s from %d to %d GiB", st.VolumeID, st.SizeGiB, want))
+	s.ev.Add(false, v1alpha1.ReasonResizing, "Resize", "Growing volume %s to %d GiB", st.VolumeID, want)
+	return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+}
