@@ -45,6 +45,10 @@ type Volume struct {
 	State      string
 	SizeGiB    int32
 	AttachedTo string
+	// Device is the device name of its attachment, if attached.
+	Device string
+	// SnapshotID is the snapshot it was created from; empty for a blank volume.
+	SnapshotID string
 	Tags       map[string]string
 	CreateTime time.Time
 }
@@ -375,10 +379,11 @@ func (s *Service) describeVolumes(ctx context.Context, in *ec2.DescribeVolumesIn
 			vol := Volume{
 				ID: aws.ToString(v.VolumeId), Zone: aws.ToString(v.AvailabilityZone), State: string(v.State),
 				SizeGiB: aws.ToInt32(v.Size), Tags: cloud.TagMap(v.Tags), CreateTime: aws.ToTime(v.CreateTime),
+				SnapshotID: aws.ToString(v.SnapshotId),
 			}
 			for _, a := range v.Attachments {
 				if a.State == ec2types.VolumeAttachmentStateAttached || a.State == ec2types.VolumeAttachmentStateAttaching {
-					vol.AttachedTo = aws.ToString(a.InstanceId)
+					vol.AttachedTo, vol.Device = aws.ToString(a.InstanceId), aws.ToString(a.Device)
 				}
 			}
 			out = append(out, vol)

@@ -176,7 +176,7 @@ func crashSafeRoundTrip(t *testing.T, hold time.Duration) {
 	// The teardown flushed the drive before it was snapshotted.
 	for _, s := range h.Snapshots() {
 		tags := cloud.TagMap(s.Tags)
-		if got := tags[cloud.TagConsistency]; got != "flushed" {
+		if got := tags[cloud.TagConsistency]; got != string(v1alpha1.ConsistencyFlushed) {
 			t.Errorf("snapshot %s consistency = %q, want flushed (agent releases: %d)", aws.ToString(s.SnapshotId), got, h.Agent.Releases())
 		}
 	}

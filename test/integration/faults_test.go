@@ -61,6 +61,9 @@ func convergeUnderFaults(t *testing.T, attempts int) {
 		live := h.Instances()
 		return len(live) == 0, fmt.Sprintf("live %v", harness.InstanceIDs(live))
 	})
+	for _, name := range names {
+		h.Eventually(converge, name+" Stopped", h.WorkstationPhase(name, v1alpha1.WorkstationPhaseStopped))
+	}
 
 	if throttled.Fired() == 0 || failed.Fired() == 0 {
 		t.Fatalf("faults fired: throttle %d, server error %d; the test exercised nothing", throttled.Fired(), failed.Fired())

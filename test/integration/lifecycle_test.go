@@ -45,6 +45,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("volume %s still exists after the drive was archived", firstVolume)
 	}
 	h.Eventually(converge, "no live instance", func() (bool, string) { n := len(h.Instances()); return n == 0, "instances" })
+	h.Eventually(converge, "workstation Stopped once its instance is terminated", h.WorkstationPhase("box", v1alpha1.WorkstationPhaseStopped))
 	if status, reason := harness.ReadyReason(h.Workstation("box").Status.Conditions); status != "False" || reason != v1alpha1.ReasonStopped {
 		t.Fatalf("stopped workstation Ready = %s/%s, want False/Stopped", status, reason)
 	}

@@ -230,6 +230,13 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 	if o.Spot {
 		msg += fmt.Sprintf(" at $%s/h, the cheapest of %d offerings", st.Launch.SpotPrice, st.Launch.Candidates)
 	}
+	var skipped []string
+	for _, a := range st.AvoidOfferings {
+		skipped = append(skipped, a.Offering+" ("+a.Reason+")")
+	}
+	if len(skipped) > 0 {
+		msg += "; skipped " + strings.Join(skipped, ", ")
+	}
 	st.Launch = nil
 	st.Phase = v1alpha1.WorkstationPhaseRunning
 	if st.Teardown == nil && st.LastInterruptionTime != nil {

@@ -43,6 +43,12 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 			return ctrl.Result{}, err
 		}
 	}
+	if keep := s.xd.Spec.SnapshotRetention; keep != nil && s.st.SnapshotCount > *keep {
+		// A prune that failed after the volume was deleted is done here.
+		if err := s.prune(ctx); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	s.setPhase(v1alpha1.XDrivePhaseArchived)
 	if s.holderActive() {
 		// The launch's volume may not be listed yet.

@@ -3,6 +3,7 @@ package xdrive
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,12 +41,42 @@ func orNone(s string) string {
 // finds a volume whose instance is gone.
 func (s *scope) findVolume(ctx context.Context) (bool, error) {
 	vols, err := s.r.Volumes.DriveVolumes(ctx, string(s.xd.UID))
-	if err != nil || len(vols) == 0 {
+	if err != nil {
 		return false, err
 	}
-	v := vols[0] // the oldest first: each leftover is archived in turn
-	s.adopt(v, v.AttachedTo)
-	return true, nil
+	for _, v := range vols { // the oldest first: each leftover is archived in turn
+		ours, err := s.isDriveVolume(ctx, v)
+		if err != nil {
+			return false, err
+		}
+		if ours {
+			s.adopt(v, v.AttachedTo)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// isDriveVolume tells the drive's volume from the other volumes a launch
+// tags alike, such as the instance's root volume: the drive is mapped at
+// instances.DriveDevice, and is blank or made from one of the drive's snapshots.
+func (s *scope) isDriveVolume(ctx context.Context, v drives.Volume) (bool, error) {
+	if v.AttachedTo != "" {
+		return v.Device == instances.DriveDevice, nil
+	}
+	st := s.st
+	known := []string{"", st.RestoreSnapshotID, st.LatestSnapshotID}
+	if src := s.xd.Spec.Source; src != nil {
+		known = append(known, src.SnapshotID)
+	}
+	if s.holder != nil && s.holder.Status.Launch != nil {
+		known = append(known, s.holder.Status.Launch.SnapshotID)
+	}
+	if slices.Contains(known, v.SnapshotID) {
+		return true, nil
+	}
+	sn, found, err := s.r.Snapshots.Snapshot(ctx, v.SnapshotID)
+	return found && sn.Tags[cloud.TagDrive] == s.key, err
 }
 
 // live follows a volume from its creation to its release.
@@ -167,10 +198,16 @@ func (s *scope) clearVolume() {
 // snapshot starts (or finds again) a snapshot taken after the release.
 func (s *scope) snapshot(ctx context.Context, c v1alpha1.Consistency, detached bool) (ctrl.Result, error) {
 	st := s.st
-	sn, err := s.r.Snapshots.CreateSnapshot(ctx, drives.SnapshotRequest{
+	req := drives.SnapshotRequest{
 		VolumeID: st.VolumeID, Drive: s.key, DriveUID: string(s.xd.UID), DriveName: s.xd.Name,
-		Consistency: string(c), Detached: detached, NotBefore: st.Release.Time.Time,
-	})
+		Consistency: string(c), Detached: detached,
+	}
+	if !detached {
+		// A snapshot of a detached volume is good whenever it was taken; one of
+		// an attached volume only if it started after the flushed release.
+		req.NotBefore = st.Release.Time.Time
+	}
+	sn, err := s.r.Snapshots.CreateSnapshot(ctx, req)
 	if cloud.IsNotFound(err) {
 		s.volumeLost()
 		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
@@ -179,8 +216,8 @@ func (s *scope) snapshot(ctx context.Context, c v1alpha1.Consistency, detached b
 		return ctrl.Result{}, err
 	}
 	start := sn.StartTime
-	if start.IsZero() || start.Before(st.Release.Time.Time) {
-		start = s.now
+	if start.IsZero() {
+		start = s.now // an answer without a start time: the call itself is later than the release
 	}
 	st.PendingSnapshot = &v1alpha1.PendingSnapshot{ID: sn.ID, VolumeID: st.VolumeID, StartTime: metav1.NewTime(start), Consistency: c}
 	s.setPhase(v1alpha1.XDrivePhaseSnapshotting)
@@ -238,11 +275,17 @@ func (s *scope) snapshotting(ctx context.Context) (ctrl.Result, error) {
 }
 
 // MayDeleteVolume is invariant I1 as the controller holds it: the volume may
-// go only after a completed snapshot that started after its last possible write.
+// go only after a completed snapshot that started after its last possible
+// write: after a flushed release, or while the volume was detached.
 func MayDeleteVolume(st *v1alpha1.XDriveStatus) bool {
 	ps, rel := st.PendingSnapshot, st.Release
-	return st.Phase == v1alpha1.XDrivePhaseDeletingVolume && ps != nil && rel != nil &&
-		ps.VolumeID == st.VolumeID && ps.ID == st.LatestSnapshotID && !ps.StartTime.Before(&rel.Time)
+	if st.Phase != v1alpha1.XDrivePhaseDeletingVolume || ps == nil || rel == nil || ps.VolumeID != st.VolumeID || ps.ID != st.LatestSnapshotID {
+		return false
+	}
+	if ps.Consistency == v1alpha1.ConsistencyCrash {
+		return rel.Consistency == v1alpha1.ConsistencyCrash // taken only once the volume was seen detached
+	}
+	return rel.Consistency == v1alpha1.ConsistencyFlushed && !ps.StartTime.Before(&rel.Time)
 }
 
 // deletingVolume deletes the volume once it is detached.
