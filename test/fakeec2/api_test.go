@@ -117,13 +117,14 @@ func TestVolumeAndDescribeChecks(t *testing.T) {
 	if err != nil || len(byFilter.Reservations) != 0 {
 		t.Errorf("filter on an unknown ID: %+v, %v; want nothing", byFilter, err)
 	}
-	bad := []ec2types.Filter{cloud.Filter("no-such-filter", "x")}
-	_, errI := w.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: bad})
-	_, errV := w.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: bad})
-	_, errS := w.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{Filters: bad})
-	for _, err := range []error{errI, errV, errS} {
-		if cloud.ErrorCode(err) != codeInvalidValue {
-			t.Errorf("unknown filter: %v, want %s", err, codeInvalidValue)
+	for _, bad := range []ec2types.Filter{cloud.Filter("no-such-filter", "x"), cloud.Filter("volume-id")} {
+		_, errI := w.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{bad}})
+		_, errV := w.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []ec2types.Filter{bad}})
+		_, errS := w.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{Filters: []ec2types.Filter{bad}})
+		for _, err := range []error{errI, errV, errS} {
+			if cloud.ErrorCode(err) != codeInvalidValue {
+				t.Errorf("filter %s %v: %v, want %s", aws.ToString(bad.Name), bad.Values, err, codeInvalidValue)
+			}
 		}
 	}
 }

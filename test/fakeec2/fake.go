@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -123,6 +124,8 @@ var (
 // New returns an empty region with the given options.
 func New(o Options) *Fake {
 	o.setDefaults()
+	o.Zones, o.InstanceTypes = slices.Clone(o.Zones), slices.Clone(o.InstanceTypes)
+	o.Subnets, o.Parameters = copyMap(o.Subnets), copyMap(o.Parameters)
 	f := &Fake{
 		opts:        o,
 		instances:   newRegistry[instance](),
@@ -133,13 +136,10 @@ func New(o Options) *Fake {
 		hidden:      map[string]int{},
 		noCapacity:  map[string]bool{},
 		notOffered:  map[string]bool{},
-		spotPrices:  maps.Clone(o.SpotPrices),
+		spotPrices:  copyMap(o.SpotPrices),
 		injections:  map[string][]*injection{},
 		calls:       map[string]int{},
 		typesByName: map[string]InstanceType{},
-	}
-	if f.spotPrices == nil {
-		f.spotPrices = map[string]string{}
 	}
 	for _, t := range o.InstanceTypes {
 		f.typesByName[t.Name] = t

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -44,10 +45,6 @@ type instance struct {
 	tags                                                                  map[string]string
 	ordinal                                                               int64 // for made-up IP addresses
 	forgotten                                                             bool
-}
-
-func (i *instance) alive() bool {
-	return i.state == StatePending || i.state == StateRunning || i.state == StateShuttingDown
 }
 
 type launchRecord struct {
@@ -304,9 +301,7 @@ func tagsFor(specs []ec2types.TagSpecification, rt ec2types.ResourceType) map[st
 	out := map[string]string{}
 	for _, s := range specs {
 		if s.ResourceType == rt {
-			for k, v := range cloud.TagMap(s.Tags) {
-				out[k] = v
-			}
+			maps.Copy(out, cloud.TagMap(s.Tags))
 		}
 	}
 	return out

@@ -39,7 +39,7 @@ func (s *snapshot) progress() string {
 }
 
 func (f *Fake) newSnapshot(volumeID string, size int32, tags map[string]string, data *Data) *snapshot {
-	s := &snapshot{id: f.newID("snap"), volumeID: volumeID, state: SnapshotPending, size: size, startTime: f.now(), tags: copyTags(tags), data: data}
+	s := &snapshot{id: f.newID("snap"), volumeID: volumeID, state: SnapshotPending, size: size, startTime: f.now(), tags: copyMap(tags), data: data}
 	f.snapshots.add(s.id, s)
 	return s
 }

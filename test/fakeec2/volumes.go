@@ -80,7 +80,7 @@ type modification struct {
 }
 
 func (f *Fake) createVolume(s volumeSpec, zone string, tags map[string]string) *volume {
-	v := &volume{id: f.newID("vol"), zone: zone, volumeSpec: s, createTime: f.now(), tags: copyTags(tags), initialized: s.snap == nil}
+	v := &volume{id: f.newID("vol"), zone: zone, volumeSpec: s, createTime: f.now(), tags: copyMap(tags), initialized: s.snap == nil}
 	if s.snap != nil {
 		v.data = s.snap.data
 	}
@@ -276,22 +276,19 @@ var modificationSchema = schema[modification]{fields: map[string]func(*modificat
 // never modified fails with InvalidVolumeModification.NotFound, as in EC2.
 func (f *Fake) DescribeVolumesModifications(ctx context.Context, in *ec2.DescribeVolumesModificationsInput, _ ...func(*ec2.Options)) (*ec2.DescribeVolumesModificationsOutput, error) {
 	return call(ctx, f, "DescribeVolumesModifications", func() (*ec2.DescribeVolumesModificationsOutput, error) {
-		if _, err := f.liveVolumes(in.VolumeIds); err != nil {
+		volumes, err := f.liveVolumes(in.VolumeIds)
+		if err != nil {
 			return nil, err
 		}
 		var list []*modification
-		for _, m := range f.modifications {
-			if !f.volumes.byID[m.volumeID].deleted && (len(in.VolumeIds) == 0 || slices.Contains(in.VolumeIds, m.volumeID)) {
-				list = append(list, m)
+		for _, v := range volumes {
+			mods := f.modificationsOf(v.id)
+			if len(mods) == 0 && len(in.VolumeIds) > 0 {
+				return nil, apiError(codeModificationNotFound, "Modification for volume '%s' does not exist.", v.id)
 			}
+			list = append(list, mods...)
 		}
-		for _, id := range in.VolumeIds {
-			if len(f.modificationsOf(id)) == 0 {
-				return nil, apiError(codeModificationNotFound, "Modification for volume '%s' does not exist.", id)
-			}
-		}
-		list, err := modificationSchema.filter(list, in.Filters)
-		if err != nil {
+		if list, err = modificationSchema.filter(list, in.Filters); err != nil {
 			return nil, err
 		}
 		out := &ec2.DescribeVolumesModificationsOutput{VolumesModifications: []ec2types.VolumeModification{}}
@@ -375,7 +372,7 @@ func (f *Fake) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, _ ...fun
 			if err != nil {
 				return nil, err
 			}
-			merged := copyTags(tags)
+			merged := copyMap(tags)
 			maps.Copy(merged, cloud.TagMap(in.Tags))
 			if len(merged) > maxTags {
 				return nil, apiError(codeTagLimit, "Resource %s would have more than %d tags", id, maxTags)

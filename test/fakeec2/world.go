@@ -46,7 +46,7 @@ func (f *Fake) Write(volumeID string) (int64, error) {
 	if v == nil || v.deleted {
 		return 0, fmt.Errorf("fakeec2: write to %s: no such volume", volumeID)
 	}
-	if v.attachedTo == "" || !f.instances.byID[v.attachedTo].alive() {
+	if v.attachedTo == "" { // termination detaches, so the instance is live
 		return 0, fmt.Errorf("fakeec2: write to %s: not attached to a live instance", volumeID)
 	}
 	f.lastWrite++
@@ -111,7 +111,7 @@ func (f *Fake) Instances() []InstanceView {
 	for _, i := range f.instances.order {
 		view := InstanceView{
 			ID: i.id, Type: i.typ, Zone: i.zone, State: i.state, StateReason: i.reason, Spot: i.spot,
-			ClientToken: i.clientToken, LaunchTime: i.launchTime, Tags: copyTags(i.tags), Forgotten: i.forgotten,
+			ClientToken: i.clientToken, LaunchTime: i.launchTime, Tags: copyMap(i.tags), Forgotten: i.forgotten,
 		}
 		for _, v := range f.attachedTo(i.id) {
 			view.VolumeIDs = append(view.VolumeIDs, v.id)
@@ -129,7 +129,7 @@ func (f *Fake) Volumes() []VolumeView {
 	for _, v := range f.volumes.order {
 		view := VolumeView{
 			ID: v.id, Zone: v.zone, State: v.state(), Type: v.volumeType, SizeGiB: v.size, SnapshotID: v.snapshotID(),
-			Tags: copyTags(v.tags), Data: v.data, CreateTime: v.createTime, Initialized: v.initialized, Deleted: v.deleted,
+			Tags: copyMap(v.tags), Data: v.data, CreateTime: v.createTime, Initialized: v.initialized, Deleted: v.deleted,
 		}
 		if v.attachedTo != "" {
 			view.Attachment = &Attachment{InstanceID: v.attachedTo, Device: v.device, DeleteOnTermination: v.deleteOnTermination}
@@ -146,14 +146,15 @@ func (f *Fake) Snapshots() []SnapshotView {
 	var out []SnapshotView
 	for _, s := range f.snapshots.order {
 		out = append(out, SnapshotView{
-			ID: s.id, VolumeID: s.volumeID, State: s.state, SizeGiB: s.size, Tags: copyTags(s.tags),
+			ID: s.id, VolumeID: s.volumeID, State: s.state, SizeGiB: s.size, Tags: copyMap(s.tags),
 			Data: s.data, StartTime: s.startTime, Deleted: s.deleted,
 		})
 	}
 	return out
 }
 
-func copyTags(m map[string]string) map[string]string {
+// copyMap copies a map of strings; the copy of nil is empty.
+func copyMap(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))
 	maps.Copy(out, m)
 	return out
