@@ -411,7 +411,7 @@ func TestOfferings(t *testing.T) {
 	if !slices.Equal(keys, want) {
 		t.Errorf("candidates %v, want %v", keys, want)
 	}
-	zoneB := w.Fake.opts.Subnets["us-east-1b"]
+	zoneB := w.opts.Subnets["us-east-1b"]
 	inB, err := catalog.Candidates(ctx, instances.PlacementRequest{Types: []string{"m5.large"}, SubnetIDs: []string{zoneB}})
 	if err != nil || len(inB) != 1 || inB[0].Zone != "us-east-1b" || inB[0].SubnetID != zoneB {
 		t.Fatalf("candidates in subnet %s: %+v, %v", zoneB, inB, err)

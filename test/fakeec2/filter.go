@@ -29,7 +29,7 @@ func (s schema[T]) filter(items []*T, filters []ec2types.Filter) ([]*T, error) {
 			return nil, apiError(codeInvalidValue, "The filter '%s' has no values", name)
 		case len(fl.Values) > maxFilterValues:
 			return nil, apiError(codeFilterLimit, "The filter '%s' has more than %d values", name, maxFilterValues)
-		case s.fields[name] == nil && !(s.tags != nil && (name == "tag-key" || strings.HasPrefix(name, "tag:"))):
+		case s.fields[name] == nil && (s.tags == nil || name != "tag-key" && !strings.HasPrefix(name, "tag:")):
 			return nil, apiError(codeInvalidValue, "The filter '%s' is invalid", name)
 		}
 	}

@@ -166,7 +166,7 @@ func (f *Fake) TerminateOutside(instanceID string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	i := f.instances.byID[instanceID]
-	if i == nil || !(i.state == StatePending || i.state == StateRunning) {
+	if i == nil || i.state != StatePending && i.state != StateRunning {
 		return fmt.Errorf("fakeec2: %s is not a pending or running instance", instanceID)
 	}
 	reason := ReasonUserShutdown
