@@ -30,14 +30,14 @@ func newWorld(t *testing.T, o Options) world {
 	return world{
 		Fake:     f,
 		launcher: &instances.Launcher{API: f, Cluster: cluster},
-		drives:   drives.NewService(f, cluster, time.Millisecond),
+		drives:   drives.NewService(f, cluster, time.Millisecond, nil),
 		cache:    instances.NewCache(instances.CacheOptions{API: f, Cluster: cluster, Window: time.Millisecond}),
 	}
 }
 
 func launchRequest(zone, snapshotID string, attempt int32) instances.LaunchRequest {
 	return instances.LaunchRequest{
-		Workstation: "ns/ws", WorkstationUID: "uid-1", Drive: "ns/drive", DriveName: "drive",
+		Workstation: "ns/ws", WorkstationUID: "uid-1", Drive: "ns/drive", DriveUID: "drive-uid-1", DriveName: "drive",
 		Offering: instances.Offering{Type: "t3.large", Zone: zone, Spot: true},
 		ImageID:  "ami-00000000000000a01",
 		Volume:   instances.DriveVolume{SnapshotID: snapshotID, SizeGiB: 20, VolumeType: "gp3"},
@@ -170,6 +170,9 @@ func TestTerminationKeepsDriveAndDeletesRoot(t *testing.T) {
 		t.Fatalf("attached volumes %v, want drive %s (/dev/sdf) then root (/dev/xvda)", volumes, inst.DriveVolumeID)
 	}
 	root := volumes[1]
+	if tags := w.volume(t, root).Tags; tags[cloud.TagDriveUID] != "drive-uid-1" {
+		t.Errorf("root volume tags %v: EC2 gives every volume made at launch the volume TagSpecification", tags)
+	}
 	before := w.mustWrite(t, inst.DriveVolumeID)
 
 	if err := w.launcher.Terminate(ctx, inst); err != nil {
