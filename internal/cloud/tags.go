@@ -15,11 +15,11 @@ import (
 // Ownership tag keys. Every resource the operator creates carries TagCluster;
 // the operator modifies or deletes nothing without it.
 const (
-	TagCluster     = "xdrive.io/cluster"
-	TagDrive       = "xdrive.io/drive"
-	TagDriveUID    = "xdrive.io/drive-uid"
+	TagCluster  = "xdrive.io/cluster"
+	TagDrive    = "xdrive.io/drive"
+	TagDriveUID = "xdrive.io/drive-uid"
 	// TagDetached marks a snapshot taken while its volume was detached (available).
-	TagDetached = "xdrive.io/detached"
+	TagDetached    = "xdrive.io/detached"
 	TagWorkstation = "xdrive.io/workstation"
 	TagOwnerUID    = "xdrive.io/owner-uid"
 	TagSourceVol   = "xdrive.io/source-volume"

@@ -94,6 +94,21 @@ func (s *Service) DriveVolumes(ctx context.Context, driveUID string) ([]Volume, 
 	return list, err
 }
 
+// IsDriveVolume tells a drive's volume from the other volumes a launch tags
+// alike, such as the instance's root volume: the drive is attached at
+// device, and is blank or made from one of the drive's snapshots (one of
+// known, or one tagged for drive).
+func (s *Service) IsDriveVolume(ctx context.Context, v Volume, device, drive string, known ...string) (bool, error) {
+	if v.AttachedTo != "" {
+		return v.Device == device, nil
+	}
+	if v.SnapshotID == "" || slices.Contains(known, v.SnapshotID) {
+		return true, nil
+	}
+	sn, found, err := s.Snapshot(ctx, v.SnapshotID)
+	return found && sn.Tags[cloud.TagDrive] == drive, err
+}
+
 // OwnedVolumes returns every live volume this cluster owns, for the garbage collector.
 func (s *Service) OwnedVolumes(ctx context.Context) ([]Volume, error) {
 	return s.describeVolumes(ctx, &ec2.DescribeVolumesInput{

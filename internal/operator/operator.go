@@ -14,12 +14,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/agent"
+	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
 	"github.com/xdrive-io/xdrive/internal/controller/gc"
 	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/controller/xdrive"
-	"github.com/xdrive-io/xdrive/internal/agent"
-	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/interruption"
@@ -141,8 +141,8 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	launcher := &instances.Launcher{API: clients.EC2, Cluster: opts.Cluster}
 	if err := (&workstation.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-		Catalog:   instances.NewCatalog(clients.EC2, clients.SSM, time.Hour),
-		Launcher:  launcher,
+		Catalog:  instances.NewCatalog(clients.EC2, clients.SSM, time.Hour),
+		Launcher: launcher, Volumes: driveService,
 		Instances: cache, Agent: ag, Recorder: mgr.GetEventRecorder("workstation"),
 		UserData: opts.UserData, Images: opts.Images, Timings: opts.Timings,
 		InstanceEvents: wsEvents, MaxConcurrent: opts.Concurrency,

@@ -330,11 +330,11 @@ func (f *Fake) describeInstance(i *instance) ec2types.Instance {
 	if i.state != StateTerminated {
 		out.SubnetId = aws.String(i.subnetID)
 		out.VpcId = aws.String("vpc-00000000000000001")
-		// Private addresses are made up; TEST-NET-1 public addresses route nowhere.
+		// Private addresses are made up; public ones are in the benchmarking range, which routes nowhere.
 		out.PrivateIpAddress = aws.String(fmt.Sprintf("10.0.%d.%d", i.ordinal/250%250, i.ordinal%250+1))
 	}
 	if i.state == StateRunning || i.state == StateShuttingDown {
-		out.PublicIpAddress = aws.String(fmt.Sprintf("192.0.2.%d", i.ordinal%250+1))
+		out.PublicIpAddress = aws.String(publicIP(i.ordinal))
 	}
 	if i.spot {
 		out.InstanceLifecycle = ec2types.InstanceLifecycleTypeSpot
@@ -474,4 +474,9 @@ func (f *Fake) terminate(i *instance) {
 		}
 		v.attachedTo, v.device, v.deleteOnTermination, v.attachTime = "", "", false, time.Time{}
 	}
+}
+
+// publicIP is an instance's made-up public address, unique per instance.
+func publicIP(ordinal int64) string {
+	return fmt.Sprintf("198.18.%d.%d", ordinal/250%250, ordinal%250+1)
 }

@@ -68,6 +68,7 @@ type InstanceView struct {
 	StateReason           string
 	Spot                  bool
 	ClientToken           string
+	PublicIP              string
 	LaunchTime            time.Time
 	Tags                  map[string]string
 	VolumeIDs             []string // attached now, by device name
@@ -111,7 +112,7 @@ func (f *Fake) Instances() []InstanceView {
 	for _, i := range f.instances.order {
 		view := InstanceView{
 			ID: i.id, Type: i.typ, Zone: i.zone, State: i.state, StateReason: i.reason, Spot: i.spot,
-			ClientToken: i.clientToken, LaunchTime: i.launchTime, Tags: copyMap(i.tags), Forgotten: i.forgotten,
+			ClientToken: i.clientToken, PublicIP: publicIP(i.ordinal), LaunchTime: i.launchTime, Tags: copyMap(i.tags), Forgotten: i.forgotten,
 		}
 		for _, v := range f.attachedTo(i.id) {
 			view.VolumeIDs = append(view.VolumeIDs, v.id)

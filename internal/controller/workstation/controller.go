@@ -26,6 +26,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
 )
@@ -65,6 +66,12 @@ type Instances interface {
 	Remember(i instances.Instance)
 }
 
+// DriveVolumes finds a drive's volumes: a launch must not make a second one.
+type DriveVolumes interface {
+	DriveVolumes(ctx context.Context, driveUID string) ([]drives.Volume, error)
+	IsDriveVolume(ctx context.Context, v drives.Volume, device, drive string, known ...string) (bool, error)
+}
+
 // Launcher starts and ends instances.
 type Launcher interface {
 	Launch(ctx context.Context, r instances.LaunchRequest) (instances.Instance, error)
@@ -86,6 +93,7 @@ type Reconciler struct {
 	Catalog   Catalog
 	Launcher  Launcher
 	Instances Instances
+	Volumes   DriveVolumes
 	Agent     agent.Agent
 	Recorder  events.EventRecorder
 	UserData  func(UserDataInput) ([]byte, error)
@@ -217,7 +225,6 @@ func (s *scope) drive(ctx context.Context) (*v1alpha1.XDrive, error) {
 
 // SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	r.creds = map[types.UID]Credentials{}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Workstation{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, common.DeletionPredicate()))).
 		Watches(&v1alpha1.XDrive{}, handler.EnqueueRequestsFromMapFunc(r.workstationsOfDrive), builder.WithPredicates(common.StatusChanged())).

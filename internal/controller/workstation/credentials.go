@@ -69,6 +69,9 @@ func (r *Reconciler) credentials(ctx context.Context, ws *v1alpha1.Workstation) 
 		return Credentials{}, fmt.Errorf("secret %s lacks SSH keys; delete it to have it made again", key)
 	}
 	r.credsMu.Lock()
+	if r.creds == nil {
+		r.creds = map[types.UID]Credentials{}
+	}
 	r.creds[ws.UID] = c
 	r.credsMu.Unlock()
 	return c, nil

@@ -69,6 +69,10 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	if adopted, err := s.adoptStray(ctx); err != nil || adopted {
 		return ctrl.Result{RequeueAfter: time.Millisecond}, err
 	}
+	if left, err := s.driveVolumeLeft(ctx, xd); err != nil || left != "" {
+		s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s still has volume %s; waiting for it to be archived", xd.Name, left)
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, err
+	}
 	o := candidates[0]
 	st.Launches++
 	st.Launch = &v1alpha1.LaunchAttempt{
@@ -79,6 +83,24 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	st.Phase = v1alpha1.WorkstationPhaseLaunching
 	// The launch is written down before RunInstances, so a retry reuses its client token.
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+}
+
+// driveVolumeLeft names a volume of the drive that is not archived yet, e.g.
+// one of an instance that vanished before the drive saw it: a launch now
+// would make a second volume of the drive.
+func (s *scope) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (string, error) {
+	vols, err := s.r.Volumes.DriveVolumes(ctx, string(xd.UID))
+	if err != nil {
+		return "", err
+	}
+	for _, v := range vols {
+		ours, err := s.r.Volumes.IsDriveVolume(ctx, v, instances.DriveDevice, cloud.ObjectKey(xd.Namespace, xd.Name),
+			xd.Status.RestoreSnapshotID, xd.Status.LatestSnapshotID)
+		if err != nil || ours {
+			return v.ID, err
+		}
+	}
+	return "", nil
 }
 
 // acquireLease takes the drive's lease with an optimistic lock: of two

@@ -3,7 +3,6 @@ package xdrive
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -57,26 +56,16 @@ func (s *scope) findVolume(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
-// isDriveVolume tells the drive's volume from the other volumes a launch
-// tags alike, such as the instance's root volume: the drive is mapped at
-// instances.DriveDevice, and is blank or made from one of the drive's snapshots.
+// isDriveVolume tells the drive's volume from the other volumes a launch tags alike.
 func (s *scope) isDriveVolume(ctx context.Context, v drives.Volume) (bool, error) {
-	if v.AttachedTo != "" {
-		return v.Device == instances.DriveDevice, nil
-	}
-	st := s.st
-	known := []string{"", st.RestoreSnapshotID, st.LatestSnapshotID}
+	known := []string{s.st.RestoreSnapshotID, s.st.LatestSnapshotID}
 	if src := s.xd.Spec.Source; src != nil {
 		known = append(known, src.SnapshotID)
 	}
 	if s.holder != nil && s.holder.Status.Launch != nil {
 		known = append(known, s.holder.Status.Launch.SnapshotID)
 	}
-	if slices.Contains(known, v.SnapshotID) {
-		return true, nil
-	}
-	sn, found, err := s.r.Snapshots.Snapshot(ctx, v.SnapshotID)
-	return found && sn.Tags[cloud.TagDrive] == s.key, err
+	return s.r.Volumes.IsDriveVolume(ctx, v, instances.DriveDevice, s.key, known...)
 }
 
 // live follows a volume from its creation to its release.
@@ -251,13 +240,7 @@ func (s *scope) snapshotting(ctx context.Context) (ctrl.Result, error) {
 		s.ev.Add(true, v1alpha1.ReasonSnapshotFailed, "Snapshot", "Snapshot %s %s; volume %s kept", ps.ID, why, st.VolumeID)
 		metrics.SnapshotsTaken.WithLabelValues("failed").Inc()
 		st.PendingSnapshot = nil
-		// The release still stands: snapshot again from the same point.
-		if st.Release.Consistency == v1alpha1.ConsistencyFlushed {
-			s.setPhase(v1alpha1.XDrivePhaseAttached)
-			return s.snapshot(ctx, v1alpha1.ConsistencyFlushed, false)
-		}
-		s.setPhase(v1alpha1.XDrivePhaseDetaching)
-		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+		return s.snapshotAgain(ctx)
 	case sn.State != drives.SnapshotCompleted:
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
@@ -272,6 +255,15 @@ func (s *scope) snapshotting(ctx context.Context) (ctrl.Result, error) {
 	// The completed snapshot is recorded before the volume is touched.
 	s.setPhase(v1alpha1.XDrivePhaseDeletingVolume)
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+}
+
+// snapshotAgain retakes a snapshot that failed or vanished: the release still stands.
+func (s *scope) snapshotAgain(ctx context.Context) (ctrl.Result, error) {
+	if s.st.Release.Consistency == v1alpha1.ConsistencyFlushed {
+		return s.snapshot(ctx, v1alpha1.ConsistencyFlushed, false)
+	}
+	s.setPhase(v1alpha1.XDrivePhaseDetaching)
+	return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 }
 
 // MayDeleteVolume is invariant I1 as the controller holds it: the volume may
@@ -303,6 +295,16 @@ func (s *scope) deletingVolume(ctx context.Context) (ctrl.Result, error) {
 	if found {
 		if !vol.Detached() {
 			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		}
+		// The snapshot may have been deleted from outside while the volume detached: look again.
+		sn, ok, err := s.r.Snapshots.Snapshot(ctx, st.PendingSnapshot.ID)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if !ok || sn.State != drives.SnapshotCompleted {
+			s.ev.Add(true, v1alpha1.ReasonSnapshotFailed, "Archive", "Snapshot %s is gone before volume %s was deleted; snapshotting again", st.PendingSnapshot.ID, vol.ID)
+			st.PendingSnapshot = nil
+			return s.snapshotAgain(ctx)
 		}
 		if err := s.r.Volumes.DeleteVolume(ctx, vol); err != nil {
 			return ctrl.Result{}, err

@@ -1,0 +1,110 @@
+package sim
+
+import (
+	"context"
+	"errors"
+
+	"github.com/xdrive-io/xdrive/internal/agent"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
+	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/test/fakeec2"
+)
+
+// Agent plays the instance side: the bootstrap mounts the drive once the
+// instance runs, `release` flushes and unmounts it, and the instance's own
+// watcher may release it on a notice. Only a mounted drive takes writes.
+type Agent struct {
+	w        *World
+	mounted  map[string]bool
+	released map[string]bool
+	self     map[string]bool
+	// FailRate is the chance that an SSH call fails.
+	FailRate float64
+}
+
+// NewAgent returns the instance side of a world.
+func NewAgent(w *World) *Agent {
+	return &Agent{w: w, mounted: map[string]bool{}, released: map[string]bool{}, self: map[string]bool{}}
+}
+
+var errUnreachable = errors.New("ssh: connection refused (simulated)")
+
+func (a *Agent) at(addr string) (fakeec2.InstanceView, bool) {
+	for _, i := range a.w.EC2.Instances() {
+		if i.PublicIP == addr && i.State == fakeec2.StateRunning {
+			return i, true
+		}
+	}
+	return fakeec2.InstanceView{}, false
+}
+
+// Status reports the drive as the bootstrap would.
+func (a *Agent) Status(_ context.Context, t agent.Target) (agent.Status, error) {
+	i, ok := a.at(t.Address)
+	if !ok || a.w.Rng.Float64() < a.FailRate {
+		return agent.Status{}, errUnreachable
+	}
+	st := agent.Status{Phase: bootstrap.PhaseReady, Containers: map[string]string{}, Released: a.self[i.ID]}
+	if a.Mounted(i.ID) {
+		st.Mounted, st.VolumeID = true, a.driveVolume(i.ID)
+	}
+	return st, nil
+}
+
+// Release flushes and unmounts the drive.
+func (a *Agent) Release(_ context.Context, t agent.Target) error {
+	i, ok := a.at(t.Address)
+	if !ok || a.w.Rng.Float64() < a.FailRate {
+		return errUnreachable
+	}
+	a.release(i.ID)
+	a.w.logf("  instance %s: drive flushed and unmounted", i.ID)
+	return nil
+}
+
+func (a *Agent) release(id string) {
+	a.mounted[id] = false
+	a.released[id] = true
+}
+
+// SelfRelease is the instance's own watcher releasing the drive on an IMDS notice.
+func (a *Agent) SelfRelease(id string) {
+	if a.Mounted(id) {
+		a.release(id)
+		a.self[id] = true
+		a.w.logf("instance %s: its watcher released the drive", id)
+	}
+}
+
+// Boot mounts the drive on every running instance that has it attached and has not released it.
+func (a *Agent) Boot() {
+	for _, i := range a.w.EC2.Instances() {
+		if i.State == fakeec2.StateRunning && !a.released[i.ID] && !a.mounted[i.ID] && a.driveVolume(i.ID) != "" {
+			a.mounted[i.ID] = true
+			a.w.logf("instance %s: bootstrap mounted %s", i.ID, a.driveVolume(i.ID))
+		}
+	}
+}
+
+// Mounted reports whether the instance has the drive mounted and can write to it.
+func (a *Agent) Mounted(id string) bool {
+	if !a.mounted[id] || a.released[id] {
+		return false
+	}
+	for _, i := range a.w.EC2.Instances() {
+		if i.ID == id {
+			return i.State == fakeec2.StatePending || i.State == fakeec2.StateRunning || i.State == fakeec2.StateShuttingDown
+		}
+	}
+	return false
+}
+
+// driveVolume is the volume the instance has at the drive's device.
+func (a *Agent) driveVolume(id string) string {
+	for _, v := range a.w.EC2.Volumes() {
+		if !v.Deleted && v.Attachment != nil && v.Attachment.InstanceID == id && v.Attachment.Device == instances.DriveDevice {
+			return v.ID
+		}
+	}
+	return ""
+}

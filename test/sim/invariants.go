@@ -1,0 +1,162 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/test/fakeec2"
+)
+
+// CheckSafety checks the invariants that hold after every step:
+//
+//	I1 no write lost: every write to a drive is held by a volume that still
+//	   exists or by a completed snapshot, unless the user deleted the drive with
+//	   deletionPolicy Delete;
+//	I2 no duplicates: at most one pending or running instance per Workstation,
+//	   and at most one drive volume per XDrive;
+//	I4 a drive is never mounted by two instances at once;
+//	and nothing the operator does not own is modified or deleted.
+func (w *World) CheckSafety() error {
+	vols := w.EC2.Volumes()
+	snaps := w.EC2.Snapshots()
+	insts := w.EC2.Instances()
+	if err := w.noWriteLost(vols, snaps); err != nil {
+		return err
+	}
+	byWorkstation := map[string][]string{}
+	for _, i := range insts {
+		if i.Tags[cloud.TagCluster] == Cluster && (i.State == fakeec2.StatePending || i.State == fakeec2.StateRunning) {
+			uid := i.Tags[cloud.TagOwnerUID]
+			byWorkstation[uid] = append(byWorkstation[uid], i.ID)
+			if len(byWorkstation[uid]) > 1 {
+				return fmt.Errorf("I2: Workstation %s has %d live instances %v", i.Tags[cloud.TagWorkstation], len(byWorkstation[uid]), byWorkstation[uid])
+			}
+		}
+	}
+	byDrive := map[string][]string{}
+	mountedBy := map[string][]string{}
+	for _, v := range vols {
+		if v.Deleted || !isDriveVolume(v) {
+			continue
+		}
+		uid := v.Tags[cloud.TagDriveUID]
+		byDrive[uid] = append(byDrive[uid], v.ID)
+		if len(byDrive[uid]) > 1 {
+			return fmt.Errorf("I2: drive %s has %d volumes %v", v.Tags[cloud.TagDrive], len(byDrive[uid]), byDrive[uid])
+		}
+		if v.Attachment != nil && w.Agent.Mounted(v.Attachment.InstanceID) {
+			mountedBy[uid] = append(mountedBy[uid], v.Attachment.InstanceID)
+		}
+	}
+	for uid, ids := range mountedBy {
+		if len(ids) > 1 {
+			return fmt.Errorf("I4: drive %s is mounted by %v", uid, ids)
+		}
+	}
+	if v := w.EC2.Violations(); len(v) > 0 {
+		return fmt.Errorf("ownership: the operator touched resources it does not own: %v", v)
+	}
+	return nil
+}
+
+// isDriveVolume tells a drive volume from the root volume a launch tags alike.
+func isDriveVolume(v fakeec2.VolumeView) bool {
+	if v.Tags[cloud.TagDriveUID] == "" {
+		return false
+	}
+	return v.Attachment == nil || v.Attachment.Device == instances.DriveDevice
+}
+
+// noWriteLost is I1: every write is in the history of a live volume or of a completed snapshot.
+func (w *World) noWriteLost(vols []fakeec2.VolumeView, snaps []fakeec2.SnapshotView) error {
+	held := map[int64]bool{}
+	seen := map[*fakeec2.Data]bool{}
+	mark := func(d *fakeec2.Data) {
+		for ; d != nil && !seen[d]; d = d.Parent {
+			seen[d] = true
+			held[d.Write] = true
+		}
+	}
+	volumeDrive := map[string]string{}
+	for _, v := range vols {
+		volumeDrive[v.ID] = v.Tags[cloud.TagDriveUID]
+		if !v.Deleted {
+			mark(v.Data)
+		}
+	}
+	for _, s := range snaps {
+		if s.State == fakeec2.SnapshotCompleted && (!s.Deleted || w.deletedOutside[s.ID]) {
+			mark(s.Data)
+		}
+	}
+	var lost []int64
+	for _, wr := range w.EC2.AllWrites() {
+		if !held[wr.ID] && !w.deletedDrives[volumeDrive[wr.VolumeID]] {
+			lost = append(lost, wr.ID)
+		}
+	}
+	if len(lost) > 0 {
+		return fmt.Errorf("I1: writes %v are in no volume and no completed snapshot", lost)
+	}
+	return nil
+}
+
+// CheckSettled checks what must hold once events stop and the operator has
+// caught up: I3 nothing leaked, and every object where the user asked.
+func (w *World) CheckSettled() error {
+	referenced := map[string]bool{}
+	for _, ws := range w.Workstations() {
+		referenced[ws.Status.InstanceID] = true
+		want := ws.DeletionTimestamp.IsZero() && ws.Spec.State == "Running" && ws.Status.HaltedGeneration != ws.Generation
+		switch {
+		case !ws.DeletionTimestamp.IsZero():
+			return fmt.Errorf("settle: Workstation %s is still being deleted (phase %s)", ws.Name, ws.Status.Phase)
+		case want && ws.Status.Phase != "Running" && !w.waitsForDrive(ws.Spec.DriveRef.Name, ws.Name):
+			return fmt.Errorf("settle: Workstation %s wants to run but is %s", ws.Name, ws.Status.Phase)
+		case !want && ws.Status.Phase != "Stopped":
+			return fmt.Errorf("settle: Workstation %s is stopped but is %s", ws.Name, ws.Status.Phase)
+		}
+	}
+	for _, xd := range w.Drives() {
+		referenced[xd.Status.VolumeID] = true
+		if !xd.DeletionTimestamp.IsZero() && xd.Status.Holder == nil {
+			return fmt.Errorf("settle: XDrive %s is still being deleted (phase %s)", xd.Name, xd.Status.Phase)
+		}
+	}
+	for _, i := range w.EC2.Instances() {
+		if i.Tags[cloud.TagCluster] == Cluster && i.State != fakeec2.StateTerminated && !referenced[i.ID] {
+			return fmt.Errorf("I3: instance %s (%s) is %s and referenced by no Workstation", i.ID, i.Tags[cloud.TagWorkstation], i.State)
+		}
+	}
+	for _, v := range w.EC2.Volumes() {
+		if !v.Deleted && isDriveVolume(v) && !referenced[v.ID] {
+			return fmt.Errorf("I3: volume %s of %s is referenced by no XDrive", v.ID, v.Tags[cloud.TagDrive])
+		}
+	}
+	for _, s := range w.EC2.Snapshots() {
+		if !s.Deleted && s.State == fakeec2.SnapshotPending && s.Tags[cloud.TagCluster] == Cluster {
+			return fmt.Errorf("I3: snapshot %s is still pending", s.ID)
+		}
+	}
+	return nil
+}
+
+// waitsForDrive reports whether a Workstation rightly waits: its drive is
+// missing, being deleted, or held by another Workstation.
+func (w *World) waitsForDrive(drive, ws string) bool {
+	xd := w.Drive(drive)
+	if xd == nil || !xd.DeletionTimestamp.IsZero() {
+		return true
+	}
+	if c := meta.FindStatusCondition(xd.Status.Conditions, v1alpha1.ConditionVolumeReady); xd.Status.Phase == v1alpha1.XDrivePhasePending &&
+		c != nil && (c.Reason == v1alpha1.ReasonSnapshotMissing || c.Reason == v1alpha1.ReasonSourceNotFound) {
+		return true // every snapshot was deleted from outside: the drive refuses to start blank
+	}
+	holders := []string{"", ws}
+	return !slices.Contains(holders, xd.Status.HolderName())
+}

@@ -1,0 +1,284 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/test/fakeec2"
+)
+
+// Failure is a seed that broke an invariant, with the trace that replays it.
+type Failure struct {
+	Seed  uint64
+	Err   error
+	Trace []string
+}
+
+func (f *Failure) Error() string {
+	tail := f.Trace[max(0, len(f.Trace)-60):]
+	return fmt.Sprintf("seed %d: %v\nreplay: go test ./test/sim/ -run TestSeed -seed %d -v\nlast steps:\n%s",
+		f.Seed, f.Err, f.Seed, strings.Join(tail, "\n"))
+}
+
+// Run plays one seed: a random setup, steps random events with the invariants
+// checked after each, then settles and checks that nothing leaked.
+func Run(seed uint64, steps int) error {
+	w := New(seed)
+	w.ConflictRate, w.StaleRate, w.Agent.FailRate = 0.08, 0.15, 0.2
+	w.setup()
+	for w.step = 1; w.step <= steps; w.step++ {
+		w.randomStep()
+		if err := w.CheckSafety(); err != nil {
+			return &Failure{Seed: seed, Err: err, Trace: w.Trace}
+		}
+		w.remember()
+	}
+	if err := w.Settle(); err != nil {
+		return &Failure{Seed: seed, Err: err, Trace: w.Trace}
+	}
+	return nil
+}
+
+func (w *World) setup() {
+	policies := []v1alpha1.DeletionPolicy{v1alpha1.DeletionPolicyRetain, v1alpha1.DeletionPolicyDelete}
+	w.CreateDrive("home", policies[w.Rng.IntN(2)])
+	capacity := []v1alpha1.CapacityType{v1alpha1.CapacityTypeSpot, v1alpha1.CapacityTypeOnDemand}
+	interruption := []v1alpha1.InterruptionPolicy{v1alpha1.InterruptionPolicyRelaunch, v1alpha1.InterruptionPolicyStop}
+	w.CreateWorkstation("dev", "home", capacity[w.Rng.IntN(2)], interruption[w.Rng.IntN(2)])
+	if w.Rng.IntN(3) == 0 {
+		w.CreateDrive("data", policies[w.Rng.IntN(2)])
+	}
+}
+
+// Settle stops the events and lets the operator catch up, then checks I3 and
+// that every object ended where the user asked.
+func (w *World) Settle() error {
+	w.ConflictRate, w.StaleRate, w.Agent.FailRate = 0, 0, 0
+	w.logf("SETTLE: no more events")
+	for round := range 40 {
+		w.step++
+		w.Advance(time.Minute)
+		w.EC2.Settle()
+		w.Agent.Boot()
+		w.Poll()
+		for range 3 {
+			for _, ws := range w.Workstations() {
+				w.ReconcileWorkstation(ws.Name)
+			}
+			for _, xd := range w.Drives() {
+				w.ReconcileDrive(xd.Name)
+			}
+		}
+		if round%10 == 9 {
+			w.Collect()
+		}
+		if err := w.CheckSafety(); err != nil {
+			return err
+		}
+	}
+	return w.CheckSettled()
+}
+
+// randomStep makes one move of the scheduler.
+func (w *World) randomStep() {
+	r := w.Rng.IntN(1000)
+	switch {
+	case r < 300:
+		if names := w.workstationNames(); len(names) > 0 {
+			w.ReconcileWorkstation(names[w.Rng.IntN(len(names))])
+		}
+	case r < 520:
+		if names := w.driveNames(); len(names) > 0 {
+			w.ReconcileDrive(names[w.Rng.IntN(len(names))])
+		}
+	case r < 600:
+		w.Poll()
+	case r < 700:
+		w.transition()
+	case r < 740:
+		w.Agent.Boot()
+	case r < 800:
+		w.write()
+	case r < 850:
+		w.Advance(time.Duration(1+w.Rng.IntN(20)) * time.Second)
+	case r < 865:
+		w.Advance(time.Duration(2+w.Rng.IntN(13)) * time.Minute)
+	case r < 920:
+		w.userAction()
+	case r < 975:
+		w.awsEvent()
+	case r < 985:
+		w.Crash()
+	default:
+		w.Collect()
+	}
+}
+
+func (w *World) workstationNames() []string {
+	var out []string
+	for _, ws := range w.Workstations() {
+		out = append(out, ws.Name)
+	}
+	return out
+}
+
+func (w *World) driveNames() []string {
+	var out []string
+	for _, xd := range w.Drives() {
+		out = append(out, xd.Name)
+	}
+	return out
+}
+
+// transition lets EC2 move one resource to its next state.
+func (w *World) transition() {
+	ts := w.EC2.Transitions()
+	if len(ts) == 0 {
+		return
+	}
+	t := ts[w.Rng.IntN(len(ts))]
+	if err := w.EC2.Apply(t); err == nil {
+		w.logf("aws: %s", t)
+	}
+}
+
+// write is the user writing to a mounted drive.
+func (w *World) write() {
+	var mounted []string
+	for _, i := range w.EC2.Instances() {
+		if w.Agent.Mounted(i.ID) {
+			mounted = append(mounted, i.ID)
+		}
+	}
+	if len(mounted) == 0 {
+		return
+	}
+	id := mounted[w.Rng.IntN(len(mounted))]
+	vol := w.Agent.driveVolume(id)
+	if vol == "" {
+		return
+	}
+	if n, err := w.EC2.Write(vol); err == nil {
+		w.logf("instance %s: write %d to %s", id, n, vol)
+	}
+}
+
+func (w *World) userAction() {
+	names := w.workstationNames()
+	switch w.Rng.IntN(8) {
+	case 0, 1:
+		if len(names) > 0 {
+			w.SetState(names[w.Rng.IntN(len(names))], v1alpha1.WorkstationStateStopped)
+		}
+	case 2, 3:
+		if len(names) > 0 {
+			w.SetState(names[w.Rng.IntN(len(names))], v1alpha1.WorkstationStateRunning)
+		}
+	case 4:
+		if len(names) > 0 && w.Rng.IntN(3) == 0 {
+			if ws := w.Workstation(names[w.Rng.IntN(len(names))]); ws != nil {
+				w.Delete(ws)
+			}
+		}
+	case 5:
+		// A second Workstation on the same drive.
+		if !slices.Contains(names, "twin") && w.Drive("home") != nil {
+			w.CreateWorkstation("twin", "home", v1alpha1.CapacityTypeSpot, v1alpha1.InterruptionPolicyRelaunch)
+		}
+	case 6:
+		// driveRef may change only while stopped, as the API enforces.
+		if drives := w.driveNames(); len(names) > 0 && len(drives) > 0 {
+			name := names[w.Rng.IntN(len(names))]
+			target := drives[w.Rng.IntN(len(drives))]
+			w.UpdateWorkstation(name, "switch drive to "+target, func(ws *v1alpha1.Workstation) {
+				if ws.Spec.State == v1alpha1.WorkstationStateStopped {
+					ws.Spec.DriveRef.Name = target
+				}
+			})
+		}
+	case 7:
+		if drives := w.driveNames(); len(drives) > 0 && w.Rng.IntN(4) == 0 {
+			if xd := w.Drive(drives[w.Rng.IntN(len(drives))]); xd != nil {
+				w.Delete(xd)
+			}
+		}
+	}
+}
+
+// awsEvent is something AWS or someone at the console does.
+func (w *World) awsEvent() {
+	live := w.liveInstances()
+	switch w.Rng.IntN(7) {
+	case 0, 1:
+		if len(live) > 0 {
+			i := live[w.Rng.IntN(len(live))]
+			ws := workstationName(i)
+			at := w.Clock.Now().Truncate(time.Second)
+			w.Notice(ws, v1alpha1.NoticeSpotInterruption, i.ID, at)
+			if w.Rng.IntN(2) == 0 {
+				w.Notice(ws, v1alpha1.NoticeRebalance, i.ID, at) // AWS may send both in the same second
+			}
+			if w.Rng.IntN(3) == 0 {
+				w.Agent.SelfRelease(i.ID)
+			}
+		}
+	case 2:
+		if len(live) > 0 {
+			i := live[w.Rng.IntN(len(live))]
+			if w.EC2.TerminateOutside(i.ID) == nil {
+				w.logf("aws: instance %s terminated from outside", i.ID)
+			}
+		}
+	case 3:
+		if len(live) > 0 {
+			i := live[w.Rng.IntN(len(live))]
+			w.EC2.HideInstance(i.ID, 1+w.Rng.IntN(3))
+			w.logf("aws: instance %s missing from the next listings", i.ID)
+		}
+	case 4:
+		if id := w.ownedSnapshot(fakeec2.SnapshotCompleted); id != "" && w.EC2.DeleteSnapshotOutside(id) == nil {
+			w.deletedOutside[id] = true
+			w.logf("aws: snapshot %s deleted from outside", id)
+		}
+	case 5:
+		if id := w.ownedSnapshot(fakeec2.SnapshotPending); id != "" && w.EC2.FailSnapshot(id) == nil {
+			w.logf("aws: snapshot %s failed", id)
+		}
+	case 6:
+		if id := w.ownedSnapshot(fakeec2.SnapshotPending); id != "" && w.EC2.DeleteSnapshotOutside(id) == nil {
+			w.logf("aws: pending snapshot %s deleted from outside", id)
+		}
+	}
+}
+
+func (w *World) liveInstances() []fakeec2.InstanceView {
+	var out []fakeec2.InstanceView
+	for _, i := range w.EC2.Instances() {
+		if i.Tags[cloud.TagCluster] == Cluster && (i.State == fakeec2.StatePending || i.State == fakeec2.StateRunning) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func workstationName(i fakeec2.InstanceView) string {
+	_, name, _ := cloud.SplitObjectKey(i.Tags[cloud.TagWorkstation])
+	return name
+}
+
+func (w *World) ownedSnapshot(state string) string {
+	var ids []string
+	for _, s := range w.EC2.Snapshots() {
+		if !s.Deleted && s.State == state && s.Tags[cloud.TagCluster] == Cluster {
+			ids = append(ids, s.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	return ids[w.Rng.IntN(len(ids))]
+}

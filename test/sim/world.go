@@ -1,0 +1,365 @@
+// Package sim is a deterministic simulation of xdrive: the real XDrive and
+// Workstation reconcilers and garbage collector, over controller-runtime's fake
+// client and an in-process fake EC2 with in-between states. A seeded scheduler
+// interleaves reconciles, user actions, AWS events and manager crashes, and the
+// invariants I1-I4 (docs/design.md) are checked after every step.
+package sim
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/types"
+	clienttesting "k8s.io/client-go/testing"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/controller/gc"
+	"github.com/xdrive-io/xdrive/internal/controller/workstation"
+	"github.com/xdrive-io/xdrive/internal/controller/xdrive"
+	"github.com/xdrive-io/xdrive/internal/drives"
+	"github.com/xdrive-io/xdrive/internal/instances"
+	testenv "github.com/xdrive-io/xdrive/test/envtest"
+	"github.com/xdrive-io/xdrive/test/fakeec2"
+)
+
+// Cluster is the ownership tag value of the simulated installation.
+const Cluster = "sim"
+
+// Namespace holds every simulated object.
+const Namespace = "lab"
+
+// Timings of the simulated operator.
+var Timings = workstation.Timings{
+	FlushTimeout: 60 * time.Second, StopTimeout: 2 * time.Minute, IdleRequeue: 5 * time.Minute, AvoidFor: 30 * time.Minute,
+}
+
+// GCGrace is the garbage collector's grace period in the simulation.
+const GCGrace = 10 * time.Minute
+
+// World is one simulated installation.
+type World struct {
+	Rng   *rand.Rand
+	Clock *clocktesting.FakeClock
+	EC2   *fakeec2.Fake
+	// Client is the API server; the reconcilers read through a lagging view of it.
+	Client client.Client
+	Agent  *Agent
+	// ConflictRate is the chance that a status write fails as if another writer came first.
+	ConflictRate float64
+	// StaleRate is the chance that a reconciler reads an object as it was a few steps ago.
+	StaleRate float64
+	// Trace records every step, to replay a failing seed.
+	Trace []string
+
+	// operatorClient is what the reconcilers use: reads may lag, status writes may conflict.
+	operatorClient client.Client
+	ws             *workstation.Reconciler
+	xd             *xdrive.Reconciler
+	gc             *gc.Collector
+	cache          *instances.Cache
+	// history keeps recent versions of each object, for stale reads.
+	history map[string][]client.Object
+	// deletedDrives are drives deleted with deletionPolicy Delete: their data may go.
+	deletedDrives map[string]bool
+	// deletedOutside are completed snapshots someone else deleted: the data
+	// they held is lost by that hand, not the operator's.
+	deletedOutside map[string]bool
+	// foreign are resources the operator does not own.
+	foreign []string
+	step    int
+}
+
+// New builds a world from a seed.
+func New(seed uint64) *World {
+	w := &World{
+		Rng:            rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		Clock:          clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
+		history:        map[string][]client.Object{},
+		deletedDrives:  map[string]bool{},
+		deletedOutside: map[string]bool{},
+	}
+	w.EC2 = fakeec2.New(fakeec2.Options{Cluster: Cluster, Now: w.Clock.Now})
+	w.Agent = NewAgent(w)
+	scheme := testenv.NewScheme()
+	// A plain object tracker: the field-managed default costs a REST mapper per patch.
+	tracker := clienttesting.NewObjectTracker(scheme, serializer.NewCodecFactory(scheme).UniversalDecoder())
+	base := fake.NewClientBuilder().WithScheme(scheme).WithObjectTracker(tracker).
+		WithStatusSubresource(&v1alpha1.Workstation{}, &v1alpha1.XDrive{}).
+		WithIndex(&v1alpha1.Workstation{}, common.DriveRefIndex, common.WorkstationDrive).Build()
+	w.Client = base
+	w.operatorClient = interceptor.NewClient(base, interceptor.Funcs{Get: w.laggingGet, SubResourcePatch: w.conflictingStatusPatch})
+	w.seedForeign()
+	w.boot()
+	return w
+}
+
+// boot starts the operator: every in-memory cache starts empty, as after a crash.
+func (w *World) boot() {
+	w.cache = instances.NewCache(instances.CacheOptions{API: w.EC2, Cluster: Cluster, Clock: w.Clock})
+	svc := drives.NewService(w.EC2, Cluster, 0, w.Clock)
+	launcher := &instances.Launcher{API: w.EC2, Cluster: Cluster}
+	w.xd = &xdrive.Reconciler{Client: w.operatorClient, Volumes: svc, Snapshots: svc, Instances: w.cache, Clock: w.Clock}
+	w.ws = &workstation.Reconciler{
+		Client: w.operatorClient, APIReader: w.Client, Catalog: instances.NewCatalog(w.EC2, w.EC2, time.Hour),
+		Launcher: launcher, Instances: w.cache, Volumes: svc, Agent: w.Agent, Clock: w.Clock, Timings: Timings,
+		UserData: func(workstation.UserDataInput) ([]byte, error) { return []byte("#!/bin/sh\n"), nil },
+		Images:   workstation.ImageDefaults{CPU: map[string]string{"x86_64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"}},
+	}
+	w.gc = &gc.Collector{Client: w.operatorClient, Instances: w.cache, Launcher: launcher, Volumes: svc, Snapshots: svc, Clock: w.Clock, Grace: GCGrace}
+}
+
+// seedForeign adds resources of someone else, which the operator must never touch.
+func (w *World) seedForeign() {
+	id, _ := w.EC2.SeedInstance("t3.large", "us-east-1a", map[string]string{"Name": "someone-else"})
+	vol, _ := w.EC2.SeedVolume("us-east-1a", 8, map[string]string{cloud.TagDrive: Namespace + "/home"})
+	snap := w.EC2.SeedSnapshot(8, map[string]string{cloud.TagName: "home", cloud.TagDrive: Namespace + "/home"})
+	w.foreign = []string{id, vol, snap}
+}
+
+func (w *World) logf(format string, args ...any) {
+	w.Trace = append(w.Trace, fmt.Sprintf("%4d %s ", w.step, w.Clock.Now().Format("15:04:05"))+fmt.Sprintf(format, args...))
+}
+
+func key(obj client.Object) string {
+	return fmt.Sprintf("%T/%s", obj, obj.GetName())
+}
+
+// laggingGet serves reconcilers an older version of an object now and then, as an informer cache would.
+func (w *World) laggingGet(ctx context.Context, c client.WithWatch, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := c.Get(ctx, k, obj, opts...); err != nil {
+		return err
+	}
+	past := w.history[key(obj)]
+	if len(past) > 0 && w.Rng.Float64() < w.StaleRate {
+		old := past[w.Rng.IntN(len(past))]
+		return c.Scheme().Convert(old.DeepCopyObject(), obj, nil)
+	}
+	return nil
+}
+
+// conflictingStatusPatch loses a status write now and then, as a concurrent writer would make it.
+func (w *World) conflictingStatusPatch(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	if w.Rng.Float64() < w.ConflictRate {
+		w.logf("  status write of %s lost (conflict)", obj.GetName())
+		return apierrors.NewConflict(schema.GroupResource{Group: "xdrive.io", Resource: "status"}, obj.GetName(), fmt.Errorf("simulated"))
+	}
+	return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+}
+
+// remember records the current version of every object, for stale reads.
+func (w *World) remember() {
+	for _, obj := range w.objects() {
+		k := key(obj)
+		h := append(w.history[k], obj)
+		if len(h) > 3 {
+			h = h[len(h)-3:]
+		}
+		w.history[k] = h
+	}
+}
+
+func (w *World) objects() []client.Object {
+	var out []client.Object
+	for _, ws := range w.Workstations() {
+		out = append(out, &ws)
+	}
+	for _, xd := range w.Drives() {
+		out = append(out, &xd)
+	}
+	return out
+}
+
+// Workstations lists the Workstations as they are.
+func (w *World) Workstations() []v1alpha1.Workstation {
+	var list v1alpha1.WorkstationList
+	if err := w.Client.List(context.Background(), &list); err != nil {
+		panic(err)
+	}
+	slices.SortFunc(list.Items, func(a, b v1alpha1.Workstation) int { return strings.Compare(a.Name, b.Name) })
+	return list.Items
+}
+
+// Drives lists the XDrives as they are.
+func (w *World) Drives() []v1alpha1.XDrive {
+	var list v1alpha1.XDriveList
+	if err := w.Client.List(context.Background(), &list); err != nil {
+		panic(err)
+	}
+	slices.SortFunc(list.Items, func(a, b v1alpha1.XDrive) int { return strings.Compare(a.Name, b.Name) })
+	return list.Items
+}
+
+// Workstation returns one Workstation as it is, or nil.
+func (w *World) Workstation(name string) *v1alpha1.Workstation {
+	ws := &v1alpha1.Workstation{}
+	if err := w.Client.Get(context.Background(), types.NamespacedName{Namespace: Namespace, Name: name}, ws); err != nil {
+		return nil
+	}
+	return ws
+}
+
+// Drive returns one XDrive as it is, or nil.
+func (w *World) Drive(name string) *v1alpha1.XDrive {
+	xd := &v1alpha1.XDrive{}
+	if err := w.Client.Get(context.Background(), types.NamespacedName{Namespace: Namespace, Name: name}, xd); err != nil {
+		return nil
+	}
+	return xd
+}
+
+// ReconcileWorkstation runs the Workstation reconciler once.
+func (w *World) ReconcileWorkstation(name string) {
+	res, err := w.ws.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
+	w.logf("reconcile ws/%s -> %s %v", name, w.phaseOfWS(name), errText(err, res))
+}
+
+// ReconcileDrive runs the XDrive reconciler once.
+func (w *World) ReconcileDrive(name string) {
+	res, err := w.xd.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
+	w.logf("reconcile xd/%s -> %s %v", name, w.phaseOfXD(name), errText(err, res))
+}
+
+func errText(err error, _ ctrl.Result) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return ""
+}
+
+func (w *World) phaseOfWS(name string) string {
+	if ws := w.Workstation(name); ws != nil {
+		return fmt.Sprintf("%s %s", ws.Status.Phase, ws.Status.InstanceID)
+	}
+	return "gone"
+}
+
+func (w *World) phaseOfXD(name string) string {
+	if xd := w.Drive(name); xd != nil {
+		return fmt.Sprintf("%s %s holder=%s", xd.Status.Phase, xd.Status.VolumeID, xd.Status.HolderName())
+	}
+	return "gone"
+}
+
+// Poll runs the shared instance poll once.
+func (w *World) Poll() {
+	err := w.cache.Poll(context.Background())
+	w.logf("poll instances %v", errText(err, ctrl.Result{}))
+}
+
+// Collect runs the garbage collector once.
+func (w *World) Collect() {
+	rep, err := w.gc.Collect(context.Background())
+	w.logf("gc %+v %v", rep, errText(err, ctrl.Result{}))
+}
+
+// Crash restarts the operator: every in-memory cache is lost.
+func (w *World) Crash() {
+	w.logf("CRASH: the manager restarts")
+	w.boot()
+}
+
+// Advance moves the clock.
+func (w *World) Advance(d time.Duration) {
+	w.Clock.Step(d)
+	w.logf("clock +%s", d)
+}
+
+// CreateDrive applies an XDrive.
+func (w *World) CreateDrive(name string, policy v1alpha1.DeletionPolicy) {
+	xd := &v1alpha1.XDrive{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name, UID: w.uid()},
+		Spec: v1alpha1.XDriveSpec{SizeGiB: 10, VolumeType: v1alpha1.VolumeTypeGP3, Filesystem: v1alpha1.FilesystemExt4,
+			DeletionPolicy: policy, SnapshotRetention: ptr(int32(2))},
+	}
+	w.create(xd)
+}
+
+// CreateWorkstation applies a Workstation.
+func (w *World) CreateWorkstation(name, drive string, capacity v1alpha1.CapacityType, policy v1alpha1.InterruptionPolicy) {
+	ws := &v1alpha1.Workstation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name, UID: w.uid()},
+		Spec: v1alpha1.WorkstationSpec{
+			DriveRef: v1alpha1.DriveReference{Name: drive}, InstanceTypes: []string{"t3.large", "m5.large"},
+			CapacityType: capacity, State: v1alpha1.WorkstationStateRunning, MountPath: "/v1",
+			InterruptionPolicy: policy, RebalancePolicy: v1alpha1.RebalancePolicyIgnore,
+		},
+	}
+	w.create(ws)
+}
+
+func (w *World) create(obj client.Object) {
+	obj.SetCreationTimestamp(metav1.NewTime(w.Clock.Now()))
+	obj.SetGeneration(1)
+	if err := w.Client.Create(context.Background(), obj); err != nil {
+		panic(err)
+	}
+	w.logf("user: apply %T %s", obj, obj.GetName())
+}
+
+func (w *World) uid() types.UID {
+	return types.UID(fmt.Sprintf("uid-%08x", w.Rng.Uint32()))
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// UpdateWorkstation edits a Workstation's spec as a user would.
+func (w *World) UpdateWorkstation(name string, what string, change func(*v1alpha1.Workstation)) bool {
+	ws := w.Workstation(name)
+	if ws == nil || !ws.DeletionTimestamp.IsZero() {
+		return false
+	}
+	change(ws)
+	ws.Generation++
+	if err := w.Client.Update(context.Background(), ws); err != nil {
+		panic(err)
+	}
+	w.logf("user: %s ws/%s", what, name)
+	return true
+}
+
+// SetState stops or starts a Workstation.
+func (w *World) SetState(name string, state v1alpha1.WorkstationState) bool {
+	return w.UpdateWorkstation(name, "set state "+string(state), func(ws *v1alpha1.Workstation) { ws.Spec.State = state })
+}
+
+// Delete deletes an object as a user would; finalizers hold it until the operator lets go.
+func (w *World) Delete(obj client.Object) {
+	if xd, ok := obj.(*v1alpha1.XDrive); ok && xd.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete {
+		w.deletedDrives[string(xd.UID)] = true
+	}
+	if err := w.Client.Delete(context.Background(), obj); err != nil && !apierrors.IsNotFound(err) {
+		panic(err)
+	}
+	w.logf("user: delete %T %s", obj, obj.GetName())
+}
+
+// Notice records an interruption notice as the SQS handler would.
+func (w *World) Notice(name string, kind v1alpha1.NoticeKind, instanceID string, at time.Time) {
+	ws := w.Workstation(name)
+	if ws == nil {
+		return
+	}
+	if ws.Annotations == nil {
+		ws.Annotations = map[string]string{}
+	}
+	ws.Annotations[workstation.NoticeAnnotation(kind)] = workstation.FormatNotice(instanceID, at)
+	if err := w.Client.Update(context.Background(), ws); err != nil {
+		panic(err)
+	}
+	w.logf("aws: %s notice for %s (ws/%s)", kind, instanceID, name)
+}
