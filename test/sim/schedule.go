@@ -55,17 +55,20 @@ func (w *World) setup() {
 }
 
 // Settle stops the events and lets the operator catch up, then checks I3 and
-// that every object ended where the user asked.
+// that every object ended where the user asked. It advances a minute a round,
+// past the garbage collector's grace, until two rounds change nothing.
 func (w *World) Settle() error {
 	w.ConflictRate, w.StaleRate, w.Agent.FailRate = 0, 0, 0
 	w.logf("SETTLE: no more events")
-	for round := range 40 {
+	minRounds := int(GCGrace/time.Minute) + 2
+	last, stable := "", 0
+	for round := 0; round < 60 && (round < minRounds || stable < 2); round++ {
 		w.step++
 		w.Advance(time.Minute)
 		w.EC2.Settle()
 		w.Agent.Boot()
 		w.Poll()
-		for range 3 {
+		for range 2 {
 			for _, ws := range w.Workstations() {
 				w.ReconcileWorkstation(ws.Name)
 			}
@@ -73,14 +76,35 @@ func (w *World) Settle() error {
 				w.ReconcileDrive(xd.Name)
 			}
 		}
-		if round%10 == 9 {
-			w.Collect()
-		}
+		w.Collect()
 		if err := w.CheckSafety(); err != nil {
 			return err
 		}
+		if fp := w.fingerprint(); fp == last {
+			stable++
+		} else {
+			last, stable = fp, 0
+		}
 	}
 	return w.CheckSettled()
+}
+
+// fingerprint sums up the state that settling may still change.
+func (w *World) fingerprint() string {
+	var b strings.Builder
+	for _, o := range w.objects() {
+		b.WriteString(o.GetName() + "@" + o.GetResourceVersion() + " ")
+	}
+	for _, i := range w.EC2.Instances() {
+		b.WriteString(i.ID + i.State + " ")
+	}
+	for _, v := range w.EC2.Volumes() {
+		fmt.Fprintf(&b, "%s%v ", v.ID, v.Deleted)
+	}
+	for _, sn := range w.EC2.Snapshots() {
+		fmt.Fprintf(&b, "%s%s%v ", sn.ID, sn.State, sn.Deleted)
+	}
+	return b.String()
 }
 
 // randomStep makes one move of the scheduler.

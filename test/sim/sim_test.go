@@ -4,7 +4,9 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/xdrive-io/xdrive/test/sim"
@@ -30,20 +32,37 @@ func TestSeeds(t *testing.T) {
 	if s, err := strconv.ParseUint(os.Getenv("XDRIVE_SIM_FIRST_SEED"), 10, 64); err == nil {
 		first = s
 	}
-	failures := 0
+	// Seeds are independent worlds: play them on every core.
+	workers := runtime.GOMAXPROCS(0)
+	seedsCh := make(chan uint64)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for seed := range seedsCh {
+				errs <- sim.Run(seed, *stepFlag)
+			}
+		})
+	}
 	for seed := first; seed < first+uint64(n); seed++ {
-		if err := sim.Run(seed, *stepFlag); err != nil {
-			var f *sim.Failure
-			if errors.As(err, &f) {
-				t.Error(f.Error())
-			} else {
-				t.Error(err)
-			}
-			if failures++; failures >= 3 {
-				t.Fatalf("stopping after %d failing seeds", failures)
-			}
+		seedsCh <- seed
+	}
+	close(seedsCh)
+	wg.Wait()
+	close(errs)
+	failures := 0
+	for err := range errs {
+		if err == nil {
+			continue
+		}
+		if failures++; failures <= 3 {
+			t.Error(err.Error())
 		}
 	}
+	if failures > 0 {
+		t.Fatalf("%d of %d seeds broke an invariant", failures, n)
+	}
+	t.Logf("%d seeds of %d steps each kept I1-I4", n, *stepFlag)
 }
 
 // TestSeed replays one seed with its whole trace: go test ./test/sim/ -run TestSeed -seed N -v

@@ -63,6 +63,8 @@ type World struct {
 	ConflictRate float64
 	// StaleRate is the chance that a reconciler reads an object as it was a few steps ago.
 	StaleRate float64
+	// StaleOldest, when set, serves every read from the oldest version remembered.
+	StaleOldest bool
 	// Trace records every step, to replay a failing seed.
 	Trace []string
 
@@ -145,6 +147,9 @@ func (w *World) laggingGet(ctx context.Context, c client.WithWatch, k client.Obj
 		return err
 	}
 	past := w.history[key(obj)]
+	if len(past) > 0 && w.StaleOldest {
+		return c.Scheme().Convert(past[0].DeepCopyObject(), obj, nil)
+	}
 	if len(past) > 0 && w.Rng.Float64() < w.StaleRate {
 		old := past[w.Rng.IntN(len(past))]
 		return c.Scheme().Convert(old.DeepCopyObject(), obj, nil)

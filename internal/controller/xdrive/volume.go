@@ -86,6 +86,9 @@ func (s *scope) live(ctx context.Context) (ctrl.Result, error) {
 		st.Release = nil
 		s.setPhase(v1alpha1.XDrivePhaseDetaching)
 		return s.detaching(ctx, inst, known)
+	case !known && st.Phase == v1alpha1.XDrivePhaseAttached:
+		// Missing from EC2's answers is not gone: it stays attached until EC2 says more.
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	case !known || inst.State == instances.StatePending:
 		s.setPhase(v1alpha1.XDrivePhaseRestoring)
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
