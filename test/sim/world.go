@@ -83,6 +83,8 @@ type World struct {
 	deletedOutside map[string]bool
 	// foreign are resources the operator does not own.
 	foreign []string
+	// created are the names ever applied, by kind ("ws", "xd").
+	created map[string][]string
 	step    int
 }
 
@@ -94,6 +96,7 @@ func New(seed uint64) *World {
 		history:        map[string][]client.Object{},
 		deletedDrives:  map[string]bool{},
 		deletedOutside: map[string]bool{},
+		created:        map[string][]string{},
 	}
 	w.EC2 = fakeec2.New(fakeec2.Options{Cluster: Cluster, Now: w.Clock.Now})
 	w.Agent = NewAgent(w)
@@ -312,6 +315,13 @@ func (w *World) create(obj client.Object) {
 	obj.SetGeneration(1)
 	if err := w.Client.Create(context.Background(), obj); err != nil {
 		panic(err)
+	}
+	kind := "ws"
+	if _, ok := obj.(*v1alpha1.XDrive); ok {
+		kind = "xd"
+	}
+	if !slices.Contains(w.created[kind], obj.GetName()) {
+		w.created[kind] = append(w.created[kind], obj.GetName())
 	}
 	w.logf("user: apply %T %s", obj, obj.GetName())
 }
