@@ -48,7 +48,7 @@ type DriveReference struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 }
 
 // ImageSource selects the machine image.
@@ -56,12 +56,15 @@ type DriveReference struct {
 type ImageSource struct {
 	// id is an AMI ID.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=21
 	// +kubebuilder:validation:Pattern=`^ami-[0-9a-f]{8,17}$`
 	ID string `json:"id,omitempty"`
 
 	// ssmParameter is an SSM parameter path whose value is an AMI ID.
 	// +optional
 	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9_./-]+$`
+	// +kubebuilder:validation:MinLength=2
 	// +kubebuilder:validation:MaxLength=2048
 	SSMParameter string `json:"ssmParameter,omitempty"`
 }
@@ -72,7 +75,7 @@ type ContainerPort struct {
 	// +required
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
-	ContainerPort int32 `json:"containerPort"`
+	ContainerPort int32 `json:"containerPort,omitempty"`
 
 	// hostPort is the port on the instance; containerPort if absent.
 	// +optional
@@ -105,13 +108,13 @@ type Container struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 
 	// image is the Docker image used the first time; later starts use the committed image.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
-	Image string `json:"image"`
+	Image string `json:"image,omitempty"`
 
 	// command overrides the image's entrypoint.
 	// +optional
@@ -152,7 +155,7 @@ type Container struct {
 type WorkstationSpec struct {
 	// driveRef names the XDrive mounted on the instance.
 	// +required
-	DriveRef DriveReference `json:"driveRef"`
+	DriveRef DriveReference `json:"driveRef,omitzero"`
 
 	// instanceTypes are the candidate instance types, in order of preference.
 	// +required
@@ -161,7 +164,7 @@ type WorkstationSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:items:Pattern=`^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.[0-9a-z]+$`
 	// +kubebuilder:validation:items:MaxLength=32
-	InstanceTypes []string `json:"instanceTypes"`
+	InstanceTypes []string `json:"instanceTypes,omitempty"`
 
 	// capacityType is Spot or OnDemand.
 	// +optional
@@ -171,6 +174,7 @@ type WorkstationSpec struct {
 	// maxSpotPrice is the highest hourly spot price in USD, as a decimal string.
 	// +optional
 	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,6})?$`
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=16
 	MaxSpotPrice string `json:"maxSpotPrice,omitempty"`
 
@@ -226,6 +230,7 @@ type WorkstationSpec struct {
 	// +optional
 	// +kubebuilder:default=/v1
 	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`
+	// +kubebuilder:validation:MinLength=2
 	// +kubebuilder:validation:MaxLength=255
 	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="mountPath: must not contain . or .. segments"
 	MountPath string `json:"mountPath,omitempty"`
@@ -278,16 +283,16 @@ type DriveRelease struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
-	InstanceID string `json:"instanceID"`
+	InstanceID string `json:"instanceID,omitempty"`
 
 	// consistency is Flushed when the filesystem was cleanly unmounted, else Crash:
 	// then the drive is snapshotted only once its volume is detached.
 	// +required
-	Consistency Consistency `json:"consistency"`
+	Consistency Consistency `json:"consistency,omitempty"`
 
 	// time is when the release was recorded.
 	// +required
-	Time metav1.Time `json:"time"`
+	Time metav1.Time `json:"time,omitempty"`
 }
 
 // LaunchAttempt is a launch recorded before RunInstances is called, so that a
@@ -296,36 +301,40 @@ type LaunchAttempt struct {
 	// attempt numbers the Workstation's launches; it keys the client token.
 	// +required
 	// +kubebuilder:validation:Minimum=1
-	Attempt int32 `json:"attempt"`
+	Attempt int32 `json:"attempt,omitempty"`
 
 	// offering is "<capacityType>/<instanceType>/<zone>".
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
-	Offering string `json:"offering"`
+	Offering string `json:"offering,omitempty"`
 
 	// subnetID is the subnet of the offering, if one was chosen.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
 	SubnetID string `json:"subnetID,omitempty"`
 
 	// spotPrice is the spot price seen when the offering was chosen, USD per hour.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=32
 	SpotPrice string `json:"spotPrice,omitempty"`
 
-	// snapshotID is the snapshot the drive volume is created from; empty for a blank drive.
+	// snapshotID is the snapshot the drive volume is created from; absent for a blank drive.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
 	SnapshotID string `json:"snapshotID,omitempty"`
 
 	// candidates is how many offerings were considered.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	Candidates int32 `json:"candidates,omitempty"`
 
 	// startTime is when the launch was recorded.
 	// +required
-	StartTime metav1.Time `json:"startTime"`
+	StartTime metav1.Time `json:"startTime,omitempty"`
 }
 
 // TeardownReason is why an instance is being released.
@@ -351,24 +360,24 @@ type Teardown struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
-	InstanceID string `json:"instanceID"`
+	InstanceID string `json:"instanceID,omitempty"`
 
 	// reason is why.
 	// +required
-	Reason TeardownReason `json:"reason"`
+	Reason TeardownReason `json:"reason,omitempty"`
 
 	// startTime is when the teardown began.
 	// +required
-	StartTime metav1.Time `json:"startTime"`
+	StartTime metav1.Time `json:"startTime,omitempty"`
 
 	// deadline is when the flush over SSH is given up: the instance is then
 	// terminated and the drive snapshotted crash-consistent once detached.
 	// +required
-	Deadline metav1.Time `json:"deadline"`
+	Deadline metav1.Time `json:"deadline,omitempty"`
 
-	// terminateRequested is true once TerminateInstances was called.
+	// terminateTime is when TerminateInstances was called, or the instance was seen going.
 	// +optional
-	TerminateRequested bool `json:"terminateRequested,omitempty"`
+	TerminateTime *metav1.Time `json:"terminateTime,omitempty"`
 }
 
 // NoticeKind is a kind of interruption notice.
@@ -391,17 +400,17 @@ const NoticeAnnotationPrefix = "xdrive.io/notice-"
 type ProcessedNotice struct {
 	// kind of notice.
 	// +required
-	Kind NoticeKind `json:"kind"`
+	Kind NoticeKind `json:"kind,omitempty"`
 
 	// instanceID the notice named.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
-	InstanceID string `json:"instanceID"`
+	InstanceID string `json:"instanceID,omitempty"`
 
 	// time of the notice.
 	// +required
-	Time metav1.Time `json:"time"`
+	Time metav1.Time `json:"time,omitempty"`
 }
 
 // WorkstationStatus is the observed state of a workstation.
@@ -413,10 +422,11 @@ type WorkstationStatus struct {
 	// +patchStrategy=merge
 	// +patchMergeKey=type
 	// +kubebuilder:validation:MaxItems=16
-	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type" protobuf:"bytes,1,rep,name=conditions"`
 
 	// observedGeneration is the generation the status was computed for.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// phase is where the Workstation is in its lifecycle.
@@ -425,10 +435,14 @@ type WorkstationStatus struct {
 
 	// instanceID is the current EC2 instance.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	InstanceID string `json:"instanceID,omitempty"`
 
 	// instanceType is the type of the current instance.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	InstanceType string `json:"instanceType,omitempty"`
 
 	// capacityType is how the current instance was bought.
@@ -437,14 +451,20 @@ type WorkstationStatus struct {
 
 	// availabilityZone is the zone of the current instance.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	AvailabilityZone string `json:"availabilityZone,omitempty"`
 
 	// privateIP of the current instance.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	PrivateIP string `json:"privateIP,omitempty"`
 
 	// publicIP of the current instance.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	PublicIP string `json:"publicIP,omitempty"`
 
 	// launchTime of the current instance.
@@ -453,10 +473,13 @@ type WorkstationStatus struct {
 
 	// spotPrice is the spot price seen at launch, USD per hour.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	SpotPrice string `json:"spotPrice,omitempty"`
 
 	// launches counts launches; it keys the RunInstances client token.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	Launches int32 `json:"launches,omitempty"`
 
 	// launch is the launch in progress, recorded before RunInstances is called.
@@ -465,6 +488,8 @@ type WorkstationStatus struct {
 
 	// failedRestoreSnapshotID is a restore snapshot that EC2 no longer knows; the drive picks another.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	FailedRestoreSnapshotID string `json:"failedRestoreSnapshotID,omitempty"`
 
 	// teardown is the release of the current instance, once begun.
@@ -484,6 +509,7 @@ type WorkstationStatus struct {
 
 	// interruptions counts spot interruptions.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	Interruptions int32 `json:"interruptions,omitempty"`
 
 	// lastInterruptionTime is when the last interruption notice arrived.
@@ -493,6 +519,7 @@ type WorkstationStatus struct {
 	// haltedGeneration is the generation at which an interruption stopped the
 	// Workstation (interruptionPolicy: Stop); any spec change starts it again.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	HaltedGeneration int64 `json:"haltedGeneration,omitempty"`
 
 	// avoidOfferings are type/zone offerings skipped until the given time.
@@ -507,14 +534,18 @@ type WorkstationStatus struct {
 type AvoidedOffering struct {
 	// offering is "<capacityType>/<instanceType>/<zone>".
 	// +required
-	Offering string `json:"offering"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Offering string `json:"offering,omitempty"`
 
 	// until is when the offering may be tried again.
 	// +required
-	Until metav1.Time `json:"until"`
+	Until metav1.Time `json:"until,omitempty"`
 
 	// reason is why it is avoided.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -540,7 +571,7 @@ type Workstation struct {
 
 	// spec is the desired state.
 	// +required
-	Spec WorkstationSpec `json:"spec"`
+	Spec WorkstationSpec `json:"spec,omitzero"`
 	// status is the observed state, written by the controller.
 	// +optional
 	Status WorkstationStatus `json:"status,omitempty"`

@@ -40,6 +40,8 @@ const (
 type DriveSource struct {
 	// snapshotID restores the drive from this EBS snapshot on first use.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=22
 	// +kubebuilder:validation:Pattern=`^snap-[0-9a-f]{8,17}$`
 	SnapshotID string `json:"snapshotID,omitempty"`
 
@@ -68,7 +70,7 @@ type XDriveSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=16384
 	// +kubebuilder:validation:XValidation:rule="self >= oldSelf",message="sizeGiB: may grow, never shrink"
-	SizeGiB int32 `json:"sizeGiB"`
+	SizeGiB int32 `json:"sizeGiB,omitempty"`
 
 	// volumeType is the EBS volume type.
 	// +optional
@@ -79,13 +81,13 @@ type XDriveSpec struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=100
 	// +kubebuilder:validation:Maximum=256000
-	IOPS *int32 `json:"iops,omitempty"`
+	IOPS int32 `json:"iops,omitempty"`
 
 	// throughputMiBps is the provisioned throughput, for gp3 only (125-2000).
 	// +optional
 	// +kubebuilder:validation:Minimum=125
 	// +kubebuilder:validation:Maximum=2000
-	ThroughputMiBps *int32 `json:"throughputMiBps,omitempty"`
+	ThroughputMiBps int32 `json:"throughputMiBps,omitempty"`
 
 	// encrypted encrypts the volumes and snapshots. Immutable.
 	// +optional
@@ -114,7 +116,7 @@ type XDriveSpec struct {
 	// snapshotRetention keeps the newest N completed snapshots; all are kept if absent.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
-	SnapshotRetention *int32 `json:"snapshotRetention,omitempty"`
+	SnapshotRetention int32 `json:"snapshotRetention,omitempty"`
 
 	// deletionPolicy decides whether the drive's snapshots are deleted with the XDrive.
 	// +optional
@@ -151,13 +153,13 @@ type DriveHolder struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 
 	// uid of the Workstation, so that a successor of the same name is not taken for it.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
-	UID string `json:"uid"`
+	UID string `json:"uid,omitempty"`
 }
 
 // PendingSnapshot is a snapshot of the live volume that has not completed yet.
@@ -166,21 +168,21 @@ type PendingSnapshot struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
-	ID string `json:"id"`
+	ID string `json:"id,omitempty"`
 
 	// volumeID is the volume it copies.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
-	VolumeID string `json:"volumeID"`
+	VolumeID string `json:"volumeID,omitempty"`
 
 	// startTime is when CreateSnapshot was called.
 	// +required
-	StartTime metav1.Time `json:"startTime"`
+	StartTime metav1.Time `json:"startTime,omitempty"`
 
 	// consistency is Flushed when the filesystem was unmounted first, else Crash.
 	// +required
-	Consistency Consistency `json:"consistency"`
+	Consistency Consistency `json:"consistency,omitempty"`
 }
 
 // Consistency says how a snapshot relates to the filesystem on the volume.
@@ -203,10 +205,11 @@ type XDriveStatus struct {
 	// +patchStrategy=merge
 	// +patchMergeKey=type
 	// +kubebuilder:validation:MaxItems=16
-	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type" protobuf:"bytes,1,rep,name=conditions"`
 
 	// observedGeneration is the generation the status was computed for.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// phase is where the drive is in its lifecycle; the XDrive controller owns it.
@@ -220,22 +223,30 @@ type XDriveStatus struct {
 
 	// volumeID is the live EBS volume, if any.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	VolumeID string `json:"volumeID,omitempty"`
 
 	// availabilityZone is the zone of the live volume.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	AvailabilityZone string `json:"availabilityZone,omitempty"`
 
 	// attachedTo is the instance the live volume was created for.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	AttachedTo string `json:"attachedTo,omitempty"`
 
 	// release is the release of the live volume the drive acts on: after it no write can reach the volume.
 	// +optional
 	Release *DriveRelease `json:"release,omitempty"`
 
-	// restoreSnapshotID is the snapshot the next volume is created from; empty means blank.
+	// restoreSnapshotID is the snapshot the next volume is created from; absent means blank.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	RestoreSnapshotID string `json:"restoreSnapshotID,omitempty"`
 
 	// pendingSnapshot is a snapshot of the live volume that has not completed yet.
@@ -244,18 +255,22 @@ type XDriveStatus struct {
 
 	// latestSnapshotID is the newest completed snapshot of the drive.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	LatestSnapshotID string `json:"latestSnapshotID,omitempty"`
 
 	// latestSnapshotTime is when the newest completed snapshot was started.
 	// +optional
 	LatestSnapshotTime *metav1.Time `json:"latestSnapshotTime,omitempty"`
 
-	// snapshotCount is how many completed snapshots the drive owns.
+	// snapshotCount is how many completed snapshots the drive owns; absent means none.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	SnapshotCount int32 `json:"snapshotCount,omitempty"`
 
 	// sizeGiB is the size of the live volume, or of the newest snapshot.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	SizeGiB int32 `json:"sizeGiB,omitempty"`
 }
 
@@ -280,7 +295,7 @@ type XDrive struct {
 
 	// spec is the desired state.
 	// +required
-	Spec XDriveSpec `json:"spec"`
+	Spec XDriveSpec `json:"spec,omitzero"`
 	// status is the observed state, written by the controller.
 	// +optional
 	Status XDriveStatus `json:"status,omitempty"`

@@ -141,7 +141,7 @@ func TestPruneRetriedAfterAWSError(t *testing.T) {
 	h.SetAWSAttempts(1) // the fault reaches the controller
 	h.Start()
 	xd := h.NewDrive("data", 10)
-	xd.Spec.SnapshotRetention = aws.Int32(1)
+	xd.Spec.SnapshotRetention = 1
 	h.Create(xd, h.NewWorkstation("box", "data", []string{"t3.large"}, "us-east-1a"))
 	h.Eventually(converge, "workstation Ready", h.WorkstationReady("box"))
 	h.SetState("box", v1alpha1.WorkstationStateStopped)

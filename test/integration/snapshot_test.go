@@ -158,7 +158,7 @@ func TestSnapshotRetention(t *testing.T) {
 	h := harness.New(t, harness.Config{Env: requireEnv(t)})
 	h.Start()
 	xd := h.NewDrive("data", 10)
-	xd.Spec.SnapshotRetention = aws.Int32(2)
+	xd.Spec.SnapshotRetention = 2
 	h.Create(xd, h.NewWorkstation("box", "data", []string{"t3.large"}, "us-east-1a"))
 	h.Eventually(converge, "workstation Ready", h.WorkstationReady("box"))
 

@@ -292,7 +292,7 @@ func (w *World) CreateDrive(name string, policy v1alpha1.DeletionPolicy) {
 	xd := &v1alpha1.XDrive{
 		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name, UID: w.uid()},
 		Spec: v1alpha1.XDriveSpec{SizeGiB: 10, VolumeType: v1alpha1.VolumeTypeGP3, Filesystem: v1alpha1.FilesystemExt4,
-			DeletionPolicy: policy, SnapshotRetention: ptr(int32(2))},
+			DeletionPolicy: policy, SnapshotRetention: 2},
 	}
 	w.create(xd)
 }

@@ -279,6 +279,14 @@ func (s *scope) offering() (instances.Offering, error) {
 	return instances.Offering{Spot: parts[0] == "Spot", Type: parts[1], Zone: parts[2], SubnetID: l.SubnetID, Price: l.SpotPrice}, nil
 }
 
+// nonZero is nil for an unset (zero) optional value.
+func nonZero(v int32) *int32 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
 func restoreText(snapshotID string) string {
 	if snapshotID == "" {
 		return "a blank drive"
@@ -341,7 +349,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 		Offering: o, ImageID: image, UserData: userData,
 		Volume: instances.DriveVolume{
 			SnapshotID: s.st.Launch.SnapshotID, SizeGiB: spec.SizeGiB, VolumeType: string(spec.VolumeType),
-			IOPS: spec.IOPS, ThroughputMiBps: spec.ThroughputMiBps, Encrypted: spec.IsEncrypted(), KMSKeyID: spec.KMSKeyID,
+			IOPS: nonZero(spec.IOPS), ThroughputMiBps: nonZero(spec.ThroughputMiBps), Encrypted: spec.IsEncrypted(), KMSKeyID: spec.KMSKeyID,
 		},
 		SecurityGroupIDs: s.ws.Spec.SecurityGroupIDs, KeyName: s.ws.Spec.KeyName,
 		InstanceProfile: s.ws.Spec.IAMInstanceProfile, MaxSpotPrice: s.ws.Spec.MaxSpotPrice,

@@ -83,7 +83,7 @@ func (s *scope) vanished(inst instances.Instance) {
 	st := s.st
 	if st.Teardown == nil || st.Teardown.InstanceID != inst.ID {
 		st.Teardown = &v1alpha1.Teardown{InstanceID: inst.ID, Reason: v1alpha1.TeardownVanished,
-			StartTime: metav1.NewTime(s.now), Deadline: metav1.NewTime(s.now), TerminateRequested: true}
+			StartTime: metav1.NewTime(s.now), Deadline: metav1.NewTime(s.now), TerminateTime: ptrTime(s.now)}
 	}
 	if st.DriveRelease == nil || st.DriveRelease.InstanceID != inst.ID {
 		st.DriveRelease = &v1alpha1.DriveRelease{InstanceID: inst.ID, Consistency: v1alpha1.ConsistencyCrash, Time: metav1.NewTime(s.now)}

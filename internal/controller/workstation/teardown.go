@@ -18,6 +18,11 @@ import (
 // is snapshotted once detached.
 const terminateFallback = 2 * time.Minute
 
+func ptrTime(t time.Time) *metav1.Time {
+	m := metav1.NewTime(t)
+	return &m
+}
+
 // startTeardown begins releasing the current instance. It is the one way
 // from Running to a stopped or replaced instance.
 func (s *scope) startTeardown(reason v1alpha1.TeardownReason) {
@@ -93,7 +98,7 @@ func (s *scope) terminating(ctx context.Context) (ctrl.Result, error) {
 	if found && inst.State == instances.StateTerminated {
 		return s.closeTeardown(ctx)
 	}
-	if !td.TerminateRequested {
+	if td.TerminateTime == nil {
 		if wait, err := s.waitForSnapshotStart(ctx); err != nil || wait {
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, err
 		}
@@ -103,7 +108,8 @@ func (s *scope) terminating(ctx context.Context) (ctrl.Result, error) {
 		if err := s.r.Launcher.Terminate(ctx, inst); err != nil {
 			return ctrl.Result{}, err
 		}
-		td.TerminateRequested = true
+		t := metav1.NewTime(s.now)
+		td.TerminateTime = &t
 		if inst.State != instances.StateShuttingDown {
 			inst.State = instances.StateShuttingDown
 			s.r.Instances.Remember(inst)

@@ -43,7 +43,7 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 			return ctrl.Result{}, err
 		}
 	}
-	if keep := s.xd.Spec.SnapshotRetention; keep != nil && s.st.SnapshotCount > *keep {
+	if keep := s.xd.Spec.SnapshotRetention; keep > 0 && s.st.SnapshotCount > keep {
 		// A prune that failed after the volume was deleted is done here.
 		if err := s.prune(ctx); err != nil {
 			return ctrl.Result{}, err
@@ -148,23 +148,23 @@ func countCompleted(list []drives.Snapshot) int32 {
 // prune deletes completed snapshots beyond the retention, never the newest.
 func (s *scope) prune(ctx context.Context) error {
 	keep := s.xd.Spec.SnapshotRetention
-	if keep == nil {
+	if keep == 0 {
 		return nil
 	}
 	owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key)
 	if err != nil {
 		return err
 	}
-	for _, sn := range drives.Prunable(owned, int(*keep)) {
+	for _, sn := range drives.Prunable(owned, int(keep)) {
 		if sn.ID == s.st.LatestSnapshotID || sn.ID == s.st.RestoreSnapshotID {
 			continue
 		}
 		if err := s.r.Snapshots.DeleteSnapshot(ctx, sn); err != nil {
 			return err
 		}
-		s.ev.Add(false, "SnapshotPruned", "Prune", "Deleted snapshot %s beyond retention %d", sn.ID, *keep)
+		s.ev.Add(false, "SnapshotPruned", "Prune", "Deleted snapshot %s beyond retention %d", sn.ID, keep)
 	}
-	s.st.SnapshotCount = min(countCompleted(owned), *keep)
+	s.st.SnapshotCount = min(countCompleted(owned), keep)
 	return nil
 }
 
