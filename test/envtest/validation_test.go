@@ -105,7 +105,7 @@ var invalidCases = []invalidCase{
 	{name: "tag aws:", kind: kindWS, spec: `{` + ws + `, tags: {team: ml, "aws:x": v}}`, want: []string{"spec.tags", "tags: keys starting with xdrive.io/ or aws: are reserved"}},
 	// Workstation: mountPath.
 	{name: "mountPath relative", kind: kindWS, spec: `{` + ws + `, mountPath: v1}`, want: []string{"spec.mountPath", "should match"}},
-	{name: "mountPath root", kind: kindWS, spec: `{` + ws + `, mountPath: /}`, want: []string{"spec.mountPath", "should match"}},
+	{name: "mountPath root", kind: kindWS, spec: `{` + ws + `, mountPath: /}`, want: []string{"spec.mountPath", "at least 2 chars"}},
 	{name: "mountPath trailing slash", kind: kindWS, spec: `{` + ws + `, mountPath: /v1/}`, want: []string{"spec.mountPath", "should match"}},
 	{name: "mountPath double slash", kind: kindWS, spec: `{` + ws + `, mountPath: //v1}`, want: []string{"spec.mountPath", "should match"}},
 	{name: "mountPath space", kind: kindWS, spec: `{` + ws + `, mountPath: /my data}`, want: []string{"spec.mountPath", "should match"}},
