@@ -25,8 +25,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
-	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/interruption"
 	"github.com/xdrive-io/xdrive/test/moto"
 )

@@ -26,8 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/operator"
 	testenv "github.com/xdrive-io/xdrive/test/envtest"
 	"github.com/xdrive-io/xdrive/test/faultproxy"

@@ -330,8 +330,6 @@ func (w *World) uid() types.UID {
 	return types.UID(fmt.Sprintf("uid-%08x", w.Rng.Uint32()))
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // UpdateWorkstation edits a Workstation's spec as a user would.
 func (w *World) UpdateWorkstation(name string, what string, change func(*v1alpha1.Workstation)) bool {
 	ws := w.Workstation(name)

@@ -150,7 +150,7 @@ func (s *scope) detaching(ctx context.Context, inst instances.Instance, known bo
 		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
 	if !vol.Detached() {
-		if st.AttachedTo != "" && s.holderRelease() == nil && !s.holderLost() && !(known && inst.Gone()) {
+		if st.AttachedTo != "" && s.holderRelease() == nil && !s.holderLost() && (!known || !inst.Gone()) {
 			// The holder found its instance again (a lost status write): it is live.
 			s.setPhase(v1alpha1.XDrivePhaseRestoring)
 		}
