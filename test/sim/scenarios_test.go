@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -478,5 +479,53 @@ func TestOrdering9PredecessorNotAdopted(t *testing.T) {
 	}
 	if ws := s.Workstation("dev"); ws.Status.Phase != v1alpha1.WorkstationPhaseRunning || ws.Status.InstanceID == old {
 		t.Fatalf("the new Workstation is %s on %s", ws.Status.Phase, ws.Status.InstanceID)
+	}
+}
+
+// The garbage collector: an owned volume of a drive that no longer exists is
+// snapshotted while detached, and deleted only once that snapshot completed;
+// an unreferenced instance is terminated after the grace period; what is
+// referenced, young, or not owned is left alone.
+func TestCollectorArchivesOrphans(t *testing.T) {
+	s := newScenario(t)
+	owned := map[string]string{cloud.TagCluster: Cluster, cloud.TagDrive: Namespace + "/gone", cloud.TagDriveUID: "uid-gone", cloud.TagName: "gone"}
+	orphan, err := s.EC2.SeedVolume("us-east-1a", 10, owned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray, err := s.EC2.SeedInstance("t3.large", "us-east-1a", map[string]string{cloud.TagCluster: Cluster, cloud.TagWorkstation: Namespace + "/gone", cloud.TagOwnerUID: "uid-gone-ws"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := s.running()
+	s.Collect()
+	if st := s.instanceState(stray); st != fakeec2.StateRunning || len(s.snapshotsOf(orphan)) != 0 {
+		t.Fatalf("within the grace period the collector acted: stray %s, snapshots of the orphan %v", st, s.snapshotsOf(orphan))
+	}
+	s.Advance(GCGrace + time.Minute)
+	s.Collect()
+	s.check()
+	snaps := s.snapshotsOf(orphan)
+	if len(snaps) != 1 || snaps[0].Tags[cloud.TagDetached] != "true" || snaps[0].State != fakeec2.SnapshotPending {
+		t.Fatalf("orphan snapshots %+v, want one pending, taken while detached", snaps)
+	}
+	s.Collect() // the snapshot is still pending: the volume stays
+	if vols := s.EC2.Volumes(); !slices.ContainsFunc(vols, func(v fakeec2.VolumeView) bool { return v.ID == orphan && !v.Deleted }) {
+		t.Fatal("the orphan volume was deleted before its snapshot completed")
+	}
+	s.EC2.Settle()
+	s.Collect()
+	s.check()
+	if !slices.ContainsFunc(s.EC2.Volumes(), func(v fakeec2.VolumeView) bool { return v.ID == orphan && v.Deleted }) {
+		t.Fatal("the orphan volume was not deleted after its snapshot completed")
+	}
+	if st := s.instanceState(stray); st == fakeec2.StateRunning {
+		t.Fatalf("the unreferenced instance %s is still running", stray)
+	}
+	if st := s.instanceState(live); st != fakeec2.StateRunning {
+		t.Fatalf("the referenced instance %s is %s", live, st)
+	}
+	if st := s.instanceState(s.foreign[0]); st != fakeec2.StateRunning {
+		t.Fatalf("a foreign instance was touched: %s", st)
 	}
 }
