@@ -10,10 +10,6 @@ import (
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,7 +19,6 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
-	"github.com/xdrive-io/xdrive/internal/metrics"
 	"github.com/xdrive-io/xdrive/internal/operator"
 )
 
@@ -98,12 +93,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("loading AWS config: %w", err)
 	}
-	awsCfg.APIOptions = append(awsCfg.APIOptions, metrics.CountCalls)
-	clients := operator.AWS{
-		EC2: ec2.NewFromConfig(awsCfg), SSM: ssm.NewFromConfig(awsCfg),
-		SQS: sqs.NewFromConfig(awsCfg), Events: eventbridge.NewFromConfig(awsCfg),
-	}
-	if err := operator.Setup(ctx, mgr, clients, opts); err != nil {
+	if err := operator.Setup(ctx, mgr, operator.NewAWS(awsCfg), opts); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -1,5 +1,9 @@
-// Package agent talks to the instance side of a Workstation: the bootstrap's
-// xdrive-ctl command, reached over SSH with a pinned host key.
+// Package agent is the one interface between the controllers and an
+// instance: the bootstrap's xdrive-ctl command, run over SSH with a pinned
+// host key. Agent is what the controllers call; SSH is its implementation,
+// built on internal/sshx. Tests that need no instance use a fake Agent
+// (test/harness.FakeAgent); tests that need one simulate it
+// (test/instancesim) and use SSH.
 package agent
 
 import (
@@ -29,31 +33,8 @@ type Agent interface {
 	Release(ctx context.Context, t Target) error
 }
 
-// Runner runs one command on a target.
-type Runner interface {
-	Run(ctx context.Context, t Target, command string) ([]byte, error)
-}
-
 // Commands are the instance-side commands run over SSH.
 const (
 	StatusCommand  = bootstrap.CtlPath + " status"
 	ReleaseCommand = bootstrap.CtlPath + " release"
 )
-
-// Remote is the Agent that runs xdrive-ctl through a Runner.
-type Remote struct{ Runner Runner }
-
-// Status runs `xdrive-ctl status` and parses its JSON.
-func (r Remote) Status(ctx context.Context, t Target) (Status, error) {
-	out, err := r.Runner.Run(ctx, t, StatusCommand)
-	if err != nil {
-		return Status{}, err
-	}
-	return bootstrap.ParseStatus(out)
-}
-
-// Release runs `xdrive-ctl release`.
-func (r Remote) Release(ctx context.Context, t Target) error {
-	_, err := r.Runner.Run(ctx, t, ReleaseCommand)
-	return err
-}

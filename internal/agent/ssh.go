@@ -3,20 +3,43 @@ package agent
 import (
 	"context"
 
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/sshx"
 )
 
-// SSHRunner runs commands over SSH, pinning each target's host key.
-type SSHRunner struct {
+// SSH is the Agent of the operator: it runs xdrive-ctl on the instance over
+// SSH (internal/sshx), logging in with the Target's client key and pinning
+// its host key. The zero value dials each instance's address on port 22
+// with sshx's default retries.
+type SSH struct {
 	// Resolver maps instance addresses to what is dialed; tests and the demo
-	// point every instance at 127.0.0.1.
+	// point every instance at a loopback sshd (test/instancesim).
 	Resolver sshx.Resolver
-	Retry    sshx.RetryPolicy
+	// Retry bounds the retries of connection-level failures.
+	Retry sshx.RetryPolicy
 }
 
-// Run connects to the target and runs the command.
-func (r SSHRunner) Run(ctx context.Context, t Target, command string) ([]byte, error) {
-	c, err := sshx.New(sshx.Config{PrivateKeyPEM: t.ClientKey, HostKey: t.HostKey, Resolver: r.Resolver, Retry: r.Retry})
+var _ Agent = SSH{}
+
+// Status runs `xdrive-ctl status` and parses its JSON.
+func (s SSH) Status(ctx context.Context, t Target) (Status, error) {
+	out, err := s.run(ctx, t, StatusCommand)
+	if err != nil {
+		return Status{}, err
+	}
+	return bootstrap.ParseStatus(out)
+}
+
+// Release runs `xdrive-ctl release`.
+func (s SSH) Release(ctx context.Context, t Target) error {
+	_, err := s.run(ctx, t, ReleaseCommand)
+	return err
+}
+
+// run connects to the target and runs one command; see sshx.Client.Run for
+// what is retried.
+func (s SSH) run(ctx context.Context, t Target, command string) ([]byte, error) {
+	c, err := sshx.New(sshx.Config{PrivateKeyPEM: t.ClientKey, HostKey: t.HostKey, Resolver: s.Resolver, Retry: s.Retry})
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
 const (
@@ -23,8 +24,6 @@ const (
 	MaxUserDataSize = 16 * 1024
 	// DefaultMountPath is where the drive is mounted when Params.MountPath is empty.
 	DefaultMountPath = "/v1"
-	// DefaultDeviceName is the drive's block device mapping name.
-	DefaultDeviceName = "/dev/sdf"
 	// CtlPath is the control command the operator runs over SSH.
 	CtlPath = "/usr/local/sbin/xdrive-ctl"
 	// CommittedTag is the tag of the image a container is committed to on release.
@@ -51,7 +50,8 @@ type Params struct {
 	MountPath string
 	// Filesystem is made on a blank drive; ext4 if empty.
 	Filesystem v1alpha1.Filesystem
-	// DeviceName is the drive's block device mapping name (informational); DefaultDeviceName if empty.
+	// DeviceName is the drive's block device mapping name (informational);
+	// instances.DriveDevice if empty.
 	DeviceName string
 	// VolumeID, when set, is the only volume accepted as the drive.
 	VolumeID string
@@ -151,7 +151,7 @@ func (p Params) withDefaults() Params {
 		p.Filesystem = v1alpha1.FilesystemExt4
 	}
 	if p.DeviceName == "" {
-		p.DeviceName = DefaultDeviceName
+		p.DeviceName = instances.DriveDevice
 	}
 	return p
 }

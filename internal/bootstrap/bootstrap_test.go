@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/instances"
 	sshdtest "github.com/xdrive-io/xdrive/test/sshd"
 )
 
@@ -109,7 +110,7 @@ func TestRender(t *testing.T) {
 			t.Errorf("%s is not %s", f.dst, f.src)
 		}
 	}
-	wantConfig := "MOUNT_PATH=/v1\nFILESYSTEM=ext4\nDEVICE_NAME=/dev/sdf\nVOLUME_ID=" + driveVolumeID + "\nGPU=true\nWORKSTATION=team-a/dev-box\n"
+	wantConfig := "MOUNT_PATH=/v1\nFILESYSTEM=ext4\nDEVICE_NAME=" + instances.DriveDevice + "\nVOLUME_ID=" + driveVolumeID + "\nGPU=true\nWORKSTATION=team-a/dev-box\n"
 	if got := string(files["etc/xdrive/config"]); got != wantConfig {
 		t.Errorf("config = %q, want %q", got, wantConfig)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
 var (
@@ -60,7 +61,7 @@ func (p Params) Validate() error {
 		add("filesystem %q: must be ext4 or xfs", p.Filesystem)
 	}
 	if !deviceNameRE.MatchString(p.DeviceName) {
-		add("deviceName %q: must look like /dev/sdf", p.DeviceName)
+		add("deviceName %q: must look like %s", p.DeviceName, instances.DriveDevice)
 	}
 	if p.VolumeID != "" && !volumeIDRE.MatchString(p.VolumeID) {
 		add("volumeID %q: must look like vol-0123456789abcdef0", p.VolumeID)

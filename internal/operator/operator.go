@@ -129,7 +129,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	})
 	ag := opts.Agent
 	if ag == nil {
-		ag = agent.Remote{Runner: agent.SSHRunner{Resolver: opts.SSHResolver}}
+		ag = agent.SSH{Resolver: opts.SSHResolver}
 	}
 	driveService := drives.NewService(clients.EC2, opts.Cluster, opts.BatchWindow, nil)
 	if err := (&xdrive.Reconciler{

@@ -1,4 +1,5 @@
-// Package sshx runs commands on xdrive instances over SSH.
+// Package sshx runs commands on xdrive instances over SSH; agent.SSH, the
+// operator's one way to reach an instance, is built on it.
 //
 // Every connection pins the instance's host key (which the operator generated
 // and handed to the instance), connection-level failures are retried with
@@ -17,12 +18,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 )
-
-// Runner runs a command on an instance and returns its stdout. *Client
-// implements it; controllers depend on Runner so tests can fake it.
-type Runner interface {
-	Run(ctx context.Context, addr, command string) (stdout []byte, err error)
-}
 
 // Resolver maps an instance address (as Run receives it) to the host:port
 // that is actually dialed.
@@ -93,8 +88,6 @@ type Client struct {
 	commandTimeout time.Duration
 	retry          RetryPolicy
 }
-
-var _ Runner = (*Client)(nil)
 
 // New validates cfg and returns a Client.
 func New(cfg Config) (*Client, error) {

@@ -1,0 +1,26 @@
+package operator
+
+import (
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/xdrive-io/xdrive/internal/metrics"
+)
+
+// NewAWS builds the clients of every AWS service the operator calls from one
+// SDK config (the default credential chain in cmd/, moto in tests and the
+// demo). Every call is counted in the operator's metrics.
+func NewAWS(cfg aws.Config) AWS {
+	cfg.APIOptions = append(slices.Clip(cfg.APIOptions), metrics.CountCalls)
+	return AWS{
+		EC2:    ec2.NewFromConfig(cfg),
+		SSM:    ssm.NewFromConfig(cfg),
+		SQS:    sqs.NewFromConfig(cfg),
+		Events: eventbridge.NewFromConfig(cfg),
+	}
+}
