@@ -19,6 +19,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/test/instancesim/shim"
 	sshdtest "github.com/xdrive-io/xdrive/test/sshd"
 )
 
@@ -273,14 +274,14 @@ func TestShellcheck(t *testing.T) {
 	if err := os.WriteFile(rendered, ud, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	shim, err := filepath.Abs("testdata/shim.sh")
-	if err != nil {
+	shimPath := filepath.Join(t.TempDir(), "shim.sh")
+	if err := os.WriteFile(shimPath, shim.Script, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for i := range files {
 		files[i] = filepath.Base(files[i])
 	}
-	cmd := exec.Command(shellcheck, append([]string{"-x", "-s", "bash"}, append(files, shim, rendered)...)...)
+	cmd := exec.Command(shellcheck, append([]string{"-x", "-s", "bash"}, append(files, shimPath, rendered)...)...)
 	cmd.Dir = "scripts"
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("shellcheck: %v\n%s", err, out)

@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/test/instancesim/shim"
 )
 
 const (
@@ -25,11 +27,9 @@ const (
 	runTimeout    = 60 * time.Second
 )
 
-// shimmed are the commands replaced by testdata/shim.sh in a sandbox.
-var shimmed = []string{
-	"docker", "systemctl", "blkid", "mkfs.ext4", "mkfs.xfs", "mount", "umount", "findmnt",
-	"resize2fs", "xfs_growfs", "nvidia-ctk", "sync", "fuser", "sshd", "ssh-keygen",
-}
+// shimmed are the commands replaced by the shim (test/instancesim/shim) in a
+// sandbox: those of a simulated instance, and ssh-keygen.
+var shimmed = append(slices.Clip(shim.Commands), "ssh-keygen")
 
 // sandbox is a fake instance: a root directory with /sys/block and /dev
 // entries, and PATH shims that log their argv and keep a little state.
@@ -50,19 +50,11 @@ func newSandbox(t *testing.T, noDrive bool, shims ...string) *sandbox {
 	for _, d := range []string{s.root, s.state, s.bin} {
 		s.mkdir(d)
 	}
-	shim, err := os.ReadFile("testdata/shim.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	shimPath := filepath.Join(dir, "shim.sh")
-	s.write(shimPath, string(shim), 0o755)
 	if len(shims) == 0 {
 		shims = shimmed
 	}
-	for _, name := range shims {
-		if err := os.Symlink(shimPath, filepath.Join(s.bin, name)); err != nil {
-			t.Fatal(err)
-		}
+	if err := shim.Install(s.bin, shims...); err != nil {
+		t.Fatal(err)
 	}
 	s.addDisk("nvme0n1", ebsModel, serial(rootVolumeID), "nvme0n1p1", "nvme0n1p128")
 	s.addDisk("nvme1n1", storeModel, "AWS1A2B3C4D5E6F7G8H9")
