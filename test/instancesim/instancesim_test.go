@@ -1,0 +1,194 @@
+package instancesim_test
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/agent"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/internal/sshx"
+	"github.com/xdrive-io/xdrive/test/instancesim"
+	"github.com/xdrive-io/xdrive/test/moto"
+	"github.com/xdrive-io/xdrive/test/sshd"
+)
+
+func TestMain(m *testing.M) { moto.Main(m) }
+
+// TestInstanceLifecycle launches an instance in moto with real user-data and
+// drives its simulation through the real SSH agent: status, release, a
+// restore from a snapshot on a second instance, and a spot notice there.
+func TestInstanceLifecycle(t *testing.T) {
+	if _, err := os.Stat(sshd.Binary); err != nil || os.Geteuid() != 0 {
+		skipOrFail(t, "the simulated instances need root and "+sshd.Binary)
+	}
+	srv := moto.Shared(t)
+	account := moto.NewAccount()
+	api := ec2.NewFromConfig(moto.Config(srv.URL, account))
+	cluster := "sim-" + account
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	var mu sync.Mutex
+	var logs strings.Builder
+	sim, err := instancesim.Start(instancesim.Options{EC2: api, Cluster: cluster, Dir: t.TempDir(),
+		Log: func(id, msg string) {
+			mu.Lock()
+			defer mu.Unlock()
+			logs.WriteString(id + " | " + msg + "\n")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sim.Stop()
+		if t.Failed() {
+			t.Logf("simulator log:\n%s", logs.String())
+		}
+	}()
+
+	hostKey, hostPub := key(t)
+	clientKey, clientPub := key(t)
+	ud, err := bootstrap.Render(bootstrap.Params{
+		HostKeyPEM: string(hostKey), AuthorizedKey: clientPub, WorkstationKey: "default/box",
+		Containers: []v1alpha1.Container{{Name: "shell", Image: "ubuntu:24.04"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	launch := func(snapshot string) (*instancesim.Instance, agent.Target) {
+		t.Helper()
+		id := runInstance(ctx, t, api, cluster, ud, snapshot)
+		var in *instancesim.Instance
+		for in == nil {
+			var ok bool
+			if in, ok = sim.Instance(id); !ok {
+				select {
+				case <-ctx.Done():
+					t.Fatalf("instance %s was not simulated", id)
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}
+		if err := in.Wait(ctx); err != nil {
+			t.Fatalf("booting %s: %v", id, err)
+		}
+		return in, agent.Target{Address: in.PrivateIP, HostKey: hostPub, ClientKey: clientKey}
+	}
+	ssh := agent.SSH{Resolver: sim.Resolve}
+
+	first, target := launch("")
+	st, err := ssh.Status(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Phase != bootstrap.PhaseReady || !st.Mounted || st.VolumeID != first.VolumeID || st.Containers["shell"] != "running" {
+		t.Fatalf("status of the first instance = %+v", st)
+	}
+	if err := first.AppendDrive("/v1", "notes.txt", "written on "+first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := ssh.Release(ctx, target); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := ssh.Status(ctx, target); err != nil || !st.Released || st.Mounted {
+		t.Fatalf("status after release = %+v, %v", st, err)
+	}
+	if status, release := first.SSHCommands(); status != 2 || release != 1 || !first.Released() {
+		t.Errorf("SSH commands = %d status, %d release; released %v", status, release, first.Released())
+	}
+
+	snap, err := api.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{VolumeId: aws.String(first.VolumeID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{first.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, "the first instance powered off", func() bool { return len(sim.Running()) == 0 })
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancelShort()
+	if _, err := sim.Resolve(short, first.PrivateIP); err == nil {
+		t.Error("a powered-off instance's address still resolves")
+	}
+
+	second, target := launch(aws.ToString(snap.SnapshotId))
+	if got, err := second.ReadDrive("/v1", "notes.txt"); err != nil || got != "written on "+first.ID+"\n" {
+		t.Errorf("notes on the restored drive = %q, %v", got, err)
+	}
+	if st, err := ssh.Status(ctx, target); err != nil || st.Phase != bootstrap.PhaseReady || st.Containers["shell"] != "running" {
+		t.Fatalf("status of the second instance = %+v, %v", st, err)
+	}
+	sim.Notice(second.ID)
+	waitFor(ctx, t, "xdrive-watch to release the drive on the spot notice", second.Released)
+	if got := sim.Launched(); len(got) != 2 || got[0] != first.ID || got[1] != second.ID {
+		t.Errorf("Launched() = %v", got)
+	}
+	if err := sim.Failed(); err != nil {
+		t.Error(err)
+	}
+}
+
+// runInstance launches one instance of the cluster with the drive at
+// instances.DriveDevice, blank or from a snapshot.
+func runInstance(ctx context.Context, t *testing.T, api *ec2.Client, cluster string, userData []byte, snapshot string) string {
+	t.Helper()
+	images, err := api.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"amazon"}})
+	if err != nil || len(images.Images) == 0 {
+		t.Fatalf("no image to launch: %v", err)
+	}
+	drive := &ec2types.EbsBlockDevice{VolumeSize: aws.Int32(10), DeleteOnTermination: aws.Bool(false)}
+	if snapshot != "" {
+		drive.SnapshotId = aws.String(snapshot)
+	}
+	out, err := api.RunInstances(ctx, &ec2.RunInstancesInput{
+		ImageId: images.Images[0].ImageId, InstanceType: ec2types.InstanceTypeT3Large, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		UserData:            aws.String(base64.StdEncoding.EncodeToString(userData)),
+		BlockDeviceMappings: []ec2types.BlockDeviceMapping{{DeviceName: aws.String(instances.DriveDevice), Ebs: drive}},
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance,
+			Tags: []ec2types.Tag{{Key: aws.String(cloud.TagCluster), Value: aws.String(cluster)}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.Instances[0].InstanceId)
+}
+
+func key(t *testing.T) ([]byte, string) {
+	t.Helper()
+	priv, pub, err := sshx.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, pub
+}
+
+func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func skipOrFail(t *testing.T, msg string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
