@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the xdrive demo (hack/demo): the whole Workstation/XDrive lifecycle on a
+# Runs the xdrive demo (test/e2e/demo): the whole Workstation/XDrive lifecycle on a
 # local kube-apiserver + etcd (envtest), moto for AWS, and simulated instances
 # (the real bootstrap scripts in sandboxes, a real sshd on 127.0.0.1 each).
 #
@@ -25,7 +25,7 @@ done
 log() { echo "demo.sh: $*" >&2; }
 
 log "building bin/xdrive-demo"
-go build -o bin/xdrive-demo ./hack/demo
+go build -o bin/xdrive-demo ./test/e2e/demo
 if [[ -z ${KUBEBUILDER_ASSETS:-} ]]; then
 	log "locating kube-apiserver and etcd (hack/envtest-assets.sh; the first build takes about 12 minutes)"
 	KUBEBUILDER_ASSETS="$(hack/envtest-assets.sh)"

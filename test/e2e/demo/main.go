@@ -1,9 +1,11 @@
 // Command xdrive-demo runs the whole xdrive lifecycle on this machine, with
 // no AWS account and no cluster: a real kube-apiserver and etcd (envtest),
-// moto for AWS behind the fault proxy, the operator in-process, and for each
-// EC2 instance a stand-in that runs the real bootstrap scripts in a sandbox
-// directory behind a real sshd on 127.0.0.1. Run it with `make demo` (or
-// hack/demo.sh), which puts it in a loopback-only network namespace.
+// moto for AWS behind the fault proxy, the operator in-process
+// (test/harness.Stack), and for each EC2 instance a simulation that runs the
+// real bootstrap scripts in a sandbox directory behind a real sshd on
+// 127.0.0.1 (test/instancesim). Run it with `make demo` (or hack/demo.sh),
+// which puts it in a loopback-only network namespace; demo_test.go runs it
+// as a test.
 //
 // The last line is machine-checkable:
 //
@@ -28,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/test/sshd"
 )
 
 func main() {
@@ -55,7 +58,7 @@ func run(nonInteractive bool, timeout time.Duration, keep bool) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	st := &stack{out: out}
+	s := &setup{out: out}
 	var interrupted atomic.Bool
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -71,20 +74,20 @@ func run(nonInteractive bool, timeout time.Duration, keep bool) int {
 				break
 			}
 		}
-		st.kill()
+		s.kill()
 		out.Raw("demo: INTERRUPTED (killed)\n")
 		os.Exit(130)
 	}()
 
 	var res result
-	err := st.start(ctx, 2*time.Second)
+	err := s.start(ctx, 2*time.Second)
 	var v *view
 	if err == nil {
-		v = &view{c: st.env.Client, ns: namespace, out: out}
+		v = &view{c: s.env.Client, ns: namespace, out: out}
 		vctx, vcancel := context.WithCancel(ctx)
 		vdone := make(chan struct{})
 		started := false
-		sc := &scenario{s: st, out: out, c: st.env.Client, startView: func() {
+		sc := &scenario{s: s, st: s.st, out: out, c: s.env.Client, startView: func() {
 			started = true
 			go func() { defer close(vdone); v.Run(vctx) }()
 		}}
@@ -94,15 +97,15 @@ func run(nonInteractive bool, timeout time.Duration, keep bool) int {
 			<-vdone
 		}
 		if err != nil && !interrupted.Load() {
-			diagnose(out, st, v)
+			diagnose(out, s, v)
 		}
 	}
 	if err != nil && !interrupted.Load() {
 		out.Fail("%v", err)
 	}
 	out.Progress("cleaning up: operator, simulated instances, moto, kube-apiserver and etcd")
-	st.stop()
-	workDir := st.workDir
+	s.stop()
+	workDir := s.workDir
 	switch {
 	case interrupted.Load():
 		if workDir != "" {
@@ -172,8 +175,8 @@ func preflight() error {
 	if _, err := exec.LookPath("moto_server"); err != nil {
 		missing = append(missing, "moto_server is not on PATH")
 	}
-	if _, err := os.Stat(sshdBinary); err != nil {
-		missing = append(missing, sshdBinary+" is missing (apt-get install -y openssh-server)")
+	if _, err := os.Stat(sshd.Binary); err != nil {
+		missing = append(missing, sshd.Binary+" is missing (apt-get install -y openssh-server)")
 	}
 	for _, tool := range []string{"bash", "curl", "flock", "ssh-keygen", "tar", "base64"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -187,7 +190,7 @@ func preflight() error {
 }
 
 // diagnose prints what the operator last reported, for a failed run.
-func diagnose(out *printer, st *stack, v *view) {
+func diagnose(out *printer, s *setup, v *view) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if v != nil {
@@ -195,9 +198,9 @@ func diagnose(out *printer, st *stack, v *view) {
 	}
 	var wsList v1alpha1.WorkstationList
 	var xdList v1alpha1.XDriveList
-	if st.env != nil {
-		_ = st.env.Client.List(ctx, &wsList, client.InNamespace(namespace))
-		_ = st.env.Client.List(ctx, &xdList, client.InNamespace(namespace))
+	if s.env != nil {
+		_ = s.env.Client.List(ctx, &wsList, client.InNamespace(namespace))
+		_ = s.env.Client.List(ctx, &xdList, client.InNamespace(namespace))
 	}
 	for _, w := range wsList.Items {
 		for _, c := range w.Status.Conditions {
@@ -208,13 +211,14 @@ func diagnose(out *printer, st *stack, v *view) {
 		for _, c := range d.Status.Conditions {
 			out.Note("XDrive %s %s=%s %s: %s", d.Name, c.Type, c.Status, c.Reason, c.Message)
 		}
-		if c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionReady); c == nil {
+		if meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionReady) == nil {
 			out.Note("XDrive %s has no Ready condition", d.Name)
 		}
 	}
-	if st.logPath != "" {
-		out.Note("last lines of the operator log %s:", st.logPath)
-		lines := strings.Split(strings.TrimSpace(string(readFile(st.logPath))), "\n")
+	if s.logPath != "" {
+		out.Note("last lines of the operator log %s:", s.logPath)
+		log, _ := os.ReadFile(s.logPath)
+		lines := strings.Split(strings.TrimSpace(string(log)), "\n")
 		if len(lines) > 25 {
 			lines = lines[len(lines)-25:]
 		}

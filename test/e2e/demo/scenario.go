@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,15 +11,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -28,14 +24,21 @@ import (
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/interruption"
+	testenv "github.com/xdrive-io/xdrive/test/envtest"
+	"github.com/xdrive-io/xdrive/test/harness"
 	"github.com/xdrive-io/xdrive/test/moto"
 )
 
-const notesFile = "notes.txt"
+const (
+	notesFile = "notes.txt"
+	// waitTimeout bounds each wait for the operator; the whole demo has its own timeout.
+	waitTimeout = 3 * time.Minute
+)
 
 // scenario walks one XDrive and one spot Workstation through their lifecycle.
 type scenario struct {
-	s   *stack
+	s   *setup
+	st  *harness.Stack // the operator, moto and the simulated instances
 	out *printer
 	c   client.Client
 	// startView starts printing the tables and Events.
@@ -93,7 +96,7 @@ func (sc *scenario) run(ctx context.Context) (result, error) {
 // objects loads the XDrive and the spot Workstation from config/samples, or builds them.
 func (sc *scenario) objects() (*v1alpha1.XDrive, *v1alpha1.Workstation, error) {
 	xd, ws := &v1alpha1.XDrive{}, &v1alpha1.Workstation{}
-	dir := filepath.Join(repoRoot(), "config", "samples")
+	dir := filepath.Join(testenv.RepoRoot(), "config", "samples")
 	xdPath, wsPath := filepath.Join(dir, "xdrive_v1alpha1_xdrive.yaml"), filepath.Join(dir, "xdrive_v1alpha1_workstation.yaml")
 	errX := readYAML(xdPath, xd)
 	errW := readYAML(wsPath, ws)
@@ -127,20 +130,8 @@ func readYAML(path string, obj any) error {
 	return yaml.UnmarshalStrict(b, obj)
 }
 
-func repoRoot() string {
-	wd, _ := os.Getwd()
-	for d := wd; ; d = filepath.Dir(d) {
-		if exists(filepath.Join(d, "go.mod")) && exists(filepath.Join(d, "config", "crd")) {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			return wd
-		}
-	}
-}
-
 func rel(path string) string {
-	if r, err := filepath.Rel(repoRoot(), path); err == nil {
+	if r, err := filepath.Rel(testenv.RepoRoot(), path); err == nil {
 		return r
 	}
 	return path
@@ -193,7 +184,7 @@ func (sc *scenario) stop(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alpha1.Wo
 			return false, "", err
 		}
 		d = x
-		_, wr := ready(w.Status.Conditions)
+		_, wr := v1alpha1.ReadyReason(w.Status.Conditions)
 		live, err := sc.liveInstances(ctx)
 		if err != nil {
 			return false, "", err
@@ -206,7 +197,7 @@ func (sc *scenario) stop(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alpha1.Wo
 		return err
 	}
 	sc.stopSnapshot = d.Status.LatestSnapshotID
-	if gone, err := sc.volumeGone(ctx, sc.firstVolume); err != nil || !gone {
+	if _, found, err := sc.st.Volume(ctx, sc.firstVolume); err != nil || found {
 		return fmt.Errorf("volume %s still exists after the drive was archived (%w)", sc.firstVolume, err)
 	}
 	consistency, err := sc.consistency(ctx, sc.stopSnapshot, first)
@@ -259,7 +250,7 @@ func (sc *scenario) interrupt(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alph
 	sc.out.Step("d", "simulate a spot interruption of "+sc.secondInstance)
 	start := time.Now()
 	detail := fmt.Sprintf(`{"instance-id":%q,"instance-action":"terminate"}`, sc.secondInstance)
-	arn := fmt.Sprintf("arn:aws:ec2:%s:%s:instance/%s", moto.Region, sc.s.account, sc.secondInstance)
+	arn := fmt.Sprintf("arn:aws:ec2:%s:%s:instance/%s", moto.Region, sc.st.Account, sc.secondInstance)
 	res, err := sc.s.events.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
 		Source: aws.String(interruption.SourceEC2), DetailType: aws.String(interruption.DetailTypeSpotInterruption),
 		Detail: aws.String(detail), Resources: []string{arn},
@@ -267,7 +258,7 @@ func (sc *scenario) interrupt(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alph
 	if err != nil || res.FailedEntryCount != 0 {
 		return fmt.Errorf("publishing the interruption event: %w", err)
 	}
-	sc.s.imds.Notice(sc.secondInstance)
+	sc.st.Sim.Notice(sc.secondInstance)
 	sc.out.Progress("published through moto's EventBridge (-> SQS queue %s): source %s, detail-type %q, detail %s",
 		queueName, interruption.SourceEC2, interruption.DetailTypeSpotInterruption, detail)
 	sc.out.Progress("and the instance's IMDS now answers spot/instance-action with a terminate action, as EC2's does")
@@ -307,33 +298,39 @@ func (sc *scenario) deleteAll(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alph
 	sc.out.Step("e", "delete the Workstation and the XDrive (deletionPolicy: Delete)")
 	start := time.Now()
 	for _, obj := range []client.Object{
-		&v1alpha1.Workstation{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: sc.ws}},
-		&v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: sc.drive}},
+		&v1alpha1.Workstation{ObjectMeta: metav1.ObjectMeta{Name: sc.ws}},
+		&v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Name: sc.drive}},
 	} {
-		if err := sc.c.Delete(ctx, obj); err != nil {
-			return fmt.Errorf("deleting %s: %w", obj.GetName(), err)
+		if err := sc.st.Delete(ctx, obj); err != nil {
+			return err
 		}
 	}
 	err := sc.waitFor(ctx, "both objects gone", func() (bool, string, error) {
-		var wsList v1alpha1.WorkstationList
-		var xdList v1alpha1.XDriveList
-		if err := sc.c.List(ctx, &wsList, client.InNamespace(namespace)); err != nil {
+		wsLeft, err := sc.st.Exists(ctx, &v1alpha1.Workstation{}, sc.ws)
+		if err != nil {
 			return false, "", err
 		}
-		if err := sc.c.List(ctx, &xdList, client.InNamespace(namespace)); err != nil {
-			return false, "", err
-		}
-		return len(wsList.Items)+len(xdList.Items) == 0, fmt.Sprintf("%d workstations, %d xdrives left", len(wsList.Items), len(xdList.Items)), nil
+		xdLeft, err := sc.st.Exists(ctx, &v1alpha1.XDrive{}, sc.drive)
+		return !wsLeft && !xdLeft, fmt.Sprintf("Workstation left: %v, XDrive left: %v", wsLeft, xdLeft), err
 	})
 	if err != nil {
 		return err
 	}
 	// envtest runs no garbage collector; in a cluster the owner reference removes the SSH Secret.
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: workstation.SSHSecretName(sc.ws)}}
-	if err := sc.c.Delete(ctx, secret); err == nil {
-		sc.out.Note("deleted Secret %s as the garbage collector would (envtest has none; the Workstation owns it)", secret.Name)
-	} else if !apierrors.IsNotFound(err) {
+	var secrets corev1.SecretList
+	if err := sc.c.List(ctx, &secrets, client.InNamespace(namespace)); err != nil {
 		return err
+	}
+	for _, secret := range secrets.Items {
+		if !slices.ContainsFunc(secret.OwnerReferences, func(o metav1.OwnerReference) bool {
+			return o.Kind == "Workstation" && o.Name == sc.ws
+		}) {
+			continue
+		}
+		if err := sc.st.Delete(ctx, &secret); err != nil {
+			return err
+		}
+		sc.out.Note("deleted Secret %s as the garbage collector would (envtest has none; the Workstation owns it)", secret.Name)
 	}
 	sc.out.Done("e in %s: Workstation and XDrive are gone", since(start))
 	return nil
@@ -343,21 +340,21 @@ func (sc *scenario) deleteAll(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alph
 func (sc *scenario) summary(ctx context.Context) (result, error) {
 	sc.out.Step("summary", "what happened, and what is left")
 	var r result
-	r.snapshots = len(sc.s.proxy.CreatedSnapshots())
-	launched := sc.s.fleet.Launched()
+	r.snapshots = len(sc.st.Proxy.CreatedSnapshots())
+	launched := sc.st.Sim.Launched()
 	r.instances = len(launched)
 	sc.out.Progress("instances launched: %d (%s)", r.instances, strings.Join(launched, ", "))
-	sc.out.Progress("snapshots taken:    %d (%s)", r.snapshots, strings.Join(sc.s.proxy.CreatedSnapshots(), ", "))
+	sc.out.Progress("snapshots taken:    %d (%s)", r.snapshots, strings.Join(sc.st.Proxy.CreatedSnapshots(), ", "))
 	var status, release int
 	for _, id := range launched {
-		if h, ok := sc.s.fleet.Host(id); ok {
+		if h, ok := sc.st.Sim.Instance(id); ok {
 			s, rl := h.SSHCommands()
 			status, release = status+s, release+rl
 		}
 	}
 	sc.out.Progress("SSH commands run by the operator on the instances: %d xdrive-ctl status, %d xdrive-ctl release", status, release)
 
-	counts := sc.s.proxy.Counts()
+	counts := sc.st.Proxy.Counts()
 	actions := make([]string, 0, len(counts))
 	total := 0
 	for a, n := range counts {
@@ -378,7 +375,7 @@ func (sc *scenario) summary(ctx context.Context) (result, error) {
 	sc.out.Raw("%s", render([]string{"  ACTION", "CALLS"}, rows))
 
 	// What is left, straight from moto and the API server.
-	instances, err := sc.allInstances(ctx)
+	instances, err := sc.st.AllInstances(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -388,20 +385,19 @@ func (sc *scenario) summary(ctx context.Context) (result, error) {
 			r.problems = append(r.problems, "instance "+aws.ToString(in.InstanceId)+" is not terminated")
 		}
 	}
-	vols, err := sc.s.direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{})
+	vols, err := sc.st.Volumes(ctx)
 	if err != nil {
 		return r, err
 	}
-	for _, v := range vols.Volumes {
+	for _, v := range vols {
 		r.leftVolumes++
 		r.problems = append(r.problems, fmt.Sprintf("volume %s (%s) is left", aws.ToString(v.VolumeId), v.State))
 	}
-	snaps, err := sc.s.direct.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"},
-		Filters: []ec2types.Filter{cloud.TagFilter(cloud.TagCluster, sc.s.cluster)}})
+	snaps, err := sc.st.Snapshots(ctx)
 	if err != nil {
 		return r, err
 	}
-	for _, s := range snaps.Snapshots {
+	for _, s := range snaps {
 		r.leftSnapshots++
 		r.problems = append(r.problems, "snapshot "+aws.ToString(s.SnapshotId)+" is left")
 	}
@@ -418,7 +414,7 @@ func (sc *scenario) summary(ctx context.Context) (result, error) {
 		r.problems = append(r.problems, fmt.Sprintf("%d Workstations, %d XDrives and %d Secrets are left in namespace %s",
 			len(wsList.Items), len(xdList.Items), len(secrets.Items), namespace))
 	}
-	if running := sc.s.fleet.Running(); len(running) > 0 {
+	if running := sc.st.Sim.Running(); len(running) > 0 {
 		r.leftStandIns = len(running)
 		r.problems = append(r.problems, "simulated instances still running: "+strings.Join(running, ", "))
 	}
@@ -447,50 +443,34 @@ func (sc *scenario) waitReady(ctx context.Context, notOn string) (*v1alpha1.Work
 		if w, d, err = sc.get(ctx); err != nil {
 			return false, "", err
 		}
-		wsReady := meta.IsStatusConditionTrue(w.Status.Conditions, v1alpha1.ConditionReady)
-		_, wr := ready(w.Status.Conditions)
-		return wsReady && w.Status.InstanceID != notOn && d.Status.AttachedTo == w.Status.InstanceID &&
+		status, wr := v1alpha1.ReadyReason(w.Status.Conditions)
+		return status == metav1.ConditionTrue && w.Status.InstanceID != notOn && d.Status.AttachedTo == w.Status.InstanceID &&
 				sc.driveReason(d) == v1alpha1.ReasonAttached,
 			fmt.Sprintf("workstation %s on %q, drive %s", wr, w.Status.InstanceID, sc.driveReason(d)), nil
 	})
 	return w, d, err
 }
 
-// waitFor polls cond until it holds, ctx ends or an error occurs.
+// waitFor polls cond until it holds, an error occurs (a simulated instance
+// failing to boot is one) or ctx ends.
 func (sc *scenario) waitFor(ctx context.Context, what string, cond func() (bool, string, error)) error {
 	sc.out.Progress("waiting for %s", what)
-	last := ""
-	for {
-		ok, detail, err := cond()
-		if err == nil {
-			err = sc.s.fleet.Failed()
+	return harness.Poll(ctx, 250*time.Millisecond, waitTimeout, what, func() (bool, string, error) {
+		if err := sc.st.Sim.Failed(); err != nil {
+			return false, "", err
 		}
-		if err != nil && ctx.Err() == nil {
-			return fmt.Errorf("waiting for %s: %w", what, err)
-		}
-		if ok {
-			return nil
-		}
-		if detail != "" {
-			last = detail
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w; last seen: %s", what, ctx.Err(), last)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		return cond()
+	})
 }
 
+// get reads the Workstation and its drive.
 func (sc *scenario) get(ctx context.Context) (*v1alpha1.Workstation, *v1alpha1.XDrive, error) {
-	w, d := &v1alpha1.Workstation{}, &v1alpha1.XDrive{}
-	if err := sc.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: sc.ws}, w); err != nil {
+	w, err := sc.st.Workstation(ctx, sc.ws)
+	if err != nil {
 		return nil, nil, err
 	}
-	if err := sc.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: sc.drive}, d); err != nil {
-		return nil, nil, err
-	}
-	return w, d, nil
+	d, err := sc.st.Drive(ctx, sc.drive)
+	return w, d, err
 }
 
 // driveReason is the drive's state (Archived, Restoring, Attached, Snapshotting, ...), from
@@ -503,26 +483,12 @@ func (sc *scenario) driveReason(d *v1alpha1.XDrive) string {
 }
 
 func (sc *scenario) updateWS(ctx context.Context, change func(*v1alpha1.Workstation)) error {
-	for range 20 {
-		w := &v1alpha1.Workstation{}
-		if err := sc.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: sc.ws}, w); err != nil {
-			return err
-		}
-		change(w)
-		err := sc.c.Update(ctx, w)
-		if err == nil {
-			return nil
-		}
-		if !apierrors.IsConflict(err) {
-			return err
-		}
-	}
-	return errors.New("updating the Workstation kept conflicting")
+	return sc.st.UpdateWorkstation(ctx, sc.ws, change)
 }
 
 // writeNote appends a line to a file on the drive, as work done on the instance.
 func (sc *scenario) writeNote(w *v1alpha1.Workstation) error {
-	h, ok := sc.s.fleet.Host(w.Status.InstanceID)
+	h, ok := sc.st.Sim.Instance(w.Status.InstanceID)
 	if !ok {
 		return fmt.Errorf("no simulated instance %s", w.Status.InstanceID)
 	}
@@ -537,7 +503,7 @@ func (sc *scenario) writeNote(w *v1alpha1.Workstation) error {
 
 // checkNotes reads the file back on the new instance: it must hold every line written so far.
 func (sc *scenario) checkNotes(w *v1alpha1.Workstation) error {
-	h, ok := sc.s.fleet.Host(w.Status.InstanceID)
+	h, ok := sc.st.Sim.Instance(w.Status.InstanceID)
 	if !ok {
 		return fmt.Errorf("no simulated instance %s", w.Status.InstanceID)
 	}
@@ -553,64 +519,25 @@ func (sc *scenario) checkNotes(w *v1alpha1.Workstation) error {
 	return nil
 }
 
-func (sc *scenario) allInstances(ctx context.Context) ([]ec2types.Instance, error) {
-	var list []ec2types.Instance
-	p := ec2.NewDescribeInstancesPaginator(sc.s.direct, &ec2.DescribeInstancesInput{})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range page.Reservations {
-			list = append(list, r.Instances...)
-		}
-	}
-	return list, nil
-}
-
 func (sc *scenario) liveInstances(ctx context.Context) ([]string, error) {
-	all, err := sc.allInstances(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, in := range all {
-		if in.State == nil || in.State.Name != ec2types.InstanceStateNameTerminated {
-			ids = append(ids, aws.ToString(in.InstanceId))
-		}
-	}
-	slices.Sort(ids)
-	return ids, nil
+	all, err := sc.st.AllInstances(ctx)
+	return harness.InstanceIDs(harness.Live(all)), err
 }
 
 func (sc *scenario) volume(ctx context.Context, id string) (ec2types.Volume, error) {
-	out, err := sc.s.direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{id}})
-	if err != nil {
-		return ec2types.Volume{}, fmt.Errorf("describing volume %s: %w", id, err)
+	v, found, err := sc.st.Volume(ctx, id)
+	if err == nil && !found {
+		err = fmt.Errorf("volume %s not found", id)
 	}
-	if len(out.Volumes) != 1 {
-		return ec2types.Volume{}, fmt.Errorf("volume %s: moto returned %d volumes", id, len(out.Volumes))
-	}
-	return out.Volumes[0], nil
-}
-
-func (sc *scenario) volumeGone(ctx context.Context, id string) (bool, error) {
-	out, err := sc.s.direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []ec2types.Filter{cloud.Filter("volume-id", id)}})
-	if err != nil {
-		return false, err
-	}
-	return len(out.Volumes) == 0, nil
+	return v, err
 }
 
 func (sc *scenario) snapshotTag(ctx context.Context, id, key string) (string, error) {
-	out, err := sc.s.direct.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{id}})
-	if err != nil {
-		return "", fmt.Errorf("describing snapshot %s: %w", id, err)
+	snap, found, err := sc.st.Snapshot(ctx, id)
+	if err == nil && !found {
+		err = fmt.Errorf("snapshot %s not found", id)
 	}
-	if len(out.Snapshots) != 1 {
-		return "", fmt.Errorf("snapshot %s not found", id)
-	}
-	return cloud.TagMap(out.Snapshots[0].Tags)[key], nil
+	return cloud.TagMap(snap.Tags)[key], err
 }
 
 // consistency returns the snapshot's consistency tag; it is an error when the
@@ -621,11 +548,18 @@ func (sc *scenario) consistency(ctx context.Context, snapshot, instanceID string
 	if err != nil {
 		return "", err
 	}
-	if h, ok := sc.s.fleet.Host(instanceID); ok && h.Released() && c != "flushed" {
+	if h, ok := sc.st.Sim.Instance(instanceID); ok && h.Released() && c != "flushed" {
 		return "", fmt.Errorf("%s released the drive (xdrive-ctl release: flushed and unmounted) before %s, yet the operator tagged the snapshot %s=%s",
 			instanceID, snapshot, cloud.TagConsistency, c)
 	}
 	return "consistency " + c, nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func since(t time.Time) string { return time.Since(t).Round(100 * time.Millisecond).String() }

@@ -1,6 +1,6 @@
-// Package demo_test runs the xdrive demo (hack/demo) end to end and checks
-// its machine-readable verdict: what it created, and that nothing is left.
-package demo_test
+// The demo's test runs it end to end, as `make demo` does, and checks its
+// machine-readable verdict: what it created, and that nothing is left.
+package main_test
 
 import (
 	"bytes"
@@ -28,12 +28,12 @@ func TestDemo(t *testing.T) {
 	_, err = os.Stat("/usr/sbin/sshd")
 	require(t, err == nil, "/usr/sbin/sshd is missing (apt-get install -y openssh-server)")
 
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "xdrive-demo")
-	build := exec.Command("go", "build", "-o", bin, "./hack/demo")
+	build := exec.Command("go", "build", "-o", bin, "./test/e2e/demo")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the demo: %v\n%s", err, out)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	eventsv1 "k8s.io/api/events/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -194,13 +193,13 @@ func (v *view) tables(ctx context.Context) (string, string, error) {
 	}
 	var rowsD, rowsW [][]string
 	for _, d := range drives.Items {
-		status, reason := ready(d.Status.Conditions)
-		rowsD = append(rowsD, []string{"xdrive.xdrive.io/" + d.Name, status, reason, strconv.Itoa(int(d.Spec.SizeGiB)),
+		status, reason := v1alpha1.ReadyReason(d.Status.Conditions)
+		rowsD = append(rowsD, []string{"xdrive.xdrive.io/" + d.Name, string(status), reason, strconv.Itoa(int(d.Spec.SizeGiB)),
 			d.Status.AvailabilityZone, d.Status.VolumeID, d.Status.LatestSnapshotID, d.Status.HolderName(), age(d.CreationTimestamp)})
 	}
 	for _, w := range stations.Items {
-		status, reason := ready(w.Status.Conditions)
-		rowsW = append(rowsW, []string{"workstation.xdrive.io/" + w.Name, status, reason, w.Spec.DriveRef.Name,
+		status, reason := v1alpha1.ReadyReason(w.Status.Conditions)
+		rowsW = append(rowsW, []string{"workstation.xdrive.io/" + w.Name, string(status), reason, w.Spec.DriveRef.Name,
 			w.Status.InstanceType, string(w.Status.CapacityType), w.Status.AvailabilityZone, w.Status.PublicIP, age(w.CreationTimestamp)})
 	}
 	if len(rowsD) == 0 && len(rowsW) == 0 {
@@ -238,14 +237,6 @@ func render(head []string, rows [][]string) string {
 	}
 	_ = tw.Flush()
 	return b.String()
-}
-
-func ready(conds []metav1.Condition) (string, string) {
-	c := meta.FindStatusCondition(conds, v1alpha1.ConditionReady)
-	if c == nil {
-		return "", ""
-	}
-	return string(c.Status), c.Reason
 }
 
 func age(t metav1.Time) string {
