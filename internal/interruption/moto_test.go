@@ -96,30 +96,6 @@ func (h *recorder) count() int {
 	return len(h.events)
 }
 
-// runUntilStopped runs r and returns a stop function that waits for Run.
-func runUntilStopped(t *testing.T, r *Receiver) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run returned %v", err)
-				}
-			case <-time.After(waitLimit):
-				t.Errorf("Run did not return after cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 // queueDepth counts visible and in-flight messages.
 func queueDepth(t *testing.T, c awsClients, url string) int {
 	t.Helper()
@@ -145,6 +121,23 @@ func queueDepth(t *testing.T, c awsClients, url string) int {
 		n += v
 	}
 	return n
+}
+
+// receive runs a Receiver with handler h on a fresh queue whose deletes are
+// counted; stop ends it, as the end of the test does.
+func receive(t *testing.T, c awsClients, h Handler, visibility time.Duration) (url string, q *deleteCounter, stop func()) {
+	t.Helper()
+	url, q = setupQueue(t, c), countDeletes(c.sqs)
+	return url, q, runUntilStopped(t, &Receiver{QueueAPI: q, QueueURL: url, Handler: h, VisibilityTimeout: visibility})
+}
+
+// stopDrained stops the receiver and fails the test if messages are left on the queue.
+func stopDrained(t *testing.T, stop func(), c awsClients, url string) {
+	t.Helper()
+	stop()
+	if n := queueDepth(t, c, url); n != 0 {
+		t.Fatalf("%d messages left", n)
+	}
 }
 
 func send(t *testing.T, c awsClients, url, body string) {
@@ -336,33 +329,24 @@ func TestEventBridgeToHandler(t *testing.T) {
 }
 
 func TestMessageDeletedAfterSuccess(t *testing.T) {
-	c := newClients(t)
-	url := setupQueue(t, c)
-	q := countDeletes(c.sqs)
-	h := newRecorder()
-	stop := runUntilStopped(t, &Receiver{QueueAPI: q, QueueURL: url, Handler: h, VisibilityTimeout: time.Second})
+	c, h := newClients(t), newRecorder()
+	url, q, stop := receive(t, c, h, time.Second)
 
 	send(t, c, url, spotBody("ev-ok", "i-0000000000000000a"))
 	waitN(t, h.ch, 1, "events")
 	waitN(t, q.deleted, 1, "deletes")
-	stop()
-	if n := queueDepth(t, c, url); n != 0 {
-		t.Fatalf("%d messages left after success", n)
-	}
+	stopDrained(t, stop, c, url)
 }
 
 func TestMessageRedeliveredAfterHandlerError(t *testing.T) {
-	c := newClients(t)
-	url := setupQueue(t, c)
-	q := countDeletes(c.sqs)
-	h := newRecorder()
+	c, h := newClients(t), newRecorder()
 	h.fail = func(ev Event, call int) error {
 		if call == 1 {
 			return fmt.Errorf("workstation store unavailable")
 		}
 		return nil
 	}
-	stop := runUntilStopped(t, &Receiver{QueueAPI: q, QueueURL: url, Handler: h, VisibilityTimeout: time.Second})
+	url, q, stop := receive(t, c, h, time.Second)
 
 	send(t, c, url, spotBody("ev-retry", "i-0000000000000000b"))
 	got := waitN(t, h.ch, 2, "deliveries")
@@ -370,39 +354,28 @@ func TestMessageRedeliveredAfterHandlerError(t *testing.T) {
 		t.Fatalf("deliveries %+v", got)
 	}
 	waitN(t, q.deleted, 1, "deletes")
-	stop()
+	stopDrained(t, stop, c, url)
 	if n := h.count(); n != 2 {
 		t.Errorf("handler called %d times, want 2", n)
-	}
-	if n := queueDepth(t, c, url); n != 0 {
-		t.Fatalf("%d messages left", n)
 	}
 }
 
 func TestDuplicateEventHandledOnce(t *testing.T) {
-	c := newClients(t)
-	url := setupQueue(t, c)
-	q := countDeletes(c.sqs)
-	h := newRecorder()
-	stop := runUntilStopped(t, &Receiver{QueueAPI: q, QueueURL: url, Handler: h, VisibilityTimeout: time.Second})
+	c, h := newClients(t), newRecorder()
+	url, q, stop := receive(t, c, h, time.Second)
 
 	body := spotBody("ev-dup", "i-0000000000000000c")
 	send(t, c, url, body)
 	send(t, c, url, body)
 	waitN(t, q.deleted, 2, "deletes")
-	stop()
+	stopDrained(t, stop, c, url)
 	if n := h.count(); n != 1 {
 		t.Fatalf("handler called %d times for one event, want 1", n)
-	}
-	if n := queueDepth(t, c, url); n != 0 {
-		t.Fatalf("%d messages left", n)
 	}
 }
 
 func TestIgnoredMessagesDeleted(t *testing.T) {
 	c := newClients(t)
-	url := setupQueue(t, c)
-	q := countDeletes(c.sqs)
 	acted := make(chan string, 10)
 	known := "i-0000000000000000d"
 	h := HandlerFunc(func(ctx context.Context, ev Event) error {
@@ -413,29 +386,24 @@ func TestIgnoredMessagesDeleted(t *testing.T) {
 		}
 		return nil // unknown instances: not ours, nothing to do
 	})
-	stop := runUntilStopped(t, &Receiver{QueueAPI: q, QueueURL: url, Handler: h, VisibilityTimeout: time.Second})
+	url, q, stop := receive(t, c, h, time.Second)
 
 	send(t, c, url, string(readSample(t, "unknown_ami_state.json")))
 	send(t, c, url, "this is not an event")
 	send(t, c, url, spotBody("ev-unknown-instance", "i-0ffffffffffffffff"))
 	send(t, c, url, spotBody("ev-known-instance", known))
 	waitN(t, q.deleted, 4, "deletes")
-	stop()
+	stopDrained(t, stop, c, url)
 	if got := waitN(t, acted, 1, "actions"); got[0] != known || len(acted) != 0 {
 		t.Fatalf("acted on %v and %d more", got, len(acted))
-	}
-	if n := queueDepth(t, c, url); n != 0 {
-		t.Fatalf("%d messages left", n)
 	}
 }
 
 func TestHundredInterruptions(t *testing.T) {
 	c := newClients(t)
 	ctx := context.Background()
-	url := setupQueue(t, c)
-	q := countDeletes(c.sqs)
 	h := newRecorder()
-	stop := runUntilStopped(t, &Receiver{QueueAPI: q, QueueURL: url, Handler: h})
+	url, q, stop := receive(t, c, h, 0)
 
 	const batches, perBatch = 10, 10
 	instanceOf := map[string]string{}
@@ -478,7 +446,5 @@ func TestHundredInterruptions(t *testing.T) {
 			t.Errorf("%s handled %d times", id, seen[id])
 		}
 	}
-	if n := queueDepth(t, c, url); n != 0 {
-		t.Fatalf("%d messages left", n)
-	}
+	stopDrained(t, stop, c, url) // stop is idempotent
 }

@@ -90,23 +90,28 @@ func (f *fakeQueue) deletedHandles() []string {
 	return append([]string(nil), f.deleted...)
 }
 
-// run starts r and stops it (waiting for Run to return) when the test ends.
-func run(t *testing.T, r *Receiver) {
+// runUntilStopped runs r and returns a stop function that waits for Run.
+func runUntilStopped(t *testing.T, r *Receiver) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run returned %v", err)
+				}
+			case <-time.After(waitLimit):
+				t.Errorf("Run did not return after cancel")
 			}
-		case <-time.After(waitLimit):
-			t.Errorf("Run did not return after cancel")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func waitN[T any](t *testing.T, ch <-chan T, n int, what string) []T {
@@ -149,7 +154,7 @@ func TestReceiverHandlesBatchConcurrently(t *testing.T) {
 		handled <- ev
 		return nil
 	})
-	run(t, &Receiver{QueueAPI: q, QueueURL: "q", Handler: h, Workers: n})
+	runUntilStopped(t, &Receiver{QueueAPI: q, QueueURL: "q", Handler: h, Workers: n})
 
 	seen := map[string]bool{}
 	for _, ev := range waitN(t, handled, n, "events") {
@@ -188,7 +193,7 @@ func TestReceiverBoundsWorkers(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	run(t, &Receiver{QueueAPI: q, QueueURL: "q", Handler: h, Workers: workers})
+	runUntilStopped(t, &Receiver{QueueAPI: q, QueueURL: "q", Handler: h, Workers: workers})
 	waitN(t, q.deleteCh, id, "deletes")
 
 	mu.Lock()
@@ -220,7 +225,7 @@ func TestReceiverKeepsGoingAfterErrors(t *testing.T) {
 		return nil
 	})}
 	r.backoffBase, r.backoffMax = time.Millisecond, 5*time.Millisecond
-	run(t, r)
+	runUntilStopped(t, r)
 
 	ev := waitN(t, handled, 1, "events")[0]
 	if ev.InstanceIDs[0] != "i-1" {
@@ -271,7 +276,7 @@ func TestReceiverDuplicateWhileFirstFails(t *testing.T) {
 		return nil
 	})
 	rec := newRecent(10, time.Minute)
-	run(t, &Receiver{QueueAPI: q, QueueURL: "q", Handler: h, recent: rec})
+	runUntilStopped(t, &Receiver{QueueAPI: q, QueueURL: "q", Handler: h, recent: rec})
 
 	// Wait until the second copy is waiting on the first's claim.
 	deadline := time.Now().Add(waitLimit)
@@ -308,7 +313,7 @@ func TestReceiverRecoversHandlerPanic(t *testing.T) {
 		handled <- ev.ID
 		return nil
 	})
-	run(t, &Receiver{QueueAPI: q, QueueURL: "q", Handler: h})
+	runUntilStopped(t, &Receiver{QueueAPI: q, QueueURL: "q", Handler: h})
 	waitN(t, handled, 2, "handler calls")
 	if got := waitN(t, q.deleteCh, 1, "deletes"); got[0] != "rh-2" {
 		t.Fatalf("deleted %v, want only the message whose handler succeeded", got)
@@ -324,7 +329,7 @@ func TestReceiverOnEvent(t *testing.T) {
 		latency time.Duration
 	}
 	got := make(chan obs, 1)
-	run(t, &Receiver{
+	runUntilStopped(t, &Receiver{
 		QueueAPI: q, QueueURL: "q",
 		Handler: HandlerFunc(func(ctx context.Context, ev Event) error { return nil }),
 		OnEvent: func(k Kind, l time.Duration) { got <- obs{k, l} },

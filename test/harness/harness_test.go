@@ -9,8 +9,6 @@ import (
 	"github.com/xdrive-io/xdrive/test/harness"
 )
 
-func TestMain(m *testing.M) { harness.Main(m) }
-
 // TestSimulatedInstances runs a Workstation on simulated instances
 // (Config.Instances): the operator reaches them with the real SSH agent,
 // and the stop releases the drive on the instance before its snapshot.
@@ -40,3 +38,5 @@ func TestSimulatedInstances(t *testing.T) {
 		t.Errorf("the fake agent was called: %q", calls)
 	}
 }
+
+func TestMain(m *testing.M) { harness.Main(m) }

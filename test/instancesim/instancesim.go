@@ -48,14 +48,13 @@ import (
 	"github.com/xdrive-io/xdrive/test/instancesim/shim"
 )
 
-// EC2API is what the simulator reads from EC2; *ec2.Client satisfies it.
-// Point it at moto directly rather than through a fault proxy, so that its
-// calls are neither counted nor faulted.
+// EC2API is what the simulator reads from EC2: the operator's EC2 interface,
+// and the instances' user-data. *ec2.Client satisfies it; point it at moto
+// directly rather than through a fault proxy, so that the simulator's calls
+// are neither counted nor faulted.
 type EC2API interface {
-	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, opts ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	cloud.EC2API
 	DescribeInstanceAttribute(ctx context.Context, in *ec2.DescribeInstanceAttributeInput, opts ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error)
-	DescribeVolumes(ctx context.Context, in *ec2.DescribeVolumesInput, opts ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error)
-	DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsInput, opts ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error)
 }
 
 // Options configures a simulator.

@@ -24,8 +24,6 @@ import (
 	"github.com/xdrive-io/xdrive/test/sshd"
 )
 
-func TestMain(m *testing.M) { moto.Main(m) }
-
 // TestInstanceLifecycle launches an instance in moto with real user-data and
 // drives its simulation through the real SSH agent: status, release, a
 // restore from a snapshot on a second instance, and a spot notice there.
@@ -192,3 +190,5 @@ func skipOrFail(t *testing.T, msg string) {
 	}
 	t.Skip(msg)
 }
+
+func TestMain(m *testing.M) { moto.Main(m) }
