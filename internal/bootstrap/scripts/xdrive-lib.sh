@@ -33,7 +33,7 @@ read_state() {
 
 # load_config reads $CONF_DIR/config: KEY=VALUE lines, never evaluated.
 load_config() {
-	MOUNT_PATH=/v1 FILESYSTEM=ext4 DEVICE_NAME=/dev/sdf VOLUME_ID='' GPU=false WORKSTATION=''
+	MOUNT_PATH=/v1 FILESYSTEM=ext4 DEVICE_NAME='' VOLUME_ID='' GPU=false WORKSTATION=''
 	local key value
 	[[ -r $CONF_DIR/config ]] || die "missing $CONF_DIR/config"
 	while IFS='=' read -r key value; do
