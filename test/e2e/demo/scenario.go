@@ -548,7 +548,7 @@ func (sc *scenario) consistency(ctx context.Context, snapshot, instanceID string
 	if err != nil {
 		return "", err
 	}
-	if h, ok := sc.st.Sim.Instance(instanceID); ok && h.Released() && c != "flushed" {
+	if h, ok := sc.st.Sim.Instance(instanceID); ok && h.Released() && c != string(v1alpha1.ConsistencyFlushed) {
 		return "", fmt.Errorf("%s released the drive (xdrive-ctl release: flushed and unmounted) before %s, yet the operator tagged the snapshot %s=%s",
 			instanceID, snapshot, cloud.TagConsistency, c)
 	}
