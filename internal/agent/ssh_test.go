@@ -16,10 +16,7 @@ import (
 // TestSSH runs the agent's commands against a real sshd whose ForceCommand
 // plays xdrive-ctl. test/instancesim's test runs them against the real one.
 func TestSSH(t *testing.T) {
-	clientKey, clientPub, err := sshx.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	clientKey, clientPub := sshd.GenerateKey(t)
 	dir := t.TempDir()
 	released := filepath.Join(dir, "released")
 	script := filepath.Join(dir, "xdrive-ctl.sh")
@@ -52,11 +49,7 @@ esac
 	}
 
 	// Another host key is refused before any command runs.
-	_, otherPub, err := sshx.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	target.HostKey = otherPub
+	_, target.HostKey = sshd.GenerateKey(t)
 	if _, err := ssh.Status(ctx, target); !errors.Is(err, sshx.ErrHostKeyMismatch) {
 		t.Fatalf("Status with the wrong host key: %v", err)
 	}

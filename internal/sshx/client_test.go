@@ -159,38 +159,19 @@ func TestRunTeardownSequenceInOrder(t *testing.T) {
 func TestHostKeyMismatchRefusedAndNotRetried(t *testing.T) {
 	e := setup(t)
 	p := startProxy(t, &proxy{target: e.srv.Addr})
-	_, otherPub, err := sshx.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := e.client(t, p.Addr, func(cfg *sshx.Config) { cfg.HostKey = otherPub })
+	c := e.client(t, p.Addr, func(cfg *sshx.Config) { _, cfg.HostKey = sshd.GenerateKey(t) })
 
-	_, err = c.Run(ctxTimeout(t, time.Minute), fakeInstance, "docker stop xdrive-agent")
-	if !errors.Is(err, sshx.ErrHostKeyMismatch) {
-		t.Fatalf("err = %v, want ErrHostKeyMismatch", err)
-	}
-	var re *sshx.RetryError
-	if errors.As(err, &re) {
-		t.Fatalf("host key mismatch was retried: %v", err)
-	}
-	if n := p.Count(); n != 1 {
-		t.Fatalf("proxy saw %d connections, want 1 (no retry)", n)
-	}
-	if calls := e.shimCalls(t); len(calls) != 0 {
-		t.Fatalf("command ran despite host key mismatch: %q", calls)
-	}
+	_, err := c.Run(ctxTimeout(t, time.Minute), fakeInstance, "docker stop xdrive-agent")
+	expectError(t, err, sshx.ErrHostKeyMismatch, new(*sshx.RetryError))
+	e.expectOneAttempt(t, p, "despite host key mismatch")
 }
 
 func TestAuthFailureNotRetried(t *testing.T) {
 	e := setup(t)
 	p := startProxy(t, &proxy{target: e.srv.Addr})
-	strangerPEM, _, err := sshx.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := e.client(t, p.Addr, func(cfg *sshx.Config) { cfg.PrivateKeyPEM = strangerPEM })
+	c := e.client(t, p.Addr, func(cfg *sshx.Config) { cfg.PrivateKeyPEM, _ = sshd.GenerateKey(t) })
 
-	_, err = c.Run(ctxTimeout(t, time.Minute), fakeInstance, "sync")
+	_, err := c.Run(ctxTimeout(t, time.Minute), fakeInstance, "sync")
 	if err == nil {
 		t.Fatal("Run with an unauthorized key succeeded")
 	}
@@ -198,12 +179,7 @@ func TestAuthFailureNotRetried(t *testing.T) {
 	if errors.As(err, &re) || errors.Is(err, sshx.ErrHostKeyMismatch) {
 		t.Fatalf("unexpected error kind: %v", err)
 	}
-	if n := p.Count(); n != 1 {
-		t.Fatalf("proxy saw %d connections, want 1 (no retry)", n)
-	}
-	if calls := e.shimCalls(t); len(calls) != 0 {
-		t.Fatalf("command ran without authentication: %q", calls)
-	}
+	e.expectOneAttempt(t, p, "without authentication")
 }
 
 func TestResetConnectionsAreRetried(t *testing.T) {
@@ -338,13 +314,7 @@ func TestCommandTimeout(t *testing.T) {
 	c := e.client(t, e.srv.Addr, func(cfg *sshx.Config) { cfg.CommandTimeout = 200 * time.Millisecond })
 
 	_, err := c.Run(ctxTimeout(t, time.Minute), fakeInstance, "sleep 3")
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
-	}
-	var ee *sshx.ExitError
-	if errors.As(err, &ee) {
-		t.Fatalf("timeout reported as exit: %v", err)
-	}
+	expectError(t, err, context.DeadlineExceeded, new(*sshx.ExitError))
 }
 
 func TestDefaultResolver(t *testing.T) {
@@ -402,5 +372,29 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 	if _, err := sshx.New(sshx.Config{PrivateKeyPEM: privPEM, HostKey: pub}); err != nil {
 		t.Fatalf("valid config: %v", err)
+	}
+}
+
+// expectOneAttempt fails the test unless the proxy saw one connection (no
+// retry) and no command ran; why says what should have stopped it.
+func (e *env) expectOneAttempt(t *testing.T, p *proxy, why string) {
+	t.Helper()
+	if n := p.Count(); n != 1 {
+		t.Fatalf("proxy saw %d connections, want 1 (no retry)", n)
+	}
+	if calls := e.shimCalls(t); len(calls) != 0 {
+		t.Fatalf("command ran %s: %q", why, calls)
+	}
+}
+
+// expectError fails the test unless err is want and is not also a notAs
+// (a pointer to an error type, as errors.As takes).
+func expectError(t *testing.T, err, want error, notAs any) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("err = %v, want %v", err, want)
+	}
+	if errors.As(err, notAs) {
+		t.Fatalf("err = %v is also a %T", err, notAs)
 	}
 }

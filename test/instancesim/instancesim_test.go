@@ -18,7 +18,6 @@ import (
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/instances"
-	"github.com/xdrive-io/xdrive/internal/sshx"
 	"github.com/xdrive-io/xdrive/test/instancesim"
 	"github.com/xdrive-io/xdrive/test/moto"
 	"github.com/xdrive-io/xdrive/test/sshd"
@@ -56,8 +55,8 @@ func TestInstanceLifecycle(t *testing.T) {
 		}
 	}()
 
-	hostKey, hostPub := key(t)
-	clientKey, clientPub := key(t)
+	hostKey, hostPub := sshd.GenerateKey(t)
+	clientKey, clientPub := sshd.GenerateKey(t)
 	ud, err := bootstrap.Render(bootstrap.Params{
 		HostKeyPEM: string(hostKey), AuthorizedKey: clientPub, WorkstationKey: "default/box",
 		Containers: []v1alpha1.Container{{Name: "shell", Image: "ubuntu:24.04"}},
@@ -161,15 +160,6 @@ func runInstance(ctx context.Context, t *testing.T, api *ec2.Client, cluster str
 		t.Fatal(err)
 	}
 	return aws.ToString(out.Instances[0].InstanceId)
-}
-
-func key(t *testing.T) ([]byte, string) {
-	t.Helper()
-	priv, pub, err := sshx.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return priv, pub
 }
 
 func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {

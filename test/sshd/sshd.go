@@ -318,6 +318,16 @@ func (s *Server) Log() string {
 
 func (s *Server) logPath() string { return filepath.Join(s.Dir, "sshd.log") }
 
+// GenerateKey is sshx.GenerateKey for tests: it fails tb on an error.
+func GenerateKey(tb testing.TB) (privatePEM []byte, authorizedKey string) {
+	tb.Helper()
+	privatePEM, authorizedKey, err := sshx.GenerateKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return privatePEM, authorizedKey
+}
+
 // ShellQuote quotes s as one word for sh.
 func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

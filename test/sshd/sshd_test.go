@@ -17,8 +17,11 @@ import (
 // a given host key, a command run through it, and Stop.
 func TestStartServer(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "host_key")
-	_, hostPub := generate(t, keyFile)
-	clientKey, clientPub := generate(t, "")
+	hostKey, hostPub := sshd.GenerateKey(t)
+	clientKey, clientPub := sshd.GenerateKey(t)
+	if err := os.WriteFile(keyFile, hostKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	srv, err := sshd.StartServer(sshd.Options{HostKeyFile: keyFile, AuthorizedKeys: []string{clientPub}})
 	if errors.Is(err, sshd.ErrUnavailable) && os.Getenv("CI") != "true" {
 		t.Skip(err)
@@ -48,18 +51,4 @@ func TestStartServer(t *testing.T) {
 		conn.Close()
 		t.Errorf("sshd still listens on %s after Stop", srv.Addr)
 	}
-}
-
-// generate makes a key pair, writes the private key to file unless it is
-// empty, and returns both halves.
-func generate(t *testing.T, file string) ([]byte, string) {
-	t.Helper()
-	priv, pub, err := sshx.GenerateKey()
-	if err == nil && file != "" {
-		err = os.WriteFile(file, priv, 0o600)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return priv, pub
 }
