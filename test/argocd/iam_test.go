@@ -209,41 +209,20 @@ func TestIAMPolicy(t *testing.T) {
 
 // The checks must catch a policy that lets the operator delete anything.
 func TestIAMPolicyCheckRejectsUnscopedDeletes(t *testing.T) {
+	noCondition := func(s *statement) { s.Condition = nil }
 	mutations := map[string]func(*policy){
-		"condition removed": func(p *policy) {
-			for i := range p.Statement {
-				if slices.Contains(p.Statement[i].Action, "ec2:DeleteVolume") {
-					p.Statement[i].Condition = nil
-				}
-			}
-		},
-		"other cluster": func(p *policy) {
-			for i := range p.Statement {
-				if slices.Contains(p.Statement[i].Action, "ec2:TerminateInstances") {
-					p.Statement[i].Condition["StringEquals"]["ec2:ResourceTag/"+clusterTagKey] = stringOrList{"*"}
-				}
-			}
-		},
+		"condition removed": forAction("ec2:DeleteVolume", noCondition),
+		"other cluster": forAction("ec2:TerminateInstances", func(s *statement) {
+			s.Condition["StringEquals"]["ec2:ResourceTag/"+clusterTagKey] = stringOrList{"*"}
+		}),
 		"delete added to describe": func(p *policy) {
 			p.Statement[0].Action = append(p.Statement[0].Action, "ec2:DeleteSnapshot")
 		},
 		"wildcard action": func(p *policy) {
 			p.Statement = append(p.Statement, statement{Sid: "Extra", Effect: "Allow", Action: stringOrList{"ec2:*"}, Resource: stringOrList{"*"}})
 		},
-		"tagging anything": func(p *policy) {
-			for i := range p.Statement {
-				if slices.Contains(p.Statement[i].Action, "ec2:CreateTags") {
-					p.Statement[i].Condition = nil
-				}
-			}
-		},
-		"untagged launches": func(p *policy) {
-			for i := range p.Statement {
-				if slices.Contains(p.Statement[i].Action, "ec2:RunInstances") {
-					p.Statement[i].Condition = nil
-				}
-			}
-		},
+		"tagging anything":  forAction("ec2:CreateTags", noCondition),
+		"untagged launches": forAction("ec2:RunInstances", noCondition),
 	}
 	for name, mutate := range mutations {
 		t.Run(name, func(t *testing.T) {
@@ -253,6 +232,17 @@ func TestIAMPolicyCheckRejectsUnscopedDeletes(t *testing.T) {
 				t.Fatal("the policy check accepted a broken policy")
 			}
 		})
+	}
+}
+
+// forAction changes every statement that allows action.
+func forAction(action string, change func(*statement)) func(*policy) {
+	return func(p *policy) {
+		for i := range p.Statement {
+			if slices.Contains(p.Statement[i].Action, action) {
+				change(&p.Statement[i])
+			}
+		}
 	}
 }
 
