@@ -15,40 +15,39 @@ import (
 
 var (
 	// DrivesByState counts XDrives by their state (the Ready reason).
-	DrivesByState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "xdrive_drives", Help: "XDrives by state (Archived, Restoring, Attached, Snapshotting, ...).",
-	}, []string{"state"})
+	DrivesByState = gauge("xdrive_drives", "XDrives by state (Archived, Restoring, Attached, Snapshotting, ...).", "state")
 	// SnapshotsTaken counts snapshots by outcome (started, completed, failed).
-	SnapshotsTaken = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "xdrive_snapshots_total", Help: "Drive snapshots by outcome.",
-	}, []string{"outcome"})
+	SnapshotsTaken = counter("xdrive_snapshots_total", "Drive snapshots by outcome.", "outcome")
 	// SnapshotDuration observes the time from CreateSnapshot to completed.
-	SnapshotDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "xdrive_snapshot_duration_seconds", Help: "Time from snapshot start to completed.",
-		Buckets: prometheus.ExponentialBuckets(1, 2, 14),
-	})
+	SnapshotDuration = histogram("xdrive_snapshot_duration_seconds", "Time from snapshot start to completed.",
+		prometheus.ExponentialBuckets(1, 2, 14))
 	// Interruptions counts interruption notices handled, by kind.
-	Interruptions = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "xdrive_interruptions_total", Help: "Interruption notices handled, by kind.",
-	}, []string{"kind"})
+	Interruptions = counter("xdrive_interruptions_total", "Interruption notices handled, by kind.", "kind")
 	// NoticeToSnapshot observes the time from a notice reaching the operator to CreateSnapshot.
-	NoticeToSnapshot = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "xdrive_notice_to_snapshot_seconds", Help: "Time from an interruption notice to CreateSnapshot.",
-		Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
-	})
+	NoticeToSnapshot = histogram("xdrive_notice_to_snapshot_seconds", "Time from an interruption notice to CreateSnapshot.",
+		prometheus.ExponentialBuckets(0.05, 2, 12))
 	// AWSCalls counts AWS API calls by service, action and error code ("" on success).
-	AWSCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "xdrive_aws_api_calls_total", Help: "AWS API calls by service, action and error code.",
-	}, []string{"service", "action", "code"})
+	AWSCalls = counter("xdrive_aws_api_calls_total", "AWS API calls by service, action and error code.",
+		"service", "action", "code")
 	// HourlyCost is the estimated hourly cost of running Workstations (spot price where known).
-	HourlyCost = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "xdrive_workstation_hourly_cost_usd", Help: "Estimated hourly cost of each running Workstation (spot price at launch).",
-	}, []string{"namespace", "workstation"})
+	HourlyCost = gauge("xdrive_workstation_hourly_cost_usd",
+		"Estimated hourly cost of each running Workstation (spot price at launch).", "namespace", "workstation")
 	// GarbageCollected counts what the garbage collector did to unreferenced resources.
-	GarbageCollected = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "xdrive_garbage_collected_total", Help: "Actions of the garbage collector on unreferenced owned resources, by resource and action.",
-	}, []string{"resource", "action"})
+	GarbageCollected = counter("xdrive_garbage_collected_total",
+		"Actions of the garbage collector on unreferenced owned resources, by resource and action.", "resource", "action")
 )
+
+func counter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+func gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+}
+
+func histogram(name, help string, buckets []float64) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+}
 
 func init() {
 	ctrlmetrics.Registry.MustRegister(DrivesByState, SnapshotsTaken, SnapshotDuration, Interruptions,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -114,18 +115,12 @@ func decodeValue(l *lua.LState, value any) lua.LValue {
 	switch v := value.(type) {
 	case bool:
 		return lua.LBool(v)
-	case float64:
-		return lua.LNumber(v)
 	case string:
 		return lua.LString(v)
 	case json.Number:
 		return lua.LString(v)
-	case int:
-		return lua.LNumber(v)
-	case int32:
-		return lua.LNumber(v)
-	case int64:
-		return lua.LNumber(v)
+	case float64, int, int32, int64:
+		return lua.LNumber(reflect.ValueOf(v).Convert(reflect.TypeFor[float64]()).Float())
 	case []any:
 		arr := l.CreateTable(len(v), 0)
 		for _, item := range v {
