@@ -369,7 +369,8 @@ func (h *Instance) isOff() bool {
 }
 
 // Wait waits until the instance's sshd listens, and returns why booting
-// failed if it did.
+// failed if it did. The bootstrap may still be preparing the drive then:
+// `xdrive-ctl status` (agent.Agent's Status) says when it is ready.
 func (h *Instance) Wait(ctx context.Context) error {
 	select {
 	case <-h.ready:
