@@ -69,7 +69,7 @@ func New(t testing.TB, cfg Config) *Harness {
 	if h.Stack, err = NewStack(sc); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.report(h.Stack.Close()) })
+	t.Cleanup(func() { h.report(h.Close()) })
 	return h
 }
 
@@ -292,9 +292,6 @@ func Condition(conds []metav1.Condition, t string) metav1.Condition {
 	return metav1.Condition{Type: t}
 }
 
-// ReadyReason returns the status and reason of the Ready condition.
-//
-// Deprecated: use v1alpha1.ReadyReason.
-func ReadyReason(conds []metav1.Condition) (metav1.ConditionStatus, string) {
-	return v1alpha1.ReadyReason(conds)
-}
+// ReadyReason is v1alpha1.ReadyReason, the one implementation, kept under
+// this name for the tests that call it here; new code calls v1alpha1's.
+var ReadyReason = v1alpha1.ReadyReason

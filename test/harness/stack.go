@@ -99,7 +99,7 @@ func NewStack(sc StackConfig) (*Stack, error) {
 		simOpts := *sc.Instances
 		simOpts.EC2, simOpts.Cluster = s.EC2, s.Cluster
 		if s.Sim, err = instancesim.Start(simOpts); err != nil {
-			s.Close()
+			_ = s.Close()
 			return nil, err
 		}
 		s.Options.SSHResolver = s.Sim.Resolve
