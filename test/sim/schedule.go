@@ -57,16 +57,17 @@ func (w *World) setup() {
 }
 
 // Settle stops the events and lets the operator catch up, then checks I3 and
-// that every object ended where the user asked. It advances a minute a round,
+// that every object ended where the user asked. It advances two minutes a round,
 // past the garbage collector's grace, until two rounds change nothing.
 func (w *World) Settle() error {
 	w.ConflictRate, w.StaleRate, w.Agent.FailRate = 0, 0, 0
 	w.logf("SETTLE: no more events")
-	minRounds := int(GCGrace/time.Minute) + 2
+	const roundTime = 2 * time.Minute
+	minRounds := int(GCGrace/roundTime) + 2
 	last, stable := "", 0
 	for round := 0; round < 60 && (round < minRounds || stable < 2); round++ {
 		w.step++
-		w.Advance(time.Minute)
+		w.Advance(roundTime)
 		w.EC2.Settle()
 		w.Agent.Boot()
 		w.Poll()
