@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -66,18 +67,12 @@ type Report struct {
 // Run collects every interval until ctx ends.
 func (c *Collector) Run(ctx context.Context, interval time.Duration) error {
 	log := logr.FromContextOrDiscard(ctx).WithName("gc")
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if _, err := c.Collect(ctx); err != nil {
-				log.Error(err, "Garbage collection failed")
-			}
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		if _, err := c.Collect(ctx); err != nil {
+			log.Error(err, "Garbage collection failed")
 		}
-	}
+	}, interval)
+	return nil
 }
 
 type owners struct {
