@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +117,92 @@ func (k *Kubectl) MustRun(t testing.TB, args ...string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Table is one table of `kubectl get` output.
+type Table struct {
+	// Header holds the column names: NAME, READY...
+	Header []string
+	// Rows map each column name to the row's cell.
+	Rows []map[string]string
+}
+
+// ParseTables reads the tables `kubectl get` prints, one per resource type,
+// separated by blank lines. kubectl aligns every cell with its column's
+// header, so an empty cell reads as "".
+func ParseTables(out string) ([]Table, error) {
+	var tables []Table
+	var starts []int
+	for _, line := range strings.Split(out, "\n") {
+		if strings.TrimSpace(line) == "" {
+			starts = nil
+			continue
+		}
+		if starts == nil {
+			// A header is one word; its column starts where it does.
+			for i := range line {
+				if line[i] != ' ' && (i == 0 || line[i-1] == ' ') {
+					starts = append(starts, i)
+				}
+			}
+			tables = append(tables, Table{Header: strings.Fields(line)})
+			continue
+		}
+		tb := &tables[len(tables)-1]
+		row := map[string]string{}
+		for j, start := range starts {
+			if start > 0 && start < len(line) && line[start-1] != ' ' {
+				return nil, fmt.Errorf("a cell of column %s does not start where its header does:\n%s", tb.Header[j], out)
+			}
+			end := len(line)
+			if j+1 < len(starts) {
+				end = min(end, starts[j+1])
+			}
+			row[tb.Header[j]] = ""
+			if start < end {
+				row[tb.Header[j]] = strings.TrimSpace(line[start:end])
+			}
+		}
+		tb.Rows = append(tb.Rows, row)
+	}
+	return tables, nil
+}
+
+// Get runs `kubectl get args...` and returns its tables; it fails t if kubectl fails.
+func (k *Kubectl) Get(t testing.TB, args ...string) ([]Table, string) {
+	t.Helper()
+	out := k.MustRun(t, append([]string{"get"}, args...)...)
+	tables, err := ParseTables(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tables, out
+}
+
+var age = regexp.MustCompile(`^[0-9]+(s|m[0-9]*s?)$`)
+
+// ExpectRow fails t unless tb's columns are columns, which end in AGE, and
+// it holds one row, whose cells before AGE are want and whose AGE is a few
+// seconds or minutes.
+func ExpectRow(t testing.TB, tb Table, columns, want []string) {
+	t.Helper()
+	if !slices.Equal(tb.Header, columns) || columns[len(columns)-1] != "AGE" {
+		t.Errorf("columns = %q, want %q", tb.Header, columns)
+		return
+	}
+	if len(tb.Rows) != 1 {
+		t.Errorf("%d rows, want 1", len(tb.Rows))
+		return
+	}
+	row := tb.Rows[0]
+	var got []string
+	for _, c := range columns[:len(columns)-1] {
+		got = append(got, row[c])
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("row = %q, want %q (columns %q)", got, want, columns[:len(columns)-1])
+	}
+	if !age.MatchString(row["AGE"]) {
+		t.Errorf("AGE = %q", row["AGE"])
+	}
 }

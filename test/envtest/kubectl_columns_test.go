@@ -1,8 +1,6 @@
 package testenv
 
 import (
-	"regexp"
-	"slices"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -114,7 +112,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 		{
 			name: "stopped and archived",
 			xd: v1alpha1.XDriveStatus{
-				ObservedGeneration: 1, Phase: v1alpha1.XDrivePhaseArchived, Holder: holder,
+				ObservedGeneration: 1, Phase: v1alpha1.XDrivePhaseArchived, // the Workstation gave the lease back
 				RestoreSnapshotID: snap2, LatestSnapshotID: snap2, SnapshotCount: 2, SizeGiB: 100,
 				Conditions: ready(metav1.ConditionTrue, v1alpha1.ReasonArchived),
 			},
@@ -122,7 +120,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				ObservedGeneration: 1, Phase: v1alpha1.WorkstationPhaseStopped, Launches: 1,
 				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonStopped),
 			},
-			wantXD: []string{"True", "Archived", "100", "", "", snap2, "dev"},
+			wantXD: []string{"True", "Archived", "100", "", "", snap2, ""},
 			wantWS: []string{"False", "Stopped", "Stopped", "home", "", "", "", ""},
 		},
 	} {
@@ -140,40 +138,12 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				}
 			}
 
-			out := k.MustRun(t, "get", "xdrives,workstations")
-			tables := parseTables(t, out)
+			tables, out := k.Get(t, "xdrives,workstations")
 			if len(tables) != 2 {
 				t.Fatalf("kubectl get xdrives,workstations printed %d tables, want 2:\n%s", len(tables), out)
 			}
-			for i, want := range []struct {
-				name    string
-				columns []string
-				values  []string
-			}{
-				{"xdrive.xdrive.io/home", xdColumns, step.wantXD},
-				{"workstation.xdrive.io/dev", wsColumns, step.wantWS},
-			} {
-				tb := tables[i]
-				if !slices.Equal(tb.header, want.columns) {
-					t.Errorf("columns = %q, want %q\n%s", tb.header, want.columns, out)
-					continue
-				}
-				if len(tb.rows) != 1 {
-					t.Errorf("%d rows for %s, want 1\n%s", len(tb.rows), want.name, out)
-					continue
-				}
-				row := tb.rows[0]
-				got := []string{row["NAME"]}
-				for _, c := range want.columns[1 : len(want.columns)-1] {
-					got = append(got, row[c])
-				}
-				if wantRow := append([]string{want.name}, want.values...); !slices.Equal(got, wantRow) {
-					t.Errorf("%s row = %q, want %q (columns %q)\n%s", want.name, got, wantRow, want.columns[:len(want.columns)-1], out)
-				}
-				if !regexp.MustCompile(`^[0-9]+(s|m[0-9]*s?)$`).MatchString(row["AGE"]) {
-					t.Errorf("%s AGE = %q\n%s", want.name, row["AGE"], out)
-				}
-			}
+			ExpectRow(t, tables[0], xdColumns, append([]string{"xdrive.xdrive.io/home"}, step.wantXD...))
+			ExpectRow(t, tables[1], wsColumns, append([]string{"workstation.xdrive.io/dev"}, step.wantWS...))
 			t.Logf("kubectl get xdrives,workstations:\n%s", out)
 		})
 	}

@@ -145,7 +145,7 @@ func TestKubectlNames(t *testing.T) {
 				if got := lines(k.MustRun(t, "get", name, "-o", "name")); !slices.Equal(got, []string{qualified}) {
 					t.Errorf("get %s -o name = %q, want only %q", name, got, qualified)
 				}
-				if tables := parseTables(t, k.MustRun(t, "get", name)); len(tables) != 1 || len(tables[0].rows) != 1 || tables[0].rows[0]["NAME"] != kn.object {
+				if tables, _ := k.Get(t, name); len(tables) != 1 || len(tables[0].Rows) != 1 || tables[0].Rows[0]["NAME"] != kn.object {
 					t.Errorf("get %s: want one table with one row, %s, got %+v", name, kn.object, tables)
 				}
 
@@ -207,7 +207,7 @@ func TestKubectlCategory(t *testing.T) {
 	if !slices.Equal(got, all) {
 		t.Errorf("get %s -o name = %q, want %q", category, got, all)
 	}
-	tables := parseTables(t, k.MustRun(t, "get", category))
+	tables, _ := k.Get(t, category)
 	if len(tables) != len(kubectlKinds) {
 		t.Errorf("get %s printed %d tables, want one per kind", category, len(tables))
 	}
@@ -285,52 +285,4 @@ func TestCategoryShadowsNoResource(t *testing.T) {
 	if got := categories[category]; len(got) != len(kubectlKinds) || len(categories) != 1 {
 		t.Errorf("categories of xdrive.io = %v, want only %s, holding %d resources", categories, category, len(kubectlKinds))
 	}
-}
-
-// table is one table of `kubectl get` output.
-type table struct {
-	header []string
-	rows   []map[string]string
-}
-
-// parseTables reads the tables kubectl get prints, one per resource type,
-// separated by blank lines. kubectl aligns every cell of a column with its
-// header, so an empty cell is read as "".
-func parseTables(t *testing.T, out string) []table {
-	t.Helper()
-	var tables []table
-	var starts []int
-	for _, line := range strings.Split(out, "\n") {
-		if strings.TrimSpace(line) == "" {
-			starts = nil
-			continue
-		}
-		if starts == nil {
-			// A header is one word; its column starts where it does.
-			for i := range line {
-				if line[i] != ' ' && (i == 0 || line[i-1] == ' ') {
-					starts = append(starts, i)
-				}
-			}
-			tables = append(tables, table{header: strings.Fields(line)})
-			continue
-		}
-		row := map[string]string{}
-		for j, start := range starts {
-			end := len(line)
-			if j+1 < len(starts) {
-				end = min(end, starts[j+1])
-			}
-			if start > 0 && start < len(line) && line[start-1] != ' ' {
-				t.Fatalf("kubectl output is not aligned with its header at column %s:\n%s", tables[len(tables)-1].header[j], out)
-			}
-			if start < end {
-				row[tables[len(tables)-1].header[j]] = strings.TrimSpace(line[start:end])
-			} else {
-				row[tables[len(tables)-1].header[j]] = ""
-			}
-		}
-		tables[len(tables)-1].rows = append(tables[len(tables)-1].rows, row)
-	}
-	return tables
 }
