@@ -69,11 +69,8 @@ func editorEnv(t *testing.T, k *Kubectl, expr string) []string {
 func kubectlObjects(t *testing.T) (*Env, *Kubectl, string) {
 	t.Helper()
 	e := sharedEnv(t)
-	k := e.Kubectl(t, "")
 	ns := CreateNamespace(t, e.Client)
-	if err := WriteKubeconfig(e.Config, ns, k.Kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	k := e.Kubectl(t, ns)
 	for _, kn := range kubectlKinds {
 		if err := e.Client.Create(testCtx(t), newObject(t, kn.kind, ns, kn.object, kn.spec)); err != nil {
 			t.Fatal(err)
