@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and etcd from the Go module proxy into a per-user,
-# per-version cache, and prints the directory (use it as KUBEBUILDER_ASSETS).
-# Nothing is downloaded from anywhere but the Go module proxy.
+# Builds kube-apiserver, etcd and kubectl from the Go module proxy into a
+# per-user, per-version cache, and prints the directory (use it as
+# KUBEBUILDER_ASSETS; the envtest tests run that kubectl, never the PATH's).
+# Nothing is downloaded from anywhere but the Go module proxy. A cache that
+# has kube-apiserver and etcd but no kubectl gets only kubectl built.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-1.37.2}"
@@ -9,7 +11,7 @@ ETCD_VERSION="${ETCD_VERSION:-3.7.3}"
 CACHE_ROOT="${XDRIVE_ENVTEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/xdrive-envtest}"
 ASSETS="$CACHE_ROOT/k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}-$(go env GOOS)-$(go env GOARCH)"
 
-if [[ -x "$ASSETS/kube-apiserver" && -x "$ASSETS/etcd" ]]; then
+if [[ -x "$ASSETS/kube-apiserver" && -x "$ASSETS/etcd" && -x "$ASSETS/kubectl" ]]; then
   echo "$ASSETS"
   exit 0
 fi
@@ -34,8 +36,10 @@ MOD
   mv "$ASSETS/etcd.tmp" "$ASSETS/etcd"
 }
 
-build_apiserver() {
-  local dir="$work/apiserver" gomod
+# build_k8s builds the given k8s.io/kubernetes/cmd/<name> binaries (kube-apiserver,
+# kubectl) from one throwaway module that requires k8s.io/kubernetes.
+build_k8s() {
+  local dir="$work/apiserver" gomod name
   mkdir -p "$dir"
   gomod="$(go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
   {
@@ -45,7 +49,11 @@ build_apiserver() {
       grep -v -E '^k8s\.io/(sample-cli-plugin|sample-controller)$' |
       while read -r m; do printf 'replace %s => %s v0.%s\n' "$m" "$m" "${K8S_VERSION#1.}"; done
   } >"$dir/go.mod"
-  printf '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >"$dir/tools.go"
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for name in "$@"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$name"; done
+    printf ')\n'
+  } >"$dir/tools.go"
   local major="${K8S_VERSION%%.*}" minor="${K8S_VERSION#*.}"
   minor="${minor%%.*}"
   local x="" pkg
@@ -53,16 +61,26 @@ build_apiserver() {
     x+=" -X $pkg.gitVersion=v${K8S_VERSION} -X $pkg.gitMajor=${major} -X $pkg.gitMinor=${minor}"
     x+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  (cd "$dir" && go mod tidy >&2 && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w$x" -o "$ASSETS/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
-  mv "$ASSETS/kube-apiserver.tmp" "$ASSETS/kube-apiserver"
+  (cd "$dir" && go mod tidy >&2)
+  for name in "$@"; do
+    (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w$x" -o "$ASSETS/$name.tmp.$$" "k8s.io/kubernetes/cmd/$name")
+    mv "$ASSETS/$name.tmp.$$" "$ASSETS/$name"
+  done
 }
 
 if [[ ! -x "$ASSETS/etcd" ]]; then
   log "building etcd v${ETCD_VERSION} (about a minute)"
   build_etcd
 fi
-if [[ ! -x "$ASSETS/kube-apiserver" ]]; then
-  log "building kube-apiserver v${K8S_VERSION} (about 12 minutes on a cold cache)"
-  build_apiserver
+k8s=()
+[[ -x "$ASSETS/kube-apiserver" ]] || k8s+=(kube-apiserver)
+[[ -x "$ASSETS/kubectl" ]] || k8s+=(kubectl)
+if ((${#k8s[@]})); then
+  if [[ " ${k8s[*]} " == *" kube-apiserver "* ]]; then
+    log "building ${k8s[*]} v${K8S_VERSION} (about 12 minutes on a cold cache)"
+  else
+    log "building ${k8s[*]} v${K8S_VERSION} (about a minute on a warm cache)"
+  fi
+  build_k8s "${k8s[@]}"
 fi
 echo "$ASSETS"

@@ -551,7 +551,10 @@ type AvoidedOffering struct {
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=ws,categories=xdrive
+// The category (`kubectl get xdrive-all` lists both kinds) must differ from every
+// plural, singular and short name: kubectl expands a category before a resource
+// name, so a category "xdrive" would shadow the XDrive kind's singular name.
+// +kubebuilder:resource:shortName=ws,categories=xdrive-all
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`

@@ -276,7 +276,10 @@ type XDriveStatus struct {
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=xd,categories=xdrive
+// The category (`kubectl get xdrive-all` lists both kinds) must differ from every
+// plural, singular and short name: kubectl expands a category before a resource
+// name, so a category "xdrive" would shadow the XDrive kind's singular name.
+// +kubebuilder:resource:shortName=xd,categories=xdrive-all
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Size",type=integer,JSONPath=`.spec.sizeGiB`

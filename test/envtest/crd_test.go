@@ -34,8 +34,8 @@ func TestPrinterColumnsAndShortNames(t *testing.T) {
 			if !slices.Contains(crd.Spec.Names.ShortNames, tc.shortName) {
 				t.Errorf("shortNames = %v, want %q", crd.Spec.Names.ShortNames, tc.shortName)
 			}
-			if !slices.Contains(crd.Spec.Names.Categories, "xdrive") {
-				t.Errorf("categories = %v, want xdrive", crd.Spec.Names.Categories)
+			if !slices.Equal(crd.Spec.Names.Categories, []string{"xdrive-all"}) {
+				t.Errorf("categories = %v, want [xdrive-all]", crd.Spec.Names.Categories)
 			}
 			var served *apiextensionsv1.CustomResourceDefinitionVersion
 			for i := range crd.Spec.Versions {
