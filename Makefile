@@ -57,7 +57,7 @@ lint-api: ## Lint api/ with kube-api-linter (built from the Go module proxy into
 	@hack/kube-api-linter.sh
 
 .PHONY: envtest-assets
-envtest-assets: ## Build kube-apiserver and etcd into the per-user cache (about 12 minutes, once).
+envtest-assets: ## Build kube-apiserver, etcd and kubectl into the per-user cache (about 12 minutes, once).
 	@hack/envtest-assets.sh
 
 # The simulation runs each world in one goroutine: it runs without the race

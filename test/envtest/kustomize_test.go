@@ -40,13 +40,7 @@ func decodeDocs(t *testing.T, b []byte) []*unstructured.Unstructured {
 // kustomize builds dir with `kubectl kustomize`.
 func kustomize(t *testing.T, dir string) []byte {
 	t.Helper()
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		if InCI() {
-			t.Fatal("kubectl not found on PATH")
-		}
-		t.Skip("kubectl not found on PATH")
-	}
+	kubectl := KubectlPath(t) // built with the API server, never the one on PATH
 	// role.yaml appears once a controller has +kubebuilder:rbac markers.
 	if _, err := os.Stat(filepath.Join(RepoRoot(), "config", "rbac", "role.yaml")); err != nil {
 		msg := "config/rbac/role.yaml is missing: add +kubebuilder:rbac markers and run `make manifests`"
