@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -22,6 +23,14 @@ import (
 	"github.com/xdrive-io/xdrive/internal/operator"
 )
 
+// Set at build time: go build -ldflags "-X main.version=... -X main.commit=... -X main.buildDate=..."
+// (the Makefile and the Dockerfile pass them).
+var (
+	version   = "dev"
+	commit    = ""
+	buildDate = ""
+)
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -33,8 +42,10 @@ func run() error {
 	var (
 		metricsAddr, probeAddr, sshOverride string
 		leaderElect, secureMetrics          bool
+		showVersion                         bool
 		opts                                operator.Options
 	)
+	flag.BoolVar(&showVersion, "version", false, "Print the version, commit and build date, and exit.")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; 0 disables it.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
@@ -54,6 +65,10 @@ func run() error {
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if showVersion {
+		fmt.Println(versionString())
+		return nil
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	if opts.Cluster == "" {
@@ -102,6 +117,31 @@ func run() error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("Starting manager", "cluster", opts.Cluster, "region", awsCfg.Region)
+	ctrl.Log.Info("Starting manager", "version", version, "commit", buildCommit(), "cluster", opts.Cluster, "region", awsCfg.Region)
 	return mgr.Start(ctx)
+}
+
+// versionString is what --version prints: "xdrive <version> (commit <sha>, built <date>)".
+func versionString() string {
+	date := buildDate
+	if date == "" {
+		date = "unknown"
+	}
+	return fmt.Sprintf("xdrive %s (commit %s, built %s)", version, buildCommit(), date)
+}
+
+// buildCommit is the commit set by ldflags or, failing that, the one the Go
+// toolchain stamped into the binary.
+func buildCommit() string {
+	if commit != "" {
+		return commit
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return s.Value[:12]
+			}
+		}
+	}
+	return "unknown"
 }
