@@ -7,6 +7,10 @@ COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 # What `--version` prints; the Dockerfile passes the same three.
 LDFLAGS ?= -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
+GOARCH ?= $(shell go env GOARCH)
+# `make image` writes the image here: an OCI layout (oci/) and a tarball (image.tar).
+IMAGE_DIR ?= dist/image
+CONTAINER_TOOL ?= docker
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
@@ -72,11 +76,11 @@ SIM_PKG = ./test/sim/
 SIM_SEEDS ?= 2000
 
 .PHONY: test
-test: manifests generate lint test-deps ## Run every test: lint, unit, simulation, envtest against a real API server, moto, sshd.
+test: manifests generate lint test-deps image ## Run every test: lint, unit, simulation, envtest against a real API server, moto, sshd, the image.
 	@hack/check-generated.sh
 	XDRIVE_SIM_SEEDS=$(SIM_SEEDS) go test -count=1 -timeout 15m $(SIM_PKG)
 	@assets="$(ENVTEST_ASSETS)"; echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" go test $(GOTEST_FLAGS) $$(go list ./... | grep -v -x -F 'github.com/xdrive-io/xdrive/test/sim')
+	KUBEBUILDER_ASSETS="$$assets" XDRIVE_IMAGE_DIR=$(IMAGE_DIR) go test $(GOTEST_FLAGS) $$(go list ./... | grep -v -x -F 'github.com/xdrive-io/xdrive/test/sim')
 
 .PHONY: soak
 soak: ## Run the simulation with many more seeds (SOAK_SEEDS, from a random first seed).
@@ -99,6 +103,20 @@ build: manifests generate ## Build the manager binary.
 .PHONY: run
 run: manifests generate ## Run the manager against the current kubeconfig and AWS credentials.
 	go run -ldflags "$(LDFLAGS)" ./cmd $(ARGS)
+
+.PHONY: image
+image: ## Build the manager image without Docker or a registry into $(IMAGE_DIR) (OCI layout and docker-load tarball).
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) go build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(LOCALBIN)/image/manager ./cmd
+	go run ./hack/image --binary $(LOCALBIN)/image/manager --ref $(IMG) --arch $(GOARCH) \
+		--version $(VERSION) --commit $(COMMIT) --created $(BUILD_DATE) --out $(IMAGE_DIR)
+
+.PHONY: docker-build
+docker-build: ## Build the manager image with Docker from the Dockerfile (IMG=...).
+	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg BUILD_DATE=$(BUILD_DATE) -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the manager image (IMG=...).
+	$(CONTAINER_TOOL) push $(IMG)
 
 .PHONY: demo
 demo: build ## Run the whole lifecycle on a local control plane and moto, in a loopback-only namespace.
