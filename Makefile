@@ -14,8 +14,11 @@ CONTAINER_TOOL ?= docker
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
+# v5.8.3 asks for Go 1.27; v5.8.2 (kustomize/api v0.21.2, as in go.mod) builds with Go 1.26.
+KUSTOMIZE_VERSION ?= v5.8.2
 # Tests of controllers run with the race detector.
 GOTEST_FLAGS ?= -race -count=1 -timeout 30m
 # The control-plane binaries are built once into a per-user cache (hack/envtest-assets.sh).
@@ -133,9 +136,15 @@ uninstall: manifests ## Remove the CRDs from the cluster.
 	kubectl delete --ignore-not-found -k config/crd
 
 .PHONY: deploy
-deploy: manifests ## Deploy the manager with kustomize config/default.
-	cd config/manager && kubectl kustomize . >/dev/null
-	kubectl apply --server-side -k config/default
+deploy: manifests kustomize ## Deploy the manager with kustomize config/default, running IMG.
+	hack/kustomize-image.sh $(KUSTOMIZE) $(IMG) | kubectl apply --server-side -f -
+
+.PHONY: build-installer
+build-installer: manifests generate kustomize ## Write dist/install.yaml: CRDs, namespace, RBAC, Deployment and Service in one file, running IMG.
+	mkdir -p dist
+	hack/kustomize-image.sh $(KUSTOMIZE) $(IMG) >dist/install.yaml.tmp
+	mv dist/install.yaml.tmp dist/install.yaml
+	@echo "Wrote dist/install.yaml (image $(IMG)): kubectl apply --server-side -f dist/install.yaml"
 
 .PHONY: undeploy
 undeploy: ## Remove the manager from the cluster.
@@ -147,6 +156,11 @@ undeploy: ## Remove the manager from the cluster.
 controller-gen: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE)
+$(KUSTOMIZE): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT)

@@ -98,7 +98,8 @@ func run() error {
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         leaderElect,
-		LeaderElectionID:       "xdrive.io",
+		LeaderElectionID:       operator.LeaderElectionID,
+		Cache:                  operator.CacheOptions(),
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)

@@ -168,7 +168,8 @@ func (s *Stack) Start() error {
 	mgr, err := ctrl.NewManager(s.cfg, ctrl.Options{
 		Scheme:  testenv.NewScheme(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   cache.Options{DefaultNamespaces: map[string]cache.Config{s.Namespace: {}}},
+		// Secrets as the binary caches them: only those with the operator's label.
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{s.Namespace: {}}, ByObject: operator.CacheOptions().ByObject},
 		// Many managers in one process reuse the controllers' names.
 		Controller: config.Controller{SkipNameValidation: aws.Bool(true)},
 	})

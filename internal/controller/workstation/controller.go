@@ -88,7 +88,7 @@ type Catalog interface {
 // Reconciler runs a Workstation's instance.
 type Reconciler struct {
 	client.Client
-	// APIReader reads Secrets without caching every Secret of the cluster.
+	// APIReader reads Workstations past the cache (is a lease holder still there?).
 	APIReader client.Reader
 	Catalog   Catalog
 	Launcher  Launcher
@@ -113,7 +113,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=xdrive.io,resources=workstations/finalizers,verbs=update
 // +kubebuilder:rbac:groups=xdrive.io,resources=xdrives,verbs=get;list;watch
 // +kubebuilder:rbac:groups=xdrive.io,resources=xdrives/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch;create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile moves the Workstation one step along its lifecycle.

@@ -44,7 +44,17 @@ func (c Credentials) target(inst instances.Instance) agent.Target {
 // SSHSecretName is the Secret that holds a Workstation's SSH keys.
 func SSHSecretName(ws string) string { return ws + "-xdrive-ssh" }
 
+// The label on every Secret the operator creates. The manager caches only
+// Secrets that carry it (operator.CacheOptions), so it reads no other Secret
+// and needs no unfiltered get (docs/security.md).
+const (
+	SecretLabelKey   = "app.kubernetes.io/managed-by"
+	SecretLabelValue = "xdrive"
+)
+
 // credentials reads the Workstation's SSH Secret, creating it on first use.
+// It reads through the manager's cache, which holds only Secrets labelled
+// SecretLabelKey=SecretLabelValue.
 func (r *Reconciler) credentials(ctx context.Context, ws *v1alpha1.Workstation) (Credentials, error) {
 	r.credsMu.Lock()
 	c, ok := r.creds[ws.UID]
@@ -54,7 +64,7 @@ func (r *Reconciler) credentials(ctx context.Context, ws *v1alpha1.Workstation) 
 	}
 	key := types.NamespacedName{Namespace: ws.Namespace, Name: SSHSecretName(ws.Name)}
 	secret := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, key, secret)
+	err := r.Get(ctx, key, secret)
 	if apierrors.IsNotFound(err) {
 		secret, err = r.createSSHSecret(ctx, ws, key)
 	}
@@ -88,7 +98,7 @@ func (r *Reconciler) createSSHSecret(ctx context.Context, ws *v1alpha1.Workstati
 	}
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "xdrive"}},
+			Labels: map[string]string{SecretLabelKey: SecretLabelValue}},
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{
 			secretClientKey: clientKey, secretClientPub: []byte(clientPub),
@@ -100,7 +110,10 @@ func (r *Reconciler) createSSHSecret(ctx context.Context, ws *v1alpha1.Workstati
 	}
 	if err := r.Create(ctx, secret); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			return secret, r.APIReader.Get(ctx, key, secret)
+			// Ours and not cached yet (the next try finds it), or someone
+			// else's, without our label, which the operator cannot read.
+			return nil, fmt.Errorf("secret %s exists but is not among the Secrets labelled %s=%s that the operator reads; "+
+				"if it was not made by xdrive, delete it to have it made again", key, SecretLabelKey, SecretLabelValue)
 		}
 		return nil, err
 	}

@@ -1,0 +1,22 @@
+package operator
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/xdrive-io/xdrive/internal/controller/workstation"
+)
+
+// LeaderElectionID names the Lease that elects the active manager.
+const LeaderElectionID = "xdrive.io"
+
+// CacheOptions are the manager's cache options: Secrets are listed and
+// watched only when they carry the operator's label, so the manager holds,
+// and reads, no Secret it did not create (docs/security.md).
+func CacheOptions() cache.Options {
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{workstation.SecretLabelKey: workstation.SecretLabelValue})},
+	}}
+}
