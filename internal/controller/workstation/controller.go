@@ -108,11 +108,16 @@ type Reconciler struct {
 	creds   map[types.UID]Credentials
 }
 
+// RBAC: only what test/install's TestRBACSufficient sees the manager use, as
+// its ServiceAccount, through a whole lifecycle. Reads go through the cache
+// (list;watch); get is for APIReader's read of a lease holder; update sets
+// finalizers; patch records an interruption notice; workstations/finalizers
+// lets the SSH Secret's owner reference block the Workstation's deletion.
 // +kubebuilder:rbac:groups=xdrive.io,resources=workstations,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=xdrive.io,resources=workstations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=xdrive.io,resources=workstations/status,verbs=patch
 // +kubebuilder:rbac:groups=xdrive.io,resources=workstations/finalizers,verbs=update
-// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives,verbs=get;list;watch
-// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives,verbs=list;watch
+// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch;create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 

@@ -65,10 +65,11 @@ type Reconciler struct {
 	MaxConcurrent  int
 }
 
-// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives/finalizers,verbs=update
-// +kubebuilder:rbac:groups=xdrive.io,resources=workstations,verbs=get;list;watch
+// RBAC: reads go through the cache (list;watch), update sets finalizers,
+// status is patched (test/install's TestRBACSufficient proves it enough).
+// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives,verbs=list;watch;update
+// +kubebuilder:rbac:groups=xdrive.io,resources=xdrives/status,verbs=patch
+// +kubebuilder:rbac:groups=xdrive.io,resources=workstations,verbs=list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile moves the drive one step along its lifecycle.
