@@ -79,11 +79,12 @@ SIM_PKG = ./test/sim/
 SIM_SEEDS ?= 2000
 
 .PHONY: test
-test: manifests generate lint test-deps image ## Run every test: lint, unit, simulation, envtest against a real API server, moto, sshd, the image.
+test: manifests generate lint test-deps image build-installer ## Run every test: lint, unit, simulation, envtest, moto, sshd, the image, the chart, install.yaml.
 	@hack/check-generated.sh
+	@hack/sync-chart.sh --check $(VERSION)
 	XDRIVE_SIM_SEEDS=$(SIM_SEEDS) go test -count=1 -timeout 15m $(SIM_PKG)
 	@assets="$(ENVTEST_ASSETS)"; echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" XDRIVE_IMAGE_DIR=$(IMAGE_DIR) go test $(GOTEST_FLAGS) $$(go list ./... | grep -v -x -F 'github.com/xdrive-io/xdrive/test/sim')
+	KUBEBUILDER_ASSETS="$$assets" XDRIVE_IMAGE_DIR=$(IMAGE_DIR) XDRIVE_INSTALL_YAML=dist/install.yaml go test $(GOTEST_FLAGS) $$(go list ./... | grep -v -x -F 'github.com/xdrive-io/xdrive/test/sim')
 
 .PHONY: soak
 soak: ## Run the simulation with many more seeds (SOAK_SEEDS, from a random first seed).
@@ -138,6 +139,10 @@ uninstall: manifests ## Remove the CRDs from the cluster.
 .PHONY: deploy
 deploy: manifests kustomize ## Deploy the manager with kustomize config/default, running IMG.
 	hack/kustomize-image.sh $(KUSTOMIZE) $(IMG) | kubectl apply --server-side -f -
+
+.PHONY: chart
+chart: manifests ## Copy the CRDs, RBAC rules and VERSION from config/ into charts/xdrive (make test checks it).
+	hack/sync-chart.sh $(VERSION)
 
 .PHONY: build-installer
 build-installer: manifests generate kustomize ## Write dist/install.yaml: CRDs, namespace, RBAC, Deployment and Service in one file, running IMG.

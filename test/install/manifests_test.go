@@ -81,15 +81,23 @@ func cutImage(image string) (name, tag string, ok bool) {
 // decodeDocs splits a multi-document YAML stream into objects.
 func decodeDocs(t *testing.T, b []byte) []*unstructured.Unstructured {
 	t.Helper()
+	out, err := decodeDocsErr(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func decodeDocsErr(b []byte) ([]*unstructured.Unstructured, error) {
 	var out []*unstructured.Unstructured
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
 	for {
 		u := &unstructured.Unstructured{}
 		if err := dec.Decode(&u.Object); err != nil {
 			if errors.Is(err, io.EOF) {
-				return out
+				return out, nil
 			}
-			t.Fatalf("decoding YAML: %v", err)
+			return nil, fmt.Errorf("decoding YAML: %w", err)
 		}
 		if len(u.Object) > 0 {
 			out = append(out, u)
