@@ -39,8 +39,9 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate the CRDs and RBAC from the markers.
+manifests: controller-gen ## Generate the CRDs and RBAC from the markers, and copy them into the Helm chart.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@hack/sync-chart.sh $(VERSION)
 
 .PHONY: generate
 generate: controller-gen ## Generate the deepcopy code.
@@ -141,7 +142,7 @@ deploy: manifests kustomize ## Deploy the manager with kustomize config/default,
 	hack/kustomize-image.sh $(KUSTOMIZE) $(IMG) | kubectl apply --server-side -f -
 
 .PHONY: chart
-chart: manifests ## Copy the CRDs, RBAC rules and VERSION from config/ into charts/xdrive (make test checks it).
+chart: ## Copy the CRDs, RBAC rules and VERSION from config/ into charts/xdrive (make manifests does too; make test checks it).
 	hack/sync-chart.sh $(VERSION)
 
 .PHONY: build-installer

@@ -3,8 +3,8 @@
 # in it is hand-copied: the CRDs (crds/), the generated and hand-written RBAC
 # rules (files/rbac/, which templates/rbac.yaml reads) and the version
 # (Chart.yaml's version and appVersion).
-#   hack/sync-chart.sh <version>           update the chart (make chart)
-#   hack/sync-chart.sh --check <version>   fail if it is out of date (make test)
+#   hack/sync-chart.sh <version>           update the chart (make manifests, make chart)
+#   hack/sync-chart.sh --check <version>   fail if it is out of date, or not committed (make test)
 set -euo pipefail
 check=false
 if [[ "${1:-}" == "--check" ]]; then
@@ -38,5 +38,12 @@ cp -a "$chart" "$work/xdrive"
 sync_into "$work/xdrive"
 if ! diff -ru "$chart" "$work/xdrive" >&2; then
   echo "charts/xdrive is out of date with config/ or VERSION=$version: run 'make chart' and commit" >&2
+  exit 1
+fi
+# make test syncs the chart first (make manifests): the copies must also be committed.
+if git -C "$root" rev-parse --git-dir >/dev/null 2>&1 &&
+  ! git -C "$root" diff --quiet -- charts/xdrive/crds charts/xdrive/files charts/xdrive/Chart.yaml; then
+  echo "charts/xdrive changed when synced from config/; commit it:" >&2
+  git -C "$root" diff --stat -- charts/xdrive/crds charts/xdrive/files charts/xdrive/Chart.yaml >&2
   exit 1
 fi
