@@ -112,7 +112,7 @@ run: manifests generate ## Run the manager against the current kubeconfig and AW
 .PHONY: image
 image: ## Build the manager image without Docker or a registry into $(IMAGE_DIR) (OCI layout and docker-load tarball).
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) go build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(LOCALBIN)/image/manager ./cmd
-	go run ./hack/image --binary $(LOCALBIN)/image/manager --ref $(IMG) --arch $(GOARCH) \
+	go run ./internal/imagebuild --binary $(LOCALBIN)/image/manager --ref $(IMG) --arch $(GOARCH) \
 		--version $(VERSION) --commit $(COMMIT) --created $(BUILD_DATE) --out $(IMAGE_DIR)
 
 .PHONY: docker-build

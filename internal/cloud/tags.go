@@ -18,6 +18,9 @@ const (
 	TagCluster  = "xdrive.io/cluster"
 	TagDrive    = "xdrive.io/drive"
 	TagDriveUID = "xdrive.io/drive-uid"
+	// TagTakenAt is when the operator asked for a snapshot, to nanoseconds:
+	// EC2's start times may tie at one second.
+	TagTakenAt = "xdrive.io/taken-at"
 	// TagDetached marks a snapshot taken while its volume was detached (available).
 	TagDetached    = "xdrive.io/detached"
 	TagWorkstation = "xdrive.io/workstation"

@@ -38,6 +38,14 @@ type Snapshot struct {
 	Tags      map[string]string
 }
 
+// takenAt is when the operator asked for the snapshot, else when EC2 started it.
+func (s Snapshot) takenAt() time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, s.Tags[cloud.TagTakenAt]); err == nil {
+		return t
+	}
+	return s.StartTime
+}
+
 // Volume is what the operator needs to know of an EBS volume.
 type Volume struct {
 	ID         string
@@ -204,6 +212,7 @@ func (s *Service) CreateSnapshot(ctx context.Context, r SnapshotRequest) (Snapsh
 		cloud.TagName:        r.DriveName,
 		cloud.TagSourceVol:   r.VolumeID,
 		cloud.TagConsistency: r.Consistency,
+		cloud.TagTakenAt:     now.Format(time.RFC3339Nano),
 	}
 	if r.DriveUID != "" {
 		tagMap[cloud.TagDriveUID] = r.DriveUID
@@ -348,7 +357,7 @@ func (s *Service) describeSnapshots(ctx context.Context, in *ec2.DescribeSnapsho
 			})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Snapshot) int { return b.StartTime.Compare(a.StartTime) })
+	slices.SortStableFunc(out, func(a, b Snapshot) int { return b.takenAt().Compare(a.takenAt()) })
 	return out, nil
 }
 

@@ -40,7 +40,7 @@ func imageDir(t *testing.T) (dir, version string) {
 	build := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin, "./cmd")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	run(t, build)
-	run(t, exec.Command("go", "run", "./hack/image", "--binary", bin, "--ref", "xdrive-controller:"+version,
+	run(t, exec.Command("go", "run", "./internal/imagebuild", "--binary", bin, "--ref", "xdrive-controller:"+version,
 		"--version", version, "--commit", "test", "--out", filepath.Join(dir, "image")))
 	return filepath.Join(dir, "image"), version
 }

@@ -6,7 +6,7 @@
 // ["/manager"]). It writes an OCI image layout and a tarball that
 // `docker load` or `crane push` accept.
 //
-//	go run ./hack/image --binary bin/image/manager --ref xdrive-controller:0.1.0 --out dist/image
+//	go run ./internal/imagebuild --binary bin/image/manager --ref xdrive-controller:0.1.0 --out dist/image
 //
 // `make image` builds the binary and runs this; test/install checks the result.
 package main
@@ -98,7 +98,7 @@ func build(o options) error {
 	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
 	img, err := mutate.Append(base, mutate.Addendum{Layer: layer, History: v1.History{
-		Created: v1.Time{Time: created}, CreatedBy: "hack/image: /manager, CA certificates, nonroot user", Comment: "xdrive " + o.version,
+		Created: v1.Time{Time: created}, CreatedBy: "internal/imagebuild: /manager, CA certificates, nonroot user", Comment: "xdrive " + o.version,
 	}})
 	if err != nil {
 		return fmt.Errorf("appending the layer: %w", err)
