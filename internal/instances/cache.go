@@ -39,7 +39,7 @@ type Cache struct {
 type CacheOptions struct {
 	API     cloud.InstancesAPI
 	Cluster string
-	// Window is how long lookups gather before one DescribeInstances.
+	// Window is how long lookups gather before one DescribeInstances; zero: no gathering.
 	Window time.Duration
 	// OnChange is called when a poll or lookup sees an instance change state.
 	OnChange func(Instance)
@@ -49,9 +49,6 @@ type CacheOptions struct {
 
 // NewCache returns an empty cache.
 func NewCache(o CacheOptions) *Cache {
-	if o.Window == 0 {
-		o.Window = 20 * time.Millisecond
-	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
