@@ -168,6 +168,35 @@ func (r *registry[T]) add(id string, item *T) {
 	r.order = append(r.order, item)
 }
 
+// kind says how a registry's items are named, deleted and reported missing.
+type kind[T any] struct {
+	id       func(*T) string
+	deleted  func(*T) bool
+	notFound string // the error code for an unknown ID
+	param    string // the request parameter that names one
+}
+
+// live returns the items not deleted, or those named by ids.
+func (r *registry[T]) live(k kind[T], ids []string) ([]*T, error) {
+	list := slices.DeleteFunc(slices.Clone(r.order), k.deleted)
+	if len(ids) == 0 {
+		return list, nil
+	}
+	return pick(list, k.id, ids, k.notFound)
+}
+
+// liveOne returns the item named id.
+func (r *registry[T]) liveOne(k kind[T], id string) (*T, error) {
+	if id == "" {
+		return nil, apiError(codeMissingParameter, "The request must contain the parameter %s", k.param)
+	}
+	list, err := r.live(k, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	return list[0], nil
+}
+
 // AWS error codes the fake returns.
 const (
 	codeInstanceNotFound     = "InvalidInstanceID.NotFound"

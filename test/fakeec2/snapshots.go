@@ -44,23 +44,17 @@ func (f *Fake) newSnapshot(volumeID string, size int32, tags map[string]string, 
 	return s
 }
 
+var snapshotKind = kind[snapshot]{
+	id: func(s *snapshot) string { return s.id }, deleted: func(s *snapshot) bool { return s.deleted },
+	notFound: codeSnapshotNotFound, param: "SnapshotId",
+}
+
 func (f *Fake) liveSnapshots(ids []string) ([]*snapshot, error) {
-	list := slices.DeleteFunc(slices.Clone(f.snapshots.order), func(s *snapshot) bool { return s.deleted })
-	if len(ids) == 0 {
-		return list, nil
-	}
-	return pick(list, func(s *snapshot) string { return s.id }, ids, codeSnapshotNotFound)
+	return f.snapshots.live(snapshotKind, ids)
 }
 
 func (f *Fake) liveSnapshot(id string) (*snapshot, error) {
-	if id == "" {
-		return nil, apiError(codeMissingParameter, "The request must contain the parameter SnapshotId")
-	}
-	list, err := f.liveSnapshots([]string{id})
-	if err != nil {
-		return nil, err
-	}
-	return list[0], nil
+	return f.snapshots.liveOne(snapshotKind, id)
 }
 
 // CreateSnapshot captures the volume's data now and starts a pending snapshot.

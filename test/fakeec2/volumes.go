@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -88,25 +87,15 @@ func (f *Fake) createVolume(s volumeSpec, zone string, tags map[string]string) *
 	return v
 }
 
-// liveVolumes returns the volumes not deleted, or those named by ids.
-func (f *Fake) liveVolumes(ids []string) ([]*volume, error) {
-	list := slices.DeleteFunc(slices.Clone(f.volumes.order), func(v *volume) bool { return v.deleted })
-	if len(ids) == 0 {
-		return list, nil
-	}
-	return pick(list, func(v *volume) string { return v.id }, ids, codeVolumeNotFound)
+var volumeKind = kind[volume]{
+	id: func(v *volume) string { return v.id }, deleted: func(v *volume) bool { return v.deleted },
+	notFound: codeVolumeNotFound, param: "VolumeId",
 }
 
-func (f *Fake) liveVolume(id string) (*volume, error) {
-	if id == "" {
-		return nil, apiError(codeMissingParameter, "The request must contain the parameter VolumeId")
-	}
-	list, err := f.liveVolumes([]string{id})
-	if err != nil {
-		return nil, err
-	}
-	return list[0], nil
-}
+// liveVolumes returns the volumes not deleted, or those named by ids.
+func (f *Fake) liveVolumes(ids []string) ([]*volume, error) { return f.volumes.live(volumeKind, ids) }
+
+func (f *Fake) liveVolume(id string) (*volume, error) { return f.volumes.liveOne(volumeKind, id) }
 
 var volumeSchema = schema[volume]{
 	fields: map[string]func(*volume) []string{

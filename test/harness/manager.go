@@ -39,6 +39,7 @@ func (s *Stack) StartManager(mc ManagerConfig) error {
 	if opts.Scheme == nil {
 		opts.Scheme = testenv.NewScheme()
 	}
+	// Many managers in one process reuse the controllers' names.
 	opts.Controller.SkipNameValidation = aws.Bool(true)
 	mgr, err := ctrl.NewManager(cfg, opts)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/xdrive-io/xdrive/internal/operator"
@@ -165,28 +164,11 @@ func (s *Stack) SetAWSAttempts(n int) {
 
 // Start runs a fresh manager (a fresh process, as far as the operator can tell).
 func (s *Stack) Start() error {
-	mgr, err := ctrl.NewManager(s.cfg, ctrl.Options{
-		Scheme:  testenv.NewScheme(),
+	return s.StartManager(ManagerConfig{Options: ctrl.Options{
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		// Secrets as the binary caches them: only those with the operator's label.
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{s.Namespace: {}}, ByObject: operator.CacheOptions().ByObject},
-		// Many managers in one process reuse the controllers' names.
-		Controller: config.Controller{SkipNameValidation: aws.Bool(true)},
-	})
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := operator.Setup(ctx, mgr, s.AWS(), s.Options); err != nil {
-		cancel()
-		return err
-	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- mgr.Start(ctx) }()
-	s.mu.Lock()
-	s.cancel, s.stopped = cancel, stopped
-	s.mu.Unlock()
-	return nil
+	}})
 }
 
 // Stop ends the manager, waits for it and returns what it ended with.

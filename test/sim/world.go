@@ -232,17 +232,17 @@ func (w *World) Drive(name string) *v1alpha1.XDrive {
 
 // ReconcileWorkstation runs the Workstation reconciler once.
 func (w *World) ReconcileWorkstation(name string) {
-	res, err := w.ws.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
-	w.logf("reconcile ws/%s -> %s %v", name, w.phaseOfWS(name), errText(err, res))
+	_, err := w.ws.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
+	w.logf("reconcile ws/%s -> %s %v", name, w.phaseOfWS(name), errText(err))
 }
 
 // ReconcileDrive runs the XDrive reconciler once.
 func (w *World) ReconcileDrive(name string) {
-	res, err := w.xd.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
-	w.logf("reconcile xd/%s -> %s %v", name, w.phaseOfXD(name), errText(err, res))
+	_, err := w.xd.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
+	w.logf("reconcile xd/%s -> %s %v", name, w.phaseOfXD(name), errText(err))
 }
 
-func errText(err error, _ ctrl.Result) string {
+func errText(err error) string {
 	if err != nil {
 		return "error: " + err.Error()
 	}
@@ -266,13 +266,13 @@ func (w *World) phaseOfXD(name string) string {
 // Poll runs the shared instance poll once.
 func (w *World) Poll() {
 	err := w.cache.Poll(context.Background())
-	w.logf("poll instances %v", errText(err, ctrl.Result{}))
+	w.logf("poll instances %v", errText(err))
 }
 
 // Collect runs the garbage collector once.
 func (w *World) Collect() {
 	rep, err := w.gc.Collect(context.Background())
-	w.logf("gc %+v %v", rep, errText(err, ctrl.Result{}))
+	w.logf("gc %+v %v", rep, errText(err))
 }
 
 // Crash restarts the operator: every in-memory cache is lost.
