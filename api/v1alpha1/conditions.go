@@ -69,6 +69,7 @@ const (
 	ReasonInstanceGone       = "InstanceGone"
 	ReasonSpotInterrupted    = "SpotInterrupted"
 	ReasonRebalancing        = "Rebalancing"
+	ReasonCheckingInstance   = "CheckingInstance"
 	ReasonSSHUnreachable     = "SSHUnreachable"
 	ReasonMounted            = "Mounted"
 	ReasonNotMounted         = "NotMounted"

@@ -139,13 +139,21 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		return err
 	}
 	launcher := &instances.Launcher{API: clients.EC2, Cluster: opts.Cluster}
+	agentEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 4096)
+	calls := &agent.Calls{Agent: ag, Context: ctx, Finished: func(owner string) {
+		if ns, name, ok := cloud.SplitObjectKey(owner); ok {
+			w := &v1alpha1.Workstation{}
+			w.Namespace, w.Name = ns, name
+			agentEvents <- event.TypedGenericEvent[*v1alpha1.Workstation]{Object: w}
+		}
+	}}
 	if err := (&workstation.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 		Catalog:  instances.NewCatalog(clients.EC2, clients.SSM, time.Hour),
 		Launcher: launcher, Volumes: driveService,
-		Instances: cache, Agent: ag, Recorder: mgr.GetEventRecorder("workstation"),
+		Instances: cache, Calls: calls, Recorder: mgr.GetEventRecorder("workstation"),
 		UserData: opts.UserData, Images: opts.Images, Timings: opts.Timings,
-		InstanceEvents: wsEvents, MaxConcurrent: opts.Concurrency,
+		InstanceEvents: wsEvents, AgentEvents: agentEvents, MaxConcurrent: opts.Concurrency,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

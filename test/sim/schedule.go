@@ -75,6 +75,7 @@ func (w *World) Settle() error {
 			for _, ws := range w.Workstations() {
 				w.ReconcileWorkstation(ws.Name)
 			}
+			w.runAgentCalls()
 			for _, xd := range w.Drives() {
 				w.ReconcileDrive(xd.Name)
 			}
@@ -123,8 +124,10 @@ func (w *World) randomStep() {
 		if names := w.created["xd"]; len(names) > 0 {
 			w.ReconcileDrive(names[w.Rng.IntN(len(names))])
 		}
-	case r < 600:
+	case r < 560:
 		w.Poll()
+	case r < 600:
+		w.RunAgentCall()
 	case r < 700:
 		w.transition()
 	case r < 740:

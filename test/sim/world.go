@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
 	"github.com/xdrive-io/xdrive/internal/controller/gc"
@@ -86,6 +87,8 @@ type World struct {
 	// created are the names ever applied, by kind ("ws", "xd").
 	created map[string][]string
 	step    int
+	// agentCalls are the operator's SSH calls in flight, ended by the scheduler.
+	agentCalls []func()
 }
 
 // New builds a world from a seed.
@@ -121,7 +124,8 @@ func (w *World) boot() {
 	w.xd = &xdrive.Reconciler{Client: w.operatorClient, Volumes: svc, Snapshots: svc, Instances: w.cache, Clock: w.Clock}
 	w.ws = &workstation.Reconciler{
 		Client: w.operatorClient, APIReader: w.Client, Catalog: instances.NewCatalog(w.EC2, w.EC2, time.Hour),
-		Launcher: launcher, Instances: w.cache, Volumes: svc, Agent: w.Agent, Clock: w.Clock, Timings: Timings,
+		Launcher: launcher, Instances: w.cache, Volumes: svc, Clock: w.Clock, Timings: Timings,
+		Calls:    &agent.Calls{Agent: w.Agent, Clock: w.Clock, Spawn: func(run func()) { w.agentCalls = append(w.agentCalls, run) }},
 		UserData: func(workstation.UserDataInput) ([]byte, error) { return []byte("#!/bin/sh\n"), nil },
 		Images:   workstation.ImageDefaults{CPU: map[string]string{"x86_64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"}},
 	}
@@ -278,7 +282,33 @@ func (w *World) Collect() {
 // Crash restarts the operator: every in-memory cache is lost.
 func (w *World) Crash() {
 	w.logf("CRASH: the manager restarts")
+	// An SSH command in flight may or may not have reached the instance.
+	for _, run := range w.agentCalls {
+		if w.Rng.IntN(2) == 0 {
+			run()
+		}
+	}
+	w.agentCalls = nil
 	w.boot()
+}
+
+// RunAgentCall ends one of the agent calls in flight, chosen at random.
+func (w *World) RunAgentCall() {
+	if len(w.agentCalls) == 0 {
+		return
+	}
+	i := w.Rng.IntN(len(w.agentCalls))
+	run := w.agentCalls[i]
+	w.agentCalls = append(w.agentCalls[:i], w.agentCalls[i+1:]...)
+	w.logf("agent call ends")
+	run()
+}
+
+// runAgentCalls ends every agent call in flight.
+func (w *World) runAgentCalls() {
+	for len(w.agentCalls) > 0 {
+		w.RunAgentCall()
+	}
 }
 
 // Advance moves the clock.

@@ -94,15 +94,18 @@ type Reconciler struct {
 	Launcher  Launcher
 	Instances Instances
 	Volumes   DriveVolumes
-	Agent     agent.Agent
-	Recorder  events.EventRecorder
-	UserData  func(UserDataInput) ([]byte, error)
-	Images    ImageDefaults
-	Timings   Timings
-	Clock     clock.PassiveClock
+	// Calls runs the agent's commands in the background.
+	Calls    *agent.Calls
+	Recorder events.EventRecorder
+	UserData func(UserDataInput) ([]byte, error)
+	Images   ImageDefaults
+	Timings  Timings
+	Clock    clock.PassiveClock
 	// InstanceEvents wakes Workstations when their instance changes state.
 	InstanceEvents <-chan event.TypedGenericEvent[*v1alpha1.Workstation]
-	MaxConcurrent  int
+	// AgentEvents wakes Workstations when a background agent call ends.
+	AgentEvents   <-chan event.TypedGenericEvent[*v1alpha1.Workstation]
+	MaxConcurrent int
 
 	credsMu sync.Mutex
 	creds   map[types.UID]Credentials
@@ -237,6 +240,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("workstation")
 	if r.InstanceEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.InstanceEvents, &handler.TypedEnqueueRequestForObject[*v1alpha1.Workstation]{}))
+	}
+	if r.AgentEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.AgentEvents, &handler.TypedEnqueueRequestForObject[*v1alpha1.Workstation]{}))
 	}
 	return b.Complete(r)
 }

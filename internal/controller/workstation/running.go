@@ -13,8 +13,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
-	"github.com/xdrive-io/xdrive/internal/controller/common"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
 )
@@ -104,19 +104,36 @@ func (s *scope) setFrom(first string, status metav1.ConditionStatus, reason, msg
 	}
 }
 
+// statusTimeout bounds one status check over SSH.
+const statusTimeout = 10 * time.Second
+
+// checkInstanceSide reads the last status check of the instance, and starts
+// the next one in the background when it is due.
 func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, xd *v1alpha1.XDrive) (ctrl.Result, error) {
-	creds, err := s.r.credentials(ctx, s.ws)
-	if err != nil {
-		return ctrl.Result{}, err
+	last, inFlight := s.r.Calls.Last(inst.ID, agent.CallStatus)
+	if !inFlight && !s.now.Before(s.nextStatusCheck(last)) {
+		creds, err := s.r.credentials(ctx, s.ws)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		s.r.Calls.Start(s.key, inst.ID, agent.CallStatus, creds.target(inst), statusTimeout)
+		inFlight = true
 	}
-	checkCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	status, err := s.r.Agent.Status(checkCtx, creds.target(inst))
-	if err != nil {
+	requeue := ctrl.Result{RequeueAfter: statusTimeout + time.Second} // the call's end wakes us sooner
+	if !inFlight {
+		requeue.RequeueAfter = s.nextStatusCheck(last).Sub(s.now)
+	}
+	if !last.Done() {
+		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionUnknown, v1alpha1.ReasonCheckingInstance,
+			fmt.Sprintf("Checking %s over SSH", inst.ID))
+		return requeue, nil
+	}
+	if last.Err != nil {
 		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionUnknown, v1alpha1.ReasonSSHUnreachable,
-			fmt.Sprintf("Cannot reach %s over SSH yet: %v", inst.ID, err))
-		return ctrl.Result{RequeueAfter: common.Backoff(1, 5*time.Second, time.Minute)}, nil
+			fmt.Sprintf("Cannot reach %s over SSH (%d attempts): %v", inst.ID, last.Failures, last.Err))
+		return requeue, nil
 	}
+	status := last.Status
 	if status.Released {
 		// The instance's own watcher flushed the drive on a notice the operator has not seen.
 		s.interrupt(v1alpha1.NoticeInstanceWatcher, s.now)
@@ -128,18 +145,18 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 	case status.VolumeID != "" && status.VolumeID != xd.Status.VolumeID:
 		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionFalse, v1alpha1.ReasonVolumeMismatch,
 			fmt.Sprintf("The instance mounted %s, but the drive is %s", status.VolumeID, xd.Status.VolumeID))
-		return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
+		return requeue, nil
 	case !status.Mounted:
 		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionFalse, v1alpha1.ReasonNotMounted,
 			fmt.Sprintf("The drive is not mounted at %s yet (bootstrap phase %q)", s.ws.Spec.MountPath, status.Phase))
-		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		return requeue, nil
 	}
 	s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionTrue, v1alpha1.ReasonMounted,
 		fmt.Sprintf("Volume %s is mounted at %s", xd.Status.VolumeID, s.ws.Spec.MountPath))
 	if status.Phase != bootstrap.PhaseReady {
 		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionFalse, v1alpha1.ReasonContainersStarting,
 			fmt.Sprintf("The bootstrap is in phase %q", status.Phase))
-		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+		return requeue, nil
 	}
 	var down []string
 	for _, c := range s.ws.Spec.Containers {
@@ -150,12 +167,41 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 	switch {
 	case len(down) > 0:
 		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionFalse, v1alpha1.ReasonContainersDown, "Not running: "+strings.Join(down, ", "))
-		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	case len(s.ws.Spec.Containers) == 0:
 		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionTrue, v1alpha1.ReasonNoContainers, "No containers are declared")
 	default:
 		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionTrue, v1alpha1.ReasonContainersUp,
 			fmt.Sprintf("%d containers are running", len(s.ws.Spec.Containers)))
 	}
-	return ctrl.Result{RequeueAfter: common.Backoff(0, s.r.Timings.IdleRequeue, s.r.Timings.IdleRequeue)}, nil
+	return requeue, nil
+}
+
+// nextStatusCheck is when the instance is checked again after the last
+// check: soon while it boots, backing off while it cannot be reached, and
+// every IdleRequeue once it is ready.
+func (s *scope) nextStatusCheck(last agent.Result) time.Time {
+	switch {
+	case !last.Done():
+		return time.Time{}
+	case last.Err != nil:
+		return last.Finished.Add(backoff(last.Failures, 2*time.Second, 5*time.Minute))
+	case last.Status.Released || !last.Status.Mounted || last.Status.Phase != bootstrap.PhaseReady:
+		return last.Finished.Add(3 * time.Second)
+	}
+	for _, c := range s.ws.Spec.Containers {
+		if last.Status.Containers[c.Name] != "running" {
+			return last.Finished.Add(10 * time.Second)
+		}
+	}
+	return last.Finished.Add(s.r.Timings.IdleRequeue)
+}
+
+// backoff doubles from base for each failure after the first, up to limit;
+// without jitter, so that every reconcile computes the same time.
+func backoff(failures int, base, limit time.Duration) time.Duration {
+	d := base
+	for i := 1; i < failures && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
 }

@@ -9,7 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
-	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
@@ -46,7 +46,9 @@ func (s *scope) recordRelease(c v1alpha1.Consistency) {
 	st.Phase = v1alpha1.WorkstationPhaseTerminating
 }
 
-// releasing commits the containers and flushes the drive over SSH, until the deadline.
+// releasing flushes the drive over SSH in the background, until the
+// deadline. A status check that finds the drive released by the instance's
+// own watcher counts as a release too.
 func (s *scope) releasing(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	td := st.Teardown
@@ -58,32 +60,48 @@ func (s *scope) releasing(ctx context.Context) (ctrl.Result, error) {
 		s.vanished(inst)
 		return s.terminating(ctx)
 	}
+	release, inFlight := s.r.Calls.Last(td.InstanceID, agent.CallRelease)
+	if status, _ := s.r.Calls.Last(td.InstanceID, agent.CallStatus); status.Done() && status.Err == nil && status.Status.Released {
+		return s.flushed("The instance's watcher flushed the drive on " + td.InstanceID)
+	}
+	if release.Done() && release.Err == nil {
+		return s.flushed("Committed containers and flushed the drive on " + td.InstanceID)
+	}
 	remaining := td.Deadline.Sub(s.now)
-	if !found || inst.State != instances.StateRunning || remaining <= 0 {
-		if remaining > 0 {
-			return ctrl.Result{RequeueAfter: min(remaining, 3*time.Second)}, nil
-		}
+	if remaining <= 0 {
 		msg := fmt.Sprintf("The instance could not be flushed by %s; it is terminated and the drive snapshotted once detached",
 			td.Deadline.UTC().Format(time.RFC3339))
 		s.event(true, v1alpha1.ReasonCrashConsistent, "Teardown", "%s (%s)", msg, td.InstanceID)
 		s.recordRelease(v1alpha1.ConsistencyCrash)
 		return s.terminating(ctx)
 	}
+	if release.Err != nil {
+		s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionUnknown, v1alpha1.ReasonSSHUnreachable,
+			fmt.Sprintf("Teardown over SSH failed (%d attempts), retrying until %s: %v", release.Failures,
+				td.Deadline.UTC().Format(time.RFC3339), release.Err))
+	}
+	if !found || inst.State != instances.StateRunning {
+		return ctrl.Result{RequeueAfter: min(remaining, 3*time.Second)}, nil
+	}
+	if inFlight {
+		return ctrl.Result{RequeueAfter: remaining}, nil // the call's end wakes us sooner
+	}
+	if retry := release.Finished.Add(backoff(release.Failures, time.Second, 10*time.Second)); release.Err != nil && s.now.Before(retry) {
+		return ctrl.Result{RequeueAfter: min(retry.Sub(s.now), remaining)}, nil
+	}
 	creds, err := s.r.credentials(ctx, s.ws)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	callCtx, cancel := context.WithTimeout(ctx, min(remaining, 2*time.Minute))
-	err = s.r.Agent.Release(callCtx, creds.target(inst))
-	cancel()
-	if err != nil {
-		s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionUnknown, v1alpha1.ReasonSSHUnreachable,
-			fmt.Sprintf("Teardown over SSH failed, retrying until %s: %v", td.Deadline.UTC().Format(time.RFC3339), err))
-		return ctrl.Result{RequeueAfter: min(common.Backoff(1, time.Second, 10*time.Second), max(remaining, time.Millisecond))}, nil
-	}
+	s.r.Calls.Start(s.key, td.InstanceID, agent.CallRelease, creds.target(inst), min(remaining, 2*time.Minute))
+	return ctrl.Result{RequeueAfter: remaining}, nil
+}
+
+// flushed records the release: it is what starts the snapshot, so it is
+// written down before anything is terminated.
+func (s *scope) flushed(message string) (ctrl.Result, error) {
 	s.recordRelease(v1alpha1.ConsistencyFlushed)
-	s.event(false, v1alpha1.ReasonStopping, "Teardown", "Committed containers and flushed the drive on %s", inst.ID)
-	// The release is written down before anything is terminated: it is what starts the snapshot.
+	s.event(false, v1alpha1.ReasonStopping, "Teardown", "%s", message)
 	return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 }
 
@@ -148,6 +166,7 @@ func (s *scope) closeTeardown(ctx context.Context) (ctrl.Result, error) {
 	}
 	st.InstanceID, st.PrivateIP, st.PublicIP, st.SpotPrice = "", "", "", ""
 	st.LaunchTime, st.Teardown = nil, nil
+	s.r.Calls.Forget(td.InstanceID)
 	s.event(false, v1alpha1.ReasonStopped, "Terminate", "Instance %s is terminated", td.InstanceID)
 	if s.wants() {
 		return s.pending(ctx)
