@@ -11,6 +11,7 @@ import (
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/middleware"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -20,6 +21,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/operator"
 )
 
@@ -43,6 +45,8 @@ func run() error {
 		metricsAddr, probeAddr, sshOverride string
 		leaderElect, secureMetrics          bool
 		showVersion                         bool
+		ec2RateScale                        float64
+		pprofAddr                           string
 		opts                                operator.Options
 	)
 	flag.BoolVar(&showVersion, "version", false, "Print the version, commit and build date, and exit.")
@@ -61,6 +65,8 @@ func run() error {
 	flag.IntVar(&opts.Concurrency, "concurrency", 32, "Parallel reconciles per controller.")
 	flag.DurationVar(&opts.GCInterval, "gc-interval", 5*time.Minute, "How often the garbage collector lists owned instances and volumes that no object references.")
 	flag.DurationVar(&opts.GCGrace, "gc-grace", 10*time.Minute, "How long an unreferenced owned resource is left alone before it is collected.")
+	flag.Float64Var(&ec2RateScale, "ec2-rate-limit-scale", 1, "Scale of EC2's documented request buckets (RunInstances 5 and 2/s, mutating 50 and 5/s, non-mutating 100 and 20/s) the operator keeps under; raise it if AWS raised your account's limits, 0 turns the limiter off.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the pprof endpoint (e.g. 127.0.0.1:6060); empty turns it off.")
 	flag.StringVar(&sshOverride, "ssh-address-override", "", "Dial every instance at this host:port instead of its IP (tests and the demo only).")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -100,6 +106,7 @@ func run() error {
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       operator.LeaderElectionID,
 		Cache:                  operator.CacheOptions(),
+		PprofBindAddress:       pprofAddr,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -109,7 +116,11 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("loading AWS config: %w", err)
 	}
-	if err := operator.Setup(ctx, mgr, operator.NewAWS(awsCfg), opts); err != nil {
+	var apiOptions []func(*middleware.Stack) error
+	if ec2RateScale > 0 {
+		apiOptions = append(apiOptions, cloud.NewEC2RateLimiter(cloud.AWSEC2Limits.Scaled(ec2RateScale)).Middleware)
+	}
+	if err := operator.Setup(ctx, mgr, operator.NewAWS(awsCfg, apiOptions...), opts); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -40,7 +40,7 @@ type Calls struct {
 	// Spawn runs a call; default: a new goroutine. The simulation queues it.
 	Spawn func(run func())
 	// Finished is called after each call, with the owner given to Start.
-	Finished func(owner string)
+	Finished func(owner string, kind CallKind)
 
 	mu    sync.Mutex
 	calls map[callKey]*callState
@@ -103,7 +103,7 @@ func (c *Calls) Start(owner, instanceID string, kind CallKind, t Target, timeout
 		st.last, st.inFlight = res, false
 		c.mu.Unlock()
 		if c.Finished != nil {
-			c.Finished(owner)
+			c.Finished(owner, kind)
 		}
 	}
 	if c.Spawn != nil {

@@ -74,6 +74,7 @@ var kindByCode = map[string]ErrorKind{
 	"AWS.SimpleQueueService.InternalError":      KindServerError,
 	"AWS.SimpleQueueService.RequestThrottled":   KindThrottled,
 	"KMS.ThrottlingException":                   KindThrottled,
+	CodeLocalRateLimit:                          KindThrottled,
 	"InvalidInstanceID.Malformed":               KindInvalidInput,
 	"InvalidVolumeID.Malformed":                 KindInvalidInput,
 	"InvalidSnapshotID.Malformed":               KindInvalidInput,

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/xdrive-io/xdrive/internal/metrics"
 )
@@ -15,8 +16,9 @@ import (
 // NewAWS builds the clients of every AWS service the operator calls from one
 // SDK config (the default credential chain in cmd/, moto in tests and the
 // demo). Every call is counted in the operator's metrics.
-func NewAWS(cfg aws.Config) AWS {
-	cfg.APIOptions = append(slices.Clip(cfg.APIOptions), metrics.CountCalls)
+// Extra API options (the EC2 rate limiter) run inside the call counter.
+func NewAWS(cfg aws.Config, apiOptions ...func(*middleware.Stack) error) AWS {
+	cfg.APIOptions = append(append(slices.Clip(cfg.APIOptions), metrics.CountCalls), apiOptions...)
 	return AWS{
 		EC2:    ec2.NewFromConfig(cfg),
 		SSM:    ssm.NewFromConfig(cfg),

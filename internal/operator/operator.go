@@ -140,12 +140,19 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	}
 	launcher := &instances.Launcher{API: clients.EC2, Cluster: opts.Cluster}
 	agentEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 4096)
-	calls := &agent.Calls{Agent: ag, Context: ctx, Finished: func(owner string) {
-		if ns, name, ok := cloud.SplitObjectKey(owner); ok {
-			w := &v1alpha1.Workstation{}
-			w.Namespace, w.Name = ns, name
-			agentEvents <- event.TypedGenericEvent[*v1alpha1.Workstation]{Object: w}
+	urgentEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 1024)
+	calls := &agent.Calls{Agent: ag, Context: ctx, Finished: func(owner string, kind agent.CallKind) {
+		ns, name, ok := cloud.SplitObjectKey(owner)
+		if !ok {
+			return
 		}
+		w := &v1alpha1.Workstation{}
+		w.Namespace, w.Name = ns, name
+		if kind == agent.CallRelease {
+			urgentEvents <- event.TypedGenericEvent[*v1alpha1.Workstation]{Object: w}
+			return
+		}
+		agentEvents <- event.TypedGenericEvent[*v1alpha1.Workstation]{Object: w}
 	}}
 	if err := (&workstation.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
@@ -153,7 +160,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		Launcher: launcher, Volumes: driveService,
 		Instances: cache, Calls: calls, Recorder: mgr.GetEventRecorder("workstation"),
 		UserData: opts.UserData, Images: opts.Images, Timings: opts.Timings,
-		InstanceEvents: wsEvents, AgentEvents: agentEvents, MaxConcurrent: opts.Concurrency,
+		InstanceEvents: wsEvents, AgentEvents: agentEvents, UrgentEvents: urgentEvents, MaxConcurrent: opts.Concurrency,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ package common
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -47,8 +46,7 @@ func Backoff(n int, base, limit time.Duration) time.Duration {
 	for i := 0; i < n && d < limit; i++ {
 		d *= 2
 	}
-	d = min(d, limit)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return Jitter(min(d, limit))
 }
 
 // Load reads the object and, unless it is being deleted, stores the
@@ -67,7 +65,8 @@ func Load(ctx context.Context, c client.Client, key client.ObjectKey, obj client
 
 // Finish patches the status once, with an optimistic lock, and only if it
 // changed; then emits the held Events, drops the finalizer if asked, and
-// turns retryable AWS errors into a jittered requeue.
+// comes back when the operator's own EC2 rate limiter asks. Other errors go
+// to the queue's per-item exponential backoff (RateLimiter).
 func Finish[T client.Object](ctx context.Context, c client.Client, before, after T, beforeStatus, afterStatus any,
 	ev *Events, removeFinalizer bool, result ctrl.Result, err error) (ctrl.Result, error) {
 	if !equality.Semantic.DeepEqual(beforeStatus, afterStatus) {
@@ -82,8 +81,8 @@ func Finish[T client.Object](ctx context.Context, c client.Client, before, after
 			return ctrl.Result{}, uerr
 		}
 	}
-	if err != nil && cloud.IsRetryable(err) {
-		return ctrl.Result{RequeueAfter: Backoff(2, time.Second, 30*time.Second)}, nil
+	if after, ok := cloud.RetryAfter(err); ok {
+		return ctrl.Result{RequeueAfter: Jitter(after)}, nil
 	}
 	return result, err
 }

@@ -103,9 +103,10 @@ type Reconciler struct {
 	Clock    clock.PassiveClock
 	// InstanceEvents wakes Workstations when their instance changes state.
 	InstanceEvents <-chan event.TypedGenericEvent[*v1alpha1.Workstation]
-	// AgentEvents wakes Workstations when a background agent call ends.
-	AgentEvents   <-chan event.TypedGenericEvent[*v1alpha1.Workstation]
-	MaxConcurrent int
+	// AgentEvents wakes Workstations when a background status check ends;
+	// UrgentEvents, ahead of routine work, when a release ends.
+	AgentEvents, UrgentEvents <-chan event.TypedGenericEvent[*v1alpha1.Workstation]
+	MaxConcurrent             int
 
 	credsMu sync.Mutex
 	creds   map[types.UID]Credentials
@@ -235,8 +236,9 @@ func (s *scope) drive(ctx context.Context) (*v1alpha1.XDrive, error) {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Workstation{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, common.DeletionPredicate()))).
+		Watches(&v1alpha1.Workstation{}, common.UrgentOnChange(noticeArrived, self)).
 		Watches(&v1alpha1.XDrive{}, handler.EnqueueRequestsFromMapFunc(r.workstationsOfDrive), builder.WithPredicates(common.StatusChanged())).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrent, 1)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrent, 1), RateLimiter: common.RateLimiter()}).
 		Named("workstation")
 	if r.InstanceEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.InstanceEvents, &handler.TypedEnqueueRequestForObject[*v1alpha1.Workstation]{}))
@@ -244,7 +246,24 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.AgentEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.AgentEvents, &handler.TypedEnqueueRequestForObject[*v1alpha1.Workstation]{}))
 	}
+	if r.UrgentEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.UrgentEvents, common.UrgentGeneric[*v1alpha1.Workstation]()))
+	}
 	return b.Complete(r)
+}
+
+// noticeArrived reports whether an update recorded an interruption notice.
+func noticeArrived(old, new client.Object) bool {
+	for _, kind := range noticeKinds {
+		if key := NoticeAnnotation(kind); old.GetAnnotations()[key] != new.GetAnnotations()[key] {
+			return true
+		}
+	}
+	return false
+}
+
+func self(o client.Object) []reconcile.Request {
+	return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
 }
 
 func (r *Reconciler) workstationsOfDrive(ctx context.Context, o client.Object) []reconcile.Request {

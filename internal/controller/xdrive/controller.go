@@ -4,6 +4,7 @@ package xdrive
 
 import (
 	"context"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -162,15 +163,26 @@ func (s *scope) readHolder(ctx context.Context) error {
 
 func (s *scope) setPhase(p v1alpha1.XDrivePhase) { s.st.Phase = p }
 
+func driveOf(o client.Object) []reconcile.Request {
+	w := o.(*v1alpha1.Workstation)
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Spec.DriveRef.Name}}}
+}
+
+// releaseChanged reports whether a Workstation recorded its drive's release:
+// the snapshot that follows is what an interruption's two minutes wait on.
+func releaseChanged(old, new client.Object) bool {
+	return !equality.Semantic.DeepEqual(old.(*v1alpha1.Workstation).Status.DriveRelease, new.(*v1alpha1.Workstation).Status.DriveRelease)
+}
+
 // SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.XDrive{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, common.DeletionPredicate()))).
 		Watches(&v1alpha1.Workstation{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			w := o.(*v1alpha1.Workstation)
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Spec.DriveRef.Name}}}
+			return driveOf(o)
 		})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrent, 1)}).
+		Watches(&v1alpha1.Workstation{}, common.UrgentOnChange(releaseChanged, driveOf)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrent, 1), RateLimiter: common.RateLimiter()}).
 		Named("xdrive")
 	if r.InstanceEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.InstanceEvents, &handler.TypedEnqueueRequestForObject[*v1alpha1.XDrive]{}))
