@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/xdrive-io/xdrive/internal/agent"
 )
@@ -14,6 +15,8 @@ type FakeAgent struct {
 	mu          sync.Mutex
 	released    map[string]bool // by address
 	unreachable bool
+	hung        bool
+	releaseTime func(address string) time.Duration
 	calls       []string
 	containers  map[string]string
 }
@@ -31,6 +34,32 @@ func (a *FakeAgent) SetUnreachable(v bool) {
 	a.unreachable = v
 }
 
+// SetHung makes every call wait until its deadline, as when SSH packets are dropped.
+func (a *FakeAgent) SetHung(v bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.hung = v
+}
+
+// SetReleaseTime sets how long each instance's flush takes.
+func (a *FakeAgent) SetReleaseTime(f func(address string) time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.releaseTime = f
+}
+
+// wait holds a call for d, or until ctx ends.
+func wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Calls returns "status <addr>" and "release <addr>" entries in call order.
 func (a *FakeAgent) Calls() []string {
 	a.mu.Lock()
@@ -46,10 +75,16 @@ func (a *FakeAgent) Releases() int {
 }
 
 // Status reports a mounted drive and running containers.
-func (a *FakeAgent) Status(_ context.Context, t agent.Target) (agent.Status, error) {
+func (a *FakeAgent) Status(ctx context.Context, t agent.Target) (agent.Status, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls = append(a.calls, "status "+t.Address)
+	if a.hung {
+		a.mu.Unlock()
+		err := wait(ctx, time.Hour)
+		a.mu.Lock()
+		return agent.Status{}, err
+	}
 	if a.unreachable {
 		return agent.Status{}, ErrUnreachable
 	}
@@ -57,13 +92,27 @@ func (a *FakeAgent) Status(_ context.Context, t agent.Target) (agent.Status, err
 		Containers: a.containers}, nil
 }
 
-// Release marks the instance flushed.
-func (a *FakeAgent) Release(_ context.Context, t agent.Target) error {
+// Release marks the instance flushed, after its release time.
+func (a *FakeAgent) Release(ctx context.Context, t agent.Target) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls = append(a.calls, "release "+t.Address)
 	if a.unreachable {
 		return ErrUnreachable
+	}
+	var d time.Duration
+	if a.hung {
+		d = time.Hour
+	} else if a.releaseTime != nil {
+		d = a.releaseTime(t.Address)
+	}
+	if d > 0 {
+		a.mu.Unlock()
+		err := wait(ctx, d)
+		a.mu.Lock()
+		if err != nil {
+			return err
+		}
 	}
 	a.released[t.Address] = true
 	return nil
