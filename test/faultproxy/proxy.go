@@ -30,6 +30,7 @@ type Proxy struct {
 
 	mu         sync.Mutex
 	counts     map[string]int
+	durations  map[string]time.Duration
 	onCall     func(action string, form url.Values)
 	rules      []*Injection
 	rng        *rand.Rand
@@ -152,6 +153,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	began := time.Now()
+	defer func() { p.spent(c.action, time.Since(began)) }()
 	forward := func() (*response, error) { return p.forward(r, body) }
 	var resp *response
 	if token := c.form.Get("ClientToken"); token != "" && c.service == "ec2" && idempotentActions[c.action] {
@@ -167,6 +170,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp = &response{status: resp.status, header: resp.header, body: p.rewrite(c, resp.body)}
 	}
 	writeResponse(w, resp)
+}
+
+func (p *Proxy) spent(action string, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.durations == nil {
+		p.durations = map[string]time.Duration{}
+	}
+	p.durations[action] += d
+}
+
+// Durations returns the time spent answering each action, faults included.
+func (p *Proxy) Durations() map[string]time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.durations)
 }
 
 func (p *Proxy) record(c *call) {

@@ -51,6 +51,8 @@ type Config struct {
 	// Instances simulates the instances (test/instancesim) and reaches them
 	// with the real SSH agent, instead of answering for them with Agent.
 	Instances bool
+	// AWS replaces the operator's AWS clients (see StackConfig.AWS).
+	AWS func(cluster string) operator.AWS
 }
 
 // New starts the proxy and returns a harness whose manager is not running yet.
@@ -59,7 +61,7 @@ func New(t testing.TB, cfg Config) *Harness {
 	quietLogs.Do(func() { ctrl.SetLogger(logr.Discard()) })
 	h := &Harness{T: t, Agent: NewFakeAgent()}
 	sc := StackConfig{Env: cfg.Env, Namespace: testenv.CreateNamespace(t, cfg.Env.Client),
-		MotoURL: moto.Shared(t).URL, Options: cfg.Options}
+		MotoURL: moto.Shared(t).URL, Options: cfg.Options, AWS: cfg.AWS}
 	if cfg.Instances {
 		sc.Instances = &instancesim.Options{Dir: t.TempDir()}
 	} else if sc.Options.Agent == nil {

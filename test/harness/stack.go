@@ -43,6 +43,7 @@ type Stack struct {
 	Sim *instancesim.Sim
 
 	cfg     *rest.Config
+	aws     operator.AWS
 	awsCfg  aws.Config
 	direct  aws.Config
 	mu      sync.Mutex
@@ -63,6 +64,9 @@ type StackConfig struct {
 	// zero fields get the short intervals and timeouts that tests want.
 	// With Instances and no Agent, the operator uses the real SSH agent.
 	Options operator.Options
+	// AWS, when set, replaces the operator's AWS clients (moto through the
+	// proxy), for example with the in-process fake EC2 of the benchmarks.
+	AWS func(cluster string) operator.AWS
 	// Instances, when set, simulates the cluster's instances
 	// (test/instancesim; its EC2 and Cluster are filled in) and points
 	// Options.SSHResolver at them.
@@ -94,6 +98,9 @@ func NewStack(sc StackConfig) (*Stack, error) {
 	s.EC2 = ec2.NewFromConfig(s.direct)
 	s.Options = testOptions(sc.Options)
 	s.Options.Cluster = s.Cluster
+	if sc.AWS != nil {
+		s.aws = sc.AWS(s.Cluster)
+	}
 	if sc.Instances != nil {
 		simOpts := *sc.Instances
 		simOpts.EC2, simOpts.Cluster = s.EC2, s.Cluster
@@ -139,8 +146,13 @@ func (s *Stack) Close() error {
 	return err
 }
 
-// AWS returns clients that go through the proxy.
-func (s *Stack) AWS() operator.AWS { return operator.NewAWS(s.AWSConfig()) }
+// AWS returns the operator's clients: StackConfig.AWS, or moto through the proxy.
+func (s *Stack) AWS() operator.AWS {
+	if s.aws.EC2 != nil {
+		return s.aws
+	}
+	return operator.NewAWS(s.AWSConfig())
+}
 
 // AWSConfig is the SDK config that goes through the proxy.
 func (s *Stack) AWSConfig() aws.Config {
