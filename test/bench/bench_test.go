@@ -305,6 +305,7 @@ func BenchmarkScaleFake(b *testing.B) {
 	converge(b, h, objects)
 	total, detail := ec2Calls(fake.Calls())
 	b.Logf("EC2 calls to converge: %d (%s)", total, detail)
+	b.Logf("API server requests to converge: %v", h.Stack.APIRequests())
 }
 
 func converge(b *testing.B, h *harness.Harness, objects int) time.Duration {

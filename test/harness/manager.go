@@ -35,6 +35,7 @@ func (s *Stack) StartManager(mc ManagerConfig) error {
 			cfg.QPS, cfg.Burst = s.cfg.QPS, s.cfg.Burst
 		}
 	}
+	cfg.Wrap(s.requests.wrap)
 	opts := mc.Options
 	if opts.Scheme == nil {
 		opts.Scheme = testenv.NewScheme()

@@ -42,13 +42,15 @@ type Stack struct {
 	// Sim simulates the instances when StackConfig.Instances asks for it.
 	Sim *instancesim.Sim
 
-	cfg     *rest.Config
-	aws     operator.AWS
-	awsCfg  aws.Config
-	direct  aws.Config
-	mu      sync.Mutex
-	cancel  context.CancelFunc
-	stopped chan error
+	cfg *rest.Config
+	aws operator.AWS
+	// requests counts the manager's API server requests.
+	requests requestCounter
+	awsCfg   aws.Config
+	direct   aws.Config
+	mu       sync.Mutex
+	cancel   context.CancelFunc
+	stopped  chan error
 }
 
 // StackConfig configures a stack.

@@ -124,9 +124,7 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 		requeue.RequeueAfter = s.nextStatusCheck(last).Sub(s.now)
 	}
 	if !last.Done() {
-		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionUnknown, v1alpha1.ReasonCheckingInstance,
-			fmt.Sprintf("Checking %s over SSH", inst.ID))
-		return requeue, nil
+		return requeue, nil // the first check's result is the next thing to report
 	}
 	if last.Err != nil {
 		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionUnknown, v1alpha1.ReasonSSHUnreachable,
