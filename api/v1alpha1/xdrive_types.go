@@ -183,6 +183,10 @@ type PendingSnapshot struct {
 	// consistency is Flushed when the filesystem was unmounted first, else Crash.
 	// +required
 	Consistency Consistency `json:"consistency,omitempty"`
+
+	// completionTime is when the snapshot was seen completed.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
 }
 
 // Consistency says how a snapshot relates to the filesystem on the volume.

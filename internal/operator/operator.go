@@ -156,7 +156,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	}}
 	if err := (&workstation.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-		Catalog:  instances.NewCatalog(clients.EC2, clients.SSM, time.Hour),
+		Catalog:  &instances.SerialCatalog{Catalog: instances.NewCatalog(clients.EC2, clients.SSM, time.Hour)},
 		Launcher: launcher, Volumes: driveService,
 		Instances: cache, Calls: calls, Recorder: mgr.GetEventRecorder("workstation"),
 		UserData: opts.UserData, Images: opts.Images, Timings: opts.Timings,

@@ -123,8 +123,11 @@ func (s *scope) terminating(ctx context.Context) (ctrl.Result, error) {
 		if !found {
 			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil // terminate needs its ownership tags
 		}
-		if err := s.r.Launcher.Terminate(ctx, inst); err != nil {
-			return ctrl.Result{}, err
+		// Shutting down already: a reconcile from a read older than its own Terminate.
+		if inst.State != instances.StateShuttingDown {
+			if err := s.r.Launcher.Terminate(ctx, inst); err != nil {
+				return ctrl.Result{}, err
+			}
 		}
 		t := metav1.NewTime(s.now)
 		td.TerminateTime = &t

@@ -4,10 +4,11 @@ package xdrive
 
 import (
 	"context"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -163,6 +164,24 @@ func (s *scope) readHolder(ctx context.Context) error {
 
 func (s *scope) setPhase(p v1alpha1.XDrivePhase) { s.st.Phase = p }
 
+// holderView is what the drive reads of a Workstation: a change to anything
+// else (its conditions, say) does not concern the drive.
+type holderFields struct {
+	Drive, InstanceID, FailedRestore string
+	Deleted                          bool
+	Launch                           *v1alpha1.LaunchAttempt
+	Teardown                         *v1alpha1.Teardown
+	Release                          *v1alpha1.DriveRelease
+	Interrupted                      *metav1.Time
+}
+
+func holderView(o client.Object) holderFields {
+	w := o.(*v1alpha1.Workstation)
+	return holderFields{Drive: w.Spec.DriveRef.Name, InstanceID: w.Status.InstanceID, FailedRestore: w.Status.FailedRestoreSnapshotID,
+		Deleted: !w.DeletionTimestamp.IsZero(), Launch: w.Status.Launch, Teardown: w.Status.Teardown,
+		Release: w.Status.DriveRelease, Interrupted: w.Status.LastInterruptionTime}
+}
+
 func driveOf(o client.Object) []reconcile.Request {
 	w := o.(*v1alpha1.Workstation)
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Spec.DriveRef.Name}}}
@@ -180,7 +199,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.XDrive{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, common.DeletionPredicate()))).
 		Watches(&v1alpha1.Workstation{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return driveOf(o)
-		})).
+		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+			return !equality.Semantic.DeepEqual(holderView(e.ObjectOld), holderView(e.ObjectNew))
+		}})).
 		Watches(&v1alpha1.Workstation{}, common.UrgentOnChange(releaseChanged, driveOf)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrent, 1), RateLimiter: common.RateLimiter()}).
 		Named("xdrive")

@@ -19,6 +19,11 @@ import (
 // exist, resolves the restore source, and finalizes a deleted drive.
 func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 	deleting := !s.xd.DeletionTimestamp.IsZero()
+	if wait := s.launchUnrecorded(); wait > 0 && !deleting {
+		// The launch's volume is looked for once the holder records its instance.
+		s.setPhase(v1alpha1.XDrivePhaseArchived)
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	// A volume of this drive may exist that no status records: a launch's, or a leftover.
 	found, err := s.findVolume(ctx)
 	if err != nil {
@@ -55,6 +60,25 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// launchRecordWithin bounds the wait for a holder to record the instance of
+// its launch; past it the drive looks for the launch's volume anyway.
+const launchRecordWithin = time.Minute
+
+// launchUnrecorded returns how much longer to wait for the holder to record
+// the instance of a launch under way (zero: look now). The holder records
+// every instance of its launch, after a crash too, so a lookup before that
+// finds nothing the next one would miss.
+func (s *scope) launchUnrecorded() time.Duration {
+	if s.holder == nil || s.st.Phase != v1alpha1.XDrivePhaseArchived {
+		return 0
+	}
+	hs := s.holder.Status
+	if hs.Launch == nil || hs.InstanceID != "" || hs.Teardown != nil {
+		return 0
+	}
+	return max(0, hs.Launch.StartTime.Add(launchRecordWithin).Sub(s.now))
 }
 
 // holderActive reports whether the holder may have an instance, and so the drive a volume.

@@ -248,6 +248,8 @@ func (s *scope) snapshotting(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	st.LatestSnapshotID, st.RestoreSnapshotID = sn.ID, sn.ID
+	completed := metav1.NewTime(s.now)
+	ps.CompletionTime = &completed
 	t := metav1.NewTime(ps.StartTime.Time)
 	st.LatestSnapshotTime = &t
 	st.SnapshotCount++
@@ -299,12 +301,10 @@ func (s *scope) deletingVolume(ctx context.Context) (ctrl.Result, error) {
 		if !vol.Detached() {
 			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 		}
-		// The snapshot may have been deleted from outside while the volume detached: look again.
-		sn, ok, err := s.r.Snapshots.Snapshot(ctx, st.PendingSnapshot.ID)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if !ok || sn.State != drives.SnapshotCompleted {
+		if ok, err := s.snapshotStillThere(ctx); err != nil || !ok {
+			if err != nil {
+				return ctrl.Result{}, err
+			}
 			s.ev.Add(true, v1alpha1.ReasonSnapshotFailed, "Archive", "Snapshot %s is gone before volume %s was deleted; snapshotting again", st.PendingSnapshot.ID, vol.ID)
 			st.PendingSnapshot = nil
 			return s.snapshotAgain(ctx)
@@ -316,10 +316,28 @@ func (s *scope) deletingVolume(ctx context.Context) (ctrl.Result, error) {
 	}
 	s.clearVolume()
 	s.removeCondition(v1alpha1.ConditionResizing)
-	if err := s.prune(ctx); err != nil {
-		return ctrl.Result{}, err
+	if keep := s.xd.Spec.SnapshotRetention; keep > 0 && st.SnapshotCount > keep {
+		if err := s.prune(ctx); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+}
+
+// recheckSnapshotAfter is how long a completed snapshot is trusted before
+// its volume is deleted without looking at it again.
+const recheckSnapshotAfter = time.Minute
+
+// snapshotStillThere reports whether the completed snapshot still exists: it
+// may have been deleted from outside while the volume detached. One seen
+// completed moments ago is not described again.
+func (s *scope) snapshotStillThere(ctx context.Context) (bool, error) {
+	ps := s.st.PendingSnapshot
+	if ps.CompletionTime != nil && s.now.Sub(ps.CompletionTime.Time) < recheckSnapshotAfter {
+		return true, nil
+	}
+	sn, ok, err := s.r.Snapshots.Snapshot(ctx, ps.ID)
+	return ok && sn.State == drives.SnapshotCompleted, err
 }
 
 // resize grows the attached volume when sizeGiB grew.
