@@ -22,6 +22,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/interruption"
 	"github.com/xdrive-io/xdrive/internal/operator"
 )
 
@@ -56,7 +57,7 @@ func run() error {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one manager is active.")
 	flag.StringVar(&opts.Cluster, "cluster-name", "", "Ownership tag value (xdrive.io/cluster) of every AWS resource this operator creates. Required.")
 	flag.DurationVar(&opts.PollInterval, "instance-poll-interval", 30*time.Second, "How often all owned instances are described in one call.")
-	flag.StringVar(&opts.QueueName, "interruption-queue", "", "SQS queue of EC2 interruption events; empty polls instance state only.")
+	flag.StringVar(&opts.QueueName, "interruption-queue", "", "SQS queue of EC2 interruption events, one per installation, never shared; empty polls instance state only (with --create-interruption-queue: xdrive-<cluster-name>).")
 	flag.BoolVar(&opts.CreateQueue, "create-interruption-queue", false, "Create the queue and its EventBridge rules.")
 	flag.DurationVar(&opts.Timings.FlushTimeout, "interruption-flush-timeout", 60*time.Second, "Longest wait for the instance to flush after an interruption notice; then it is terminated and the drive snapshotted once detached.")
 	flag.DurationVar(&opts.Timings.StopTimeout, "stop-timeout", 5*time.Minute, "Longest teardown over SSH when a Workstation is stopped.")
@@ -79,6 +80,9 @@ func run() error {
 
 	if opts.Cluster == "" {
 		return fmt.Errorf("--cluster-name is required: it marks the AWS resources this operator owns")
+	}
+	if opts.CreateQueue && opts.QueueName == "" {
+		opts.QueueName = interruption.DefaultQueueName(opts.Cluster)
 	}
 	if sshOverride != "" {
 		if _, _, err := net.SplitHostPort(sshOverride); err != nil {

@@ -448,3 +448,44 @@ func TestHundredInterruptions(t *testing.T) {
 	}
 	stopDrained(t, stop, c, url) // stop is idempotent
 }
+
+// TestSharingWarnings: a queue fed only by its own rules gives no warning;
+// a second installation's rule sending to it, or one of its rules sending to
+// another queue too, each gives one.
+func TestSharingWarnings(t *testing.T) {
+	c := newClients(t)
+	ctx := context.Background()
+	opts := Options{QueueName: "xdrive-interruptions", Create: true, ClusterName: "test-cluster"}
+	url := setupQueue(t, c)
+	warnings, err := SharingWarnings(ctx, c.sqs, c.events, url, opts)
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("own queue: warnings %q, err %v; want none", warnings, err)
+	}
+
+	other, err := EnsureQueue(ctx, c.sqs, c.events, Options{QueueName: "other", Create: true, ClusterName: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := func(u string) string {
+		out, err := c.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(u),
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	}
+	// The other installation's spot rule also sends to our queue; our rebalance rule also to theirs.
+	for rule, target := range map[string]string{ruleName("other", "spot-interruption"): arn(url), ruleName("xdrive-interruptions", "rebalance"): arn(other)} {
+		if _, err := c.events.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule),
+			Targets: []ebtypes.Target{{Id: aws.String("extra"), Arn: aws.String(target)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warnings, err = SharingWarnings(ctx, c.sqs, c.events, url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 2 {
+		t.Fatalf("warnings %q; want one for the foreign rule and one for the extra target", warnings)
+	}
+}

@@ -190,6 +190,15 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		if err != nil {
 			return err
 		}
+		warnings, err := interruption.SharingWarnings(ctx, clients.SQS, clients.Events, url, interruption.Options{
+			QueueName: opts.QueueName, Create: opts.CreateQueue, ClusterName: opts.Cluster,
+		})
+		if err != nil {
+			log.Error(err, "Could not check whether the interruption queue is shared")
+		}
+		for _, w := range warnings {
+			log.Info("WARNING: the interruption queue must not be shared: "+w, "queue", url)
+		}
 		log.Info("Receiving interruption events", "queue", url)
 		return (&interruption.Receiver{
 			QueueAPI: clients.SQS, QueueURL: url, Logger: log,

@@ -51,28 +51,35 @@ func Backoff(n int, base, limit time.Duration) time.Duration {
 
 // Load reads the object and, unless it is being deleted, stores the
 // finalizer before anything else happens: before the first AWS call.
-func Load(ctx context.Context, c client.Client, key client.ObjectKey, obj client.Object) (bool, error) {
+// A copy older than the controller's own last write (w) is not worked on:
+// fresh is then false, and the caller comes back after CacheCatchUp.
+func Load(ctx context.Context, c client.Client, w *Writes, key client.ObjectKey, obj client.Object) (found, fresh bool, err error) {
 	if err := c.Get(ctx, key, obj); err != nil {
-		return false, client.IgnoreNotFound(err)
+		return false, false, client.IgnoreNotFound(err)
+	}
+	if w.Stale(obj) {
+		return true, false, nil
 	}
 	if obj.GetDeletionTimestamp().IsZero() && controllerutil.AddFinalizer(obj, Finalizer) {
 		if err := c.Update(ctx, obj); err != nil {
-			return false, err
+			return false, false, err
 		}
+		w.Wrote(obj)
 	}
-	return true, nil
+	return true, true, nil
 }
 
 // Finish patches the status once, with an optimistic lock, and only if it
 // changed; then emits the held Events, drops the finalizer if asked, and
 // comes back when the operator's own EC2 rate limiter asks. Other errors go
 // to the queue's per-item exponential backoff (RateLimiter).
-func Finish[T client.Object](ctx context.Context, c client.Client, before, after T, beforeStatus, afterStatus any,
+func Finish[T client.Object](ctx context.Context, c client.Client, w *Writes, before, after T, beforeStatus, afterStatus any,
 	ev *Events, removeFinalizer bool, result ctrl.Result, err error) (ctrl.Result, error) {
 	if !equality.Semantic.DeepEqual(beforeStatus, afterStatus) {
 		if perr := c.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); perr != nil {
 			return ctrl.Result{}, errors.Join(err, perr)
 		}
+		w.Wrote(after)
 	}
 	ev.Flush()
 	if removeFinalizer {
@@ -80,6 +87,7 @@ func Finish[T client.Object](ctx context.Context, c client.Client, before, after
 		if uerr := c.Update(ctx, after); uerr != nil {
 			return ctrl.Result{}, uerr
 		}
+		w.Forget(after)
 	}
 	if after, ok := cloud.RetryAfter(err); ok {
 		return ctrl.Result{RequeueAfter: Jitter(after)}, nil

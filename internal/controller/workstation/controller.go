@@ -108,6 +108,7 @@ type Reconciler struct {
 	AgentEvents, UrgentEvents <-chan event.TypedGenericEvent[*v1alpha1.Workstation]
 	MaxConcurrent             int
 
+	writes  common.Writes
 	credsMu sync.Mutex
 	creds   map[types.UID]Credentials
 }
@@ -128,8 +129,12 @@ type Reconciler struct {
 // Reconcile moves the Workstation one step along its lifecycle.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ws := &v1alpha1.Workstation{}
-	if found, err := common.Load(ctx, r.Client, req.NamespacedName, ws); !found {
+	found, fresh, err := common.Load(ctx, r.Client, &r.writes, req.NamespacedName, ws)
+	if !found {
 		return ctrl.Result{}, err
+	}
+	if !fresh {
+		return ctrl.Result{RequeueAfter: common.CacheCatchUp}, nil
 	}
 	before := ws.DeepCopy()
 	s := &scope{r: r, ws: ws, st: &ws.Status, key: cloud.ObjectKey(ws.Namespace, ws.Name), gen: ws.Generation,
@@ -145,7 +150,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.forgetCredentials(ws.UID)
 		metrics.HourlyCost.DeleteLabelValues(ws.Namespace, ws.Name)
 	}
-	return common.Finish(ctx, r.Client, before, ws, before.Status, ws.Status, &s.ev, s.removeFinalizer, result, err)
+	return common.Finish(ctx, r.Client, &r.writes, before, ws, before.Status, ws.Status, &s.ev, s.removeFinalizer, result, err)
 }
 
 func (r *Reconciler) clock() clock.PassiveClock {

@@ -65,6 +65,8 @@ type Reconciler struct {
 	// InstanceEvents wakes drives when their instance changes state.
 	InstanceEvents <-chan event.TypedGenericEvent[*v1alpha1.XDrive]
 	MaxConcurrent  int
+
+	writes common.Writes
 }
 
 // RBAC: reads go through the cache (list;watch), update sets finalizers,
@@ -77,8 +79,12 @@ type Reconciler struct {
 // Reconcile moves the drive one step along its lifecycle.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	xd := &v1alpha1.XDrive{}
-	if found, err := common.Load(ctx, r.Client, req.NamespacedName, xd); !found {
+	found, fresh, err := common.Load(ctx, r.Client, &r.writes, req.NamespacedName, xd)
+	if !found {
 		return ctrl.Result{}, err
+	}
+	if !fresh {
+		return ctrl.Result{RequeueAfter: common.CacheCatchUp}, nil
 	}
 	before := xd.DeepCopy()
 	s := &scope{r: r, xd: xd, st: &xd.Status, key: cloud.ObjectKey(xd.Namespace, xd.Name), gen: xd.Generation,
@@ -95,7 +101,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		state = ""
 	}
 	common.DriveStates.Set(s.key, state)
-	return common.Finish(ctx, r.Client, before, xd, before.Status, xd.Status, &s.ev, s.removeFinalizer, result, err)
+	return common.Finish(ctx, r.Client, &r.writes, before, xd, before.Status, xd.Status, &s.ev, s.removeFinalizer, result, err)
 }
 
 func (r *Reconciler) clock() clock.PassiveClock {
