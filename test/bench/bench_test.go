@@ -313,7 +313,7 @@ func BenchmarkScaleFake(b *testing.B) {
 	converge(b, h, objects)
 	total, detail := ec2Calls(fake.Calls())
 	b.Logf("EC2 calls to converge: %d (%s)", total, detail)
-	b.Logf("API server requests to converge: %v", h.Stack.APIRequests())
+	b.Logf("API server requests to converge: %v", h.APIRequests())
 }
 
 func converge(b *testing.B, h *harness.Harness, objects int) time.Duration {
