@@ -39,6 +39,11 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 		s.waitFor(v1alpha1.ReasonDriveNotFound, "XDrive %s does not exist in namespace %s", s.ws.Spec.DriveRef.Name, s.ws.Namespace)
 		return ctrl.Result{}, nil
 	}
+	if xd.Status.Phase == "" {
+		// The drive's first look at AWS comes first: a lease written meanwhile would make it look twice.
+		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be reconciled", xd.Name)
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	}
 	if held, err := s.acquireLease(ctx, xd); err != nil || !held {
 		return ctrl.Result{RequeueAfter: time.Minute}, client.IgnoreNotFound(err)
 	}
