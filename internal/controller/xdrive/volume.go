@@ -154,6 +154,9 @@ func (s *scope) detaching(ctx context.Context, inst instances.Instance, known bo
 			// The holder found its instance again (a lost status write): it is live.
 			s.setPhase(v1alpha1.XDrivePhaseRestoring)
 		}
+		if known && inst.Gone() {
+			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil // EC2 detaches it within seconds
+		}
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	if st.Release == nil || st.Release.Consistency != v1alpha1.ConsistencyCrash {
