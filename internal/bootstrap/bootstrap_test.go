@@ -103,15 +103,18 @@ func TestRender(t *testing.T) {
 
 	files := unpack(t, ud)
 	for _, f := range installed {
-		want, err := scripts.ReadFile("scripts/" + f.src)
+		want, err := installedData(f.src)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(files[f.dst], want) {
 			t.Errorf("%s is not %s", f.dst, f.src)
 		}
+		if strings.HasSuffix(f.src, ".sh") && bytes.Contains(want, []byte("\n#")) {
+			t.Errorf("%s keeps comment lines", f.dst)
+		}
 	}
-	wantConfig := "MOUNT_PATH=/v1\nFILESYSTEM=ext4\nDEVICE_NAME=" + instances.DriveDevice + "\nVOLUME_ID=" + driveVolumeID + "\nGPU=true\nWORKSTATION=team-a/dev-box\n"
+	wantConfig := "MOUNT_PATH=/v1\nFILESYSTEM=ext4\nDEVICE_NAME=" + instances.DriveDevice + "\nVOLUME_ID=" + driveVolumeID + "\nDRIVE_SOURCE=blank\nGPU=true\nWORKSTATION=team-a/dev-box\n"
 	if got := string(files["etc/xdrive/config"]); got != wantConfig {
 		t.Errorf("config = %q, want %q", got, wantConfig)
 	}
