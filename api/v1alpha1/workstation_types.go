@@ -214,6 +214,14 @@ type WorkstationSpec struct {
 	// +kubebuilder:validation:MaxLength=255
 	KeyName string `json:"keyName,omitempty"`
 
+	// containersReachInstanceMetadata lets containers reach the instance
+	// metadata service (IMDS hop limit 2), e.g. to use the instance role. By
+	// default the hop limit is 1: only the host reaches IMDS, so containers
+	// cannot read the user-data (which holds this launch's SSH host key and
+	// the containers' env values) or the instance role's credentials.
+	// +optional
+	ContainersReachInstanceMetadata *bool `json:"containersReachInstanceMetadata,omitempty"`
+
 	// iamInstanceProfile is the name or ARN of an instance profile.
 	// +optional
 	// +kubebuilder:validation:MinLength=1

@@ -111,7 +111,7 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 	}
 	checkCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	status, err := s.r.Agent.Status(checkCtx, creds.target(inst))
+	status, err := s.r.Agent.Status(checkCtx, creds.statusTarget(inst, xd.Status.VolumeID))
 	if err != nil {
 		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionUnknown, v1alpha1.ReasonSSHUnreachable,
 			fmt.Sprintf("Cannot reach %s over SSH yet: %v", inst.ID, err))
@@ -124,6 +124,7 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 		s.recordRelease(v1alpha1.ConsistencyFlushed)
 		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
+	s.preserved(status)
 	switch {
 	case status.VolumeID != "" && status.VolumeID != xd.Status.VolumeID:
 		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionFalse, v1alpha1.ReasonVolumeMismatch,
