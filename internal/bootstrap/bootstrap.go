@@ -11,7 +11,9 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -293,6 +295,43 @@ func tarGz(files []file) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// Unpack returns the files in a rendered user-data's archive, by path.
+func Unpack(userData []byte) (map[string][]byte, error) {
+	_, rest, ok := strings.Cut(string(userData), "<<'XDRIVE_ARCHIVE'")
+	if !ok {
+		return nil, errors.New("no archive in user-data")
+	}
+	_, rest, _ = strings.Cut(rest, "\n")
+	encoded, _, ok := strings.Cut(rest, "\nXDRIVE_ARCHIVE\n")
+	if !ok {
+		return nil, errors.New("archive not terminated")
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(encoded, "\n", ""))
+	if err != nil {
+		return nil, err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return files, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, err
+		}
+		files[hdr.Name] = data
+	}
 }
 
 func wrap(s string, width int) string {

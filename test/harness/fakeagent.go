@@ -16,13 +16,32 @@ type FakeAgent struct {
 	unreachable bool
 	calls       []string
 	containers  map[string]string
+	hostKeys    map[string]string // by address: the host key last pinned
+	preserveErr string
 }
 
 // ErrUnreachable is what an unreachable instance answers.
 var ErrUnreachable = errors.New("fake agent: connection refused")
 
 // NewFakeAgent returns an agent whose instances are all healthy.
-func NewFakeAgent() *FakeAgent { return &FakeAgent{released: map[string]bool{}} }
+func NewFakeAgent() *FakeAgent {
+	return &FakeAgent{released: map[string]bool{}, hostKeys: map[string]string{}}
+}
+
+// HostKey returns the host key last pinned for an address.
+func (a *FakeAgent) HostKey(address string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.hostKeys[address]
+}
+
+// SetPreserveError makes every instance report that containers' changes
+// could not be carried over (empty: they were).
+func (a *FakeAgent) SetPreserveError(msg string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.preserveErr = msg
+}
 
 // SetUnreachable makes every call fail, as when SSH cannot be reached.
 func (a *FakeAgent) SetUnreachable(v bool) {
@@ -50,11 +69,12 @@ func (a *FakeAgent) Status(_ context.Context, t agent.Target) (agent.Status, err
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls = append(a.calls, "status "+t.Address)
+	a.hostKeys[t.Address] = t.HostKey
 	if a.unreachable {
 		return agent.Status{}, ErrUnreachable
 	}
 	return agent.Status{Phase: "ready", Mounted: !a.released[t.Address], Released: a.released[t.Address],
-		Containers: a.containers}, nil
+		Containers: a.containers, PreserveError: a.preserveErr}, nil
 }
 
 // Release marks the instance flushed.
