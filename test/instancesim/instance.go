@@ -311,7 +311,7 @@ func forceCommand(h *Instance, env []string) string {
 esac
 set -f
 set -- $SSH_ORIGINAL_COMMAND
-case ${4:-} in *[!0-9a-f-]*) echo "instancesim: bad volume ID" >&2; exit 126 ;; esac
+case ${4#vol-} in *[!0-9a-f]*) echo "instancesim: bad volume ID" >&2; exit 126 ;; esac
 err=$(mktemp)
 "$XDRIVE_ROOT$1" "$2" ${3:+"$3"} ${4:+"$4"} 2>"$err"
 rc=$?
