@@ -103,14 +103,16 @@ const (
 
 // Container is a Docker container run on the instance, with its data on the drive.
 type Container struct {
-	// name of the container; also the name of its committed image.
+	// name of the container; also the Docker container's name (kept on the drive across launches).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Name string `json:"name,omitempty"`
 
-	// image is the Docker image used the first time; later starts use the committed image.
+	// image is the Docker image the container is created from. The container is kept across launches; a change of
+	// its spec recreates it from a commit of the old one (changing the image starts afresh, keeping the old state as
+	// NAME:xdrive-previous).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
@@ -250,7 +252,7 @@ type WorkstationSpec struct {
 	// +kubebuilder:validation:MaxItems=16
 	Containers []Container `json:"containers,omitempty"`
 
-	// state is Running or Stopped. Stopped commits, flushes and snapshots, and keeps the object.
+	// state is Running or Stopped. Stopped stops the containers, flushes and snapshots the drive, and keeps the object.
 	// +optional
 	// +kubebuilder:default=Running
 	State WorkstationState `json:"state,omitempty"`

@@ -45,6 +45,8 @@ type Instance struct {
 	root, state  string
 	logs         string
 
+	env     []string      // the environment of the instance's scripts
+	bin     string        // the shims
 	ready   chan struct{} // closed once sshd listens (sshAddr) or booting failed (err)
 	sshAddr string
 	err     error
@@ -109,6 +111,7 @@ func (s *Sim) bootSteps(ctx context.Context, h *Instance) error {
 		h.Type, h.Zone, h.root, h.VolumeID, from, driveDev))
 
 	env := s.env(h, volDir)
+	h.env, h.bin = env, s.bin
 	udPath := filepath.Join(h.dir, "user-data")
 	if err := os.WriteFile(udPath, userData, 0o700); err != nil {
 		return err
@@ -418,6 +421,21 @@ func (h *Instance) AppendDrive(mountPath, name, line string) error {
 	defer fh.Close()
 	_, err = fmt.Fprintln(fh, line)
 	return err
+}
+
+// Docker runs the simulated docker on the instance, as a user would, e.g.
+// `exec NAME touch PATH` to change a container's files.
+func (h *Instance) Docker(ctx context.Context, args ...string) (string, error) {
+	if err := h.booted(); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(h.bin, "docker"), args...)
+	cmd.Env = h.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("docker %s on %s: %w: %s", strings.Join(args, " "), h.ID, err, out)
+	}
+	return string(out), nil
 }
 
 // Released reports whether xdrive-ctl release completed on the instance.

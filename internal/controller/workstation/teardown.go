@@ -46,7 +46,7 @@ func (s *scope) recordRelease(c v1alpha1.Consistency) {
 	st.Phase = v1alpha1.WorkstationPhaseTerminating
 }
 
-// releasing commits the containers and flushes the drive over SSH, until the deadline.
+// releasing stops the containers and flushes the drive over SSH, until the deadline.
 func (s *scope) releasing(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	td := st.Teardown
@@ -82,7 +82,7 @@ func (s *scope) releasing(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: min(common.Backoff(1, time.Second, 10*time.Second), max(remaining, time.Millisecond))}, nil
 	}
 	s.recordRelease(v1alpha1.ConsistencyFlushed)
-	s.event(false, v1alpha1.ReasonStopping, "Teardown", "Committed containers and flushed the drive on %s", inst.ID)
+	s.event(false, v1alpha1.ReasonStopping, "Teardown", "Stopped containers and flushed the drive on %s", inst.ID)
 	// The release is written down before anything is terminated: it is what starts the snapshot.
 	return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 }
@@ -196,7 +196,7 @@ func (s *scope) report(err error) {
 			fmt.Sprintf("Launching %s (attempt %d)", st.Launch.Offering, st.Launch.Attempt))
 	case v1alpha1.WorkstationPhaseReleasing:
 		s.setFrom(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonStopping,
-			fmt.Sprintf("%s: committing containers and flushing the drive on %s until %s", st.Teardown.Reason, st.Teardown.InstanceID,
+			fmt.Sprintf("%s: stopping containers and flushing the drive on %s until %s", st.Teardown.Reason, st.Teardown.InstanceID,
 				st.Teardown.Deadline.UTC().Format(time.RFC3339)))
 	case v1alpha1.WorkstationPhaseTerminating:
 		msg := fmt.Sprintf("%s: drive released (%s); instance %s is terminating", st.Teardown.Reason, st.DriveRelease.Consistency, st.Teardown.InstanceID)
