@@ -36,7 +36,7 @@ func TestHostKeyPerLaunch(t *testing.T) {
 		if !ok {
 			t.Fatalf("instance %s not in EC2", id)
 		}
-		attr, err := h.Stack.EC2.DescribeInstanceAttribute(context.Background(), &ec2.DescribeInstanceAttributeInput{
+		attr, err := h.EC2.DescribeInstanceAttribute(context.Background(), &ec2.DescribeInstanceAttributeInput{
 			InstanceId: aws.String(id), Attribute: ec2types.InstanceAttributeNameUserData})
 		if err != nil {
 			t.Fatal(err)
@@ -69,7 +69,7 @@ func TestHostKeyPerLaunch(t *testing.T) {
 		t.Errorf("hop limit = %d by default, want 1", got)
 	}
 	secret := &corev1.Secret{}
-	if err := h.Stack.Client.Get(context.Background(), types.NamespacedName{Namespace: h.Stack.Namespace, Name: workstation.SSHSecretName("box")}, secret); err != nil {
+	if err := h.Client.Get(context.Background(), types.NamespacedName{Namespace: h.Namespace, Name: workstation.SSHSecretName("box")}, secret); err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range secret.Data {
