@@ -18,6 +18,7 @@ type FakeAgent struct {
 	containers  map[string]string
 	hostKeys    map[string]string // by address: the host key last pinned
 	preserveErr string
+	storeErr    string
 }
 
 // ErrUnreachable is what an unreachable instance answers.
@@ -35,12 +36,13 @@ func (a *FakeAgent) HostKey(address string) string {
 	return a.hostKeys[address]
 }
 
-// SetPreserveError makes every instance report that containers' changes
-// could not be carried over (empty: they were).
-func (a *FakeAgent) SetPreserveError(msg string) {
+// SetPreserveErrors makes every instance report that containers' changes
+// could not be carried over, or that Docker keeps data off the drive
+// (empty: all is kept).
+func (a *FakeAgent) SetPreserveErrors(preserve, store string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.preserveErr = msg
+	a.preserveErr, a.storeErr = preserve, store
 }
 
 // SetUnreachable makes every call fail, as when SSH cannot be reached.
@@ -74,7 +76,7 @@ func (a *FakeAgent) Status(_ context.Context, t agent.Target) (agent.Status, err
 		return agent.Status{}, ErrUnreachable
 	}
 	return agent.Status{Phase: "ready", Mounted: !a.released[t.Address], Released: a.released[t.Address],
-		Containers: a.containers, PreserveError: a.preserveErr}, nil
+		Containers: a.containers, PreserveError: a.preserveErr, StoreError: a.storeErr}, nil
 }
 
 // Release marks the instance flushed.

@@ -10,7 +10,8 @@ import (
 )
 
 // TestContainersPreservedReported (issue #17): the instance's report of a
-// failed carry-over becomes ContainersPreserved=False and a warning Event.
+// failed carry-over, or of Docker's store off the drive, becomes
+// ContainersPreserved=False and a warning Event.
 func TestContainersPreservedReported(t *testing.T) {
 	h := harness.New(t, harness.Config{Env: requireEnv(t)})
 	h.Start()
@@ -24,7 +25,7 @@ func TestContainersPreservedReported(t *testing.T) {
 	}
 	h.Eventually(converge, "ContainersPreserved True", preserved(metav1.ConditionTrue, v1alpha1.ReasonPreserved))
 
-	h.Agent.SetPreserveError("web: docker commit failed; kept with its previous settings")
+	h.Agent.SetPreserveErrors("web: docker commit failed; kept with its previous settings", "")
 	h.UpdateWorkstation("box", func(ws *v1alpha1.Workstation) { ws.Spec.Tags = map[string]string{"wake": "up"} })
 	h.Eventually(converge, "ContainersPreserved False", preserved(metav1.ConditionFalse, v1alpha1.ReasonCarryOverFailed))
 	h.Eventually(converge, "a warning Event", func() (bool, string) {
@@ -35,7 +36,14 @@ func TestContainersPreservedReported(t *testing.T) {
 		t.Errorf("ContainersRunning = %s/%s", c.Status, c.Reason)
 	}
 
-	h.Agent.SetPreserveError("")
+	h.Agent.SetPreserveErrors("", "Docker uses the containerd image store (driver overlayfs), which keeps layers off the drive")
+	h.UpdateWorkstation("box", func(ws *v1alpha1.Workstation) { ws.Spec.Tags = map[string]string{"wake": "store"} })
+	h.Eventually(converge, "ContainersPreserved False for the store", preserved(metav1.ConditionFalse, v1alpha1.ReasonStoreOffDrive))
+	h.Eventually(converge, "a warning Event for the store", func() (bool, string) {
+		return h.FindEvent("Workstation", "box", v1alpha1.ReasonStoreOffDrive, "containerd image store")
+	})
+
+	h.Agent.SetPreserveErrors("", "")
 	h.UpdateWorkstation("box", func(ws *v1alpha1.Workstation) { ws.Spec.Tags = map[string]string{"wake": "again"} })
 	h.Eventually(converge, "ContainersPreserved True again", preserved(metav1.ConditionTrue, v1alpha1.ReasonPreserved))
 }
