@@ -143,6 +143,9 @@ func TestRecreateCarriesOverOnSpecChange(t *testing.T) {
 		if !strings.Contains(img, "file /root/more") {
 			t.Errorf("web:xdrive-previous = %q", img)
 		}
+		if s.exists(filepath.Join(s.state, "images", "web:xdrive-latest")) {
+			t.Error("a stale web:xdrive-latest would seed a later re-creation")
+		}
 	})
 }
 

@@ -289,7 +289,7 @@ carry_over() {
 # Settings are NUL-separated files, so nothing is evaluated. It runs with
 # errexit ignored, so every step checks its own status.
 start_container() {
-	local name=$1 dir=$CONF_DIR/containers/$1 image gpus state hash have from
+	local name=$1 dir=$CONF_DIR/containers/$1 image gpus state hash have='' from
 	local -a opts argv gpu_opts=()
 	if ! { IFS= read -r image <"$dir/image" && IFS= read -r gpus <"$dir/gpus" &&
 		mapfile -d '' -t opts <"$dir/opts" && mapfile -d '' -t argv <"$dir/argv"; }; then
@@ -324,7 +324,12 @@ start_container() {
 	log "starting container $name from $from"
 	dk "$DOCKER_RUN_TIMEOUT" run -d --name "$name" --restart unless-stopped \
 		--label "$SPEC_LABEL=$hash" --label "xdrive.io/spec-image=$image" \
-		"${gpu_opts[@]}" "${opts[@]}" "$from" "${argv[@]}" >/dev/null
+		"${gpu_opts[@]}" "${opts[@]}" "$from" "${argv[@]}" >/dev/null || return 1
+	# After an image change, an older NAME:xdrive-latest (its state is in
+	# NAME:xdrive-previous) must not seed a later re-creation.
+	if [[ -n $have && $from == "$image" ]]; then
+		dk "$DOCKER_CALL_TIMEOUT" rmi "$name:xdrive-latest" >/dev/null 2>&1 || true
+	fi
 }
 
 start_containers() {

@@ -146,6 +146,7 @@ fake_docker() {
 		new_image "$ref" $(($(layers "$base") + 1)) <"$dr/meta/$c/fs"
 		;;
 	export) cat "$dr/meta/$1/fs" ;;
+	rmi) rm "$(image_file "$1")" ;;
 	import)
 		local -a changes=()
 		while [[ $1 == --change ]]; do
