@@ -428,3 +428,17 @@ func (s *sandbox) readOr(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
 }
+
+// TestXenDiskNeverGuessed: on a Xen type the drive is /dev/xvd*, with no NVMe
+// serial. Placement skips such types (internal/instances); should one run the
+// bootstrap anyway, it fails clearly and touches no disk.
+func TestXenDiskNeverGuessed(t *testing.T) {
+	s := newSandbox(t, true)
+	s.write(filepath.Join(s.root, "sys/block/xvdf/size"), "20971520\n", 0o644)
+	s.write(filepath.Join(s.root, "dev/xvdf"), "", 0o644)
+	_, stderr, err := s.run([]string{"XDRIVE_DEVICE_TIMEOUT=1"}, "bash", s.userData(testParams(t)))
+	if err == nil || !strings.Contains(stderr, "drive "+driveVolumeID+" not found") {
+		t.Fatalf("err = %v\n%s", err, stderr)
+	}
+	expectNone(t, s.calls(), "blkid", "mkfs", "mount")
+}
