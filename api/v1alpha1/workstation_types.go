@@ -130,7 +130,8 @@ type Container struct {
 	// +kubebuilder:validation:MaxItems=256
 	Args []string `json:"args,omitempty"`
 
-	// env sets environment variables (literal values only).
+	// env sets environment variables (literal values only). They are not a secret store: the values travel in
+	// the instance's user-data and can stay in committed images (docs/security.md#host-keys).
 	// +optional
 	// +listType=map
 	// +listMapKey=name
