@@ -116,11 +116,16 @@ func TestRecreateCarriesOverOnSpecChange(t *testing.T) {
 	s.boot(p)
 	before := labelOf(t, s, "web")
 	s.change("web", "/root/notes")
+	// An image's VOLUME (anonymous volume) is not in a commit: it must be mounted again.
+	s.write(filepath.Join(s.state, "meta/web/volumes"), "3f2a9c0d:/var/lib/data\n", 0o644)
 	p.Containers[0].Env = []corev1.EnvVar{{Name: "MODE", Value: "dev"}}
 	calls := s.relaunch(p)
 	// Stop first, then commit, then remove, then run from the commit.
 	expectOrder(t, calls, "docker stop -t 20 web", "docker commit web web:xdrive-latest", "docker rm web", "docker run -d --name web")
 	argv := s.runArgv("web")
+	if i := slices.Index(argv, "-v"); i < 0 || argv[i+1] != "3f2a9c0d:/var/lib/data" {
+		t.Errorf("the new container does not mount the old one's volume: %q", argv)
+	}
 	if argv[len(argv)-1] != "web:xdrive-latest" || !slices.Contains(argv, "MODE=dev") {
 		t.Errorf("new container argv %q", argv)
 	}

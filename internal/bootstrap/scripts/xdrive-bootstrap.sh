@@ -248,12 +248,13 @@ flatten() {
 
 # carry_over NAME SPEC_IMAGE stops container NAME and saves its writable
 # layer as an image, flattened past MAX_DEPTH layers, and sets CARRY_FROM to
-# the image the new container runs from; on failure it sets CARRY_ERR. On a
+# the image the new container runs from and CARRY_VOLUMES to the old
+# container's volumes ("name:destination" lines); on failure it sets CARRY_ERR. On a
 # spec image change the old state is kept as NAME:xdrive-previous and the
 # new container starts from the new image.
 carry_over() {
 	local name=$1 image=$2 old_image target depth
-	CARRY_FROM='' CARRY_ERR=''
+	CARRY_FROM='' CARRY_ERR='' CARRY_VOLUMES=''
 	if ! old_image=$(dk "$DOCKER_CALL_TIMEOUT" inspect -f '{{index .Config.Labels "xdrive.io/spec-image"}}' "$name"); then
 		CARRY_ERR="docker inspect failed"
 		return 1
@@ -281,6 +282,13 @@ carry_over() {
 	fi
 	CARRY_FROM=$image
 	if [[ $target == "$name:xdrive-latest" ]]; then CARRY_FROM=$target; fi
+	# Volumes (an image's VOLUME, e.g. a database's data) are not in a
+	# commit: the new container mounts the old one's volumes, by name.
+	if ! CARRY_VOLUMES=$(dk "$DOCKER_CALL_TIMEOUT" inspect -f \
+		'{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}}:{{.Destination}}{{println}}{{end}}{{end}}' "$name"); then
+		CARRY_ERR="docker inspect of the volumes failed"
+		return 1
+	fi
 }
 
 # start_container NAME keeps a spec container across launches: an existing
@@ -289,8 +297,8 @@ carry_over() {
 # Settings are NUL-separated files, so nothing is evaluated. It runs with
 # errexit ignored, so every step checks its own status.
 start_container() {
-	local name=$1 dir=$CONF_DIR/containers/$1 image gpus state hash have='' from
-	local -a opts argv gpu_opts=()
+	local name=$1 dir=$CONF_DIR/containers/$1 image gpus state hash have='' from volume
+	local -a opts argv gpu_opts=() volume_opts=()
 	if ! { IFS= read -r image <"$dir/image" && IFS= read -r gpus <"$dir/gpus" &&
 		mapfile -d '' -t opts <"$dir/opts" && mapfile -d '' -t argv <"$dir/argv"; }; then
 		log "container $name: cannot read its settings in $dir"
@@ -317,6 +325,9 @@ start_container() {
 			return
 		fi
 		from=$CARRY_FROM
+		while IFS= read -r volume; do
+			if [[ -n $volume ]]; then volume_opts+=(-v "$volume"); fi
+		done <<<"$CARRY_VOLUMES"
 		dk "$DOCKER_CALL_TIMEOUT" rm "$name" >/dev/null || return 1
 	elif dk "$DOCKER_CALL_TIMEOUT" image inspect "$name:xdrive-latest" >/dev/null 2>&1; then
 		from=$name:xdrive-latest
@@ -324,7 +335,7 @@ start_container() {
 	log "starting container $name from $from"
 	dk "$DOCKER_RUN_TIMEOUT" run -d --name "$name" --restart unless-stopped \
 		--label "$SPEC_LABEL=$hash" --label "xdrive.io/spec-image=$image" \
-		"${gpu_opts[@]}" "${opts[@]}" "$from" "${argv[@]}" >/dev/null || return 1
+		"${gpu_opts[@]}" "${volume_opts[@]}" "${opts[@]}" "$from" "${argv[@]}" >/dev/null || return 1
 	# After an image change, an older NAME:xdrive-latest (its state is in
 	# NAME:xdrive-previous) must not seed a later re-creation.
 	if [[ -n $have && $from == "$image" ]]; then

@@ -26,10 +26,11 @@
 #     its containers and images under its data-root (on the drive, as
 #     /etc/docker/daemon.json says), so they move with the drive.
 # Docker's model: containers/NAME holds a container's state; meta/NAME/ its
-# labels ("key=value" lines) and fs (the files it sees, one per line, changed
-# by `docker exec NAME touch PATH`); images/REF an image: "layers N", then its
-# "file PATH" lines and, for an imported image, its "change ..." lines. A
-# commit adds a layer, an import has one; a missing image is pulled with 3.
+# labels ("key=value" lines), volumes ("name:destination" lines) and fs
+# (the files it sees, one per line, changed by `docker exec NAME touch
+# PATH`); images/REF an image: "layers N", then its "file PATH" lines and,
+# for an imported image, its "change ..." lines. A commit adds a layer, an
+# import has one; a missing image is pulled with 3.
 set -u
 S=${SHIM_STATE:?}
 ROOT=${XDRIVE_ROOT:-}
@@ -123,6 +124,8 @@ fake_docker() {
 		[[ -e $dr/containers/$c ]] || { echo "Error: No such object: $c" >&2; return 1; }
 		if [[ $format =~ Labels\ \"([^\"]+)\" ]]; then
 			sed -n "s|^${BASH_REMATCH[1]}=||p" "$dr/meta/$c/labels"
+		elif [[ $format == *.Mounts* ]]; then
+			cat "$dr/meta/$c/volumes" 2>/dev/null || true
 		fi
 		;;
 	image)
@@ -178,11 +181,12 @@ fake_docker() {
 		esac
 		;;
 	run)
-		local cname='' image='' labels=''
+		local cname='' image='' labels='' volumes=''
 		while (($#)); do
 			case $1 in
 			--name) cname=$2 && shift ;;
 			--label) labels+=$2$'\n' && shift ;;
+			-v) volumes+=$2$'\n' && shift ;;
 			-p | -e | --restart | --gpus | --entrypoint) shift ;;
 			-d) ;;
 			*) image=$1 && break ;;
@@ -194,6 +198,7 @@ fake_docker() {
 		if [[ ! -e $f ]]; then new_image "$image" 3 </dev/null; fi
 		mkdir -p "$dr/meta/$cname"
 		printf '%s' "$labels" >"$dr/meta/$cname/labels"
+		printf '%s' "$volumes" >"$dr/meta/$cname/volumes"
 		echo "$image" >"$dr/meta/$cname/image"
 		sed -n 's/^file //p' "$f" >"$dr/meta/$cname/fs"
 		echo running >"$dr/containers/$cname"
