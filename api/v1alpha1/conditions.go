@@ -31,6 +31,10 @@ const (
 	ConditionContainersRunning = "ContainersRunning"
 	// ConditionInterrupted is True from a spot interruption notice until the relaunch.
 	ConditionInterrupted = "Interrupted"
+	// ConditionContainersPreserved is False when the instance could not keep
+	// every container's changes (a failed commit or flatten on a spec change)
+	// or Docker keeps data off the drive. It is not part of Ready.
+	ConditionContainersPreserved = "ContainersPreserved"
 )
 
 // XDriveDependents are the conditions XDrive's Ready is computed from.
@@ -89,6 +93,9 @@ const (
 	ReasonLeaseHeld          = "LeaseHeld"
 	ReasonRestoreMissing     = "RestoreSnapshotMissing"
 	ReasonVolumeLost         = "VolumeLost"
+	ReasonPreserved          = "Preserved"
+	ReasonCarryOverFailed    = "CarryOverFailed"
+	ReasonStoreOffDrive      = "StoreOffDrive"
 )
 
 // SetCondition sets one condition, stamped with the generation it was computed for.

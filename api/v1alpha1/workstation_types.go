@@ -103,14 +103,16 @@ const (
 
 // Container is a Docker container run on the instance, with its data on the drive.
 type Container struct {
-	// name of the container; also the name of its committed image.
+	// name of the container; also the Docker container's name (kept on the drive across launches).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Name string `json:"name,omitempty"`
 
-	// image is the Docker image used the first time; later starts use the committed image.
+	// image is the Docker image the container is created from. The container is kept across launches; a change of
+	// its spec recreates it from a commit of the old one (changing the image starts afresh, keeping the old state as
+	// NAME:xdrive-previous).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
@@ -128,7 +130,8 @@ type Container struct {
 	// +kubebuilder:validation:MaxItems=256
 	Args []string `json:"args,omitempty"`
 
-	// env sets environment variables (literal values only).
+	// env sets environment variables (literal values only). They are not a secret store: the values travel in
+	// the instance's user-data and can stay in committed images (docs/security.md#host-keys).
 	// +optional
 	// +listType=map
 	// +listMapKey=name
@@ -214,6 +217,14 @@ type WorkstationSpec struct {
 	// +kubebuilder:validation:MaxLength=255
 	KeyName string `json:"keyName,omitempty"`
 
+	// containersReachInstanceMetadata lets containers reach the instance
+	// metadata service (IMDS hop limit 2), e.g. to use the instance role. By
+	// default the hop limit is 1: only the host reaches IMDS, so containers
+	// cannot read the user-data (which holds this launch's SSH host key and
+	// the containers' env values) or the instance role's credentials.
+	// +optional
+	ContainersReachInstanceMetadata *bool `json:"containersReachInstanceMetadata,omitempty"`
+
 	// iamInstanceProfile is the name or ARN of an instance profile.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
@@ -242,7 +253,7 @@ type WorkstationSpec struct {
 	// +kubebuilder:validation:MaxItems=16
 	Containers []Container `json:"containers,omitempty"`
 
-	// state is Running or Stopped. Stopped commits, flushes and snapshots, and keeps the object.
+	// state is Running or Stopped. Stopped stops the containers, flushes and snapshots the drive, and keeps the object.
 	// +optional
 	// +kubebuilder:default=Running
 	State WorkstationState `json:"state,omitempty"`

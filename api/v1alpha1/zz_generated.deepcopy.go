@@ -326,6 +326,11 @@ func (in *WorkstationSpec) DeepCopyInto(out *WorkstationSpec) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.ContainersReachInstanceMetadata != nil {
+		in, out := &in.ContainersReachInstanceMetadata, &out.ContainersReachInstanceMetadata
+		*out = new(bool)
+		**out = **in
+	}
 	if in.Tags != nil {
 		in, out := &in.Tags, &out.Tags
 		*out = make(map[string]string, len(*in))

@@ -95,6 +95,15 @@ if interrupted ~= nil and interrupted.status == "True" then
   return hs
 end
 
+-- The instance could not carry a container's changes over (it kept the old
+-- container), or Docker keeps data off the drive: it runs, but needs a person.
+local preserved = findCondition(status.conditions, "ContainersPreserved")
+if preserved ~= nil and preserved.status == "False" then
+  hs.status = "Degraded"
+  hs.message = messageOf(preserved)
+  return hs
+end
+
 if ready.status == "True" then
   hs.status = "Healthy"
   hs.message = messageOf(ready)

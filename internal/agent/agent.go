@@ -8,6 +8,7 @@ package agent
 
 import (
 	"context"
+	"regexp"
 
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 )
@@ -20,6 +21,9 @@ type Target struct {
 	HostKey string
 	// ClientKey is the operator's private key for this Workstation, OpenSSH PEM.
 	ClientKey []byte
+	// DriveVolumeID, once known, is passed with every status call: the
+	// instance's boot waits for it to find the drive by its NVMe serial.
+	DriveVolumeID string
 }
 
 // Status is what `xdrive-ctl status` reports.
@@ -29,7 +33,7 @@ type Status = bootstrap.Status
 type Agent interface {
 	// Status reports the drive and the containers.
 	Status(ctx context.Context, t Target) (Status, error)
-	// Release commits the containers, stops Docker, syncs and unmounts the drive.
+	// Release stops the containers and Docker, syncs and unmounts the drive.
 	Release(ctx context.Context, t Target) error
 }
 
@@ -38,3 +42,14 @@ const (
 	StatusCommand  = bootstrap.CtlPath + " status"
 	ReleaseCommand = bootstrap.CtlPath + " release"
 )
+
+// StatusCommandFor is the status command for a target: with the drive's
+// volume ID when known. The ID is checked, so it is safe in a command line.
+func StatusCommandFor(t Target) string {
+	if volumeIDRE.MatchString(t.DriveVolumeID) {
+		return StatusCommand + " --drive " + t.DriveVolumeID
+	}
+	return StatusCommand
+}
+
+var volumeIDRE = regexp.MustCompile(`^vol-[0-9a-f]{8,17}$`)

@@ -23,7 +23,7 @@ var _ Agent = SSH{}
 
 // Status runs `xdrive-ctl status` and parses its JSON.
 func (s SSH) Status(ctx context.Context, t Target) (Status, error) {
-	out, err := s.run(ctx, t, StatusCommand)
+	out, err := s.run(ctx, t, StatusCommandFor(t))
 	if err != nil {
 		return Status{}, err
 	}

@@ -11,7 +11,9 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -53,8 +55,13 @@ type Params struct {
 	// DeviceName is the drive's block device mapping name (informational);
 	// instances.DriveDevice if empty.
 	DeviceName string
-	// VolumeID, when set, is the only volume accepted as the drive.
+	// VolumeID, when set, is the drive's volume. When empty (the volume is
+	// born with the instance), the bootstrap waits for the operator to pass
+	// it with `xdrive-ctl status --drive`; it never guesses.
 	VolumeID string
+	// BlankDrive says the operator created the drive's volume blank. Only
+	// then may the bootstrap format it; a restored volume is never formatted.
+	BlankDrive bool
 	// GPU says the instance has NVIDIA GPUs.
 	GPU bool
 	// Containers run under Docker, with Docker's data-root on the drive.
@@ -82,6 +89,11 @@ type Status struct {
 	Rebalance bool `json:"rebalance"`
 	// Message is the last error or warning, or empty.
 	Message string `json:"message"`
+	// PreserveError says which containers' changes could not be carried
+	// over at the last boot (they were kept, with their previous settings).
+	PreserveError string `json:"preserveError,omitempty"`
+	// StoreError says Docker keeps data off the drive; containers were not started.
+	StoreError string `json:"storeError,omitempty"`
 }
 
 // ParseStatus decodes the output of `xdrive-ctl status`.
@@ -166,18 +178,22 @@ type file struct {
 func (p Params) files() ([]file, error) {
 	var fs []file
 	for _, f := range installed {
-		data, err := scripts.ReadFile("scripts/" + f.src)
+		data, err := installedData(f.src)
 		if err != nil {
 			return nil, err
 		}
 		fs = append(fs, file{f.dst, f.mode, data})
 	}
-	config := fmt.Sprintf("MOUNT_PATH=%s\nFILESYSTEM=%s\nDEVICE_NAME=%s\nVOLUME_ID=%s\nGPU=%t\nWORKSTATION=%s\n",
-		p.MountPath, p.Filesystem, p.DeviceName, p.VolumeID, p.GPU, p.WorkstationKey)
+	source := "snapshot"
+	if p.BlankDrive {
+		source = "blank"
+	}
+	config := fmt.Sprintf("MOUNT_PATH=%s\nFILESYSTEM=%s\nDEVICE_NAME=%s\nVOLUME_ID=%s\nDRIVE_SOURCE=%s\nGPU=%t\nWORKSTATION=%s\n",
+		p.MountPath, p.Filesystem, p.DeviceName, p.VolumeID, source, p.GPU, p.WorkstationKey)
 	fs = append(fs,
 		file{"etc/ssh/ssh_host_ed25519_key", 0o600, []byte(strings.TrimSpace(p.HostKeyPEM) + "\n")},
 		file{"etc/ssh/xdrive_authorized_keys/root", 0o644, []byte(strings.TrimSpace(p.AuthorizedKey) + "\n")},
-		file{"etc/xdrive/config", 0o644, []byte(config)},
+		file{"etc/xdrive/config", 0o600, []byte(config)},
 	)
 	var names strings.Builder
 	for _, c := range p.Containers {
@@ -189,14 +205,32 @@ func (p Params) files() ([]file, error) {
 			gpus = v1alpha1.GPUModeAuto
 		}
 		fs = append(fs,
-			file{dir + "image", 0o644, []byte(c.Image + "\n")},
-			file{dir + "gpus", 0o644, []byte(string(gpus) + "\n")},
-			file{dir + "opts", 0o644, nulList(opts)},
-			file{dir + "argv", 0o644, nulList(argv)},
+			// 0600: opts holds env values, which only root should read.
+			file{dir + "image", 0o600, []byte(c.Image + "\n")},
+			file{dir + "gpus", 0o600, []byte(string(gpus) + "\n")},
+			file{dir + "opts", 0o600, nulList(opts)},
+			file{dir + "argv", 0o600, nulList(argv)},
 		)
 	}
 	fs = append(fs, file{"etc/xdrive/containers.list", 0o644, []byte(names.String())})
 	return fs, nil
+}
+
+// installedData is an embedded file as installed: a script loses its
+// comment lines (not its shebang), to fit EC2's user-data limit.
+func installedData(src string) ([]byte, error) {
+	data, err := scripts.ReadFile("scripts/" + src)
+	if err != nil || !strings.HasSuffix(src, ".sh") {
+		return data, err
+	}
+	var out bytes.Buffer
+	for i, line := range strings.SplitAfter(string(data), "\n") {
+		if i > 0 && strings.HasPrefix(strings.TrimLeft(line, " \t"), "#") {
+			continue
+		}
+		out.WriteString(line)
+	}
+	return out.Bytes(), nil
 }
 
 // dockerArgs splits a container into `docker run` options and the
@@ -261,6 +295,43 @@ func tarGz(files []file) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// Unpack returns the files in a rendered user-data's archive, by path.
+func Unpack(userData []byte) (map[string][]byte, error) {
+	_, rest, ok := strings.Cut(string(userData), "<<'XDRIVE_ARCHIVE'")
+	if !ok {
+		return nil, errors.New("no archive in user-data")
+	}
+	_, rest, _ = strings.Cut(rest, "\n")
+	encoded, _, ok := strings.Cut(rest, "\nXDRIVE_ARCHIVE\n")
+	if !ok {
+		return nil, errors.New("archive not terminated")
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(encoded, "\n", ""))
+	if err != nil {
+		return nil, err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return files, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, err
+		}
+		files[hdr.Name] = data
+	}
 }
 
 func wrap(s string, width int) string {

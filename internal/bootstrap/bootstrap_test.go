@@ -1,13 +1,9 @@
 package bootstrap
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -40,39 +36,11 @@ func needTool(t *testing.T, path string, hint string) string {
 // unpack returns the files in a rendered user-data's archive.
 func unpack(t *testing.T, userData []byte) map[string][]byte {
 	t.Helper()
-	_, rest, ok := strings.Cut(string(userData), "<<'XDRIVE_ARCHIVE'")
-	if !ok {
-		t.Fatal("no archive in user-data")
-	}
-	_, rest, _ = strings.Cut(rest, "\n")
-	encoded, _, ok := strings.Cut(rest, "\nXDRIVE_ARCHIVE\n")
-	if !ok {
-		t.Fatal("archive not terminated")
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(encoded, "\n", ""))
+	files, err := Unpack(userData)
 	if err != nil {
 		t.Fatal(err)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(zr)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return files
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[hdr.Name] = data
-	}
+	return files
 }
 
 func TestRender(t *testing.T) {
@@ -103,15 +71,18 @@ func TestRender(t *testing.T) {
 
 	files := unpack(t, ud)
 	for _, f := range installed {
-		want, err := scripts.ReadFile("scripts/" + f.src)
+		want, err := installedData(f.src)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(files[f.dst], want) {
 			t.Errorf("%s is not %s", f.dst, f.src)
 		}
+		if strings.HasSuffix(f.src, ".sh") && bytes.Contains(want, []byte("\n#")) {
+			t.Errorf("%s keeps comment lines", f.dst)
+		}
 	}
-	wantConfig := "MOUNT_PATH=/v1\nFILESYSTEM=ext4\nDEVICE_NAME=" + instances.DriveDevice + "\nVOLUME_ID=" + driveVolumeID + "\nGPU=true\nWORKSTATION=team-a/dev-box\n"
+	wantConfig := "MOUNT_PATH=/v1\nFILESYSTEM=ext4\nDEVICE_NAME=" + instances.DriveDevice + "\nVOLUME_ID=" + driveVolumeID + "\nDRIVE_SOURCE=blank\nGPU=true\nWORKSTATION=team-a/dev-box\n"
 	if got := string(files["etc/xdrive/config"]); got != wantConfig {
 		t.Errorf("config = %q, want %q", got, wantConfig)
 	}

@@ -39,6 +39,8 @@ type sandbox struct {
 	state string // SHIM_STATE
 	bin   string // shims, first on PATH
 	env   []string
+	// timeout bounds each run; runTimeout if zero.
+	timeout time.Duration
 }
 
 // newSandbox makes a sandbox with a root disk, an instance-store disk and,
@@ -89,7 +91,12 @@ func (s *sandbox) addDisk(name, model, serial string, partitions ...string) {
 	for _, p := range partitions {
 		s.mkdir(filepath.Join(sys, p))
 	}
-	s.write(filepath.Join(s.root, "dev", name), "", 0o644)
+	// A fresh EBS volume reads as zeros.
+	dev := filepath.Join(s.root, "dev", name)
+	s.write(dev, "", 0o644)
+	if err := os.Truncate(dev, 1<<20); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 func (s *sandbox) mkdir(dir string) {
@@ -135,14 +142,18 @@ func (s *sandbox) command(ctx context.Context, env []string, name string, args .
 // run runs a command to its end and returns stdout, stderr and its error.
 func (s *sandbox) run(env []string, name string, args ...string) (string, string, error) {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	limit := s.timeout
+	if limit == 0 {
+		limit = runTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := s.command(ctx, env, name, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		s.t.Fatalf("%s %v did not finish within %s; stderr:\n%s", name, args, runTimeout, stderr.String())
+		s.t.Fatalf("%s %v did not finish within %s; stderr:\n%s", name, args, limit, stderr.String())
 	}
 	return stdout.String(), stderr.String(), err
 }
@@ -278,6 +289,8 @@ func testParams(t *testing.T) Params {
 		HostKeyPEM:     hostKey,
 		AuthorizedKey:  authKey,
 		WorkstationKey: "team-a/dev-box",
+		VolumeID:       driveVolumeID,
+		BlankDrive:     true,
 		Containers: []v1alpha1.Container{{
 			Name:  "web",
 			Image: "nginx:1.25",

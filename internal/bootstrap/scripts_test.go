@@ -130,29 +130,6 @@ func TestBootstrapGPU(t *testing.T) {
 	}
 }
 
-func TestBootstrapContainers(t *testing.T) {
-	s := newSandbox(t, false)
-	p := testParams(t)
-	p.Containers = []v1alpha1.Container{
-		{Name: "web", Image: "nginx:1.25"},
-		{Name: "db", Image: "postgres:16"},
-		{Name: "cache", Image: "redis:7"},
-	}
-	s.setState("images/web:xdrive-latest", "")
-	s.setState("containers/web", "exited")
-	s.setState("containers/cache", "running")
-	s.boot(p)
-	calls := s.calls()
-	expectOrder(t, calls, "docker rm web", "docker image inspect web:xdrive-latest", "docker run -d --name web")
-	expectNone(t, calls, "docker rm db", "docker rm cache", "docker run -d --name cache")
-	if argv := s.runArgv("web"); argv[len(argv)-1] != "web:xdrive-latest" {
-		t.Errorf("web should run its committed image: %q", argv)
-	}
-	if argv := s.runArgv("db"); argv[len(argv)-1] != "postgres:16" {
-		t.Errorf("db should run its spec image: %q", argv)
-	}
-}
-
 func TestBootstrapArgsAreNotEvaluated(t *testing.T) {
 	s := newSandbox(t, false)
 	pwned := filepath.Join(s.root, "pwned")
@@ -185,6 +162,7 @@ func TestBootstrapArgsAreNotEvaluated(t *testing.T) {
 	s.boot(p)
 	want := append([]string{
 		"run", "-d", "--name", "app", "--restart", "unless-stopped",
+		"--label", "xdrive.io/spec-hash=" + labelOf(t, s, "app"), "--label", "xdrive.io/spec-image=registry.example.com/team/app:1.0",
 		"-p", "8080:80/tcp", "-p", "53:53/udp",
 		"-e", `GREETING=hello "world" $(touch ` + pwned + `)`, "-e", "EMPTY=",
 		"--entrypoint", "/bin/sh",
@@ -210,14 +188,45 @@ func TestBootstrapFindsDriveBySerial(t *testing.T) {
 		expectOrder(t, s.calls(), "mount -t ext4 -o noatime ROOT/dev/nvme2n1 ROOT/v1")
 		expectNone(t, s.calls(), "mkfs.ext4 -q -L xdrive ROOT/dev/nvme3n1")
 	})
-	t.Run("several EBS disks without volume ID fail", func(t *testing.T) {
+	t.Run("without a volume ID the boot waits, never guesses", func(t *testing.T) {
 		s := newSandbox(t, false)
-		s.addDisk("nvme3n1", ebsModel, serial(other))
-		_, stderr, err := s.run(nil, "bash", s.userData(testParams(t)))
-		if err == nil || !strings.Contains(stderr, "several EBS disks") {
+		p := testParams(t)
+		p.VolumeID = ""
+		_, stderr, err := s.run([]string{"XDRIVE_VOLUME_WAIT=1"}, "bash", s.userData(p))
+		if err == nil || !strings.Contains(stderr, "volume ID was not passed") {
 			t.Fatalf("err = %v, stderr:\n%s", err, stderr)
 		}
-		expectNone(t, s.calls(), "mkfs", "mount")
+		expectNone(t, s.calls(), "blkid", "mkfs", "mount")
+	})
+	t.Run("the operator passes the volume ID with status --drive", func(t *testing.T) {
+		s := newSandbox(t, false)
+		s.addDisk("nvme3n1", ebsModel, serial(other))
+		p := testParams(t)
+		p.VolumeID = ""
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		cmd := s.command(ctx, nil, "bash", s.userData(p))
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		phase := filepath.Join(s.root, "var/lib/xdrive/phase")
+		waitFor(t, 30*time.Second, "phase waiting-for-drive", func() bool {
+			b, _ := os.ReadFile(phase)
+			return string(b) == PhaseWaitingForDrive+"\n"
+		})
+		if _, errOut, err := s.ctl(nil, "status", "--drive", other); err != nil {
+			t.Fatalf("status --drive: %v\n%s", err, errOut)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("user-data: %v\n%s", err, stderr.String())
+		}
+		expectOrder(t, s.calls(), "mkfs.ext4 -q -L xdrive ROOT/dev/nvme3n1", "mount -t ext4 -o noatime ROOT/dev/nvme3n1 ROOT/v1")
+		expectNone(t, s.calls(), "mkfs.ext4 -q -L xdrive ROOT/dev/nvme2n1")
+		if st := s.status(); st.VolumeID != other {
+			t.Errorf("status = %+v", st)
+		}
 	})
 }
 
@@ -281,7 +290,9 @@ func TestRelease(t *testing.T) {
 	p := testParams(t)
 	p.Containers = []v1alpha1.Container{{Name: "web", Image: "nginx:1.25"}, {Name: "db", Image: "postgres:16"}, {Name: "job", Image: "busybox:1"}}
 	s.boot(p)
-	s.setState("containers/job", "exited")
+	if _, stderr, err := s.run(nil, filepath.Join(s.bin, "docker"), "stop", "job"); err != nil {
+		t.Fatal(stderr)
+	}
 	s.setState("containers/sidecar", "running") // not in the spec
 	before := len(s.calls())
 
@@ -289,16 +300,14 @@ func TestRelease(t *testing.T) {
 		t.Fatalf("release: %v\n%s", err, stderr)
 	}
 	calls := s.calls()[before:]
-	for _, c := range []string{"db", "web"} {
-		expectOrder(t, calls,
-			"docker commit "+c+" "+c+":xdrive-latest",
-			"docker stop -t 20",
-			"systemctl stop docker.service docker.socket",
-			"sync",
-			"umount ROOT/v1",
-		)
-	}
-	expectNone(t, calls, "docker commit job", "docker commit sidecar")
+	// Stop, sync, unmount; no commit: the writable layers are on the drive.
+	expectOrder(t, calls,
+		"docker stop -t 20",
+		"systemctl stop docker.service docker.socket",
+		"sync",
+		"umount ROOT/v1",
+	)
+	expectNone(t, calls, "docker commit", "docker rm")
 	stop := calls[slices.IndexFunc(calls, func(c string) bool { return strings.HasPrefix(c, "docker stop") })]
 	for _, c := range []string{"web", "db", "sidecar"} {
 		if !contains(strings.Fields(stop), c) {

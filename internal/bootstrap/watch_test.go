@@ -175,7 +175,8 @@ func TestWatcherReleasesOnSpotNotice(t *testing.T) {
 	if !strings.Contains(log, "spot interruption notice") || !strings.Contains(log, "drive released") {
 		t.Errorf("watcher log:\n%s", log)
 	}
-	expectOrder(t, s.calls(), "docker commit web web:xdrive-latest", "systemctl stop docker.service docker.socket", "umount ROOT/v1")
+	expectOrder(t, s.calls(), "docker stop -t 20 web", "systemctl stop docker.service docker.socket", "umount ROOT/v1")
+	expectNone(t, s.calls(), "docker commit") // no commit on the notice path
 	st := s.status()
 	if !st.Released || st.Mounted || !st.Rebalance {
 		t.Errorf("status = %+v; watcher log:\n%s", st, log)

@@ -25,9 +25,12 @@ const (
 	TagDetached    = "xdrive.io/detached"
 	TagWorkstation = "xdrive.io/workstation"
 	TagOwnerUID    = "xdrive.io/owner-uid"
-	TagSourceVol   = "xdrive.io/source-volume"
-	TagConsistency = "xdrive.io/consistency"
-	TagName        = "Name"
+	// TagLaunchAttempt on an instance is the Workstation's launch attempt
+	// that made it; the instance's SSH host key is derived from it.
+	TagLaunchAttempt = "xdrive.io/launch-attempt"
+	TagSourceVol     = "xdrive.io/source-volume"
+	TagConsistency   = "xdrive.io/consistency"
+	TagName          = "Name"
 )
 
 // ObjectKey renders a namespaced name as used in tag values.

@@ -39,8 +39,21 @@ type LaunchRequest struct {
 	InstanceProfile  string
 	MaxSpotPrice     string
 	UserTags         map[string]string
-	// Attempt makes the client token differ between launches of one Workstation.
+	// Attempt makes the client token differ between launches of one
+	// Workstation; it is tagged on the instance (its host key derives from it).
 	Attempt int32
+	// ContainersReachMetadata raises the IMDS hop limit from 1 to 2, so
+	// containers on a bridge network reach IMDS (and the instance role).
+	ContainersReachMetadata bool
+}
+
+// MetadataHopLimit is the IMDS hop limit of the launch: 1 unless containers
+// must reach the instance metadata.
+func (r LaunchRequest) MetadataHopLimit() int32 {
+	if r.ContainersReachMetadata {
+		return 2
+	}
+	return 1
 }
 
 // ClientToken is the idempotency token of this launch: the same launch,
@@ -65,7 +78,9 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest) (Instance, error
 	tags[cloud.TagWorkstation] = r.Workstation
 	tags[cloud.TagOwnerUID] = r.WorkstationUID
 	tags[cloud.TagDrive] = r.Drive
-	instanceTags := cloud.Tags(withName(tags, r.Workstation))
+	instanceTagMap := withName(tags, r.Workstation)
+	instanceTagMap[cloud.TagLaunchAttempt] = fmt.Sprint(r.Attempt)
+	instanceTags := cloud.Tags(instanceTagMap)
 	volumeTagMap := withName(tags, r.DriveName)
 	volumeTagMap[cloud.TagDriveUID] = r.DriveUID
 	volumeTags := cloud.Tags(volumeTagMap)
@@ -95,7 +110,7 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest) (Instance, error
 		MetadataOptions: &ec2types.InstanceMetadataOptionsRequest{
 			HttpTokens:              ec2types.HttpTokensStateRequired,
 			HttpEndpoint:            ec2types.InstanceMetadataEndpointStateEnabled,
-			HttpPutResponseHopLimit: aws.Int32(2),
+			HttpPutResponseHopLimit: aws.Int32(r.MetadataHopLimit()),
 		},
 		TagSpecifications: []ec2types.TagSpecification{
 			{ResourceType: ec2types.ResourceTypeInstance, Tags: instanceTags},

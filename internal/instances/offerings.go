@@ -41,6 +41,10 @@ func (o Offering) Key() string {
 type TypeInfo struct {
 	Arch string // x86_64 or arm64
 	GPUs int32
+	// NoNVMe marks a type whose EBS volumes are not NVMe devices (Xen types
+	// such as t2, m4, p3 show /dev/xvd*): the bootstrap finds the drive by
+	// its NVMe serial, so placement skips these types.
+	NoNVMe bool
 }
 
 // Catalog answers placement questions from cached EC2 lookups, shared by every Workstation.
@@ -103,8 +107,15 @@ func (c *Catalog) Candidates(ctx context.Context, req PlacementRequest) ([]Offer
 	if err != nil {
 		return nil, err
 	}
+	infos, err := c.typeInfos(ctx, slices.DeleteFunc(slices.Clone(req.Types), func(t string) bool { return len(offered[t]) == 0 }))
+	if err != nil {
+		return nil, err
+	}
 	var out []Offering
 	for rank, t := range req.Types {
+		if infos[t].NoNVMe {
+			continue
+		}
 		for _, z := range offered[t] {
 			if len(req.Zones) > 0 && !slices.Contains(req.Zones, z) {
 				continue
@@ -286,37 +297,56 @@ func (c *Catalog) subnetZones(ctx context.Context, subnets []string) (map[string
 	return out, nil
 }
 
-// Type returns the architecture and GPU count of an instance type.
+// Type returns the architecture, GPU count and EBS kind of an instance type.
 func (c *Catalog) Type(ctx context.Context, instanceType string) (TypeInfo, error) {
-	c.mu.Lock()
-	info, ok := fresh(c.types, instanceType, c.ttl, c.now())
-	c.mu.Unlock()
-	if ok {
-		return info, nil
-	}
-	res, err := c.api.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{
-		InstanceTypes: []ec2types.InstanceType{ec2types.InstanceType(instanceType)},
-	})
+	infos, err := c.typeInfos(ctx, []string{instanceType})
 	if err != nil {
-		return TypeInfo{}, fmt.Errorf("describing instance type %s: %w", instanceType, err)
+		return TypeInfo{}, err
 	}
-	if len(res.InstanceTypes) == 0 {
+	info, ok := infos[instanceType]
+	if !ok {
 		return TypeInfo{}, fmt.Errorf("instance type %s is not offered in this region", instanceType)
 	}
-	it := res.InstanceTypes[0]
-	info = TypeInfo{Arch: "x86_64"}
-	if it.ProcessorInfo != nil && slices.Contains(it.ProcessorInfo.SupportedArchitectures, ec2types.ArchitectureTypeArm64) {
-		info.Arch = "arm64"
-	}
-	if it.GpuInfo != nil {
-		for _, g := range it.GpuInfo.Gpus {
-			info.GPUs += aws.ToInt32(g.Count)
+	return info, nil
+}
+
+// typeInfos describes instance types, those not cached in one call.
+func (c *Catalog) typeInfos(ctx context.Context, types []string) (map[string]TypeInfo, error) {
+	out := map[string]TypeInfo{}
+	var missing []ec2types.InstanceType
+	c.mu.Lock()
+	for _, t := range types {
+		if info, ok := fresh(c.types, t, c.ttl, c.now()); ok {
+			out[t] = info
+		} else if !slices.Contains(missing, ec2types.InstanceType(t)) {
+			missing = append(missing, ec2types.InstanceType(t))
 		}
 	}
-	c.mu.Lock()
-	c.types[instanceType] = cached[TypeInfo]{value: info, at: c.now()}
 	c.mu.Unlock()
-	return info, nil
+	if len(missing) == 0 {
+		return out, nil
+	}
+	res, err := c.api.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: missing})
+	if err != nil {
+		return nil, fmt.Errorf("describing instance types %v: %w", missing, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, it := range res.InstanceTypes {
+		info := TypeInfo{Arch: "x86_64"}
+		if it.ProcessorInfo != nil && slices.Contains(it.ProcessorInfo.SupportedArchitectures, ec2types.ArchitectureTypeArm64) {
+			info.Arch = "arm64"
+		}
+		if it.GpuInfo != nil {
+			for _, g := range it.GpuInfo.Gpus {
+				info.GPUs += aws.ToInt32(g.Count)
+			}
+		}
+		info.NoNVMe = it.EbsInfo != nil && it.EbsInfo.NvmeSupport == ec2types.EbsNvmeSupportUnsupported
+		c.types[string(it.InstanceType)] = cached[TypeInfo]{value: info, at: c.now()}
+		out[string(it.InstanceType)] = info
+	}
+	return out, nil
 }
 
 // Image resolves an SSM parameter to an AMI ID.

@@ -14,9 +14,10 @@ func UserData(in workstation.UserDataInput) ([]byte, error) {
 		MountPath:      ws.Spec.MountPath,
 		Filesystem:     in.Drive.Spec.Filesystem,
 		DeviceName:     instances.DriveDevice,
+		BlankDrive:     in.BlankDrive,
 		GPU:            in.GPU,
 		Containers:     ws.Spec.Containers,
-		HostKeyPEM:     string(in.Credentials.HostKey),
+		HostKeyPEM:     string(in.HostKey),
 		AuthorizedKey:  in.Credentials.AuthorizedKey,
 		WorkstationKey: cloud.ObjectKey(ws.Namespace, ws.Name),
 	})

@@ -56,6 +56,7 @@ func TestWorkstationHealth(t *testing.T) {
 		{"ws-no-status.yaml", Health{"Progressing", "Waiting for the xdrive controller to report status"}},
 		{"ws-stale-generation.yaml", Health{"Progressing", "Waiting for the xdrive controller to observe generation 4"}},
 		{"ws-ready.yaml", Health{"Healthy", "Launched m7i.large (Spot) in us-east-1a as i-0123456789abcdef0"}},
+		{"ws-not-preserved.yaml", Health{"Degraded", "Kept with their previous settings, changes not carried over: ide: docker commit failed; kept with its previous settings"}},
 		{"ws-stopped.yaml", Health{"Suspended", "The Workstation is stopped; its drive is archived as snapshots"}},
 		{"ws-stopped-after-interruption.yaml", Health{"Suspended", "Stopped after a spot interruption (interruptionPolicy=Stop); edit the spec to start again"}},
 		{"ws-interrupted.yaml", Health{"Progressing", "Interrupted (SpotInterrupted); the Workstation is relaunched once its drive is snapshotted: spot notice for instance i-0123456789abcdef0 at 2026-01-01T10:00:00Z; the drive is being snapshotted"}},

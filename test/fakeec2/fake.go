@@ -26,6 +26,8 @@ type InstanceType struct {
 	GPUs int32
 	// SpotPrice is the USD/hour price in the first zone; each later zone adds 0.001.
 	SpotPrice float64
+	// NoNVMe marks a Xen type: EbsInfo.NvmeSupport is unsupported.
+	NoNVMe bool
 }
 
 // Options configures a Fake. Zero fields get the defaults below.

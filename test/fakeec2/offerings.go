@@ -109,6 +109,10 @@ func (f *Fake) DescribeInstanceTypes(ctx context.Context, in *ec2.DescribeInstan
 				ProcessorInfo:         &ec2types.ProcessorInfo{SupportedArchitectures: []ec2types.ArchitectureType{ec2types.ArchitectureType(t.Arch)}},
 				SupportedUsageClasses: []ec2types.UsageClassType{ec2types.UsageClassTypeOnDemand, ec2types.UsageClassTypeSpot},
 				CurrentGeneration:     aws.Bool(true),
+				EbsInfo:               &ec2types.EbsInfo{NvmeSupport: ec2types.EbsNvmeSupportRequired},
+			}
+			if t.NoNVMe {
+				info.EbsInfo.NvmeSupport = ec2types.EbsNvmeSupportUnsupported
 			}
 			if t.GPUs > 0 {
 				info.GpuInfo = &ec2types.GpuInfo{Gpus: []ec2types.GpuDeviceInfo{{

@@ -19,13 +19,34 @@ type FakeAgent struct {
 	releaseTime func(address string) time.Duration
 	calls       []string
 	containers  map[string]string
+	hostKeys    map[string]string // by address: the host key last pinned
+	preserveErr string
+	storeErr    string
 }
 
 // ErrUnreachable is what an unreachable instance answers.
 var ErrUnreachable = errors.New("fake agent: connection refused")
 
 // NewFakeAgent returns an agent whose instances are all healthy.
-func NewFakeAgent() *FakeAgent { return &FakeAgent{released: map[string]bool{}} }
+func NewFakeAgent() *FakeAgent {
+	return &FakeAgent{released: map[string]bool{}, hostKeys: map[string]string{}}
+}
+
+// HostKey returns the host key last pinned for an address.
+func (a *FakeAgent) HostKey(address string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.hostKeys[address]
+}
+
+// SetPreserveErrors makes every instance report that containers' changes
+// could not be carried over, or that Docker keeps data off the drive
+// (empty: all is kept).
+func (a *FakeAgent) SetPreserveErrors(preserve, store string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.preserveErr, a.storeErr = preserve, store
+}
 
 // SetUnreachable makes every call fail, as when SSH cannot be reached.
 func (a *FakeAgent) SetUnreachable(v bool) {
@@ -79,6 +100,7 @@ func (a *FakeAgent) Status(ctx context.Context, t agent.Target) (agent.Status, e
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls = append(a.calls, "status "+t.Address)
+	a.hostKeys[t.Address] = t.HostKey
 	if a.hung {
 		a.mu.Unlock()
 		err := wait(ctx, time.Hour)
@@ -89,7 +111,7 @@ func (a *FakeAgent) Status(ctx context.Context, t agent.Target) (agent.Status, e
 		return agent.Status{}, ErrUnreachable
 	}
 	return agent.Status{Phase: "ready", Mounted: !a.released[t.Address], Released: a.released[t.Address],
-		Containers: a.containers}, nil
+		Containers: a.containers, PreserveError: a.preserveErr, StoreError: a.storeErr}, nil
 }
 
 // Release marks the instance flushed, after its release time.

@@ -45,6 +45,8 @@ type Instance struct {
 	root, state  string
 	logs         string
 
+	env     []string      // the environment of the instance's scripts
+	bin     string        // the shims
 	ready   chan struct{} // closed once sshd listens (sshAddr) or booting failed (err)
 	sshAddr string
 	err     error
@@ -109,6 +111,7 @@ func (s *Sim) bootSteps(ctx context.Context, h *Instance) error {
 		h.Type, h.Zone, h.root, h.VolumeID, from, driveDev))
 
 	env := s.env(h, volDir)
+	h.env, h.bin = env, s.bin
 	udPath := filepath.Join(h.dir, "user-data")
 	if err := os.WriteFile(udPath, userData, 0o700); err != nil {
 		return err
@@ -263,7 +266,8 @@ func (h *Instance) addDisks() error {
 			return err
 		}
 	}
-	return nil
+	// The drive's device reads as zeros (the shim's blkid knows its filesystem).
+	return os.Truncate(filepath.Join(h.root, "dev", driveDev), 1<<20)
 }
 
 // env is the environment of the instance's scripts: the sandbox root, the
@@ -305,12 +309,14 @@ func forceCommand(h *Instance, env []string) string {
 	log := sshd.ShellQuote(filepath.Join(h.logs, "ssh.log"))
 	b.WriteString(`echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) command: $SSH_ORIGINAL_COMMAND" >>` + log + "\n")
 	b.WriteString(`case $SSH_ORIGINAL_COMMAND in
-` + sshd.ShellQuote(agent.StatusCommand) + ` | ` + sshd.ShellQuote(agent.ReleaseCommand) + `) ;;
+` + sshd.ShellQuote(agent.StatusCommand) + ` | ` + sshd.ShellQuote(agent.StatusCommand+" --drive ") + `vol-* | ` + sshd.ShellQuote(agent.ReleaseCommand) + `) ;;
 *) echo "instancesim: only the agent's commands run here" >&2; exit 126 ;;
 esac
+set -f
 set -- $SSH_ORIGINAL_COMMAND
+case ${4#vol-} in *[!0-9a-f]*) echo "instancesim: bad volume ID" >&2; exit 126 ;; esac
 err=$(mktemp)
-"$XDRIVE_ROOT$1" "$2" 2>"$err"
+"$XDRIVE_ROOT$1" "$2" ${3:+"$3"} ${4:+"$4"} 2>"$err"
 rc=$?
 cat "$err" >>` + log + `
 cat "$err" >&2
@@ -417,6 +423,21 @@ func (h *Instance) AppendDrive(mountPath, name, line string) error {
 	return err
 }
 
+// Docker runs the simulated docker on the instance, as a user would, e.g.
+// `exec NAME touch PATH` to change a container's files.
+func (h *Instance) Docker(ctx context.Context, args ...string) (string, error) {
+	if err := h.booted(); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(h.bin, "docker"), args...)
+	cmd.Env = h.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("docker %s on %s: %w: %s", strings.Join(args, " "), h.ID, err, out)
+	}
+	return string(out), nil
+}
+
 // Released reports whether xdrive-ctl release completed on the instance.
 func (h *Instance) Released() bool {
 	return h.booted() == nil && exists(filepath.Join(h.root, "var/lib/xdrive/released"))
@@ -435,7 +456,8 @@ func (h *Instance) SSHCommands() (status, release int) {
 	sc := bufio.NewScanner(fh)
 	for sc.Scan() {
 		switch {
-		case strings.HasSuffix(sc.Text(), "command: "+agent.StatusCommand):
+		case strings.HasSuffix(sc.Text(), "command: "+agent.StatusCommand),
+			strings.Contains(sc.Text(), "command: "+agent.StatusCommand+" --drive "):
 			status++
 		case strings.HasSuffix(sc.Text(), "command: "+agent.ReleaseCommand):
 			release++
@@ -445,8 +467,8 @@ func (h *Instance) SSHCommands() (status, release int) {
 }
 
 var (
-	bootLines  = regexp.MustCompile(`is blank; making|^drive vol-|removing stale container|starting container|phase: ready|error|failed|refus`)
-	sshLines   = regexp.MustCompile(`command: .*release|committing|drive released|already released|error|warning`)
+	bootLines  = regexp.MustCompile(`is blank; making|^drive vol-|carrying its writable layer|starting the existing container|starting container|phase: ready|error|failed|refus`)
+	sshLines   = regexp.MustCompile(`command: .*release|stopping|drive released|already released|error|warning`)
 	watchLines = regexp.MustCompile(`spot interruption notice|released after|already released|release failed`)
 	logPrefix  = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (xdrive: )?`)
 )

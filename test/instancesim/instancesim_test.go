@@ -57,15 +57,15 @@ func TestInstanceLifecycle(t *testing.T) {
 
 	hostKey, hostPub := sshd.GenerateKey(t)
 	clientKey, clientPub := sshd.GenerateKey(t)
-	ud, err := bootstrap.Render(bootstrap.Params{
-		HostKeyPEM: string(hostKey), AuthorizedKey: clientPub, WorkstationKey: "default/box",
-		Containers: []v1alpha1.Container{{Name: "shell", Image: "ubuntu:24.04"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	launch := func(snapshot string) (*instancesim.Instance, agent.Target) {
 		t.Helper()
+		ud, err := bootstrap.Render(bootstrap.Params{
+			HostKeyPEM: string(hostKey), AuthorizedKey: clientPub, WorkstationKey: "default/box", BlankDrive: snapshot == "",
+			Containers: []v1alpha1.Container{{Name: "shell", Image: "ubuntu:24.04"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 		id := runInstance(ctx, t, api, cluster, ud, snapshot)
 		var in *instancesim.Instance
 		for in == nil {
@@ -81,7 +81,7 @@ func TestInstanceLifecycle(t *testing.T) {
 		if err := in.Wait(ctx); err != nil {
 			t.Fatalf("booting %s: %v", id, err)
 		}
-		return in, agent.Target{Address: in.PrivateIP, HostKey: hostPub, ClientKey: clientKey}
+		return in, agent.Target{Address: in.PrivateIP, HostKey: hostPub, ClientKey: clientKey, DriveVolumeID: in.VolumeID}
 	}
 	ssh := agent.SSH{Resolver: sim.Resolve}
 

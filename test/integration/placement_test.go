@@ -125,3 +125,25 @@ func TestCapacityFallback(t *testing.T) {
 		t.Fatalf("RunInstances calls = %d, want the %d refused ones and one launch", n, full.Fired())
 	}
 }
+
+// TestXenTypesSkipped (issue #17): a type whose EBS volumes are not NVMe
+// (moto's m4.large, as on EC2) is never placed, however cheap: the
+// bootstrap finds the drive by its NVMe serial.
+func TestXenTypesSkipped(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t)})
+	if len(h.OfferedZones("m4.large")) == 0 {
+		t.Fatal("moto offers no m4.large; the test proves nothing")
+	}
+	for _, z := range h.OfferedZones("m4.large") {
+		h.Proxy.SetSpotPrice("m4.large", z, "0.0010")
+	}
+	for _, z := range h.OfferedZones("t3.large") {
+		h.Proxy.SetSpotPrice("t3.large", z, "0.0500")
+	}
+	h.Start()
+	h.Create(h.NewDrive("data", 10), h.NewWorkstation("box", "data", []string{"m4.large", "t3.large"}))
+	h.Eventually(converge, "workstation Ready", h.WorkstationReady("box"))
+	if got := h.Workstation("box").Status.InstanceType; got != "t3.large" {
+		t.Fatalf("placed on %s, want t3.large (m4.large has no NVMe EBS)", got)
+	}
+}

@@ -7,6 +7,10 @@ set -euo pipefail
 
 DEVICE_TIMEOUT=${XDRIVE_DEVICE_TIMEOUT:-300}
 DOCKER_TIMEOUT=${XDRIVE_DOCKER_TIMEOUT:-120}
+VOLUME_WAIT=${XDRIVE_VOLUME_WAIT:-1800}
+STOP_TIMEOUT=${XDRIVE_STOP_TIMEOUT:-20}
+# A committed image deeper than this is flattened (overlay2 allows about 125).
+MAX_DEPTH=${XDRIVE_MAX_DEPTH:-60}
 EBS_MODEL="Amazon Elastic Block Store"
 
 # A release (spot notice or operator) wins over a running bootstrap.
@@ -55,15 +59,30 @@ root_disk() {
 	done
 }
 
-# find_drive polls for the drive: the EBS NVMe disk that is not the root
-# disk, whose serial is VOLUME_ID without its dash when that is set.
-# It sets DRIVE_DEV and DRIVE_VOLUME_ID.
+# drive_volume prints the drive's volume ID: from the config, or as the
+# operator passed it (`xdrive-ctl status --drive`), or nothing yet.
+drive_volume() {
+	if [[ -n $VOLUME_ID ]]; then
+		printf '%s' "$VOLUME_ID"
+	else
+		read_state drive-volume
+	fi
+}
+
+# find_drive polls for the drive: the EBS NVMe disk, not the root disk, whose
+# serial is the drive's volume ID without its dash. It never guesses: until
+# the volume ID is known it waits (VOLUME_WAIT), then for the disk
+# (DEVICE_TIMEOUT). It sets DRIVE_DEV and DRIVE_VOLUME_ID.
 find_drive() {
-	local want=${VOLUME_ID/-/} root deadline sys name model serial seen
+	local want volume root deadline known_by sys name model serial seen
 	local -a found
 	root=$(root_disk)
-	deadline=$((SECONDS + DEVICE_TIMEOUT))
+	known_by=$((SECONDS + VOLUME_WAIT))
+	deadline=
 	while :; do
+		stop_if_releasing
+		volume=$(drive_volume)
+		want=${volume/-/}
 		found=() seen=
 		for sys in "$ROOT"/sys/block/nvme*; do
 			[[ -r $sys/device/model && -r $sys/device/serial ]] || continue
@@ -71,34 +90,46 @@ find_drive() {
 			read -r model <"$sys/device/model" || true
 			read -r serial <"$sys/device/serial" || true
 			seen+=" $name($model/$serial)"
-			[[ $model == "$EBS_MODEL" && $name != "$root" && -e $ROOT/dev/$name ]] || continue
-			if [[ -z $want || $serial == "$want" ]]; then
-				found+=("$name:$serial")
-			fi
+			[[ -n $want && $model == "$EBS_MODEL" && $name != "$root" && -e $ROOT/dev/$name ]] || continue
+			if [[ $serial == "$want" ]]; then found+=("$name"); fi
 		done
 		case ${#found[@]} in
 		1) break ;;
 		0) ;;
-		*) die "several EBS disks could be the drive (${found[*]}); set the volume ID" ;;
+		*) die "several disks carry the drive's serial $want (${found[*]})" ;;
 		esac
-		((SECONDS < deadline)) ||
-			die "drive ${VOLUME_ID:-(any EBS volume)} not found after ${DEVICE_TIMEOUT}s; root disk: ${root:-unknown}; disks:${seen:- none}"
+		if [[ -z $volume ]]; then
+			((SECONDS < known_by)) || die "the drive's volume ID was not passed within ${VOLUME_WAIT}s; disks:${seen:- none}"
+		else
+			: "${deadline:=$((SECONDS + DEVICE_TIMEOUT))}"
+			((SECONDS < deadline)) ||
+				die "drive $volume not found after ${DEVICE_TIMEOUT}s; root disk: ${root:-unknown}; disks:${seen:- none}"
+		fi
 		sleep "$POLL_INTERVAL"
 	done
-	DRIVE_DEV=$ROOT/dev/${found[0]%%:*}
-	serial=${found[0]#*:}
-	DRIVE_VOLUME_ID=vol-${serial#vol}
+	DRIVE_DEV=$ROOT/dev/${found[0]}
+	DRIVE_VOLUME_ID=$volume
 	log "drive $DRIVE_VOLUME_ID is $DRIVE_DEV"
 	write_state volume-id "$DRIVE_VOLUME_ID"
+	write_state drive-dev "$DRIVE_DEV"
 }
 
-# prepare_drive makes a filesystem only on a blank device, mounts it and grows it.
+# first_mib_zero DEV: DEV's first MiB reads, in full, as zeros.
+first_mib_zero() { cmp -s -n 1048576 "$1" /dev/zero; }
+
+# prepare_drive mounts the drive and grows it. It formats only a blank
+# volume the operator created (DRIVE_SOURCE=blank) whose first MiB is zeros;
+# a restored volume is never formatted, whatever blkid says.
 prepare_drive() {
 	local fstype rc=0 source
 	fstype=$(blkid -p -o value -s TYPE "$DRIVE_DEV") || rc=$?
 	case $rc in
 	0) [[ -n $fstype ]] || die "$DRIVE_DEV holds data but no filesystem; refusing to format it" ;;
 	2)
+		[[ $DRIVE_SOURCE == blank ]] ||
+			die "$DRIVE_DEV was restored from a snapshot, yet blkid finds no filesystem (exit 2); refusing to format it"
+		first_mib_zero "$DRIVE_DEV" ||
+			die "$DRIVE_DEV: blkid finds no filesystem, but its first MiB is not all zeros; refusing to format it"
 		fstype=$FILESYSTEM
 		log "$DRIVE_DEV is blank; making $fstype"
 		"mkfs.$fstype" -q -L xdrive "$DRIVE_DEV"
@@ -129,6 +160,9 @@ ensure_docker() {
 	command -v docker >/dev/null || die "Docker is not installed and could not be installed"
 }
 
+# configure_docker puts Docker's whole store on the drive: data-root there,
+# and the containerd image store off (it would keep layers under
+# /var/lib/containerd on the root disk).
 configure_docker() {
 	local etc=$ROOT/etc/docker unit_dir=$ROOT/etc/systemd/system/docker.service.d
 	ensure_docker
@@ -137,7 +171,7 @@ configure_docker() {
 		cp "$etc/daemon.json" "$etc/daemon.json.xdrive-orig"
 	fi
 	# MOUNT_PATH is checked by load_config, so it needs no JSON escaping.
-	printf '{\n  "data-root": "%s/docker"\n}\n' "$MOUNT_PATH" >"$etc/daemon.json"
+	printf '{\n  "data-root": "%s/docker",\n  "features": {"containerd-snapshotter": false}\n}\n' "$MOUNT_PATH" >"$etc/daemon.json"
 	if [[ $GPU == true ]]; then
 		command -v nvidia-ctk >/dev/null || die "GPU instance without nvidia-ctk; use an AMI with the NVIDIA container toolkit"
 		nvidia-ctk runtime configure --runtime=docker --set-as-default --config="$etc/daemon.json"
@@ -145,62 +179,204 @@ configure_docker() {
 	# Docker must never start with its data-root on the bare root disk.
 	printf '[Unit]\nConditionPathIsMountPoint=%s\n' "$MOUNT_PATH" >"$unit_dir/xdrive.conf"
 	systemctl daemon-reload
-	systemctl restart docker
+	timeout -k 10 "$DOCKER_TIMEOUT" systemctl restart docker 8>&- || die "Docker did not restart within ${DOCKER_TIMEOUT}s"
 	local deadline=$((SECONDS + DOCKER_TIMEOUT))
-	until docker info >/dev/null 2>&1; do
+	until dk 10 info >/dev/null 2>&1; do
+		stop_if_releasing
 		((SECONDS < deadline)) || die "Docker did not come up within ${DOCKER_TIMEOUT}s"
 		sleep "$POLL_INTERVAL"
 	done
+	check_store
 }
 
-# start_container NAME runs one spec container, from its committed image if
-# there is one. Its settings are NUL-separated files, so nothing is evaluated.
-# It runs with errexit ignored, so every step checks its own status.
+# check_store verifies that Docker keeps everything on the drive; a mismatch
+# is recorded for `xdrive-ctl status` (the operator's ContainersPreserved).
+check_store() {
+	local info root driver status problem='' want=$MOUNT_PATH/docker
+	info=$(dk "$DOCKER_CALL_TIMEOUT" info --format '{{.DockerRootDir}}|{{.Driver}}|{{json .DriverStatus}}') ||
+		die "docker info failed"
+	IFS='|' read -r root driver status <<<"$info"
+	if [[ $root != "$want" ]]; then
+		problem="Docker's data-root is $root, not $want on the drive"
+	elif [[ $status == *io.containerd.snapshotter* ]]; then
+		problem="Docker uses the containerd image store (driver $driver), which keeps layers off the drive"
+	fi
+	if [[ -n $problem ]]; then
+		write_state store-error "$problem"
+		die "$problem; containers not started"
+	fi
+	rm -f "$STATE_DIR/store-error"
+}
+
+# preserve_failed NAME WHAT records a failed carry-over for `xdrive-ctl status`.
+preserve_failed() {
+	log "warning: container $1: $2"
+	PRESERVE_ERRORS+="$1: $2; "
+}
+
+# spec_hash DIR GPUOPTS...: hash of a container's settings as it would run.
+spec_hash() {
+	local dir=$1
+	shift
+	{
+		cat "$dir/image" "$dir/opts" "$dir/argv"
+		printf '%s\0' "$@"
+	} | sha256sum | cut -c1-16
+}
+
+# flatten NAME TARGET SPEC_IMAGE squashes container NAME into a one-layer
+# TARGET, with the runtime settings of SPEC_IMAGE (so env values given with
+# `docker run -e` are not baked in).
+flatten() {
+	local name=$1 target=$2 from=$3 ep cmd wd user line k v
+	local -a changes=()
+	dk "$DOCKER_CALL_TIMEOUT" image inspect "$from" >/dev/null 2>&1 || from=$target
+	IFS='|' read -r ep cmd wd user < <(dk "$DOCKER_CALL_TIMEOUT" image inspect -f \
+		'{{json .Config.Entrypoint}}|{{json .Config.Cmd}}|{{.Config.WorkingDir}}|{{.Config.User}}' "$from") || return 1
+	[[ $ep == null || $ep == '[]' ]] || changes+=(--change "ENTRYPOINT $ep")
+	[[ $cmd == null || $cmd == '[]' ]] || changes+=(--change "CMD $cmd")
+	[[ -z $wd ]] || changes+=(--change "WORKDIR $wd")
+	[[ -z $user ]] || changes+=(--change "USER $user")
+	while IFS= read -r line; do
+		[[ $line == *=* ]] || continue
+		k=${line%%=*} v=${line#*=}
+		v=${v//\\/\\\\} v=${v//\"/\\\"} v=${v//\$/\\\$}
+		changes+=(--change "ENV $k=\"$v\"")
+	done < <(dk "$DOCKER_CALL_TIMEOUT" image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$from")
+	dk "$DOCKER_COMMIT_TIMEOUT" export "$name" | dk "$DOCKER_COMMIT_TIMEOUT" import "${changes[@]}" - "$target" >/dev/null
+}
+
+# carry_over NAME SPEC_IMAGE stops container NAME and saves its writable
+# layer as an image, flattened past MAX_DEPTH layers, and sets CARRY_FROM to
+# the image the new container runs from and CARRY_VOLUMES to the old
+# container's volumes ("name:destination" lines); on failure it sets CARRY_ERR. On a
+# spec image change the old state is kept as NAME:xdrive-previous and the
+# new container starts from the new image.
+carry_over() {
+	local name=$1 image=$2 old_image target depth
+	CARRY_FROM='' CARRY_ERR='' CARRY_VOLUMES=''
+	if ! old_image=$(dk "$DOCKER_CALL_TIMEOUT" inspect -f '{{index .Config.Labels "xdrive.io/spec-image"}}' "$name"); then
+		CARRY_ERR="docker inspect failed"
+		return 1
+	fi
+	target=$name:xdrive-latest
+	if [[ -n $old_image && $old_image != "$image" ]]; then target=$name:xdrive-previous; fi
+	if ! dk $((STOP_TIMEOUT + DOCKER_CALL_TIMEOUT)) stop -t "$STOP_TIMEOUT" "$name" >/dev/null; then
+		CARRY_ERR="docker stop failed"
+		return 1
+	fi
+	if ! dk "$DOCKER_COMMIT_TIMEOUT" commit "$name" "$target" >/dev/null; then
+		CARRY_ERR="docker commit failed"
+		return 1
+	fi
+	if ! depth=$(dk "$DOCKER_CALL_TIMEOUT" image inspect -f '{{len .RootFS.Layers}}' "$target"); then
+		CARRY_ERR="docker image inspect of $target failed"
+		return 1
+	fi
+	if ((depth > MAX_DEPTH)); then
+		log "container $name: $target has $depth layers; flattening"
+		if ! flatten "$name" "$target" "${old_image:-$image}"; then
+			CARRY_ERR="flattening $target ($depth layers) failed"
+			return 1
+		fi
+	fi
+	CARRY_FROM=$image
+	if [[ $target == "$name:xdrive-latest" ]]; then CARRY_FROM=$target; fi
+	# Volumes (an image's VOLUME, e.g. a database's data) are not in a
+	# commit: the new container mounts the old one's volumes, by name.
+	if ! CARRY_VOLUMES=$(dk "$DOCKER_CALL_TIMEOUT" inspect -f \
+		'{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}}:{{.Destination}}{{println}}{{end}}{{end}}' "$name"); then
+		CARRY_ERR="docker inspect of the volumes failed"
+		return 1
+	fi
+}
+
+# start_container NAME keeps a spec container across launches: an existing
+# one with the same spec hash is started as it is; one whose spec changed is
+# replaced, carrying its writable layer over, and kept when that fails.
+# Settings are NUL-separated files, so nothing is evaluated. It runs with
+# errexit ignored, so every step checks its own status.
 start_container() {
-	local name=$1 dir=$CONF_DIR/containers/$1 image gpus state
-	local -a opts argv gpu_opts=()
+	local name=$1 dir=$CONF_DIR/containers/$1 image gpus state hash have='' from volume
+	local -a opts argv gpu_opts=() volume_opts=()
 	if ! { IFS= read -r image <"$dir/image" && IFS= read -r gpus <"$dir/gpus" &&
 		mapfile -d '' -t opts <"$dir/opts" && mapfile -d '' -t argv <"$dir/argv"; }; then
 		log "container $name: cannot read its settings in $dir"
 		return 1
 	fi
-	state=${CONTAINER_STATE[$name]:-}
-	if [[ $state == running ]]; then
-		log "container $name already running"
-		return 0
-	fi
-	if [[ -n $state ]]; then
-		log "removing stale container $name ($state)"
-		docker rm "$name" >/dev/null || return 1
-	fi
-	if docker image inspect "$name:xdrive-latest" >/dev/null 2>&1; then
-		image=$name:xdrive-latest
-	fi
 	if [[ $gpus == All || ($gpus == Auto && $GPU == true) ]]; then
 		gpu_opts=(--gpus all)
 	fi
-	log "starting container $name from $image"
-	docker run -d --name "$name" --restart unless-stopped "${gpu_opts[@]}" "${opts[@]}" "$image" "${argv[@]}" >/dev/null
+	hash=$(spec_hash "$dir" "${gpu_opts[@]}") || return 1
+	from=$image
+	state=${CONTAINER_STATE[$name]:-}
+	if [[ -n $state ]]; then
+		have=$(dk "$DOCKER_CALL_TIMEOUT" inspect -f '{{index .Config.Labels "xdrive.io/spec-hash"}}' "$name") || return 1
+		if [[ $have == "$hash" ]]; then
+			[[ $state == running ]] && log "container $name already running" && return 0
+			log "starting the existing container $name ($state)"
+			dk "$DOCKER_CALL_TIMEOUT" start "$name" >/dev/null
+			return
+		fi
+		log "container $name: its spec changed; carrying its writable layer over"
+		if ! carry_over "$name" "$image"; then
+			preserve_failed "$name" "$CARRY_ERR; kept with its previous settings"
+			dk "$DOCKER_CALL_TIMEOUT" start "$name" >/dev/null
+			return
+		fi
+		from=$CARRY_FROM
+		while IFS= read -r volume; do
+			if [[ -n $volume ]]; then volume_opts+=(-v "$volume"); fi
+		done <<<"$CARRY_VOLUMES"
+		dk "$DOCKER_CALL_TIMEOUT" rm "$name" >/dev/null || return 1
+	elif dk "$DOCKER_CALL_TIMEOUT" image inspect "$name:xdrive-latest" >/dev/null 2>&1; then
+		from=$name:xdrive-latest
+	fi
+	log "starting container $name from $from"
+	dk "$DOCKER_RUN_TIMEOUT" run -d --name "$name" --restart unless-stopped \
+		--label "$SPEC_LABEL=$hash" --label "xdrive.io/spec-image=$image" \
+		"${gpu_opts[@]}" "${volume_opts[@]}" "${opts[@]}" "$from" "${argv[@]}" >/dev/null || return 1
+	# After an image change, an older NAME:xdrive-latest (its state is in
+	# NAME:xdrive-previous) must not seed a later re-creation.
+	if [[ -n $have && $from == "$image" ]]; then
+		dk "$DOCKER_CALL_TIMEOUT" rmi "$name:xdrive-latest" >/dev/null 2>&1 || true
+	fi
 }
 
 start_containers() {
 	local name
 	local -a failed=()
+	PRESERVE_ERRORS=
 	load_container_states || die "Docker does not answer"
 	while IFS= read -r -u 3 name; do
 		stop_if_releasing
 		start_container "$name" || failed+=("$name")
 	done 3< <(spec_containers)
+	if [[ -n $PRESERVE_ERRORS ]]; then
+		write_state preserve-error "${PRESERVE_ERRORS%; }"
+	else
+		rm -f "$STATE_DIR/preserve-error"
+	fi
 	((${#failed[@]} == 0)) || die "containers failed to start: ${failed[*]}"
+}
+
+# lock_drive takes the drive lock for the rest of the boot, and records the
+# boot's PID so a release that cannot wait may stop it.
+lock_drive() {
+	exec 8>"$DRIVE_LOCK"
+	flock 8
+	stop_if_releasing
+	write_state boot-pid "$$"
 }
 
 main() {
 	load_config
 	stop_if_releasing
 	trap on_exit EXIT
-	rm -f "$STATE_DIR/message"
+	rm -f "$STATE_DIR/message" "$STATE_DIR/preserve-error" "$STATE_DIR/store-error"
 	phase configuring-ssh
 	setup_ssh
+	lock_drive
 	phase waiting-for-drive
 	find_drive
 	phase preparing-drive
@@ -212,4 +388,5 @@ main() {
 	phase ready
 }
 
-main "$@"
+# Run, unless sourced (the depth test calls start_container directly).
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi

@@ -1,7 +1,9 @@
 #!/bin/bash
 # xdrive-ctl: what the operator runs over SSH.
-#   status   print one JSON object describing the drive and containers
-#   release  commit and stop the containers, stop Docker, unmount the drive
+#   status [--drive VOLUME_ID]  print one JSON object describing the drive and
+#            containers; --drive passes the drive's volume ID, which the boot waits for
+#   release  stop the containers and Docker, sync, unmount the drive (no commit:
+#            the containers' writable layers are on the drive)
 set -euo pipefail
 # shellcheck source=xdrive-lib.sh
 . "${XDRIVE_ROOT:-}/usr/local/lib/xdrive/xdrive-lib.sh"
@@ -9,9 +11,11 @@ set -euo pipefail
 STOP_TIMEOUT=${XDRIVE_STOP_TIMEOUT:-20}
 UMOUNT_TRIES=${XDRIVE_UMOUNT_TRIES:-5}
 LOCK_TIMEOUT=${XDRIVE_LOCK_TIMEOUT:-300}
+# How long a release waits for the boot to finish with the drive, twice: before and after stopping it.
+BOOT_WAIT=${XDRIVE_BOOT_WAIT:-30}
 
 usage() {
-	echo "usage: xdrive-ctl status|release" >&2
+	echo "usage: xdrive-ctl status [--drive VOLUME_ID] | release" >&2
 	exit 2
 }
 
@@ -32,6 +36,10 @@ json_bool() { if "$@"; then printf true; else printf false; fi; }
 cmd_status() {
 	local phase name state sep='' docker_up=true
 	load_config
+	if [[ ${1:-} == --drive ]]; then
+		[[ ${2:-} =~ ^vol-[0-9a-f]+$ ]] || usage
+		[[ -n $VOLUME_ID || -s $STATE_DIR/drive-volume ]] || write_state drive-volume "$2"
+	fi
 	phase=$(read_state phase)
 	load_container_states || docker_up=false
 	printf '{"phase":%s,"volumeID":%s,"mounted":%s,"containers":{' \
@@ -45,9 +53,10 @@ cmd_status() {
 		printf '%s%s:%s' "$sep" "$(json_str "$name")" "$(json_str "$state")"
 		sep=,
 	done < <(spec_containers)
-	printf '},"released":%s,"releasedAt":%s,"rebalance":%s,"message":%s}\n' \
+	printf '},"released":%s,"releasedAt":%s,"rebalance":%s,"message":%s,"preserveError":%s,"storeError":%s}\n' \
 		"$(json_bool test -e "$STATE_DIR/released")" "$(json_str "$(read_state released)")" \
-		"$(json_bool test -e "$STATE_DIR/rebalance")" "$(json_str "$(read_state message)")"
+		"$(json_bool test -e "$STATE_DIR/rebalance")" "$(json_str "$(read_state message)")" \
+		"$(json_str "$(read_state preserve-error)")" "$(json_str "$(read_state store-error)")"
 }
 
 # unmount_drive unmounts the drive, killing whatever keeps it busy.
@@ -63,6 +72,28 @@ unmount_drive() {
 	done
 }
 
+# wait_for_boot takes the drive lock the boot holds while it prepares the
+# drive and starts the containers. The boot stops at its next step once it
+# sees `releasing`; one that does not within BOOT_WAIT is stopped.
+wait_for_boot() {
+	local pid
+	exec 8>"$DRIVE_LOCK"
+	flock -w "$BOOT_WAIT" 8 && return 0
+	pid=$(read_state boot-pid)
+	if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+		log "the bootstrap (pid $pid) still holds the drive; stopping it"
+		kill "$pid" || true
+	fi
+	flock -w "$BOOT_WAIT" 8
+}
+
+# drive_mounted_anywhere: the drive's device is mounted at any mount point.
+drive_mounted_anywhere() {
+	local dev
+	dev=$(read_state drive-dev)
+	is_mounted || { [[ -n $dev ]] && findmnt -rn -o TARGET --source "$dev" >/dev/null 2>&1; }
+}
+
 cmd_release() {
 	local name warnings=
 	local -a running=()
@@ -76,24 +107,22 @@ cmd_release() {
 	: >"$STATE_DIR/releasing"
 	write_state phase releasing
 	log "releasing the drive"
+	wait_for_boot || die "release: the bootstrap still holds the drive after $((2 * BOOT_WAIT))s; not released"
 	if load_container_states; then
 		for name in "${!CONTAINER_STATE[@]}"; do
 			if [[ ${CONTAINER_STATE[$name]} == running ]]; then running+=("$name"); fi
 		done
-		while IFS= read -r name; do
-			[[ ${CONTAINER_STATE[$name]:-} == running ]] || continue
-			log "committing $name as $name:xdrive-latest"
-			docker commit "$name" "$name:xdrive-latest" >/dev/null || warnings+=" commit of $name failed;"
-		done < <(spec_containers)
 		if ((${#running[@]} > 0)); then
-			docker stop -t "$STOP_TIMEOUT" "${running[@]}" >/dev/null || warnings+=" docker stop failed;"
+			log "stopping ${running[*]}"
+			dk $((STOP_TIMEOUT + DOCKER_CALL_TIMEOUT)) stop -t "$STOP_TIMEOUT" "${running[@]}" >/dev/null || warnings+=" docker stop failed;"
 		fi
 	else
-		log "Docker does not answer; nothing to commit"
+		log "Docker does not answer; no container to stop"
 	fi
-	systemctl stop docker.service docker.socket || log "warning: cannot stop Docker"
+	timeout -k 10 60 systemctl stop docker.service docker.socket || log "warning: cannot stop Docker"
 	sync
 	unmount_drive || die "release: cannot unmount $MOUNT_DIR: still busy"
+	! drive_mounted_anywhere || die "release: the drive is still mounted elsewhere; not released"
 	write_state released "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	write_state phase released
 	if [[ -n $warnings ]]; then
@@ -105,7 +134,7 @@ cmd_release() {
 }
 
 case ${1:-} in
-status) cmd_status ;;
+status) cmd_status "${@:2}" ;;
 release) cmd_release ;;
 *) usage ;;
 esac

@@ -8,6 +8,14 @@ CONF_DIR=$ROOT/etc/xdrive
 STATE_DIR=$ROOT/var/lib/xdrive
 SBIN_DIR=$ROOT/usr/local/sbin
 POLL_INTERVAL=${XDRIVE_POLL_INTERVAL:-1}
+# The boot holds DRIVE_LOCK from finding the drive to the end; release takes it too.
+DRIVE_LOCK=$STATE_DIR/drive.lock
+# Seconds a docker call may take: most calls, commit/export/import, run (may pull).
+DOCKER_CALL_TIMEOUT=${XDRIVE_DOCKER_CALL_TIMEOUT:-60}
+DOCKER_COMMIT_TIMEOUT=${XDRIVE_DOCKER_COMMIT_TIMEOUT:-900}
+DOCKER_RUN_TIMEOUT=${XDRIVE_DOCKER_RUN_TIMEOUT:-1800}
+# The label holding a container's spec hash.
+SPEC_LABEL=xdrive.io/spec-hash
 
 log() { printf '%s xdrive: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 
@@ -33,7 +41,7 @@ read_state() {
 
 # load_config reads $CONF_DIR/config: KEY=VALUE lines, never evaluated.
 load_config() {
-	MOUNT_PATH=/v1 FILESYSTEM=ext4 DEVICE_NAME='' VOLUME_ID='' GPU=false WORKSTATION=''
+	MOUNT_PATH=/v1 FILESYSTEM=ext4 DEVICE_NAME='' VOLUME_ID='' DRIVE_SOURCE=snapshot GPU=false WORKSTATION=''
 	local key value
 	[[ -r $CONF_DIR/config ]] || die "missing $CONF_DIR/config"
 	while IFS='=' read -r key value; do
@@ -42,6 +50,7 @@ load_config() {
 		FILESYSTEM) FILESYSTEM=$value ;;
 		DEVICE_NAME) DEVICE_NAME=$value ;;
 		VOLUME_ID) VOLUME_ID=$value ;;
+		DRIVE_SOURCE) DRIVE_SOURCE=$value ;;
 		GPU) GPU=$value ;;
 		WORKSTATION) WORKSTATION=$value ;;
 		'' | '#'*) ;;
@@ -51,6 +60,7 @@ load_config() {
 	[[ $MOUNT_PATH =~ ^(/[A-Za-z0-9_.-]+)+$ ]] || die "bad MOUNT_PATH '$MOUNT_PATH'"
 	[[ $FILESYSTEM == ext4 || $FILESYSTEM == xfs ]] || die "bad FILESYSTEM '$FILESYSTEM'"
 	[[ -z $VOLUME_ID || $VOLUME_ID =~ ^vol-[0-9a-f]+$ ]] || die "bad VOLUME_ID '$VOLUME_ID'"
+	[[ $DRIVE_SOURCE == blank || $DRIVE_SOURCE == snapshot ]] || die "bad DRIVE_SOURCE '$DRIVE_SOURCE'"
 	MOUNT_DIR=$ROOT$MOUNT_PATH
 }
 
@@ -67,8 +77,16 @@ is_mounted() { findmnt -rn -o SOURCE --mountpoint "$MOUNT_DIR" >/dev/null 2>&1; 
 load_container_states() {
 	declare -gA CONTAINER_STATE=()
 	local out name state
-	out=$(timeout 20 docker ps -a --format '{{.Names}} {{.State}}') || return 1
+	out=$(dk "$DOCKER_CALL_TIMEOUT" ps -a --format '{{.Names}} {{.State}}') || return 1
 	while read -r name state; do
 		if [[ -n $name ]]; then CONTAINER_STATE[$name]=$state; fi
 	done <<<"$out"
+}
+
+# dk SECONDS ARGS... runs docker with a time limit (exit 124 when it runs
+# out), without the drive lock's descriptor, so a killed boot frees the lock.
+dk() {
+	local limit=$1
+	shift
+	timeout -k 10 "$limit" docker "$@" 8>&-
 }

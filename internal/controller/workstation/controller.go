@@ -37,6 +37,10 @@ type UserDataInput struct {
 	Drive       *v1alpha1.XDrive
 	GPU         bool
 	Credentials Credentials
+	// HostKey is this launch's SSH host private key (OpenSSH PEM).
+	HostKey []byte
+	// BlankDrive says the drive's volume is created blank, not restored.
+	BlankDrive bool
 }
 
 // ImageDefaults are the SSM parameters used when a Workstation names no image,

@@ -12,33 +12,63 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/agent"
+	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/sshx"
 )
 
-// Keys of the per-Workstation SSH Secret.
+// Keys of the per-Workstation SSH Secret. host-key.pub is only in Secrets
+// made before per-launch host keys.
 const (
 	secretClientKey = "client-key"
 	secretClientPub = "client-key.pub"
-	secretHostKey   = "host-key"
 	secretHostPub   = "host-key.pub"
 )
 
-// Credentials are the operator's SSH identity for one Workstation and the
-// host key it hands to, and pins for, the Workstation's instances.
+// Credentials are the operator's SSH identity for one Workstation. Each
+// launch gets its own host key, derived from the client key (which never
+// leaves the operator), the Workstation's UID and the launch attempt.
 type Credentials struct {
 	ClientKey     []byte
 	AuthorizedKey string
-	HostKey       []byte
-	HostPublicKey string
+	// LegacyHostPublicKey is the one host key that versions before
+	// per-launch keys gave every instance; it pins instances they launched.
+	LegacyHostPublicKey string
+	uid                 types.UID
 }
 
+// LaunchHostKey is the SSH host key of one launch attempt: the private key
+// in OpenSSH PEM form and the public key the operator pins.
+func (c Credentials) LaunchHostKey(attempt string) (privatePEM []byte, publicKey string, err error) {
+	if c.uid == "" {
+		return nil, "", fmt.Errorf("no Workstation UID to derive a host key from")
+	}
+	return sshx.DeriveKey(c.ClientKey, "host-key/"+string(c.uid)+"/"+attempt)
+}
+
+// target is how to reach inst: its host key is that of the launch attempt
+// tagged on it, or the legacy key for an instance without that tag.
 func (c Credentials) target(inst instances.Instance) agent.Target {
 	addr := inst.PublicIP
 	if addr == "" {
 		addr = inst.PrivateIP
 	}
-	return agent.Target{Address: addr, HostKey: c.HostPublicKey, ClientKey: c.ClientKey}
+	hostKey := c.LegacyHostPublicKey
+	if attempt, ok := inst.Tags[cloud.TagLaunchAttempt]; ok {
+		hostKey = "" // a tagged instance never falls back to the legacy key
+		if _, pub, err := c.LaunchHostKey(attempt); err == nil {
+			hostKey = pub
+		}
+	}
+	return agent.Target{Address: addr, HostKey: hostKey, ClientKey: c.ClientKey}
+}
+
+// statusTarget is target(inst) that also passes the drive's volume ID,
+// which the instance's boot waits for.
+func (c Credentials) statusTarget(inst instances.Instance, volumeID string) agent.Target {
+	t := c.target(inst)
+	t.DriveVolumeID = volumeID
+	return t
 }
 
 // SSHSecretName is the Secret that holds a Workstation's SSH keys.
@@ -73,9 +103,9 @@ func (r *Reconciler) credentials(ctx context.Context, ws *v1alpha1.Workstation) 
 	}
 	c = Credentials{
 		ClientKey: secret.Data[secretClientKey], AuthorizedKey: string(secret.Data[secretClientPub]),
-		HostKey: secret.Data[secretHostKey], HostPublicKey: string(secret.Data[secretHostPub]),
+		LegacyHostPublicKey: string(secret.Data[secretHostPub]), uid: ws.UID,
 	}
-	if len(c.ClientKey) == 0 || len(c.HostKey) == 0 {
+	if len(c.ClientKey) == 0 {
 		return Credentials{}, fmt.Errorf("secret %s lacks SSH keys; delete it to have it made again", key)
 	}
 	r.credsMu.Lock()
@@ -92,17 +122,12 @@ func (r *Reconciler) createSSHSecret(ctx context.Context, ws *v1alpha1.Workstati
 	if err != nil {
 		return nil, err
 	}
-	hostKey, hostPub, err := sshx.GenerateKey()
-	if err != nil {
-		return nil, err
-	}
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
 			Labels: map[string]string{SecretLabelKey: SecretLabelValue}},
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{
 			secretClientKey: clientKey, secretClientPub: []byte(clientPub),
-			secretHostKey: hostKey, secretHostPub: []byte(hostPub),
 		},
 	}
 	if err := controllerutil.SetControllerReference(ws, secret, r.Scheme()); err != nil {

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -343,7 +344,12 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 	if err != nil {
 		return instances.Instance{}, err
 	}
-	userData, err := s.r.UserData(UserDataInput{Workstation: s.ws, Drive: xd, GPU: info.GPUs > 0, Credentials: creds})
+	hostKey, _, err := creds.LaunchHostKey(fmt.Sprint(s.st.Launch.Attempt))
+	if err != nil {
+		return instances.Instance{}, err
+	}
+	userData, err := s.r.UserData(UserDataInput{Workstation: s.ws, Drive: xd, GPU: info.GPUs > 0, Credentials: creds,
+		HostKey: hostKey, BlankDrive: s.st.Launch.SnapshotID == ""})
 	if err != nil {
 		return instances.Instance{}, invalidSpecError{fmt.Errorf("rendering the instance bootstrap: %w", err)}
 	}
@@ -359,6 +365,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 		SecurityGroupIDs: s.ws.Spec.SecurityGroupIDs, KeyName: s.ws.Spec.KeyName,
 		InstanceProfile: s.ws.Spec.IAMInstanceProfile, MaxSpotPrice: s.ws.Spec.MaxSpotPrice,
 		UserTags: s.ws.Spec.Tags, Attempt: s.st.Launch.Attempt,
+		ContainersReachMetadata: ptr.Deref(s.ws.Spec.ContainersReachInstanceMetadata, false),
 	})
 }
 

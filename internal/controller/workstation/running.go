@@ -41,7 +41,7 @@ func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
 		s.vanished(inst)
 		return s.terminating(ctx)
 	}
-	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionLaunched); c == nil || c.Status != metav1.ConditionTrue {
+	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionLaunched); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != s.gen {
 		s.set(v1alpha1.ConditionLaunched, metav1.ConditionTrue, v1alpha1.ReasonLaunching, "Instance "+inst.ID+" launched")
 	}
 	if inst.Type != "" {
@@ -116,7 +116,7 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		s.r.Calls.Start(s.key, inst.ID, agent.CallStatus, creds.target(inst), statusTimeout)
+		s.r.Calls.Start(s.key, inst.ID, agent.CallStatus, creds.statusTarget(inst, xd.Status.VolumeID), statusTimeout)
 		inFlight = true
 	}
 	requeue := ctrl.Result{RequeueAfter: statusTimeout + time.Second} // the call's end wakes us sooner
@@ -139,6 +139,7 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 		s.recordRelease(v1alpha1.ConsistencyFlushed)
 		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
+	s.preserved(status)
 	switch {
 	case status.VolumeID != "" && status.VolumeID != xd.Status.VolumeID:
 		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionFalse, v1alpha1.ReasonVolumeMismatch,

@@ -46,9 +46,9 @@ func (s *scope) recordRelease(c v1alpha1.Consistency) {
 	st.Phase = v1alpha1.WorkstationPhaseTerminating
 }
 
-// releasing flushes the drive over SSH in the background, until the
-// deadline. A status check that finds the drive released by the instance's
-// own watcher counts as a release too.
+// releasing stops the containers and flushes the drive over SSH in the
+// background, until the deadline. A status check that finds the drive
+// released by the instance's own watcher counts as a release too.
 func (s *scope) releasing(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	td := st.Teardown
@@ -65,7 +65,7 @@ func (s *scope) releasing(ctx context.Context) (ctrl.Result, error) {
 		return s.flushed("The instance's watcher flushed the drive on " + td.InstanceID)
 	}
 	if release.Done() && release.Err == nil {
-		return s.flushed("Committed containers and flushed the drive on " + td.InstanceID)
+		return s.flushed("Stopped containers and flushed the drive on " + td.InstanceID)
 	}
 	remaining := td.Deadline.Sub(s.now)
 	if remaining <= 0 {
@@ -218,7 +218,7 @@ func (s *scope) report(err error) {
 			fmt.Sprintf("Launching %s (attempt %d)", st.Launch.Offering, st.Launch.Attempt))
 	case v1alpha1.WorkstationPhaseReleasing:
 		s.setFrom(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonStopping,
-			fmt.Sprintf("%s: committing containers and flushing the drive on %s until %s", st.Teardown.Reason, st.Teardown.InstanceID,
+			fmt.Sprintf("%s: stopping containers and flushing the drive on %s until %s", st.Teardown.Reason, st.Teardown.InstanceID,
 				st.Teardown.Deadline.UTC().Format(time.RFC3339)))
 	case v1alpha1.WorkstationPhaseTerminating:
 		msg := fmt.Sprintf("%s: drive released (%s); instance %s is terminating", st.Teardown.Reason, st.DriveRelease.Consistency, st.Teardown.InstanceID)

@@ -46,6 +46,9 @@ type scenario struct {
 	drive, ws string
 	mount     string
 	notes     []string
+	// changes are files written into the first container, which every later one must see
+	changes  []string
+	specHash string
 	// what each step left behind, for the next steps' checks
 	firstVolume, stopSnapshot, secondInstance string
 }
@@ -116,7 +119,7 @@ func (sc *scenario) objects() (*v1alpha1.XDrive, *v1alpha1.Workstation, error) {
 	if len(ws.Spec.Containers) == 0 {
 		ws.Spec.Containers = []v1alpha1.Container{{Name: "shell", Image: "ubuntu:24.04", Command: []string{"sleep", "infinity"}}}
 	}
-	sc.out.Note("demo changes: XDrive %s deletionPolicy=Delete (so step e removes its snapshots); Workstation %s gets container %q to show commit and restore",
+	sc.out.Note("demo changes: XDrive %s deletionPolicy=Delete (so step e removes its snapshots); Workstation %s gets container %q to show its changes kept across moves and a spec change",
 		xd.Name, ws.Name, ws.Spec.Containers[0].Name)
 	return xd, ws, nil
 }
@@ -157,6 +160,9 @@ func (sc *scenario) apply(ctx context.Context, xd *v1alpha1.XDrive, ws *v1alpha1
 	}
 	sc.firstVolume = d.Status.VolumeID
 	if err := sc.writeNote(w); err != nil {
+		return err
+	}
+	if err := sc.changeContainer(ctx, w); err != nil {
 		return err
 	}
 	sc.out.Done("%s in %s: %s is Ready on %s (%s %s in %s at $%s/h); volume %s was created blank and formatted by the bootstrap",
@@ -236,9 +242,24 @@ func (sc *scenario) startElsewhere(ctx context.Context, _ *v1alpha1.XDrive, _ *v
 	if err := sc.checkNotes(w); err != nil {
 		return err
 	}
+	if err := sc.checkContainer(ctx, w, false); err != nil {
+		return err
+	}
 	if err := sc.writeNote(w); err != nil {
 		return err
 	}
+	if err := sc.changeContainer(ctx, w); err != nil {
+		return err
+	}
+	// A spec change takes effect at the next launch, which carries the container's changes over.
+	if err := sc.updateWS(ctx, func(w *v1alpha1.Workstation) {
+		c := &w.Spec.Containers[0]
+		c.Env = append(c.Env, corev1.EnvVar{Name: "XDRIVE_DEMO", Value: "spec-changed"})
+	}); err != nil {
+		return err
+	}
+	sc.out.Progress("spec change: container %s gets env XDRIVE_DEMO=spec-changed; the next launch recreates it, carrying its writable layer over",
+		w.Spec.Containers[0].Name)
 	sc.out.Done("c in %s: %s is Ready on %s in %s; volume %s was restored there from %s",
 		since(start), sc.ws, w.Status.InstanceID, w.Status.AvailabilityZone, d.Status.VolumeID, sc.stopSnapshot)
 	return nil
@@ -281,6 +302,9 @@ func (sc *scenario) interrupt(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alph
 		return err
 	}
 	if err := sc.checkNotes(w); err != nil {
+		return err
+	}
+	if err := sc.checkContainer(ctx, w, true); err != nil {
 		return err
 	}
 	var avoided []string
@@ -515,6 +539,51 @@ func (sc *scenario) checkNotes(w *v1alpha1.Workstation) error {
 		return fmt.Errorf("%s on %s = %q, want %q", notesFile, w.Status.InstanceID, got, want)
 	}
 	sc.out.Progress("%s/%s on %s holds the %d line(s) written on earlier instances: the drive came along", sc.mount, notesFile, w.Status.InstanceID, len(sc.notes))
+	return nil
+}
+
+// changeContainer writes a file in the container, as a `pip install` would.
+func (sc *scenario) changeContainer(ctx context.Context, w *v1alpha1.Workstation) error {
+	h, ok := sc.st.Sim.Instance(w.Status.InstanceID)
+	if !ok {
+		return fmt.Errorf("no simulated instance %s", w.Status.InstanceID)
+	}
+	name, path := w.Spec.Containers[0].Name, "/root/installed-on-"+w.Status.InstanceID
+	if _, err := h.Docker(ctx, "exec", name, "touch", path); err != nil {
+		return err
+	}
+	sc.changes = append(sc.changes, path)
+	hash, err := h.Docker(ctx, "inspect", "-f", `{{index .Config.Labels "xdrive.io/spec-hash"}}`, name)
+	sc.specHash = strings.TrimSpace(hash)
+	sc.out.Progress("the user changes container %s on %s: docker exec %s touch %s", name, w.Status.InstanceID, name, path)
+	return err
+}
+
+// checkContainer checks that the container on the new instance sees every
+// change made in it on earlier instances, and whether it was recreated.
+func (sc *scenario) checkContainer(ctx context.Context, w *v1alpha1.Workstation, specChanged bool) error {
+	h, ok := sc.st.Sim.Instance(w.Status.InstanceID)
+	if !ok {
+		return fmt.Errorf("no simulated instance %s", w.Status.InstanceID)
+	}
+	name := w.Spec.Containers[0].Name
+	for _, path := range sc.changes {
+		if _, err := h.Docker(ctx, "exec", name, "test", "-e", path); err != nil {
+			return fmt.Errorf("container %s on %s lost the change %s: %w", name, w.Status.InstanceID, path, err)
+		}
+	}
+	hash, err := h.Docker(ctx, "inspect", "-f", `{{index .Config.Labels "xdrive.io/spec-hash"}}`, name)
+	if err != nil {
+		return err
+	}
+	if recreated := strings.TrimSpace(hash) != sc.specHash; recreated != specChanged {
+		return fmt.Errorf("container %s on %s: spec hash %s, before %s; recreated=%t, want %t", name, w.Status.InstanceID, strings.TrimSpace(hash), sc.specHash, recreated, specChanged)
+	}
+	how := "the same container, started again"
+	if specChanged {
+		how = "recreated for the new spec from a commit of the old one"
+	}
+	sc.out.Progress("container %s on %s sees all %d change(s) made on earlier instances: %s", name, w.Status.InstanceID, len(sc.changes), how)
 	return nil
 }
 

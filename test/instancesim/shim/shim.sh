@@ -11,6 +11,10 @@
 #   sshd-restarted  sshd was restarted (after the bootstrap installed its keys)
 #   blkid-rc        forces blkid's exit status
 #   umount-busy     how many more umounts fail as busy
+#   docker-fail-CMD `docker CMD` fails (e.g. docker-fail-commit)
+#   docker-hang-CMD `docker CMD` hangs, to test time limits
+#   pause-CMD       CMD waits (touching paused-CMD) until pause-CMD is removed
+#   docker-info     replaces the "root|driver|status" line of `docker info --format`
 # The drive is kept in one of two ways:
 #   - SHIM_VOLUME_DIR unset (unit tests): fs/DEV holds DEV's filesystem type,
 #     mount only records, and Docker's containers/NAME (its state: running,
@@ -21,6 +25,12 @@
 #     data/ its files, and mount links the mount point to data/. Docker keeps
 #     its containers and images under its data-root (on the drive, as
 #     /etc/docker/daemon.json says), so they move with the drive.
+# Docker's model: containers/NAME holds a container's state; meta/NAME/ its
+# labels ("key=value" lines), volumes ("name:destination" lines) and fs
+# (the files it sees, one per line, changed by `docker exec NAME touch
+# PATH`); images/REF an image: "layers N", then its "file PATH" lines and,
+# for an imported image, its "change ..." lines. A commit adds a layer, an
+# import has one; a missing image is pulled with 3.
 set -u
 S=${SHIM_STATE:?}
 ROOT=${XDRIVE_ROOT:-}
@@ -31,6 +41,11 @@ name=${0##*/}
 	printf ' %q' "$@"
 	printf '\n'
 } >>"$S/calls"
+
+if [[ -e $S/pause-$name ]]; then
+	touch "$S/paused-$name"
+	while [[ -e $S/pause-$name ]]; do sleep 0.05; done
+fi
 
 last_arg() { local a; for a in "$@"; do :; done; printf '%s' "$a"; }
 
@@ -58,25 +73,95 @@ docker_dir() {
 	printf '%s%s' "$ROOT" "$dr"
 }
 
+image_file() { printf '%s' "$dr/images/${1//\//_}"; }
+
+# new_image REF LAYERS CHANGES...: REF with LAYERS layers, the files on stdin.
+new_image() {
+	local f ref=$1 layers=$2 line
+	shift 2
+	f=$(image_file "$ref")
+	{
+		echo "layers $layers"
+		while IFS= read -r line; do echo "file $line"; done
+		for line in "$@"; do echo "change $line"; done
+	} >"$f.tmp" && mv "$f.tmp" "$f"
+}
+
+layers() { sed -n 's/^layers //p' "$(image_file "$1")"; }
+
 fake_docker() {
 	local dr cmd f argv=("$@")
 	if [[ -e $S/docker-down ]] || ! dr=$(docker_dir); then
 		echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
 		return 1
 	fi
-	mkdir -p "$dr/containers" "$dr/images"
+	mkdir -p "$dr/containers" "$dr/images" "$dr/meta"
 	cmd=$1
 	shift
+	if [[ -e $S/docker-hang-$cmd ]]; then exec sleep 600; fi
+	if [[ -e $S/docker-fail-$cmd ]]; then
+		echo "Error response from daemon: $cmd failed (shim)" >&2
+		return 1
+	fi
 	case $cmd in
-	info) ;;
+	info)
+		if [[ ${1:-} == --format ]]; then
+			if [[ -e $S/docker-info ]]; then
+				cat "$S/docker-info"
+			else
+				printf '%s|overlay2|[["Backing Filesystem","extfs"]]\n' \
+					"$(sed -n 's/.*"data-root": *"\([^"]*\)".*/\1/p' "$ROOT/etc/docker/daemon.json")"
+			fi
+		fi
+		;;
 	ps)
 		for f in "$dr"/containers/*; do
 			if [[ -e $f ]]; then printf '%s %s\n' "${f##*/}" "$(<"$f")"; fi
 		done
 		;;
-	image) [[ $1 == inspect && -e $dr/images/${2//\//_} ]] ;;
-	rm) rm "$dr/containers/$1" ;;
-	commit) echo "committed from container $1 at $(date -u +%FT%TZ)" >"$dr/images/${2//\//_}" ;;
+	inspect)
+		local format=$2 c=$3
+		[[ -e $dr/containers/$c ]] || { echo "Error: No such object: $c" >&2; return 1; }
+		if [[ $format =~ Labels\ \"([^\"]+)\" ]]; then
+			sed -n "s|^${BASH_REMATCH[1]}=||p" "$dr/meta/$c/labels"
+		elif [[ $format == *.Mounts* ]]; then
+			cat "$dr/meta/$c/volumes" 2>/dev/null || true
+		fi
+		;;
+	image)
+		[[ $1 == inspect ]] || return 1
+		local ref=${*: -1}
+		f=$(image_file "$ref")
+		[[ -e $f ]] || { echo "Error: No such image: $ref" >&2; return 1; }
+		case ${3:-} in
+		*RootFS.Layers*) layers "$ref" ;;
+		*Entrypoint*) echo 'null|["/bin/sh"]|/work|' ;;
+		*Config.Env*) printf 'PATH=/usr/local/bin:/usr/bin\nLANG=C.UTF-8\n' ;;
+		esac
+		;;
+	rm)
+		[[ $(<"$dr/containers/$1") != running ]] || { echo "Error: container $1 is running: stop it first" >&2; return 1; }
+		rm -r "$dr/containers/$1" "$dr/meta/$1"
+		;;
+	commit)
+		local c=$1 ref=$2 base
+		base=$(<"$dr/meta/$c/image")
+		new_image "$ref" $(($(layers "$base") + 1)) <"$dr/meta/$c/fs"
+		;;
+	export) cat "$dr/meta/$1/fs" ;;
+	rmi) rm "$(image_file "$1")" ;;
+	import)
+		local -a changes=()
+		while [[ $1 == --change ]]; do
+			changes+=("$2")
+			shift 2
+		done
+		new_image "$2" 1 "${changes[@]}"
+		;;
+	start)
+		[[ -e $dr/containers/$1 ]] || return 1
+		echo running >"$dr/containers/$1"
+		;;
 	stop)
 		while (($#)); do
 			case $1 in
@@ -86,15 +171,36 @@ fake_docker() {
 			shift
 		done
 		;;
+	exec)
+		local c=$1
+		[[ $(cat "$dr/containers/$c" 2>/dev/null) == running ]] || { echo "Error: container $c is not running" >&2; return 1; }
+		case $2 in
+		touch) echo "$3" >>"$dr/meta/$c/fs" ;;
+		test) grep -qxF -- "$4" "$dr/meta/$c/fs" ;;
+		*) return 126 ;;
+		esac
+		;;
 	run)
-		local cname=
+		local cname='' image='' labels='' volumes=''
 		while (($#)); do
 			case $1 in
 			--name) cname=$2 && shift ;;
+			--label) labels+=$2$'\n' && shift ;;
+			-v) volumes+=$2$'\n' && shift ;;
+			-p | -e | --restart | --gpus | --entrypoint) shift ;;
+			-d) ;;
+			*) image=$1 && break ;;
 			esac
 			shift
 		done
 		[[ -e $dr/containers/$cname ]] && return 125
+		f=$(image_file "$image")
+		if [[ ! -e $f ]]; then new_image "$image" 3 </dev/null; fi
+		mkdir -p "$dr/meta/$cname"
+		printf '%s' "$labels" >"$dr/meta/$cname/labels"
+		printf '%s' "$volumes" >"$dr/meta/$cname/volumes"
+		echo "$image" >"$dr/meta/$cname/image"
+		sed -n 's/^file //p' "$f" >"$dr/meta/$cname/fs"
 		echo running >"$dr/containers/$cname"
 		printf '%s\0' "${argv[@]}" >"$S/run-$cname"
 		echo "0123456789abcdef"
@@ -160,6 +266,10 @@ umount)
 	;;
 findmnt)
 	target=$(last_arg "$@")
+	if [[ " $* " == *" --source "* ]]; then
+		[[ -e $S/mounts ]] && grep -q " $target\$" "$S/mounts"
+		exit
+	fi
 	if [[ $target == "$ROOT/" ]]; then
 		cat "$S/rootsrc"
 		exit
