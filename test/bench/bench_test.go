@@ -184,7 +184,7 @@ func interruptionBench(b *testing.B, unreachable bool) {
 			}
 		}
 	})
-	sent := sendSpotWarnings(b, h, instances)
+	sentAt := sendSpotWarnings(b, h, instances)
 	h.Eventually(5*time.Minute, "every snapshot issued", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -193,7 +193,8 @@ func interruptionBench(b *testing.B, unreachable bool) {
 	mu.Lock()
 	defer mu.Unlock()
 	var total, over, receipt, overAfterNotice []time.Duration
-	for _, ws := range names {
+	for i, ws := range names {
+		sent := sentAt[instances[i]]
 		took := snapshotIssued[ws].Sub(sent)
 		own := flushOf[ws]
 		if unreachable {
@@ -227,22 +228,34 @@ func interruptionBench(b *testing.B, unreachable bool) {
 }
 
 // sendSpotWarnings publishes AWS's spot interruption warning for each
-// instance, ten per PutEvents call, and returns when it started sending.
-func sendSpotWarnings(b *testing.B, h *harness.Harness, instances []string) time.Time {
+// instance, ten per PutEvents call, all calls at once, and returns when each
+// instance's warning started on its way.
+func sendSpotWarnings(b *testing.B, h *harness.Harness, instances []string) map[string]time.Time {
 	eb := eventbridge.NewFromConfig(h.AWSConfig())
-	sent := time.Now()
+	var mu sync.Mutex
+	sent := map[string]time.Time{}
+	var wg sync.WaitGroup
 	for batch := range slices.Chunk(instances, 10) {
-		var entries []ebtypes.PutEventsRequestEntry
-		for _, id := range batch {
-			entries = append(entries, ebtypes.PutEventsRequestEntry{
-				Source: aws.String("aws.ec2"), DetailType: aws.String("EC2 Spot Instance Interruption Warning"),
-				Detail: aws.String(fmt.Sprintf(`{"instance-id":%q,"instance-action":"terminate"}`, id)),
-			})
-		}
-		if _, err := eb.PutEvents(context.Background(), &eventbridge.PutEventsInput{Entries: entries}); err != nil {
-			b.Fatal(err)
-		}
+		wg.Go(func() {
+			var entries []ebtypes.PutEventsRequestEntry
+			for _, id := range batch {
+				entries = append(entries, ebtypes.PutEventsRequestEntry{
+					Source: aws.String("aws.ec2"), DetailType: aws.String("EC2 Spot Instance Interruption Warning"),
+					Detail: aws.String(fmt.Sprintf(`{"instance-id":%q,"instance-action":"terminate"}`, id)),
+				})
+			}
+			began := time.Now()
+			if _, err := eb.PutEvents(context.Background(), &eventbridge.PutEventsInput{Entries: entries}); err != nil {
+				b.Error(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, id := range batch {
+				sent[id] = began
+			}
+		})
 	}
+	wg.Wait()
 	return sent
 }
 
