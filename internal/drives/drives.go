@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -150,16 +151,40 @@ func (s *Service) DriveSnapshots(ctx context.Context, drive string) ([]Snapshot,
 	})
 }
 
-// NewestNamed returns the newest completed snapshot whose Name tag equals name.
-func (s *Service) NewestNamed(ctx context.Context, name string) (Snapshot, bool, error) {
+// NewestNamed returns the newest completed snapshot whose Name tag equals
+// name, leaving out those that carry another drive's ownership tags.
+func (s *Service) NewestNamed(ctx context.Context, name, drive string) (Snapshot, bool, error) {
 	list, err := s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
 		OwnerIds: []string{"self"},
 		Filters:  []ec2types.Filter{cloud.TagFilter(cloud.TagName, name), cloud.Filter("status", SnapshotCompleted)},
 	})
-	if err != nil || len(list) == 0 {
+	if err != nil {
 		return Snapshot{}, false, err
 	}
-	return list[0], true, nil
+	for _, sn := range list {
+		if !s.Foreign(sn, drive) {
+			return sn, true, nil
+		}
+	}
+	return Snapshot{}, false, nil
+}
+
+// Untagged reports whether the snapshot carries no xdrive.io tag: it was made
+// outside xdrive, e.g. by the original tool.
+func (s Snapshot) Untagged() bool {
+	for k := range s.Tags {
+		if strings.HasPrefix(k, cloud.TagPrefix) {
+			return false
+		}
+	}
+	return true
+}
+
+// Foreign reports whether the snapshot carries ownership tags other than
+// drive's (ns/name) in this installation: another namespace's drive, or
+// another installation's. A drive never restores a foreign snapshot.
+func (s *Service) Foreign(sn Snapshot, drive string) bool {
+	return !sn.Untagged() && (sn.Tags[cloud.TagCluster] != s.cluster || sn.Tags[cloud.TagDrive] != drive)
 }
 
 // DetachedSnapshot returns the newest pending or completed snapshot of the

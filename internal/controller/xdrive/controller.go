@@ -41,7 +41,8 @@ type Volumes interface {
 type Snapshots interface {
 	Snapshot(ctx context.Context, id string) (drives.Snapshot, bool, error)
 	DriveSnapshots(ctx context.Context, drive string) ([]drives.Snapshot, error)
-	NewestNamed(ctx context.Context, name string) (drives.Snapshot, bool, error)
+	NewestNamed(ctx context.Context, name, drive string) (drives.Snapshot, bool, error)
+	Foreign(sn drives.Snapshot, drive string) bool
 	CreateSnapshot(ctx context.Context, r drives.SnapshotRequest) (drives.Snapshot, error)
 	DeleteSnapshot(ctx context.Context, s drives.Snapshot) error
 }

@@ -117,14 +117,20 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 				fmt.Sprintf("source.snapshotID %s is not a completed snapshot in this account and region", src.SnapshotID)}
 			return nil
 		}
+		if s.r.Snapshots.Foreign(sn, s.key) {
+			s.blocked = &blocker{v1alpha1.ReasonForeignSnapshot,
+				fmt.Sprintf("source.snapshotID %s belongs to another drive (its xdrive.io tags name another namespace, drive or installation); a drive restores only its own snapshots or untagged ones", src.SnapshotID)}
+			return nil
+		}
 		st.RestoreSnapshotID = sn.ID
 	default:
-		sn, found, err := s.r.Snapshots.NewestNamed(ctx, src.NameTag)
+		sn, found, err := s.r.Snapshots.NewestNamed(ctx, src.NameTag, s.key)
 		if err != nil {
 			return err
 		}
 		if !found || sn.ID == failed {
-			s.blocked = &blocker{v1alpha1.ReasonSourceNotFound, fmt.Sprintf("source.nameTag: no completed snapshot is tagged Name=%s", src.NameTag)}
+			s.blocked = &blocker{v1alpha1.ReasonSourceNotFound, fmt.Sprintf(
+				"source.nameTag: no completed snapshot is tagged Name=%s, other than snapshots of other drives", src.NameTag)}
 			return nil
 		}
 		st.RestoreSnapshotID = sn.ID
