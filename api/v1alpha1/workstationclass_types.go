@@ -115,7 +115,7 @@ func (s WorkstationClassSpec) UntaggedSnapshotsAllowed() bool {
 }
 
 // +kubebuilder:object:root=true
-// +kubebuilder:resource:scope=Cluster,shortName=wsc,categories=xdrive-all
+// +kubebuilder:resource:scope=Cluster,shortName=wsc
 // +kubebuilder:printcolumn:name="Default",type=string,JSONPath=`.metadata.annotations.xdrive\.io/default-class`
 // +kubebuilder:printcolumn:name="Types",type=string,JSONPath=`.spec.instanceTypes`
 // +kubebuilder:printcolumn:name="Capacity",type=string,JSONPath=`.spec.capacityTypes`
