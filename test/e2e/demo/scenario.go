@@ -47,7 +47,7 @@ type scenario struct {
 	mount     string
 	// class is the WorkstationClass the Workstation uses; the demo creates it and deletes it at the end.
 	class *v1alpha1.WorkstationClass
-	notes     []string
+	notes []string
 	// what each step left behind, for the next steps' checks
 	firstVolume, stopSnapshot, secondInstance string
 }
