@@ -200,3 +200,58 @@ func TestUntaggedSnapshotsForbidden(t *testing.T) {
 		t.Fatalf("drive restored from %s, want the legacy snapshot %s", aws.ToString(got.SnapshotId), legacy)
 	}
 }
+
+// TestRecreatedDriveStartsBlank: an XDrive deleted with deletionPolicy Retain
+// keeps its snapshots, and a new XDrive of the same name (a namespace name may
+// be reused by another tenant) neither restores nor prunes them, nor adopts
+// one by ID.
+func TestRecreatedDriveStartsBlank(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t)})
+	h.Start()
+	xd := h.NewDrive("home", 10)
+	xd.Spec.SnapshotRetention = 1
+	h.Create(xd, h.NewWorkstation("dev", "home", []string{"t3.large"}, "us-east-1a"))
+	h.Eventually(converge, "Ready", h.WorkstationReady("dev"))
+	h.SetState("dev", v1alpha1.WorkstationStateStopped)
+	h.Eventually(converge, "stopped", h.WorkstationPhase("dev", v1alpha1.WorkstationPhaseStopped))
+	h.Eventually(converge, "archived with a snapshot", func() (bool, string) {
+		d := h.Drive("home")
+		return d.Status.Phase == v1alpha1.XDrivePhaseArchived && d.Status.LatestSnapshotID != "", fmt.Sprintf("%+v", d.Status)
+	})
+	old := h.Drive("home").Status.LatestSnapshotID
+	h.Delete(&v1alpha1.Workstation{ObjectMeta: objectMeta("dev")})
+	h.Delete(&v1alpha1.XDrive{ObjectMeta: objectMeta("home")})
+	h.Eventually(converge, "drive gone", func() (bool, string) { return !h.Exists(&v1alpha1.XDrive{}, "home"), "exists" })
+
+	again := h.NewDrive("home", 10)
+	again.Spec.SnapshotRetention = 1
+	h.Create(again, h.NewWorkstation("dev", "home", []string{"t3.large"}, "us-east-1a"))
+	h.Eventually(converge, "Ready again", h.WorkstationReady("dev"))
+	vol, ok := h.Volume(h.Drive("home").Status.VolumeID)
+	if !ok || aws.ToString(vol.SnapshotId) != "" {
+		t.Fatalf("the new drive's volume %s was restored from %q, want blank", h.Drive("home").Status.VolumeID, aws.ToString(vol.SnapshotId))
+	}
+	h.SetState("dev", v1alpha1.WorkstationStateStopped)
+	h.Eventually(converge, "archived again", func() (bool, string) {
+		d := h.Drive("home")
+		return d.Status.Phase == v1alpha1.XDrivePhaseArchived && d.Status.LatestSnapshotID != "" && d.Status.LatestSnapshotID != old,
+			fmt.Sprintf("%+v", d.Status)
+	})
+	out, err := h.EC2.DescribeSnapshots(context.Background(), &ec2.DescribeSnapshotsInput{
+		Filters: []ec2types.Filter{{Name: aws.String("snapshot-id"), Values: []string{old}}}})
+	if err != nil || len(out.Snapshots) != 1 {
+		t.Fatalf("the retained snapshot %s of the earlier drive: %d found (%v), want it kept (retention prunes only the drive's own)", old, len(out.Snapshots), err)
+	}
+
+	// A third XDrive home names the first one's snapshot: refused, it is another drive's.
+	h.Delete(&v1alpha1.Workstation{ObjectMeta: objectMeta("dev")})
+	h.Delete(&v1alpha1.XDrive{ObjectMeta: objectMeta("home")})
+	h.Eventually(converge, "drive gone again", func() (bool, string) { return !h.Exists(&v1alpha1.XDrive{}, "home"), "exists" })
+	third := h.NewDrive("home", 10)
+	third.Spec.Source = &v1alpha1.DriveSource{SnapshotID: old}
+	h.Create(third)
+	h.Eventually(converge, "adopting the earlier drive's snapshot refused", func() (bool, string) {
+		c := harness.Condition(h.Drive("home").Status.Conditions, v1alpha1.ConditionVolumeReady)
+		return c.Status == "False" && c.Reason == v1alpha1.ReasonForeignSnapshot, fmt.Sprintf("%+v", c)
+	})
+}

@@ -167,7 +167,7 @@ func (s *scope) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cls *v1al
 		return nil, err // a missing snapshot is the launch's to handle
 	}
 	switch {
-	case s.r.Volumes.Foreign(sn, cloud.ObjectKey(xd.Namespace, xd.Name)):
+	case s.r.Volumes.Foreign(sn, cloud.ObjectKey(xd.Namespace, xd.Name), string(xd.UID)):
 		return &refusal{v1alpha1.ReasonForeignSnapshot, fmt.Sprintf(
 			"XDrive %s would be restored from snapshot %s, which belongs to another drive; a drive restores only its own snapshots", xd.Name, id)}, nil
 	case sn.Untagged() && !cls.Spec.UntaggedSnapshotsAllowed():

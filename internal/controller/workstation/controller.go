@@ -73,7 +73,7 @@ type DriveVolumes interface {
 	IsDriveVolume(ctx context.Context, v drives.Volume, device, drive string, known ...string) (bool, error)
 	// Snapshot and Foreign check a restore snapshot against the class (class.go).
 	Snapshot(ctx context.Context, id string) (drives.Snapshot, bool, error)
-	Foreign(sn drives.Snapshot, drive string) bool
+	Foreign(sn drives.Snapshot, drive, uid string) bool
 }
 
 // Launcher starts and ends instances.
