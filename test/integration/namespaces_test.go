@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,12 +49,15 @@ func TestDrivesStayInTheirNamespace(t *testing.T) {
 	}
 	setState := func(state v1alpha1.WorkstationState) {
 		for _, ns := range []string{nsA, nsB} {
-			w := &v1alpha1.Workstation{}
-			if err := h.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "dev"}, w); err != nil {
-				t.Fatal(err)
-			}
-			w.Spec.State = state
-			if err := h.Client.Update(context.Background(), w); err != nil {
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				w := &v1alpha1.Workstation{}
+				if err := h.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "dev"}, w); err != nil {
+					return err
+				}
+				w.Spec.State = state
+				return h.Client.Update(context.Background(), w)
+			})
+			if err != nil {
 				t.Fatal(err)
 			}
 		}
