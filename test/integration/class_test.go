@@ -132,6 +132,9 @@ func TestClassNamespaceNotSelected(t *testing.T) {
 	h.Create(h.NewDrive("data", 10), w)
 	h.Eventually(converge, "namespace refused", classAllowed(h, "box", "False", v1alpha1.ReasonNamespaceNotAllowed, h.Namespace))
 	refusedAndIdle(t, h, "box", v1alpha1.ReasonNamespaceNotAllowed)
+	h.Eventually(converge, "a warning Event", func() (bool, string) {
+		return h.FindEvent("Workstation", "box", v1alpha1.ReasonNamespaceNotAllowed, cls.Name, h.Namespace)
+	})
 
 	ns := &corev1.Namespace{}
 	if err := h.Client.Get(context.Background(), types.NamespacedName{Name: h.Namespace}, ns); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -50,6 +51,10 @@ func (s *scope) admit(ctx context.Context) (blocked bool, err error) {
 		s.set(v1alpha1.ConditionClassAllowed, metav1.ConditionTrue, v1alpha1.ReasonClassAllowed,
 			fmt.Sprintf("WorkstationClass %s allows this Workstation", s.class.class.Name))
 		return false, nil
+	}
+	was := meta.FindStatusCondition(s.st.Conditions, v1alpha1.ConditionClassAllowed)
+	if was == nil || was.Status != metav1.ConditionFalse || was.Message != ref.message {
+		s.event(true, ref.reason, "Admit", "%s", ref.message)
 	}
 	s.set(v1alpha1.ConditionClassAllowed, metav1.ConditionFalse, ref.reason, ref.message)
 	launching := s.st.Phase == v1alpha1.WorkstationPhaseLaunching
