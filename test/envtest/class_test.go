@@ -29,7 +29,7 @@ var invalidClassCases = []invalidCase{
 	{name: "image gpu bad AMI", kind: kindWSC, spec: `{` + wsc + `, image: {gpu: {id: ami-1}}}`, want: []string{"spec.image.gpu.id", "should match"}},
 	{name: "tag xdrive.io/", kind: kindWSC, spec: `{` + wsc + `, tags: {"xdrive.io/cluster": other}}`, want: []string{"spec.tags", "reserved"}},
 	{name: "selector bad operator", kind: kindWSC, spec: `{namespaceSelector: {matchExpressions: [{key: team, operator: Near, values: [a]}]}}`, want: []string{"spec.namespaceSelector"},
-		knownBug: "label selector operators are checked by the controller (ClassAllowed=False), not at admission"},
+		knownBug: "label selector operators are checked by the controller (ClassAllowed=False, test/integration TestClassNotFound), not at admission"},
 	{name: "className not DNS-1123", kind: kindWS, spec: `{` + ws + `, className: My_Class}`, want: []string{"spec.className", "should match"}},
 	{name: "className empty", kind: kindWS, spec: `{` + ws + `, className: ""}`, want: []string{"spec.className"}},
 }

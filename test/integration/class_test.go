@@ -156,6 +156,16 @@ func TestClassNotFound(t *testing.T) {
 	h.Create(h.NewDrive("data", 10), w)
 	h.Eventually(converge, "class not found", classAllowed(h, "box", "False", v1alpha1.ReasonClassNotFound, w.Spec.ClassName))
 	refusedAndIdle(t, h, "box", v1alpha1.ReasonClassNotFound)
+
+	// A selector the API server accepts but that cannot be evaluated selects nothing.
+	bad := newClass(h, "bad-selector", nil)
+	bad.Spec.NamespaceSelector.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Near", Values: []string{"a"}}}
+	h.Create(bad)
+	w2 := h.NewWorkstation("box2", "data2", []string{"t3.large"}, "us-east-1a")
+	w2.Spec.ClassName = bad.Name
+	h.Create(h.NewDrive("data2", 10), w2)
+	h.Eventually(converge, "invalid selector", classAllowed(h, "box2", "False", v1alpha1.ReasonNamespaceNotAllowed, "invalid namespaceSelector"))
+	refusedAndIdle(t, h, "box2", v1alpha1.ReasonNamespaceNotAllowed)
 }
 
 // TestDefaultClass: a manifest without className gets the default class, or,

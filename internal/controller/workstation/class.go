@@ -90,9 +90,12 @@ func (s *scope) resolveClass(ctx context.Context) (*refusal, error) {
 	if err := s.r.Get(ctx, types.NamespacedName{Name: s.ws.Namespace}, ns); err != nil {
 		return nil, err
 	}
+	if cls.Spec.NamespaceSelector == nil {
+		return &refusal{v1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf("WorkstationClass %s has no namespaceSelector: it selects no namespace", cls.Name)}, nil
+	}
 	sel, err := metav1.LabelSelectorAsSelector(cls.Spec.NamespaceSelector)
-	if err != nil || cls.Spec.NamespaceSelector == nil {
-		return &refusal{v1alpha1.ReasonClassViolation, fmt.Sprintf("WorkstationClass %s has no valid namespaceSelector: %v", cls.Name, err)}, nil
+	if err != nil {
+		return &refusal{v1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf("WorkstationClass %s has an invalid namespaceSelector: %v", cls.Name, err)}, nil
 	}
 	if !sel.Matches(labels.Set(ns.Labels)) {
 		return &refusal{v1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf(
