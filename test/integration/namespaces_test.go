@@ -259,3 +259,32 @@ func TestRecreatedDriveStartsBlank(t *testing.T) {
 		return c.Status == "False" && c.Reason == v1alpha1.ReasonForeignSnapshot, fmt.Sprintf("%+v", c)
 	})
 }
+
+// TestForgedRestoreSnapshotRefused: someone who can write an XDrive's status
+// points its restore snapshot at another drive's; the Workstation controller
+// looks at the snapshot before the launch and refuses it.
+func TestForgedRestoreSnapshotRefused(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t)})
+	h.Start()
+	h.Create(h.NewDrive("home", 10), h.NewWorkstation("dev", "home", []string{"t3.large"}, "us-east-1a"), h.NewDrive("other", 10))
+	h.Eventually(converge, "Ready", h.WorkstationReady("dev"))
+	h.SetState("dev", v1alpha1.WorkstationStateStopped)
+	h.Eventually(converge, "home archived with a snapshot", func() (bool, string) {
+		d := h.Drive("home")
+		return d.Status.Phase == v1alpha1.XDrivePhaseArchived && d.Status.LatestSnapshotID != "", fmt.Sprintf("%+v", d.Status)
+	})
+	h.Eventually(converge, "other archived blank", h.DrivePhase("other", v1alpha1.XDrivePhaseArchived))
+	stolen := h.Drive("home").Status.LatestSnapshotID
+
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		xd := h.Drive("other")
+		xd.Status.RestoreSnapshotID = stolen
+		return h.Client.Status().Update(context.Background(), xd)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Create(h.NewWorkstation("thief", "other", []string{"t3.large"}, "us-east-1a"))
+	h.Eventually(converge, "foreign restore refused", classAllowed(h, "thief", "False", v1alpha1.ReasonForeignSnapshot, stolen))
+	refusedAndIdle(t, h, "thief", v1alpha1.ReasonForeignSnapshot)
+}
