@@ -166,11 +166,11 @@ type scope struct {
 	gen int64
 	now time.Time
 	// wait says why a Workstation without an instance does not launch yet.
-	wait *waitReason
-	// class is what the Workstation's class resolved to; nil if it has none.
-	class           *classParams
+	wait            *waitReason
 	ev              common.Events
 	removeFinalizer bool
+	// class is what the Workstation's class resolved to; nil if it has none.
+	class *classParams
 }
 
 type waitReason struct{ reason, message string }
