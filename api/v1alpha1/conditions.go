@@ -22,6 +22,9 @@ const (
 	ConditionDeletionBlocked = "DeletionBlocked"
 )
 
+// ConditionClassAllowed is False when the Workstation's class refuses it; nothing is then launched.
+const ConditionClassAllowed = "ClassAllowed"
+
 // Workstation condition types.
 const (
 	ConditionLaunched          = "Launched"
@@ -41,8 +44,10 @@ const (
 var XDriveDependents = []string{ConditionVolumeReady, ConditionSnapshotsHealthy}
 
 // WorkstationDependents are the conditions Workstation's Ready is computed from.
+// ClassAllowed comes last, so that Ready's message stays the launch's.
 var WorkstationDependents = []string{
 	ConditionLaunched, ConditionRunning, ConditionDriveAttached, ConditionDriveMounted, ConditionContainersRunning,
+	ConditionClassAllowed,
 }
 
 // Reasons. XDrive's Ready reason is its state: Archived, Restoring, Attached, Snapshotting.
@@ -96,6 +101,16 @@ const (
 	ReasonPreserved          = "Preserved"
 	ReasonCarryOverFailed    = "CarryOverFailed"
 	ReasonStoreOffDrive      = "StoreOffDrive"
+)
+
+// Reasons of ClassAllowed, and ForeignSnapshot of an XDrive's VolumeReady too.
+const (
+	ReasonClassAllowed        = "ClassAllowed"
+	ReasonClassNotFound       = "ClassNotFound"
+	ReasonNoDefaultClass      = "NoDefaultClass"
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	ReasonClassViolation      = "ClassViolation"
+	ReasonForeignSnapshot     = "ForeignSnapshot"
 )
 
 // SetCondition sets one condition, stamped with the generation it was computed for.

@@ -21,7 +21,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &XDrive{}, &XDriveList{}, &Workstation{}, &WorkstationList{})
+	s.AddKnownTypes(GroupVersion, &XDrive{}, &XDriveList{}, &Workstation{}, &WorkstationList{}, &WorkstationClass{}, &WorkstationClassList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -156,6 +156,14 @@ type Container struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.onDemandFallback) || !self.onDemandFallback || self.capacityType == 'Spot'",message="onDemandFallback: only allowed with capacityType Spot"
 // +kubebuilder:validation:XValidation:rule="self.driveRef.name == oldSelf.driveRef.name || self.state == 'Stopped' && oldSelf.state == 'Stopped'",message="driveRef: may change only while state is Stopped"
 type WorkstationSpec struct {
+	// className names the WorkstationClass that limits this Workstation; the
+	// class annotated xdrive.io/default-class: "true" if absent.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ClassName string `json:"className,omitempty"`
+
 	// driveRef names the XDrive mounted on the instance.
 	// +required
 	DriveRef DriveReference `json:"driveRef,omitzero"`
@@ -193,25 +201,25 @@ type WorkstationSpec struct {
 	// +kubebuilder:validation:items:MaxLength=32
 	AvailabilityZones []string `json:"availabilityZones,omitempty"`
 
-	// image selects the AMI; a GPU image for GPU types and a CPU image otherwise if absent.
+	// image selects the AMI, if the class allows overrides; a GPU image for GPU types and a CPU image otherwise if absent.
 	// +optional
 	Image *ImageSource `json:"image,omitempty"`
 
-	// subnetIDs are candidate subnets; the zone's default subnet if absent.
+	// subnetIDs are candidate subnets, if the class allows overrides; the class's if absent.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:Pattern=`^subnet-[0-9a-f]{8,17}$`
 	SubnetIDs []string `json:"subnetIDs,omitempty"`
 
-	// securityGroupIDs are attached to the instance.
+	// securityGroupIDs are attached to the instance, if the class allows overrides; the class's if absent.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=5
 	// +kubebuilder:validation:items:Pattern=`^sg-[0-9a-f]{8,17}$`
 	SecurityGroupIDs []string `json:"securityGroupIDs,omitempty"`
 
-	// keyName is an EC2 key pair for the user's own SSH access.
+	// keyName is an EC2 key pair for the user's own SSH access, if the class allows overrides.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
@@ -225,7 +233,7 @@ type WorkstationSpec struct {
 	// +optional
 	ContainersReachInstanceMetadata *bool `json:"containersReachInstanceMetadata,omitempty"`
 
-	// iamInstanceProfile is the name or ARN of an instance profile.
+	// iamInstanceProfile is the name or ARN of an instance profile, if the class allows overrides.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
@@ -424,6 +432,41 @@ type ProcessedNotice struct {
 	Time metav1.Time `json:"time,omitempty"`
 }
 
+// ResolvedClass is what a Workstation's class resolved to at its last admission.
+type ResolvedClass struct {
+	// name of the WorkstationClass.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name,omitempty"`
+
+	// subnetIDs are the candidate subnets; the zone's default subnet if absent.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=32
+	SubnetIDs []string `json:"subnetIDs,omitempty"`
+
+	// securityGroupIDs are attached to the instance; the VPC's default group if absent.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:validation:items:MaxLength=32
+	SecurityGroupIDs []string `json:"securityGroupIDs,omitempty"`
+
+	// iamInstanceProfile is the instance profile, if any.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	IAMInstanceProfile string `json:"iamInstanceProfile,omitempty"`
+
+	// imageID is the AMI of the last launch.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=21
+	ImageID string `json:"imageID,omitempty"`
+}
+
 // WorkstationStatus is the observed state of a workstation.
 type WorkstationStatus struct {
 	// conditions describe the workstation; Ready is the root.
@@ -443,6 +486,10 @@ type WorkstationStatus struct {
 	// phase is where the Workstation is in its lifecycle.
 	// +optional
 	Phase WorkstationPhase `json:"phase,omitempty"`
+
+	// class is what the Workstation's class resolved to.
+	// +optional
+	Class *ResolvedClass `json:"class,omitempty"`
 
 	// instanceID is the current EC2 instance.
 	// +optional
@@ -569,6 +616,7 @@ type AvoidedOffering struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Class",type=string,JSONPath=`.status.class.name`
 // +kubebuilder:printcolumn:name="Drive",type=string,JSONPath=`.spec.driveRef.name`
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.status.instanceType`
 // +kubebuilder:printcolumn:name="Capacity",type=string,JSONPath=`.status.capacityType`

@@ -37,6 +37,11 @@ local degraded = {
   AWSError = true,
   CrashConsistent = true,
   InvalidSpec = true,
+  ClassNotFound = true,
+  NoDefaultClass = true,
+  NamespaceNotAllowed = true,
+  ClassViolation = true,
+  ForeignSnapshot = true,
 }
 local progressing = {
   Launching = true,

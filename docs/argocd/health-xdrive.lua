@@ -31,6 +31,7 @@ end
 local degraded = {
   SnapshotFailed = true,
   SourceNotFound = true,
+  ForeignSnapshot = true,
   AWSError = true,
 }
 local progressing = {

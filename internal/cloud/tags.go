@@ -15,6 +15,8 @@ import (
 // Ownership tag keys. Every resource the operator creates carries TagCluster;
 // the operator modifies or deletes nothing without it.
 const (
+	// TagPrefix starts every tag key the operator owns.
+	TagPrefix   = "xdrive.io/"
 	TagCluster  = "xdrive.io/cluster"
 	TagDrive    = "xdrive.io/drive"
 	TagDriveUID = "xdrive.io/drive-uid"

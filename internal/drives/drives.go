@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -142,24 +143,57 @@ func (s *Service) Volume(ctx context.Context, id string) (Volume, bool, error) {
 	return s.vols.Get(ctx, id)
 }
 
-// DriveSnapshots returns the drive's snapshots that this cluster owns, newest first.
-func (s *Service) DriveSnapshots(ctx context.Context, drive string) ([]Snapshot, error) {
-	return s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
+// DriveSnapshots returns the drive's snapshots that this cluster owns, newest
+// first: tagged with the drive (ns/name), and not with another drive UID, such
+// as an earlier XDrive of the same name in a namespace of the same name.
+func (s *Service) DriveSnapshots(ctx context.Context, drive, uid string) ([]Snapshot, error) {
+	list, err := s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
 		OwnerIds: []string{"self"},
 		Filters:  []ec2types.Filter{cloud.TagFilter(cloud.TagCluster, s.cluster), cloud.TagFilter(cloud.TagDrive, drive)},
 	})
+	return slices.DeleteFunc(list, func(sn Snapshot) bool { return s.Foreign(sn, drive, uid) }), err
 }
 
-// NewestNamed returns the newest completed snapshot whose Name tag equals name.
-func (s *Service) NewestNamed(ctx context.Context, name string) (Snapshot, bool, error) {
+// NewestNamed returns the newest completed snapshot whose Name tag equals
+// name, leaving out those that carry another drive's ownership tags.
+func (s *Service) NewestNamed(ctx context.Context, name, drive, uid string) (Snapshot, bool, error) {
 	list, err := s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
 		OwnerIds: []string{"self"},
 		Filters:  []ec2types.Filter{cloud.TagFilter(cloud.TagName, name), cloud.Filter("status", SnapshotCompleted)},
 	})
-	if err != nil || len(list) == 0 {
+	if err != nil {
 		return Snapshot{}, false, err
 	}
-	return list[0], true, nil
+	for _, sn := range list {
+		if !s.Foreign(sn, drive, uid) {
+			return sn, true, nil
+		}
+	}
+	return Snapshot{}, false, nil
+}
+
+// Untagged reports whether the snapshot carries no xdrive.io tag: it was made
+// outside xdrive, e.g. by the original tool.
+func (s Snapshot) Untagged() bool {
+	for k := range s.Tags {
+		if strings.HasPrefix(k, cloud.TagPrefix) {
+			return false
+		}
+	}
+	return true
+}
+
+// Foreign reports whether the snapshot carries ownership tags other than
+// those of the drive (ns/name, and its UID where tagged) in this installation:
+// another namespace's drive, another installation's, or an earlier XDrive of
+// the same name (a namespace name may be reused by another tenant). A drive
+// never restores, prunes or deletes a foreign snapshot.
+func (s *Service) Foreign(sn Snapshot, drive, uid string) bool {
+	if sn.Untagged() {
+		return false
+	}
+	other := sn.Tags[cloud.TagDriveUID]
+	return sn.Tags[cloud.TagCluster] != s.cluster || sn.Tags[cloud.TagDrive] != drive || other != "" && other != uid
 }
 
 // DetachedSnapshot returns the newest pending or completed snapshot of the

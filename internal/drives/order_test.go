@@ -34,7 +34,7 @@ func TestSnapshotsNewestFirstWithinOneSecond(t *testing.T) {
 		taken = append(taken, sn.ID)
 	}
 	ec2.Settle()
-	list, err := svc.DriveSnapshots(ctx, "ns/d")
+	list, err := svc.DriveSnapshots(ctx, "ns/d", "")
 	if err != nil {
 		t.Fatal(err)
 	}

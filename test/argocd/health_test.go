@@ -126,6 +126,7 @@ func TestXDriveReadyReasons(t *testing.T) {
 		{metav1.ConditionUnknown, v1alpha1.ReasonReconciling, "Progressing"},
 		{metav1.ConditionFalse, v1alpha1.ReasonSnapshotFailed, "Degraded"},
 		{metav1.ConditionFalse, v1alpha1.ReasonSourceNotFound, "Degraded"},
+		{metav1.ConditionFalse, v1alpha1.ReasonForeignSnapshot, "Degraded"},
 		{metav1.ConditionFalse, v1alpha1.ReasonAWSError, "Degraded"},
 		{metav1.ConditionUnknown, v1alpha1.ReasonAWSError, "Degraded"},
 	})
@@ -150,6 +151,11 @@ func TestWorkstationReadyReasons(t *testing.T) {
 		{metav1.ConditionUnknown, v1alpha1.ReasonAWSError, "Degraded"},
 		{metav1.ConditionFalse, v1alpha1.ReasonCrashConsistent, "Degraded"},
 		{metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, "Degraded"},
+		{metav1.ConditionFalse, v1alpha1.ReasonClassNotFound, "Degraded"},
+		{metav1.ConditionFalse, v1alpha1.ReasonNoDefaultClass, "Degraded"},
+		{metav1.ConditionFalse, v1alpha1.ReasonNamespaceNotAllowed, "Degraded"},
+		{metav1.ConditionFalse, v1alpha1.ReasonClassViolation, "Degraded"},
+		{metav1.ConditionFalse, v1alpha1.ReasonForeignSnapshot, "Degraded"},
 	})
 }
 

@@ -20,6 +20,8 @@ const (
 	interfacesPath = "../../internal/cloud/interfaces.go"
 	clusterTagKey  = "xdrive.io/cluster"
 	clusterValue   = "CLUSTER_NAME"
+	// arnPrefix starts every ARN: the partition is a placeholder (aws, aws-us-gov, aws-cn).
+	arnPrefix = "arn:PARTITION:"
 )
 
 // stringOrList is an IAM policy value that may be one string or a list.
@@ -97,6 +99,29 @@ func destructive(action string) bool {
 	return false
 }
 
+// arnAccount returns the account field of an ARN (arn:partition:service:region:account:resource).
+func arnAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[4]
+}
+
+// ownedOrAmazonSnapshot reports whether a statement limits snapshots to the
+// installation's tag, or to snapshots Amazon owns (those of public AMIs).
+func ownedOrAmazonSnapshot(s statement) bool {
+	if len(s.Condition) != 1 || len(s.Condition["StringEquals"]) != 1 {
+		return false
+	}
+	for _, key := range []string{"ec2:ResourceTag/" + clusterTagKey, "aws:ResourceTag/" + clusterTagKey} {
+		if slices.Equal(s.condition("StringEquals", key), []string{clusterValue}) {
+			return true
+		}
+	}
+	return slices.Equal(s.condition("StringEquals", "ec2:Owner"), []string{"amazon"})
+}
+
 // checkPolicy returns every rule the policy breaks.
 func checkPolicy(p policy) []string {
 	var problems []string
@@ -126,6 +151,13 @@ func checkPolicy(p policy) []string {
 			}
 		}
 		for _, r := range s.Resource {
+			if r != "*" && !strings.HasPrefix(r, arnPrefix) {
+				bad("%s: resource %s does not start with %s: the partition differs in GovCloud and China", n, r, arnPrefix)
+			}
+			// A subnet shared from another account (a shared VPC) carries that account's ID.
+			if strings.Contains(r, ":subnet/") && arnAccount(r) != "*" {
+				bad("%s: subnet resource %s pins the account; subnets shared from a network account would be denied", n, r)
+			}
 			if r == "*" {
 				for _, a := range s.Action {
 					if !strings.HasPrefix(a, "ec2:Describe") {
@@ -168,6 +200,19 @@ func checkPolicy(p policy) []string {
 			case a == "iam:PassRole":
 				if !slices.Equal(s.condition("StringEquals", "iam:PassedToService"), []string{"ec2.amazonaws.com"}) {
 					bad("%s: iam:PassRole without iam:PassedToService = ec2.amazonaws.com", n)
+				}
+				for _, r := range s.Resource {
+					if strings.Contains(r, "*") {
+						bad("%s: iam:PassRole on %s: pass only the roles of the WorkstationClasses' instance profiles, by name", n, r)
+					}
+				}
+			}
+			// A launch or volume restores a snapshot: only the installation's own (by tag), or Amazon's AMI snapshots.
+			if a == "ec2:RunInstances" || a == "ec2:CreateVolume" {
+				for _, r := range s.Resource {
+					if (strings.Contains(r, ":snapshot/") || r == "*") && !ownedOrAmazonSnapshot(s) {
+						bad("%s: %s may restore any snapshot (%s): limit it by ec2:ResourceTag/%s = %s", n, a, r, clusterTagKey, clusterValue)
+					}
 				}
 			}
 		}
@@ -223,6 +268,27 @@ func TestIAMPolicyCheckRejectsUnscopedDeletes(t *testing.T) {
 		},
 		"tagging anything":  forAction("ec2:CreateTags", noCondition),
 		"untagged launches": forAction("ec2:RunInstances", noCondition),
+		"any snapshot restored": func(p *policy) {
+			p.Statement = append(p.Statement, statement{Sid: "AnySnapshot", Effect: "Allow", Action: stringOrList{"ec2:RunInstances"},
+				Resource: stringOrList{"arn:PARTITION:ec2:REGION::snapshot/*"}})
+		},
+		"snapshots of another installation": forSid("RunInstancesFromOwnedSnapshots", func(s *statement) {
+			s.Condition["StringEquals"]["ec2:ResourceTag/"+clusterTagKey] = stringOrList{"*"}
+		}),
+		"snapshots of any owner": forSid("RunInstancesFromAmazonImageSnapshots", func(s *statement) {
+			s.Condition["StringEquals"]["ec2:Owner"] = stringOrList{"ACCOUNT_ID"}
+		}),
+		"hard-coded partition": forSid("TerminateOwnedInstances", func(s *statement) {
+			s.Resource = stringOrList{"arn:aws:ec2:REGION:ACCOUNT_ID:instance/*"}
+		}),
+		"subnet pinned to the account": forSid("RunInstancesReferencedResources", func(s *statement) {
+			for i, r := range s.Resource {
+				s.Resource[i] = strings.Replace(r, ":*:subnet/", ":ACCOUNT_ID:subnet/", 1)
+			}
+		}),
+		"every role passed": forAction("iam:PassRole", func(s *statement) {
+			s.Resource = stringOrList{"arn:PARTITION:iam::ACCOUNT_ID:role/xdrive-workstation-*"}
+		}),
 	}
 	for name, mutate := range mutations {
 		t.Run(name, func(t *testing.T) {
@@ -232,6 +298,19 @@ func TestIAMPolicyCheckRejectsUnscopedDeletes(t *testing.T) {
 				t.Fatal("the policy check accepted a broken policy")
 			}
 		})
+	}
+}
+
+// forSid changes the statement with this Sid; it fails the test if there is none.
+func forSid(sid string, change func(*statement)) func(*policy) {
+	return func(p *policy) {
+		for i := range p.Statement {
+			if p.Statement[i].Sid == sid {
+				change(&p.Statement[i])
+				return
+			}
+		}
+		panic("no statement " + sid)
 	}
 }
 

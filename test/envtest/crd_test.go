@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,7 +22,7 @@ func TestPrinterColumnsAndShortNames(t *testing.T) {
 		columns   []string
 	}{
 		{"xdrives.xdrive.io", "xd", []string{"READY", "STATUS", "SIZE", "ZONE", "VOLUME", "SNAPSHOT", "WORKSTATION", "AGE"}},
-		{"workstations.xdrive.io", "ws", []string{"READY", "PHASE", "STATUS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "AGE"}},
+		{"workstations.xdrive.io", "ws", []string{"READY", "PHASE", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "AGE"}},
 	} {
 		t.Run(tc.crd, func(t *testing.T) {
 			var crd apiextensionsv1.CustomResourceDefinition
@@ -95,6 +96,7 @@ func TestSamplesAccepted(t *testing.T) {
 	e := sharedEnv(t)
 	ns := CreateNamespace(t, e.Client)
 	kinds := map[string]int{}
+	parent := t
 	for _, f := range sampleFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			b, err := os.ReadFile(f)
@@ -113,12 +115,15 @@ func TestSamplesAccepted(t *testing.T) {
 				if err := e.Client.Create(testCtx(t), u); err != nil {
 					t.Errorf("%s/%s rejected: %v", u.GetKind(), u.GetName(), err)
 				}
+				if u.GetKind() == "WorkstationClass" { // cluster-scoped: other tests share it
+					parent.Cleanup(func() { _ = e.Client.Delete(context.Background(), u) })
+				}
 				kinds[u.GetKind()]++
 			}
 		})
 	}
-	if kinds["XDrive"] == 0 || kinds["Workstation"] == 0 {
-		t.Errorf("samples by kind = %v, want both XDrive and Workstation", kinds)
+	if kinds["XDrive"] == 0 || kinds["Workstation"] == 0 || kinds["WorkstationClass"] == 0 {
+		t.Errorf("samples by kind = %v, want XDrive, Workstation and WorkstationClass", kinds)
 	}
 	// Every Workstation's drive is among the samples, and no drive is shared.
 	var drives, workstations unstructured.UnstructuredList
@@ -133,6 +138,16 @@ func TestSamplesAccepted(t *testing.T) {
 	if err := e.Client.List(ctx, &workstations, inNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
+	var classes unstructured.UnstructuredList
+	classes.SetAPIVersion("xdrive.io/v1alpha1")
+	classes.SetKind("WorkstationClassList")
+	if err := e.Client.List(ctx, &classes); err != nil {
+		t.Fatal(err)
+	}
+	sampleClasses := map[string]bool{}
+	for _, c := range classes.Items {
+		sampleClasses[c.GetName()] = c.GetLabels()["app.kubernetes.io/managed-by"] == "kustomize"
+	}
 	names := map[string]bool{}
 	for _, d := range drives.Items {
 		names[d.GetName()] = true
@@ -142,6 +157,9 @@ func TestSamplesAccepted(t *testing.T) {
 		ref, _, _ := unstructured.NestedString(w.Object, "spec", "driveRef", "name")
 		if !names[ref] {
 			t.Errorf("workstation %s uses drive %q, which is not a sample", w.GetName(), ref)
+		}
+		if class, _, _ := unstructured.NestedString(w.Object, "spec", "className"); class == "" || !sampleClasses[class] {
+			t.Errorf("workstation %s uses class %q, which is not a sample", w.GetName(), class)
 		}
 		if other, ok := used[ref]; ok {
 			t.Errorf("workstations %s and %s share drive %q", other, w.GetName(), ref)

@@ -112,8 +112,8 @@ func TestKustomizeDefaultDryRun(t *testing.T) {
 			t.Errorf("no %s in config/default (kinds: %v)", k, kinds)
 		}
 	}
-	if kinds["CustomResourceDefinition"] != 2 {
-		t.Errorf("%d CRDs, want 2", kinds["CustomResourceDefinition"])
+	if kinds["CustomResourceDefinition"] != 3 {
+		t.Errorf("%d CRDs, want 3", kinds["CustomResourceDefinition"])
 	}
 }
 

@@ -20,8 +20,10 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/go-logr/logr"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -53,6 +55,28 @@ type Config struct {
 	Instances bool
 	// AWS replaces the operator's AWS clients (see StackConfig.AWS).
 	AWS func(cluster string) operator.AWS
+	// NoDefaultClass leaves out the default WorkstationClass that New
+	// otherwise makes sure exists (DefaultClass, shared by every harness of Env).
+	NoDefaultClass bool
+}
+
+// DefaultClass is the default WorkstationClass of the tests: every namespace,
+// and Workstations may set their own subnets, groups and images.
+const DefaultClass = "xdrive-test-default"
+
+// EnsureDefaultClass creates DefaultClass unless it exists. It is
+// cluster-scoped, so the harnesses of one API server share it.
+func EnsureDefaultClass(ctx context.Context, c client.Client) error {
+	cls := &v1alpha1.WorkstationClass{
+		ObjectMeta: metav1.ObjectMeta{Name: DefaultClass, Annotations: map[string]string{v1alpha1.DefaultClassAnnotation: "true"}},
+		Spec: v1alpha1.WorkstationClassSpec{
+			NamespaceSelector: &metav1.LabelSelector{}, AllowWorkstationOverrides: ptr.To(true),
+		},
+	}
+	if err := c.Create(ctx, cls); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating WorkstationClass %s: %w", DefaultClass, err)
+	}
+	return nil
 }
 
 // New starts the proxy and returns a harness whose manager is not running yet.
@@ -60,6 +84,11 @@ func New(t testing.TB, cfg Config) *Harness {
 	t.Helper()
 	quietLogs.Do(func() { ctrl.SetLogger(logr.Discard()) })
 	h := &Harness{T: t, Agent: NewFakeAgent()}
+	if !cfg.NoDefaultClass {
+		if err := EnsureDefaultClass(context.Background(), cfg.Env.Client); err != nil {
+			t.Fatal(err)
+		}
+	}
 	sc := StackConfig{Env: cfg.Env, Namespace: testenv.CreateNamespace(t, cfg.Env.Client),
 		MotoURL: moto.Shared(t).URL, Options: cfg.Options, AWS: cfg.AWS}
 	if cfg.Instances {

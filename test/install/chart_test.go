@@ -243,7 +243,7 @@ func TestChartDryRun(t *testing.T) {
 		"serviceAccount": map[string]any{"annotations": map[string]any{"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/x"}},
 	}))
 	kinds := dryRun(t, env, objs, ns)
-	for k, n := range map[string]int{"CustomResourceDefinition": 2, "ServiceAccount": 1, "ClusterRole": 3, "ClusterRoleBinding": 2,
+	for k, n := range map[string]int{"CustomResourceDefinition": 3, "ServiceAccount": 1, "ClusterRole": 3, "ClusterRoleBinding": 2,
 		"Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 1} {
 		if kinds[k] != n {
 			t.Errorf("%d %s accepted, want %d (all: %v)", kinds[k], k, n, kinds)

@@ -201,11 +201,11 @@ func TestInstallYAML(t *testing.T) {
 	}
 	ns := objs[0].GetName()
 	crds := ofKind(objs, "CustomResourceDefinition")
-	if len(crds) != 2 {
-		t.Errorf("%d CRDs, want 2", len(crds))
+	if len(crds) != 3 {
+		t.Errorf("%d CRDs, want 3", len(crds))
 	}
 	for i, u := range objs {
-		if u.GetKind() == "CustomResourceDefinition" && i > 2 {
+		if u.GetKind() == "CustomResourceDefinition" && i > len(crds) {
 			t.Errorf("CRD %s comes after other objects", u.GetName())
 		}
 	}

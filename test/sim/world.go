@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -112,8 +113,25 @@ func New(seed uint64) *World {
 	w.Client = base
 	w.operatorClient = interceptor.NewClient(base, interceptor.Funcs{Get: w.laggingGet, SubResourcePatch: w.conflictingStatusPatch})
 	w.seedForeign()
+	w.seedClass()
 	w.boot()
 	return w
+}
+
+// seedClass adds the namespace and a default WorkstationClass that allows it.
+func (w *World) seedClass() {
+	ctx := context.Background()
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}},
+		&v1alpha1.WorkstationClass{
+			ObjectMeta: metav1.ObjectMeta{Name: "default", Annotations: map[string]string{v1alpha1.DefaultClassAnnotation: "true"}},
+			Spec:       v1alpha1.WorkstationClassSpec{NamespaceSelector: &metav1.LabelSelector{}},
+		},
+	} {
+		if err := w.Client.Create(ctx, obj); err != nil {
+			panic(err)
+		}
+	}
 }
 
 // boot starts the operator: every in-memory cache starts empty, as after a crash.

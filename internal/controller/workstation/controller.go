@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -74,6 +75,9 @@ type Instances interface {
 type DriveVolumes interface {
 	DriveVolumes(ctx context.Context, driveUID string) ([]drives.Volume, error)
 	IsDriveVolume(ctx context.Context, v drives.Volume, device, drive string, known ...string) (bool, error)
+	// Snapshot and Foreign check a restore snapshot against the class (class.go).
+	Snapshot(ctx context.Context, id string) (drives.Snapshot, bool, error)
+	Foreign(sn drives.Snapshot, drive, uid string) bool
 }
 
 // Launcher starts and ends instances.
@@ -129,6 +133,9 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=xdrive.io,resources=xdrives/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch;create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// Classes and namespace labels are read through the cache (class.go).
+// +kubebuilder:rbac:groups=xdrive.io,resources=workstationclasses,verbs=list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=list;watch
 
 // Reconcile moves the Workstation one step along its lifecycle.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -175,6 +182,8 @@ type scope struct {
 	wait            *waitReason
 	ev              common.Events
 	removeFinalizer bool
+	// class is what the Workstation's class resolved to; nil if it has none.
+	class *classParams
 }
 
 type waitReason struct{ reason, message string }
@@ -206,6 +215,9 @@ func Wants(w *v1alpha1.Workstation) bool {
 func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
 	s.expireAvoided()
 	s.takeNotices()
+	if blocked, err := s.admit(ctx); err != nil || blocked {
+		return ctrl.Result{}, err
+	}
 	switch s.st.Phase {
 	case v1alpha1.WorkstationPhaseLaunching:
 		return s.launching(ctx)
@@ -247,6 +259,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Workstation{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, common.DeletionPredicate()))).
 		Watches(&v1alpha1.Workstation{}, common.UrgentOnChange(noticeArrived, self)).
 		Watches(&v1alpha1.XDrive{}, handler.EnqueueRequestsFromMapFunc(r.workstationsOfDrive), builder.WithPredicates(common.StatusChanged())).
+		Watches(&v1alpha1.WorkstationClass{}, handler.EnqueueRequestsFromMapFunc(r.workstationsOfClass),
+			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.workstationsOfNamespace), builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrent, 1), RateLimiter: common.RateLimiter()}).
 		Named("workstation")
 	if r.InstanceEvents != nil {

@@ -324,8 +324,8 @@ func (s *scope) recordInstance(inst instances.Instance) {
 func (s *scope) candidates(ctx context.Context) ([]instances.Offering, error) {
 	spec := s.ws.Spec
 	req := instances.PlacementRequest{
-		Types: spec.InstanceTypes, Zones: spec.AvailabilityZones, SubnetIDs: spec.SubnetIDs,
-		Spot: spec.CapacityType != v1alpha1.CapacityTypeOnDemand, MaxPrice: spec.MaxSpotPrice, Avoid: s.avoided,
+		Types: spec.InstanceTypes, Zones: spec.AvailabilityZones, SubnetIDs: s.class.subnetIDs,
+		Spot: spec.CapacityType != v1alpha1.CapacityTypeOnDemand, MaxPrice: s.class.maxSpotPrice, Avoid: s.avoided,
 	}
 	list, err := s.r.Catalog.Candidates(ctx, req)
 	if err != nil || len(list) > 0 || !req.Spot || spec.OnDemandFallback == nil || !*spec.OnDemandFallback {
@@ -344,6 +344,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 	if err != nil {
 		return instances.Instance{}, err
 	}
+	s.recordImage(image)
 	hostKey, _, err := creds.LaunchHostKey(fmt.Sprint(s.st.Launch.Attempt))
 	if err != nil {
 		return instances.Instance{}, err
@@ -362,15 +363,15 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 			SnapshotID: s.st.Launch.SnapshotID, SizeGiB: spec.SizeGiB, VolumeType: string(spec.VolumeType),
 			IOPS: nonZero(spec.IOPS), ThroughputMiBps: nonZero(spec.ThroughputMiBps), Encrypted: spec.IsEncrypted(), KMSKeyID: spec.KMSKeyID,
 		},
-		SecurityGroupIDs: s.ws.Spec.SecurityGroupIDs, KeyName: s.ws.Spec.KeyName,
-		InstanceProfile: s.ws.Spec.IAMInstanceProfile, MaxSpotPrice: s.ws.Spec.MaxSpotPrice,
-		UserTags: s.ws.Spec.Tags, Attempt: s.st.Launch.Attempt,
+		SecurityGroupIDs: s.class.securityGroupIDs, KeyName: s.class.keyName,
+		InstanceProfile: s.class.profile, MaxSpotPrice: s.class.maxSpotPrice,
+		UserTags: s.class.tags, Attempt: s.st.Launch.Attempt,
 		ContainersReachMetadata: ptr.Deref(s.ws.Spec.ContainersReachInstanceMetadata, false),
 	})
 }
 
 func (s *scope) image(ctx context.Context, info instances.TypeInfo) (string, error) {
-	img := s.ws.Spec.Image
+	img := s.class.imageSource(info)
 	switch {
 	case img != nil && img.ID != "":
 		return img.ID, nil
@@ -383,7 +384,7 @@ func (s *scope) image(ctx context.Context, info instances.TypeInfo) (string, err
 	}
 	p, ok := params[info.Arch]
 	if !ok {
-		return "", invalidSpecError{fmt.Errorf("no default image for %s (gpu=%t); set spec.image", info.Arch, info.GPUs > 0)}
+		return "", invalidSpecError{fmt.Errorf("no default image for %s (gpu=%t); set the class's image", info.Arch, info.GPUs > 0)}
 	}
 	return s.r.Catalog.Image(ctx, p)
 }

@@ -42,8 +42,9 @@ type Volumes interface {
 // Snapshots is what the XDrive controller asks of EBS snapshots.
 type Snapshots interface {
 	Snapshot(ctx context.Context, id string) (drives.Snapshot, bool, error)
-	DriveSnapshots(ctx context.Context, drive string) ([]drives.Snapshot, error)
-	NewestNamed(ctx context.Context, name string) (drives.Snapshot, bool, error)
+	DriveSnapshots(ctx context.Context, drive, uid string) ([]drives.Snapshot, error)
+	NewestNamed(ctx context.Context, name, drive, uid string) (drives.Snapshot, bool, error)
+	Foreign(sn drives.Snapshot, drive, uid string) bool
 	CreateSnapshot(ctx context.Context, r drives.SnapshotRequest) (drives.Snapshot, error)
 	DeleteSnapshot(ctx context.Context, s drives.Snapshot) error
 }

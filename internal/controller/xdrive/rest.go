@@ -98,7 +98,7 @@ func (s *scope) restoreReportedMissing() bool {
 // resolveRestore picks the newest completed snapshot the drive owns, else its source.
 func (s *scope) resolveRestore(ctx context.Context) error {
 	st := s.st
-	owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key)
+	owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
 	if err != nil {
 		return err
 	}
@@ -141,14 +141,20 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 				fmt.Sprintf("source.snapshotID %s is not a completed snapshot in this account and region", src.SnapshotID)}
 			return nil
 		}
+		if s.r.Snapshots.Foreign(sn, s.key, string(s.xd.UID)) {
+			s.blocked = &blocker{v1alpha1.ReasonForeignSnapshot,
+				fmt.Sprintf("source.snapshotID %s belongs to another drive (its xdrive.io tags name another namespace, drive, installation or an earlier XDrive of this name); a drive restores only its own snapshots or untagged ones", src.SnapshotID)}
+			return nil
+		}
 		st.RestoreSnapshotID = sn.ID
 	default:
-		sn, found, err := s.r.Snapshots.NewestNamed(ctx, src.NameTag)
+		sn, found, err := s.r.Snapshots.NewestNamed(ctx, src.NameTag, s.key, string(s.xd.UID))
 		if err != nil {
 			return err
 		}
 		if !found || sn.ID == failed {
-			s.blocked = &blocker{v1alpha1.ReasonSourceNotFound, fmt.Sprintf("source.nameTag: no completed snapshot is tagged Name=%s", src.NameTag)}
+			s.blocked = &blocker{v1alpha1.ReasonSourceNotFound, fmt.Sprintf(
+				"source.nameTag: no completed snapshot is tagged Name=%s, other than snapshots of other drives", src.NameTag)}
 			return nil
 		}
 		st.RestoreSnapshotID = sn.ID
@@ -175,7 +181,7 @@ func (s *scope) prune(ctx context.Context) error {
 	if keep == 0 {
 		return nil
 	}
-	owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key)
+	owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
 	if err != nil {
 		return err
 	}
@@ -198,7 +204,7 @@ func (s *scope) finalize(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{}, nil
 	}
 	if s.xd.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete {
-		owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key)
+		owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
 		if err != nil {
 			return ctrl.Result{}, err
 		}

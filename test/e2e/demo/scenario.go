@@ -45,7 +45,9 @@ type scenario struct {
 
 	drive, ws string
 	mount     string
-	notes     []string
+	// class is the WorkstationClass the Workstation uses; the demo creates it and deletes it at the end.
+	class *v1alpha1.WorkstationClass
+	notes []string
 	// changes are files written into the first container, which every later one must see
 	changes  []string
 	specHash string
@@ -112,6 +114,15 @@ func (sc *scenario) objects() (*v1alpha1.XDrive, *v1alpha1.Workstation, error) {
 			CapacityType: v1alpha1.CapacityTypeSpot, MaxSpotPrice: "0.05", MountPath: "/v1",
 		}}
 	}
+	sc.class = sampleClass(filepath.Join(dir, "xdrive_v1alpha1_workstationclass.yaml"), ws.Spec.ClassName)
+	if sc.class == nil {
+		sc.out.Progress("config/samples has no WorkstationClass %q; using a built-in default class", ws.Spec.ClassName)
+		sc.class = &v1alpha1.WorkstationClass{
+			ObjectMeta: metav1.ObjectMeta{Name: "standard", Annotations: map[string]string{v1alpha1.DefaultClassAnnotation: "true"}},
+			Spec:       v1alpha1.WorkstationClassSpec{NamespaceSelector: &metav1.LabelSelector{}, InstanceTypes: ws.Spec.InstanceTypes},
+		}
+		ws.Spec.ClassName = sc.class.Name
+	}
 	xd.Namespace, ws.Namespace = namespace, namespace
 	xd.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete
 	ws.Spec.AvailabilityZones = nil
@@ -122,6 +133,24 @@ func (sc *scenario) objects() (*v1alpha1.XDrive, *v1alpha1.Workstation, error) {
 	sc.out.Note("demo changes: XDrive %s deletionPolicy=Delete (so step e removes its snapshots); Workstation %s gets container %q to show its changes kept across moves and a spec change",
 		xd.Name, ws.Name, ws.Spec.Containers[0].Name)
 	return xd, ws, nil
+}
+
+// sampleClass reads the class named name (the default one if name is empty) from a file of classes.
+func sampleClass(path, name string) *v1alpha1.WorkstationClass {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		c := &v1alpha1.WorkstationClass{}
+		if yaml.UnmarshalStrict([]byte(doc), c) != nil {
+			continue
+		}
+		if c.Name == name || name == "" && c.Annotations[v1alpha1.DefaultClassAnnotation] == "true" {
+			return c
+		}
+	}
+	return nil
 }
 
 func readYAML(path string, obj any) error {
@@ -141,8 +170,14 @@ func rel(path string) string {
 
 // a. apply: the drive is created blank on the first instance.
 func (sc *scenario) apply(ctx context.Context, xd *v1alpha1.XDrive, ws *v1alpha1.Workstation) error {
-	sc.out.Step("a", fmt.Sprintf("apply XDrive %s and spot Workstation %s", xd.Name, ws.Name))
+	sc.out.Step("a", fmt.Sprintf("apply WorkstationClass %s, XDrive %s and spot Workstation %s", sc.class.Name, xd.Name, ws.Name))
 	start := time.Now()
+	sc.out.Progress("WorkstationClass %s: types %s, capacity %s, spot at most $%s/h, drives up to %d GiB",
+		sc.class.Name, strings.Join(sc.class.Spec.InstanceTypes, "|"), orDash(fmt.Sprint(sc.class.Spec.CapacityTypes)),
+		orDash(sc.class.Spec.MaxSpotPricePerHour), sc.class.Spec.MaxDriveSizeGiB)
+	if err := sc.c.Create(ctx, sc.class.DeepCopy()); err != nil {
+		return fmt.Errorf("creating WorkstationClass: %w", err)
+	}
 	sc.out.Progress("XDrive %s: %d GiB %s, deletionPolicy %s", xd.Name, xd.Spec.SizeGiB, orDash(string(xd.Spec.VolumeType)), xd.Spec.DeletionPolicy)
 	sc.out.Progress("Workstation %s: %s spot in any zone, max $%s/h, drive at %s", ws.Name, strings.Join(ws.Spec.InstanceTypes, "|"), orDash(ws.Spec.MaxSpotPrice), sc.mount)
 	if err := sc.c.Create(ctx, xd.DeepCopy()); err != nil {
@@ -154,6 +189,9 @@ func (sc *scenario) apply(ctx context.Context, xd *v1alpha1.XDrive, ws *v1alpha1
 	w, d, err := sc.waitReady(ctx, "")
 	if err != nil {
 		return err
+	}
+	if w.Status.Class == nil || w.Status.Class.Name != sc.class.Name {
+		return fmt.Errorf("first launch: status.class %+v, want class %s", w.Status.Class, sc.class.Name)
 	}
 	if w.Status.AvailabilityZone != "us-east-1a" || d.Status.RestoreSnapshotID != "" {
 		return fmt.Errorf("first launch: zone %s (want the cheapest, us-east-1a), restored from %q (want blank)", w.Status.AvailabilityZone, d.Status.RestoreSnapshotID)
@@ -355,7 +393,10 @@ func (sc *scenario) deleteAll(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alph
 		}
 		sc.out.Note("deleted Secret %s as the garbage collector would (envtest has none; the Workstation owns it)", secret.Name)
 	}
-	sc.out.Done("e in %s: Workstation and XDrive are gone", since(start))
+	if err := sc.c.Delete(ctx, &v1alpha1.WorkstationClass{ObjectMeta: metav1.ObjectMeta{Name: sc.class.Name}}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting WorkstationClass %s: %w", sc.class.Name, err)
+	}
+	sc.out.Done("e in %s: Workstation and XDrive are gone, and the WorkstationClass", since(start))
 	return nil
 }
 

@@ -1,0 +1,148 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// DefaultClassAnnotation marks the WorkstationClass used by Workstations that name none.
+const DefaultClassAnnotation = "xdrive.io/default-class"
+
+// ImagePolicy selects the machine image by the instance type's kind.
+type ImagePolicy struct {
+	// cpu is the image of instance types without GPUs; the operator's default if absent.
+	// +optional
+	CPU *ImageSource `json:"cpu,omitempty"`
+
+	// gpu is the image of GPU instance types; the operator's default if absent.
+	// +optional
+	GPU *ImageSource `json:"gpu,omitempty"`
+}
+
+// WorkstationClassSpec is what an admin allows the Workstations of a class.
+// +kubebuilder:validation:XValidation:rule="!has(self.maxSpotPricePerHour) || !has(self.capacityTypes) || 'Spot' in self.capacityTypes",message="maxSpotPricePerHour: only meaningful when capacityTypes allows Spot"
+type WorkstationClassSpec struct {
+	// namespaceSelector selects the namespaces whose Workstations may use the class; {} selects all.
+	// +required
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// subnetIDs are the candidate subnets; the zone's default subnet if absent.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:Pattern=`^subnet-[0-9a-f]{8,17}$`
+	// +kubebuilder:validation:items:MaxLength=32
+	SubnetIDs []string `json:"subnetIDs,omitempty"`
+
+	// securityGroupIDs are attached to every instance of the class.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:validation:items:Pattern=`^sg-[0-9a-f]{8,17}$`
+	// +kubebuilder:validation:items:MaxLength=32
+	SecurityGroupIDs []string `json:"securityGroupIDs,omitempty"`
+
+	// iamInstanceProfile is the name or ARN of the instance profile of every instance of the class.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	IAMInstanceProfile string `json:"iamInstanceProfile,omitempty"`
+
+	// keyName is an EC2 key pair installed on every instance of the class.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	KeyName string `json:"keyName,omitempty"`
+
+	// image selects the AMI for CPU and GPU instance types.
+	// +optional
+	Image *ImagePolicy `json:"image,omitempty"`
+
+	// instanceTypes are the allowed instance types: exact names, or patterns
+	// where * matches any run of characters (g5.*); every type if absent.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9*][a-z0-9.*-]*$`
+	// +kubebuilder:validation:items:MaxLength=32
+	InstanceTypes []string `json:"instanceTypes,omitempty"`
+
+	// capacityTypes are the allowed capacity types; both if absent.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=2
+	CapacityTypes []CapacityType `json:"capacityTypes,omitempty"`
+
+	// maxSpotPricePerHour caps the spot price in USD per hour, as a decimal string;
+	// a Workstation's maxSpotPrice may only be lower.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,6})?$`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=16
+	MaxSpotPricePerHour string `json:"maxSpotPricePerHour,omitempty"`
+
+	// maxDriveSizeGiB is the largest XDrive sizeGiB a Workstation of the class may mount.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16384
+	MaxDriveSizeGiB int32 `json:"maxDriveSizeGiB,omitempty"`
+
+	// tags are added to every instance and volume of the class, over the Workstation's own.
+	// Keys under xdrive.io/ and aws: are reserved.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=20
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('xdrive.io/') && !k.startsWith('aws:'))",message="tags: keys starting with xdrive.io/ or aws: are reserved"
+	Tags map[string]string `json:"tags,omitempty"`
+
+	// allowWorkstationOverrides lets a Workstation set its own subnetIDs,
+	// securityGroupIDs, iamInstanceProfile, keyName and image. Off if absent.
+	// +optional
+	AllowWorkstationOverrides *bool `json:"allowWorkstationOverrides,omitempty"`
+
+	// allowUntaggedSnapshots lets a drive be restored from a snapshot with no
+	// xdrive.io tags (made outside xdrive, e.g. by the original tool). On if absent.
+	// +optional
+	AllowUntaggedSnapshots *bool `json:"allowUntaggedSnapshots,omitempty"`
+}
+
+// OverridesAllowed reports whether Workstations may set their own infrastructure fields.
+func (s WorkstationClassSpec) OverridesAllowed() bool {
+	return s.AllowWorkstationOverrides != nil && *s.AllowWorkstationOverrides
+}
+
+// UntaggedSnapshotsAllowed reports whether legacy, untagged snapshots may be restored.
+func (s WorkstationClassSpec) UntaggedSnapshotsAllowed() bool {
+	return s.AllowUntaggedSnapshots == nil || *s.AllowUntaggedSnapshots
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=wsc
+// +kubebuilder:printcolumn:name="Default",type=string,JSONPath=`.metadata.annotations.xdrive\.io/default-class`
+// +kubebuilder:printcolumn:name="Types",type=string,JSONPath=`.spec.instanceTypes`
+// +kubebuilder:printcolumn:name="Capacity",type=string,JSONPath=`.spec.capacityTypes`
+// +kubebuilder:printcolumn:name="Namespaces",type=string,JSONPath=`.spec.namespaceSelector`
+// +kubebuilder:printcolumn:name="Overrides",type=boolean,JSONPath=`.spec.allowWorkstationOverrides`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// WorkstationClass is what an admin allows the Workstations that use it: the
+// network, instance role, images, instance types, prices and drive sizes, and
+// which namespaces may use it. It is cluster-scoped.
+type WorkstationClass struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what the class allows.
+	// +required
+	Spec WorkstationClassSpec `json:"spec,omitzero"`
+}
+
+// +kubebuilder:object:root=true
+
+// WorkstationClassList is a list of WorkstationClasses.
+type WorkstationClassList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []WorkstationClass `json:"items"`
+}

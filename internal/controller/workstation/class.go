@@ -1,0 +1,333 @@
+package workstation
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/instances"
+)
+
+// classParams are the launch parameters a class resolved to: the class's,
+// or the Workstation's own where the class allows overrides.
+type classParams struct {
+	class            *v1alpha1.WorkstationClass
+	subnetIDs        []string
+	securityGroupIDs []string
+	profile          string
+	keyName          string
+	maxSpotPrice     string
+	image            *v1alpha1.ImageSource // the Workstation's own, if allowed
+	tags             map[string]string
+}
+
+// refusal is why a class refuses a Workstation.
+type refusal struct{ reason, message string }
+
+// admit resolves the Workstation's class and sets ClassAllowed. A refused
+// Workstation that would launch stays Pending, with nothing launched; a
+// running instance is left alone (the class is checked before each launch).
+func (s *scope) admit(ctx context.Context) (blocked bool, err error) {
+	ref, err := s.resolveClass(ctx)
+	if err != nil {
+		return false, err
+	}
+	if ref == nil {
+		s.set(v1alpha1.ConditionClassAllowed, metav1.ConditionTrue, v1alpha1.ReasonClassAllowed,
+			fmt.Sprintf("WorkstationClass %s allows this Workstation", s.class.class.Name))
+		return false, nil
+	}
+	was := meta.FindStatusCondition(s.st.Conditions, v1alpha1.ConditionClassAllowed)
+	if was == nil || was.Status != metav1.ConditionFalse || was.Message != ref.message {
+		s.event(true, ref.reason, "Admit", "%s", ref.message)
+	}
+	s.set(v1alpha1.ConditionClassAllowed, metav1.ConditionFalse, ref.reason, ref.message)
+	launching := s.st.Phase == v1alpha1.WorkstationPhaseLaunching
+	if !launching && (!s.wants() || (s.st.Phase != v1alpha1.WorkstationPhasePending && s.st.Phase != v1alpha1.WorkstationPhaseStopped)) {
+		return false, nil
+	}
+	if launching {
+		s.event(true, ref.reason, "Launch", "Launch %d cancelled before RunInstances: %s", s.st.Launch.Attempt, ref.message)
+	}
+	s.st.Launch = nil
+	s.st.Phase = v1alpha1.WorkstationPhasePending
+	s.waitFor(ref.reason, "%s", ref.message)
+	return true, nil
+}
+
+// resolveClass finds the class and checks the Workstation, its namespace and
+// its drive against it. It sets s.class when the class exists.
+func (s *scope) resolveClass(ctx context.Context) (*refusal, error) {
+	cls, ref, err := s.findClass(ctx)
+	if err != nil || ref != nil {
+		s.st.Class = nil
+		return ref, err
+	}
+	p := s.params(cls)
+	s.class = p
+	resolved := &v1alpha1.ResolvedClass{Name: cls.Name, SubnetIDs: p.subnetIDs, SecurityGroupIDs: p.securityGroupIDs, IAMInstanceProfile: p.profile}
+	if s.st.Class != nil && s.st.Class.Name == cls.Name {
+		resolved.ImageID = s.st.Class.ImageID
+	}
+	s.st.Class = resolved
+
+	ns := &corev1.Namespace{}
+	if err := s.r.Get(ctx, types.NamespacedName{Name: s.ws.Namespace}, ns); err != nil {
+		return nil, err
+	}
+	if cls.Spec.NamespaceSelector == nil {
+		return &refusal{v1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf("WorkstationClass %s has no namespaceSelector: it selects no namespace", cls.Name)}, nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(cls.Spec.NamespaceSelector)
+	if err != nil {
+		return &refusal{v1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf("WorkstationClass %s has an invalid namespaceSelector: %v", cls.Name, err)}, nil
+	}
+	if !sel.Matches(labels.Set(ns.Labels)) {
+		return &refusal{v1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf(
+			"WorkstationClass %s does not allow namespace %s (its namespaceSelector does not select it)", cls.Name, s.ws.Namespace)}, nil
+	}
+	problems := violations(s.ws.Spec, cls.Spec)
+	xd, err := s.drive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if xd != nil {
+		if limit := cls.Spec.MaxDriveSizeGiB; limit > 0 && xd.Spec.SizeGiB > limit {
+			problems = append(problems, fmt.Sprintf("XDrive %s is %d GiB, more than the class's maxDriveSizeGiB %d", xd.Name, xd.Spec.SizeGiB, limit))
+		}
+		ref, err := s.checkRestore(ctx, xd, cls)
+		if err != nil || ref != nil {
+			return ref, err
+		}
+	}
+	if len(problems) > 0 {
+		return &refusal{v1alpha1.ReasonClassViolation, fmt.Sprintf("WorkstationClass %s refuses this Workstation: %s", cls.Name, strings.Join(problems, "; "))}, nil
+	}
+	return nil, nil
+}
+
+// findClass returns the named class, else the default one.
+func (s *scope) findClass(ctx context.Context) (*v1alpha1.WorkstationClass, *refusal, error) {
+	if name := s.ws.Spec.ClassName; name != "" {
+		cls := &v1alpha1.WorkstationClass{}
+		err := s.r.Get(ctx, types.NamespacedName{Name: name}, cls)
+		if apierrors.IsNotFound(err) {
+			return nil, &refusal{v1alpha1.ReasonClassNotFound, fmt.Sprintf("WorkstationClass %s does not exist", name)}, nil
+		}
+		return cls, nil, err
+	}
+	var list v1alpha1.WorkstationClassList
+	if err := s.r.List(ctx, &list); err != nil {
+		return nil, nil, err
+	}
+	var defaults []string
+	var found *v1alpha1.WorkstationClass
+	for i := range list.Items {
+		if IsDefaultClass(&list.Items[i]) {
+			defaults = append(defaults, list.Items[i].Name)
+			found = &list.Items[i]
+		}
+	}
+	switch len(defaults) {
+	case 0:
+		return nil, &refusal{v1alpha1.ReasonNoDefaultClass, fmt.Sprintf(
+			"spec.className is not set and no WorkstationClass is annotated %s: \"true\"; set spec.className, or ask an admin for a default class",
+			v1alpha1.DefaultClassAnnotation)}, nil
+	case 1:
+		return found, nil, nil
+	}
+	slices.Sort(defaults)
+	return nil, &refusal{v1alpha1.ReasonNoDefaultClass, fmt.Sprintf(
+		"spec.className is not set and %d WorkstationClasses are marked default (%s); set spec.className, or ask an admin to keep one default",
+		len(defaults), strings.Join(defaults, ", "))}, nil
+}
+
+// IsDefaultClass reports whether the class is annotated as the default.
+func IsDefaultClass(c *v1alpha1.WorkstationClass) bool {
+	return c.Annotations[v1alpha1.DefaultClassAnnotation] == "true"
+}
+
+// checkRestore looks at the snapshot the drive is about to be restored from,
+// right before a launch: never another drive's, and untagged only if allowed.
+func (s *scope) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cls *v1alpha1.WorkstationClass) (*refusal, error) {
+	id := xd.Status.RestoreSnapshotID
+	h := xd.Status.Holder
+	if id == "" || !s.wants() || h == nil || h.UID != string(s.ws.UID) || xd.Status.Phase != v1alpha1.XDrivePhaseArchived {
+		return nil, nil
+	}
+	sn, found, err := s.r.Volumes.Snapshot(ctx, id)
+	if err != nil || !found {
+		return nil, err // a missing snapshot is the launch's to handle
+	}
+	switch {
+	case s.r.Volumes.Foreign(sn, cloud.ObjectKey(xd.Namespace, xd.Name), string(xd.UID)):
+		return &refusal{v1alpha1.ReasonForeignSnapshot, fmt.Sprintf(
+			"XDrive %s would be restored from snapshot %s, which belongs to another drive; a drive restores only its own snapshots", xd.Name, id)}, nil
+	case sn.Untagged() && !cls.Spec.UntaggedSnapshotsAllowed():
+		return &refusal{v1alpha1.ReasonClassViolation, fmt.Sprintf(
+			"WorkstationClass %s refuses this Workstation: XDrive %s would be restored from snapshot %s, which has no xdrive.io tags, and the class sets allowUntaggedSnapshots: false",
+			cls.Name, xd.Name, id)}, nil
+	}
+	return nil, nil
+}
+
+// violations lists what the spec asks that the class does not allow.
+func violations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSpec) []string {
+	var out []string
+	if !c.OverridesAllowed() {
+		var set []string
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
+			{"subnetIDs", len(spec.SubnetIDs) > 0}, {"securityGroupIDs", len(spec.SecurityGroupIDs) > 0},
+			{"iamInstanceProfile", spec.IAMInstanceProfile != ""}, {"keyName", spec.KeyName != ""}, {"image", spec.Image != nil},
+		} {
+			if f.set {
+				set = append(set, f.name)
+			}
+		}
+		if len(set) > 0 {
+			out = append(out, fmt.Sprintf("it sets %s, which the class does not let Workstations override (allowWorkstationOverrides)", strings.Join(set, ", ")))
+		}
+	}
+	if len(c.InstanceTypes) > 0 {
+		var bad []string
+		for _, t := range spec.InstanceTypes {
+			if !TypeAllowed(c.InstanceTypes, t) {
+				bad = append(bad, t)
+			}
+		}
+		if len(bad) > 0 {
+			out = append(out, fmt.Sprintf("instance types %s are not among the allowed %s", strings.Join(bad, ", "), strings.Join(c.InstanceTypes, ", ")))
+		}
+	}
+	if len(c.CapacityTypes) > 0 {
+		capacity := spec.CapacityType
+		if capacity == "" {
+			capacity = v1alpha1.CapacityTypeSpot
+		}
+		if !slices.Contains(c.CapacityTypes, capacity) {
+			out = append(out, fmt.Sprintf("capacityType %s is not allowed", capacity))
+		}
+		if spec.OnDemandFallback != nil && *spec.OnDemandFallback && !slices.Contains(c.CapacityTypes, v1alpha1.CapacityTypeOnDemand) {
+			out = append(out, "onDemandFallback needs capacity type OnDemand, which is not allowed")
+		}
+	}
+	if c.MaxSpotPricePerHour != "" && spec.MaxSpotPrice != "" && price(spec.MaxSpotPrice) > price(c.MaxSpotPricePerHour) {
+		out = append(out, fmt.Sprintf("maxSpotPrice %s is above the class's maxSpotPricePerHour %s", spec.MaxSpotPrice, c.MaxSpotPricePerHour))
+	}
+	return out
+}
+
+// TypeAllowed reports whether an instance type matches one of the class's names or patterns.
+func TypeAllowed(allowed []string, t string) bool {
+	for _, a := range allowed {
+		if ok, err := path.Match(a, t); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
+
+func price(s string) float64 {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0
+	}
+	return f
+}
+
+// params merges the class and, where it allows, the Workstation's own fields.
+func (s *scope) params(cls *v1alpha1.WorkstationClass) *classParams {
+	spec, c := s.ws.Spec, cls.Spec
+	p := &classParams{class: cls, subnetIDs: c.SubnetIDs, securityGroupIDs: c.SecurityGroupIDs,
+		profile: c.IAMInstanceProfile, keyName: c.KeyName, maxSpotPrice: orDefault(spec.MaxSpotPrice, c.MaxSpotPricePerHour)}
+	if c.OverridesAllowed() {
+		p.subnetIDs = orList(spec.SubnetIDs, p.subnetIDs)
+		p.securityGroupIDs = orList(spec.SecurityGroupIDs, p.securityGroupIDs)
+		p.profile = orDefault(spec.IAMInstanceProfile, p.profile)
+		p.keyName = orDefault(spec.KeyName, p.keyName)
+		p.image = spec.Image
+	}
+	if len(spec.Tags)+len(c.Tags) > 0 {
+		p.tags = maps.Clone(spec.Tags)
+		if p.tags == nil {
+			p.tags = map[string]string{}
+		}
+		maps.Copy(p.tags, c.Tags)
+	}
+	return p
+}
+
+func orList(a, b []string) []string {
+	if len(a) > 0 {
+		return a
+	}
+	return b
+}
+
+// imageSource is the image the class or the Workstation names for a type; nil means the operator's default.
+func (p *classParams) imageSource(info instances.TypeInfo) *v1alpha1.ImageSource {
+	if p.image != nil {
+		return p.image
+	}
+	if img := p.class.Spec.Image; img != nil {
+		if info.GPUs > 0 {
+			return img.GPU
+		}
+		return img.CPU
+	}
+	return nil
+}
+
+// recordImage reports the AMI of a launch in status.class.
+func (s *scope) recordImage(id string) {
+	if s.st.Class != nil {
+		s.st.Class.ImageID = id
+	}
+}
+
+// workstationsOfClass wakes the Workstations that name the class, and those
+// that name none (the default may have changed).
+func (r *Reconciler) workstationsOfClass(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.WorkstationList
+	if err := r.List(ctx, &list); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, w := range list.Items {
+		if w.Spec.ClassName == o.GetName() || w.Spec.ClassName == "" {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Name}})
+		}
+	}
+	return out
+}
+
+// workstationsOfNamespace wakes a namespace's Workstations when its labels change.
+func (r *Reconciler) workstationsOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.WorkstationList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetName())); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, w := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Name}})
+	}
+	return out
+}

@@ -1,0 +1,104 @@
+package workstation
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/instances"
+)
+
+func TestTypeAllowed(t *testing.T) {
+	allowed := []string{"t3.*", "g5.xlarge", "m7i*.large"}
+	for typ, want := range map[string]bool{
+		"t3.large": true, "t3.2xlarge": true, "g5.xlarge": true, "m7i.large": true, "m7i-flex.large": true,
+		"t3a.large": false, "g5.2xlarge": false, "m7i.xlarge": false, "xt3.large": false,
+	} {
+		if got := TypeAllowed(allowed, typ); got != want {
+			t.Errorf("TypeAllowed(%v, %s) = %t, want %t", allowed, typ, got, want)
+		}
+	}
+}
+
+func TestViolations(t *testing.T) {
+	base := v1alpha1.WorkstationSpec{InstanceTypes: []string{"t3.large"}, CapacityType: v1alpha1.CapacityTypeSpot}
+	class := v1alpha1.WorkstationClassSpec{
+		InstanceTypes: []string{"t3.*"}, CapacityTypes: []v1alpha1.CapacityType{v1alpha1.CapacityTypeSpot},
+		MaxSpotPricePerHour: "0.10",
+	}
+	for name, tc := range map[string]struct {
+		change func(*v1alpha1.WorkstationSpec, *v1alpha1.WorkstationClassSpec)
+		want   string // a word of the one violation; "" for none
+	}{
+		"inside": {func(*v1alpha1.WorkstationSpec, *v1alpha1.WorkstationClassSpec) {}, ""},
+		"type": {func(w *v1alpha1.WorkstationSpec, _ *v1alpha1.WorkstationClassSpec) {
+			w.InstanceTypes = append(w.InstanceTypes, "g5.xlarge")
+		}, "g5.xlarge"},
+		"capacity": {func(w *v1alpha1.WorkstationSpec, _ *v1alpha1.WorkstationClassSpec) {
+			w.CapacityType = v1alpha1.CapacityTypeOnDemand
+		}, "capacityType OnDemand"},
+		"fallback":    {func(w *v1alpha1.WorkstationSpec, _ *v1alpha1.WorkstationClassSpec) { w.OnDemandFallback = ptr.To(true) }, "onDemandFallback"},
+		"price":       {func(w *v1alpha1.WorkstationSpec, _ *v1alpha1.WorkstationClassSpec) { w.MaxSpotPrice = "0.11" }, "maxSpotPrice 0.11"},
+		"price equal": {func(w *v1alpha1.WorkstationSpec, _ *v1alpha1.WorkstationClassSpec) { w.MaxSpotPrice = "0.1" }, ""},
+		"override":    {func(w *v1alpha1.WorkstationSpec, _ *v1alpha1.WorkstationClassSpec) { w.KeyName = "mine" }, "keyName"},
+		"override allowed": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
+			w.KeyName, c.AllowWorkstationOverrides = "mine", ptr.To(true)
+		}, ""},
+		"image override": {func(w *v1alpha1.WorkstationSpec, _ *v1alpha1.WorkstationClassSpec) {
+			w.Image = &v1alpha1.ImageSource{ID: "ami-0123456789abcdef0"}
+		}, "image"},
+		"any type, any price": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
+			*c = v1alpha1.WorkstationClassSpec{}
+			w.MaxSpotPrice = "9"
+		}, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w, c := base, class
+			w.InstanceTypes = slices.Clone(base.InstanceTypes)
+			tc.change(&w, &c)
+			got := violations(w, c)
+			switch {
+			case tc.want == "" && len(got) > 0:
+				t.Fatalf("violations = %q, want none", got)
+			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
+				t.Fatalf("violations = %q, want one mentioning %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParams(t *testing.T) {
+	cls := &v1alpha1.WorkstationClass{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: v1alpha1.WorkstationClassSpec{
+		SubnetIDs: []string{"subnet-class"}, SecurityGroupIDs: []string{"sg-class"}, IAMInstanceProfile: "class-profile",
+		MaxSpotPricePerHour: "0.5", Tags: map[string]string{"team": "class", "cost": "c"},
+		Image: &v1alpha1.ImagePolicy{GPU: &v1alpha1.ImageSource{ID: "ami-0000000000000000a"}},
+	}}
+	ws := &v1alpha1.Workstation{Spec: v1alpha1.WorkstationSpec{
+		SubnetIDs: []string{"subnet-mine"}, IAMInstanceProfile: "my-profile", Tags: map[string]string{"team": "mine", "owner": "me"},
+	}}
+	s := &scope{ws: ws}
+
+	p := s.params(cls)
+	if !slices.Equal(p.subnetIDs, []string{"subnet-class"}) || p.profile != "class-profile" || p.maxSpotPrice != "0.5" {
+		t.Errorf("without overrides: subnets %v, profile %q, max price %q; want the class's", p.subnetIDs, p.profile, p.maxSpotPrice)
+	}
+	if p.tags["team"] != "class" || p.tags["owner"] != "me" || p.tags["cost"] != "c" {
+		t.Errorf("tags = %v, want the Workstation's with the class's over them", p.tags)
+	}
+	if img := p.imageSource(instances.TypeInfo{GPUs: 1}); img == nil || img.ID != "ami-0000000000000000a" {
+		t.Errorf("GPU image = %+v, want the class's", img)
+	}
+	if img := p.imageSource(instances.TypeInfo{}); img != nil {
+		t.Errorf("CPU image = %+v, want the operator's default (nil)", img)
+	}
+
+	cls.Spec.AllowWorkstationOverrides = ptr.To(true)
+	p = s.params(cls)
+	if !slices.Equal(p.subnetIDs, []string{"subnet-mine"}) || p.profile != "my-profile" || !slices.Equal(p.securityGroupIDs, []string{"sg-class"}) {
+		t.Errorf("with overrides: subnets %v, profile %q, groups %v; want the Workstation's where set", p.subnetIDs, p.profile, p.securityGroupIDs)
+	}
+}

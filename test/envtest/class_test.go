@@ -1,0 +1,94 @@
+package testenv
+
+import (
+	"fmt"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+)
+
+const kindWSC = "WorkstationClass"
+
+// Valid bases of the class cases.
+const wsc = `namespaceSelector: {}`
+
+var invalidClassCases = []invalidCase{
+	{name: "namespaceSelector missing", kind: kindWSC, spec: `{subnetIDs: [subnet-0123456789abcdef0]}`, want: []string{"spec.namespaceSelector", "Required value"}},
+	{name: "subnet ID is a sg", kind: kindWSC, spec: `{` + wsc + `, subnetIDs: [sg-0123456789abcdef0]}`, want: []string{"spec.subnetIDs[0]", "should match"}},
+	{name: "sg IDs 6", kind: kindWSC, spec: `{` + wsc + `, securityGroupIDs: [sg-00000001, sg-00000002, sg-00000003, sg-00000004, sg-00000005, sg-00000006]}`, want: []string{"spec.securityGroupIDs", "must have at most 5 items"}},
+	{name: "instanceType pattern with ?", kind: kindWSC, spec: `{` + wsc + `, instanceTypes: ["g5.?large"]}`, want: []string{"spec.instanceTypes[0]", "should match"}},
+	{name: "instanceType upper case", kind: kindWSC, spec: `{` + wsc + `, instanceTypes: [G5.*]}`, want: []string{"spec.instanceTypes[0]", "should match"}},
+	{name: "capacityType Reserved", kind: kindWSC, spec: `{` + wsc + `, capacityTypes: [Reserved]}`, want: []string{"spec.capacityTypes[0]", `Unsupported value: "Reserved"`}},
+	{name: "spot price with OnDemand only", kind: kindWSC, spec: `{` + wsc + `, capacityTypes: [OnDemand], maxSpotPricePerHour: "0.5"}`, want: []string{"maxSpotPricePerHour: only meaningful when capacityTypes allows Spot"}},
+	{name: "spot price not a number", kind: kindWSC, spec: `{` + wsc + `, maxSpotPricePerHour: "$1"}`, want: []string{"spec.maxSpotPricePerHour", "should match"}},
+	{name: "maxDriveSizeGiB 0", kind: kindWSC, spec: `{` + wsc + `, maxDriveSizeGiB: 0}`, want: []string{"spec.maxDriveSizeGiB", "greater than or equal to 1"}},
+	{name: "image cpu both", kind: kindWSC, spec: `{` + wsc + `, image: {cpu: {id: ami-0123456789abcdef0, ssmParameter: /aws/service/x}}}`, want: []string{"spec.image.cpu", "image: set exactly one of id or ssmParameter"}},
+	{name: "image gpu bad AMI", kind: kindWSC, spec: `{` + wsc + `, image: {gpu: {id: ami-1}}}`, want: []string{"spec.image.gpu.id", "should match"}},
+	{name: "tag xdrive.io/", kind: kindWSC, spec: `{` + wsc + `, tags: {"xdrive.io/cluster": other}}`, want: []string{"spec.tags", "reserved"}},
+	{name: "selector bad operator", kind: kindWSC, spec: `{namespaceSelector: {matchExpressions: [{key: team, operator: Near, values: [a]}]}}`, want: []string{"spec.namespaceSelector"},
+		knownBug: "label selector operators are checked by the controller (ClassAllowed=False, test/integration TestClassNotFound), not at admission"},
+	{name: "className not DNS-1123", kind: kindWS, spec: `{` + ws + `, className: My_Class}`, want: []string{"spec.className", "should match"}},
+	{name: "className empty", kind: kindWS, spec: `{` + ws + `, className: ""}`, want: []string{"spec.className"}},
+}
+
+// TestWorkstationClassValidation: the API server rejects invalid classes and
+// class names, and accepts a full class.
+func TestWorkstationClassValidation(t *testing.T) {
+	e := sharedEnv(t)
+	ns := CreateNamespace(t, e.Client)
+	for i, tc := range invalidClassCases {
+		t.Run(tc.kind+"/"+tc.name, func(t *testing.T) {
+			obj := newObject(t, tc.kind, ns, fmt.Sprintf("invalid-class-%d-%s", i, ns), tc.spec)
+			err := e.Client.Create(testCtx(t), obj)
+			if err == nil {
+				_ = e.Client.Delete(testCtx(t), obj)
+				if tc.knownBug != "" {
+					t.Skipf("known API gap, accepted: %s", tc.knownBug)
+				}
+			}
+			assertInvalid(t, err, tc.want)
+		})
+	}
+	full := newObject(t, kindWSC, "", "full-"+ns, `{namespaceSelector: {matchLabels: {team: a}},
+		subnetIDs: [subnet-0123456789abcdef0], securityGroupIDs: [sg-0123456789abcdef0],
+		iamInstanceProfile: xdrive-workstation-team-a, keyName: team-a,
+		image: {cpu: {ssmParameter: /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64}, gpu: {id: ami-0123456789abcdef0}},
+		instanceTypes: [t3.large, "g5.*"], capacityTypes: [Spot, OnDemand], maxSpotPricePerHour: "1.25",
+		maxDriveSizeGiB: 500, tags: {cost-center: research}, allowWorkstationOverrides: false, allowUntaggedSnapshots: false}`)
+	if err := e.Client.Create(testCtx(t), full); err != nil {
+		t.Fatalf("a full class was rejected: %v", err)
+	}
+	t.Cleanup(func() { _ = e.Client.Delete(testCtx(t), full) })
+}
+
+// TestKubectlWorkstationClasses: `kubectl get workstationclasses` shows the
+// allowed types, capacity and namespace selector, and which class is the default.
+func TestKubectlWorkstationClasses(t *testing.T) {
+	e := sharedEnv(t)
+	ns := CreateNamespace(t, e.Client)
+	k := e.Kubectl(t, ns)
+	cls := &v1alpha1.WorkstationClass{
+		// Not the default: tests of this API server share it, and a second default would be refused.
+		ObjectMeta: metav1.ObjectMeta{Name: "columns-" + ns, Annotations: map[string]string{v1alpha1.DefaultClassAnnotation: "false"}},
+		Spec: v1alpha1.WorkstationClassSpec{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}},
+			InstanceTypes:     []string{"t3.*", "g5.xlarge"}, CapacityTypes: []v1alpha1.CapacityType{v1alpha1.CapacityTypeSpot},
+			AllowWorkstationOverrides: ptr.To(false),
+		},
+	}
+	if err := e.Client.Create(testCtx(t), cls); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Client.Delete(testCtx(t), cls) })
+	for _, name := range []string{"workstationclass", "workstationclasses", "wsc"} {
+		tables, out := k.Get(t, name, cls.Name)
+		if len(tables) != 1 {
+			t.Fatalf("kubectl get %s printed %d tables:\n%s", name, len(tables), out)
+		}
+		ExpectRow(t, tables[0], []string{"NAME", "DEFAULT", "TYPES", "CAPACITY", "NAMESPACES", "OVERRIDES", "AGE"},
+			[]string{cls.Name, "false", `["t3.*","g5.xlarge"]`, `["Spot"]`, `{"matchLabels":{"team":"a"}}`, "false"})
+	}
+}

@@ -1,0 +1,212 @@
+package integration_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	testenv "github.com/xdrive-io/xdrive/test/envtest"
+	"github.com/xdrive-io/xdrive/test/harness"
+)
+
+// newClass returns a class named after the test's namespace (classes are
+// cluster-scoped, and tests share the API server), selecting namespaces by labels.
+func newClass(h *harness.Harness, suffix string, selector map[string]string) *v1alpha1.WorkstationClass {
+	c := &v1alpha1.WorkstationClass{
+		ObjectMeta: metav1.ObjectMeta{Name: h.Namespace + "-" + suffix},
+		Spec:       v1alpha1.WorkstationClassSpec{NamespaceSelector: &metav1.LabelSelector{MatchLabels: selector}},
+	}
+	h.T.Cleanup(func() { _ = h.Client.Delete(context.Background(), c) })
+	return c
+}
+
+// classAllowed waits for the ClassAllowed condition, at the current generation.
+func classAllowed(h *harness.Harness, name string, status metav1.ConditionStatus, reason string, words ...string) func() (bool, string) {
+	return func() (bool, string) {
+		ws := h.Workstation(name)
+		c := harness.Condition(ws.Status.Conditions, v1alpha1.ConditionClassAllowed)
+		ok := c.Status == status && c.Reason == reason && c.ObservedGeneration == ws.Generation
+		for _, w := range words {
+			ok = ok && strings.Contains(c.Message, w)
+		}
+		return ok, fmt.Sprintf("ClassAllowed=%s/%s %q (generation %d of %d)", c.Status, c.Reason, c.Message, c.ObservedGeneration, ws.Generation)
+	}
+}
+
+// refusedAndIdle checks that a refused Workstation is Pending, not Ready, and has no instance.
+func refusedAndIdle(t *testing.T, h *harness.Harness, name, reason string) {
+	t.Helper()
+	ws := h.Workstation(name)
+	if ws.Status.Phase != v1alpha1.WorkstationPhasePending {
+		t.Errorf("refused workstation %s is %s, want Pending", name, ws.Status.Phase)
+	}
+	if c := harness.Condition(ws.Status.Conditions, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != reason {
+		t.Errorf("refused workstation %s: Ready=%s/%s, want False/%s", name, c.Status, c.Reason, reason)
+	}
+	if got := h.WorkstationInstances(name); len(got) != 0 {
+		t.Errorf("refused workstation %s has instances %v", name, harness.InstanceIDs(got))
+	}
+}
+
+// TestClassRefusesWorkstation: a Workstation outside its class's rules gets
+// ClassAllowed=False and launches nothing, while one inside them launches
+// with the class's settings; editing the class wakes the refused one.
+func TestClassRefusesWorkstation(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t)})
+	cls := newClass(h, "narrow", map[string]string{corev1.LabelMetadataName: h.Namespace})
+	cls.Spec.InstanceTypes = []string{"t3.*"}
+	cls.Spec.CapacityTypes = []v1alpha1.CapacityType{v1alpha1.CapacityTypeSpot}
+	cls.Spec.MaxSpotPricePerHour = "0.05"
+	cls.Spec.MaxDriveSizeGiB = 50
+	cls.Spec.Tags = map[string]string{"cost-center": "research"}
+	h.Create(cls)
+	h.Start()
+
+	ws := func(name, drive string, types []string, change func(*v1alpha1.Workstation)) *v1alpha1.Workstation {
+		w := h.NewWorkstation(name, drive, types, "us-east-1a")
+		w.Spec.ClassName = cls.Name
+		if change != nil {
+			change(w)
+		}
+		return w
+	}
+	h.Create(h.NewDrive("ok", 10), h.NewDrive("types", 10), h.NewDrive("override", 10), h.NewDrive("big", 100), h.NewDrive("price", 10))
+	h.Create(
+		ws("types", "types", []string{"t3.large", "m5.large"}, nil),
+		ws("override", "override", []string{"t3.large"}, func(w *v1alpha1.Workstation) { w.Spec.SubnetIDs = []string{"subnet-0123456789abcdef0"} }),
+		ws("big", "big", []string{"t3.large"}, nil),
+		ws("price", "price", []string{"t3.large"}, func(w *v1alpha1.Workstation) { w.Spec.MaxSpotPrice = "0.5" }),
+	)
+	h.Eventually(converge, "types refused", classAllowed(h, "types", "False", v1alpha1.ReasonClassViolation, "m5.large", "t3.*"))
+	h.Eventually(converge, "override refused", classAllowed(h, "override", "False", v1alpha1.ReasonClassViolation, "subnetIDs", "allowWorkstationOverrides"))
+	h.Eventually(converge, "big drive refused", classAllowed(h, "big", "False", v1alpha1.ReasonClassViolation, "100 GiB", "maxDriveSizeGiB 50"))
+	h.Eventually(converge, "price refused", classAllowed(h, "price", "False", v1alpha1.ReasonClassViolation, "maxSpotPrice 0.5"))
+
+	// One inside the rules launches, after the refusals were reported.
+	h.Create(ws("ok", "ok", []string{"t3.large"}, nil))
+	h.Eventually(converge, "ok Ready", h.WorkstationReady("ok"))
+	h.Eventually(converge, "ok allowed", classAllowed(h, "ok", "True", v1alpha1.ReasonClassAllowed))
+	st := h.Workstation("ok").Status
+	if st.Class == nil || st.Class.Name != cls.Name || !strings.HasPrefix(st.Class.ImageID, "ami-") {
+		t.Fatalf("status.class = %+v, want class %s with the launch's AMI", st.Class, cls.Name)
+	}
+	inst, _ := h.Instance(st.InstanceID)
+	if tags := tagMap(inst.Tags); tags["cost-center"] != "research" {
+		t.Fatalf("instance %s tags %v, want the class's cost-center=research", st.InstanceID, tags)
+	}
+	for name, reason := range map[string]string{"types": v1alpha1.ReasonClassViolation, "override": v1alpha1.ReasonClassViolation,
+		"big": v1alpha1.ReasonClassViolation, "price": v1alpha1.ReasonClassViolation} {
+		refusedAndIdle(t, h, name, reason)
+	}
+
+	// The admin widens the class: the watch wakes the refused Workstation, which launches.
+	patched := cls.DeepCopy()
+	if err := h.Client.Get(context.Background(), types.NamespacedName{Name: cls.Name}, patched); err != nil {
+		t.Fatal(err)
+	}
+	patched.Spec.InstanceTypes = append(patched.Spec.InstanceTypes, "m5.*")
+	if err := h.Client.Update(context.Background(), patched); err != nil {
+		t.Fatal(err)
+	}
+	h.Eventually(converge, "types Ready once the class allows m5.*", h.WorkstationReady("types"))
+}
+
+// TestClassNamespaceNotSelected: a namespace the class's selector does not
+// select cannot use it, until the namespace is labelled.
+func TestClassNamespaceNotSelected(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t)})
+	cls := newClass(h, "team-a", map[string]string{"xdrive.io/team": "a"})
+	h.Create(cls)
+	h.Start()
+	w := h.NewWorkstation("box", "data", []string{"t3.large"}, "us-east-1a")
+	w.Spec.ClassName = cls.Name
+	h.Create(h.NewDrive("data", 10), w)
+	h.Eventually(converge, "namespace refused", classAllowed(h, "box", "False", v1alpha1.ReasonNamespaceNotAllowed, h.Namespace))
+	refusedAndIdle(t, h, "box", v1alpha1.ReasonNamespaceNotAllowed)
+	h.Eventually(converge, "a warning Event", func() (bool, string) {
+		return h.FindEvent("Workstation", "box", v1alpha1.ReasonNamespaceNotAllowed, cls.Name, h.Namespace)
+	})
+
+	ns := &corev1.Namespace{}
+	if err := h.Client.Get(context.Background(), types.NamespacedName{Name: h.Namespace}, ns); err != nil {
+		t.Fatal(err)
+	}
+	ns.Labels["xdrive.io/team"] = "a"
+	if err := h.Client.Update(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	h.Eventually(converge, "Ready once the namespace is selected", h.WorkstationReady("box"))
+}
+
+// TestClassNotFound: a Workstation naming a class that does not exist is refused.
+func TestClassNotFound(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t)})
+	h.Start()
+	w := h.NewWorkstation("box", "data", []string{"t3.large"}, "us-east-1a")
+	w.Spec.ClassName = h.Namespace + "-missing"
+	h.Create(h.NewDrive("data", 10), w)
+	h.Eventually(converge, "class not found", classAllowed(h, "box", "False", v1alpha1.ReasonClassNotFound, w.Spec.ClassName))
+	refusedAndIdle(t, h, "box", v1alpha1.ReasonClassNotFound)
+
+	// A selector the API server accepts but that cannot be evaluated selects nothing.
+	bad := newClass(h, "bad-selector", nil)
+	bad.Spec.NamespaceSelector.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Near", Values: []string{"a"}}}
+	h.Create(bad)
+	w2 := h.NewWorkstation("box2", "data2", []string{"t3.large"}, "us-east-1a")
+	w2.Spec.ClassName = bad.Name
+	h.Create(h.NewDrive("data2", 10), w2)
+	h.Eventually(converge, "invalid selector", classAllowed(h, "box2", "False", v1alpha1.ReasonNamespaceNotAllowed, "invalid namespaceSelector"))
+	refusedAndIdle(t, h, "box2", v1alpha1.ReasonNamespaceNotAllowed)
+}
+
+// TestDefaultClass: a manifest without className gets the default class, or,
+// on an API server without one, a condition saying so; creating one then
+// lets it launch. It runs its own API server: the default class is cluster-wide.
+func TestDefaultClass(t *testing.T) {
+	testenv.RequireAssets(t)
+	env := testenv.StartEnv(t)
+	h := harness.New(t, harness.Config{Env: env, NoDefaultClass: true})
+	h.Start()
+	h.Create(h.NewDrive("data", 10), h.NewWorkstation("box", "data", []string{"t3.large"}, "us-east-1a"))
+	h.Eventually(converge, "no default class", classAllowed(h, "box", "False", v1alpha1.ReasonNoDefaultClass, v1alpha1.DefaultClassAnnotation))
+	refusedAndIdle(t, h, "box", v1alpha1.ReasonNoDefaultClass)
+
+	if err := harness.EnsureDefaultClass(context.Background(), h.Client); err != nil {
+		t.Fatal(err)
+	}
+	h.Eventually(converge, "Ready with the default class", h.WorkstationReady("box"))
+	if c := h.Workstation("box").Status.Class; c == nil || c.Name != harness.DefaultClass {
+		t.Fatalf("status.class = %+v, want the default class %s", c, harness.DefaultClass)
+	}
+
+	// A second default is ambiguous: the next launch is refused, and says why.
+	second := &v1alpha1.WorkstationClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "second", Annotations: map[string]string{v1alpha1.DefaultClassAnnotation: "true"}},
+		Spec:       v1alpha1.WorkstationClassSpec{NamespaceSelector: &metav1.LabelSelector{}, AllowWorkstationOverrides: ptr.To(true)},
+	}
+	h.Create(second)
+	h.SetState("box", v1alpha1.WorkstationStateStopped)
+	h.Eventually(converge, "stopped", h.WorkstationPhase("box", v1alpha1.WorkstationPhaseStopped))
+	h.SetState("box", v1alpha1.WorkstationStateRunning)
+	h.Eventually(converge, "two defaults refused", classAllowed(h, "box", "False", v1alpha1.ReasonNoDefaultClass, "second", harness.DefaultClass))
+	if live := h.LiveWorkstationInstances("box"); len(live) != 0 {
+		t.Fatalf("launched %v with two default classes", harness.InstanceIDs(live))
+	}
+}
+
+func tagMap(tags []ec2types.Tag) map[string]string {
+	m := map[string]string{}
+	for _, t := range tags {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
+}
