@@ -38,6 +38,13 @@ type Options struct {
 	RulePrefix string
 }
 
+func (o Options) rulePrefix() string {
+	if o.RulePrefix == "" {
+		return o.QueueName
+	}
+	return o.RulePrefix
+}
+
 // rule is one EventBridge rule that feeds the queue.
 type rule struct {
 	suffix  string
@@ -82,10 +89,7 @@ func EnsureQueue(ctx context.Context, q cloud.QueueAPI, r cloud.RulesAPI, opts O
 	if r == nil {
 		return "", errors.New("interruption: rules API is required to create the queue")
 	}
-	prefix := opts.RulePrefix
-	if prefix == "" {
-		prefix = opts.QueueName
-	}
+	prefix := opts.rulePrefix()
 
 	url, err := createQueue(ctx, q, opts)
 	if err != nil {

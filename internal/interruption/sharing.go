@@ -29,10 +29,7 @@ func SharingWarnings(ctx context.Context, q cloud.QueueAPI, r cloud.RulesAPI, qu
 		return nil, fmt.Errorf("reading queue ARN: %w", err)
 	}
 	queueARN := attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
-	prefix := opts.RulePrefix
-	if prefix == "" {
-		prefix = opts.QueueName
-	}
+	prefix := opts.rulePrefix()
 	ours := make([]string, len(rules))
 	for i, rl := range rules {
 		ours[i] = ruleName(prefix, rl.suffix)

@@ -316,7 +316,7 @@ func BenchmarkIdle(b *testing.B) {
 func BenchmarkScale(b *testing.B) {
 	objects := count("XDRIVE_BENCH_OBJECTS", 1000)
 	h := start(b, operator.Options{PollInterval: 30 * time.Second})
-	took := converge(b, h, objects)
+	converge(b, h, objects)
 	var parts []string
 	var inMoto time.Duration
 	for action, d := range h.Proxy.Durations() {
@@ -326,7 +326,6 @@ func BenchmarkScale(b *testing.B) {
 	slices.Sort(parts)
 	b.ReportMetric(inMoto.Seconds(), "moto-busy-s")
 	b.Logf("time spent answering AWS calls (summed over concurrent calls) %s: %s", inMoto.Round(time.Second), strings.Join(parts, " "))
-	_ = took
 }
 
 // BenchmarkScaleFake measures convergence of many objects on the in-process

@@ -42,11 +42,17 @@ func WorkstationDrive(o client.Object) []string {
 
 // Backoff returns an exponential delay for the n-th wait, with ±20% jitter.
 func Backoff(n int, base, limit time.Duration) time.Duration {
+	return Jitter(Doubling(n, base, limit))
+}
+
+// Doubling returns base doubled n times, at most limit; without jitter, so
+// that every reconcile computes the same time from the same status.
+func Doubling(n int, base, limit time.Duration) time.Duration {
 	d := base
 	for i := 0; i < n && d < limit; i++ {
 		d *= 2
 	}
-	return Jitter(min(d, limit))
+	return min(d, limit)
 }
 
 // Load reads the object and, unless it is being deleted, stores the

@@ -15,6 +15,7 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
+	"github.com/xdrive-io/xdrive/internal/controller/common"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
 )
@@ -183,7 +184,7 @@ func (s *scope) nextStatusCheck(last agent.Result) time.Time {
 	case !last.Done():
 		return time.Time{}
 	case last.Err != nil:
-		return last.Finished.Add(backoff(last.Failures, 2*time.Second, 5*time.Minute))
+		return last.Finished.Add(common.Doubling(last.Failures-1, 2*time.Second, 5*time.Minute))
 	case last.Status.Released || !last.Status.Mounted || last.Status.Phase != bootstrap.PhaseReady:
 		return last.Finished.Add(3 * time.Second)
 	}
@@ -193,14 +194,4 @@ func (s *scope) nextStatusCheck(last agent.Result) time.Time {
 		}
 	}
 	return last.Finished.Add(s.r.Timings.IdleRequeue)
-}
-
-// backoff doubles from base for each failure after the first, up to limit;
-// without jitter, so that every reconcile computes the same time.
-func backoff(failures int, base, limit time.Duration) time.Duration {
-	d := base
-	for i := 1; i < failures && d < limit; i++ {
-		d *= 2
-	}
-	return min(d, limit)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/agent"
+	"github.com/xdrive-io/xdrive/internal/controller/common"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
@@ -86,7 +87,7 @@ func (s *scope) releasing(ctx context.Context) (ctrl.Result, error) {
 	if inFlight {
 		return ctrl.Result{RequeueAfter: remaining}, nil // the call's end wakes us sooner
 	}
-	if retry := release.Finished.Add(backoff(release.Failures, time.Second, 10*time.Second)); release.Err != nil && s.now.Before(retry) {
+	if retry := release.Finished.Add(common.Doubling(release.Failures-1, time.Second, 10*time.Second)); release.Err != nil && s.now.Before(retry) {
 		return ctrl.Result{RequeueAfter: min(retry.Sub(s.now), remaining)}, nil
 	}
 	creds, err := s.r.credentials(ctx, s.ws)
