@@ -340,6 +340,13 @@ type LaunchAttempt struct {
 	// +kubebuilder:validation:MaxLength=32
 	SpotPrice string `json:"spotPrice,omitempty"`
 
+	// pricePerHour is the offering's price when it was chosen, USD per hour:
+	// the spot price, or the on-demand price if known.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	PricePerHour string `json:"pricePerHour,omitempty"`
+
 	// snapshotID is the snapshot the drive volume is created from; absent for a blank drive.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
@@ -534,6 +541,13 @@ type WorkstationStatus struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
 	SpotPrice string `json:"spotPrice,omitempty"`
+
+	// pricePerHour is the price of the current instance seen at launch, USD
+	// per hour: the spot price, or the on-demand price if known.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	PricePerHour string `json:"pricePerHour,omitempty"`
 
 	// launches counts launches; it keys the RunInstances client token.
 	// +optional

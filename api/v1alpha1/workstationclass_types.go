@@ -18,8 +18,26 @@ type ImagePolicy struct {
 	GPU *ImageSource `json:"gpu,omitempty"`
 }
 
+// InstanceTypePrice is an instance type's hourly price.
+type InstanceTypePrice struct {
+	// instanceType is the EC2 instance type, e.g. g5.xlarge.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9.-]*$`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	InstanceType string `json:"instanceType,omitempty"`
+
+	// pricePerHour is the price in USD per hour, as a decimal string.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,6})?$`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=16
+	PricePerHour string `json:"pricePerHour,omitempty"`
+}
+
 // WorkstationClassSpec is what an admin allows the Workstations of a class.
 // +kubebuilder:validation:XValidation:rule="!has(self.maxSpotPricePerHour) || !has(self.capacityTypes) || 'Spot' in self.capacityTypes",message="maxSpotPricePerHour: only meaningful when capacityTypes allows Spot"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxOnDemandPricePerHour) || !has(self.capacityTypes) || 'OnDemand' in self.capacityTypes",message="maxOnDemandPricePerHour: only meaningful when capacityTypes allows OnDemand"
 type WorkstationClassSpec struct {
 	// namespaceSelector selects the namespaces whose Workstations may use the class; {} selects all.
 	// +required
@@ -79,6 +97,24 @@ type WorkstationClassSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=16
 	MaxSpotPricePerHour string `json:"maxSpotPricePerHour,omitempty"`
+
+	// maxOnDemandPricePerHour caps the on-demand price in USD per hour, as a
+	// decimal string. Prices come from onDemandPrices, else the
+	// operator's list prices; a type priced by neither is refused under the cap.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,6})?$`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=16
+	MaxOnDemandPricePerHour string `json:"maxOnDemandPricePerHour,omitempty"`
+
+	// onDemandPrices are on-demand prices by instance type, over the
+	// operator's list prices (which cover common types in us-east-1,
+	// us-east-2 and us-west-2): for other regions, types, or negotiated prices.
+	// +optional
+	// +listType=map
+	// +listMapKey=instanceType
+	// +kubebuilder:validation:MaxItems=256
+	OnDemandPrices []InstanceTypePrice `json:"onDemandPrices,omitempty"`
 
 	// maxDriveSizeGiB is the largest XDrive sizeGiB a Workstation of the class may mount.
 	// +optional

@@ -22,7 +22,8 @@ type Offering struct {
 	Zone     string
 	Spot     bool
 	SubnetID string
-	// Price is the latest spot price in USD per hour; empty for on-demand.
+	// Price is the latest spot price, or the on-demand price, in USD per
+	// hour; empty for an on-demand type whose price is unknown.
 	Price string
 	// Rank is the type's position in the user's preference list.
 	Rank int
@@ -61,6 +62,8 @@ type Catalog struct {
 	subnets  map[string]cached[string] // subnet -> zone
 	images   map[string]cached[string] // SSM parameter -> AMI
 	priceTTL time.Duration
+	// Region prices on-demand offerings from the list prices (OnDemandPrice).
+	Region string
 }
 
 type cached[T any] struct {
@@ -92,12 +95,17 @@ type PlacementRequest struct {
 	Zones     []string // empty: every zone that offers a type
 	SubnetIDs []string // empty: the zone's default subnet
 	Spot      bool
-	MaxPrice  string
-	Avoid     func(Offering) bool
+	// MaxPrice caps the spot price.
+	MaxPrice string
+	// MaxOnDemandPrice caps the on-demand price; a type of unknown price is refused under a cap.
+	MaxOnDemandPrice string
+	// OnDemandPrices are the class's own on-demand prices, over the list prices.
+	OnDemandPrices map[string]string
+	Avoid          func(Offering) bool
 }
 
-// Candidates returns the usable offerings, cheapest first. Spot offerings are
-// ordered by price, then preference; on-demand ones by preference.
+// Candidates returns the usable offerings under the price caps. Spot
+// offerings are ordered by price, then preference; on-demand ones by preference.
 func (c *Catalog) Candidates(ctx context.Context, req PlacementRequest) ([]Offering, error) {
 	zoneOf, err := c.subnetZones(ctx, req.SubnetIDs)
 	if err != nil {
@@ -136,10 +144,17 @@ func (c *Catalog) Candidates(ctx context.Context, req PlacementRequest) ([]Offer
 		if err := c.price(ctx, out); err != nil {
 			return nil, err
 		}
-		out = slices.DeleteFunc(out, func(o Offering) bool { return o.Price == "" || !cheaperOrEqual(o.Price, req.MaxPrice) })
+		out = slices.DeleteFunc(out, func(o Offering) bool { return o.Price == "" || PriceAbove(o.Price, req.MaxPrice) })
+	} else {
+		for i, o := range out {
+			out[i].Price, _ = OnDemandPrice(c.Region, o.Type, req.OnDemandPrices)
+		}
+		out = slices.DeleteFunc(out, func(o Offering) bool {
+			return req.MaxOnDemandPrice != "" && (o.Price == "" || PriceAbove(o.Price, req.MaxOnDemandPrice))
+		})
 	}
 	slices.SortStableFunc(out, func(a, b Offering) int {
-		if pa, pb := parsePrice(a.Price), parsePrice(b.Price); pa != pb {
+		if pa, pb := parsePrice(a.Price), parsePrice(b.Price); req.Spot && pa != pb {
 			if pa < pb {
 				return -1
 			}
@@ -168,10 +183,6 @@ func parsePrice(p string) float64 {
 		return 1e9
 	}
 	return f
-}
-
-func cheaperOrEqual(price, limit string) bool {
-	return limit == "" || parsePrice(price) <= parsePrice(limit)
 }
 
 func (c *Catalog) offeredZones(ctx context.Context, types []string) (map[string][]string, error) {

@@ -24,5 +24,6 @@ func NewAWS(cfg aws.Config, apiOptions ...func(*middleware.Stack) error) AWS {
 		SSM:    ssm.NewFromConfig(cfg),
 		SQS:    sqs.NewFromConfig(cfg),
 		Events: eventbridge.NewFromConfig(cfg),
+		Region: cfg.Region,
 	}
 }

@@ -32,6 +32,8 @@ type AWS struct {
 	SSM    cloud.SSMAPI
 	SQS    cloud.QueueAPI
 	Events cloud.RulesAPI
+	// Region is the clients' region.
+	Region string
 }
 
 // Options configures the operator.
@@ -154,9 +156,11 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		}
 		agentEvents <- event.TypedGenericEvent[*v1alpha1.Workstation]{Object: w}
 	}}
+	catalog := instances.NewCatalog(clients.EC2, clients.SSM, time.Hour)
+	catalog.Region = clients.Region
 	if err := (&workstation.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-		Catalog:  &instances.SerialCatalog{Catalog: instances.NewCatalog(clients.EC2, clients.SSM, time.Hour)},
+		Catalog: &instances.SerialCatalog{Catalog: catalog}, Region: clients.Region,
 		Launcher: launcher, Volumes: driveService,
 		Instances: cache, Calls: calls, Recorder: mgr.GetEventRecorder("workstation"),
 		UserData: opts.UserData, Images: opts.Images, Timings: opts.Timings,

@@ -24,6 +24,10 @@ var invalidClassCases = []invalidCase{
 	{name: "capacityType Reserved", kind: kindWSC, spec: `{` + wsc + `, capacityTypes: [Reserved]}`, want: []string{"spec.capacityTypes[0]", `Unsupported value: "Reserved"`}},
 	{name: "spot price with OnDemand only", kind: kindWSC, spec: `{` + wsc + `, capacityTypes: [OnDemand], maxSpotPricePerHour: "0.5"}`, want: []string{"maxSpotPricePerHour: only meaningful when capacityTypes allows Spot"}},
 	{name: "spot price not a number", kind: kindWSC, spec: `{` + wsc + `, maxSpotPricePerHour: "$1"}`, want: []string{"spec.maxSpotPricePerHour", "should match"}},
+	{name: "on-demand price with Spot only", kind: kindWSC, spec: `{` + wsc + `, capacityTypes: [Spot], maxOnDemandPricePerHour: "0.5"}`, want: []string{"maxOnDemandPricePerHour: only meaningful when capacityTypes allows OnDemand"}},
+	{name: "on-demand price not a number", kind: kindWSC, spec: `{` + wsc + `, maxOnDemandPricePerHour: "1,5"}`, want: []string{"spec.maxOnDemandPricePerHour", "should match"}},
+	{name: "type price not a number", kind: kindWSC, spec: `{` + wsc + `, onDemandPrices: [{instanceType: g5.xlarge, pricePerHour: "$1"}]}`, want: []string{"spec.onDemandPrices[0].pricePerHour", "should match"}},
+	{name: "type price twice", kind: kindWSC, spec: `{` + wsc + `, onDemandPrices: [{instanceType: g5.xlarge, pricePerHour: "1"}, {instanceType: g5.xlarge, pricePerHour: "2"}]}`, want: []string{"spec.onDemandPrices[1]", "Duplicate value"}},
 	{name: "maxDriveSizeGiB 0", kind: kindWSC, spec: `{` + wsc + `, maxDriveSizeGiB: 0}`, want: []string{"spec.maxDriveSizeGiB", "greater than or equal to 1"}},
 	{name: "image cpu both", kind: kindWSC, spec: `{` + wsc + `, image: {cpu: {id: ami-0123456789abcdef0, ssmParameter: /aws/service/x}}}`, want: []string{"spec.image.cpu", "image: set exactly one of id or ssmParameter"}},
 	{name: "image gpu bad AMI", kind: kindWSC, spec: `{` + wsc + `, image: {gpu: {id: ami-1}}}`, want: []string{"spec.image.gpu.id", "should match"}},
@@ -57,6 +61,7 @@ func TestWorkstationClassValidation(t *testing.T) {
 		iamInstanceProfile: xdrive-workstation-team-a, keyName: team-a,
 		image: {cpu: {ssmParameter: /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64}, gpu: {id: ami-0123456789abcdef0}},
 		instanceTypes: [t3.large, "g5.*"], capacityTypes: [Spot, OnDemand], maxSpotPricePerHour: "1.25",
+		maxOnDemandPricePerHour: "2.5", onDemandPrices: [{instanceType: g5.xlarge, pricePerHour: "0.9"}],
 		maxDriveSizeGiB: 500, tags: {cost-center: research}, allowWorkstationOverrides: false, allowUntaggedSnapshots: false}`)
 	if err := e.Client.Create(testCtx(t), full); err != nil {
 		t.Fatalf("a full class was rejected: %v", err)

@@ -210,3 +210,36 @@ func tagMap(tags []ec2types.Tag) map[string]string {
 	}
 	return m
 }
+
+// TestClassCapsOnDemandPrice: under the class's maxOnDemandPricePerHour, an
+// on-demand Workstation of a dearer type is refused, and one of a cheaper
+// type launches on demand with its price in status.
+func TestClassCapsOnDemandPrice(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t)})
+	cls := newClass(h, "capped", map[string]string{corev1.LabelMetadataName: h.Namespace})
+	cls.Spec.MaxOnDemandPricePerHour = "0.10"
+	cls.Spec.OnDemandPrices = []v1alpha1.InstanceTypePrice{{InstanceType: "m5.large", PricePerHour: "0.20"}} // over the list price 0.096
+	h.Create(cls)
+	h.Start()
+	onDemand := func(name string, types ...string) *v1alpha1.Workstation {
+		w := h.NewWorkstation(name, name, types, "us-east-1a")
+		w.Spec.ClassName, w.Spec.CapacityType = cls.Name, v1alpha1.CapacityTypeOnDemand
+		return w
+	}
+	h.Create(h.NewDrive("dear", 10), h.NewDrive("own-price", 10), h.NewDrive("cheap", 10))
+	h.Create(onDemand("dear", "t3.large", "g5.xlarge"), onDemand("own-price", "m5.large"), onDemand("cheap", "t3.large"))
+	h.Eventually(converge, "dear refused", classAllowed(h, "dear", "False", v1alpha1.ReasonClassViolation, "g5.xlarge ($1.006/h)", "maxOnDemandPricePerHour 0.10"))
+	h.Eventually(converge, "own price refused", classAllowed(h, "own-price", "False", v1alpha1.ReasonClassViolation, "m5.large ($0.20/h)"))
+	h.Eventually(converge, "cheap Ready", h.WorkstationReady("cheap"))
+	refusedAndIdle(t, h, "dear", v1alpha1.ReasonClassViolation)
+	refusedAndIdle(t, h, "own-price", v1alpha1.ReasonClassViolation)
+	st := h.Workstation("cheap").Status
+	if st.CapacityType != v1alpha1.CapacityTypeOnDemand || st.PricePerHour != "0.0832" || st.SpotPrice != "" {
+		t.Fatalf("cheap: capacity %s, pricePerHour %q, spotPrice %q; want OnDemand at t3.large's list price 0.0832 and no spot price",
+			st.CapacityType, st.PricePerHour, st.SpotPrice)
+	}
+	inst, _ := h.Instance(st.InstanceID)
+	if inst.InstanceLifecycle != "" {
+		t.Fatalf("instance %s lifecycle %q, want on demand", st.InstanceID, inst.InstanceLifecycle)
+	}
+}

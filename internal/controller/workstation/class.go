@@ -6,7 +6,6 @@ import (
 	"maps"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,6 +31,8 @@ type classParams struct {
 	profile          string
 	keyName          string
 	maxSpotPrice     string
+	maxOnDemandPrice string
+	onDemandPrices   map[string]string
 	image            *v1alpha1.ImageSource // the Workstation's own, if allowed
 	tags             map[string]string
 }
@@ -101,7 +102,7 @@ func (s *scope) resolveClass(ctx context.Context) (*refusal, error) {
 		return &refusal{v1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf(
 			"WorkstationClass %s does not allow namespace %s (its namespaceSelector does not select it)", cls.Name, s.ws.Namespace)}, nil
 	}
-	problems := violations(s.ws.Spec, cls.Spec)
+	problems := violations(s.ws.Spec, cls.Spec, s.r.Region)
 	xd, err := s.drive(ctx)
 	if err != nil {
 		return nil, err
@@ -186,8 +187,8 @@ func (s *scope) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cls *v1al
 	return nil, nil
 }
 
-// violations lists what the spec asks that the class does not allow.
-func violations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSpec) []string {
+// violations lists what the spec asks that the class does not allow; region prices on-demand types.
+func violations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSpec, region string) []string {
 	var out []string
 	if !c.OverridesAllowed() {
 		var set []string
@@ -229,8 +230,45 @@ func violations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSpec) 
 			out = append(out, "onDemandFallback needs capacity type OnDemand, which is not allowed")
 		}
 	}
-	if c.MaxSpotPricePerHour != "" && spec.MaxSpotPrice != "" && price(spec.MaxSpotPrice) > price(c.MaxSpotPricePerHour) {
+	if c.MaxSpotPricePerHour != "" && spec.MaxSpotPrice != "" && instances.PriceAbove(spec.MaxSpotPrice, c.MaxSpotPricePerHour) {
 		out = append(out, fmt.Sprintf("maxSpotPrice %s is above the class's maxSpotPricePerHour %s", spec.MaxSpotPrice, c.MaxSpotPricePerHour))
+	}
+	if spec.CapacityType == v1alpha1.CapacityTypeOnDemand && c.MaxOnDemandPricePerHour != "" {
+		out = append(out, overOnDemandCap(spec.InstanceTypes, c, region)...)
+	}
+	return out
+}
+
+// overOnDemandCap lists the types whose on-demand price is above the class's
+// cap, or unknown. A spot Workstation's on-demand fallback is capped at placement instead.
+func overOnDemandCap(types []string, c v1alpha1.WorkstationClassSpec, region string) []string {
+	var above, unknown []string
+	for _, t := range types {
+		p, ok := instances.OnDemandPrice(region, t, priceTable(c.OnDemandPrices))
+		switch {
+		case !ok:
+			unknown = append(unknown, t)
+		case instances.PriceAbove(p, c.MaxOnDemandPricePerHour):
+			above = append(above, fmt.Sprintf("%s ($%s/h)", t, p))
+		}
+	}
+	var out []string
+	if len(above) > 0 {
+		out = append(out, fmt.Sprintf("on demand, %s cost more than the class's maxOnDemandPricePerHour %s",
+			strings.Join(above, ", "), c.MaxOnDemandPricePerHour))
+	}
+	if len(unknown) > 0 {
+		out = append(out, fmt.Sprintf("the on-demand price of %s in %s is unknown, so the class's maxOnDemandPricePerHour cannot admit it; an admin can add it to the class's onDemandPrices",
+			strings.Join(unknown, ", "), region))
+	}
+	return out
+}
+
+// priceTable maps the class's on-demand prices by instance type.
+func priceTable(prices []v1alpha1.InstanceTypePrice) map[string]string {
+	out := make(map[string]string, len(prices))
+	for _, p := range prices {
+		out[p.InstanceType] = p.PricePerHour
 	}
 	return out
 }
@@ -245,19 +283,12 @@ func TypeAllowed(allowed []string, t string) bool {
 	return false
 }
 
-func price(s string) float64 {
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0
-	}
-	return f
-}
-
 // params merges the class and, where it allows, the Workstation's own fields.
 func (s *scope) params(cls *v1alpha1.WorkstationClass) *classParams {
 	spec, c := s.ws.Spec, cls.Spec
 	p := &classParams{class: cls, subnetIDs: c.SubnetIDs, securityGroupIDs: c.SecurityGroupIDs,
-		profile: c.IAMInstanceProfile, keyName: c.KeyName, maxSpotPrice: orDefault(spec.MaxSpotPrice, c.MaxSpotPricePerHour)}
+		profile: c.IAMInstanceProfile, keyName: c.KeyName, maxSpotPrice: orDefault(spec.MaxSpotPrice, c.MaxSpotPricePerHour),
+		maxOnDemandPrice: c.MaxOnDemandPricePerHour, onDemandPrices: priceTable(c.OnDemandPrices)}
 	if c.OverridesAllowed() {
 		p.subnetIDs = orList(spec.SubnetIDs, p.subnetIDs)
 		p.securityGroupIDs = orList(spec.SecurityGroupIDs, p.securityGroupIDs)

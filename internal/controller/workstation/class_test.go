@@ -51,6 +51,23 @@ func TestViolations(t *testing.T) {
 		"image override": {func(w *v1alpha1.WorkstationSpec, _ *v1alpha1.WorkstationClassSpec) {
 			w.Image = &v1alpha1.ImageSource{ID: "ami-0123456789abcdef0"}
 		}, "image"},
+		"on-demand under the cap": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
+			w.CapacityType, c.CapacityTypes, c.MaxOnDemandPricePerHour = v1alpha1.CapacityTypeOnDemand, nil, "0.0832"
+		}, ""},
+		"on-demand over the cap": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
+			w.CapacityType, c.CapacityTypes, c.MaxOnDemandPricePerHour = v1alpha1.CapacityTypeOnDemand, nil, "0.08"
+		}, "t3.large ($0.0832/h)"},
+		"on-demand, the class's own price": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
+			w.CapacityType, c.CapacityTypes, c.MaxOnDemandPricePerHour = v1alpha1.CapacityTypeOnDemand, nil, "0.08"
+			c.OnDemandPrices = []v1alpha1.InstanceTypePrice{{InstanceType: "t3.large", PricePerHour: "0.07"}}
+		}, ""},
+		"on-demand, unknown price": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
+			w.CapacityType, c.CapacityTypes, c.MaxOnDemandPricePerHour = v1alpha1.CapacityTypeOnDemand, nil, "9"
+			w.InstanceTypes = []string{"t3.nano-unlisted"}
+		}, "unknown"},
+		"spot with a fallback is capped at placement": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
+			c.CapacityTypes, c.MaxOnDemandPricePerHour, w.OnDemandFallback = nil, "0.01", ptr.To(true)
+		}, ""},
 		"any type, any price": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
 			*c = v1alpha1.WorkstationClassSpec{}
 			w.MaxSpotPrice = "9"
@@ -60,7 +77,7 @@ func TestViolations(t *testing.T) {
 			w, c := base, class
 			w.InstanceTypes = slices.Clone(base.InstanceTypes)
 			tc.change(&w, &c)
-			got := violations(w, c)
+			got := violations(w, c, "us-east-1")
 			switch {
 			case tc.want == "" && len(got) > 0:
 				t.Fatalf("violations = %q, want none", got)

@@ -99,6 +99,8 @@ type Reconciler struct {
 	// APIReader reads Workstations past the cache (is a lease holder still there?).
 	APIReader client.Reader
 	Catalog   Catalog
+	// Region prices on-demand types for the classes' caps.
+	Region    string
 	Launcher  Launcher
 	Instances Instances
 	Volumes   DriveVolumes

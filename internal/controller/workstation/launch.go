@@ -82,7 +82,7 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	o := candidates[0]
 	st.Launches++
 	st.Launch = &v1alpha1.LaunchAttempt{
-		Attempt: st.Launches, Offering: o.Key(), SubnetID: o.SubnetID, SpotPrice: o.Price,
+		Attempt: st.Launches, Offering: o.Key(), SubnetID: o.SubnetID, SpotPrice: spotPrice(o), PricePerHour: o.Price,
 		SnapshotID: xd.Status.RestoreSnapshotID, Candidates: int32(len(candidates)), StartTime: metav1.NewTime(s.now),
 	}
 	st.DriveRelease = nil
@@ -189,7 +189,7 @@ func (s *scope) adoptStray(ctx context.Context) (bool, error) {
 	inst := owned[0]
 	s.recordInstance(inst)
 	if s.st.Launch != nil {
-		s.st.SpotPrice = s.st.Launch.SpotPrice
+		s.st.SpotPrice, s.st.PricePerHour = s.st.Launch.SpotPrice, s.st.Launch.PricePerHour
 	}
 	s.st.Launch = nil
 	s.st.Phase = v1alpha1.WorkstationPhaseRunning
@@ -253,10 +253,13 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 	}
 	s.r.Instances.Remember(inst)
 	s.recordInstance(inst)
-	st.SpotPrice = st.Launch.SpotPrice
+	st.SpotPrice, st.PricePerHour = st.Launch.SpotPrice, st.Launch.PricePerHour
 	msg := fmt.Sprintf("Launched %s (%s) in %s from %s", inst.ID, o.Key(), o.Zone, restoreText(st.Launch.SnapshotID))
-	if o.Spot {
+	switch {
+	case o.Spot:
 		msg += fmt.Sprintf(" at $%s/h, the cheapest of %d offerings", st.Launch.SpotPrice, st.Launch.Candidates)
+	case st.Launch.PricePerHour != "":
+		msg += fmt.Sprintf(" at $%s/h on demand", st.Launch.PricePerHour)
 	}
 	var skipped []string
 	for _, a := range st.AvoidOfferings {
@@ -300,6 +303,13 @@ func restoreText(snapshotID string) string {
 	return "snapshot " + snapshotID
 }
 
+func spotPrice(o instances.Offering) string {
+	if o.Spot {
+		return o.Price
+	}
+	return ""
+}
+
 func orDefault(s, d string) string {
 	if s == "" {
 		return d
@@ -326,6 +336,7 @@ func (s *scope) candidates(ctx context.Context) ([]instances.Offering, error) {
 	req := instances.PlacementRequest{
 		Types: spec.InstanceTypes, Zones: spec.AvailabilityZones, SubnetIDs: s.class.subnetIDs,
 		Spot: spec.CapacityType != v1alpha1.CapacityTypeOnDemand, MaxPrice: s.class.maxSpotPrice, Avoid: s.avoided,
+		MaxOnDemandPrice: s.class.maxOnDemandPrice, OnDemandPrices: s.class.onDemandPrices,
 	}
 	list, err := s.r.Catalog.Candidates(ctx, req)
 	if err != nil || len(list) > 0 || !req.Spot || spec.OnDemandFallback == nil || !*spec.OnDemandFallback {

@@ -168,7 +168,7 @@ func (s *scope) closeTeardown(ctx context.Context) (ctrl.Result, error) {
 		s.ws.Spec.InterruptionPolicy == v1alpha1.InterruptionPolicyStop {
 		st.HaltedGeneration = s.gen
 	}
-	st.InstanceID, st.PrivateIP, st.PublicIP, st.SpotPrice = "", "", "", ""
+	st.InstanceID, st.PrivateIP, st.PublicIP, st.SpotPrice, st.PricePerHour = "", "", "", "", ""
 	st.LaunchTime, st.Teardown = nil, nil
 	s.r.Calls.Forget(td.InstanceID)
 	s.event(false, v1alpha1.ReasonStopped, "Terminate", "Instance %s is terminated", td.InstanceID)
