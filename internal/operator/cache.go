@@ -14,9 +14,21 @@ const LeaderElectionID = "xdrive.io"
 
 // CacheOptions are the manager's cache options: Secrets are listed and
 // watched only when they carry the operator's label, so the manager holds,
-// and reads, no Secret it did not create (docs/security.md).
-func CacheOptions() cache.Options {
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{workstation.SecretLabelKey: workstation.SecretLabelValue})},
-	}}
+// and reads, no Secret it did not create (docs/security.md); no cached
+// object keeps its managedFields, which the operator never reads.
+// namespaces, if any, limit the cache to them.
+func CacheOptions(namespaces ...string) cache.Options {
+	o := cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{workstation.SecretLabelKey: workstation.SecretLabelValue})},
+		},
+	}
+	if len(namespaces) > 0 {
+		o.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range namespaces {
+			o.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return o
 }

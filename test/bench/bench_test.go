@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,11 +25,15 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/operator"
-	"github.com/xdrive-io/xdrive/test/fakeec2"
 	"github.com/xdrive-io/xdrive/test/harness"
 )
 
-func TestMain(m *testing.M) { harness.Main(m) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(managerChildEnv); spec != "" {
+		os.Exit(runManagerChild(spec))
+	}
+	harness.Main(m)
+}
 
 func count(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -293,22 +296,30 @@ func BenchmarkSpecChangeUnreachable(b *testing.B) {
 }
 
 // BenchmarkIdle measures EC2 calls per second while many objects (half
-// drives, half Workstations) sit Ready, on the in-process fake EC2.
+// drives, half Workstations) sit Ready, and the manager's memory: the
+// manager runs in a process of its own, on the fake EC2.
 func BenchmarkIdle(b *testing.B) {
 	objects := count("XDRIVE_BENCH_IDLE", 2000)
 	window := time.Duration(count("XDRIVE_BENCH_IDLE_SECONDS", 120)) * time.Second
-	h, fake := startFake(b, operator.Options{PollInterval: 30 * time.Second,
-		Timings: workstation.Timings{IdleRequeue: 5 * time.Minute}})
+	h := harness.New(b, harness.Config{Env: harness.Env(b)})
+	manager := startManagerChild(b, h, 30*time.Second, 5*time.Minute)
 	fleet(h, objects/2)
 	allReady(h, objects/2, 15*time.Minute)
 	time.Sleep(30 * time.Second) // let the launch wave's requeues settle
-	fake.ResetCalls()
+	manager.resetCalls(b)
 	time.Sleep(window)
-	total, detail := ec2Calls(fake.Calls())
+	r := manager.report(b)
+	total, detail := ec2Calls(r.Calls)
 	b.ReportMetric(float64(total)/window.Seconds(), "ec2-calls/s")
-	b.ReportMetric(float64(rssKiB())/1024, "process-rss-MiB")
-	b.Logf("%d idle objects over %s: %d EC2 calls (%.3f/s): %s; RSS of the test process %d MiB",
-		objects, window, total, float64(total)/window.Seconds(), detail, rssKiB()>>10)
+	reportManagerMemory(b, r)
+	b.Logf("%d idle objects over %s: %d EC2 calls (%.3f/s): %s; manager RSS %d MiB (peak %d MiB), heap in use %.0f MiB",
+		objects, window, total, float64(total)/window.Seconds(), detail, r.RSSKiB>>10, r.PeakRSSKiB>>10, r.HeapInuseMiB)
+}
+
+func reportManagerMemory(b *testing.B, r childReport) {
+	b.ReportMetric(float64(r.RSSKiB)/1024, "manager-rss-MiB")
+	b.ReportMetric(float64(r.PeakRSSKiB)/1024, "manager-peak-rss-MiB")
+	b.ReportMetric(r.HeapInuseMiB, "manager-heap-MiB")
 }
 
 // BenchmarkScale measures convergence of many objects (half drives, half
@@ -328,15 +339,19 @@ func BenchmarkScale(b *testing.B) {
 	b.Logf("time spent answering AWS calls (summed over concurrent calls) %s: %s", inMoto.Round(time.Second), strings.Join(parts, " "))
 }
 
-// BenchmarkScaleFake measures convergence of many objects on the in-process
-// fake EC2: the operator's own cost, without moto's.
+// BenchmarkScaleFake measures convergence of many objects on the fake EC2:
+// the operator's own cost, without moto's. The manager runs in a process of
+// its own, so that its memory is measured apart from the benchmark's.
 func BenchmarkScaleFake(b *testing.B) {
 	objects := count("XDRIVE_BENCH_OBJECTS", 1000)
-	h, fake := startFake(b, operator.Options{PollInterval: 30 * time.Second})
+	h := harness.New(b, harness.Config{Env: harness.Env(b)})
+	manager := startManagerChild(b, h, 30*time.Second, 10*time.Second)
 	converge(b, h, objects)
-	total, detail := ec2Calls(fake.Calls())
-	b.Logf("EC2 calls to converge: %d (%s)", total, detail)
-	b.Logf("API server requests to converge: %v", h.APIRequests())
+	r := manager.report(b)
+	reportManagerMemory(b, r)
+	total, detail := ec2Calls(r.Calls)
+	b.Logf("manager RSS %d MiB (peak %d MiB), heap in use %.0f MiB; EC2 calls to converge: %d (%s)",
+		r.RSSKiB>>10, r.PeakRSSKiB>>10, r.HeapInuseMiB, total, detail)
 }
 
 func converge(b *testing.B, h *harness.Harness, objects int) time.Duration {
@@ -344,47 +359,7 @@ func converge(b *testing.B, h *harness.Harness, objects int) time.Duration {
 	fleet(h, objects/2)
 	allReady(h, objects/2, 15*time.Minute)
 	took := time.Since(began)
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
 	b.ReportMetric(took.Seconds(), "converge-s")
-	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
-	b.ReportMetric(float64(rssKiB())/1024, "process-rss-MiB")
-	b.Logf("%d objects Ready in %s; heap in use %d MiB; RSS of the whole test process (operator, envtest clients, harness) %d MiB",
-		objects, took, ms.HeapInuse>>20, rssKiB()>>10)
+	b.Logf("%d objects Ready in %s", objects, took)
 	return took
-}
-
-// startFake runs the operator against the in-process fake EC2, whose
-// instances, volumes and snapshots move on every 50 ms.
-func startFake(b *testing.B, opts operator.Options) (*harness.Harness, *fakeec2.Fake) {
-	var fake *fakeec2.Fake
-	h := harness.New(b, harness.Config{Env: harness.Env(b), Options: opts, AWS: func(cluster string) operator.AWS {
-		fake = fakeec2.New(fakeec2.Options{Cluster: cluster, Now: time.Now})
-		return operator.AWS{EC2: fake, SSM: fake}
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
-	go func() {
-		for ctx.Err() == nil {
-			fake.Settle()
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
-	h.Start()
-	return h, fake
-}
-
-func rssKiB() int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseInt(f[1], 10, 64)
-			return v
-		}
-	}
-	return 0
 }

@@ -3,6 +3,7 @@ package fakeec2
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -48,7 +49,7 @@ type instance struct {
 }
 
 type launchRecord struct {
-	fingerprint string
+	fingerprint [sha256.Size]byte
 	instanceIDs []string
 }
 
@@ -104,15 +105,16 @@ func (f *Fake) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput,
 	return f.runOutput(ids), nil
 }
 
-// launchFingerprint identifies a request's parameters, for ClientToken checks.
-func launchFingerprint(in *ec2.RunInstancesInput) string {
+// launchFingerprint identifies a request's parameters, for ClientToken
+// checks: a hash, so that a fleet's tokens don't keep its user data.
+func launchFingerprint(in *ec2.RunInstancesInput) [sha256.Size]byte {
 	c := *in
 	c.ClientToken, c.DryRun = nil, nil
 	b, err := json.Marshal(c)
 	if err != nil {
 		panic(fmt.Sprintf("fakeec2: encoding RunInstancesInput: %v", err))
 	}
-	return string(b)
+	return sha256.Sum256(b)
 }
 
 func (f *Fake) runOutput(ids []string) *ec2.RunInstancesOutput {

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -181,7 +180,7 @@ func (s *Stack) Start() error {
 	return s.StartManager(ManagerConfig{Options: ctrl.Options{
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		// Secrets as the binary caches them: only those with the operator's label.
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{s.Namespace: {}}, ByObject: operator.CacheOptions().ByObject},
+		Cache: operator.CacheOptions(s.Namespace),
 	}})
 }
 
