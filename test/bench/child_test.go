@@ -32,7 +32,7 @@ import (
 const managerChildEnv = "XDRIVE_BENCH_MANAGER_CHILD"
 
 type childSpec struct {
-	Host                     string
+	Host                      string
 	CAData, CertData, KeyData []byte
 	Namespace, Cluster        string
 	PollInterval, IdleRequeue time.Duration

@@ -65,8 +65,9 @@ type StackConfig struct {
 	// zero fields get the short intervals and timeouts that tests want.
 	// With Instances and no Agent, the operator uses the real SSH agent.
 	Options operator.Options
-	// AWS, when set, replaces the operator's AWS clients (moto through the
-	// proxy), for example with the in-process fake EC2 of the benchmarks.
+	// AWS, when set, replaces those of the operator's AWS clients (moto
+	// through the proxy) that it sets, for example EC2 with the in-process
+	// fake of the benchmarks.
 	AWS func(cluster string) operator.AWS
 	// Instances, when set, simulates the cluster's instances
 	// (test/instancesim; its EC2 and Cluster are filled in) and points
@@ -147,12 +148,23 @@ func (s *Stack) Close() error {
 	return err
 }
 
-// AWS returns the operator's clients: StackConfig.AWS, or moto through the proxy.
+// AWS returns the operator's clients: those StackConfig.AWS set, and moto
+// through the proxy for the others.
 func (s *Stack) AWS() operator.AWS {
+	clients := operator.NewAWS(s.AWSConfig())
 	if s.aws.EC2 != nil {
-		return s.aws
+		clients.EC2 = s.aws.EC2
 	}
-	return operator.NewAWS(s.AWSConfig())
+	if s.aws.SSM != nil {
+		clients.SSM = s.aws.SSM
+	}
+	if s.aws.SQS != nil {
+		clients.SQS = s.aws.SQS
+	}
+	if s.aws.Events != nil {
+		clients.Events = s.aws.Events
+	}
+	return clients
 }
 
 // AWSConfig is the SDK config that goes through the proxy.
