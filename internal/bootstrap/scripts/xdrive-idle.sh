@@ -24,6 +24,7 @@ tcp_conns() {
 	local -a a
 	out=$(ss -Htni state established) || return 1
 	while IFS= read -r line; do
+		if [[ -z $line ]]; then continue; fi
 		if [[ $line =~ ^[[:space:]] ]]; then
 			bytes=0
 			if [[ $line =~ bytes_acked:([0-9]+) ]]; then bytes=$((bytes + BASH_REMATCH[1])); fi
@@ -37,7 +38,8 @@ tcp_conns() {
 		for f in $line; do
 			if [[ $f =~ :[0-9]+$ ]]; then a+=("$f"); fi
 		done
-		lp=${a[0]##*:} peer=${a[1]:-}
+		lp=${a[0]:-} peer=${a[1]:-}
+		lp=${lp##*:}
 	done <<<"$out"
 	if [[ -n $lp ]]; then printf '%s %s 0\n' "$lp" "$peer"; fi
 }
