@@ -5,8 +5,8 @@ import (
 )
 
 // ResumeAnnotation relaunches a Workstation that was stopped for idleness:
-// "xdrive.io/resume: <RFC3339 time>", a time later than status.idle.stopTime.
-// It is not in Git, so Argo CD shows no drift.
+// "xdrive.io/resume: <RFC3339 time>", a time at or after status.idle.stopTime
+// (to the second). It is not in Git, so Argo CD shows no drift.
 const ResumeAnnotation = "xdrive.io/resume"
 
 // IdleStop stops a Workstation that nobody uses: when no activity signal has
@@ -133,8 +133,8 @@ type IdleState struct {
 	WarningTime *metav1.Time `json:"warningTime,omitempty"`
 
 	// stopTime is when the Workstation was stopped for idleness; it stays
-	// stopped until a xdrive.io/resume annotation names a later time, or
-	// spec.state goes to Stopped and back.
+	// stopped until a xdrive.io/resume annotation names this or a later time,
+	// or spec.state goes to Stopped and back.
 	// +optional
 	StopTime *metav1.Time `json:"stopTime,omitempty"`
 }

@@ -427,6 +427,19 @@ func (h *Instance) AppendDrive(mountPath, name, line string) error {
 	return err
 }
 
+// SetShimState writes (or, with data "", removes) a file of the shim's state,
+// e.g. "who" to show a login session to the idle auto-stop (shim.sh lists them).
+func (h *Instance) SetShimState(name, data string) error {
+	path := filepath.Join(h.state, name)
+	if data == "" {
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	return os.WriteFile(path, []byte(data), 0o644)
+}
+
 // Docker runs the simulated docker on the instance, as a user would, e.g.
 // `exec NAME touch PATH` to change a container's files.
 func (h *Instance) Docker(ctx context.Context, args ...string) (string, error) {

@@ -33,10 +33,10 @@ func IdleStopped(w *v1alpha1.Workstation) bool {
 	return i != nil && i.StopTime != nil && !resumedAfter(w, i.StopTime.Time)
 }
 
-// resumedAfter reports whether the resume annotation names a time after t.
+// resumedAfter reports whether the resume annotation names t or a later time.
 func resumedAfter(w *v1alpha1.Workstation, t time.Time) bool {
 	at, err := time.Parse(time.RFC3339, w.Annotations[v1alpha1.ResumeAnnotation])
-	return err == nil && at.After(t)
+	return err == nil && !at.Before(t) // both to the second
 }
 
 // idleAfter is the Workstation's idle window: its own, capped by the class's
@@ -161,15 +161,15 @@ func (s *scope) idle(ctx context.Context, res ctrl.Result) (ctrl.Result, error) 
 		idle.LastActivityTime = metav1.NewTime(last.Finished.Truncate(time.Second))
 		idle.LastActivitySignal, idle.LastActivityDetail = signal, clip(detail, 256)
 	}
-	deadline := idle.LastActivityTime.Add(s.idleScaled(after))
-	warnAt := deadline.Add(-s.idleScaled(idleWarning))
-	if !s.now.Before(warnAt) && (idle.WarningTime == nil || idle.WarningTime.Before(&idle.LastActivityTime)) {
+	warnAt, deadline := s.idleTimes(after)
+	// The warning and the stop are decided on a check made at their time that saw nothing.
+	quiet := func(t time.Time) bool { return last.Done() && !active && !last.Finished.Before(t) }
+	if quiet(warnAt) && (idle.WarningTime == nil || idle.WarningTime.Before(&idle.LastActivityTime)) {
 		idle.WarningTime = ptrTime(now)
 		s.event(false, v1alpha1.ReasonIdleStopSoon, "IdleStop", "No activity since %s (last: %s); the Workstation stops at %s unless it is used",
 			idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, deadline.UTC().Format(time.RFC3339))
 	}
-	// Only a check made at or after the deadline, which saw nothing, stops it.
-	if last.Done() && !active && !last.Finished.Before(deadline) {
+	if quiet(deadline) {
 		idle.StopTime = ptrTime(now)
 		s.event(false, v1alpha1.ReasonIdleStopped, "IdleStop", "No activity for %s since %s (last: %s); stopping: containers, flush, snapshot. Resume with the annotation %s=<RFC3339 time>",
 			after, idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, v1alpha1.ResumeAnnotation)
@@ -185,16 +185,25 @@ func (s *scope) idle(ctx context.Context, res ctrl.Result) (ctrl.Result, error) 
 	return res, nil
 }
 
-// idleCheckDue moves the next status check to the idle deadline, so the
-// stop is decided on a check made then.
+// idleTimes are when the warning is due and when the stop is.
+func (s *scope) idleTimes(after time.Duration) (warnAt, deadline time.Time) {
+	deadline = s.st.Idle.LastActivityTime.Add(s.idleScaled(after))
+	return deadline.Add(-s.idleScaled(idleWarning)), deadline
+}
+
+// idleCheckDue moves the next status check forward to the warning's time
+// and the deadline, so that both are decided on a check made then.
 func (s *scope) idleCheckDue(next time.Time, last agent.Result) time.Time {
 	idle := s.st.Idle
 	after := s.idleAfter()
 	if idle == nil || after == 0 || idle.InstanceID != s.st.InstanceID {
 		return next
 	}
-	if deadline := idle.LastActivityTime.Add(s.idleScaled(after)); last.Finished.Before(deadline) && deadline.Before(next) {
-		return deadline
+	warnAt, deadline := s.idleTimes(after)
+	for _, t := range []time.Time{warnAt, deadline} {
+		if last.Finished.Before(t) && t.Before(next) {
+			return t
+		}
 	}
 	return next
 }
