@@ -12,10 +12,12 @@ import (
 )
 
 // curlShim answers the Jupyter API of port P from $SHIM_STATE/jupyter-P,
-// and fails (as with no server) when that file is absent.
+// and fails (as with no server) when that file is absent, or (as with HTTP
+// 403) when $SHIM_STATE/jupyter-token names a token it was not given.
 const curlShim = `#!/bin/bash
 for a; do url=$a; done
 printf '%s\n' "$*" >>"$SHIM_STATE/curl-calls"
+if [[ -e $SHIM_STATE/jupyter-token && " $* " != *" Authorization: token $(<"$SHIM_STATE/jupyter-token") "* ]]; then exit 22; fi
 port=${url#http://127.0.0.1:}
 port=${port%%/*}
 [[ -e $SHIM_STATE/jupyter-$port ]] || exit 7
@@ -32,7 +34,7 @@ const (
 
 // idleSandbox boots an instance with a Jupyter container (token "s3cret",
 // host port 8888) and a quiet machine: no session, load 0.01, no traffic.
-func idleSandbox(t *testing.T, gpu bool) *sandbox {
+func idleSandbox(t *testing.T, gpu bool, change ...func(*Params)) *sandbox {
 	t.Helper()
 	s := newSandbox(t, false)
 	s.write(filepath.Join(s.bin, "curl"), curlShim, 0o755)
@@ -40,6 +42,9 @@ func idleSandbox(t *testing.T, gpu bool) *sandbox {
 	p.GPU = gpu
 	p.Containers[0].Name = "lab"
 	p.Containers[0].Env = []corev1.EnvVar{{Name: "JUPYTER_TOKEN", Value: "s3cret"}}
+	for _, c := range change {
+		c(&p)
+	}
 	s.boot(p)
 	s.write(filepath.Join(s.root, "proc/loadavg"), "0.01 0.05 0.00 1/100 99\n", 0o644)
 	s.setState("who", "")
@@ -197,5 +202,25 @@ func TestIdleSignalsUnknown(t *testing.T) {
 			}
 			expectStates(t, s.signals(c), want)
 		})
+	}
+}
+
+// TestIdleSignalsJupyterToken: without JUPYTER_TOKEN in the container's env,
+// the token comes from the container's `jupyter server list`; a server whose
+// token cannot be found does not answer, which counts as unknown.
+func TestIdleSignalsJupyterToken(t *testing.T) {
+	s := idleSandbox(t, false)
+	s.setState("jupyter-token", "made-up-by-jupyter")
+	if got := s.signals(idleCheck)["jupyter"]; got.State != SignalUnknown {
+		t.Fatalf("with the wrong token: jupyter = %+v, want unknown", got)
+	}
+	s = idleSandbox(t, false, func(p *Params) { p.Containers[0].Env = nil })
+	s.setState("jupyter-token", "made-up-by-jupyter")
+	if got := s.signals(idleCheck)["jupyter"]; got.State != SignalUnknown {
+		t.Fatalf("without a server list: jupyter = %+v, want unknown", got)
+	}
+	s.setState("meta/lab/jupyter-servers", `{"base_url": "/", "hostname": "0.0.0.0", "port": 8888, "token": "made-up-by-jupyter"}`)
+	if got := s.signals(idleCheck)["jupyter"]; got.State != SignalIdle {
+		t.Fatalf("with the server list's token: jupyter = %+v, want idle", got)
 	}
 }

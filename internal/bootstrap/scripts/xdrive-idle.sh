@@ -101,6 +101,10 @@ sig_jupyter() {
 	for entry in $JUPYTER; do
 		name=${entry%:*} port=${entry##*:}
 		tok=$(tr '\0' '\n' <"$CONF_DIR/containers/$name/opts" 2>/dev/null | sed -n 's/^JUPYTER_TOKEN=//p' | head -n 1)
+		if [[ -z $tok ]]; then
+			# A token Jupyter made up itself: ask the server list in the container.
+			tok=$(dk 10 exec "$name" jupyter server list --json 2>/dev/null | grep -o '"token": *"[^"]*"' | head -n 1 | cut -d'"' -f4) || tok=''
+		fi
 		if ! out=$(curl -fsS -m 3 -H "Authorization: token $tok" "http://127.0.0.1:$port/api/kernels" 2>/dev/null); then
 			unknown+=" $name"
 			continue

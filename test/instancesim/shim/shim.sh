@@ -31,7 +31,8 @@
 # Docker's model: containers/NAME holds a container's state; meta/NAME/ its
 # labels ("key=value" lines), volumes ("name:destination" lines) and fs
 # (the files it sees, one per line, changed by `docker exec NAME touch
-# PATH`); images/REF an image: "layers N", then its "file PATH" lines and,
+# PATH`) and jupyter-servers (what `docker exec NAME jupyter server list`
+# prints); images/REF an image: "layers N", then its "file PATH" lines and,
 # for an imported image, its "change ..." lines. A commit adds a layer, an
 # import has one; a missing image is pulled with 3.
 set -u
@@ -180,6 +181,7 @@ fake_docker() {
 		case $2 in
 		touch) echo "$3" >>"$dr/meta/$c/fs" ;;
 		test) grep -qxF -- "$4" "$dr/meta/$c/fs" ;;
+		jupyter) cat "$dr/meta/$c/jupyter-servers" 2>/dev/null ;;
 		*) return 126 ;;
 		esac
 		;;
