@@ -3,6 +3,7 @@ package workstation
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -133,12 +134,20 @@ func activity(last agent.Result) (signal v1alpha1.IdleSignal, detail string, act
 		return v1alpha1.IdleSignalUnreported, "the instance reported no activity signals", true
 	}
 	for _, sig := range last.Status.Activity {
-		if sig.State != bootstrap.SignalIdle {
-			return v1alpha1.IdleSignal(sig.Name), sig.State + ": " + sig.Detail, true
+		switch name := v1alpha1.IdleSignal(sig.Name); {
+		case !slices.Contains(instanceSignals, name):
+			// Not a name status.idle accepts: still activity.
+			return v1alpha1.IdleSignalUnreported, "unknown signal " + sig.Name, true
+		case sig.State != bootstrap.SignalIdle:
+			return name, sig.State + ": " + sig.Detail, true
 		}
 	}
 	return "", "", false
 }
+
+// instanceSignals are the signals the instance reports.
+var instanceSignals = []v1alpha1.IdleSignal{v1alpha1.IdleSignalSSH, v1alpha1.IdleSignalJupyter, v1alpha1.IdleSignalGPU,
+	v1alpha1.IdleSignalCPU, v1alpha1.IdleSignalNetwork, v1alpha1.IdleSignalCommand}
 
 // idle follows the instance's activity and, once nobody used it for the idle
 // window, warns and then stops it by the normal teardown. It is the one
