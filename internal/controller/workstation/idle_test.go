@@ -66,13 +66,13 @@ func TestActivity(t *testing.T) {
 		active bool
 		signal v1alpha1.IdleSignal
 	}{
-		"all idle":    {last: ready(idle...)},
-		"unreachable": {last: agent.Result{Finished: time.Now(), Err: errors.New("refused")}, active: true, signal: v1alpha1.IdleSignalUnreachable},
-		"booting":     {last: agent.Result{Finished: time.Now(), Status: agent.Status{Phase: bootstrap.PhaseStartingDocker}}, active: true, signal: v1alpha1.IdleSignalBooting},
-		"unreported":  {last: ready(), active: true, signal: v1alpha1.IdleSignalUnreported},
-		"unknown gpu": {last: ready(idle[0], bootstrap.Signal{Name: "gpu", State: bootstrap.SignalUnknown}), active: true, signal: v1alpha1.IdleSignalGPU},
+		"all idle":     {last: ready(idle...)},
+		"unreachable":  {last: agent.Result{Finished: time.Now(), Err: errors.New("refused")}, active: true, signal: v1alpha1.IdleSignalUnreachable},
+		"booting":      {last: agent.Result{Finished: time.Now(), Status: agent.Status{Phase: bootstrap.PhaseStartingDocker}}, active: true, signal: v1alpha1.IdleSignalBooting},
+		"unreported":   {last: ready(), active: true, signal: v1alpha1.IdleSignalUnreported},
+		"unknown gpu":  {last: ready(idle[0], bootstrap.Signal{Name: "gpu", State: bootstrap.SignalUnknown}), active: true, signal: v1alpha1.IdleSignalGPU},
 		"unknown name": {last: ready(bootstrap.Signal{Name: "x\"y", State: bootstrap.SignalIdle}), active: true, signal: v1alpha1.IdleSignalUnreported},
-		"ssh session": {last: ready(bootstrap.Signal{Name: "ssh", State: bootstrap.SignalActive}, idle[1]), active: true, signal: v1alpha1.IdleSignalSSH},
+		"ssh session":  {last: ready(bootstrap.Signal{Name: "ssh", State: bootstrap.SignalActive}, idle[1]), active: true, signal: v1alpha1.IdleSignalSSH},
 	} {
 		t.Run(name, func(t *testing.T) {
 			signal, _, active := activity(tc.last)
