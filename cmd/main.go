@@ -62,6 +62,7 @@ func run() error {
 	flag.DurationVar(&opts.Timings.FlushTimeout, "interruption-flush-timeout", 60*time.Second, "Longest wait for the instance to flush after an interruption notice; then it is terminated and the drive snapshotted once detached.")
 	flag.DurationVar(&opts.Timings.StopTimeout, "stop-timeout", 5*time.Minute, "Longest teardown over SSH when a Workstation is stopped.")
 	flag.DurationVar(&opts.Timings.IdleRequeue, "idle-check-interval", 5*time.Minute, "How often a Ready Workstation is checked over SSH.")
+	flag.DurationVar(&opts.Timings.IdleMinute, "idle-minute", time.Minute, "How long a minute of spec.idleStop lasts (tests and demos shorten it).")
 	flag.DurationVar(&opts.Timings.AvoidFor, "avoid-offering-for", 30*time.Minute, "How long an interrupted or full offering is skipped.")
 	flag.IntVar(&opts.Concurrency, "concurrency", 32, "Parallel reconciles per controller.")
 	flag.DurationVar(&opts.GCInterval, "gc-interval", 5*time.Minute, "How often the garbage collector lists owned instances and volumes that no object references.")

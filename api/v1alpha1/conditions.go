@@ -101,6 +101,11 @@ const (
 	ReasonPreserved          = "Preserved"
 	ReasonCarryOverFailed    = "CarryOverFailed"
 	ReasonStoreOffDrive      = "StoreOffDrive"
+	// ReasonIdleStopped: stopped by spec.idleStop; spec.state is still Running.
+	ReasonIdleStopped = "IdleStopped"
+	// ReasonIdleStopSoon (an Event): the idle stop comes in 5 minutes.
+	ReasonIdleStopSoon = "IdleStopSoon"
+	ReasonResumed      = "Resumed"
 )
 
 // Reasons of ClassAllowed, and ForeignSnapshot of an XDrive's VolumeReady too.

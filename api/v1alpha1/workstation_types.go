@@ -275,6 +275,10 @@ type WorkstationSpec struct {
 	// +optional
 	// +kubebuilder:default=Ignore
 	RebalancePolicy RebalancePolicy `json:"rebalancePolicy,omitempty"`
+
+	// idleStop stops the Workstation when nobody uses it; off if absent, unless its class sets a default.
+	// +optional
+	IdleStop *IdleStop `json:"idleStop,omitempty"`
 }
 
 // WorkstationPhase is where a Workstation is in its lifecycle. docs/design.md draws the state machine.
@@ -364,7 +368,7 @@ type LaunchAttempt struct {
 }
 
 // TeardownReason is why an instance is being released.
-// +kubebuilder:validation:Enum=Stop;Delete;Interrupted;Rebalance;Vanished;InstanceReleased;Stray
+// +kubebuilder:validation:Enum=Stop;Delete;Interrupted;Rebalance;Vanished;InstanceReleased;Stray;IdleStop
 type TeardownReason string
 
 const (
@@ -378,6 +382,8 @@ const (
 	TeardownInstanceReleased TeardownReason = "InstanceReleased"
 	// TeardownStray: an instance of this Workstation that no launch recorded.
 	TeardownStray TeardownReason = "Stray"
+	// TeardownIdleStop: nobody used the Workstation for spec.idleStop.after.
+	TeardownIdleStop TeardownReason = "IdleStop"
 )
 
 // Teardown is the release of one instance, from its start to its termination.
@@ -600,6 +606,10 @@ type WorkstationStatus struct {
 	// +listMapKey=offering
 	// +kubebuilder:validation:MaxItems=64
 	AvoidOfferings []AvoidedOffering `json:"avoidOfferings,omitempty"`
+
+	// idle is the idle auto-stop's state, while spec.idleStop applies.
+	// +optional
+	Idle *IdleState `json:"idle,omitempty"`
 }
 
 // AvoidedOffering is an instance type in a zone that is skipped for a while.

@@ -138,6 +138,10 @@ type WorkstationClassSpec struct {
 	// xdrive.io tags (made outside xdrive, e.g. by the original tool). On if absent.
 	// +optional
 	AllowUntaggedSnapshots *bool `json:"allowUntaggedSnapshots,omitempty"`
+
+	// idleStop sets the default and the maximum idle time of the class's Workstations.
+	// +optional
+	IdleStop *ClassIdleStop `json:"idleStop,omitempty"`
 }
 
 // OverridesAllowed reports whether Workstations may set their own infrastructure fields.

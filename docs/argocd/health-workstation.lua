@@ -77,9 +77,9 @@ if ready == nil then
   return hs
 end
 
--- Stopped on purpose (spec.state: Stopped, or interruptionPolicy: Stop after
--- an interruption): nothing runs and nothing is wrong.
-if ready.status ~= "True" and ready.reason == "Stopped" then
+-- Stopped on purpose (spec.state: Stopped, interruptionPolicy: Stop after an
+-- interruption, or idle auto-stop): nothing runs and nothing is wrong.
+if ready.status ~= "True" and (ready.reason == "Stopped" or ready.reason == "IdleStopped") then
   hs.status = "Suspended"
   hs.message = messageOf(ready)
   return hs

@@ -24,6 +24,8 @@ type Target struct {
 	// DriveVolumeID, once known, is passed with every status call: the
 	// instance's boot waits for it to find the drive by its NVMe serial.
 	DriveVolumeID string
+	// Idle, when set, asks the status call for the activity signals.
+	Idle *bootstrap.IdleCheck
 }
 
 // Status is what `xdrive-ctl status` reports.
@@ -44,10 +46,15 @@ const (
 )
 
 // StatusCommandFor is the status command for a target: with the drive's
-// volume ID when known. The ID is checked, so it is safe in a command line.
+// volume ID when known, and then the idle check if asked. The ID is checked
+// and the idle check is base64, so both are safe in a command line.
 func StatusCommandFor(t Target) string {
 	if volumeIDRE.MatchString(t.DriveVolumeID) {
-		return StatusCommand + " --drive " + t.DriveVolumeID
+		cmd := StatusCommand + " --drive " + t.DriveVolumeID
+		if t.Idle != nil {
+			cmd += t.Idle.StatusArgs()
+		}
+		return cmd
 	}
 	return StatusCommand
 }

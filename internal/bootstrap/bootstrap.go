@@ -94,6 +94,8 @@ type Status struct {
 	PreserveError string `json:"preserveError,omitempty"`
 	// StoreError says Docker keeps data off the drive; containers were not started.
 	StoreError string `json:"storeError,omitempty"`
+	// Activity holds the idle auto-stop's signals, when asked for (IdleCheck).
+	Activity []Signal `json:"activity,omitempty"`
 }
 
 // ParseStatus decodes the output of `xdrive-ctl status`.

@@ -99,6 +99,7 @@ func (o *Options) defaults() {
 	t.StopTimeout = orDuration(t.StopTimeout, 5*time.Minute)
 	t.IdleRequeue = orDuration(t.IdleRequeue, 5*time.Minute)
 	t.AvoidFor = orDuration(t.AvoidFor, 30*time.Minute)
+	t.IdleMinute = orDuration(t.IdleMinute, time.Minute)
 	if o.Images.CPU == nil {
 		o.Images = DefaultImages
 	}

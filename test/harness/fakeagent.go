@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/xdrive-io/xdrive/internal/agent"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 )
 
 // FakeAgent plays the instance side: the drive is mounted and the declared
@@ -22,6 +23,7 @@ type FakeAgent struct {
 	hostKeys    map[string]string // by address: the host key last pinned
 	preserveErr string
 	storeErr    string
+	activity    map[string][]bootstrap.Signal // by address; absent: every signal idle
 }
 
 // ErrUnreachable is what an unreachable instance answers.
@@ -110,8 +112,40 @@ func (a *FakeAgent) Status(ctx context.Context, t agent.Target) (agent.Status, e
 	if a.unreachable {
 		return agent.Status{}, ErrUnreachable
 	}
-	return agent.Status{Phase: "ready", Mounted: !a.released[t.Address], Released: a.released[t.Address],
-		Containers: a.containers, PreserveError: a.preserveErr, StoreError: a.storeErr}, nil
+	st := agent.Status{Phase: "ready", Mounted: !a.released[t.Address], Released: a.released[t.Address],
+		Containers: a.containers, PreserveError: a.preserveErr, StoreError: a.storeErr}
+	if t.Idle != nil {
+		st.Activity = a.signals(t.Address)
+	}
+	return st, nil
+}
+
+// idleSignals are the signals of an instance nobody uses.
+var idleSignals = []bootstrap.Signal{{Name: "ssh", State: bootstrap.SignalIdle}, {Name: "jupyter", State: bootstrap.SignalIdle},
+	{Name: "gpu", State: bootstrap.SignalIdle}, {Name: "cpu", State: bootstrap.SignalIdle},
+	{Name: "network", State: bootstrap.SignalIdle}, {Name: "command", State: bootstrap.SignalIdle}}
+
+// SetActivity sets the activity signals the instance at an address reports
+// when the operator asks for them; address "" sets those of every instance
+// without its own. With no signals, every signal is idle.
+func (a *FakeAgent) SetActivity(address string, signals ...bootstrap.Signal) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.activity == nil {
+		a.activity = map[string][]bootstrap.Signal{}
+	}
+	a.activity[address] = signals
+}
+
+func (a *FakeAgent) signals(address string) []bootstrap.Signal {
+	s, ok := a.activity[address]
+	if !ok {
+		s = a.activity[""]
+	}
+	if len(s) == 0 {
+		return idleSignals
+	}
+	return s
 }
 
 // Release marks the instance flushed, after its release time.

@@ -248,7 +248,9 @@ func (h *Instance) addDisks() error {
 	if root == "" {
 		root = "vol-0000000000000000r"
 	}
-	files := map[string]string{filepath.Join(h.state, "rootsrc"): "/dev/" + rootDev + "p1\n"}
+	files := map[string]string{filepath.Join(h.state, "rootsrc"): "/dev/" + rootDev + "p1\n",
+		// A quiet machine, for the idle auto-stop's CPU signal.
+		filepath.Join(h.root, "proc/loadavg"): "0.02 0.03 0.00 1/120 4242\n"}
 	for _, d := range []struct{ name, volume string }{{rootDev, root}, {driveDev, h.VolumeID}} {
 		sys := filepath.Join(h.root, "sys/block", d.name)
 		files[filepath.Join(sys, "device/model")] = ebsModel + "\n"
@@ -315,8 +317,10 @@ esac
 set -f
 set -- $SSH_ORIGINAL_COMMAND
 case ${4#vol-} in *[!0-9a-f]*) echo "instancesim: bad volume ID" >&2; exit 126 ;; esac
+case "${5:-}|${7:-}|${9:-}" in "||" | "--idle|--probe|") ;; *) echo "instancesim: bad arguments" >&2; exit 126 ;; esac
+case "${6:-}${8:-}" in *[!A-Za-z0-9+/=]*) echo "instancesim: bad idle arguments" >&2; exit 126 ;; esac
 err=$(mktemp)
-"$XDRIVE_ROOT$1" "$2" ${3:+"$3"} ${4:+"$4"} 2>"$err"
+"$XDRIVE_ROOT$1" "$2" ${3:+"$3"} ${4:+"$4"} ${5:+"$5"} ${6:+"$6"} ${7:+"$7"} ${8:+"$8"} 2>"$err"
 rc=$?
 cat "$err" >>` + log + `
 cat "$err" >&2
@@ -421,6 +425,19 @@ func (h *Instance) AppendDrive(mountPath, name, line string) error {
 	defer fh.Close()
 	_, err = fmt.Fprintln(fh, line)
 	return err
+}
+
+// SetShimState writes (or, with data "", removes) a file of the shim's state,
+// e.g. "who" to show a login session to the idle auto-stop (shim.sh lists them).
+func (h *Instance) SetShimState(name, data string) error {
+	path := filepath.Join(h.state, name)
+	if data == "" {
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	return os.WriteFile(path, []byte(data), 0o644)
 }
 
 // Docker runs the simulated docker on the instance, as a user would, e.g.

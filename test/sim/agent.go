@@ -18,13 +18,15 @@ type Agent struct {
 	mounted  map[string]bool
 	released map[string]bool
 	self     map[string]bool
+	// busy instances have a user logged in: the idle auto-stop's ssh signal is active.
+	busy map[string]bool
 	// FailRate is the chance that an SSH call fails.
 	FailRate float64
 }
 
 // NewAgent returns the instance side of a world.
 func NewAgent(w *World) *Agent {
-	return &Agent{w: w, mounted: map[string]bool{}, released: map[string]bool{}, self: map[string]bool{}}
+	return &Agent{w: w, mounted: map[string]bool{}, released: map[string]bool{}, self: map[string]bool{}, busy: map[string]bool{}}
 }
 
 var errUnreachable = errors.New("ssh: connection refused (simulated)")
@@ -48,7 +50,20 @@ func (a *Agent) Status(_ context.Context, t agent.Target) (agent.Status, error) 
 	if a.Mounted(i.ID) {
 		st.Mounted, st.VolumeID = true, a.driveVolume(i.ID)
 	}
+	if t.Idle != nil {
+		ssh := bootstrap.SignalIdle
+		if a.busy[i.ID] {
+			ssh = bootstrap.SignalActive
+		}
+		st.Activity = []bootstrap.Signal{{Name: "ssh", State: ssh}, {Name: "cpu", State: bootstrap.SignalIdle}}
+	}
 	return st, nil
+}
+
+// SetBusy logs a user in on an instance, or out.
+func (a *Agent) SetBusy(id string, busy bool) {
+	a.busy[id] = busy
+	a.w.logf("instance %s: user logged in: %t", id, busy)
 }
 
 // Release flushes and unmounts the drive.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/test/fakeec2"
 )
@@ -112,7 +113,8 @@ func (w *World) CheckSettled() error {
 	referenced := map[string]bool{}
 	for _, ws := range w.Workstations() {
 		referenced[ws.Status.InstanceID] = true
-		want := ws.DeletionTimestamp.IsZero() && ws.Spec.State == "Running" && ws.Status.HaltedGeneration != ws.Generation
+		want := ws.DeletionTimestamp.IsZero() && ws.Spec.State == "Running" && ws.Status.HaltedGeneration != ws.Generation &&
+			!workstation.IdleStopped(&ws)
 		switch {
 		case !ws.DeletionTimestamp.IsZero():
 			return fmt.Errorf("settle: Workstation %s is still being deleted (phase %s)", ws.Name, ws.Status.Phase)

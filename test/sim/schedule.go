@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/test/fakeec2"
@@ -200,7 +202,7 @@ func (w *World) write() {
 
 func (w *World) userAction() {
 	names := w.workstationNames()
-	switch w.Rng.IntN(8) {
+	switch w.Rng.IntN(10) {
 	case 0, 1:
 		if len(names) > 0 {
 			w.SetState(names[w.Rng.IntN(len(names))], v1alpha1.WorkstationStateStopped)
@@ -236,6 +238,29 @@ func (w *World) userAction() {
 			if xd := w.Drive(drives[w.Rng.IntN(len(drives))]); xd != nil {
 				w.Delete(xd)
 			}
+		}
+	case 8, 9:
+		if len(names) > 0 {
+			w.idleAction(names[w.Rng.IntN(len(names))])
+		}
+	}
+}
+
+// idleAction turns a Workstation's idle auto-stop on or off, resumes it, or
+// logs a user in or out of its instance.
+func (w *World) idleAction(name string) {
+	switch w.Rng.IntN(4) {
+	case 0:
+		w.UpdateWorkstation(name, "idleStop after 30m", func(ws *v1alpha1.Workstation) {
+			ws.Spec.IdleStop = &v1alpha1.IdleStop{After: &metav1.Duration{Duration: 30 * time.Minute}}
+		})
+	case 1:
+		w.UpdateWorkstation(name, "idleStop off", func(ws *v1alpha1.Workstation) { ws.Spec.IdleStop = nil })
+	case 2:
+		w.Resume(name)
+	case 3:
+		if ws := w.Workstation(name); ws != nil && ws.Status.InstanceID != "" {
+			w.Agent.SetBusy(ws.Status.InstanceID, !w.Agent.busy[ws.Status.InstanceID])
 		}
 	}
 }

@@ -393,6 +393,22 @@ func (w *World) UpdateWorkstation(name string, what string, change func(*v1alpha
 	return true
 }
 
+// Resume sets the resume annotation to now, as `kubectl xdrive start` would; the spec is unchanged.
+func (w *World) Resume(name string) {
+	ws := w.Workstation(name)
+	if ws == nil || !ws.DeletionTimestamp.IsZero() {
+		return
+	}
+	if ws.Annotations == nil {
+		ws.Annotations = map[string]string{}
+	}
+	ws.Annotations[v1alpha1.ResumeAnnotation] = w.Clock.Now().UTC().Format(time.RFC3339)
+	if err := w.Client.Update(context.Background(), ws); err != nil {
+		panic(err)
+	}
+	w.logf("user: resume ws/%s", name)
+}
+
 // SetState stops or starts a Workstation.
 func (w *World) SetState(name string, state v1alpha1.WorkstationState) bool {
 	return w.UpdateWorkstation(name, "set state "+string(state), func(ws *v1alpha1.Workstation) { ws.Spec.State = state })

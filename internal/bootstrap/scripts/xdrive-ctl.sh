@@ -1,7 +1,9 @@
 #!/bin/bash
 # xdrive-ctl: what the operator runs over SSH.
-#   status [--drive VOLUME_ID]  print one JSON object describing the drive and
-#            containers; --drive passes the drive's volume ID, which the boot waits for
+#   status [--drive VOLUME_ID] [--idle CONFIG --probe SCRIPT]  print one JSON
+#            object describing the drive and containers; --drive passes the drive's
+#            volume ID, which the boot waits for; --idle adds the activity signals
+#            read by SCRIPT (base64 of gzipped xdrive-idle.sh, sent by the operator)
 #   release  stop the containers and Docker, sync, unmount the drive (no commit:
 #            the containers' writable layers are on the drive)
 set -euo pipefail
@@ -15,7 +17,7 @@ LOCK_TIMEOUT=${XDRIVE_LOCK_TIMEOUT:-300}
 BOOT_WAIT=${XDRIVE_BOOT_WAIT:-30}
 
 usage() {
-	echo "usage: xdrive-ctl status [--drive VOLUME_ID] | release" >&2
+	echo "usage: xdrive-ctl status [--drive VOLUME_ID] [--idle CONFIG --probe SCRIPT] | release" >&2
 	exit 2
 }
 
@@ -34,12 +36,22 @@ json_str() {
 json_bool() { if "$@"; then printf true; else printf false; fi; }
 
 cmd_status() {
-	local phase name state sep='' docker_up=true
+	local phase name state sep='' docker_up=true idle='' probe=''
 	load_config
-	if [[ ${1:-} == --drive ]]; then
-		[[ ${2:-} =~ ^vol-[0-9a-f]+$ ]] || usage
-		[[ -n $VOLUME_ID || -s $STATE_DIR/drive-volume ]] || write_state drive-volume "$2"
-	fi
+	while (($#)); do
+		case $1 in
+		--drive)
+			[[ ${2:-} =~ ^vol-[0-9a-f]+$ ]] || usage
+			[[ -n $VOLUME_ID || -s $STATE_DIR/drive-volume ]] || write_state drive-volume "$2"
+			;;
+		--idle | --probe)
+			[[ ${2:-} =~ ^[A-Za-z0-9+/=]+$ ]] || usage
+			if [[ $1 == --idle ]]; then idle=$2; else probe=$2; fi
+			;;
+		*) usage ;;
+		esac
+		shift 2
+	done
 	phase=$(read_state phase)
 	load_container_states || docker_up=false
 	printf '{"phase":%s,"volumeID":%s,"mounted":%s,"containers":{' \
@@ -53,10 +65,17 @@ cmd_status() {
 		printf '%s%s:%s' "$sep" "$(json_str "$name")" "$(json_str "$state")"
 		sep=,
 	done < <(spec_containers)
-	printf '},"released":%s,"releasedAt":%s,"rebalance":%s,"message":%s,"preserveError":%s,"storeError":%s}\n' \
+	printf '},"released":%s,"releasedAt":%s,"rebalance":%s,"message":%s,"preserveError":%s,"storeError":%s' \
 		"$(json_bool test -e "$STATE_DIR/released")" "$(json_str "$(read_state released)")" \
 		"$(json_bool test -e "$STATE_DIR/rebalance")" "$(json_str "$(read_state message)")" \
 		"$(json_str "$(read_state preserve-error)")" "$(json_str "$(read_state store-error)")"
+	if [[ -n $idle && -n $probe ]]; then
+		# shellcheck source=xdrive-idle.sh
+		. <(base64 -d <<<"$probe" | gzip -dc)
+		printf ',"activity":'
+		idle_activity "$idle"
+	fi
+	printf '}\n'
 }
 
 # unmount_drive unmounts the drive, killing whatever keeps it busy.

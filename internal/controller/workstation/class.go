@@ -236,7 +236,7 @@ func violations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSpec, 
 	if spec.CapacityType == v1alpha1.CapacityTypeOnDemand && c.MaxOnDemandPricePerHour != "" {
 		out = append(out, overOnDemandCap(spec.InstanceTypes, c, region)...)
 	}
-	return out
+	return append(out, idleViolations(spec, c)...)
 }
 
 // overOnDemandCap lists the types whose on-demand price is above the class's

@@ -61,6 +61,9 @@ type Timings struct {
 	IdleRequeue time.Duration
 	// AvoidFor is how long an interrupted or full offering is skipped.
 	AvoidFor time.Duration
+	// IdleMinute is how long a minute of spec.idleStop lasts: a minute, but
+	// shorter in tests and the demo; 0 means a minute.
+	IdleMinute time.Duration
 }
 
 // Instances is what the Workstation controller asks of EC2 about instances.
@@ -208,15 +211,17 @@ func (s *scope) wants() bool {
 }
 
 // Wants reports whether the Workstation asks for a running instance: not
-// deleted, not stopped, and not halted by an interruption at this generation.
+// deleted, not stopped, not halted by an interruption at this generation,
+// and not stopped for idleness (idle.go).
 func Wants(w *v1alpha1.Workstation) bool {
 	return w.DeletionTimestamp.IsZero() && w.Spec.State != v1alpha1.WorkstationStateStopped &&
-		w.Status.HaltedGeneration != w.Generation
+		w.Status.HaltedGeneration != w.Generation && !IdleStopped(w)
 }
 
 func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
 	s.expireAvoided()
 	s.takeNotices()
+	s.resume()
 	if blocked, err := s.admit(ctx); err != nil || blocked {
 		return ctrl.Result{}, err
 	}

@@ -69,7 +69,11 @@ func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
 	}
 	s.set(v1alpha1.ConditionDriveAttached, metav1.ConditionTrue, v1alpha1.ReasonAttached,
 		fmt.Sprintf("Volume %s is attached in %s", xd.Status.VolumeID, inst.Zone))
-	return s.checkInstanceSide(ctx, inst, xd)
+	res, err := s.checkInstanceSide(ctx, inst, xd)
+	if err != nil || st.Phase != v1alpha1.WorkstationPhaseRunning {
+		return res, err
+	}
+	return s.idle(ctx, res)
 }
 
 func stopReason(w *v1alpha1.Workstation) v1alpha1.TeardownReason {
@@ -117,7 +121,9 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		s.r.Calls.Start(s.key, inst.ID, agent.CallStatus, creds.statusTarget(inst, xd.Status.VolumeID), statusTimeout)
+		t := creds.statusTarget(inst, xd.Status.VolumeID)
+		t.Idle = s.idleCheck()
+		s.r.Calls.Start(s.key, inst.ID, agent.CallStatus, t, statusTimeout)
 		inFlight = true
 	}
 	requeue := ctrl.Result{RequeueAfter: statusTimeout + time.Second} // the call's end wakes us sooner
@@ -193,5 +199,5 @@ func (s *scope) nextStatusCheck(last agent.Result) time.Time {
 			return last.Finished.Add(10 * time.Second)
 		}
 	}
-	return last.Finished.Add(s.r.Timings.IdleRequeue)
+	return s.idleCheckDue(last.Finished.Add(s.r.Timings.IdleRequeue), last)
 }

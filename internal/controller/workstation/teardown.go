@@ -240,6 +240,7 @@ func (s *scope) report(err error) {
 	if err != nil {
 		s.set(v1alpha1.ConditionLaunched, metav1.ConditionUnknown, v1alpha1.ReasonAWSError, fmt.Sprintf("AWS call failed, retrying: %v", err))
 	}
+	s.reportIdle()
 	st.ObservedGeneration = s.gen
 	v1alpha1.SetReady(&st.Conditions, s.gen, v1alpha1.ReasonReady, v1alpha1.WorkstationDependents)
 }

@@ -88,7 +88,7 @@ func (sc *scenario) run(ctx context.Context) (result, error) {
 	}
 	sc.startView()
 	for _, step := range []func(context.Context, *v1alpha1.XDrive, *v1alpha1.Workstation) error{
-		sc.apply, sc.stop, sc.startElsewhere, sc.interrupt, sc.deleteAll,
+		sc.apply, sc.stop, sc.startElsewhere, sc.interrupt, sc.idleStop, sc.deleteAll,
 	} {
 		if err := step(ctx, xd, ws); err != nil {
 			return result{}, err
@@ -482,12 +482,12 @@ func (sc *scenario) summary(ctx context.Context) (result, error) {
 		r.leftStandIns = len(running)
 		r.problems = append(r.problems, "simulated instances still running: "+strings.Join(running, ", "))
 	}
-	if r.snapshots != 3 || r.instances != 3 {
-		r.problems = append(r.problems, fmt.Sprintf("expected 3 snapshots (stop, interruption, delete) and 3 instances, got %d and %d", r.snapshots, r.instances))
+	if r.snapshots != 4 || r.instances != 4 {
+		r.problems = append(r.problems, fmt.Sprintf("expected 4 snapshots (stop, interruption, idle stop, delete) and 4 instances, got %d and %d", r.snapshots, r.instances))
 	}
 	sc.out.Progress("left in moto: %d volumes, %d instances not terminated, %d snapshots; in the API server: %d objects; simulated instances running: %d",
 		r.leftVolumes, r.leftInstances, r.leftSnapshots, r.leftObjects, r.leftStandIns)
-	sc.out.Progress("%s%s as the last instance read it, after 2 restores from snapshots:", sc.mount+"/", notesFile)
+	sc.out.Progress("%s%s as the last instance read it, after 3 restores from snapshots:", sc.mount+"/", notesFile)
 	for _, n := range sc.notes {
 		sc.out.Raw("    %s\n", n)
 	}

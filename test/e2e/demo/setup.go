@@ -82,6 +82,7 @@ func (s *setup) start(ctx context.Context, pollInterval time.Duration) error {
 		QueueName: queueName, CreateQueue: true,
 	}
 	opts.Timings.FlushTimeout, opts.Timings.StopTimeout, opts.Timings.IdleRequeue = 20*time.Second, 30*time.Second, 10*time.Second
+	opts.Timings.IdleMinute = demoIdleMinute
 	s.st, err = harness.NewStack(harness.StackConfig{
 		Env: s.env, Namespace: namespace, MotoURL: s.moto.URL, ClusterPrefix: "demo-", Options: opts,
 		Instances: &instancesim.Options{Dir: s.workDir, Log: s.instanceLog},

@@ -20,7 +20,7 @@ var Script []byte
 // flock, curl, timeout, ...) is the real thing.
 var Commands = []string{
 	"docker", "systemctl", "blkid", "mkfs.ext4", "mkfs.xfs", "mount", "umount", "findmnt",
-	"resize2fs", "xfs_growfs", "nvidia-ctk", "sync", "fuser", "sshd",
+	"resize2fs", "xfs_growfs", "nvidia-ctk", "sync", "fuser", "sshd", "who", "ss", "nvidia-smi",
 }
 
 // Install writes the shim into bin as xdrive-shim and links each command's

@@ -15,6 +15,9 @@
 #   docker-hang-CMD `docker CMD` hangs, to test time limits
 #   pause-CMD       CMD waits (touching paused-CMD) until pause-CMD is removed
 #   docker-info     replaces the "root|driver|status" line of `docker info --format`
+#   who, ss         what `who` and `ss` print (nothing if absent); who-fail,
+#                   ss-fail make them fail
+#   nvidia-smi      what `nvidia-smi` prints; it fails if absent
 # The drive is kept in one of two ways:
 #   - SHIM_VOLUME_DIR unset (unit tests): fs/DEV holds DEV's filesystem type,
 #     mount only records, and Docker's containers/NAME (its state: running,
@@ -28,7 +31,8 @@
 # Docker's model: containers/NAME holds a container's state; meta/NAME/ its
 # labels ("key=value" lines), volumes ("name:destination" lines) and fs
 # (the files it sees, one per line, changed by `docker exec NAME touch
-# PATH`); images/REF an image: "layers N", then its "file PATH" lines and,
+# PATH`) and jupyter-servers (what `docker exec NAME jupyter server list`
+# prints); images/REF an image: "layers N", then its "file PATH" lines and,
 # for an imported image, its "change ..." lines. A commit adds a layer, an
 # import has one; a missing image is pulled with 3.
 set -u
@@ -177,6 +181,7 @@ fake_docker() {
 		case $2 in
 		touch) echo "$3" >>"$dr/meta/$c/fs" ;;
 		test) grep -qxF -- "$4" "$dr/meta/$c/fs" ;;
+		jupyter) cat "$dr/meta/$c/jupyter-servers" 2>/dev/null ;;
 		*) return 126 ;;
 		esac
 		;;
@@ -283,6 +288,11 @@ findmnt)
 	done <"$S/mounts"
 	exit 1
 	;;
+who | ss)
+	[[ -e $S/$name-fail ]] && exit 1
+	cat "$S/$name" 2>/dev/null || true
+	;;
+nvidia-smi) cat "$S/nvidia-smi" 2>/dev/null ;;
 ssh-keygen) echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake" ;;
 *) ;; # resize2fs, xfs_growfs, nvidia-ctk, sync, fuser, sshd -t: nothing to do
 esac

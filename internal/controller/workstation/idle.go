@@ -1,0 +1,252 @@
+package workstation
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/agent"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
+)
+
+// idleWarning is how long before an idle stop the warning Event is sent.
+const idleWarning = 5 * time.Minute
+
+// jupyterPort is the container port taken for a Jupyter server.
+const jupyterPort = 8888
+
+// Defaults of spec.idleStop's thresholds.
+const (
+	defaultCPULoad        = "0.5"
+	defaultGPUPercent     = 10
+	defaultBytesPerSecond = 4096
+)
+
+// IdleStopped reports whether the Workstation was stopped for idleness and
+// not resumed since: it then wants no instance, though spec.state is Running.
+func IdleStopped(w *v1alpha1.Workstation) bool {
+	i := w.Status.Idle
+	return i != nil && i.StopTime != nil && !resumedAfter(w, i.StopTime.Time)
+}
+
+// resumedAfter reports whether the resume annotation names t or a later time.
+func resumedAfter(w *v1alpha1.Workstation, t time.Time) bool {
+	at, err := time.Parse(time.RFC3339, w.Annotations[v1alpha1.ResumeAnnotation])
+	return err == nil && !at.Before(t) // both to the second
+}
+
+// idleAfter is the Workstation's idle window: its own, capped by the class's
+// maximum, else the class's default, else the maximum; 0 means off.
+func (s *scope) idleAfter() time.Duration {
+	var own, def, limit time.Duration
+	if is := s.ws.Spec.IdleStop; is != nil && is.After != nil {
+		own = is.After.Duration
+	}
+	if s.class != nil && s.class.class.Spec.IdleStop != nil {
+		c := s.class.class.Spec.IdleStop
+		if c.DefaultAfter != nil {
+			def = c.DefaultAfter.Duration
+		}
+		if c.MaxAfter != nil {
+			limit = c.MaxAfter.Duration
+		}
+	}
+	after := own
+	if after == 0 {
+		after = def
+	}
+	if limit > 0 && (after == 0 || after > limit) {
+		after = limit
+	}
+	return after
+}
+
+// idleViolations lists what the Workstation's idle stop asks beyond its class.
+func idleViolations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSpec) []string {
+	if spec.IdleStop == nil || spec.IdleStop.After == nil || c.IdleStop == nil || c.IdleStop.MaxAfter == nil ||
+		spec.IdleStop.After.Duration <= c.IdleStop.MaxAfter.Duration {
+		return nil
+	}
+	return []string{fmt.Sprintf("idleStop.after %s is above the class's idleStop.maxAfter %s", spec.IdleStop.After.Duration, c.IdleStop.MaxAfter.Duration)}
+}
+
+// idleScaled shortens an idle duration by Timings.IdleMinute (tests and the demo).
+func (s *scope) idleScaled(d time.Duration) time.Duration {
+	m := s.r.Timings.IdleMinute
+	if m <= 0 || m == time.Minute {
+		return d
+	}
+	return time.Duration(float64(d) * float64(m) / float64(time.Minute))
+}
+
+// idleCheck is what the status call asks the instance to check; nil when idle stop is off.
+func (s *scope) idleCheck() *bootstrap.IdleCheck {
+	if s.idleAfter() == 0 {
+		return nil
+	}
+	spec := v1alpha1.IdleStop{}
+	if s.ws.Spec.IdleStop != nil {
+		spec = *s.ws.Spec.IdleStop
+	}
+	c := &bootstrap.IdleCheck{CPULoad: orDefault(spec.CPULoad, defaultCPULoad), GPUPercent: spec.GPUUtilizationPercent,
+		Ports: spec.NetworkPorts, BytesPerSecond: spec.NetworkBytesPerSecond, Command: spec.CheckCommand}
+	if c.GPUPercent == 0 {
+		c.GPUPercent = defaultGPUPercent
+	}
+	if c.BytesPerSecond == 0 {
+		c.BytesPerSecond = defaultBytesPerSecond
+	}
+	for _, ctr := range s.ws.Spec.Containers {
+		for _, p := range ctr.Ports {
+			if p.Protocol == "udp" {
+				continue
+			}
+			host := p.HostPort
+			if host == 0 {
+				host = p.ContainerPort
+			}
+			if len(spec.NetworkPorts) == 0 {
+				c.Ports = append(c.Ports, host)
+			}
+			if p.ContainerPort == jupyterPort {
+				c.Jupyter = append(c.Jupyter, bootstrap.JupyterPort{Container: ctr.Name, Port: host})
+			}
+		}
+	}
+	return c
+}
+
+// activity reads a status check: what saw activity, or active false when
+// every signal was idle. A failed check, a boot in progress and a missing
+// or unreadable signal all count as activity: no data is not idleness.
+func activity(last agent.Result) (signal v1alpha1.IdleSignal, detail string, active bool) {
+	switch {
+	case last.Err != nil:
+		return v1alpha1.IdleSignalUnreachable, last.Err.Error(), true
+	case last.Status.Phase != bootstrap.PhaseReady:
+		return v1alpha1.IdleSignalBooting, "bootstrap phase " + last.Status.Phase, true
+	case len(last.Status.Activity) == 0:
+		return v1alpha1.IdleSignalUnreported, "the instance reported no activity signals", true
+	}
+	for _, sig := range last.Status.Activity {
+		switch name := v1alpha1.IdleSignal(sig.Name); {
+		case !slices.Contains(instanceSignals, name):
+			// Not a name status.idle accepts: still activity.
+			return v1alpha1.IdleSignalUnreported, "unknown signal " + sig.Name, true
+		case sig.State != bootstrap.SignalIdle:
+			return name, sig.State + ": " + sig.Detail, true
+		}
+	}
+	return "", "", false
+}
+
+// instanceSignals are the signals the instance reports.
+var instanceSignals = []v1alpha1.IdleSignal{v1alpha1.IdleSignalSSH, v1alpha1.IdleSignalJupyter, v1alpha1.IdleSignalGPU,
+	v1alpha1.IdleSignalCPU, v1alpha1.IdleSignalNetwork, v1alpha1.IdleSignalCommand}
+
+// idle follows the instance's activity and, once nobody used it for the idle
+// window, warns and then stops it by the normal teardown. It is the one
+// writer of status.idle, and is called while the instance runs.
+func (s *scope) idle(ctx context.Context, res ctrl.Result) (ctrl.Result, error) {
+	st := s.st
+	after := s.idleAfter()
+	if after == 0 {
+		st.Idle = nil
+		return res, nil
+	}
+	now := s.now.Truncate(time.Second) // as status keeps it
+	if st.Idle == nil || st.Idle.InstanceID != st.InstanceID {
+		st.Idle = &v1alpha1.IdleState{InstanceID: st.InstanceID, LastActivityTime: metav1.NewTime(now), LastActivitySignal: v1alpha1.IdleSignalLaunch}
+	}
+	idle := st.Idle
+	last, _ := s.r.Calls.Last(st.InstanceID, agent.CallStatus)
+	signal, detail, active := activity(last)
+	if last.Done() && active && last.Finished.After(idle.LastActivityTime.Time) {
+		idle.LastActivityTime = metav1.NewTime(last.Finished.Truncate(time.Second))
+		idle.LastActivitySignal, idle.LastActivityDetail = signal, clip(detail, 256)
+	}
+	warnAt, deadline := s.idleTimes(after)
+	// The warning and the stop are decided on a check made at their time that saw nothing.
+	quiet := func(t time.Time) bool { return last.Done() && !active && !last.Finished.Before(t) }
+	if quiet(warnAt) && (idle.WarningTime == nil || idle.WarningTime.Before(&idle.LastActivityTime)) {
+		idle.WarningTime = ptrTime(now)
+		s.event(false, v1alpha1.ReasonIdleStopSoon, "IdleStop", "No activity since %s (last: %s); the Workstation stops at %s unless it is used",
+			idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, deadline.UTC().Format(time.RFC3339))
+	}
+	if quiet(deadline) {
+		idle.StopTime = ptrTime(now)
+		s.event(false, v1alpha1.ReasonIdleStopped, "IdleStop", "No activity for %s since %s (last: %s); stopping: containers, flush, snapshot. Resume with the annotation %s=<RFC3339 time>",
+			after, idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, v1alpha1.ResumeAnnotation)
+		s.startTeardown(v1alpha1.TeardownIdleStop)
+		return s.releasing(ctx)
+	}
+	for _, t := range []time.Time{warnAt, deadline} {
+		if wait := t.Sub(s.now); wait > 0 && (res.RequeueAfter == 0 || wait < res.RequeueAfter) {
+			res.RequeueAfter = wait
+			break
+		}
+	}
+	return res, nil
+}
+
+// idleTimes are when the warning is due and when the stop is.
+func (s *scope) idleTimes(after time.Duration) (warnAt, deadline time.Time) {
+	deadline = s.st.Idle.LastActivityTime.Add(s.idleScaled(after))
+	return deadline.Add(-s.idleScaled(idleWarning)), deadline
+}
+
+// idleCheckDue moves the next status check forward to the warning's time
+// and the deadline, so that both are decided on a check made then.
+func (s *scope) idleCheckDue(next time.Time, last agent.Result) time.Time {
+	idle := s.st.Idle
+	after := s.idleAfter()
+	if idle == nil || after == 0 || idle.InstanceID != s.st.InstanceID {
+		return next
+	}
+	warnAt, deadline := s.idleTimes(after)
+	for _, t := range []time.Time{warnAt, deadline} {
+		if last.Finished.Before(t) && t.Before(next) {
+			return t
+		}
+	}
+	return next
+}
+
+// resume ends an idle stop when the resume annotation names a later time,
+// or when the user stops the Workstation themselves.
+func (s *scope) resume() {
+	idle := s.st.Idle
+	if idle == nil || idle.StopTime == nil {
+		return
+	}
+	if resumedAfter(s.ws, idle.StopTime.Time) {
+		s.event(false, v1alpha1.ReasonResumed, "IdleStop", "Resumed by the annotation %s=%s", v1alpha1.ResumeAnnotation, s.ws.Annotations[v1alpha1.ResumeAnnotation])
+		s.st.Idle = nil
+	} else if s.ws.Spec.State == v1alpha1.WorkstationStateStopped {
+		s.st.Idle = nil
+	}
+}
+
+// reportIdle shows an idle stop in the conditions of a stopped Workstation.
+func (s *scope) reportIdle() {
+	if s.st.Phase != v1alpha1.WorkstationPhaseStopped || !IdleStopped(s.ws) {
+		return
+	}
+	idle := s.st.Idle
+	s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, v1alpha1.ReasonIdleStopped, fmt.Sprintf(
+		"Stopped at %s after no activity since %s (last: %s); spec.state is still Running. Resume: kubectl annotate workstation %s %s=$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ) --overwrite",
+		idle.StopTime.UTC().Format(time.RFC3339), idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, s.ws.Name, v1alpha1.ResumeAnnotation))
+}
+
+// clip shortens s to at most n bytes.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

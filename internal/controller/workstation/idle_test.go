@@ -1,0 +1,107 @@
+package workstation
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/agent"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
+)
+
+func dur(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+
+// TestIdleAfter: the Workstation's own window, capped by the class's
+// maximum; the class's default, else its maximum; else off.
+func TestIdleAfter(t *testing.T) {
+	for name, tc := range map[string]struct {
+		own, def, limit time.Duration
+		want            time.Duration
+	}{
+		"off":                 {},
+		"own":                 {own: time.Hour, want: time.Hour},
+		"class default":       {def: 30 * time.Minute, want: 30 * time.Minute},
+		"own over default":    {own: time.Hour, def: 30 * time.Minute, want: time.Hour},
+		"own capped":          {own: 5 * time.Hour, limit: 4 * time.Hour, want: 4 * time.Hour},
+		"maximum when absent": {limit: 4 * time.Hour, want: 4 * time.Hour},
+		"default under max":   {def: time.Hour, limit: 4 * time.Hour, want: time.Hour},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ws := &v1alpha1.Workstation{}
+			if tc.own > 0 {
+				ws.Spec.IdleStop = &v1alpha1.IdleStop{After: dur(tc.own)}
+			}
+			cls := &v1alpha1.WorkstationClass{}
+			if tc.def > 0 || tc.limit > 0 {
+				cls.Spec.IdleStop = &v1alpha1.ClassIdleStop{}
+				if tc.def > 0 {
+					cls.Spec.IdleStop.DefaultAfter = dur(tc.def)
+				}
+				if tc.limit > 0 {
+					cls.Spec.IdleStop.MaxAfter = dur(tc.limit)
+				}
+			}
+			s := &scope{ws: ws, class: &classParams{class: cls}}
+			if got := s.idleAfter(); got != tc.want {
+				t.Errorf("idleAfter = %s, want %s", got, tc.want)
+			}
+			if v := idleViolations(ws.Spec, cls.Spec); (len(v) > 0) != (tc.limit > 0 && tc.own > tc.limit) {
+				t.Errorf("idleViolations = %v", v)
+			}
+		})
+	}
+}
+
+// TestActivity: only a ready instance whose every signal is idle is idle.
+func TestActivity(t *testing.T) {
+	idle := []bootstrap.Signal{{Name: "ssh", State: bootstrap.SignalIdle}, {Name: "gpu", State: bootstrap.SignalIdle}}
+	ready := func(signals ...bootstrap.Signal) agent.Result {
+		return agent.Result{Finished: time.Now(), Status: agent.Status{Phase: bootstrap.PhaseReady, Activity: signals}}
+	}
+	for name, tc := range map[string]struct {
+		last   agent.Result
+		active bool
+		signal v1alpha1.IdleSignal
+	}{
+		"all idle":     {last: ready(idle...)},
+		"unreachable":  {last: agent.Result{Finished: time.Now(), Err: errors.New("refused")}, active: true, signal: v1alpha1.IdleSignalUnreachable},
+		"booting":      {last: agent.Result{Finished: time.Now(), Status: agent.Status{Phase: bootstrap.PhaseStartingDocker}}, active: true, signal: v1alpha1.IdleSignalBooting},
+		"unreported":   {last: ready(), active: true, signal: v1alpha1.IdleSignalUnreported},
+		"unknown gpu":  {last: ready(idle[0], bootstrap.Signal{Name: "gpu", State: bootstrap.SignalUnknown}), active: true, signal: v1alpha1.IdleSignalGPU},
+		"unknown name": {last: ready(bootstrap.Signal{Name: "x\"y", State: bootstrap.SignalIdle}), active: true, signal: v1alpha1.IdleSignalUnreported},
+		"ssh session":  {last: ready(bootstrap.Signal{Name: "ssh", State: bootstrap.SignalActive}, idle[1]), active: true, signal: v1alpha1.IdleSignalSSH},
+	} {
+		t.Run(name, func(t *testing.T) {
+			signal, _, active := activity(tc.last)
+			if active != tc.active || signal != tc.signal {
+				t.Errorf("activity = %s, %t; want %s, %t", signal, active, tc.signal, tc.active)
+			}
+		})
+	}
+}
+
+// TestIdleStoppedResume: a resume annotation at or after the stop ends it; an older one does not.
+func TestIdleStoppedResume(t *testing.T) {
+	stop := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	for annotation, want := range map[string]bool{
+		"":                     true,
+		"2026-11-30T09:59:59Z": true,
+		"2026-11-30T10:00:00Z": false,
+		"2026-11-30T10:05:00Z": false,
+		"tomorrow":             true,
+	} {
+		ws := &v1alpha1.Workstation{}
+		ws.Generation = 1
+		ws.Annotations = map[string]string{v1alpha1.ResumeAnnotation: annotation}
+		ws.Status.Idle = &v1alpha1.IdleState{StopTime: &metav1.Time{Time: stop}}
+		if got := IdleStopped(ws); got != want {
+			t.Errorf("IdleStopped with resume %q = %t, want %t", annotation, got, want)
+		}
+		if got := Wants(ws); got == want {
+			t.Errorf("Wants with resume %q = %t, want %t", annotation, got, !want)
+		}
+	}
+}
