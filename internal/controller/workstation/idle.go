@@ -171,14 +171,16 @@ func (s *scope) idle(ctx context.Context, res ctrl.Result) (ctrl.Result, error) 
 		idle.LastActivitySignal, idle.LastActivityDetail = signal, clip(detail, 256)
 	}
 	warnAt, deadline := s.idleTimes(after)
-	// The warning and the stop are decided on a check made at their time that saw nothing.
+	// The warning and the stop are decided on a check made at their time that
+	// saw nothing; the stop comes no sooner than the warning's lead after it.
 	quiet := func(t time.Time) bool { return last.Done() && !active && !last.Finished.Before(t) }
-	if quiet(warnAt) && (idle.WarningTime == nil || idle.WarningTime.Before(&idle.LastActivityTime)) {
+	if quiet(warnAt) && !s.idleWarned() {
 		idle.WarningTime = ptrTime(now)
+		warnAt, deadline = s.idleTimes(after)
 		s.event(false, v1alpha1.ReasonIdleStopSoon, "IdleStop", "No activity since %s (last: %s); the Workstation stops at %s unless it is used",
 			idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, deadline.UTC().Format(time.RFC3339))
 	}
-	if quiet(deadline) {
+	if s.idleWarned() && quiet(deadline) {
 		idle.StopTime = ptrTime(now)
 		s.event(false, v1alpha1.ReasonIdleStopped, "IdleStop", "No activity for %s since %s (last: %s); stopping: containers, flush, snapshot. Resume with the annotation %s=<RFC3339 time>",
 			after, idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, v1alpha1.ResumeAnnotation)
@@ -194,10 +196,24 @@ func (s *scope) idle(ctx context.Context, res ctrl.Result) (ctrl.Result, error) 
 	return res, nil
 }
 
-// idleTimes are when the warning is due and when the stop is.
+// idleTimes are when the warning is due and when the stop is: the idle
+// window's end, but never sooner than the warning's lead after the warning
+// (a warning sent late, e.g. after the manager was down, pushes the stop back).
 func (s *scope) idleTimes(after time.Duration) (warnAt, deadline time.Time) {
 	deadline = s.st.Idle.LastActivityTime.Add(s.idleScaled(after))
-	return deadline.Add(-s.idleScaled(idleWarning)), deadline
+	warnAt = deadline.Add(-s.idleScaled(idleWarning))
+	if s.idleWarned() {
+		if due := s.st.Idle.WarningTime.Add(s.idleScaled(idleWarning)); due.After(deadline) {
+			deadline = due
+		}
+	}
+	return warnAt, deadline
+}
+
+// idleWarned reports whether the warning was sent since the last activity.
+func (s *scope) idleWarned() bool {
+	idle := s.st.Idle
+	return idle.WarningTime != nil && !idle.WarningTime.Before(&idle.LastActivityTime)
 }
 
 // idleCheckDue moves the next status check forward to the warning's time
