@@ -232,7 +232,7 @@ func violations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSpec) 
 	if c.MaxSpotPricePerHour != "" && spec.MaxSpotPrice != "" && price(spec.MaxSpotPrice) > price(c.MaxSpotPricePerHour) {
 		out = append(out, fmt.Sprintf("maxSpotPrice %s is above the class's maxSpotPricePerHour %s", spec.MaxSpotPrice, c.MaxSpotPricePerHour))
 	}
-	return out
+	return append(out, accessViolations(spec, c)...)
 }
 
 // TypeAllowed reports whether an instance type matches one of the class's names or patterns.
