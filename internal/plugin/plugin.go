@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,8 +36,9 @@ const AddressMapEnv = "XDRIVE_ADDRESS_MAP"
 const Usage = `kubectl xdrive: reach and control xdrive Workstations.
 
 Commands:
-  ssh NAME [--operator-key] [-- SSH ARGS]   ssh to the instance, its host key pinned from status.ssh
-  port-forward NAME PORT[:LOCALPORT]        forward a port of the instance over ssh
+  ssh NAME [--operator-key] [--user U] [-- SSH ARGS]
+                                            ssh to the instance, its host key pinned from status.ssh
+  port-forward NAME PORT[:LOCALPORT]        forward a port of the instance over ssh (same flags)
   ssh-config [--known-hosts FILE]           Host blocks for every Workstation in the namespace
   start NAME                                spec.state=Running, and the xdrive.io/resume annotation
   stop NAME                                 spec.state=Stopped
@@ -113,21 +115,20 @@ func Run(ctx context.Context, o Options, args []string) error {
 // arguments and those after "--".
 func parse(fs *flag.FlagSet, args []string) (positional, rest []string, err error) {
 	fs.SetOutput(io.Discard)
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, rest = args[:i], args[i+1:]
+	}
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
 			return nil, nil, err
 		}
 		args = fs.Args()
-		if len(args) == 0 {
-			break
+		if len(args) > 0 {
+			positional = append(positional, args[0])
+			args = args[1:]
 		}
-		if args[0] == "--" {
-			return positional, args[1:], nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
 	}
-	return positional, nil, nil
+	return positional, rest, nil
 }
 
 func (o Options) workstation(ctx context.Context, name string) (*v1alpha1.Workstation, error) {
@@ -185,10 +186,13 @@ type session struct {
 	args []string
 }
 
-func (o Options) session(ctx context.Context, ws *v1alpha1.Workstation, operatorKey bool) (*session, target, error) {
+func (o Options) session(ctx context.Context, ws *v1alpha1.Workstation, operatorKey bool, user string) (*session, target, error) {
 	t, err := o.target(ws)
 	if err != nil {
 		return nil, t, err
+	}
+	if user != "" {
+		t.user = user
 	}
 	dir, err := os.MkdirTemp("", "kubectl-xdrive-")
 	if err != nil {
@@ -217,6 +221,11 @@ func (o Options) session(ctx context.Context, ws *v1alpha1.Workstation, operator
 	return s, t, nil
 }
 
+func sessionFlags(fs *flag.FlagSet) (operatorKey *bool, user *string) {
+	return fs.Bool("operator-key", false, "log in with the operator's key for the Workstation"),
+		fs.String("user", "", "user to log in as (e.g. ec2-user with your keyName); status.ssh.user if empty")
+}
+
 func (s *session) close() { _ = os.RemoveAll(s.dir) }
 
 func (o Options) run(ctx context.Context, args []string) error {
@@ -227,16 +236,16 @@ func (o Options) run(ctx context.Context, args []string) error {
 
 func (o Options) sshCommand(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("ssh", flag.ContinueOnError)
-	operatorKey := fs.Bool("operator-key", false, "log in with the operator's key for the Workstation")
+	operatorKey, user := sessionFlags(fs)
 	pos, rest, err := parse(fs, args)
 	if err != nil || len(pos) != 1 {
-		return fmt.Errorf("usage: kubectl xdrive ssh NAME [--operator-key] [-- SSH ARGS] (%v)", err)
+		return fmt.Errorf("usage: kubectl xdrive ssh NAME [--operator-key] [--user USER] [-- SSH ARGS] (%v)", err)
 	}
 	ws, err := o.workstation(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	s, t, err := o.session(ctx, ws, *operatorKey)
+	s, t, err := o.session(ctx, ws, *operatorKey, *user)
 	if err != nil {
 		return err
 	}
@@ -246,10 +255,10 @@ func (o Options) sshCommand(ctx context.Context, args []string) error {
 
 func (o Options) portForward(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("port-forward", flag.ContinueOnError)
-	operatorKey := fs.Bool("operator-key", false, "log in with the operator's key for the Workstation")
+	operatorKey, user := sessionFlags(fs)
 	pos, rest, err := parse(fs, args)
 	if err != nil || len(pos) != 2 {
-		return fmt.Errorf("usage: kubectl xdrive port-forward NAME PORT[:LOCALPORT] [--operator-key] (%v)", err)
+		return fmt.Errorf("usage: kubectl xdrive port-forward NAME PORT[:LOCALPORT] [--operator-key] [--user USER] (%v)", err)
 	}
 	remote, local, _ := strings.Cut(pos[1], ":")
 	if local == "" {
@@ -264,7 +273,7 @@ func (o Options) portForward(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, t, err := o.session(ctx, ws, *operatorKey)
+	s, t, err := o.session(ctx, ws, *operatorKey, *user)
 	if err != nil {
 		return err
 	}
