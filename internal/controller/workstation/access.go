@@ -205,6 +205,9 @@ func (s *scope) access(ctx context.Context, result ctrl.Result, err error) (ctrl
 		s.st.SecurityGroup = nil
 		return result, nil
 	}
+	if noInstance {
+		return result, nil // the next launch sets the rules
+	}
 	due := s.now
 	if sg.SyncTime != nil && sg.SyncedGeneration == s.gen {
 		due = sg.SyncTime.Add(s.r.Access.Resync)
