@@ -98,7 +98,7 @@ type WorkstationClassSpec struct {
 	// +optional
 	AllowWorkstationOverrides *bool `json:"allowWorkstationOverrides,omitempty"`
 
-	// allowedAccessCIDRs, if set, bounds a Workstation's spec.access.allowedCIDRs:
+	// allowedAccessCIDRs bounds a Workstation's spec.access.allowedCIDRs, if set:
 	// each must lie within one of these IPv4 networks.
 	// +optional
 	// +listType=set

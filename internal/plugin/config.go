@@ -40,7 +40,7 @@ func (o Options) sshConfig(ctx context.Context, args []string) error {
 	keyDir := fs.String("operator-key-dir", "", "write the operator's keys here and use them (needs get on Secrets)")
 	pos, _, err := parse(fs, args)
 	if err != nil || len(pos) != 0 {
-		return fmt.Errorf("usage: kubectl xdrive ssh-config [--known-hosts FILE] [--operator-key-dir DIR] (%v)", err)
+		return usageError("kubectl xdrive ssh-config [--known-hosts FILE] [--operator-key-dir DIR]", err)
 	}
 	var list v1alpha1.WorkstationList
 	if err := o.Client.List(ctx, &list, client.InNamespace(o.Namespace)); err != nil {

@@ -84,7 +84,7 @@ func ParseAddressMap(s string) (map[string]string, error) {
 // Run runs one command: args[0] is its name.
 func Run(ctx context.Context, o Options, args []string) error {
 	if len(args) == 0 {
-		return errors.New("no command given\n\n" + Usage)
+		return errors.New("no command given; see kubectl xdrive help")
 	}
 	if o.SSH == "" {
 		o.SSH = "ssh"
@@ -108,7 +108,7 @@ func Run(ctx context.Context, o Options, args []string) error {
 		_, err := io.WriteString(o.Stdout, Usage)
 		return err
 	}
-	return fmt.Errorf("unknown command %q\n\n%s", cmd, Usage)
+	return fmt.Errorf("unknown command %q; see kubectl xdrive help", cmd)
 }
 
 // parse parses flags anywhere before "--"; it returns the positional
@@ -131,6 +131,13 @@ func parse(fs *flag.FlagSet, args []string) (positional, rest []string, err erro
 	return positional, rest, nil
 }
 
+func usageError(usage string, err error) error {
+	if err != nil {
+		return fmt.Errorf("usage: %s: %w", usage, err)
+	}
+	return errors.New("usage: " + usage)
+}
+
 func (o Options) workstation(ctx context.Context, name string) (*v1alpha1.Workstation, error) {
 	ws := &v1alpha1.Workstation{}
 	if err := o.Client.Get(ctx, types.NamespacedName{Namespace: o.Namespace, Name: name}, ws); err != nil {
@@ -151,7 +158,7 @@ func alias(ws *v1alpha1.Workstation) string { return ws.Name + "." + ws.Namespac
 func (o Options) target(ws *v1alpha1.Workstation) (target, error) {
 	st := ws.Status
 	if st.Phase != v1alpha1.WorkstationPhaseRunning || st.SSH == nil || st.SSH.InstanceID != st.InstanceID {
-		return target{}, fmt.Errorf("Workstation %s is %s: no running instance with a published host key yet (kubectl xdrive start %s)",
+		return target{}, fmt.Errorf("workstation %s is %s: no running instance with a published host key yet (kubectl xdrive start %s)",
 			ws.Name, orDash(string(st.Phase)), ws.Name)
 	}
 	addr := st.PublicIP
@@ -163,7 +170,7 @@ func (o Options) target(ws *v1alpha1.Workstation) (target, error) {
 		t.host, t.port, _ = net.SplitHostPort(to)
 	}
 	if t.host == "" {
-		return target{}, fmt.Errorf("Workstation %s has no IP address", ws.Name)
+		return target{}, fmt.Errorf("workstation %s has no IP address", ws.Name)
 	}
 	return t, nil
 }
@@ -239,7 +246,7 @@ func (o Options) sshCommand(ctx context.Context, args []string) error {
 	operatorKey, user := sessionFlags(fs)
 	pos, rest, err := parse(fs, args)
 	if err != nil || len(pos) != 1 {
-		return fmt.Errorf("usage: kubectl xdrive ssh NAME [--operator-key] [--user USER] [-- SSH ARGS] (%v)", err)
+		return usageError("kubectl xdrive ssh NAME [--operator-key] [--user USER] [-- SSH ARGS]", err)
 	}
 	ws, err := o.workstation(ctx, pos[0])
 	if err != nil {
@@ -258,7 +265,7 @@ func (o Options) portForward(ctx context.Context, args []string) error {
 	operatorKey, user := sessionFlags(fs)
 	pos, rest, err := parse(fs, args)
 	if err != nil || len(pos) != 2 {
-		return fmt.Errorf("usage: kubectl xdrive port-forward NAME PORT[:LOCALPORT] [--operator-key] [--user USER] (%v)", err)
+		return usageError("kubectl xdrive port-forward NAME PORT[:LOCALPORT] [--operator-key] [--user USER]", err)
 	}
 	remote, local, _ := strings.Cut(pos[1], ":")
 	if local == "" {

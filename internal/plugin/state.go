@@ -22,7 +22,7 @@ import (
 func (o Options) setState(ctx context.Context, cmd string, args []string) error {
 	pos, _, err := parse(flag.NewFlagSet(cmd, flag.ContinueOnError), args)
 	if err != nil || len(pos) != 1 {
-		return fmt.Errorf("usage: kubectl xdrive %s NAME (%v)", cmd, err)
+		return usageError("kubectl xdrive "+cmd+" NAME", err)
 	}
 	patch := map[string]any{"spec": map[string]any{"state": v1alpha1.WorkstationStateStopped}}
 	if cmd == "start" {
@@ -48,7 +48,7 @@ func (o Options) setState(ctx context.Context, cmd string, args []string) error 
 func (o Options) status(ctx context.Context, args []string) error {
 	pos, _, err := parse(flag.NewFlagSet("status", flag.ContinueOnError), args)
 	if err != nil || len(pos) != 1 {
-		return fmt.Errorf("usage: kubectl xdrive status NAME (%v)", err)
+		return usageError("kubectl xdrive status NAME", err)
 	}
 	ws, err := o.workstation(ctx, pos[0])
 	if err != nil {
