@@ -241,8 +241,8 @@ func (s *scope) publishAccess(ctx context.Context) {
 	}
 	if st.SSH == nil || st.SSH.InstanceID != st.InstanceID {
 		st.SSH = nil
-		inst, found, err := s.instance(ctx, st.InstanceID)
-		if err == nil && found {
+		// From the cache only: publishing never costs an EC2 call; the shared poll fills it.
+		if inst, found := s.r.Instances.Cached(st.InstanceID); found {
 			if creds, err := s.r.credentials(ctx, s.ws); err == nil {
 				if key := creds.target(inst).HostKey; key != "" {
 					st.SSH = &v1alpha1.SSHAccess{InstanceID: inst.ID, User: sshUser, HostPublicKey: strings.TrimSpace(key)}
