@@ -61,7 +61,8 @@ func ingress(proto string, port int32, cidr string) []ec2types.IpPermission {
 // TestAccessSecurityGroup: a Workstation with spec.access gets its own
 // tagged group with exactly SSH and the exposed ports from the allowed CIDRs
 // (and SSH from the operator), attached at launch; drift and spec changes
-// are reconciled; the group is deleted after the instance is terminated,
+// are reconciled, and removing spec.access revokes every rule; the group is
+// deleted after the instance is terminated,
 // retried while EC2 says it is in use; a foreign group is never touched.
 func TestAccessSecurityGroup(t *testing.T) {
 	h := harness.New(t, harness.Config{Env: requireEnv(t), Options: operator.Options{
@@ -151,6 +152,13 @@ func TestAccessSecurityGroup(t *testing.T) {
 	})
 	h.Eventually(30*time.Second, "rules follow the spec", rulesEqual(t, h, sg,
 		[]string{"tcp/22-22 from 203.0.113.0/24", "tcp/22-22 from " + operatorCIDR, "tcp/8888-8888 from 203.0.113.0/24"}))
+
+	// spec.access removed: every rule is revoked at once; the group stays while the instance runs.
+	h.UpdateWorkstation("dev", func(w *v1alpha1.Workstation) { w.Spec.Access = nil })
+	h.Eventually(30*time.Second, "rules revoked", rulesEqual(t, h, sg, nil))
+	if w := h.Workstation("dev"); w.Status.SecurityGroup == nil || w.Status.SecurityGroup.ID != sg {
+		t.Errorf("status.securityGroup %+v while the instance still runs, want %s", w.Status.SecurityGroup, sg)
+	}
 
 	// Delete: the group goes only after the instance is terminated, retried while in use.
 	var mu sync.Mutex

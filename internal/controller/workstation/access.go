@@ -205,8 +205,8 @@ func (s *scope) access(ctx context.Context, result ctrl.Result, err error) (ctrl
 		s.st.SecurityGroup = nil
 		return result, nil
 	}
-	if noInstance {
-		return result, nil // the next launch sets the rules
+	if s.st.Phase != v1alpha1.WorkstationPhaseRunning {
+		return result, nil // no instance, or one going away: the next launch sets the rules
 	}
 	due := s.now
 	if sg.SyncTime != nil && sg.SyncedGeneration == s.gen {
