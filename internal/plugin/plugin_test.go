@@ -17,6 +17,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -295,5 +297,43 @@ func TestStartStopStatus(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestBinary runs the installed form, cmd/kubectl-xdrive, as kubectl would:
+// a kubeconfig, -n, and the address map from XDRIVE_ADDRESS_MAP.
+func TestBinary(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "kubectl-xdrive")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/kubectl-xdrive")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/kubectl-xdrive: %v\n%s", err, out)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	writeKubeconfig(t, kubeconfig)
+	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "-n", f.ns, "ssh", "dev", "--operator-key", "--", "id")
+	cmd.Env = append(os.Environ(), plugin.AddressMapEnv+"="+instanceIP+"="+f.srv.Addr)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ran: id" {
+		t.Fatalf("kubectl-xdrive ssh: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "--kubeconfig", kubeconfig, "-n", f.ns, "ssh", "nosuch").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not found") {
+		t.Errorf("ssh to a missing Workstation: %v\n%s", err, out)
+	}
+}
+
+// writeKubeconfig writes the shared API server's admin config as a kubeconfig file.
+func writeKubeconfig(t *testing.T, path string) {
+	cfg := env.Config
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	kc.CurrentContext = "envtest"
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
 	}
 }
