@@ -54,6 +54,9 @@ type Service struct {
 // ErrInUse is returned by Delete while an instance still uses the group.
 var ErrInUse = errors.New("security group is still in use")
 
+// ErrGone is returned by Sync for a group that no longer exists (deleted from outside).
+var ErrGone = errors.New("security group no longer exists")
+
 // VPCOf returns the VPC of a subnet, or the default VPC for "".
 func (s *Service) VPCOf(ctx context.Context, subnetID string) (string, error) {
 	if subnetID != "" {
@@ -140,11 +143,11 @@ func (s *Service) find(ctx context.Context, o Owner, by ec2types.Filter) (string
 // ones and revokes every other. It reports what it changed.
 func (s *Service) Sync(ctx context.Context, groupID string, want []Rule) (added, revoked []Rule, err error) {
 	g, found, err := s.describe(ctx, groupID)
-	if err != nil || !found {
-		if err == nil {
-			err = fmt.Errorf("security group %s not found", groupID)
-		}
+	if err != nil {
 		return nil, nil, err
+	}
+	if !found {
+		return nil, nil, fmt.Errorf("%s: %w", groupID, ErrGone)
 	}
 	if err := cloud.RequireOwned(cloud.TagMap(g.Tags), s.Cluster, "changing the rules of security group", groupID); err != nil {
 		return nil, nil, err

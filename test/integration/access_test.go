@@ -211,3 +211,42 @@ func TestAccessClassBoundsCIDRs(t *testing.T) {
 	h.UpdateWorkstation("wide", func(w *v1alpha1.Workstation) { w.Spec.Access.AllowedCIDRs = []string{"203.0.113.128/25"} })
 	h.Eventually(30*time.Second, "allowed within the class's networks", classAllowed(h, "wide", "True", v1alpha1.ReasonClassAllowed))
 }
+
+// TestAccessGroupDeletedFromOutside: a stopped Workstation keeps its group;
+// if someone deletes it meanwhile, the next launch makes another.
+func TestAccessGroupDeletedFromOutside(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t)})
+	h.Start()
+	ws := h.NewWorkstation("dev", "home", []string{"t3.large"}, "us-east-1a")
+	ws.Spec.Access = &v1alpha1.WorkstationAccess{AllowedCIDRs: []string{"203.0.113.0/24"}}
+	h.Create(h.NewDrive("home", 10), ws)
+	running := func() (bool, string) {
+		w := h.Workstation("dev")
+		return w.Status.Phase == v1alpha1.WorkstationPhaseRunning && w.Status.SecurityGroup != nil,
+			fmt.Sprintf("phase %s, group %+v", w.Status.Phase, w.Status.SecurityGroup)
+	}
+	h.Eventually(60*time.Second, "dev runs", running)
+	first := h.Workstation("dev").Status.SecurityGroup.ID
+	h.SetState("dev", v1alpha1.WorkstationStateStopped)
+	h.Eventually(60*time.Second, "dev stops", func() (bool, string) {
+		w := h.Workstation("dev")
+		return w.Status.Phase == v1alpha1.WorkstationPhaseStopped, string(w.Status.Phase)
+	})
+	if w := h.Workstation("dev"); w.Status.SecurityGroup == nil || w.Status.SecurityGroup.ID != first || len(w.Status.Endpoints) != 0 || w.Status.SSH != nil {
+		t.Errorf("stopped: group %+v (want %s kept), endpoints %v, ssh %+v (want none)", w.Status.SecurityGroup, first, w.Status.Endpoints, w.Status.SSH)
+	}
+	if _, err := h.EC2.DeleteSecurityGroup(context.Background(), &ec2.DeleteSecurityGroupInput{GroupId: aws.String(first)}); err != nil {
+		t.Fatal(err)
+	}
+	h.SetState("dev", v1alpha1.WorkstationStateRunning)
+	h.Eventually(60*time.Second, "dev runs again", running)
+	second := h.Workstation("dev").Status.SecurityGroup.ID
+	if second == first {
+		t.Fatalf("the deleted group %s is still recorded", first)
+	}
+	h.Eventually(10*time.Second, "the new group's rules", rulesEqual(t, h, second, []string{"tcp/22-22 from 203.0.113.0/24"}))
+	inst, _ := h.Instance(h.Workstation("dev").Status.InstanceID)
+	if !slices.ContainsFunc(inst.SecurityGroups, func(g ec2types.GroupIdentifier) bool { return aws.ToString(g.GroupId) == second }) {
+		t.Errorf("the new instance lacks group %s", second)
+	}
+}

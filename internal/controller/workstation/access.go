@@ -50,25 +50,27 @@ func (s *scope) launchGroups(ctx context.Context, o instances.Offering) ([]strin
 	if err != nil {
 		return nil, err
 	}
-	sg := s.st.SecurityGroup
-	if sg != nil && sg.VPCID != vpc {
+	if sg := s.st.SecurityGroup; sg != nil && sg.VPCID != vpc {
 		// The last instance ran in another VPC and is terminated: the old group goes first.
 		if err := svc.Delete(ctx, sg.ID); err != nil {
 			return nil, err
 		}
 		s.event(false, "SecurityGroupDeleted", "Access", "Deleted security group %s of VPC %s; this launch is in %s", sg.ID, sg.VPCID, vpc)
-		s.st.SecurityGroup, sg = nil, nil
+		s.st.SecurityGroup = nil
 	}
-	if sg == nil {
-		id, err := svc.Ensure(ctx, s.groupOwner(vpc))
-		if err != nil {
+	sg := s.st.SecurityGroup
+	err = s.syncRules(ctx)
+	if errors.Is(err, securitygroup.ErrGone) {
+		s.event(true, "SecurityGroupGone", "Access", "Security group %s was deleted from outside; making another", sg.ID)
+		s.st.SecurityGroup = nil
+	}
+	if s.st.SecurityGroup == nil {
+		if sg, err = s.ensureGroup(ctx, vpc); err != nil {
 			return nil, err
 		}
-		sg = &v1alpha1.ManagedSecurityGroup{ID: id, VPCID: vpc}
-		s.st.SecurityGroup = sg
-		s.event(false, "SecurityGroupReady", "Access", "Security group %s in %s holds this Workstation's access rules", id, vpc)
+		err = s.syncRules(ctx)
 	}
-	if err := s.syncRules(ctx); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	groups := s.class.securityGroupIDs
@@ -82,13 +84,23 @@ func (s *scope) launchGroups(ctx context.Context, o instances.Offering) ([]strin
 	return append(slices.Clone(groups), sg.ID), nil
 }
 
-func (s *scope) groupOwner(vpc string) securitygroup.Owner {
-	return securitygroup.Owner{Workstation: s.key, UID: string(s.ws.UID), VPCID: vpc}
+// ensureGroup finds or makes the Workstation's group in the VPC and records it.
+func (s *scope) ensureGroup(ctx context.Context, vpc string) (*v1alpha1.ManagedSecurityGroup, error) {
+	id, err := s.r.Access.Groups.Ensure(ctx, securitygroup.Owner{Workstation: s.key, UID: string(s.ws.UID), VPCID: vpc})
+	if err != nil {
+		return nil, err
+	}
+	s.st.SecurityGroup = &v1alpha1.ManagedSecurityGroup{ID: id, VPCID: vpc}
+	s.event(false, "SecurityGroupReady", "Access", "Security group %s in %s holds this Workstation's access rules", id, vpc)
+	return s.st.SecurityGroup, nil
 }
 
 // syncRules sets the group's rules to what spec.access asks (none once it is removed).
 func (s *scope) syncRules(ctx context.Context) error {
 	sg := s.st.SecurityGroup
+	if sg == nil {
+		return nil
+	}
 	added, revoked, err := s.r.Access.Groups.Sync(ctx, sg.ID, s.wantedRules())
 	if err != nil {
 		return err
@@ -215,7 +227,11 @@ func (s *scope) access(ctx context.Context, result ctrl.Result, err error) (ctrl
 	if s.now.Before(due) {
 		return ctrl.Result{RequeueAfter: minPositive(result.RequeueAfter, due.Sub(s.now))}, nil
 	}
-	if err := s.syncRules(ctx); err != nil {
+	if err := s.syncRules(ctx); errors.Is(err, securitygroup.ErrGone) {
+		// In use it could not have been deleted: it is not this instance's; the next launch makes another.
+		s.event(true, "SecurityGroupGone", "Access", "Security group %s was deleted from outside", sg.ID)
+		s.st.SecurityGroup = nil
+	} else if err != nil {
 		return result, err
 	}
 	return ctrl.Result{RequeueAfter: minPositive(result.RequeueAfter, s.r.Access.Resync)}, nil
