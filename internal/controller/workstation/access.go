@@ -27,9 +27,11 @@ type Access struct {
 	Groups *securitygroup.Service
 	// OperatorCIDRs may always reach SSH through a Workstation's group (--operator-cidr).
 	OperatorCIDRs []string
-	// Resync is how often a group's rules are compared with EC2's, to undo drift.
+	// Resync is how often a group's rules are compared with EC2's, to undo drift; defaultResync if 0.
 	Resync time.Duration
 }
+
+const defaultResync = 10 * time.Minute
 
 // errNoGroups: the operator was started without the security group service.
 var errNoGroups = errors.New("spec.access needs the operator's security group service, which is not configured")
@@ -220,9 +222,13 @@ func (s *scope) access(ctx context.Context, result ctrl.Result, err error) (ctrl
 	if s.st.Phase != v1alpha1.WorkstationPhaseRunning {
 		return result, nil // no instance, or one going away: the next launch sets the rules
 	}
+	resync := s.r.Access.Resync
+	if resync <= 0 {
+		resync = defaultResync
+	}
 	due := s.now
 	if sg.SyncTime != nil && sg.SyncedGeneration == s.gen {
-		due = sg.SyncTime.Add(s.r.Access.Resync)
+		due = sg.SyncTime.Add(resync)
 	}
 	if s.now.Before(due) {
 		return ctrl.Result{RequeueAfter: minPositive(result.RequeueAfter, due.Sub(s.now))}, nil
@@ -234,7 +240,7 @@ func (s *scope) access(ctx context.Context, result ctrl.Result, err error) (ctrl
 	} else if err != nil {
 		return result, err
 	}
-	return ctrl.Result{RequeueAfter: minPositive(result.RequeueAfter, s.r.Access.Resync)}, nil
+	return ctrl.Result{RequeueAfter: minPositive(result.RequeueAfter, resync)}, nil
 }
 
 func minPositive(a, b time.Duration) time.Duration {
