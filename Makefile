@@ -104,8 +104,9 @@ bench: ## Run the benchmarks, each BENCH_COUNT times (report the median): interr
 ##@ Build
 
 .PHONY: build
-build: manifests generate ## Build the manager binary.
+build: manifests generate ## Build the manager binary and the kubectl plugin (bin/kubectl-xdrive).
 	go build -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/manager ./cmd
+	go build -o $(LOCALBIN)/kubectl-xdrive ./cmd/kubectl-xdrive
 
 .PHONY: run
 run: manifests generate ## Run the manager against the current kubeconfig and AWS credentials.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"time"
@@ -70,6 +71,15 @@ func run() error {
 	flag.Float64Var(&ec2RateScale, "ec2-rate-limit-scale", 1, "Scale of EC2's documented request buckets (RunInstances 5 and 2/s, mutating 50 and 5/s, non-mutating 100 and 20/s) the operator keeps under; raise it if AWS raised your account's limits, 0 turns the limiter off.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the pprof endpoint (e.g. 127.0.0.1:6060); empty turns it off.")
 	flag.StringVar(&sshOverride, "ssh-address-override", "", "Dial every instance at this host:port instead of its IP (tests and the demo only).")
+	flag.Func("operator-cidr", "IPv4 network (repeatable) that may always reach SSH through the security group of each Workstation with spec.access: the operator's own egress address, e.g. its NAT gateway's x.x.x.x/32. Unset: the class's security groups must admit the operator, as without spec.access.", func(v string) error {
+		p, err := netip.ParsePrefix(v)
+		if err != nil || !p.Addr().Is4() {
+			return fmt.Errorf("want an IPv4 CIDR such as 198.51.100.7/32, got %q", v)
+		}
+		opts.OperatorCIDRs = append(opts.OperatorCIDRs, p.Masked().String())
+		return nil
+	})
+	flag.DurationVar(&opts.AccessResync, "access-resync-interval", 10*time.Minute, "How often the rules of each Workstation's own security group are compared with EC2's, to undo changes made from outside.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

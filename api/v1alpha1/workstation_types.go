@@ -151,7 +151,43 @@ type Container struct {
 	GPUs GPUMode `json:"gpus,omitempty"`
 }
 
+// AccessPort names a declared container port to expose.
+type AccessPort struct {
+	// container is the name of a container in spec.containers.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Container string `json:"container,omitempty"`
+
+	// containerPort is one of that container's declared ports; its hostPort is opened.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	ContainerPort int32 `json:"containerPort,omitempty"`
+}
+
+// WorkstationAccess opens the instance to given networks through a security
+// group that the operator creates and owns for this Workstation.
+type WorkstationAccess struct {
+	// allowedCIDRs are the IPv4 networks that may reach SSH (port 22) and the exposed ports.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=18
+	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c) && cidr(c).ip().family() == 4)",message="allowedCIDRs: each must be an IPv4 CIDR such as 203.0.113.0/24"
+	AllowedCIDRs []string `json:"allowedCIDRs,omitempty"`
+
+	// ports are the declared container ports opened to allowedCIDRs; only SSH if absent.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	Ports []AccessPort `json:"ports,omitempty"`
+}
+
 // WorkstationSpec is the desired state of a workstation.
+// +kubebuilder:validation:XValidation:rule="!has(self.access) || !has(self.access.ports) || self.access.ports.all(p, has(self.containers) && self.containers.exists(c, c.name == p.container && has(c.ports) && c.ports.exists(q, q.containerPort == p.containerPort)))",message="access.ports: each must be a port declared in spec.containers"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxSpotPrice) || self.capacityType == 'Spot'",message="maxSpotPrice: only allowed with capacityType Spot"
 // +kubebuilder:validation:XValidation:rule="!has(self.onDemandFallback) || !self.onDemandFallback || self.capacityType == 'Spot'",message="onDemandFallback: only allowed with capacityType Spot"
 // +kubebuilder:validation:XValidation:rule="self.driveRef.name == oldSelf.driveRef.name || self.state == 'Stopped' && oldSelf.state == 'Stopped'",message="driveRef: may change only while state is Stopped"
@@ -279,6 +315,11 @@ type WorkstationSpec struct {
 	// idleStop stops the Workstation when nobody uses it; off if absent, unless its class sets a default.
 	// +optional
 	IdleStop *IdleStop `json:"idleStop,omitempty"`
+
+	// access opens SSH and the listed container ports to allowedCIDRs through a
+	// security group the operator manages; the class's groups only if absent.
+	// +optional
+	Access *WorkstationAccess `json:"access,omitempty"`
 }
 
 // WorkstationPhase is where a Workstation is in its lifecycle. docs/design.md draws the state machine.
@@ -600,6 +641,20 @@ type WorkstationStatus struct {
 	// +kubebuilder:validation:Minimum=1
 	HaltedGeneration int64 `json:"haltedGeneration,omitempty"`
 
+	// securityGroup is the security group the operator manages for spec.access.
+	// +optional
+	SecurityGroup *ManagedSecurityGroup `json:"securityGroup,omitempty"`
+
+	// ssh is how to reach the current instance over SSH, with its pinned host key.
+	// +optional
+	SSH *SSHAccess `json:"ssh,omitempty"`
+
+	// endpoints are the current instance's SSH and exposed ports; the first is the main one.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=17
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
+
 	// avoidOfferings are type/zone offerings skipped until the given time.
 	// +optional
 	// +listType=map
@@ -610,6 +665,67 @@ type WorkstationStatus struct {
 	// idle is the idle auto-stop's state, while spec.idleStop applies.
 	// +optional
 	Idle *IdleState `json:"idle,omitempty"`
+}
+
+// ManagedSecurityGroup is the security group the operator owns for one Workstation.
+type ManagedSecurityGroup struct {
+	// id of the group.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	ID string `json:"id,omitempty"`
+
+	// vpcID is the VPC the group is in: the VPC of the instance's subnet.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	VPCID string `json:"vpcID,omitempty"`
+
+	// syncedGeneration is the generation whose spec.access the rules were last set from.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	SyncedGeneration int64 `json:"syncedGeneration,omitempty"`
+
+	// syncTime is when the rules were last compared with EC2's.
+	// +optional
+	SyncTime *metav1.Time `json:"syncTime,omitempty"`
+}
+
+// SSHAccess is what a client needs to reach the current instance safely.
+type SSHAccess struct {
+	// instanceID is the instance this applies to.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	InstanceID string `json:"instanceID,omitempty"`
+
+	// user to log in as with the operator's per-Workstation key.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	User string `json:"user,omitempty"`
+
+	// hostPublicKey is the instance's SSH host key (authorized_keys format), made
+	// by the operator for this launch: pin it, never trust on first use.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	HostPublicKey string `json:"hostPublicKey,omitempty"`
+}
+
+// Endpoint is one way into the current instance.
+type Endpoint struct {
+	// name is "ssh", or the container whose port it is.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name,omitempty"`
+
+	// url such as ssh://root@203.0.113.7:22 or http://203.0.113.7:8888.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	URL string `json:"url,omitempty"`
 }
 
 // AvoidedOffering is an instance type in a zone that is skipped for a while.
@@ -646,6 +762,7 @@ type AvoidedOffering struct {
 // +kubebuilder:printcolumn:name="Capacity",type=string,JSONPath=`.status.capacityType`
 // +kubebuilder:printcolumn:name="Zone",type=string,JSONPath=`.status.availabilityZone`
 // +kubebuilder:printcolumn:name="IP",type=string,JSONPath=`.status.publicIP`
+// +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoints[0].url`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // Workstation is an EC2 machine, spot or on-demand, with an XDrive mounted on it.

@@ -134,6 +134,15 @@ type WorkstationClassSpec struct {
 	// +optional
 	AllowWorkstationOverrides *bool `json:"allowWorkstationOverrides,omitempty"`
 
+	// allowedAccessCIDRs bounds a Workstation's spec.access.allowedCIDRs, if set:
+	// each must lie within one of these IPv4 networks.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=18
+	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c) && cidr(c).ip().family() == 4)",message="allowedAccessCIDRs: each must be an IPv4 CIDR"
+	AllowedAccessCIDRs []string `json:"allowedAccessCIDRs,omitempty"`
+
 	// allowUntaggedSnapshots lets a drive be restored from a snapshot with no
 	// xdrive.io tags (made outside xdrive, e.g. by the original tool). On if absent.
 	// +optional

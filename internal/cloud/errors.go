@@ -19,11 +19,15 @@ const (
 	KindIdempotencyMismatch
 	KindInvalidInput
 	KindServerError
+	// KindDuplicate: the resource exists already (a create repeated after a crash).
+	KindDuplicate
+	// KindInUse: something still uses the resource (a group attached to an instance); retry later.
+	KindInUse
 )
 
 func (k ErrorKind) String() string {
 	return [...]string{"Other", "NotFound", "Throttled", "NoCapacity", "Unauthorized",
-		"IncorrectState", "IdempotencyMismatch", "InvalidInput", "ServerError"}[k]
+		"IncorrectState", "IdempotencyMismatch", "InvalidInput", "ServerError", "Duplicate", "InUse"}[k]
 }
 
 var kindByCode = map[string]ErrorKind{
@@ -80,6 +84,12 @@ var kindByCode = map[string]ErrorKind{
 	"InvalidSnapshotID.Malformed":               KindInvalidInput,
 	"VcpuLimitExceeded":                         KindNoCapacity,
 	"InsufficientFreeAddressesInSubnet":         KindNoCapacity,
+	"InvalidGroup.Duplicate":                    KindDuplicate,
+	"InvalidPermission.Duplicate":               KindDuplicate,
+	"InvalidPermission.NotFound":                KindNotFound,
+	"InvalidVpcID.NotFound":                     KindNotFound,
+	"InvalidGroupId.Malformed":                  KindInvalidInput,
+	"DependencyViolation":                       KindInUse,
 }
 
 // Classify maps an AWS error to its kind by its error code.
@@ -115,7 +125,7 @@ func IsNotFound(err error) bool { return Classify(err) == KindNotFound }
 // IsRetryable reports whether the same call may succeed later without any change.
 func IsRetryable(err error) bool {
 	switch Classify(err) {
-	case KindThrottled, KindServerError, KindIncorrectState:
+	case KindThrottled, KindServerError, KindIncorrectState, KindInUse:
 		return true
 	}
 	return false

@@ -37,6 +37,18 @@ type OfferingsAPI interface {
 	DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput, opts ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
 }
 
+// SecurityGroupsAPI is the part of EC2 that manages the Workstations' own
+// security groups (spec.access), and finds the VPC they belong in.
+type SecurityGroupsAPI interface {
+	CreateSecurityGroup(ctx context.Context, in *ec2.CreateSecurityGroupInput, opts ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error)
+	DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, opts ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
+	AuthorizeSecurityGroupIngress(ctx context.Context, in *ec2.AuthorizeSecurityGroupIngressInput, opts ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
+	RevokeSecurityGroupIngress(ctx context.Context, in *ec2.RevokeSecurityGroupIngressInput, opts ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupIngressOutput, error)
+	DeleteSecurityGroup(ctx context.Context, in *ec2.DeleteSecurityGroupInput, opts ...func(*ec2.Options)) (*ec2.DeleteSecurityGroupOutput, error)
+	DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput, opts ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
+	DescribeVpcs(ctx context.Context, in *ec2.DescribeVpcsInput, opts ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error)
+}
+
 // EC2API is every EC2 call the operator makes; *ec2.Client satisfies it.
 type EC2API interface {
 	InstancesAPI
@@ -68,8 +80,9 @@ type RulesAPI interface {
 }
 
 var (
-	_ EC2API   = (*ec2.Client)(nil)
-	_ SSMAPI   = (*ssm.Client)(nil)
-	_ QueueAPI = (*sqs.Client)(nil)
-	_ RulesAPI = (*eventbridge.Client)(nil)
+	_ EC2API            = (*ec2.Client)(nil)
+	_ SecurityGroupsAPI = (*ec2.Client)(nil)
+	_ SSMAPI            = (*ssm.Client)(nil)
+	_ QueueAPI          = (*sqs.Client)(nil)
+	_ RulesAPI          = (*eventbridge.Client)(nil)
 )

@@ -19,11 +19,13 @@ import (
 // Extra API options (the EC2 rate limiter) run inside the call counter.
 func NewAWS(cfg aws.Config, apiOptions ...func(*middleware.Stack) error) AWS {
 	cfg.APIOptions = append(append(slices.Clip(cfg.APIOptions), metrics.CountCalls), apiOptions...)
+	ec2Client := ec2.NewFromConfig(cfg)
 	return AWS{
-		EC2:    ec2.NewFromConfig(cfg),
-		SSM:    ssm.NewFromConfig(cfg),
-		SQS:    sqs.NewFromConfig(cfg),
-		Events: eventbridge.NewFromConfig(cfg),
-		Region: cfg.Region,
+		EC2:            ec2Client,
+		SecurityGroups: ec2Client,
+		SSM:            ssm.NewFromConfig(cfg),
+		SQS:            sqs.NewFromConfig(cfg),
+		Events:         eventbridge.NewFromConfig(cfg),
+		Region:         cfg.Region,
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/interruption"
+	"github.com/xdrive-io/xdrive/internal/securitygroup"
 	"github.com/xdrive-io/xdrive/internal/sshx"
 )
 
@@ -34,6 +35,8 @@ type AWS struct {
 	Events cloud.RulesAPI
 	// Region is the clients' region.
 	Region string
+	// SecurityGroups manages the Workstations' own groups (spec.access); nil refuses spec.access.
+	SecurityGroups cloud.SecurityGroupsAPI
 }
 
 // Options configures the operator.
@@ -63,6 +66,10 @@ type Options struct {
 	GCInterval time.Duration
 	// GCGrace is how long an unreferenced resource is left alone before it is collected.
 	GCGrace time.Duration
+	// OperatorCIDRs may reach SSH through every Workstation's own security group.
+	OperatorCIDRs []string
+	// AccessResync is how often a Workstation's security group rules are compared with EC2's.
+	AccessResync time.Duration
 	// OnNotice is called when an interruption notice for a Workstation is recorded.
 	OnNotice func(ws types.NamespacedName, instanceID string, at time.Time)
 }
@@ -91,6 +98,7 @@ func (o *Options) defaults() {
 	}
 	o.GCInterval = orDuration(o.GCInterval, 5*time.Minute)
 	o.GCGrace = orDuration(o.GCGrace, 10*time.Minute)
+	o.AccessResync = orDuration(o.AccessResync, 10*time.Minute)
 	if o.Concurrency == 0 {
 		o.Concurrency = 32
 	}
@@ -166,6 +174,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		Instances: cache, Calls: calls, Recorder: mgr.GetEventRecorder("workstation"),
 		UserData: opts.UserData, Images: opts.Images, Timings: opts.Timings,
 		InstanceEvents: wsEvents, AgentEvents: agentEvents, UrgentEvents: urgentEvents, MaxConcurrent: opts.Concurrency,
+		Access: workstation.Access{Groups: securityGroups(clients, opts.Cluster), OperatorCIDRs: opts.OperatorCIDRs, Resync: opts.AccessResync},
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
@@ -224,4 +233,11 @@ func wake(i instances.Instance, ws chan<- event.TypedGenericEvent[*v1alpha1.Work
 		d.Namespace, d.Name = ns, name
 		xd <- event.TypedGenericEvent[*v1alpha1.XDrive]{Object: d}
 	}
+}
+
+func securityGroups(clients AWS, cluster string) *securitygroup.Service {
+	if clients.SecurityGroups == nil {
+		return nil
+	}
+	return &securitygroup.Service{API: clients.SecurityGroups, Cluster: cluster}
 }

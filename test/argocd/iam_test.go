@@ -91,7 +91,7 @@ func destructive(action string) bool {
 	if service != "ec2" {
 		return false
 	}
-	for _, verb := range []string{"Delete", "Terminate", "Modify", "Detach", "Stop", "Reboot", "Attach", "Disassociate", "Replace", "Reset"} {
+	for _, verb := range []string{"Delete", "Terminate", "Modify", "Detach", "Stop", "Reboot", "Attach", "Disassociate", "Replace", "Reset", "Authorize", "Revoke"} {
 		if strings.HasPrefix(op, verb) {
 			return true
 		}
@@ -178,16 +178,19 @@ func checkPolicy(p policy) []string {
 			case a == "ec2:CreateTags":
 				got := append([]string(nil), s.condition("StringEquals", "ec2:CreateAction")...)
 				sort.Strings(got)
-				if !slices.Equal(got, []string{"CreateSnapshot", "RunInstances"}) {
-					bad("%s: ec2:CreateTags must be limited by ec2:CreateAction to RunInstances and CreateSnapshot, got %v", n, got)
+				if !slices.Equal(got, []string{"CreateSecurityGroup", "CreateSnapshot", "RunInstances"}) {
+					bad("%s: ec2:CreateTags must be limited by ec2:CreateAction to RunInstances, CreateSnapshot and CreateSecurityGroup, got %v", n, got)
 				}
-			case a == "ec2:RunInstances" || a == "ec2:CreateSnapshot":
-				// New instances, volumes and snapshots must carry the ownership
-				// tag; the resources launched from or into need no condition.
+			case creates(a):
+				// New instances, volumes, snapshots and security groups must carry the
+				// ownership tag; the resources launched from or into need no condition.
 				for _, r := range s.Resource {
 					created := strings.Contains(r, ":instance/") || strings.Contains(r, ":volume/")
-					if a == "ec2:CreateSnapshot" {
+					switch a {
+					case "ec2:CreateSnapshot":
 						created = strings.Contains(r, ":snapshot/")
+					case "ec2:CreateSecurityGroup":
+						created = strings.Contains(r, ":security-group/") || r == "*"
 					}
 					if created && !slices.Equal(s.condition("StringEquals", "aws:RequestTag/"+clusterTagKey), []string{clusterValue}) {
 						bad("%s: %s creates %s without aws:RequestTag/%s = %s", n, a, r, clusterTagKey, clusterValue)
@@ -217,9 +220,7 @@ func checkPolicy(p policy) []string {
 			}
 		}
 		// An ec2 statement that both creates and destroys could not carry both conditions.
-		if slices.ContainsFunc(s.Action, destructive) && slices.ContainsFunc(s.Action, func(a string) bool {
-			return a == "ec2:RunInstances" || a == "ec2:CreateSnapshot"
-		}) {
+		if slices.ContainsFunc(s.Action, destructive) && slices.ContainsFunc(s.Action, creates) {
 			bad("%s: mixes create and destroy actions", n)
 		}
 	}
@@ -237,6 +238,11 @@ func checkPolicy(p policy) []string {
 		}
 	}
 	return problems
+}
+
+// creates reports whether an action makes a resource that must carry the ownership tag.
+func creates(action string) bool {
+	return action == "ec2:RunInstances" || action == "ec2:CreateSnapshot" || action == "ec2:CreateSecurityGroup"
 }
 
 func TestIAMPolicy(t *testing.T) {
@@ -266,8 +272,13 @@ func TestIAMPolicyCheckRejectsUnscopedDeletes(t *testing.T) {
 		"wildcard action": func(p *policy) {
 			p.Statement = append(p.Statement, statement{Sid: "Extra", Effect: "Allow", Action: stringOrList{"ec2:*"}, Resource: stringOrList{"*"}})
 		},
-		"tagging anything":  forAction("ec2:CreateTags", noCondition),
-		"untagged launches": forAction("ec2:RunInstances", noCondition),
+		"tagging anything":         forAction("ec2:CreateTags", noCondition),
+		"untagged launches":        forAction("ec2:RunInstances", noCondition),
+		"untagged security groups": forSid("CreateOnlyTaggedSecurityGroups", noCondition),
+		"rules of any group":       forAction("ec2:RevokeSecurityGroupIngress", noCondition),
+		"deleting any group": forSid("ChangeAndDeleteOwnedSecurityGroups", func(s *statement) {
+			s.Condition["StringEquals"]["ec2:ResourceTag/"+clusterTagKey] = stringOrList{"*"}
+		}),
 		"any snapshot restored": func(p *policy) {
 			p.Statement = append(p.Statement, statement{Sid: "AnySnapshot", Effect: "Allow", Action: stringOrList{"ec2:RunInstances"},
 				Resource: stringOrList{"arn:PARTITION:ec2:REGION::snapshot/*"}})
@@ -330,7 +341,7 @@ func forAction(action string, change func(*statement)) func(*policy) {
 func TestIAMPolicyMatchesInterfaces(t *testing.T) {
 	services := map[string]string{
 		"InstancesAPI": "ec2", "VolumesAPI": "ec2", "OfferingsAPI": "ec2",
-		"SSMAPI": "ssm", "QueueAPI": "sqs", "RulesAPI": "events",
+		"SecurityGroupsAPI": "ec2", "SSMAPI": "ssm", "QueueAPI": "sqs", "RulesAPI": "events",
 	}
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, filepath.Clean(interfacesPath), nil, 0)

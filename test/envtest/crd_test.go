@@ -22,7 +22,7 @@ func TestPrinterColumnsAndShortNames(t *testing.T) {
 		columns   []string
 	}{
 		{"xdrives.xdrive.io", "xd", []string{"READY", "STATUS", "SIZE", "ZONE", "VOLUME", "SNAPSHOT", "WORKSTATION", "AGE"}},
-		{"workstations.xdrive.io", "ws", []string{"READY", "PHASE", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "AGE"}},
+		{"workstations.xdrive.io", "ws", []string{"READY", "PHASE", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"}},
 	} {
 		t.Run(tc.crd, func(t *testing.T) {
 			var crd apiextensionsv1.CustomResourceDefinition

@@ -50,7 +50,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 		ip    = "203.0.113.7" // TEST-NET-3: never dialled, only printed
 	)
 	xdColumns := []string{"NAME", "READY", "STATUS", "SIZE", "ZONE", "VOLUME", "SNAPSHOT", "WORKSTATION", "AGE"}
-	wsColumns := []string{"NAME", "READY", "PHASE", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "AGE"}
+	wsColumns := []string{"NAME", "READY", "PHASE", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"}
 
 	for _, step := range []struct {
 		name           string
@@ -72,7 +72,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonLaunching),
 			},
 			wantXD: []string{"False", "Restoring", "100", zone, vol, snap1, "dev"},
-			wantWS: []string{"False", "Launching", "Launching", "standard", "home", "g5.xlarge", "Spot", zone, ""},
+			wantWS: []string{"False", "Launching", "Launching", "standard", "home", "g5.xlarge", "Spot", zone, "", ""},
 		},
 		{
 			name: "running",
@@ -86,10 +86,11 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				Class: &v1alpha1.ResolvedClass{Name: "standard"}, ObservedGeneration: 1, Phase: v1alpha1.WorkstationPhaseRunning, Launches: 1,
 				InstanceID: inst, InstanceType: "g5.xlarge", CapacityType: v1alpha1.CapacityTypeSpot, AvailabilityZone: zone,
 				PrivateIP: "10.0.0.5", PublicIP: ip,
+				Endpoints:  []v1alpha1.Endpoint{{Name: "ssh", URL: "ssh://root@" + ip + ":22"}, {Name: "jupyter", URL: "http://" + ip + ":8888"}},
 				Conditions: ready(metav1.ConditionTrue, v1alpha1.ReasonReady),
 			},
 			wantXD: []string{"True", "Attached", "100", zone, vol, snap1, "dev"},
-			wantWS: []string{"True", "Running", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip},
+			wantWS: []string{"True", "Running", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, "ssh://root@" + ip + ":22"},
 		},
 		{
 			name: "snapshotting after a flushed stop",
@@ -107,7 +108,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonTerminating),
 			},
 			wantXD: []string{"False", "Snapshotting", "100", zone, vol, snap1, "dev"},
-			wantWS: []string{"False", "Terminating", "Terminating", "standard", "home", "g5.xlarge", "Spot", zone, ip},
+			wantWS: []string{"False", "Terminating", "Terminating", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
 		},
 		{
 			name: "stopped and archived",
@@ -121,7 +122,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonStopped),
 			},
 			wantXD: []string{"True", "Archived", "100", "", "", snap2, ""},
-			wantWS: []string{"False", "Stopped", "Stopped", "standard", "home", "", "", "", ""},
+			wantWS: []string{"False", "Stopped", "Stopped", "standard", "home", "", "", "", "", ""},
 		},
 	} {
 		t.Run(step.name, func(t *testing.T) {

@@ -236,7 +236,8 @@ func violations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSpec, 
 	if spec.CapacityType == v1alpha1.CapacityTypeOnDemand && c.MaxOnDemandPricePerHour != "" {
 		out = append(out, overOnDemandCap(spec.InstanceTypes, c, region)...)
 	}
-	return append(out, idleViolations(spec, c)...)
+	out = append(out, idleViolations(spec, c)...)
+	return append(out, accessViolations(spec, c)...)
 }
 
 // overOnDemandCap lists the types whose on-demand price is above the class's

@@ -120,6 +120,8 @@ type Reconciler struct {
 	// UrgentEvents, ahead of routine work, when a release ends.
 	AgentEvents, UrgentEvents <-chan event.TypedGenericEvent[*v1alpha1.Workstation]
 	MaxConcurrent             int
+	// Access opens instances to spec.access (access.go).
+	Access Access
 
 	writes  common.Writes
 	credsMu sync.Mutex
@@ -161,6 +163,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	result, err := s.reconcile(ctx)
+	result, err = s.access(ctx, result, err)
 	s.report(err)
 	if s.removeFinalizer {
 		r.forgetCredentials(ws.UID)

@@ -365,6 +365,10 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 	if err != nil {
 		return instances.Instance{}, invalidSpecError{fmt.Errorf("rendering the instance bootstrap: %w", err)}
 	}
+	groups, err := s.launchGroups(ctx, o)
+	if err != nil {
+		return instances.Instance{}, err
+	}
 	spec := xd.Spec
 	return s.r.Launcher.Launch(ctx, instances.LaunchRequest{
 		Workstation: s.key, WorkstationUID: string(s.ws.UID),
@@ -374,7 +378,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 			SnapshotID: s.st.Launch.SnapshotID, SizeGiB: spec.SizeGiB, VolumeType: string(spec.VolumeType),
 			IOPS: nonZero(spec.IOPS), ThroughputMiBps: nonZero(spec.ThroughputMiBps), Encrypted: spec.IsEncrypted(), KMSKeyID: spec.KMSKeyID,
 		},
-		SecurityGroupIDs: s.class.securityGroupIDs, KeyName: s.class.keyName,
+		SecurityGroupIDs: groups, KeyName: s.class.keyName,
 		InstanceProfile: s.class.profile, MaxSpotPrice: s.class.maxSpotPrice,
 		UserTags: s.class.tags, Attempt: s.st.Launch.Attempt,
 		ContainersReachMetadata: ptr.Deref(s.ws.Spec.ContainersReachInstanceMetadata, false),

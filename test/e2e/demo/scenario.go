@@ -88,7 +88,7 @@ func (sc *scenario) run(ctx context.Context) (result, error) {
 	}
 	sc.startView()
 	for _, step := range []func(context.Context, *v1alpha1.XDrive, *v1alpha1.Workstation) error{
-		sc.apply, sc.stop, sc.startElsewhere, sc.interrupt, sc.idleStop, sc.deleteAll,
+		sc.apply, sc.access, sc.stop, sc.startElsewhere, sc.interrupt, sc.idleStop, sc.deleteAll,
 	} {
 		if err := step(ctx, xd, ws); err != nil {
 			return result{}, err
@@ -127,6 +127,7 @@ func (sc *scenario) objects() (*v1alpha1.XDrive, *v1alpha1.Workstation, error) {
 	xd.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete
 	ws.Spec.AvailabilityZones = nil
 	ws.Spec.State = v1alpha1.WorkstationStateRunning
+	withAccess(ws)
 	if len(ws.Spec.Containers) == 0 {
 		ws.Spec.Containers = []v1alpha1.Container{{Name: "shell", Image: "ubuntu:24.04", Command: []string{"sleep", "infinity"}}}
 	}
@@ -464,6 +465,13 @@ func (sc *scenario) summary(ctx context.Context) (result, error) {
 	for _, s := range snaps {
 		r.leftSnapshots++
 		r.problems = append(r.problems, "snapshot "+aws.ToString(s.SnapshotId)+" is left")
+	}
+	groups, err := sc.leftGroups(ctx)
+	if err != nil {
+		return r, err
+	}
+	if len(groups) > 0 {
+		r.problems = append(r.problems, "security groups are left: "+strings.Join(groups, ", "))
 	}
 	var wsList v1alpha1.WorkstationList
 	var xdList v1alpha1.XDriveList

@@ -1,0 +1,341 @@
+package plugin_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/controller/workstation"
+	"github.com/xdrive-io/xdrive/internal/plugin"
+	"github.com/xdrive-io/xdrive/internal/sshx"
+	testenv "github.com/xdrive-io/xdrive/test/envtest"
+	"github.com/xdrive-io/xdrive/test/sshd"
+)
+
+// instanceIP is the address in status: TEST-NET-3, never dialled (the address map sends ssh to the loopback sshd).
+const instanceIP = "203.0.113.7"
+
+var (
+	envOnce sync.Once
+	env     *testenv.Env
+	envErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+// sharedEnv is one API server for every test of the package.
+func sharedEnv(t *testing.T) *testenv.Env {
+	testenv.RequireAssets(t)
+	envOnce.Do(func() { env, envErr = testenv.New() })
+	if envErr != nil {
+		t.Fatal(envErr)
+	}
+	return env
+}
+
+type fixture struct {
+	t    *testing.T
+	c    client.Client
+	ns   string
+	srv  *sshd.Server
+	opts plugin.Options
+}
+
+// newFixture makes a Workstation "dev" in envtest whose status points at a
+// real loopback sshd with that sshd's host key, and the operator's SSH
+// Secret holding the key the sshd authorizes. The sshd's ForceCommand echoes the command.
+func newFixture(t *testing.T) *fixture {
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("no ssh client: apt-get install -y openssh-client")
+	}
+	e := sharedEnv(t)
+	f := &fixture{t: t, c: e.Client, ns: testenv.CreateNamespace(t, e.Client)}
+	clientKey, clientPub, err := sshx.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(t.TempDir(), "force.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"ran: $SSH_ORIGINAL_COMMAND\"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// A Match block overrides the test sshd's AllowTcpForwarding no, as an instance's default sshd allows it.
+	f.srv = sshd.Start(t, sshd.Options{AuthorizedKeys: []string{clientPub}, ForceCommand: script,
+		ExtraConfig: []string{"Match all", "AllowTcpForwarding local"}})
+	ctx := context.Background()
+	ws := &v1alpha1.Workstation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "dev"},
+		Spec: v1alpha1.WorkstationSpec{DriveRef: v1alpha1.DriveReference{Name: "home"}, InstanceTypes: []string{"t3.large"},
+			State: v1alpha1.WorkstationStateStopped},
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: workstation.SSHSecretName("dev")},
+		Data: map[string][]byte{workstation.SSHSecretClientKey: clientKey}}
+	for _, o := range []client.Object{ws, secret} {
+		if err := f.c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.setStatus(f.srv.HostKey)
+	f.opts = plugin.Options{Client: f.c, Namespace: f.ns, AddressMap: map[string]string{instanceIP: f.srv.Addr}}
+	return f
+}
+
+// setStatus writes the status the operator would for a running instance, with the given host key (none if empty).
+func (f *fixture) setStatus(hostKey string) {
+	f.t.Helper()
+	ws := &v1alpha1.Workstation{}
+	if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "dev"}, ws); err != nil {
+		f.t.Fatal(err)
+	}
+	launched := metav1.NewTime(time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC))
+	ws.Status = v1alpha1.WorkstationStatus{
+		Phase: v1alpha1.WorkstationPhaseRunning, InstanceID: "i-0123456789abcdef0", PublicIP: instanceIP,
+		InstanceType: "t3.large", CapacityType: v1alpha1.CapacityTypeSpot, AvailabilityZone: "us-east-1a",
+		SpotPrice: "0.0208", PricePerHour: "0.0208", LaunchTime: &launched,
+		Idle: &v1alpha1.IdleState{InstanceID: "i-0123456789abcdef0", LastActivityTime: metav1.NewTime(launched.Add(100 * time.Minute)),
+			LastActivitySignal: v1alpha1.IdleSignalSSH},
+		Endpoints: []v1alpha1.Endpoint{
+			{Name: "ssh", URL: "ssh://" + f.srv.User + "@" + instanceIP + ":22"}, {Name: "jupyter", URL: "http://" + instanceIP + ":8888"},
+		},
+	}
+	if hostKey != "" {
+		ws.Status.SSH = &v1alpha1.SSHAccess{InstanceID: "i-0123456789abcdef0", User: f.srv.User, HostPublicKey: hostKey}
+	}
+	if err := f.c.Status().Update(context.Background(), ws); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) run(args ...string) (stdout, stderr string, err error) {
+	var out, errOut bytes.Buffer
+	o := f.opts
+	o.Stdout, o.Stderr = &out, &errOut
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = plugin.Run(ctx, o, args)
+	return out.String(), errOut.String(), err
+}
+
+func TestSSH(t *testing.T) {
+	f := newFixture(t)
+	out, stderr, err := f.run("ssh", "dev", "--operator-key", "--", "echo", "hello")
+	if err != nil || strings.TrimSpace(out) != "ran: echo hello" {
+		t.Fatalf("ssh: %v; stdout %q; stderr %q", err, out, stderr)
+	}
+
+	// Another host key in status: ssh must refuse the server, not trust it.
+	_, otherKey, err := sshx.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.setStatus(otherKey)
+	out, stderr, err = f.run("ssh", "dev", "--operator-key", "--", "echo", "hello")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || out != "" || !strings.Contains(stderr, "Host key verification failed") {
+		t.Fatalf("ssh with a wrong pinned key: err %v; stdout %q; stderr %q; want a refusal", err, out, stderr)
+	}
+}
+
+func TestSSHRefusesWithoutPublishedKey(t *testing.T) {
+	f := newFixture(t)
+	f.setStatus("")
+	if _, _, err := f.run("ssh", "dev", "--operator-key"); err == nil {
+		t.Fatal("ssh ran without a published host key")
+	}
+}
+
+func TestSSHConfig(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	knownHosts := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(knownHosts, []byte("other.elsewhere.xdrive ssh-ed25519 AAAAkept\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := f.run("ssh-config", "--known-hosts", knownHosts, "--operator-key-dir", filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "config")
+	if err := os.WriteFile(config, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host := "dev." + f.ns + ".xdrive"
+	parsed, err := exec.Command("ssh", "-G", "-F", config, host).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh -G: %v\n%s\nconfig:\n%s", err, parsed, out)
+	}
+	addr, port, _ := net.SplitHostPort(f.srv.Addr)
+	for _, want := range []string{"hostname " + addr, "port " + port, "user " + f.srv.User, "hostkeyalias " + host, "stricthostkeychecking true"} {
+		if !strings.Contains(string(parsed), want+"\n") {
+			t.Errorf("ssh -G lacks %q:\n%s", want, parsed)
+		}
+	}
+	pins, _ := os.ReadFile(knownHosts)
+	if !strings.Contains(string(pins), "other.elsewhere.xdrive ssh-ed25519 AAAAkept\n") ||
+		!strings.Contains(string(pins), host+" "+strings.TrimSpace(f.srv.HostKey)+"\n") {
+		t.Errorf("known_hosts:\n%s", pins)
+	}
+	got, err := exec.Command("ssh", "-F", config, "-o", "BatchMode=yes", host, "uptime").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(got)) != "ran: uptime" {
+		t.Fatalf("ssh through the config: %v\n%s", err, got)
+	}
+}
+
+func TestPortForward(t *testing.T) {
+	f := newFixture(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "jupyter here") }),
+		ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	_, remote, _ := net.SplitHostPort(l.Addr().String())
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, local, _ := net.SplitHostPort(free.Addr().String())
+	_ = free.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		o := f.opts
+		o.Stdout, o.Stderr = io.Discard, io.Discard
+		done <- plugin.Run(ctx, o, []string{"port-forward", "dev", remote + ":" + local, "--operator-key"})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Logf("port-forward ended: %v", err)
+		}
+	}()
+	var body string
+	for i := 0; i < 100 && body == ""; i++ {
+		resp, err := http.Get("http://127.0.0.1:" + local + "/")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			body = string(b)
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("port-forward ended: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if body != "jupyter here" {
+		t.Fatalf("through the forward: %q", body)
+	}
+}
+
+func TestStartStopStatus(t *testing.T) {
+	f := newFixture(t)
+	now := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
+	f.opts.Now = func() time.Time { return now }
+	get := func() *v1alpha1.Workstation {
+		ws := &v1alpha1.Workstation{}
+		if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "dev"}, ws); err != nil {
+			t.Fatal(err)
+		}
+		return ws
+	}
+	if _, _, err := f.run("start", "dev"); err != nil {
+		t.Fatal(err)
+	}
+	ws := get()
+	if ws.Spec.State != v1alpha1.WorkstationStateRunning || ws.Annotations[v1alpha1.ResumeAnnotation] != "2026-01-02T12:00:00Z" {
+		t.Errorf("after start: state %s, annotations %v", ws.Spec.State, ws.Annotations)
+	}
+	if _, _, err := f.run("stop", "dev"); err != nil {
+		t.Fatal(err)
+	}
+	if ws := get(); ws.Spec.State != v1alpha1.WorkstationStateStopped {
+		t.Errorf("after stop: state %s", ws.Spec.State)
+	}
+
+	xd := &v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "home"}, Spec: v1alpha1.XDriveSpec{SizeGiB: 100}}
+	if err := f.c.Create(context.Background(), xd); err != nil {
+		t.Fatal(err)
+	}
+	snapped := metav1.NewTime(now.Add(-3 * time.Hour))
+	xd.Status = v1alpha1.XDriveStatus{Phase: v1alpha1.XDrivePhaseAttached, VolumeID: "vol-0a1b2c3d4e5f60718",
+		LatestSnapshotID: "snap-0123456789abcdef0", LatestSnapshotTime: &snapped}
+	if err := f.c.Status().Update(context.Background(), xd); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := f.run("status", "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Phase:", "Running", "i-0123456789abcdef0 t3.large Spot in us-east-1a, launched 2h0m ago",
+		"home: Attached, 100 GiB, volume vol-0a1b2c3d4e5f60718", "snap-0123456789abcdef0, 3h0m old",
+		"$0.0208/h (spot price at launch)", "$0.0416 so far", "Idle:", "20m since the last activity (ssh)", "jupyter http://" + instanceIP + ":8888",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestBinary runs the installed form, cmd/kubectl-xdrive, as kubectl would:
+// a kubeconfig, -n, and the address map from XDRIVE_ADDRESS_MAP.
+func TestBinary(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "kubectl-xdrive")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/kubectl-xdrive")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/kubectl-xdrive: %v\n%s", err, out)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	writeKubeconfig(t, kubeconfig)
+	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "-n", f.ns, "ssh", "dev", "--operator-key", "--", "id")
+	cmd.Env = append(os.Environ(), plugin.AddressMapEnv+"="+instanceIP+"="+f.srv.Addr)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ran: id" {
+		t.Fatalf("kubectl-xdrive ssh: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "--kubeconfig", kubeconfig, "-n", f.ns, "ssh", "nosuch").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not found") {
+		t.Errorf("ssh to a missing Workstation: %v\n%s", err, out)
+	}
+}
+
+// writeKubeconfig writes the shared API server's admin config as a kubeconfig file.
+func writeKubeconfig(t *testing.T, path string) {
+	cfg := env.Config
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	kc.CurrentContext = "envtest"
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+}
