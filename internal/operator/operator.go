@@ -62,6 +62,8 @@ type Options struct {
 	// QueueName is the SQS queue of interruption events; empty means poll only.
 	QueueName   string
 	CreateQueue bool
+	// QueuePollers is how many ReceiveMessage calls run at once; 0 means interruption.DefaultPollers.
+	QueuePollers int
 	// GCInterval is how often the garbage collector lists owned instances and volumes.
 	GCInterval time.Duration
 	// GCGrace is how long an unreferenced resource is left alone before it is collected.
@@ -215,7 +217,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		}
 		log.Info("Receiving interruption events", "queue", url)
 		return (&interruption.Receiver{
-			QueueAPI: clients.SQS, QueueURL: url, Logger: log,
+			QueueAPI: clients.SQS, QueueURL: url, Logger: log, Pollers: opts.QueuePollers,
 			Handler: &workstation.NoticeHandler{Client: mgr.GetClient(), Instances: cache, Received: opts.OnNotice},
 		}).Run(logr.NewContext(ctx, log))
 	}))

@@ -196,7 +196,8 @@ func interruptionBench(b *testing.B, unreachable, queued bool) {
 	clock := &snapshotClock{first: map[string]time.Time{}}
 	cfg := harness.Config{Env: harness.Env(b), Options: operator.Options{
 		PollInterval: time.Minute, QueueName: "bench-interruptions", CreateQueue: true, Concurrency: 4,
-		Timings: workstation.Timings{FlushTimeout: deadline, IdleRequeue: 30 * time.Second},
+		QueuePollers: count("XDRIVE_BENCH_QUEUE_POLLERS", 0),
+		Timings:      workstation.Timings{FlushTimeout: deadline, IdleRequeue: 30 * time.Second},
 		OnNotice: func(ws types.NamespacedName, _ string, _ time.Time) {
 			mu.Lock()
 			defer mu.Unlock()
