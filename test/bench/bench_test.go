@@ -423,6 +423,7 @@ func BenchmarkIdle(b *testing.B) {
 func reportManagerMemory(b *testing.B, r childReport) {
 	b.ReportMetric(float64(r.RSSKiB)/1024, "manager-rss-MiB")
 	b.ReportMetric(float64(r.PeakRSSKiB)/1024, "manager-peak-rss-MiB")
+	b.ReportMetric(float64(r.RSSAnonKiB)/1024, "manager-rss-anon-MiB")
 	b.ReportMetric(r.HeapInuseMiB, "manager-heap-MiB")
 }
 

@@ -42,9 +42,11 @@ type childSpec struct {
 
 // childReport is what the manager process says of itself.
 type childReport struct {
-	Calls        map[string]int
-	RSSKiB       int64
-	PeakRSSKiB   int64
+	Calls      map[string]int
+	RSSKiB     int64
+	PeakRSSKiB int64
+	// RSSAnonKiB is the RSS less the mapped files (the binary's pages).
+	RSSAnonKiB   int64
 	HeapInuseMiB float64
 }
 
@@ -94,7 +96,7 @@ func runManagerChild(specPath string) int {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			writeHeapProfile(spec.HeapProfile)
-			_ = out.Encode(childReport{Calls: fake.Calls(), RSSKiB: procStatusKiB("VmRSS"), PeakRSSKiB: procStatusKiB("VmHWM"),
+			_ = out.Encode(childReport{Calls: fake.Calls(), RSSKiB: procStatusKiB("VmRSS"), PeakRSSKiB: procStatusKiB("VmHWM"), RSSAnonKiB: procStatusKiB("RssAnon"),
 				HeapInuseMiB: float64(ms.HeapInuse) / (1 << 20)})
 		}
 	}
