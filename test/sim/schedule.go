@@ -243,7 +243,7 @@ func (w *World) userAction() {
 // awsEvent is something AWS or someone at the console does.
 func (w *World) awsEvent() {
 	live := w.liveInstances()
-	switch w.Rng.IntN(7) {
+	switch w.Rng.IntN(8) {
 	case 0, 1:
 		if len(live) > 0 {
 			i := live[w.Rng.IntN(len(live))]
@@ -283,6 +283,11 @@ func (w *World) awsEvent() {
 		if id := w.ownedSnapshot(fakeec2.SnapshotPending); id != "" && w.EC2.DeleteSnapshotOutside(id) == nil {
 			w.logf("aws: pending snapshot %s deleted from outside", id)
 		}
+	case 7:
+		// The next reattach fails: a transient error, or one that sends the Workstation back to the snapshot.
+		code := []string{"InternalError", "VolumeInUse", "IncorrectInstanceState"}[w.Rng.IntN(3)]
+		w.EC2.InjectError("AttachVolume", code, false, 1)
+		w.logf("aws: the next AttachVolume fails with %s", code)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
@@ -342,6 +343,9 @@ func (w *World) CreateDrive(name string, policy v1alpha1.DeletionPolicy) {
 		Spec: v1alpha1.XDriveSpec{SizeGiB: 10, VolumeType: v1alpha1.VolumeTypeGP3, Filesystem: v1alpha1.FilesystemExt4,
 			DeletionPolicy: policy, SnapshotRetention: 2},
 	}
+	if w.Rng.IntN(2) == 0 {
+		xd.Spec.KeepVolumeFor = &metav1.Duration{Duration: 10 * time.Minute} // the warm period
+	}
 	w.create(xd)
 }
 
@@ -355,6 +359,8 @@ func (w *World) CreateWorkstation(name, drive string, capacity v1alpha1.Capacity
 			InterruptionPolicy: policy, RebalancePolicy: v1alpha1.RebalancePolicyIgnore,
 		},
 	}
+	// The default tolerance, one that reattaches only in the cheapest zone, and one that always reattaches.
+	ws.Spec.ReattachPriceTolerancePercent = []*int32{nil, ptr.To[int32](0), ptr.To[int32](1000)}[w.Rng.IntN(3)]
 	w.create(ws)
 }
 
