@@ -297,6 +297,11 @@ type XDriveStatus struct {
 	// +optional
 	KeptUntil *metav1.Time `json:"keptUntil,omitempty"`
 
+	// reattachedAt is when the live volume was reattached to attachedTo: a
+	// snapshot of it from before then lacks the writes since.
+	// +optional
+	ReattachedAt *metav1.Time `json:"reattachedAt,omitempty"`
+
 	// trailingSnapshot is the snapshot of an earlier release that was still
 	// pending when the volume was reattached; it is recorded when it completes.
 	// +optional

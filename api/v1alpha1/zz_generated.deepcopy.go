@@ -757,6 +757,10 @@ func (in *XDriveStatus) DeepCopyInto(out *XDriveStatus) {
 		in, out := &in.KeptUntil, &out.KeptUntil
 		*out = (*in).DeepCopy()
 	}
+	if in.ReattachedAt != nil {
+		in, out := &in.ReattachedAt, &out.ReattachedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.TrailingSnapshot != nil {
 		in, out := &in.TrailingSnapshot, &out.TrailingSnapshot
 		*out = new(PendingSnapshot)

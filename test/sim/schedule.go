@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/test/fakeec2"
@@ -46,6 +49,11 @@ func Run(seed uint64, steps int) error {
 }
 
 func (w *World) setup() {
+	if w.Rng.IntN(2) == 0 {
+		w.KeepVolumeFor = &metav1.Duration{Duration: 10 * time.Minute} // the warm period
+	}
+	// The default tolerance, one that reattaches only in the cheapest zone, and one that always reattaches.
+	w.ReattachTolerance = []*int32{nil, ptr.To[int32](0), ptr.To[int32](1000)}[w.Rng.IntN(3)]
 	policies := []v1alpha1.DeletionPolicy{v1alpha1.DeletionPolicyRetain, v1alpha1.DeletionPolicyDelete}
 	w.CreateDrive("home", policies[w.Rng.IntN(2)])
 	capacity := []v1alpha1.CapacityType{v1alpha1.CapacityTypeSpot, v1alpha1.CapacityTypeOnDemand}

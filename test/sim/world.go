@@ -16,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
@@ -62,6 +61,10 @@ type World struct {
 	// Client is the API server; the reconcilers read through a lagging view of it.
 	Client client.Client
 	Agent  *Agent
+	// KeepVolumeFor is the warm period of the drives created; none if nil.
+	KeepVolumeFor *metav1.Duration
+	// ReattachTolerance is the reattachPriceTolerancePercent of the Workstations created.
+	ReattachTolerance *int32
 	// ConflictRate is the chance that a status write fails as if another writer came first.
 	ConflictRate float64
 	// StaleRate is the chance that a reconciler reads an object as it was a few steps ago.
@@ -343,9 +346,7 @@ func (w *World) CreateDrive(name string, policy v1alpha1.DeletionPolicy) {
 		Spec: v1alpha1.XDriveSpec{SizeGiB: 10, VolumeType: v1alpha1.VolumeTypeGP3, Filesystem: v1alpha1.FilesystemExt4,
 			DeletionPolicy: policy, SnapshotRetention: 2},
 	}
-	if w.Rng.IntN(2) == 0 {
-		xd.Spec.KeepVolumeFor = &metav1.Duration{Duration: 10 * time.Minute} // the warm period
-	}
+	xd.Spec.KeepVolumeFor = w.KeepVolumeFor
 	w.create(xd)
 }
 
@@ -359,8 +360,7 @@ func (w *World) CreateWorkstation(name, drive string, capacity v1alpha1.Capacity
 			InterruptionPolicy: policy, RebalancePolicy: v1alpha1.RebalancePolicyIgnore,
 		},
 	}
-	// The default tolerance, one that reattaches only in the cheapest zone, and one that always reattaches.
-	ws.Spec.ReattachPriceTolerancePercent = []*int32{nil, ptr.To[int32](0), ptr.To[int32](1000)}[w.Rng.IntN(3)]
+	ws.Spec.ReattachPriceTolerancePercent = w.ReattachTolerance
 	w.create(ws)
 }
 

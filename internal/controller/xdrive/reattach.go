@@ -96,6 +96,10 @@ func (s *scope) reattached(v drives.Volume, instanceID string) {
 	}
 	st.KeptUntil, st.FailedReattach = nil, nil
 	s.record(v, instanceID)
+	// Rounded up to the second, as status keeps it: a snapshot from the same
+	// second counts as older, and another is taken.
+	at := metav1.NewTime(s.now.Truncate(time.Second).Add(time.Second))
+	st.ReattachedAt = &at
 	s.ev.Add(false, v1alpha1.ReasonReattached, "Reattach", "Volume %s in %s reattached to instance %s; no restore from a snapshot",
 		v.ID, v.Zone, instanceID)
 }

@@ -27,7 +27,7 @@ func (s *scope) adopt(v drives.Volume, instanceID string) {
 // record makes the volume the drive's live volume, on its way to the instance.
 func (s *scope) record(v drives.Volume, instanceID string) {
 	s.st.VolumeID, s.st.AvailabilityZone, s.st.AttachedTo = v.ID, v.Zone, instanceID
-	s.st.Release, s.st.PendingSnapshot = nil, nil
+	s.st.Release, s.st.PendingSnapshot, s.st.ReattachedAt = nil, nil, nil
 	if s.st.SizeGiB == 0 || v.SizeGiB > 0 {
 		s.st.SizeGiB = max(v.SizeGiB, s.st.SizeGiB)
 	}
@@ -199,7 +199,7 @@ func (s *scope) volumeLost() {
 func (s *scope) clearVolume() {
 	st := s.st
 	st.VolumeID, st.AvailabilityZone, st.AttachedTo = "", "", ""
-	st.Release, st.PendingSnapshot, st.KeptUntil, st.Initialization = nil, nil, nil, nil
+	st.Release, st.PendingSnapshot, st.KeptUntil, st.Initialization, st.ReattachedAt = nil, nil, nil, nil, nil
 	s.setPhase(v1alpha1.XDrivePhaseArchived)
 }
 
@@ -210,10 +210,13 @@ func (s *scope) snapshot(ctx context.Context, c v1alpha1.Consistency, detached b
 		VolumeID: st.VolumeID, Drive: s.key, DriveUID: string(s.xd.UID), DriveName: s.xd.Name,
 		Consistency: string(c), Detached: detached,
 	}
-	if !detached {
-		// A snapshot of a detached volume is good whenever it was taken; one of
-		// an attached volume only if it started after the flushed release.
+	switch {
+	case !detached:
+		// A snapshot of a detached volume is good whenever it was taken since
+		// its last attach; one of an attached volume only if it started after the flushed release.
 		req.NotBefore = st.Release.Time.Time
+	case st.ReattachedAt != nil:
+		req.NotBefore = st.ReattachedAt.Time
 	}
 	sn, err := s.r.Snapshots.CreateSnapshot(ctx, req)
 	if cloud.IsNotFound(err) {
@@ -294,6 +297,9 @@ func MayDeleteVolume(st *v1alpha1.XDriveStatus) bool {
 	ps, rel := st.PendingSnapshot, st.Release
 	if st.Phase != v1alpha1.XDrivePhaseDeletingVolume || ps == nil || rel == nil || ps.VolumeID != st.VolumeID || ps.ID != st.LatestSnapshotID {
 		return false
+	}
+	if st.ReattachedAt != nil && ps.StartTime.Before(st.ReattachedAt) {
+		return false // a snapshot from before the reattach lacks the writes since
 	}
 	if ps.Consistency == v1alpha1.ConsistencyCrash {
 		return rel.Consistency == v1alpha1.ConsistencyCrash // taken only once the volume was seen detached
