@@ -345,8 +345,8 @@ type VolumeInitialization struct {
 	// +kubebuilder:validation:MaxLength=64
 	VolumeID string `json:"volumeID,omitempty"`
 
-	// percent is how much of the volume is initialized, 0-100.
-	// +required
+	// percent is how much of the volume is initialized, 0-100; absent when it has nothing to load (a blank volume).
+	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	Percent *int32 `json:"percent,omitempty"`

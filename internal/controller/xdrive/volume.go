@@ -210,13 +210,13 @@ func (s *scope) snapshot(ctx context.Context, c v1alpha1.Consistency, detached b
 		VolumeID: st.VolumeID, Drive: s.key, DriveUID: string(s.xd.UID), DriveName: s.xd.Name,
 		Consistency: string(c), Detached: detached,
 	}
-	switch {
-	case !detached:
-		// A snapshot of a detached volume is good whenever it was taken since
-		// its last attach; one of an attached volume only if it started after the flushed release.
+	if !detached {
+		// A snapshot of a detached volume is good whenever it was taken; one of
+		// an attached volume only if it started after the flushed release.
 		req.NotBefore = st.Release.Time.Time
-	case st.ReattachedAt != nil:
-		req.NotBefore = st.ReattachedAt.Time
+	}
+	if st.ReattachedAt != nil && req.NotBefore.Before(st.ReattachedAt.Time) {
+		req.NotBefore = st.ReattachedAt.Time // none from before the reattach, whatever the release
 	}
 	sn, err := s.r.Snapshots.CreateSnapshot(ctx, req)
 	if cloud.IsNotFound(err) {
