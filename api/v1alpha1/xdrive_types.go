@@ -128,6 +128,8 @@ type XDriveSpec struct {
 	// instead of restoring from the snapshot. Off if absent. A kept gp3 volume
 	// costs about $0.08 per GiB-month.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	KeepVolumeFor *metav1.Duration `json:"keepVolumeFor,omitempty"`
 
 	// initializationRateMiBps is the EBS provisioned rate for volume initialization

@@ -100,7 +100,13 @@ func TestInterruptionReattachesVolume(t *testing.T) {
 func TestReattachDeclinedBeyondTolerance(t *testing.T) {
 	h, first := reattachHarness(t, ptr.To[int32](10))
 	volume := h.Drive("data").Status.VolumeID
+	h.Proxy.HoldSnapshots(true) // the volume stays while the Workstation decides
 	spotWarning(t, h, first.InstanceID)
+	h.Eventually(converge, "the volume declined", func() (bool, string) {
+		st := h.Workstation("box").Status
+		return st.DeclinedVolumeID == volume, fmt.Sprintf("%+v", st)
+	})
+	h.Proxy.HoldSnapshots(false)
 	h.Eventually(converge, "relaunched from the snapshot", relaunched(h, first.InstanceID))
 	ws, xd := h.Workstation("box").Status, h.Drive("data").Status
 	if ws.AvailabilityZone != "us-east-1b" || ws.DeclinedVolumeID != volume || ws.ReattachVolumeID != "" {
@@ -121,7 +127,10 @@ func TestReattachFailureRestoresFromSnapshot(t *testing.T) {
 	volume := h.Drive("data").Status.VolumeID
 	refused := h.Proxy.Inject(faultproxy.Rule{Action: "AttachVolume", Times: 1,
 		Fault: faultproxy.APIError(http.StatusBadRequest, "VolumeInUse", "vol is already attached")})
+	h.Proxy.HoldSnapshots(true) // the volume stays until the reattach is tried
 	spotWarning(t, h, first.InstanceID)
+	h.Eventually(converge, "the reattach refused", func() (bool, string) { return refused.Fired() == 1, "not yet" })
+	h.Proxy.HoldSnapshots(false)
 	h.Eventually(converge, "the drive on a restored volume", func() (bool, string) {
 		ws, xd := h.Workstation("box"), h.Drive("data")
 		ready := meta.IsStatusConditionTrue(ws.Status.Conditions, v1alpha1.ConditionReady)
