@@ -2,7 +2,7 @@
 // Workstation reconcilers and garbage collector, over controller-runtime's fake
 // client and an in-process fake EC2 with in-between states. A seeded scheduler
 // interleaves reconciles, user actions, AWS events and manager crashes, and the
-// invariants I1-I4 (docs/design.md) are checked after every step.
+// invariants I1-I5 (docs/design.md) are checked after every step.
 package sim
 
 import (

@@ -37,6 +37,9 @@ func (s *scope) hydrate(ctx context.Context) (time.Duration, error) {
 	if pct >= 100 {
 		return 0, nil
 	}
+	if in.Left > 0 {
+		return min(hydrateEvery, max(in.Left, time.Second)), nil // look again when EBS expects it done
+	}
 	return hydrateEvery, nil
 }
 
