@@ -193,8 +193,9 @@ type WorkstationSpec struct {
 	// +optional
 	OnDemandFallback *bool `json:"onDemandFallback,omitempty"`
 
-	// reattachPriceTolerancePercent: while the drive still has its released
-	// volume, an offering in the volume's zone wins when it costs at most this
+	// reattachPriceTolerancePercent is how much more an offering in the zone of
+	// the drive's released volume may cost than the cheapest elsewhere, and
+	// still win: while the drive still has that volume, an offering in the volume's zone wins when it costs at most this
 	// much more than the cheapest elsewhere; the volume is then reattached
 	// instead of restored from its snapshot. 0 picks the cheapest always.
 	// +optional

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -123,19 +125,21 @@ type XDriveSpec struct {
 	// +kubebuilder:default=Retain
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
-	// keepVolumeFor keeps the volume this long after a release, once its snapshot
-	// has completed, so that a start in the same zone reattaches it at full speed
-	// instead of restoring from the snapshot. Off if absent. A kept gp3 volume
-	// costs about $0.08 per GiB-month.
+	// keepVolumeForMinutes keeps the volume this many minutes after a release,
+	// once its snapshot has completed, so that a start in the same zone
+	// reattaches it at full speed instead of restoring from the snapshot. Off
+	// if absent. A kept gp3 volume costs about $0.08 per GiB-month.
 	// +optional
-	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
-	KeepVolumeFor *metav1.Duration `json:"keepVolumeFor,omitempty"`
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10080
+	KeepVolumeForMinutes int32 `json:"keepVolumeForMinutes,omitempty"`
 
 	// initializationRateMiBps is the EBS provisioned rate for volume initialization
 	// (100-300 MiB/s), passed on every restore from a snapshot; EBS's default,
 	// lazy loading if absent. It is billed per GiB restored.
 	// +optional
+	// +kubebuilder:validation:Minimum=100
+	// +kubebuilder:validation:Maximum=300
 	// +kubebuilder:validation:XValidation:rule="self >= 100 && self <= 300",message="initializationRateMiBps: must be 100-300"
 	InitializationRateMiBps int32 `json:"initializationRateMiBps,omitempty"`
 }
@@ -335,6 +339,7 @@ type FailedReattach struct {
 
 	// reason says why, for people.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=1024
 	Reason string `json:"reason,omitempty"`
 }
@@ -355,6 +360,7 @@ type VolumeInitialization struct {
 
 	// type is default (lazy loading), provisioned-rate or volume-copy, as EBS reports it.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=32
 	Type string `json:"type,omitempty"`
 
@@ -406,6 +412,11 @@ type XDriveList struct {
 
 // IsEncrypted reports whether the drive's volumes and snapshots are encrypted (the default).
 func (s XDriveSpec) IsEncrypted() bool { return s.Encrypted == nil || *s.Encrypted }
+
+// KeepVolume is how long a released volume is kept for a reattach; zero: not kept.
+func (s XDriveSpec) KeepVolume() time.Duration {
+	return time.Duration(s.KeepVolumeForMinutes) * time.Minute
+}
 
 // HolderName names the Workstation holding the drive's lease, or "".
 func (s XDriveStatus) HolderName() string {

@@ -105,12 +105,12 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest) (Instance, error
 		ebs.KmsKeyId = aws.String(r.Volume.KMSKeyID)
 	}
 	in := &ec2.RunInstancesInput{
-		ClientToken:         aws.String(r.ClientToken()),
-		ImageId:             aws.String(r.ImageID),
-		InstanceType:        ec2types.InstanceType(r.Offering.Type),
-		MinCount:            aws.Int32(1),
-		MaxCount:            aws.Int32(1),
-		UserData:            aws.String(base64.StdEncoding.EncodeToString(r.UserData)),
+		ClientToken:  aws.String(r.ClientToken()),
+		ImageId:      aws.String(r.ImageID),
+		InstanceType: ec2types.InstanceType(r.Offering.Type),
+		MinCount:     aws.Int32(1),
+		MaxCount:     aws.Int32(1),
+		UserData:     aws.String(base64.StdEncoding.EncodeToString(r.UserData)),
 		MetadataOptions: &ec2types.InstanceMetadataOptionsRequest{
 			HttpTokens:              ec2types.HttpTokensStateRequired,
 			HttpEndpoint:            ec2types.InstanceMetadataEndpointStateEnabled,

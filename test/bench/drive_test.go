@@ -8,11 +8,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -28,7 +27,7 @@ const initSpeedup = 60
 // BenchmarkTimeToDrive: from the new instance's state running to a Ready
 // Workstation whose 100 GiB drive is fully initialized (Hydrated), for a
 // restore at EBS's default rate, at a provisioned 300 MiB/s, and a reattach
-// of the kept volume (keepVolumeFor); and, after a spot interruption whose
+// of the kept volume (keepVolumeForMinutes); and, after a spot interruption whose
 // snapshot the fault proxy holds pending for XDRIVE_BENCH_HOLD (10m), from
 // the notice to the same point, by reattach and by restore (tolerance 0).
 // Initialization runs initSpeedup times faster than on EBS.
@@ -44,7 +43,7 @@ func BenchmarkTimeToDrive(b *testing.B) {
 			xd := h.NewDrive("home", 100)
 			xd.Spec.InitializationRateMiBps = c.rate
 			if c.keep {
-				xd.Spec.KeepVolumeFor = &metav1.Duration{Duration: time.Hour}
+				xd.Spec.KeepVolumeForMinutes = 60
 			}
 			h.Create(xd, h.NewWorkstation("dev", "home", []string{"t3.large"}, "us-east-1a"))
 			h.Eventually(5*time.Minute, "Ready", h.WorkstationReady("dev"))

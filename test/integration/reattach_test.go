@@ -154,19 +154,19 @@ func TestReattachFailureRestoresFromSnapshot(t *testing.T) {
 	}
 }
 
-// TestWarmPeriodAfterStop: with keepVolumeFor a stop keeps the volume (phase
+// TestWarmPeriodAfterStop: with keepVolumeForMinutes a stop keeps the volume (phase
 // Kept, keptUntil shown) and a start reattaches it; once the period ends the
 // volume is deleted.
 func TestWarmPeriodAfterStop(t *testing.T) {
 	drive := &v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Name: "data"},
-		Spec: v1alpha1.XDriveSpec{SizeGiB: 10, KeepVolumeFor: &metav1.Duration{Duration: time.Hour}}}
+		Spec: v1alpha1.XDriveSpec{SizeGiB: 10, KeepVolumeForMinutes: 60}}
 	h := readyWorkstation(t, drive)
 	first := h.Workstation("box").Status
 	volume := h.Drive("data").Status.VolumeID
 	h.SetState("box", v1alpha1.WorkstationStateStopped)
 	h.Eventually(converge, "drive Kept", h.DrivePhase("data", v1alpha1.XDrivePhaseKept))
 	xd := h.Drive("data").Status
-	if xd.VolumeID != volume || xd.KeptUntil == nil || xd.LatestSnapshotID == "" || xd.KeptUntil.Sub(time.Now()) < 50*time.Minute {
+	if xd.VolumeID != volume || xd.KeptUntil == nil || xd.LatestSnapshotID == "" || time.Until(xd.KeptUntil.Time) < 50*time.Minute {
 		t.Fatalf("kept drive %+v, want volume %s kept about an hour after a completed snapshot", xd, volume)
 	}
 	if vol, ok := h.Volume(volume); !ok || vol.State != ec2types.VolumeStateAvailable {
@@ -182,13 +182,13 @@ func TestWarmPeriodAfterStop(t *testing.T) {
 
 	for range 10 {
 		xd := h.Drive("data")
-		xd.Spec.KeepVolumeFor = &metav1.Duration{Duration: 2 * time.Second}
+		xd.Spec.KeepVolumeForMinutes = 1
 		if err := h.Client.Update(context.Background(), xd); err == nil {
 			break
 		}
 	}
 	h.SetState("box", v1alpha1.WorkstationStateStopped)
-	h.Eventually(converge, "drive Archived after the period", func() (bool, string) {
+	h.Eventually(2*converge, "drive Archived after the period", func() (bool, string) {
 		var notes []string
 		for _, e := range h.Events("XDrive", "data") {
 			notes = append(notes, e.Reason+": "+e.Note)

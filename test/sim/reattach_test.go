@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -71,7 +70,7 @@ func TestReattachAfterInterruption(t *testing.T) {
 // the volume, and after it the volume is deleted once its snapshot completed.
 func TestWarmPeriodAfterStop(t *testing.T) {
 	s := newScenario(t)
-	s.KeepVolumeFor = &metav1.Duration{Duration: 10 * time.Minute}
+	s.KeepVolumeForMinutes = 10
 	s.ReattachTolerance = ptr.To[int32](1000)
 	id := s.running()
 	vol := s.Drive("home").Status.VolumeID

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -50,7 +49,7 @@ func Run(seed uint64, steps int) error {
 
 func (w *World) setup() {
 	if w.Rng.IntN(2) == 0 {
-		w.KeepVolumeFor = &metav1.Duration{Duration: 10 * time.Minute} // the warm period
+		w.KeepVolumeForMinutes = 10 // the warm period
 	}
 	// The default tolerance, one that reattaches only in the cheapest zone, and one that always reattaches.
 	w.ReattachTolerance = []*int32{nil, ptr.To[int32](0), ptr.To[int32](1000)}[w.Rng.IntN(3)]

@@ -61,8 +61,8 @@ type World struct {
 	// Client is the API server; the reconcilers read through a lagging view of it.
 	Client client.Client
 	Agent  *Agent
-	// KeepVolumeFor is the warm period of the drives created; none if nil.
-	KeepVolumeFor *metav1.Duration
+	// KeepVolumeForMinutes is the warm period of the drives created; none if 0.
+	KeepVolumeForMinutes int32
 	// ReattachTolerance is the reattachPriceTolerancePercent of the Workstations created.
 	ReattachTolerance *int32
 	// ConflictRate is the chance that a status write fails as if another writer came first.
@@ -346,7 +346,7 @@ func (w *World) CreateDrive(name string, policy v1alpha1.DeletionPolicy) {
 		Spec: v1alpha1.XDriveSpec{SizeGiB: 10, VolumeType: v1alpha1.VolumeTypeGP3, Filesystem: v1alpha1.FilesystemExt4,
 			DeletionPolicy: policy, SnapshotRetention: 2},
 	}
-	xd.Spec.KeepVolumeFor = w.KeepVolumeFor
+	xd.Spec.KeepVolumeForMinutes = w.KeepVolumeForMinutes
 	w.create(xd)
 }
 

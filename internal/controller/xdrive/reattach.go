@@ -141,8 +141,7 @@ func (s *scope) trail(ctx context.Context, res ctrl.Result) (ctrl.Result, error)
 // keepVolume reports whether the detached volume, its snapshot completed, is
 // kept for a reattach rather than deleted now.
 func (s *scope) keepVolume() bool {
-	keep := s.xd.Spec.KeepVolumeFor
-	return keep != nil && keep.Duration > 0 && s.st.KeptUntil == nil && s.xd.DeletionTimestamp.IsZero() && !s.declined()
+	return s.xd.Spec.KeepVolume() > 0 && s.st.KeptUntil == nil && s.xd.DeletionTimestamp.IsZero() && !s.declined()
 }
 
 // declined reports that the holder will not reattach the volume.
@@ -151,19 +150,19 @@ func (s *scope) declined() bool {
 }
 
 func (s *scope) keep() (ctrl.Result, error) {
-	until := metav1.NewTime(s.now.Add(s.xd.Spec.KeepVolumeFor.Duration))
+	until := metav1.NewTime(s.now.Add(s.xd.Spec.KeepVolume()))
 	s.st.KeptUntil = &until
 	s.setPhase(v1alpha1.XDrivePhaseKept)
 	s.ev.Add(false, v1alpha1.ReasonKept, "Archive", "Volume %s is kept until %s for a fast restart; snapshot %s holds its data",
 		s.st.VolumeID, until.UTC().Format(time.RFC3339), s.st.LatestSnapshotID)
-	return ctrl.Result{RequeueAfter: s.xd.Spec.KeepVolumeFor.Duration}, nil
+	return ctrl.Result{RequeueAfter: s.xd.Spec.KeepVolume()}, nil
 }
 
 // kept waits out the warm period; then, or once the holder declines the
 // volume or the drive is deleted, the volume is deleted as usual.
 func (s *scope) kept(ctx context.Context) (ctrl.Result, error) {
 	left := s.st.KeptUntil.Sub(s.now)
-	if left > 0 && s.xd.Spec.KeepVolumeFor != nil && s.xd.DeletionTimestamp.IsZero() && !s.declined() {
+	if left > 0 && s.xd.Spec.KeepVolume() > 0 && s.xd.DeletionTimestamp.IsZero() && !s.declined() {
 		return ctrl.Result{RequeueAfter: left}, nil
 	}
 	s.setPhase(v1alpha1.XDrivePhaseDeletingVolume)
