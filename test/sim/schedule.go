@@ -51,8 +51,8 @@ func (w *World) setup() {
 	if w.Rng.IntN(2) == 0 {
 		w.KeepVolumeForMinutes = 10 // the warm period
 	}
-	// The default tolerance, one that reattaches only in the cheapest zone, and one that always reattaches.
-	w.ReattachTolerance = []*int32{nil, ptr.To[int32](0), ptr.To[int32](1000)}[w.Rng.IntN(3)]
+	// The default tolerance, one that reattaches only in the cheapest zone, and (twice as often) one that always reattaches.
+	w.ReattachTolerance = []*int32{nil, ptr.To[int32](0), ptr.To[int32](1000), ptr.To[int32](1000)}[w.Rng.IntN(4)]
 	policies := []v1alpha1.DeletionPolicy{v1alpha1.DeletionPolicyRetain, v1alpha1.DeletionPolicyDelete}
 	w.CreateDrive("home", policies[w.Rng.IntN(2)])
 	capacity := []v1alpha1.CapacityType{v1alpha1.CapacityTypeSpot, v1alpha1.CapacityTypeOnDemand}

@@ -60,6 +60,8 @@ func (s *scope) reattach(ctx context.Context, instanceID string) (ctrl.Result, e
 	case vol.AttachedTo == instanceID:
 		s.reattached(vol, instanceID) // attached by an earlier reconcile whose status write was lost
 		return s.live(ctx)
+	case s.holder.Status.Teardown != nil && s.holder.Status.Teardown.InstanceID == instanceID:
+		return s.step(ctx) // released before it got the drive: it never will
 	case !vol.Detached():
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil // the old instance still has it
 	case vol.Zone != inst.Zone:
