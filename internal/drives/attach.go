@@ -32,8 +32,9 @@ type Initialization struct {
 	Percent int32
 	// Type is default, provisioned-rate or volume-copy.
 	Type string
-	// Left is EBS's estimate of the time to go (provisioned rate only); zero if unknown.
-	Left time.Duration
+	// Left is EBS's estimate of the time to go, if Estimated (provisioned rate only).
+	Left      time.Duration
+	Estimated bool
 }
 
 // Initialization reports a volume's initialization; false when EBS reports
@@ -50,7 +51,7 @@ func (s *Service) Initialization(ctx context.Context, volumeID string) (Initiali
 		}
 		in := Initialization{Percent: int32(min(max(aws.ToInt64(d.Progress), 0), 100)), Type: string(d.InitializationType)}
 		if d.EstimatedTimeToCompleteInSeconds != nil {
-			in.Left = time.Duration(aws.ToInt64(d.EstimatedTimeToCompleteInSeconds)) * time.Second
+			in.Left, in.Estimated = time.Duration(aws.ToInt64(d.EstimatedTimeToCompleteInSeconds))*time.Second, true
 		}
 		return in, true, nil
 	}

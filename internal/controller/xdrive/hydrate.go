@@ -10,8 +10,10 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 )
 
-// hydrateEvery is how often an initializing volume's progress is read.
-const hydrateEvery = 15 * time.Second
+// hydrateEvery is how often an initializing volume's progress is read when
+// EBS gives no estimate (its default, lazy loading can take hours); with an
+// estimate it is read again when EBS expects it done.
+const hydrateEvery = time.Minute
 
 // hydrate reads how far the live volume has loaded its blocks from its
 // snapshot, until it has all of them. It returns when to look again (zero: done).
@@ -30,17 +32,15 @@ func (s *scope) hydrate(ctx context.Context) (time.Duration, error) {
 	}
 	pct := in.Percent
 	st.Initialization = &v1alpha1.VolumeInitialization{VolumeID: st.VolumeID, Percent: &pct, Type: in.Type}
-	if in.Left > 0 && pct < 100 {
-		eta := metav1.NewTime(s.now.Add(in.Left).Truncate(time.Second))
-		st.Initialization.EstimatedCompletionTime = &eta
-	}
 	if pct >= 100 {
 		return 0, nil
 	}
-	if in.Left > 0 {
-		return min(hydrateEvery, max(in.Left, time.Second)), nil // look again when EBS expects it done
+	if !in.Estimated {
+		return hydrateEvery, nil
 	}
-	return hydrateEvery, nil
+	eta := metav1.NewTime(s.now.Add(in.Left).Truncate(time.Second))
+	st.Initialization.EstimatedCompletionTime = &eta
+	return min(hydrateEvery, max(in.Left, time.Second)), nil // look again when EBS expects it done
 }
 
 // hydrated is the Hydrated condition, from status.initialization.
