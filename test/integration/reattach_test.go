@@ -208,7 +208,7 @@ func TestWarmPeriodAfterStop(t *testing.T) {
 // RunInstances, and the drive shows its hydration (Hydrated, status.initialization)
 // until EBS reports every block loaded.
 func TestProvisionedInitialization(t *testing.T) {
-	drive := &v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Name: "data"}, Spec: v1alpha1.XDriveSpec{SizeGiB: 10, InitializationRateMiBps: 200}}
+	drive := &v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Name: "data"}, Spec: v1alpha1.XDriveSpec{SizeGiB: 10, InitializationRateMiBps: 300}}
 	h := readyWorkstation(t, drive)
 	var mu sync.Mutex
 	var rates []string
@@ -243,12 +243,12 @@ func TestProvisionedInitialization(t *testing.T) {
 		t.Fatalf("initialization %+v, Hydrated %q; want 0%% at the provisioned rate, with an estimate", in, c.Message)
 	}
 	mu.Lock()
-	if !slices.Equal(rates, []string{"200"}) {
-		t.Fatalf("RunInstances VolumeInitializationRate values %v, want [200]", rates)
+	if !slices.Equal(rates, []string{"300"}) {
+		t.Fatalf("RunInstances VolumeInitializationRate values %v, want [300]", rates)
 	}
 	mu.Unlock()
 
-	h.Proxy.SetInitialization(50, 1e9)
+	h.Proxy.SetInitialization(50, 1e9) // read again at the estimate (34 s for 10 GiB at 300 MiB/s)
 	h.Eventually(converge, "drive Hydrated", func() (bool, string) {
 		st := h.Drive("data").Status
 		c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionHydrated)
