@@ -20,6 +20,8 @@ const (
 	ConditionResizing = "Resizing"
 	// ConditionDeletionBlocked is True while deletion waits for the drive to be released.
 	ConditionDeletionBlocked = "DeletionBlocked"
+	// ConditionHydrated is False while the live volume loads its blocks from its snapshot. Not part of Ready.
+	ConditionHydrated = "Hydrated"
 )
 
 // ConditionClassAllowed is False when the Workstation's class refuses it; nothing is then launched.
@@ -116,6 +118,11 @@ const (
 	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
 	ReasonClassViolation      = "ClassViolation"
 	ReasonForeignSnapshot     = "ForeignSnapshot"
+	ReasonKept                = "Kept"
+	ReasonReattached          = "Reattached"
+	ReasonReattachFailed      = "ReattachFailed"
+	ReasonInitializing        = "Initializing"
+	ReasonInitialized         = "Initialized"
 )
 
 // SetCondition sets one condition, stamped with the generation it was computed for.

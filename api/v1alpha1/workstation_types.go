@@ -229,6 +229,17 @@ type WorkstationSpec struct {
 	// +optional
 	OnDemandFallback *bool `json:"onDemandFallback,omitempty"`
 
+	// reattachPriceTolerancePercent is how much more an offering in the zone of
+	// the drive's released volume may cost than the cheapest elsewhere, and
+	// still win: while the drive still has that volume, an offering in the volume's zone wins when it costs at most this
+	// much more than the cheapest elsewhere; the volume is then reattached
+	// instead of restored from its snapshot. 0 picks the cheapest always.
+	// +optional
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	ReattachPriceTolerancePercent *int32 `json:"reattachPriceTolerancePercent,omitempty"`
+
 	// availabilityZones are the candidate zones; every zone offering a listed type if absent.
 	// +optional
 	// +listType=set
@@ -409,7 +420,7 @@ type LaunchAttempt struct {
 }
 
 // TeardownReason is why an instance is being released.
-// +kubebuilder:validation:Enum=Stop;Delete;Interrupted;Rebalance;Vanished;InstanceReleased;Stray;IdleStop
+// +kubebuilder:validation:Enum=Stop;Delete;Interrupted;Rebalance;Vanished;InstanceReleased;Stray;IdleStop;ReattachFailed
 type TeardownReason string
 
 const (
@@ -425,6 +436,9 @@ const (
 	TeardownStray TeardownReason = "Stray"
 	// TeardownIdleStop: nobody used the Workstation for spec.idleStop.after.
 	TeardownIdleStop TeardownReason = "IdleStop"
+
+	// TeardownReattachFailed: the drive's volume could not be attached to the instance.
+	TeardownReattachFailed TeardownReason = "ReattachFailed"
 )
 
 // Teardown is the release of one instance, from its start to its termination.
@@ -610,6 +624,21 @@ type WorkstationStatus struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
 	FailedRestoreSnapshotID string `json:"failedRestoreSnapshotID,omitempty"`
+
+	// reattachVolumeID is the drive's released volume that the current launch or
+	// instance gets by AttachVolume, instead of a new volume from a snapshot.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	ReattachVolumeID string `json:"reattachVolumeID,omitempty"`
+
+	// declinedVolumeID is a released volume of the drive this Workstation will
+	// not reattach (placement chose another zone, or the reattach failed): the
+	// drive deletes it once its snapshot has completed.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	DeclinedVolumeID string `json:"declinedVolumeID,omitempty"`
 
 	// teardown is the release of the current instance, once begun.
 	// +optional

@@ -21,6 +21,10 @@ type DriveVolume struct {
 	ThroughputMiBps *int32
 	Encrypted       bool
 	KMSKeyID        string
+	// InitializationRateMiBps is the provisioned rate of a restore; nil for EBS's default.
+	InitializationRateMiBps *int32
+	// Reattach creates no volume: the drive's released volume is attached after launch.
+	Reattach bool
 }
 
 // LaunchRequest is one RunInstances for a Workstation.
@@ -95,18 +99,18 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest) (Instance, error
 	}
 	if r.Volume.SnapshotID != "" {
 		ebs.SnapshotId = aws.String(r.Volume.SnapshotID)
+		ebs.VolumeInitializationRate = r.Volume.InitializationRateMiBps
 	}
 	if r.Volume.KMSKeyID != "" {
 		ebs.KmsKeyId = aws.String(r.Volume.KMSKeyID)
 	}
 	in := &ec2.RunInstancesInput{
-		ClientToken:         aws.String(r.ClientToken()),
-		ImageId:             aws.String(r.ImageID),
-		InstanceType:        ec2types.InstanceType(r.Offering.Type),
-		MinCount:            aws.Int32(1),
-		MaxCount:            aws.Int32(1),
-		UserData:            aws.String(base64.StdEncoding.EncodeToString(r.UserData)),
-		BlockDeviceMappings: []ec2types.BlockDeviceMapping{{DeviceName: aws.String(DriveDevice), Ebs: ebs}},
+		ClientToken:  aws.String(r.ClientToken()),
+		ImageId:      aws.String(r.ImageID),
+		InstanceType: ec2types.InstanceType(r.Offering.Type),
+		MinCount:     aws.Int32(1),
+		MaxCount:     aws.Int32(1),
+		UserData:     aws.String(base64.StdEncoding.EncodeToString(r.UserData)),
 		MetadataOptions: &ec2types.InstanceMetadataOptionsRequest{
 			HttpTokens:              ec2types.HttpTokensStateRequired,
 			HttpEndpoint:            ec2types.InstanceMetadataEndpointStateEnabled,
@@ -117,6 +121,9 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest) (Instance, error
 			{ResourceType: ec2types.ResourceTypeVolume, Tags: volumeTags},
 		},
 		InstanceInitiatedShutdownBehavior: ec2types.ShutdownBehaviorTerminate,
+	}
+	if !r.Volume.Reattach {
+		in.BlockDeviceMappings = []ec2types.BlockDeviceMapping{{DeviceName: aws.String(DriveDevice), Ebs: ebs}}
 	}
 	if r.Offering.SubnetID != "" {
 		in.NetworkInterfaces = []ec2types.InstanceNetworkInterfaceSpecification{{

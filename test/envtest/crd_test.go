@@ -21,7 +21,7 @@ func TestPrinterColumnsAndShortNames(t *testing.T) {
 		shortName string
 		columns   []string
 	}{
-		{"xdrives.xdrive.io", "xd", []string{"READY", "STATUS", "SIZE", "ZONE", "VOLUME", "SNAPSHOT", "WORKSTATION", "AGE"}},
+		{"xdrives.xdrive.io", "xd", []string{"READY", "STATUS", "SIZE", "ZONE", "VOLUME", "INITIALIZED", "SNAPSHOT", "WORKSTATION", "AGE"}},
 		{"workstations.xdrive.io", "ws", []string{"READY", "PHASE", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"}},
 	} {
 		t.Run(tc.crd, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -49,7 +50,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 		snap2 = "snap-0fedcba9876543210"
 		ip    = "203.0.113.7" // TEST-NET-3: never dialled, only printed
 	)
-	xdColumns := []string{"NAME", "READY", "STATUS", "SIZE", "ZONE", "VOLUME", "SNAPSHOT", "WORKSTATION", "AGE"}
+	xdColumns := []string{"NAME", "READY", "STATUS", "SIZE", "ZONE", "VOLUME", "INITIALIZED", "SNAPSHOT", "WORKSTATION", "AGE"}
 	wsColumns := []string{"NAME", "READY", "PHASE", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"}
 
 	for _, step := range []struct {
@@ -71,7 +72,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				InstanceID: inst, InstanceType: "g5.xlarge", CapacityType: v1alpha1.CapacityTypeSpot, AvailabilityZone: zone,
 				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonLaunching),
 			},
-			wantXD: []string{"False", "Restoring", "100", zone, vol, snap1, "dev"},
+			wantXD: []string{"False", "Restoring", "100", zone, vol, "", snap1, "dev"},
 			wantWS: []string{"False", "Launching", "Launching", "standard", "home", "g5.xlarge", "Spot", zone, "", ""},
 		},
 		{
@@ -89,8 +90,26 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				Endpoints:  []v1alpha1.Endpoint{{Name: "ssh", URL: "ssh://root@" + ip + ":22"}, {Name: "jupyter", URL: "http://" + ip + ":8888"}},
 				Conditions: ready(metav1.ConditionTrue, v1alpha1.ReasonReady),
 			},
-			wantXD: []string{"True", "Attached", "100", zone, vol, snap1, "dev"},
+			wantXD: []string{"True", "Attached", "100", zone, vol, "", snap1, "dev"},
 			wantWS: []string{"True", "Running", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, "ssh://root@" + ip + ":22"},
+		},
+		{
+			name: "hydrating after a restore",
+			xd: v1alpha1.XDriveStatus{
+				ObservedGeneration: 1, Phase: v1alpha1.XDrivePhaseAttached, Holder: holder,
+				VolumeID: vol, AvailabilityZone: zone, AttachedTo: inst,
+				LatestSnapshotID: snap1, SnapshotCount: 1, SizeGiB: 100,
+				Initialization: &v1alpha1.VolumeInitialization{VolumeID: vol, Percent: ptr.To[int32](45), Type: "provisioned-rate"},
+				Conditions:     ready(metav1.ConditionTrue, v1alpha1.ReasonAttached),
+			},
+			ws: v1alpha1.WorkstationStatus{
+				Class: &v1alpha1.ResolvedClass{Name: "standard"}, ObservedGeneration: 1, Phase: v1alpha1.WorkstationPhaseRunning, Launches: 1,
+				InstanceID: inst, InstanceType: "g5.xlarge", CapacityType: v1alpha1.CapacityTypeSpot, AvailabilityZone: zone,
+				PrivateIP: "10.0.0.5", PublicIP: ip,
+				Conditions: ready(metav1.ConditionTrue, v1alpha1.ReasonReady),
+			},
+			wantXD: []string{"True", "Attached", "100", zone, vol, "45", snap1, "dev"},
+			wantWS: []string{"True", "Running", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
 		},
 		{
 			name: "snapshotting after a flushed stop",
@@ -107,7 +126,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				PrivateIP: "10.0.0.5", PublicIP: ip,
 				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonTerminating),
 			},
-			wantXD: []string{"False", "Snapshotting", "100", zone, vol, snap1, "dev"},
+			wantXD: []string{"False", "Snapshotting", "100", zone, vol, "", snap1, "dev"},
 			wantWS: []string{"False", "Terminating", "Terminating", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
 		},
 		{
@@ -121,7 +140,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				Class: &v1alpha1.ResolvedClass{Name: "standard"}, ObservedGeneration: 1, Phase: v1alpha1.WorkstationPhaseStopped, Launches: 1,
 				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonStopped),
 			},
-			wantXD: []string{"True", "Archived", "100", "", "", snap2, ""},
+			wantXD: []string{"True", "Archived", "100", "", "", "", snap2, ""},
 			wantWS: []string{"False", "Stopped", "Stopped", "standard", "home", "", "", "", "", ""},
 		},
 	} {

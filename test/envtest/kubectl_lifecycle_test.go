@@ -57,7 +57,7 @@ func TestKubectlLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := env.Kubectl(t, ns)
-	xdColumns := []string{"NAME", "READY", "STATUS", "SIZE", "ZONE", "VOLUME", "SNAPSHOT", "WORKSTATION", "AGE"}
+	xdColumns := []string{"NAME", "READY", "STATUS", "SIZE", "ZONE", "VOLUME", "INITIALIZED", "SNAPSHOT", "WORKSTATION", "AGE"}
 	wsColumns := []string{"NAME", "READY", "PHASE", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"}
 
 	// wait polls until the drive and the Workstation are in the given phases.
@@ -93,7 +93,7 @@ func TestKubectlLifecycle(t *testing.T) {
 	if len(tables) != 2 {
 		t.Fatalf("kubectl get xdrives,workstations printed %d tables, want 2", len(tables))
 	}
-	testenv.ExpectRow(t, tables[0], xdColumns, []string{"xdrive.xdrive.io/home", "True", "Attached", "20", "us-east-1a", xd.Status.VolumeID, "", "dev"})
+	testenv.ExpectRow(t, tables[0], xdColumns, []string{"xdrive.xdrive.io/home", "True", "Attached", "20", "us-east-1a", xd.Status.VolumeID, "", "", "dev"})
 	testenv.ExpectRow(t, tables[1], wsColumns, []string{"workstation.xdrive.io/dev", "True", "Running", "Ready", harness.DefaultClass, "home", "t3.large", "Spot", "us-east-1a", ws.Status.PublicIP, "ssh://root@" + ws.Status.PublicIP + ":22"})
 
 	if err := st.UpdateWorkstation(ctx, "dev", func(w *v1alpha1.Workstation) { w.Spec.State = v1alpha1.WorkstationStateStopped }); err != nil {
@@ -109,6 +109,6 @@ func TestKubectlLifecycle(t *testing.T) {
 	if len(tables) != 2 {
 		t.Fatalf("kubectl get xdrives,workstations printed %d tables, want 2", len(tables))
 	}
-	testenv.ExpectRow(t, tables[0], xdColumns, []string{"xdrive.xdrive.io/home", "True", "Archived", "20", "", "", xd.Status.LatestSnapshotID, ""})
+	testenv.ExpectRow(t, tables[0], xdColumns, []string{"xdrive.xdrive.io/home", "True", "Archived", "20", "", "", "", xd.Status.LatestSnapshotID, ""})
 	testenv.ExpectRow(t, tables[1], wsColumns, []string{"workstation.xdrive.io/dev", "False", "Stopped", "Stopped", harness.DefaultClass, "home", "", "", "", "", ""})
 }

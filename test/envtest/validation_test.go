@@ -40,6 +40,11 @@ var invalidCases = []invalidCase{
 	{name: "sizeGiB missing", kind: kindXD, spec: `{volumeType: gp3}`, want: []string{"spec.sizeGiB", "Required value"}},
 	{name: "iops 99", kind: kindXD, spec: `{sizeGiB: 10, iops: 99}`, want: []string{"spec.iops", "greater than or equal to 100"}},
 	{name: "iops 256001", kind: kindXD, spec: `{sizeGiB: 10, volumeType: io2, iops: 256001}`, want: []string{"spec.iops", "less than or equal to 256000"}},
+	{name: "initializationRate 99", kind: kindXD, spec: `{sizeGiB: 10, initializationRateMiBps: 99}`, want: []string{"spec.initializationRateMiBps", "initializationRateMiBps: must be 100-300"}},
+	{name: "initializationRate 301", kind: kindXD, spec: `{sizeGiB: 10, initializationRateMiBps: 301}`, want: []string{"spec.initializationRateMiBps", "initializationRateMiBps: must be 100-300"}},
+	{name: "keepVolumeForMinutes 0", kind: kindXD, spec: `{sizeGiB: 10, keepVolumeForMinutes: 0}`, want: []string{"spec.keepVolumeForMinutes", "greater than or equal to 1"}},
+	{name: "keepVolumeForMinutes over a week", kind: kindXD, spec: `{sizeGiB: 10, keepVolumeForMinutes: 10081}`, want: []string{"spec.keepVolumeForMinutes", "less than or equal to 10080"}},
+	{name: "reattach tolerance negative", kind: kindWS, spec: `{` + ws + `, reattachPriceTolerancePercent: -1}`, want: []string{"spec.reattachPriceTolerancePercent", "greater than or equal to 0"}},
 	{name: "throughput 124", kind: kindXD, spec: `{sizeGiB: 10, throughputMiBps: 124}`, want: []string{"spec.throughputMiBps", "greater than or equal to 125"}},
 	{name: "throughput 2001", kind: kindXD, spec: `{sizeGiB: 10, throughputMiBps: 2001}`, want: []string{"spec.throughputMiBps", "less than or equal to 2000"}},
 	{name: "snapshotRetention 0", kind: kindXD, spec: `{sizeGiB: 10, snapshotRetention: 0}`, want: []string{"spec.snapshotRetention", "greater than or equal to 1"}},
@@ -258,6 +263,10 @@ func TestDefaults(t *testing.T) {
 	check(t, "rebalancePolicy", w.Spec.RebalancePolicy, xdrivev1alpha1.RebalancePolicyIgnore)
 	check(t, "containers[0].gpus", w.Spec.Containers[0].GPUs, xdrivev1alpha1.GPUModeAuto)
 	check(t, "containers[0].ports[0].protocol", w.Spec.Containers[0].Ports[0].Protocol, "tcp")
+	check(t, "reattachPriceTolerancePercent", w.Spec.ReattachPriceTolerancePercent != nil && *w.Spec.ReattachPriceTolerancePercent == 20, true)
+	if s.KeepVolumeForMinutes != 0 || s.InitializationRateMiBps != 0 {
+		t.Errorf("keepVolumeForMinutes %d, initializationRateMiBps %d; want both unset", s.KeepVolumeForMinutes, s.InitializationRateMiBps)
+	}
 	if w.Spec.OnDemandFallback != nil {
 		t.Errorf("onDemandFallback = %v, want unset", *w.Spec.OnDemandFallback)
 	}

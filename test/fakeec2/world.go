@@ -20,6 +20,16 @@ type Data struct {
 	Parent *Data
 }
 
+// Descends reports whether this history contains all of the other.
+func (d *Data) Descends(other *Data) bool {
+	for ; d != nil; d = d.Parent {
+		if d == other {
+			return true
+		}
+	}
+	return other == nil
+}
+
 // Has reports whether the write is part of this history.
 func (d *Data) Has(write int64) bool {
 	for ; d != nil; d = d.Parent {

@@ -37,6 +37,7 @@ type Proxy struct {
 	tokens     map[string]*tokenEntry
 	spotPrices map[spotKey]string
 	states     states
+	init       initialization
 }
 
 // call is one incoming AWS API request.
@@ -79,6 +80,7 @@ func New(target string) (*Proxy, error) {
 		tokens:     map[string]*tokenEntry{},
 		spotPrices: map[spotKey]string{},
 		states:     newStates(),
+		init:       newInitialization(),
 	}
 	p.server = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.server.Serve(ln) }()
@@ -156,6 +158,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	began := time.Now()
 	defer func() { p.spent(c.action, time.Since(began)) }()
 	forward := func() (*response, error) { return p.forward(r, body) }
+	switch {
+	case c.service == "ec2" && c.action == "DescribeVolumeStatus":
+		forward = func() (*response, error) { return p.describeVolumeStatus(r, c) }
+	case c.service == "ec2" && c.action == "RunInstances":
+		p.noteRestores(c.form)
+	}
 	var resp *response
 	if token := c.form.Get("ClientToken"); token != "" && c.service == "ec2" && idempotentActions[c.action] {
 		resp, err = p.idempotent(c, token, forward)
@@ -209,6 +217,7 @@ func (p *Proxy) rewrite(c *call, body []byte) []byte {
 	case "DescribeInstances":
 		return p.states.rewriteInstances(body)
 	case "CreateVolume", "DescribeVolumes":
+		p.init.noteVolumes(body, time.Now())
 		return p.states.rewriteVolumes(c.action, body)
 	case "CreateSnapshot", "CopySnapshot", "DescribeSnapshots":
 		return p.states.rewriteSnapshots(c.action, body)

@@ -21,6 +21,9 @@ import (
 //	I2 no duplicates: at most one pending or running instance per Workstation,
 //	   and at most one drive volume per XDrive;
 //	I4 a drive is never mounted by two instances at once;
+//	I5 a drive volume attached to an instance holds every write of its
+//	   drive's completed snapshots: a reattach never brings back a volume
+//	   older than the drive's newest data;
 //	and nothing the operator does not own is modified or deleted.
 func (w *World) CheckSafety() error {
 	vols := w.EC2.Volumes()
@@ -58,6 +61,9 @@ func (w *World) CheckSafety() error {
 		if len(ids) > 1 {
 			return fmt.Errorf("I4: drive %s is mounted by %v", uid, ids)
 		}
+	}
+	if err := notBehind(vols, snaps); err != nil {
+		return err
 	}
 	if v := w.EC2.Violations(); len(v) > 0 {
 		return fmt.Errorf("ownership: the operator touched resources it does not own: %v", v)
@@ -161,4 +167,24 @@ func (w *World) waitsForDrive(drive, ws string) bool {
 	}
 	holders := []string{"", ws}
 	return !slices.Contains(holders, xd.Status.HolderName())
+}
+
+// notBehind is I5: an attached drive volume descends from every completed
+// snapshot of its drive, so no write the drive once had is missing from it.
+func notBehind(vols []fakeec2.VolumeView, snaps []fakeec2.SnapshotView) error {
+	for _, v := range vols {
+		if v.Deleted || v.Attachment == nil || !isDriveVolume(v) {
+			continue
+		}
+		for _, sn := range snaps {
+			if sn.Deleted || sn.State != fakeec2.SnapshotCompleted || sn.Tags[cloud.TagDriveUID] != v.Tags[cloud.TagDriveUID] || sn.Data == nil {
+				continue
+			}
+			if !v.Data.Descends(sn.Data) {
+				return fmt.Errorf("I5: volume %s of %s, attached to %s, lacks writes of its drive's snapshot %s",
+					v.ID, v.Tags[cloud.TagDrive], v.Attachment.InstanceID, sn.ID)
+			}
+		}
+	}
+	return nil
 }

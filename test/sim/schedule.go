@@ -7,6 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
@@ -48,6 +49,11 @@ func Run(seed uint64, steps int) error {
 }
 
 func (w *World) setup() {
+	if w.Rng.IntN(2) == 0 {
+		w.KeepVolumeForMinutes = 10 // the warm period
+	}
+	// The default tolerance, one that reattaches only in the cheapest zone, and (twice as often) one that always reattaches.
+	w.ReattachTolerance = []*int32{nil, ptr.To[int32](0), ptr.To[int32](1000), ptr.To[int32](1000)}[w.Rng.IntN(4)]
 	policies := []v1alpha1.DeletionPolicy{v1alpha1.DeletionPolicyRetain, v1alpha1.DeletionPolicyDelete}
 	w.CreateDrive("home", policies[w.Rng.IntN(2)])
 	capacity := []v1alpha1.CapacityType{v1alpha1.CapacityTypeSpot, v1alpha1.CapacityTypeOnDemand}
@@ -268,7 +274,7 @@ func (w *World) idleAction(name string) {
 // awsEvent is something AWS or someone at the console does.
 func (w *World) awsEvent() {
 	live := w.liveInstances()
-	switch w.Rng.IntN(7) {
+	switch w.Rng.IntN(8) {
 	case 0, 1:
 		if len(live) > 0 {
 			i := live[w.Rng.IntN(len(live))]
@@ -308,6 +314,11 @@ func (w *World) awsEvent() {
 		if id := w.ownedSnapshot(fakeec2.SnapshotPending); id != "" && w.EC2.DeleteSnapshotOutside(id) == nil {
 			w.logf("aws: pending snapshot %s deleted from outside", id)
 		}
+	case 7:
+		// The next reattach fails: a transient error, or one that sends the Workstation back to the snapshot.
+		code := []string{"InternalError", "VolumeInUse", "IncorrectInstanceState"}[w.Rng.IntN(3)]
+		w.EC2.InjectError("AttachVolume", code, false, 1)
+		w.logf("aws: the next AttachVolume fails with %s", code)
 	}
 }
 

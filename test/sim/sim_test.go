@@ -62,7 +62,7 @@ func TestSeeds(t *testing.T) {
 	if failures > 0 {
 		t.Fatalf("%d of %d seeds broke an invariant", failures, n)
 	}
-	t.Logf("%d seeds of %d steps each kept I1-I4", n, *stepFlag)
+	t.Logf("%d seeds of %d steps each kept I1-I5", n, *stepFlag)
 }
 
 // TestSeed replays one seed with its whole trace: go test ./test/sim/ -run TestSeed -seed N -v

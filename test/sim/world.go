@@ -2,7 +2,7 @@
 // Workstation reconcilers and garbage collector, over controller-runtime's fake
 // client and an in-process fake EC2 with in-between states. A seeded scheduler
 // interleaves reconciles, user actions, AWS events and manager crashes, and the
-// invariants I1-I4 (docs/design.md) are checked after every step.
+// invariants I1-I5 (docs/design.md) are checked after every step.
 package sim
 
 import (
@@ -61,6 +61,10 @@ type World struct {
 	// Client is the API server; the reconcilers read through a lagging view of it.
 	Client client.Client
 	Agent  *Agent
+	// KeepVolumeForMinutes is the warm period of the drives created; none if 0.
+	KeepVolumeForMinutes int32
+	// ReattachTolerance is the reattachPriceTolerancePercent of the Workstations created.
+	ReattachTolerance *int32
 	// ConflictRate is the chance that a status write fails as if another writer came first.
 	ConflictRate float64
 	// StaleRate is the chance that a reconciler reads an object as it was a few steps ago.
@@ -342,6 +346,7 @@ func (w *World) CreateDrive(name string, policy v1alpha1.DeletionPolicy) {
 		Spec: v1alpha1.XDriveSpec{SizeGiB: 10, VolumeType: v1alpha1.VolumeTypeGP3, Filesystem: v1alpha1.FilesystemExt4,
 			DeletionPolicy: policy, SnapshotRetention: 2},
 	}
+	xd.Spec.KeepVolumeForMinutes = w.KeepVolumeForMinutes
 	w.create(xd)
 }
 
@@ -355,6 +360,7 @@ func (w *World) CreateWorkstation(name, drive string, capacity v1alpha1.Capacity
 			InterruptionPolicy: policy, RebalancePolicy: v1alpha1.RebalancePolicyIgnore,
 		},
 	}
+	ws.Spec.ReattachPriceTolerancePercent = w.ReattachTolerance
 	w.create(ws)
 }
 

@@ -48,7 +48,8 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	if held, err := s.acquireLease(ctx, xd); err != nil || !held {
 		return ctrl.Result{RequeueAfter: time.Minute}, client.IgnoreNotFound(err)
 	}
-	if xd.Status.Phase != v1alpha1.XDrivePhaseArchived {
+	reuse := s.reusableVolume(xd)
+	if xd.Status.Phase != v1alpha1.XDrivePhaseArchived && reuse == "" {
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be archived (it is %s)", xd.Name, orDefault(string(xd.Status.Phase), "new"))
 		return ctrl.Result{}, nil
 	}
@@ -75,15 +76,24 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	if adopted, err := s.adoptStray(ctx); err != nil || adopted {
 		return ctrl.Result{RequeueAfter: time.Millisecond}, err
 	}
-	if left, err := s.driveVolumeLeft(ctx, xd); err != nil || left != "" {
+	o, reattach := s.placeNear(xd, reuse, candidates)
+	if !reattach && xd.Status.Phase != v1alpha1.XDrivePhaseArchived {
+		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to archive volume %s, which is not reattached (it is %s)",
+			xd.Name, xd.Status.VolumeID, xd.Status.Phase)
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+	if left, err := s.driveVolumeLeft(ctx, xd); err != nil || left != "" && (!reattach || left != reuse) {
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s still has volume %s; waiting for it to be archived", xd.Name, left)
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, err
 	}
-	o := candidates[0]
 	st.Launches++
 	st.Launch = &v1alpha1.LaunchAttempt{
 		Attempt: st.Launches, Offering: o.Key(), SubnetID: o.SubnetID, SpotPrice: spotPrice(o), PricePerHour: o.Price,
 		SnapshotID: xd.Status.RestoreSnapshotID, Candidates: int32(len(candidates)), StartTime: metav1.NewTime(s.now),
+	}
+	st.ReattachVolumeID = ""
+	if reattach {
+		st.Launch.SnapshotID, st.ReattachVolumeID = "", reuse
 	}
 	st.DriveRelease = nil
 	st.Phase = v1alpha1.WorkstationPhaseLaunching
@@ -162,7 +172,7 @@ func (s *scope) releaseLease(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	switch xd.Status.Phase {
-	case v1alpha1.XDrivePhaseArchived, v1alpha1.XDrivePhasePending, v1alpha1.XDrivePhaseDeleting:
+	case v1alpha1.XDrivePhaseArchived, v1alpha1.XDrivePhasePending, v1alpha1.XDrivePhaseDeleting, v1alpha1.XDrivePhaseKept:
 	default:
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to archive the volume before giving up its lease (it is %s)", xd.Name, xd.Status.Phase)
 		return false, nil
@@ -205,15 +215,15 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 	}
 	if !s.wants() {
 		s.event(false, v1alpha1.ReasonStopped, "Launch", "Launch %d cancelled before RunInstances", st.Launch.Attempt)
-		st.Launch = nil
+		s.dropLaunch()
 		return s.stopped(ctx)
 	}
 	xd, err := s.drive(ctx)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if xd == nil || xd.Status.Holder == nil || xd.Status.Holder.UID != string(s.ws.UID) || xd.Status.Phase != v1alpha1.XDrivePhaseArchived {
-		st.Launch = nil
+	if xd == nil || xd.Status.Holder == nil || xd.Status.Holder.UID != string(s.ws.UID) || !s.driveReadyFor(xd) {
+		s.dropLaunch()
 		return s.pending(ctx)
 	}
 	o, err := s.offering()
@@ -230,21 +240,21 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 	case cloud.Classify(err) == cloud.KindNoCapacity:
 		s.avoid(o, cloud.ErrorCode(err))
 		s.event(true, v1alpha1.ReasonNoCapacity, "Launch", "No capacity for %s: %s", o.Key(), cloud.ErrorCode(err))
-		st.Launch = nil
+		s.dropLaunch()
 		st.Phase = v1alpha1.WorkstationPhasePending
 		s.waitFor(v1alpha1.ReasonNoCapacity, "No capacity for %s (%s); trying the next offering", o.Key(), cloud.ErrorCode(err))
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	case cloud.ErrorCode(err) == "InvalidSnapshot.NotFound" && st.Launch.SnapshotID != "":
 		st.FailedRestoreSnapshotID = st.Launch.SnapshotID
 		s.event(true, v1alpha1.ReasonRestoreMissing, "Launch", "Snapshot %s no longer exists; XDrive %s picks another", st.Launch.SnapshotID, xd.Name)
-		st.Launch = nil
+		s.dropLaunch()
 		st.Phase = v1alpha1.WorkstationPhasePending
 		s.waitFor(v1alpha1.ReasonRestoreMissing, "Snapshot %s is gone; waiting for XDrive %s to pick another", st.FailedRestoreSnapshotID, xd.Name)
 		return ctrl.Result{}, nil
 	case errors.As(err, &invalid):
 		// Retrying cannot help until the spec changes, which requeues by itself.
 		s.event(true, v1alpha1.ReasonInvalidSpec, "Launch", "%v", invalid)
-		st.Launch = nil
+		s.dropLaunch()
 		st.Phase = v1alpha1.WorkstationPhasePending
 		s.waitFor(v1alpha1.ReasonInvalidSpec, "%s", invalid.Error())
 		return ctrl.Result{}, nil
@@ -254,7 +264,11 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 	s.r.Instances.Remember(inst)
 	s.recordInstance(inst)
 	st.SpotPrice, st.PricePerHour = st.Launch.SpotPrice, st.Launch.PricePerHour
-	msg := fmt.Sprintf("Launched %s (%s) in %s from %s", inst.ID, o.Key(), o.Zone, restoreText(st.Launch.SnapshotID))
+	from := restoreText(st.Launch.SnapshotID)
+	if st.ReattachVolumeID != "" {
+		from = "its released volume " + st.ReattachVolumeID + ", to be reattached"
+	}
+	msg := fmt.Sprintf("Launched %s (%s) in %s from %s", inst.ID, o.Key(), o.Zone, from)
 	switch {
 	case o.Spot:
 		msg += fmt.Sprintf(" at $%s/h, the cheapest of %d offerings", st.Launch.SpotPrice, st.Launch.Candidates)
@@ -361,7 +375,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 		return instances.Instance{}, err
 	}
 	userData, err := s.r.UserData(UserDataInput{Workstation: s.ws, Drive: xd, GPU: info.GPUs > 0, Credentials: creds,
-		HostKey: hostKey, BlankDrive: s.st.Launch.SnapshotID == ""})
+		HostKey: hostKey, BlankDrive: s.blankDrive(xd)})
 	if err != nil {
 		return instances.Instance{}, invalidSpecError{fmt.Errorf("rendering the instance bootstrap: %w", err)}
 	}
@@ -377,6 +391,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 		Volume: instances.DriveVolume{
 			SnapshotID: s.st.Launch.SnapshotID, SizeGiB: spec.SizeGiB, VolumeType: string(spec.VolumeType),
 			IOPS: nonZero(spec.IOPS), ThroughputMiBps: nonZero(spec.ThroughputMiBps), Encrypted: spec.IsEncrypted(), KMSKeyID: spec.KMSKeyID,
+			InitializationRateMiBps: nonZero(spec.InitializationRateMiBps), Reattach: s.st.ReattachVolumeID != "",
 		},
 		SecurityGroupIDs: groups, KeyName: s.class.keyName,
 		InstanceProfile: s.class.profile, MaxSpotPrice: s.class.maxSpotPrice,

@@ -62,6 +62,9 @@ func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if s.reattachFailed(xd, inst.ID) {
+		return s.abandonReattach(ctx, xd)
+	}
 	if xd == nil || xd.Status.AttachedTo != inst.ID || xd.Status.Phase != v1alpha1.XDrivePhaseAttached {
 		s.setFrom(v1alpha1.ConditionDriveAttached, metav1.ConditionFalse, v1alpha1.ReasonWaitingForDrive,
 			fmt.Sprintf("Waiting for XDrive %s to attach to %s", s.ws.Spec.DriveRef.Name, inst.ID))

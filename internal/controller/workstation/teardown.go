@@ -169,7 +169,7 @@ func (s *scope) closeTeardown(ctx context.Context) (ctrl.Result, error) {
 		st.HaltedGeneration = s.gen
 	}
 	st.InstanceID, st.PrivateIP, st.PublicIP, st.SpotPrice, st.PricePerHour = "", "", "", "", ""
-	st.LaunchTime, st.Teardown = nil, nil
+	st.LaunchTime, st.Teardown, st.ReattachVolumeID = nil, nil, ""
 	s.r.Calls.Forget(td.InstanceID)
 	s.event(false, v1alpha1.ReasonStopped, "Terminate", "Instance %s is terminated", td.InstanceID)
 	if s.wants() {

@@ -37,6 +37,8 @@ type Volumes interface {
 	DeleteVolume(ctx context.Context, v drives.Volume) error
 	Resize(ctx context.Context, v drives.Volume, sizeGiB int32) error
 	Modification(ctx context.Context, volumeID string) (drives.Modification, bool, error)
+	Attach(ctx context.Context, v drives.Volume, instanceID, device string) error
+	Initialization(ctx context.Context, volumeID string) (drives.Initialization, bool, error)
 }
 
 // Snapshots is what the XDrive controller asks of EBS snapshots.
@@ -131,6 +133,26 @@ func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
 	if err := s.readHolder(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
+	var res ctrl.Result
+	var err error
+	id, vol := s.reattachRequest()
+	switch {
+	case id != "" && vol == s.st.VolumeID && reattachable(s.st.Phase):
+		res, err = s.reattach(ctx, id)
+	case id != "" && vol != s.st.VolumeID && !reattachable(s.st.Phase):
+		s.failReattach(id, vol, "the volume was archived before it could be attached")
+		fallthrough
+	default:
+		res, err = s.step(ctx)
+	}
+	if err != nil || s.st.TrailingSnapshot == nil {
+		return res, err
+	}
+	return s.trail(ctx, res)
+}
+
+// step takes the drive one step along its lifecycle from its phase.
+func (s *scope) step(ctx context.Context) (ctrl.Result, error) {
 	switch s.st.Phase {
 	case v1alpha1.XDrivePhasePending, v1alpha1.XDrivePhaseArchived, v1alpha1.XDrivePhaseDeleting:
 		return s.atRest(ctx)
@@ -146,6 +168,8 @@ func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
 		return s.snapshotting(ctx)
 	case v1alpha1.XDrivePhaseDeletingVolume:
 		return s.deletingVolume(ctx)
+	case v1alpha1.XDrivePhaseKept:
+		return s.kept(ctx)
 	}
 	return ctrl.Result{}, nil
 }
@@ -175,6 +199,7 @@ func (s *scope) setPhase(p v1alpha1.XDrivePhase) { s.st.Phase = p }
 // else (its conditions, say) does not concern the drive.
 type holderFields struct {
 	Drive, InstanceID, FailedRestore string
+	ReattachVolumeID, Declined       string
 	Deleted                          bool
 	Launch                           *v1alpha1.LaunchAttempt
 	Teardown                         *v1alpha1.Teardown
@@ -185,6 +210,7 @@ type holderFields struct {
 func holderView(o client.Object) holderFields {
 	w := o.(*v1alpha1.Workstation)
 	return holderFields{Drive: w.Spec.DriveRef.Name, InstanceID: w.Status.InstanceID, FailedRestore: w.Status.FailedRestoreSnapshotID,
+		ReattachVolumeID: w.Status.ReattachVolumeID, Declined: w.Status.DeclinedVolumeID,
 		Deleted: !w.DeletionTimestamp.IsZero(), Launch: w.Status.Launch, Teardown: w.Status.Teardown,
 		Release: w.Status.DriveRelease, Interrupted: w.Status.LastInterruptionTime}
 }

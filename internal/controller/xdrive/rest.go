@@ -257,6 +257,11 @@ func (s *scope) report(err error) {
 		status, reason, msg = metav1.ConditionUnknown, v1alpha1.ReasonAWSError, fmt.Sprintf("AWS call failed (%s), retrying: %v", cloud.Classify(err), err)
 	}
 	s.set(v1alpha1.ConditionVolumeReady, status, reason, msg)
+	if status, reason, msg, ok := s.hydrated(); ok {
+		s.set(v1alpha1.ConditionHydrated, status, reason, msg)
+	} else {
+		s.removeCondition(v1alpha1.ConditionHydrated)
+	}
 	st.ObservedGeneration = s.gen
 	v1alpha1.SetReady(&st.Conditions, s.gen, "", v1alpha1.XDriveDependents)
 }
@@ -286,6 +291,10 @@ func (s *scope) volumeReady() (metav1.ConditionStatus, string, string) {
 	case v1alpha1.XDrivePhaseSnapshotting:
 		return metav1.ConditionFalse, v1alpha1.ReasonSnapshotting,
 			fmt.Sprintf("Snapshot %s of volume %s is pending (%s)", st.PendingSnapshot.ID, st.VolumeID, st.PendingSnapshot.Consistency)
+	case v1alpha1.XDrivePhaseKept:
+		return metav1.ConditionTrue, v1alpha1.ReasonKept,
+			fmt.Sprintf("Volume %s in %s is kept until %s for a fast restart there; snapshot %s holds its data",
+				st.VolumeID, st.AvailabilityZone, st.KeptUntil.UTC().Format(time.RFC3339), st.LatestSnapshotID)
 	case v1alpha1.XDrivePhaseDeletingVolume:
 		return metav1.ConditionFalse, v1alpha1.ReasonDeletingVolume,
 			fmt.Sprintf("Snapshot %s completed; volume %s is deleted once detached", st.LatestSnapshotID, st.VolumeID)

@@ -20,13 +20,18 @@ const snapshotVisibleWithin = 2 * time.Minute
 
 // adopt records a live volume of this drive as the drive's volume.
 func (s *scope) adopt(v drives.Volume, instanceID string) {
+	s.record(v, instanceID)
+	s.ev.Add(false, v1alpha1.ReasonRestoring, "Restore", "Volume %s in %s adopted for instance %s", v.ID, v.Zone, orNone(instanceID))
+}
+
+// record makes the volume the drive's live volume, on its way to the instance.
+func (s *scope) record(v drives.Volume, instanceID string) {
 	s.st.VolumeID, s.st.AvailabilityZone, s.st.AttachedTo = v.ID, v.Zone, instanceID
-	s.st.Release, s.st.PendingSnapshot = nil, nil
+	s.st.Release, s.st.PendingSnapshot, s.st.ReattachedAt = nil, nil, nil
 	if s.st.SizeGiB == 0 || v.SizeGiB > 0 {
 		s.st.SizeGiB = max(v.SizeGiB, s.st.SizeGiB)
 	}
 	s.setPhase(v1alpha1.XDrivePhaseRestoring)
-	s.ev.Add(false, v1alpha1.ReasonRestoring, "Restore", "Volume %s in %s adopted for instance %s", v.ID, v.Zone, orNone(instanceID))
 }
 
 func orNone(s string) string {
@@ -94,7 +99,15 @@ func (s *scope) live(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	s.setPhase(v1alpha1.XDrivePhaseAttached)
-	return s.resize(ctx)
+	again, err := s.hydrate(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	res, err := s.resize(ctx)
+	if again > 0 && (res.RequeueAfter == 0 || res.RequeueAfter > again) {
+		res.RequeueAfter = again
+	}
+	return res, err
 }
 
 // holderRelease is the holder's release of the drive's current instance.
@@ -186,7 +199,7 @@ func (s *scope) volumeLost() {
 func (s *scope) clearVolume() {
 	st := s.st
 	st.VolumeID, st.AvailabilityZone, st.AttachedTo = "", "", ""
-	st.Release, st.PendingSnapshot = nil, nil
+	st.Release, st.PendingSnapshot, st.KeptUntil, st.Initialization, st.ReattachedAt = nil, nil, nil, nil, nil
 	s.setPhase(v1alpha1.XDrivePhaseArchived)
 }
 
@@ -201,6 +214,9 @@ func (s *scope) snapshot(ctx context.Context, c v1alpha1.Consistency, detached b
 		// A snapshot of a detached volume is good whenever it was taken; one of
 		// an attached volume only if it started after the flushed release.
 		req.NotBefore = st.Release.Time.Time
+	}
+	if st.ReattachedAt != nil && req.NotBefore.Before(st.ReattachedAt.Time) {
+		req.NotBefore = st.ReattachedAt.Time // none from before the reattach, whatever the release
 	}
 	sn, err := s.r.Snapshots.CreateSnapshot(ctx, req)
 	if cloud.IsNotFound(err) {
@@ -282,6 +298,9 @@ func MayDeleteVolume(st *v1alpha1.XDriveStatus) bool {
 	if st.Phase != v1alpha1.XDrivePhaseDeletingVolume || ps == nil || rel == nil || ps.VolumeID != st.VolumeID || ps.ID != st.LatestSnapshotID {
 		return false
 	}
+	if st.ReattachedAt != nil && ps.StartTime.Before(st.ReattachedAt) {
+		return false // a snapshot from before the reattach lacks the writes since
+	}
 	if ps.Consistency == v1alpha1.ConsistencyCrash {
 		return rel.Consistency == v1alpha1.ConsistencyCrash // taken only once the volume was seen detached
 	}
@@ -311,6 +330,9 @@ func (s *scope) deletingVolume(ctx context.Context) (ctrl.Result, error) {
 			s.ev.Add(true, v1alpha1.ReasonSnapshotFailed, "Archive", "Snapshot %s is gone before volume %s was deleted; snapshotting again", st.PendingSnapshot.ID, vol.ID)
 			st.PendingSnapshot = nil
 			return s.snapshotAgain(ctx)
+		}
+		if s.keepVolume() {
+			return s.keep()
 		}
 		if err := s.r.Volumes.DeleteVolume(ctx, vol); err != nil {
 			return ctrl.Result{}, err

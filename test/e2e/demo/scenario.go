@@ -304,10 +304,18 @@ func (sc *scenario) startElsewhere(ctx context.Context, _ *v1alpha1.XDrive, _ *v
 	return nil
 }
 
-// d. a spot interruption: flushed, snapshotted, relaunched elsewhere.
+// d. a spot interruption: flushed, snapshotted, and relaunched in the same
+// zone on the same volume, reattached while the snapshot is still pending.
 func (sc *scenario) interrupt(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alpha1.Workstation) error {
 	sc.out.Step("d", "simulate a spot interruption of "+sc.secondInstance)
 	start := time.Now()
+	_, d0, err := sc.get(ctx)
+	if err != nil {
+		return err
+	}
+	sc.st.Proxy.HoldSnapshots(true)
+	defer sc.st.Proxy.HoldSnapshots(false)
+	sc.out.Progress("the fault proxy holds every new snapshot pending until the relaunch is Ready")
 	detail := fmt.Sprintf(`{"instance-id":%q,"instance-action":"terminate"}`, sc.secondInstance)
 	arn := fmt.Sprintf("arn:aws:ec2:%s:%s:instance/%s", moto.Region, sc.st.Account, sc.secondInstance)
 	res, err := sc.s.events.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
@@ -328,14 +336,14 @@ func (sc *scenario) interrupt(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alph
 	if w.Status.Interruptions != 1 {
 		return fmt.Errorf("interruptions = %d, want 1", w.Status.Interruptions)
 	}
-	vol, err := sc.volume(ctx, d.Status.VolumeID)
-	if err != nil {
-		return err
+	ts := d.Status.TrailingSnapshot
+	if d.Status.VolumeID != d0.Status.VolumeID || w.Status.AvailabilityZone != "us-east-1b" || ts == nil {
+		return fmt.Errorf("relaunch in %s on volume %s (was %s), trailing snapshot %+v: want the same volume reattached in us-east-1b, its snapshot pending",
+			w.Status.AvailabilityZone, d.Status.VolumeID, d0.Status.VolumeID, ts)
 	}
-	from := aws.ToString(vol.SnapshotId)
-	if from == "" || from == sc.stopSnapshot || w.Status.AvailabilityZone == "us-east-1b" {
-		return fmt.Errorf("relaunch in %s from %q: want another zone than us-east-1b and a fresh snapshot", w.Status.AvailabilityZone, from)
-	}
+	from := ts.ID // the operator followed it as pending when it reattached the volume
+	sc.out.Progress("Ready on volume %s, reattached in %s, while snapshot %s of the interruption is still pending: no restore, no wait",
+		d.Status.VolumeID, w.Status.AvailabilityZone, from)
 	consistency, err := sc.consistency(ctx, from, sc.secondInstance)
 	if err != nil {
 		return err
@@ -350,8 +358,9 @@ func (sc *scenario) interrupt(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alph
 	for _, a := range w.Status.AvoidOfferings {
 		avoided = append(avoided, a.Offering+" ("+a.Reason+")")
 	}
-	sc.out.Done("d in %s: snapshot %s (%s), relaunched as %s in %s from it; interruptions=%d, launches=%d; avoiding %s",
-		since(start), from, consistency, w.Status.InstanceID, w.Status.AvailabilityZone, w.Status.Interruptions, w.Status.Launches, strings.Join(avoided, ", "))
+	sc.out.Done("d in %s: snapshot %s (%s) taken, relaunched as %s (%s) in %s on the same volume %s, reattached; interruptions=%d, launches=%d; avoiding %s",
+		since(start), from, consistency, w.Status.InstanceID, w.Status.InstanceType, w.Status.AvailabilityZone, d.Status.VolumeID,
+		w.Status.Interruptions, w.Status.Launches, strings.Join(avoided, ", "))
 	return nil
 }
 
@@ -495,7 +504,7 @@ func (sc *scenario) summary(ctx context.Context) (result, error) {
 	}
 	sc.out.Progress("left in moto: %d volumes, %d instances not terminated, %d snapshots; in the API server: %d objects; simulated instances running: %d",
 		r.leftVolumes, r.leftInstances, r.leftSnapshots, r.leftObjects, r.leftStandIns)
-	sc.out.Progress("%s%s as the last instance read it, after 3 restores from snapshots:", sc.mount+"/", notesFile)
+	sc.out.Progress("%s%s as the last instance read it, after a restore from a snapshot and a reattach:", sc.mount+"/", notesFile)
 	for _, n := range sc.notes {
 		sc.out.Raw("    %s\n", n)
 	}

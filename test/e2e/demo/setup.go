@@ -115,9 +115,11 @@ func (s *setup) instanceLog(id, msg string) {
 }
 
 // setSpotPrices gives every (type, zone) the demo may use a price, so that
-// t3.large is cheapest in us-east-1a, then us-east-1b, then us-east-1c.
+// t3.large is cheapest in us-east-1a, then us-east-1b, then us-east-1c, and
+// m6i.large in us-east-1b is within 20% of t3.large in us-east-1c (so that a
+// relaunch after t3.large's interruption in us-east-1b reattaches the volume there).
 func (s *setup) setSpotPrices(ctx context.Context, types []string) error {
-	base := map[string]float64{"t3.large": 0.0208, "m6i.large": 0.0381, "m7i.large": 0.0412}
+	base := map[string]float64{"t3.large": 0.0208, "m6i.large": 0.0240, "m7i.large": 0.0412}
 	step := map[string]float64{"us-east-1a": 0, "us-east-1b": 0.0023, "us-east-1c": 0.0046}
 	s.out.Note("spot prices, set through the fault proxy (moto's own are all $0.00001):")
 	for i, t := range types {

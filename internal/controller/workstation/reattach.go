@@ -1,0 +1,93 @@
+package workstation
+
+import (
+	"context"
+
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/instances"
+)
+
+// defaultReattachTolerance is the default of spec.reattachPriceTolerancePercent.
+const defaultReattachTolerance = 20
+
+// reusableVolume names the drive's released volume that a launch in its zone
+// may reattach instead of restoring the drive from a snapshot: the drive is
+// past the release (its snapshot taken or kept), and this Workstation has not declined it.
+func (s *scope) reusableVolume(xd *v1alpha1.XDrive) string {
+	xs := xd.Status
+	switch xs.Phase {
+	case v1alpha1.XDrivePhaseSnapshotting, v1alpha1.XDrivePhaseDeletingVolume, v1alpha1.XDrivePhaseKept:
+	default:
+		return ""
+	}
+	if xs.VolumeID == "" || xs.AvailabilityZone == "" || xs.Release == nil || !xd.DeletionTimestamp.IsZero() ||
+		xs.VolumeID == s.st.DeclinedVolumeID {
+		return ""
+	}
+	return xs.VolumeID
+}
+
+// placeNear picks the offering: one in the zone of the reusable volume when
+// its price is within the tolerance of the cheapest, else the cheapest; a
+// volume not chosen is declined, so the drive deletes it without waiting.
+func (s *scope) placeNear(xd *v1alpha1.XDrive, reuse string, candidates []instances.Offering) (instances.Offering, bool) {
+	if reuse == "" {
+		return candidates[0], false
+	}
+	tolerance := ptr.Deref(s.ws.Spec.ReattachPriceTolerancePercent, defaultReattachTolerance)
+	if o, ok := instances.InZoneWithin(candidates, xd.Status.AvailabilityZone, tolerance); ok {
+		return o, true
+	}
+	s.st.DeclinedVolumeID = reuse
+	s.event(false, "ReattachDeclined", "Launch", "Volume %s in %s is not reattached: %s is cheaper beyond the %d%% tolerance",
+		reuse, xd.Status.AvailabilityZone, candidates[0].Key(), tolerance)
+	return candidates[0], false
+}
+
+// driveReadyFor reports whether the drive is still as the recorded launch found it.
+func (s *scope) driveReadyFor(xd *v1alpha1.XDrive) bool {
+	if id := s.st.ReattachVolumeID; id != "" {
+		return s.reusableVolume(xd) == id
+	}
+	return xd.Status.Phase == v1alpha1.XDrivePhaseArchived
+}
+
+// blankDrive says whether the drive the instance gets may be formatted: a new
+// blank volume, or a reattached one of a drive that never had a snapshot.
+func (s *scope) blankDrive(xd *v1alpha1.XDrive) bool {
+	if s.st.ReattachVolumeID != "" {
+		return xd.Status.LatestSnapshotID == "" && xd.Spec.Source == nil
+	}
+	return s.st.Launch.SnapshotID == ""
+}
+
+// dropLaunch forgets a launch that did not happen.
+func (s *scope) dropLaunch() {
+	s.st.Launch = nil
+	s.st.ReattachVolumeID = ""
+}
+
+// reattachFailed reports that the drive could not attach its volume to the instance.
+func (s *scope) reattachFailed(xd *v1alpha1.XDrive, instanceID string) bool {
+	if xd == nil || s.st.ReattachVolumeID == "" {
+		return false
+	}
+	f := xd.Status.FailedReattach
+	return f != nil && f.InstanceID == instanceID && f.VolumeID == s.st.ReattachVolumeID
+}
+
+// abandonReattach ends an instance that never got the drive, so no flush is
+// needed; the next launch restores the drive from its snapshot.
+func (s *scope) abandonReattach(ctx context.Context, xd *v1alpha1.XDrive) (ctrl.Result, error) {
+	st := s.st
+	f := xd.Status.FailedReattach
+	st.DeclinedVolumeID = f.VolumeID
+	s.event(true, v1alpha1.ReasonReattachFailed, "Launch", "Volume %s could not be attached to %s (%s); ending it and restoring from the snapshot",
+		f.VolumeID, f.InstanceID, f.Reason)
+	s.startTeardown(v1alpha1.TeardownReattachFailed)
+	s.recordRelease(v1alpha1.ConsistencyCrash)
+	return s.terminating(ctx)
+}

@@ -1,0 +1,172 @@
+package xdrive
+
+import (
+	"context"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/drives"
+	"github.com/xdrive-io/xdrive/internal/instances"
+)
+
+// reattachable reports whether the drive's volume is released, so that the
+// holder's next instance may get it back instead of a restore.
+func reattachable(p v1alpha1.XDrivePhase) bool {
+	return p == v1alpha1.XDrivePhaseSnapshotting || p == v1alpha1.XDrivePhaseDeletingVolume || p == v1alpha1.XDrivePhaseKept
+}
+
+// reattachRequest is the holder's instance that waits for the drive's released
+// volume, and that volume; empty when none waits, or its reattach failed.
+func (s *scope) reattachRequest() (instanceID, volumeID string) {
+	if s.holder == nil {
+		return "", ""
+	}
+	hs := s.holder.Status
+	if hs.ReattachVolumeID == "" || hs.InstanceID == "" || hs.InstanceID == s.st.AttachedTo {
+		return "", ""
+	}
+	if f := s.st.FailedReattach; f != nil && f.InstanceID == hs.InstanceID {
+		return "", ""
+	}
+	return hs.InstanceID, hs.ReattachVolumeID
+}
+
+// reattach attaches the released volume to the holder's new instance once the
+// old one has let go of it. The snapshot of the release goes on: it is
+// followed as the trailing snapshot. Any failure leaves the drive on its way
+// to the archive, and the Workstation restores from the snapshot instead.
+func (s *scope) reattach(ctx context.Context, instanceID string) (ctrl.Result, error) {
+	st := s.st
+	inst, known, err := s.instanceByID(ctx, instanceID)
+	switch {
+	case err != nil:
+		return ctrl.Result{}, err
+	case known && inst.Gone():
+		return s.step(ctx) // its Workstation tears it down and launches again
+	case !known || inst.State != instances.StateRunning:
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil // EC2 attaches only to a running instance
+	}
+	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
+	switch {
+	case err != nil:
+		return ctrl.Result{}, err
+	case !found:
+		s.failReattach(instanceID, st.VolumeID, "the volume is gone")
+		return s.step(ctx)
+	case vol.AttachedTo == instanceID:
+		s.reattached(vol, instanceID) // attached by an earlier reconcile whose status write was lost
+		return s.live(ctx)
+	case s.holder.Status.Teardown != nil && s.holder.Status.Teardown.InstanceID == instanceID:
+		return s.step(ctx) // released before it got the drive: it never will
+	case !vol.Detached():
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil // the old instance still has it
+	case vol.Zone != inst.Zone:
+		s.failReattach(instanceID, vol.ID, "the instance is in "+inst.Zone+", the volume in "+vol.Zone)
+		return s.step(ctx)
+	}
+	if err := s.r.Volumes.Attach(ctx, vol, instanceID, instances.DriveDevice); err != nil {
+		switch cloud.Classify(err) {
+		case cloud.KindNotFound, cloud.KindIncorrectState, cloud.KindInvalidInput:
+			s.failReattach(instanceID, vol.ID, cloud.ErrorCode(err))
+			return s.step(ctx)
+		}
+		return ctrl.Result{}, err
+	}
+	vol.AttachedTo, vol.Device = instanceID, instances.DriveDevice
+	s.reattached(vol, instanceID)
+	return s.live(ctx)
+}
+
+func (s *scope) instanceByID(ctx context.Context, id string) (instances.Instance, bool, error) {
+	if inst, ok := s.r.Instances.Cached(id); ok {
+		return inst, true, nil
+	}
+	return s.r.Instances.Get(ctx, id)
+}
+
+// reattached records the volume as live on the new instance; a snapshot of
+// the release still pending is followed until it completes.
+func (s *scope) reattached(v drives.Volume, instanceID string) {
+	st := s.st
+	trailing := st.PendingSnapshot
+	if trailing != nil && trailing.CompletionTime == nil {
+		st.TrailingSnapshot = trailing.DeepCopy()
+	}
+	st.KeptUntil, st.FailedReattach = nil, nil
+	s.record(v, instanceID)
+	// Rounded up to the second, as status keeps it: a snapshot from the same
+	// second counts as older, and another is taken.
+	at := metav1.NewTime(s.now.Truncate(time.Second).Add(time.Second))
+	st.ReattachedAt = &at
+	s.ev.Add(false, v1alpha1.ReasonReattached, "Reattach", "Volume %s in %s reattached to instance %s; no restore from a snapshot",
+		v.ID, v.Zone, instanceID)
+}
+
+func (s *scope) failReattach(instanceID, volumeID, why string) {
+	s.st.FailedReattach = &v1alpha1.FailedReattach{InstanceID: instanceID, VolumeID: volumeID, Reason: why}
+	s.ev.Add(true, v1alpha1.ReasonReattachFailed, "Reattach", "Volume %s cannot be attached to %s: %s", volumeID, instanceID, why)
+}
+
+// trail follows the snapshot of an earlier release after a reattach: it is
+// recorded as the newest snapshot unless a newer one was taken meanwhile.
+func (s *scope) trail(ctx context.Context, res ctrl.Result) (ctrl.Result, error) {
+	st := s.st
+	ts := st.TrailingSnapshot
+	sn, found, err := s.r.Snapshots.Snapshot(ctx, ts.ID)
+	switch {
+	case err != nil:
+		return res, nil // the next reconcile looks again
+	case found && sn.State == drives.SnapshotPending, !found && s.now.Sub(ts.StartTime.Time) < snapshotVisibleWithin:
+		if res.RequeueAfter == 0 || res.RequeueAfter > 10*time.Second {
+			res.RequeueAfter = 10 * time.Second
+		}
+		return res, nil
+	case found && sn.State == drives.SnapshotCompleted:
+		st.SnapshotCount++
+		if st.PendingSnapshot == nil && (st.LatestSnapshotTime == nil || st.LatestSnapshotTime.Before(&ts.StartTime)) {
+			st.LatestSnapshotID, st.RestoreSnapshotID = sn.ID, sn.ID
+			t := metav1.NewTime(ts.StartTime.Time)
+			st.LatestSnapshotTime = &t
+		}
+		s.ev.Add(false, "SnapshotCompleted", "Snapshot", "Snapshot %s of the release before the reattach completed", sn.ID)
+	default:
+		s.ev.Add(true, v1alpha1.ReasonSnapshotFailed, "Snapshot", "Snapshot %s of the release before the reattach failed; the live volume holds its data", ts.ID)
+	}
+	st.TrailingSnapshot = nil
+	return res, nil
+}
+
+// keepVolume reports whether the detached volume, its snapshot completed, is
+// kept for a reattach rather than deleted now.
+func (s *scope) keepVolume() bool {
+	return s.xd.Spec.KeepVolume() > 0 && s.st.KeptUntil == nil && s.xd.DeletionTimestamp.IsZero() && !s.declined()
+}
+
+// declined reports that the holder will not reattach the volume.
+func (s *scope) declined() bool {
+	return s.holder != nil && s.holder.Status.DeclinedVolumeID != "" && s.holder.Status.DeclinedVolumeID == s.st.VolumeID
+}
+
+func (s *scope) keep() (ctrl.Result, error) {
+	until := metav1.NewTime(s.now.Add(s.xd.Spec.KeepVolume()))
+	s.st.KeptUntil = &until
+	s.setPhase(v1alpha1.XDrivePhaseKept)
+	s.ev.Add(false, v1alpha1.ReasonKept, "Archive", "Volume %s is kept until %s for a fast restart; snapshot %s holds its data",
+		s.st.VolumeID, until.UTC().Format(time.RFC3339), s.st.LatestSnapshotID)
+	return ctrl.Result{RequeueAfter: s.xd.Spec.KeepVolume()}, nil
+}
+
+// kept waits out the warm period; then, or once the holder declines the
+// volume or the drive is deleted, the volume is deleted as usual.
+func (s *scope) kept(ctx context.Context) (ctrl.Result, error) {
+	left := s.st.KeptUntil.Sub(s.now)
+	if left > 0 && s.xd.Spec.KeepVolume() > 0 && s.xd.DeletionTimestamp.IsZero() && !s.declined() {
+		return ctrl.Result{RequeueAfter: left}, nil
+	}
+	s.setPhase(v1alpha1.XDrivePhaseDeletingVolume)
+	return s.deletingVolume(ctx)
+}
