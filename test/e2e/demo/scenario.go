@@ -504,7 +504,7 @@ func (sc *scenario) summary(ctx context.Context) (result, error) {
 	}
 	sc.out.Progress("left in moto: %d volumes, %d instances not terminated, %d snapshots; in the API server: %d objects; simulated instances running: %d",
 		r.leftVolumes, r.leftInstances, r.leftSnapshots, r.leftObjects, r.leftStandIns)
-	sc.out.Progress("%s%s as the last instance read it, after a restore from a snapshot and a reattach:", sc.mount+"/", notesFile)
+	sc.out.Progress("%s%s as the last instance read it, after restores from snapshots and a reattach:", sc.mount+"/", notesFile)
 	for _, n := range sc.notes {
 		sc.out.Raw("    %s\n", n)
 	}
