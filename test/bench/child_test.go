@@ -152,7 +152,8 @@ func startManagerChild(b *testing.B, h *harness.Harness, pollInterval, idleReque
 		b.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), managerChildEnv+"="+path)
+	// GOGC as the Deployment sets it (config/manager/manager.yaml, the chart).
+	cmd.Env = append(os.Environ(), managerChildEnv+"="+path, "GOGC=50")
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
