@@ -81,6 +81,7 @@ func (s *scope) reattach(ctx context.Context, instanceID string) (ctrl.Result, e
 	return s.live(ctx)
 }
 
+// instanceByID is the instance from the cache, else from EC2.
 func (s *scope) instanceByID(ctx context.Context, id string) (instances.Instance, bool, error) {
 	if inst, ok := s.r.Instances.Cached(id); ok {
 		return inst, true, nil

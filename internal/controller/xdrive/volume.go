@@ -21,6 +21,10 @@ const snapshotVisibleWithin = 2 * time.Minute
 // adopt records a live volume of this drive as the drive's volume.
 func (s *scope) adopt(v drives.Volume, instanceID string) {
 	s.record(v, instanceID)
+	if v.SnapshotID == "" {
+		// A blank volume has nothing to load: no DescribeVolumeStatus for it.
+		s.st.Initialization = &v1alpha1.VolumeInitialization{VolumeID: v.ID}
+	}
 	s.ev.Add(false, v1alpha1.ReasonRestoring, "Restore", "Volume %s in %s adopted for instance %s", v.ID, v.Zone, orNone(instanceID))
 }
 
@@ -134,14 +138,10 @@ func (s *scope) holderLost() bool {
 }
 
 func (s *scope) instance(ctx context.Context) (instances.Instance, bool, error) {
-	id := s.st.AttachedTo
-	if id == "" {
+	if s.st.AttachedTo == "" {
 		return instances.Instance{}, false, nil
 	}
-	if inst, ok := s.r.Instances.Cached(id); ok {
-		return inst, true, nil
-	}
-	return s.r.Instances.Get(ctx, id)
+	return s.instanceByID(ctx, s.st.AttachedTo)
 }
 
 // detaching waits until the volume is detached, so that no write can follow the snapshot.
