@@ -60,7 +60,7 @@ func run() error {
 	flag.DurationVar(&opts.PollInterval, "instance-poll-interval", 30*time.Second, "How often all owned instances are described in one call.")
 	flag.StringVar(&opts.QueueName, "interruption-queue", "", "SQS queue of EC2 interruption events, one per installation, never shared; empty polls instance state only (with --create-interruption-queue: xdrive-<cluster-name>).")
 	flag.BoolVar(&opts.CreateQueue, "create-interruption-queue", false, "Create the queue and its EventBridge rules.")
-	flag.DurationVar(&opts.Timings.FlushTimeout, "interruption-flush-timeout", 60*time.Second, "Longest wait for the instance to flush after an interruption notice; then it is terminated and the drive snapshotted once detached.")
+	flag.DurationVar(&opts.Timings.FlushTimeout, "interruption-flush-timeout", 60*time.Second, "Longest wait for the instance to flush after an interruption notice, counted from the notice's time; then it is terminated and the drive snapshotted once detached.")
 	flag.DurationVar(&opts.Timings.StopTimeout, "stop-timeout", 5*time.Minute, "Longest teardown over SSH when a Workstation is stopped.")
 	flag.DurationVar(&opts.Timings.IdleRequeue, "idle-check-interval", 5*time.Minute, "How often a Ready Workstation is checked over SSH.")
 	flag.DurationVar(&opts.Timings.IdleMinute, "idle-minute", time.Minute, "How long a minute of spec.idleStop lasts (tests and demos shorten it).")

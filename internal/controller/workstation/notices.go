@@ -127,7 +127,7 @@ func (s *scope) takeNotices() {
 			if kind != v1alpha1.NoticeRebalance && s.st.Phase == v1alpha1.WorkstationPhaseReleasing {
 				// A stop under way meets a notice: the two minutes now bound the flush.
 				s.interrupt(kind, at)
-				if d := s.now.Add(s.r.Timings.FlushTimeout); d.Before(td.Deadline.Time) {
+				if d := s.flushDeadline(at); d.Before(td.Deadline.Time) {
 					td.Deadline = metav1.NewTime(d)
 				}
 			}
@@ -143,7 +143,17 @@ func (s *scope) takeNotices() {
 		}
 		s.interrupt(kind, at)
 		s.startTeardown(reason)
+		s.st.Teardown.Deadline = metav1.NewTime(s.flushDeadline(at))
 	}
+}
+
+// flushDeadline ends the flush a notice allows, counted from the notice's own
+// time, as AWS counts its two minutes: a notice read late leaves less time.
+func (s *scope) flushDeadline(noticeTime time.Time) time.Time {
+	if noticeTime.After(s.now) {
+		noticeTime = s.now // a clock ahead of ours
+	}
+	return noticeTime.Add(s.r.Timings.FlushTimeout)
 }
 
 func (s *scope) processed(kind v1alpha1.NoticeKind, id string, at time.Time) bool {
