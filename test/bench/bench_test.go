@@ -27,14 +27,12 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/operator"
+	"github.com/xdrive-io/xdrive/test/bench/managerchild"
 	"github.com/xdrive-io/xdrive/test/fakeec2"
 	"github.com/xdrive-io/xdrive/test/harness"
 )
 
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(managerChildEnv); spec != "" {
-		os.Exit(runManagerChild(spec))
-	}
 	harness.Main(m)
 }
 
@@ -211,7 +209,7 @@ func interruptionBench(b *testing.B, unreachable, queued bool) {
 			fake := fakeec2.New(fakeec2.Options{Cluster: cluster, Now: time.Now})
 			ctx, cancel := context.WithCancel(context.Background())
 			b.Cleanup(cancel)
-			go settle(ctx, fake)
+			go fake.SettleEvery(ctx, 50*time.Millisecond)
 			return operator.AWS{EC2: clockedEC2{Fake: fake, clock: clock}, SSM: fake}
 		}
 	}
@@ -420,7 +418,7 @@ func BenchmarkIdle(b *testing.B) {
 		objects, window, total, float64(total)/window.Seconds(), detail, r.RSSKiB>>10, r.PeakRSSKiB>>10, r.HeapInuseMiB)
 }
 
-func reportManagerMemory(b *testing.B, r childReport) {
+func reportManagerMemory(b *testing.B, r managerchild.Report) {
 	b.ReportMetric(float64(r.RSSKiB)/1024, "manager-rss-MiB")
 	b.ReportMetric(float64(r.PeakRSSKiB)/1024, "manager-peak-rss-MiB")
 	b.ReportMetric(float64(r.RSSAnonKiB)/1024, "manager-rss-anon-MiB")

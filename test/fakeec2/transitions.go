@@ -2,8 +2,10 @@ package fakeec2
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Kind is what a Transition does.
@@ -120,6 +122,15 @@ func (f *Fake) Settle() {
 	defer f.mu.Unlock()
 	for ts := f.transitions(); len(ts) > 0; ts = f.transitions() {
 		f.apply(ts[0])
+	}
+}
+
+// SettleEvery settles the fake every interval until ctx ends, as EC2 moves
+// its resources on by itself.
+func (f *Fake) SettleEvery(ctx context.Context, interval time.Duration) {
+	for ctx.Err() == nil {
+		f.Settle()
+		time.Sleep(interval)
 	}
 }
 

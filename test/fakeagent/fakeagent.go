@@ -1,4 +1,5 @@
-package harness
+// Package fakeagent plays the instance side for the harness and the benchmarks' manager process.
+package fakeagent
 
 import (
 	"context"
