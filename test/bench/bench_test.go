@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/operator"
 	"github.com/xdrive-io/xdrive/test/bench/managerchild"
@@ -128,13 +129,13 @@ func BenchmarkLifecycleEC2Calls(b *testing.B) {
 // all on moto. The figure is the time from the notice's send to
 // CreateSnapshot, less the instance's own flush time; the target is p99 ≤ 2 s.
 func BenchmarkInterruptionFlush(b *testing.B) {
-	interruptionBench(b, false, false)
+	interruptionBench(b, false, false, false)
 }
 
 // BenchmarkInterruptionUnreachable: the same with every SSH call hanging;
 // the target is p99 ≤ the flush deadline + 2 s.
 func BenchmarkInterruptionUnreachable(b *testing.B) {
-	interruptionBench(b, true, false)
+	interruptionBench(b, true, false, false)
 }
 
 // BenchmarkInterruptionFlushQueued measures the target itself, from each
@@ -143,12 +144,24 @@ func BenchmarkInterruptionUnreachable(b *testing.B) {
 // that moto answers only the queue. The figure is the time from each
 // SendMessage's start to CreateSnapshot, less the instance's own flush.
 func BenchmarkInterruptionFlushQueued(b *testing.B) {
-	interruptionBench(b, false, true)
+	interruptionBench(b, false, true, false)
 }
 
 // BenchmarkInterruptionUnreachableQueued is BenchmarkInterruptionFlushQueued with every SSH call hanging.
 func BenchmarkInterruptionUnreachableQueued(b *testing.B) {
-	interruptionBench(b, true, true)
+	interruptionBench(b, true, true, false)
+}
+
+// BenchmarkInterruptionFlushQueuedBuckets is BenchmarkInterruptionFlushQueued
+// with the fake EC2 answering within EC2's documented request buckets
+// (cloud.AWSEC2Limits), as an account with nothing else calling EC2 would.
+func BenchmarkInterruptionFlushQueuedBuckets(b *testing.B) {
+	interruptionBench(b, false, true, true)
+}
+
+// BenchmarkInterruptionUnreachableQueuedBuckets is BenchmarkInterruptionUnreachableQueued within EC2's buckets.
+func BenchmarkInterruptionUnreachableQueuedBuckets(b *testing.B) {
+	interruptionBench(b, true, true, true)
 }
 
 // snapshotClock notes when each volume's first CreateSnapshot came.
@@ -183,7 +196,7 @@ func (c clockedEC2) CreateSnapshot(ctx context.Context, in *ec2.CreateSnapshotIn
 	return c.Fake.CreateSnapshot(ctx, in, opts...)
 }
 
-func interruptionBench(b *testing.B, unreachable, queued bool) {
+func interruptionBench(b *testing.B, unreachable, queued, buckets bool) {
 	n := count("XDRIVE_BENCH_INTERRUPTIONS", 100)
 	deadline := 90 * time.Second
 	if unreachable {
@@ -206,7 +219,11 @@ func interruptionBench(b *testing.B, unreachable, queued bool) {
 	}}
 	if queued {
 		cfg.AWS = func(cluster string) operator.AWS {
-			fake := fakeec2.New(fakeec2.Options{Cluster: cluster, Now: time.Now})
+			fo := fakeec2.Options{Cluster: cluster, Now: time.Now}
+			if buckets {
+				fo.Limiter = cloud.NewEC2RateLimiter(cloud.AWSEC2Limits)
+			}
+			fake := fakeec2.New(fo)
 			ctx, cancel := context.WithCancel(context.Background())
 			b.Cleanup(cancel)
 			go fake.SettleEvery(ctx, 50*time.Millisecond)
@@ -239,9 +256,9 @@ func interruptionBench(b *testing.B, unreachable, queued bool) {
 	} else {
 		h.Agent.SetReleaseTime(func(addr string) time.Duration { return flushAt[addr] })
 	}
-	var sentAt, sendDone map[string]time.Time
+	var sentAt, sendDone, stamped map[string]time.Time
 	if queued {
-		sentAt, sendDone = queueSpotWarnings(b, h, "bench-interruptions", instances)
+		sentAt, sendDone, stamped = queueSpotWarnings(b, h, "bench-interruptions", instances)
 	} else {
 		sentAt, sendDone = sendSpotWarnings(b, h, instances)
 	}
@@ -259,7 +276,7 @@ func interruptionBench(b *testing.B, unreachable, queued bool) {
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	var total, over, overFromDone, receipt, overAfterNotice []time.Duration
+	var total, over, overFromDone, receipt, overAfterNotice, overStamp []time.Duration
 	for i, ws := range names {
 		sent := sentAt[instances[i]]
 		issued, _ := snapshotIssued(ws)
@@ -273,6 +290,9 @@ func interruptionBench(b *testing.B, unreachable, queued bool) {
 		over = append(over, took-own)
 		overFromDone = append(overFromDone, issued.Sub(sendDone[instances[i]])-own)
 		overAfterNotice = append(overAfterNotice, issued.Sub(received[ws])-own)
+		if at, ok := stamped[instances[i]]; ok {
+			overStamp = append(overStamp, issued.Sub(at)-own)
+		}
 	}
 	what := "own flush"
 	if unreachable {
@@ -291,6 +311,9 @@ func interruptionBench(b *testing.B, unreachable, queued bool) {
 	b.Logf("%s → CreateSnapshot for %d Workstations, beyond the %s: p50 %s, p99 %s, max %s (from each send call's start; from its return: p99 %s); total p99 %s; → notice recorded p50 %s, p99 %s; notice recorded → CreateSnapshot beyond the %s: p50 %s, p99 %s",
 		from, n, what, pct(over, 0.5), pct(over, 0.99), pct(over, 1), pct(overFromDone, 0.99), pct(total, 0.99), pct(receipt, 0.5), pct(receipt, 0.99),
 		what, pct(overAfterNotice, 0.5), pct(overAfterNotice, 0.99))
+	if len(overStamp) > 0 {
+		b.Logf("from the notice's own time (whole seconds) → CreateSnapshot, beyond the %s: p50 %s, p99 %s", what, pct(overStamp, 0.5), pct(overStamp, 0.99))
+	}
 	var busy []string
 	for action, d := range h.Proxy.Durations() {
 		if d > time.Second {
@@ -336,32 +359,33 @@ func sendSpotWarnings(b *testing.B, h *harness.Harness, instances []string) (sen
 // queueSpotWarnings puts AWS's spot interruption warning for each instance
 // straight into the queue, as EventBridge delivers it, all at once, and
 // returns when each message's SendMessage started.
-func queueSpotWarnings(b *testing.B, h *harness.Harness, queue string, instances []string) (sent, done map[string]time.Time) {
+func queueSpotWarnings(b *testing.B, h *harness.Harness, queue string, instances []string) (sent, done, stamped map[string]time.Time) {
 	q := sqs.NewFromConfig(h.AWSConfig())
 	url, err := q.GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{QueueName: aws.String(queue)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	var mu sync.Mutex
-	sent, done = map[string]time.Time{}, map[string]time.Time{}
+	sent, done, stamped = map[string]time.Time{}, map[string]time.Time{}, map[string]time.Time{}
 	var wg sync.WaitGroup
 	for _, id := range instances {
 		wg.Go(func() {
+			stamp := time.Now().UTC().Truncate(time.Second) // EventBridge's time has whole seconds
 			body := fmt.Sprintf(`{"version":"0","id":%q,"detail-type":"EC2 Spot Instance Interruption Warning","source":"aws.ec2",`+
 				`"account":%q,"time":%q,"region":"us-east-1","resources":["arn:aws:ec2:us-east-1:%s:instance/%s"],`+
 				`"detail":{"instance-id":%q,"instance-action":"terminate"}}`,
-				"bench-"+id, h.Account, time.Now().UTC().Format(time.RFC3339), h.Account, id, id)
+				"bench-"+id, h.Account, stamp.Format(time.RFC3339), h.Account, id, id)
 			began := time.Now()
 			if _, err := q.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: url.QueueUrl, MessageBody: aws.String(body)}); err != nil {
 				b.Error(err)
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			sent[id], done[id] = began, time.Now()
+			sent[id], done[id], stamped[id] = began, time.Now(), stamp
 		})
 	}
 	wg.Wait()
-	return sent, done
+	return sent, done, stamped
 }
 
 // pct returns the q-th quantile (q=1: the largest).

@@ -51,6 +51,11 @@ type Options struct {
 	Parameters map[string]string
 	// OwnerID is the account ID; default 123456789012.
 	OwnerID string
+	// Limiter, if set, is waited on before each call, as the operator's
+	// request buckets wait before each call to EC2 (cloud.EC2RateLimiter).
+	Limiter interface {
+		Wait(ctx context.Context, operation string) error
+	}
 }
 
 // DefaultInstanceTypes are the types offered when Options.InstanceTypes is empty.
@@ -268,6 +273,11 @@ func (f *Fake) takeInjection(action string) *injection {
 func call[Out any](ctx context.Context, f *Fake, action string, do func() (*Out, error)) (*Out, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if f.opts.Limiter != nil {
+		if err := f.opts.Limiter.Wait(ctx, action); err != nil {
+			return nil, err
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -167,8 +167,9 @@ func (s *scope) detaching(ctx context.Context, inst instances.Instance, known bo
 			// The holder found its instance again (a lost status write): it is live.
 			s.setPhase(v1alpha1.XDrivePhaseRestoring)
 		}
-		if rel := s.holderRelease(); rel != nil && s.now.Sub(rel.Time.Time) < 10*time.Second {
-			return ctrl.Result{RequeueAfter: time.Second}, nil // a crash release's terminate was just asked for
+		if rel := s.holderRelease(); rel != nil {
+			// A crash release: its instance is being terminated. Look soon, then less often.
+			return ctrl.Result{RequeueAfter: min(max(s.now.Sub(rel.Time.Time), 250*time.Millisecond), 2*time.Second)}, nil
 		}
 		if known && inst.Gone() {
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil // EC2 detaches it within seconds
