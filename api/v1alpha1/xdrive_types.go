@@ -353,6 +353,10 @@ type FailedReattach struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// InitializationTypePrewarm is status.initialization.type while the
+// instance's read of every block (spec.prewarm) is ahead of EBS's report.
+const InitializationTypePrewarm = "prewarm"
+
 // VolumeInitialization is the progress of a restored volume loading its blocks.
 type VolumeInitialization struct {
 	// volumeID is the volume.
