@@ -18,23 +18,17 @@ func TestPrewarmDrive(t *testing.T) {
 		snapshot, reattach string
 		want               bool
 	}{
-		"restore":              {prewarm: ptr.To(true), snapshot: "snap-1", want: true},
-		"restore, off":         {prewarm: ptr.To(false), snapshot: "snap-1"},
-		"restore, unset":       {snapshot: "snap-1"},
-		"blank":                {prewarm: ptr.To(true)},
-		"reattach":             {prewarm: ptr.To(true), reattach: "vol-1"},
-		"reattach of restored": {prewarm: ptr.To(true), reattach: "vol-1", snapshot: "snap-1"},
+		"restore":                 {prewarm: ptr.To(true), snapshot: "snap-1", want: true},
+		"restore, off":            {prewarm: ptr.To(false), snapshot: "snap-1"},
+		"restore, unset":          {snapshot: "snap-1"},
+		"blank":                   {prewarm: ptr.To(true)},
+		"reattach":                {prewarm: ptr.To(true), reattach: "vol-1"},
+		"reattach, snapshot kept": {prewarm: ptr.To(true), reattach: "vol-1", snapshot: "snap-1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			xd := &v1alpha1.XDrive{Spec: v1alpha1.XDriveSpec{Prewarm: tc.prewarm}}
-			if tc.snapshot != "" {
-				xd.Status.LatestSnapshotID = tc.snapshot
-			}
 			s := &scope{st: &v1alpha1.WorkstationStatus{
 				Launch: &v1alpha1.LaunchAttempt{SnapshotID: tc.snapshot}, ReattachVolumeID: tc.reattach}}
-			if tc.reattach != "" {
-				s.st.Launch.SnapshotID = "" // as launch.go records a reattach
-			}
 			if got := s.prewarmDrive(xd); got != tc.want {
 				t.Errorf("prewarmDrive = %t, want %t", got, tc.want)
 			}
