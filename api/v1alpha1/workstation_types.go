@@ -648,6 +648,12 @@ type WorkstationStatus struct {
 	// +optional
 	DriveRelease *DriveRelease `json:"driveRelease,omitempty"`
 
+	// drivePrewarm is the current instance's read of every block of the
+	// drive's restored volume (the XDrive's spec.prewarm), as it last reported
+	// it; the XDrive folds it into its status.initialization.
+	// +optional
+	DrivePrewarm *DrivePrewarm `json:"drivePrewarm,omitempty"`
+
 	// notices are the last notice of each kind acted on.
 	// +optional
 	// +listType=map
@@ -694,6 +700,25 @@ type WorkstationStatus struct {
 	// idle is the idle auto-stop's state, while spec.idleStop applies.
 	// +optional
 	Idle *IdleState `json:"idle,omitempty"`
+}
+
+// DrivePrewarm is an instance's progress reading every block of the drive's volume once.
+type DrivePrewarm struct {
+	// volumeID is the volume read.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	VolumeID string `json:"volumeID,omitempty"`
+
+	// percent of the volume's bytes read, 0-100; 100 once every block has been read.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Percent *int32 `json:"percent,omitempty"`
+
+	// estimatedCompletionTime is when the read ends at its rate so far; absent when done or not known yet.
+	// +optional
+	EstimatedCompletionTime *metav1.Time `json:"estimatedCompletionTime,omitempty"`
 }
 
 // ManagedSecurityGroup is the security group the operator owns for one Workstation.

@@ -66,6 +66,7 @@ type DriveSource struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.kmsKeyID) || !has(self.encrypted) || self.encrypted",message="kmsKeyID: only allowed when encrypted is true"
 // +kubebuilder:validation:XValidation:rule="!has(self.iops) || self.volumeType != 'gp3' || (self.iops >= 3000 && self.iops <= 80000)",message="iops: must be 3000-80000 with volumeType gp3"
 // +kubebuilder:validation:XValidation:rule="!has(self.iops) || self.volumeType != 'io1' || self.iops <= 64000",message="iops: must be at most 64000 with volumeType io1"
+// +kubebuilder:validation:XValidation:rule="!has(self.prewarm) || !self.prewarm || !has(self.initializationRateMiBps)",message="prewarm: not allowed with initializationRateMiBps, whose provisioned rate already loads every block"
 type XDriveSpec struct {
 	// sizeGiB is the size of the drive. It may grow, never shrink.
 	// +required
@@ -142,6 +143,14 @@ type XDriveSpec struct {
 	// +kubebuilder:validation:Maximum=300
 	// +kubebuilder:validation:XValidation:rule="self >= 100 && self <= 300",message="initializationRateMiBps: must be 100-300"
 	InitializationRateMiBps int32 `json:"initializationRateMiBps,omitempty"`
+
+	// prewarm has the instance read every block of a volume restored from a
+	// snapshot once, in the background at idle IO priority, so that every
+	// block is loaded from S3 before the user reads it. It costs nothing on
+	// AWS; its reads yield to the user's. Not with initializationRateMiBps.
+	// Off if absent.
+	// +optional
+	Prewarm *bool `json:"prewarm,omitempty"`
 }
 
 // XDrivePhase is where a drive is in its lifecycle. docs/design.md draws the state machine.
@@ -344,6 +353,10 @@ type FailedReattach struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// InitializationTypePrewarm is status.initialization.type while the
+// instance's read of every block (spec.prewarm) is ahead of EBS's report.
+const InitializationTypePrewarm = "prewarm"
+
 // VolumeInitialization is the progress of a restored volume loading its blocks.
 type VolumeInitialization struct {
 	// volumeID is the volume.
@@ -358,13 +371,16 @@ type VolumeInitialization struct {
 	// +kubebuilder:validation:Maximum=100
 	Percent *int32 `json:"percent,omitempty"`
 
-	// type is default (lazy loading), provisioned-rate or volume-copy, as EBS reports it.
+	// type is default (lazy loading), provisioned-rate or volume-copy, as EBS
+	// reports it, or prewarm while the instance's read of every block
+	// (spec.prewarm) is ahead of EBS's report.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=32
 	Type string `json:"type,omitempty"`
 
-	// estimatedCompletionTime is when EBS expects the initialization to end (provisioned rate only).
+	// estimatedCompletionTime is when EBS expects the initialization to end
+	// (provisioned rate only), or, without EBS's estimate, when the prewarm expects to.
 	// +optional
 	EstimatedCompletionTime *metav1.Time `json:"estimatedCompletionTime,omitempty"`
 }
@@ -412,6 +428,9 @@ type XDriveList struct {
 
 // IsEncrypted reports whether the drive's volumes and snapshots are encrypted (the default).
 func (s XDriveSpec) IsEncrypted() bool { return s.Encrypted == nil || *s.Encrypted }
+
+// PrewarmOn reports whether the instance reads every block of a restored volume (spec.prewarm).
+func (s XDriveSpec) PrewarmOn() bool { return s.Prewarm != nil && *s.Prewarm }
 
 // KeepVolume is how long a released volume is kept for a reattach; zero: not kept.
 func (s XDriveSpec) KeepVolume() time.Duration {

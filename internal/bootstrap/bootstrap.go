@@ -62,6 +62,10 @@ type Params struct {
 	// BlankDrive says the operator created the drive's volume blank. Only
 	// then may the bootstrap format it; a restored volume is never formatted.
 	BlankDrive bool
+	// Prewarm asks the instance to read every block of the drive once, in
+	// the background at idle priority, after mounting it (`xdrive-ctl
+	// prewarm`): for a volume restored from a snapshot, never a blank one.
+	Prewarm bool
 	// GPU says the instance has NVIDIA GPUs.
 	GPU bool
 	// Containers run under Docker, with Docker's data-root on the drive.
@@ -96,6 +100,43 @@ type Status struct {
 	StoreError string `json:"storeError,omitempty"`
 	// Activity holds the idle auto-stop's signals, when asked for (IdleCheck).
 	Activity []Signal `json:"activity,omitempty"`
+	// Prewarm is the progress of `xdrive-ctl prewarm`, once it has started.
+	Prewarm *Prewarm `json:"prewarm,omitempty"`
+}
+
+// Prewarm is how far `xdrive-ctl prewarm` has read the drive's volume.
+type Prewarm struct {
+	VolumeID   string `json:"volumeID"`
+	BytesRead  int64  `json:"bytesRead"`
+	BytesTotal int64  `json:"bytesTotal"`
+	// BytesPerSecond is the read rate of its current (or last) run; 0 when not known yet.
+	BytesPerSecond int64 `json:"bytesPerSecond"`
+}
+
+// Done reports that every block has been read.
+func (p Prewarm) Done() bool { return p.BytesTotal > 0 && p.BytesRead >= p.BytesTotal }
+
+// Percent is the share of the volume read, rounded down: 100 only when done.
+func (p Prewarm) Percent() int32 {
+	if p.Done() {
+		return 100
+	}
+	if p.BytesTotal <= 0 || p.BytesRead <= 0 {
+		return 0
+	}
+	return int32(min(p.BytesRead*100/p.BytesTotal, 99))
+}
+
+// Left is the time the read needs at its rate so far; false when the rate is not known.
+func (p Prewarm) Left() (time.Duration, bool) {
+	if p.Done() {
+		return 0, true
+	}
+	if p.BytesPerSecond <= 0 {
+		return 0, false
+	}
+	secs := (p.BytesTotal - p.BytesRead + p.BytesPerSecond - 1) / p.BytesPerSecond
+	return time.Duration(secs) * time.Second, true
 }
 
 // ParseStatus decodes the output of `xdrive-ctl status`.
@@ -190,8 +231,8 @@ func (p Params) files() ([]file, error) {
 	if p.BlankDrive {
 		source = "blank"
 	}
-	config := fmt.Sprintf("MOUNT_PATH=%s\nFILESYSTEM=%s\nDEVICE_NAME=%s\nVOLUME_ID=%s\nDRIVE_SOURCE=%s\nGPU=%t\nWORKSTATION=%s\n",
-		p.MountPath, p.Filesystem, p.DeviceName, p.VolumeID, source, p.GPU, p.WorkstationKey)
+	config := fmt.Sprintf("MOUNT_PATH=%s\nFILESYSTEM=%s\nDEVICE_NAME=%s\nVOLUME_ID=%s\nDRIVE_SOURCE=%s\nPREWARM=%t\nGPU=%t\nWORKSTATION=%s\n",
+		p.MountPath, p.Filesystem, p.DeviceName, p.VolumeID, source, p.Prewarm, p.GPU, p.WorkstationKey)
 	fs = append(fs,
 		file{"etc/ssh/ssh_host_ed25519_key", 0o600, []byte(strings.TrimSpace(p.HostKeyPEM) + "\n")},
 		file{"etc/ssh/xdrive_authorized_keys/root", 0o644, []byte(strings.TrimSpace(p.AuthorizedKey) + "\n")},

@@ -82,7 +82,7 @@ func TestRender(t *testing.T) {
 			t.Errorf("%s keeps comment lines", f.dst)
 		}
 	}
-	wantConfig := "MOUNT_PATH=/v1\nFILESYSTEM=ext4\nDEVICE_NAME=" + instances.DriveDevice + "\nVOLUME_ID=" + driveVolumeID + "\nDRIVE_SOURCE=blank\nGPU=true\nWORKSTATION=team-a/dev-box\n"
+	wantConfig := "MOUNT_PATH=/v1\nFILESYSTEM=ext4\nDEVICE_NAME=" + instances.DriveDevice + "\nVOLUME_ID=" + driveVolumeID + "\nDRIVE_SOURCE=blank\nPREWARM=false\nGPU=true\nWORKSTATION=team-a/dev-box\n"
 	if got := string(files["etc/xdrive/config"]); got != wantConfig {
 		t.Errorf("config = %q, want %q", got, wantConfig)
 	}
@@ -162,6 +162,7 @@ func TestRenderRejectsBadParams(t *testing.T) {
 		{"device name", func(p *Params) { p.DeviceName = "sdf" }, "deviceName"},
 		{"volume ID", func(p *Params) { p.VolumeID = "vol-XYZ" }, "volumeID"},
 		{"workstation key", func(p *Params) { p.WorkstationKey = "a/b\nc" }, "workstationKey"},
+		{"prewarm of a blank drive", func(p *Params) { p.BlankDrive, p.Prewarm = true, true }, "prewarm"},
 		{"no host key", func(p *Params) { p.HostKeyPEM = "" }, "hostKeyPEM"},
 		{"RSA PEM host key", func(p *Params) {
 			p.HostKeyPEM = "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"

@@ -66,6 +66,9 @@ func (p Params) Validate() error {
 	if p.VolumeID != "" && !volumeIDRE.MatchString(p.VolumeID) {
 		add("volumeID %q: must look like vol-0123456789abcdef0", p.VolumeID)
 	}
+	if p.Prewarm && p.BlankDrive {
+		add("prewarm: only for a drive restored from a snapshot, not a blank one")
+	}
 	if p.WorkstationKey != "" && (len(p.WorkstationKey) > 317 || !workstationRE.MatchString(p.WorkstationKey)) {
 		add("workstationKey %q: must be namespace/name", p.WorkstationKey)
 	}

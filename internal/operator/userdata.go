@@ -15,6 +15,7 @@ func UserData(in workstation.UserDataInput) ([]byte, error) {
 		Filesystem:     in.Drive.Spec.Filesystem,
 		DeviceName:     instances.DriveDevice,
 		BlankDrive:     in.BlankDrive,
+		Prewarm:        in.Prewarm,
 		GPU:            in.GPU,
 		Containers:     ws.Spec.Containers,
 		HostKeyPEM:     string(in.HostKey),

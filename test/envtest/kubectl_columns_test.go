@@ -112,6 +112,25 @@ func TestKubectlPrinterColumns(t *testing.T) {
 			wantWS: []string{"True", "Running", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
 		},
 		{
+			name: "prewarming after a restore",
+			xd: v1alpha1.XDriveStatus{
+				ObservedGeneration: 1, Phase: v1alpha1.XDrivePhaseAttached, Holder: holder,
+				VolumeID: vol, AvailabilityZone: zone, AttachedTo: inst,
+				LatestSnapshotID: snap1, SnapshotCount: 1, SizeGiB: 100,
+				Initialization: &v1alpha1.VolumeInitialization{VolumeID: vol, Percent: ptr.To[int32](62), Type: v1alpha1.InitializationTypePrewarm},
+				Conditions:     ready(metav1.ConditionTrue, v1alpha1.ReasonAttached),
+			},
+			ws: v1alpha1.WorkstationStatus{
+				Class: &v1alpha1.ResolvedClass{Name: "standard"}, ObservedGeneration: 1, Phase: v1alpha1.WorkstationPhaseRunning, Launches: 1,
+				InstanceID: inst, InstanceType: "g5.xlarge", CapacityType: v1alpha1.CapacityTypeSpot, AvailabilityZone: zone,
+				PrivateIP: "10.0.0.5", PublicIP: ip,
+				DrivePrewarm: &v1alpha1.DrivePrewarm{VolumeID: vol, Percent: ptr.To[int32](62)},
+				Conditions:   ready(metav1.ConditionTrue, v1alpha1.ReasonReady),
+			},
+			wantXD: []string{"True", "Attached", "100", zone, vol, "62", snap1, "dev"},
+			wantWS: []string{"True", "Running", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
+		},
+		{
 			name: "snapshotting after a flushed stop",
 			xd: v1alpha1.XDriveStatus{
 				ObservedGeneration: 1, Phase: v1alpha1.XDrivePhaseSnapshotting, Holder: holder,

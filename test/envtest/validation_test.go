@@ -62,6 +62,7 @@ var invalidCases = []invalidCase{
 	{name: "io2 without iops", kind: kindXD, spec: `{sizeGiB: 10, volumeType: io2}`, want: []string{"iops: required with volumeType io1 and io2"}},
 	{name: "st1 below 125 GiB", kind: kindXD, spec: `{sizeGiB: 124, volumeType: st1}`, want: []string{"sizeGiB: st1 and sc1 volumes must be at least 125 GiB"}},
 	{name: "sc1 below 125 GiB", kind: kindXD, spec: `{sizeGiB: 10, volumeType: sc1}`, want: []string{"sizeGiB: st1 and sc1 volumes must be at least 125 GiB"}},
+	{name: "prewarm with initializationRate", kind: kindXD, spec: `{sizeGiB: 10, initializationRateMiBps: 300, prewarm: true}`, want: []string{"prewarm: not allowed with initializationRateMiBps"}},
 	{name: "kmsKeyID unencrypted", kind: kindXD, spec: `{sizeGiB: 10, encrypted: false, kmsKeyID: alias/xdrive}`, want: []string{"kmsKeyID: only allowed when encrypted is true"}},
 	// XDrive: source.
 	{name: "source both", kind: kindXD, spec: `{sizeGiB: 10, source: {snapshotID: snap-0123456789abcdef0, nameTag: home}}`, want: []string{"spec.source", "source: set exactly one of snapshotID or nameTag"}},
@@ -199,6 +200,10 @@ var updateCases = []updateCase{
 	{name: "sizeGiB shrink", kind: kindXD, from: `{sizeGiB: 100}`, to: `{sizeGiB: 50}`, want: []string{"spec.sizeGiB", "sizeGiB: may grow, never shrink"}},
 	{name: "sizeGiB grow", kind: kindXD, from: `{sizeGiB: 100}`, to: `{sizeGiB: 200}`},
 	{name: "sizeGiB grow with other changes", kind: kindXD, from: `{sizeGiB: 100, kmsKeyID: alias/a, source: {nameTag: home}}`, to: `{sizeGiB: 120, kmsKeyID: alias/a, source: {nameTag: home}, snapshotRetention: 3, deletionPolicy: Delete}`},
+	{name: "prewarm on", kind: kindXD, from: `{sizeGiB: 10}`, to: `{sizeGiB: 10, prewarm: true}`},
+	{name: "prewarm off beside a rate", kind: kindXD, from: `{sizeGiB: 10, initializationRateMiBps: 300}`, to: `{sizeGiB: 10, initializationRateMiBps: 300, prewarm: false}`},
+	{name: "prewarm added to a rate", kind: kindXD, from: `{sizeGiB: 10, initializationRateMiBps: 300}`, to: `{sizeGiB: 10, initializationRateMiBps: 300, prewarm: true}`, want: []string{"prewarm: not allowed with initializationRateMiBps"}},
+	{name: "rate added to prewarm", kind: kindXD, from: `{sizeGiB: 10, prewarm: true}`, to: `{sizeGiB: 10, prewarm: true, initializationRateMiBps: 100}`, want: []string{"prewarm: not allowed with initializationRateMiBps"}},
 	{name: "driveRef change while Running", kind: kindWS, from: `{driveRef: {name: a}, instanceTypes: [t3.large]}`, to: `{driveRef: {name: b}, instanceTypes: [t3.large]}`, want: []string{"driveRef: may change only while state is Stopped"}},
 	{name: "driveRef change while stopping", kind: kindWS, from: `{driveRef: {name: a}, instanceTypes: [t3.large]}`, to: `{driveRef: {name: b}, instanceTypes: [t3.large], state: Stopped}`, want: []string{"driveRef: may change only while state is Stopped"}},
 	{name: "driveRef change while starting", kind: kindWS, from: `{driveRef: {name: a}, instanceTypes: [t3.large], state: Stopped}`, to: `{driveRef: {name: b}, instanceTypes: [t3.large], state: Running}`, want: []string{"driveRef: may change only while state is Stopped"}},

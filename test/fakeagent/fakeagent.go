@@ -25,6 +25,7 @@ type FakeAgent struct {
 	preserveErr string
 	storeErr    string
 	activity    map[string][]bootstrap.Signal // by address; absent: every signal idle
+	prewarm     func(t agent.Target) *bootstrap.Prewarm
 }
 
 // ErrUnreachable is what an unreachable instance answers.
@@ -118,6 +119,9 @@ func (a *FakeAgent) Status(ctx context.Context, t agent.Target) (agent.Status, e
 	if t.Idle != nil {
 		st.Activity = a.signals(t.Address)
 	}
+	if a.prewarm != nil {
+		st.Prewarm = a.prewarm(t)
+	}
 	return st, nil
 }
 
@@ -173,6 +177,15 @@ func (a *FakeAgent) Release(ctx context.Context, t agent.Target) error {
 	}
 	a.released[t.Address] = true
 	return nil
+}
+
+// SetPrewarm sets what each status call reports of the instance's prewarm
+// (`xdrive-ctl prewarm`); f returns nil for none. It is called with the
+// agent's lock held.
+func (a *FakeAgent) SetPrewarm(f func(t agent.Target) *bootstrap.Prewarm) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.prewarm = f
 }
 
 // SetContainers sets the container states every instance reports.

@@ -255,6 +255,7 @@ func (h *Instance) addDisks() error {
 		sys := filepath.Join(h.root, "sys/block", d.name)
 		files[filepath.Join(sys, "device/model")] = ebsModel + "\n"
 		files[filepath.Join(sys, "device/serial")] = strings.Replace(d.volume, "-", "", 1) + "\n"
+		files[filepath.Join(sys, "size")] = "2048\n" // 512-byte sectors: the device's MiB
 		files[filepath.Join(h.root, "dev", d.name)] = ""
 	}
 	if err := os.MkdirAll(filepath.Join(h.root, "sys/block", rootDev, rootDev+"p1"), 0o755); err != nil {

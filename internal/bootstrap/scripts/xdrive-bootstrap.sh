@@ -381,6 +381,10 @@ main() {
 	find_drive
 	phase preparing-drive
 	prepare_drive
+	# The operator asks for a prewarm of a volume restored from a snapshot:
+	# it runs in the background, in a session of its own (a release stops it
+	# whole), without the drive lock and the boot's output.
+	[[ $PREWARM != true ]] || setsid -f "$SBIN_DIR/xdrive-ctl" prewarm </dev/null >>"$STATE_DIR/prewarm.log" 2>&1 8>&-
 	phase starting-docker
 	configure_docker
 	phase starting-containers

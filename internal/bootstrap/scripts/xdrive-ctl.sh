@@ -6,6 +6,8 @@
 #            read by SCRIPT (base64 of gzipped xdrive-idle.sh, sent by the operator)
 #   release  stop the containers and Docker, sync, unmount the drive (no commit:
 #            the containers' writable layers are on the drive)
+#   prewarm  read every block of the drive once, at idle priority (the bootstrap
+#            starts it in the background for a volume restored from a snapshot)
 set -euo pipefail
 # shellcheck source=xdrive-lib.sh
 . "${XDRIVE_ROOT:-}/usr/local/lib/xdrive/xdrive-lib.sh"
@@ -15,9 +17,11 @@ UMOUNT_TRIES=${XDRIVE_UMOUNT_TRIES:-5}
 LOCK_TIMEOUT=${XDRIVE_LOCK_TIMEOUT:-300}
 # How long a release waits for the boot to finish with the drive, twice: before and after stopping it.
 BOOT_WAIT=${XDRIVE_BOOT_WAIT:-30}
+# How much `prewarm` reads at a time, in MiB; it records its progress after each chunk.
+PREWARM_CHUNK_MIB=${XDRIVE_PREWARM_CHUNK_MIB:-64}
 
 usage() {
-	echo "usage: xdrive-ctl status [--drive VOLUME_ID] [--idle CONFIG --probe SCRIPT] | release" >&2
+	echo "usage: xdrive-ctl status [--drive VOLUME_ID] [--idle CONFIG --probe SCRIPT] | release | prewarm" >&2
 	exit 2
 }
 
@@ -69,6 +73,7 @@ cmd_status() {
 		"$(json_bool test -e "$STATE_DIR/released")" "$(json_str "$(read_state released)")" \
 		"$(json_bool test -e "$STATE_DIR/rebalance")" "$(json_str "$(read_state message)")" \
 		"$(json_str "$(read_state preserve-error)")" "$(json_str "$(read_state store-error)")"
+	print_prewarm
 	if [[ -n $idle && -n $probe ]]; then
 		# shellcheck source=xdrive-idle.sh
 		. <(base64 -d <<<"$probe" | gzip -dc)
@@ -76,6 +81,62 @@ cmd_status() {
 		idle_activity "$idle"
 	fi
 	printf '}\n'
+}
+
+# print_prewarm prints the prewarm's progress as a "prewarm" member, once it
+# has started; the rate is that of its current (or last) run.
+print_prewarm() {
+	local rate=0
+	local -a p
+	read -r -a p <<<"$(read_state prewarm)"
+	[[ ${p[*]} =~ ^vol-[0-9a-f]+(\ [0-9]+){5}$ ]] || return 0
+	if ((p[5] > p[3])); then rate=$(((p[1] - p[4]) / (p[5] - p[3]))); fi
+	printf ',"prewarm":{"volumeID":"%s","bytesRead":%d,"bytesTotal":%d,"bytesPerSecond":%d}' "${p[@]:0:3}" "$rate"
+}
+
+releasing() { [[ -e $STATE_DIR/releasing || -e $STATE_DIR/released ]]; }
+
+# cmd_prewarm reads every block of the drive once, so that a volume restored
+# from a snapshot has loaded them all from S3 before the user needs them. It
+# runs at nice 19 in the idle IO class, only reads (into /dev/null, with
+# O_DIRECT, which leaves the page cache to the user), and after each chunk
+# records "VOLUME_ID BYTES_READ BYTES_TOTAL RUN_START RUN_START_BYTES UPDATED"
+# (times in epoch seconds) in $STATE_DIR/prewarm, from which a rerun
+# resumes. One runs at a time (prewarm.lock, which its reads hold too); it
+# stops once the drive is being released, and a release stops it at once.
+cmd_prewarm() {
+	local dev vol total pos=0 start mib=1048576
+	local -a p
+	load_config
+	exec 7>"$STATE_DIR/prewarm.lock"
+	flock -n 7 || return 0
+	write_state prewarm-pid $$
+	! releasing || return 0
+	{ renice -n 19 -p $$ >/dev/null && ionice -c 3 -p $$; } || die "prewarm: cannot lower its priority"
+	dev=$(read_state drive-dev) vol=$(read_state volume-id)
+	read -r total <"$ROOT/sys/block/${dev##*/}/size" || die "prewarm: no size of the drive '$dev'"
+	total=$((total * 512))
+	read -r -a p <<<"$(read_state prewarm)"
+	[[ ${p[0]:-} != "$vol" || ${p[2]:-} != "$total" ]] || pos=${p[1]}
+	start="$(date +%s) $pos"
+	write_state prewarm "$vol $pos $total $start ${start% *}"
+	while ((pos < total)) && ! releasing; do
+		dd if="$dev" of=/dev/null bs=1M skip=$((pos / mib)) count="$PREWARM_CHUNK_MIB" iflag=direct status=none ||
+			{ ! releasing || return 0; die "prewarm: reading $dev failed at byte $pos"; }
+		pos=$((pos + PREWARM_CHUNK_MIB * mib))
+		((pos < total)) || pos=$total
+		write_state prewarm "$vol $pos $total $start $(date +%s)"
+	done
+}
+
+# stop_prewarm ends a running prewarm, its reads too, without waiting for it:
+# it holds no mount and never writes, but the drive is going away.
+stop_prewarm() {
+	local pid
+	pid=$(read_state prewarm-pid)
+	exec 7>"$STATE_DIR/prewarm.lock"
+	flock -n 7 || kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+	exec 7>&-
 }
 
 # unmount_drive unmounts the drive, killing whatever keeps it busy.
@@ -126,6 +187,7 @@ cmd_release() {
 	: >"$STATE_DIR/releasing"
 	write_state phase releasing
 	log "releasing the drive"
+	stop_prewarm
 	wait_for_boot || die "release: the bootstrap still holds the drive after $((2 * BOOT_WAIT))s; not released"
 	if load_container_states; then
 		for name in "${!CONTAINER_STATE[@]}"; do
@@ -155,5 +217,6 @@ cmd_release() {
 case ${1:-} in
 status) cmd_status "${@:2}" ;;
 release) cmd_release ;;
+prewarm) cmd_prewarm ;;
 *) usage ;;
 esac

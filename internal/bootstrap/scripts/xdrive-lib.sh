@@ -41,7 +41,7 @@ read_state() {
 
 # load_config reads $CONF_DIR/config: KEY=VALUE lines, never evaluated.
 load_config() {
-	MOUNT_PATH=/v1 FILESYSTEM=ext4 DEVICE_NAME='' VOLUME_ID='' DRIVE_SOURCE=snapshot GPU=false WORKSTATION=''
+	MOUNT_PATH=/v1 FILESYSTEM=ext4 DEVICE_NAME='' VOLUME_ID='' DRIVE_SOURCE=snapshot PREWARM=false GPU=false WORKSTATION=''
 	local key value
 	[[ -r $CONF_DIR/config ]] || die "missing $CONF_DIR/config"
 	while IFS='=' read -r key value; do
@@ -51,6 +51,7 @@ load_config() {
 		DEVICE_NAME) DEVICE_NAME=$value ;;
 		VOLUME_ID) VOLUME_ID=$value ;;
 		DRIVE_SOURCE) DRIVE_SOURCE=$value ;;
+		PREWARM) PREWARM=$value ;;
 		GPU) GPU=$value ;;
 		WORKSTATION) WORKSTATION=$value ;;
 		'' | '#'*) ;;

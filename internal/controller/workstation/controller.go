@@ -42,6 +42,8 @@ type UserDataInput struct {
 	HostKey []byte
 	// BlankDrive says the drive's volume is created blank, not restored.
 	BlankDrive bool
+	// Prewarm asks the instance to read every block of the restored volume once.
+	Prewarm bool
 }
 
 // ImageDefaults are the SSM parameters used when a Workstation names no image,

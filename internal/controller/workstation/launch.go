@@ -95,7 +95,7 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	if reattach {
 		st.Launch.SnapshotID, st.ReattachVolumeID = "", reuse
 	}
-	st.DriveRelease = nil
+	st.DriveRelease, st.DrivePrewarm = nil, nil
 	st.Phase = v1alpha1.WorkstationPhaseLaunching
 	// The launch is written down before RunInstances, so a retry reuses its client token.
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
@@ -375,7 +375,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 		return instances.Instance{}, err
 	}
 	userData, err := s.r.UserData(UserDataInput{Workstation: s.ws, Drive: xd, GPU: info.GPUs > 0, Credentials: creds,
-		HostKey: hostKey, BlankDrive: s.blankDrive(xd)})
+		HostKey: hostKey, BlankDrive: s.blankDrive(xd), Prewarm: s.prewarmDrive(xd)})
 	if err != nil {
 		return instances.Instance{}, invalidSpecError{fmt.Errorf("rendering the instance bootstrap: %w", err)}
 	}

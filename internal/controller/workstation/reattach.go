@@ -64,6 +64,13 @@ func (s *scope) blankDrive(xd *v1alpha1.XDrive) bool {
 	return s.st.Launch.SnapshotID == ""
 }
 
+// prewarmDrive says whether the instance reads every block of its drive
+// once (spec.prewarm): only a volume restored from a snapshot loads its
+// blocks lazily; a blank one has none to load, a reattached one is warm.
+func (s *scope) prewarmDrive(xd *v1alpha1.XDrive) bool {
+	return xd.Spec.PrewarmOn() && s.st.ReattachVolumeID == "" && s.st.Launch.SnapshotID != ""
+}
+
 // dropLaunch forgets a launch that did not happen.
 func (s *scope) dropLaunch() {
 	s.st.Launch = nil

@@ -150,6 +150,7 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
 	s.preserved(status)
+	s.prewarmed(status.Prewarm, xd.Status.VolumeID)
 	switch {
 	case status.VolumeID != "" && status.VolumeID != xd.Status.VolumeID:
 		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionFalse, v1alpha1.ReasonVolumeMismatch,

@@ -69,7 +69,8 @@ type Reconciler struct {
 	InstanceEvents <-chan event.TypedGenericEvent[*v1alpha1.XDrive]
 	MaxConcurrent  int
 
-	writes common.Writes
+	writes   common.Writes
+	ebsReads ebsReads
 }
 
 // RBAC: reads go through the cache (list;watch), update sets finalizers,
@@ -205,6 +206,7 @@ type holderFields struct {
 	Teardown                         *v1alpha1.Teardown
 	Release                          *v1alpha1.DriveRelease
 	Interrupted                      *metav1.Time
+	Prewarm                          *v1alpha1.DrivePrewarm
 }
 
 func holderView(o client.Object) holderFields {
@@ -212,7 +214,7 @@ func holderView(o client.Object) holderFields {
 	return holderFields{Drive: w.Spec.DriveRef.Name, InstanceID: w.Status.InstanceID, FailedRestore: w.Status.FailedRestoreSnapshotID,
 		ReattachVolumeID: w.Status.ReattachVolumeID, Declined: w.Status.DeclinedVolumeID,
 		Deleted: !w.DeletionTimestamp.IsZero(), Launch: w.Status.Launch, Teardown: w.Status.Teardown,
-		Release: w.Status.DriveRelease, Interrupted: w.Status.LastInterruptionTime}
+		Release: w.Status.DriveRelease, Interrupted: w.Status.LastInterruptionTime, Prewarm: w.Status.DrivePrewarm}
 }
 
 func driveOf(o client.Object) []reconcile.Request {

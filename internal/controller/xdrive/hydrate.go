@@ -3,6 +3,7 @@ package xdrive
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,11 +17,26 @@ import (
 const hydrateEvery = time.Minute
 
 // hydrate reads how far the live volume has loaded its blocks from its
-// snapshot, until it has all of them. It returns when to look again (zero: done).
+// snapshot, until it has all of them, and folds in the holder's prewarm
+// (spec.prewarm): every block read is every block loaded. It returns when
+// to look again (zero: done).
 func (s *scope) hydrate(ctx context.Context) (time.Duration, error) {
 	st := s.st
 	if in := st.Initialization; in != nil && in.VolumeID == st.VolumeID && (in.Percent == nil || *in.Percent >= 100) {
 		return 0, nil
+	}
+	pw := s.prewarm()
+	if pw != nil && *pw.Percent >= 100 {
+		st.Initialization = &v1alpha1.VolumeInitialization{VolumeID: st.VolumeID, Percent: new(int32(100)), Type: v1alpha1.InitializationTypePrewarm}
+		s.r.ebsReads.forget(st.VolumeID)
+		return 0, nil
+	}
+	if in := st.Initialization; pw != nil && in != nil && in.VolumeID == st.VolumeID {
+		// The holder's reports wake the drive more often than EBS is read.
+		if wait := s.r.ebsReads.next(st.VolumeID).Sub(s.now); wait > 0 {
+			foldPrewarm(in, pw)
+			return wait, nil
+		}
 	}
 	in, found, err := s.r.Volumes.Initialization(ctx, st.VolumeID)
 	if err != nil {
@@ -33,14 +49,78 @@ func (s *scope) hydrate(ctx context.Context) (time.Duration, error) {
 	pct := in.Percent
 	st.Initialization = &v1alpha1.VolumeInitialization{VolumeID: st.VolumeID, Percent: &pct, Type: in.Type}
 	if pct >= 100 {
+		s.r.ebsReads.forget(st.VolumeID)
 		return 0, nil
 	}
-	if !in.Estimated {
-		return hydrateEvery, nil
+	again := hydrateEvery
+	if in.Estimated {
+		eta := metav1.NewTime(s.now.Add(in.Left).Truncate(time.Second))
+		st.Initialization.EstimatedCompletionTime = &eta
+		again = min(hydrateEvery, max(in.Left, time.Second)) // look again when EBS expects it done
 	}
-	eta := metav1.NewTime(s.now.Add(in.Left).Truncate(time.Second))
-	st.Initialization.EstimatedCompletionTime = &eta
-	return min(hydrateEvery, max(in.Left, time.Second)), nil // look again when EBS expects it done
+	if pw != nil {
+		foldPrewarm(st.Initialization, pw)
+		s.r.ebsReads.set(st.VolumeID, s.now.Add(again))
+	}
+	return again, nil
+}
+
+// prewarm is the holder's report of its instance's read of every block of
+// the live volume, if any.
+func (s *scope) prewarm() *v1alpha1.DrivePrewarm {
+	if s.holder == nil {
+		return nil
+	}
+	pw := s.holder.Status.DrivePrewarm
+	if pw == nil || pw.VolumeID != s.st.VolumeID || pw.Percent == nil {
+		return nil
+	}
+	return pw
+}
+
+// foldPrewarm makes the prewarm's progress the initialization's when it
+// leads EBS's report, and its end the initialization's: every block has
+// loaded once it has read them all.
+func foldPrewarm(in *v1alpha1.VolumeInitialization, pw *v1alpha1.DrivePrewarm) {
+	if in.Type == v1alpha1.InitializationTypePrewarm || *pw.Percent > *in.Percent {
+		in.Percent, in.Type = new(*pw.Percent), v1alpha1.InitializationTypePrewarm
+	}
+	in.EstimatedCompletionTime = pw.EstimatedCompletionTime.DeepCopy()
+}
+
+// ebsReads remembers when each prewarming volume's initialization is next
+// read from EBS, so that its holder's reports add no DescribeVolumeStatus
+// calls. Like the requeue that keeps the cadence otherwise, it lives in
+// memory: after a restart EBS is read once more.
+type ebsReads struct {
+	mu   sync.Mutex
+	byID map[string]time.Time
+}
+
+func (r *ebsReads) next(volumeID string) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byID[volumeID]
+}
+
+func (r *ebsReads) set(volumeID string, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byID == nil {
+		r.byID = map[string]time.Time{}
+	}
+	for id, t := range r.byID { // volumes gone before they loaded
+		if at.Sub(t) > time.Hour {
+			delete(r.byID, id)
+		}
+	}
+	r.byID[volumeID] = at
+}
+
+func (r *ebsReads) forget(volumeID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.byID, volumeID)
 }
 
 // hydrated is the Hydrated condition, from status.initialization.
