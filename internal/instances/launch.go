@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/xdrive-io/xdrive/internal/batch"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 )
 
@@ -70,6 +73,13 @@ func (r LaunchRequest) ClientToken() string {
 type Launcher struct {
 	API     cloud.InstancesAPI
 	Cluster string
+	// TerminateWindow, if set, gathers the terminations of many reconciles
+	// into one TerminateInstances call: a mass interruption then spends one
+	// token of EC2's mutating bucket, not one per instance.
+	TerminateWindow time.Duration
+
+	once         sync.Once
+	terminations *batch.Batcher[struct{}]
 }
 
 // Launch runs one instance with the drive volume mapped at DriveDevice.
@@ -189,9 +199,29 @@ func (l *Launcher) Terminate(ctx context.Context, i Instance) error {
 	if err := cloud.RequireOwned(i.Tags, l.Cluster, "terminating", i.ID); err != nil {
 		return err
 	}
-	_, err := l.API.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{i.ID}})
-	if err != nil && !cloud.IsNotFound(err) {
+	l.once.Do(func() { l.terminations = batch.New(l.TerminateWindow, 1000, l.terminate) })
+	if _, _, err := l.terminations.Get(ctx, i.ID); err != nil {
 		return fmt.Errorf("terminating instance %s: %w", i.ID, err)
 	}
 	return nil
+}
+
+// terminate ends the instances in one call. EC2 refuses the whole call for
+// one unknown ID, so then each is ended alone; an unknown one is gone already.
+func (l *Launcher) terminate(ctx context.Context, ids []string) (map[string]struct{}, error) {
+	_, err := l.API.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+	switch {
+	case err == nil:
+		return nil, nil
+	case !cloud.IsNotFound(err):
+		return nil, err
+	case len(ids) == 1:
+		return nil, nil // gone already
+	}
+	for _, id := range ids {
+		if _, err := l.API.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil && !cloud.IsNotFound(err) {
+			return nil, err
+		}
+	}
+	return nil, nil
 }

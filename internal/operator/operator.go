@@ -151,7 +151,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	launcher := &instances.Launcher{API: clients.EC2, Cluster: opts.Cluster}
+	launcher := &instances.Launcher{API: clients.EC2, Cluster: opts.Cluster, TerminateWindow: opts.BatchWindow}
 	agentEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 4096)
 	urgentEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 1024)
 	calls := &agent.Calls{Agent: ag, Context: ctx, Finished: func(owner string, kind agent.CallKind) {
