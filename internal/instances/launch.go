@@ -73,9 +73,10 @@ func (r LaunchRequest) ClientToken() string {
 type Launcher struct {
 	API     cloud.InstancesAPI
 	Cluster string
-	// TerminateWindow, if set, gathers the terminations of many reconciles
-	// into one TerminateInstances call: a mass interruption then spends one
-	// token of EC2's mutating bucket, not one per instance.
+	// TerminateWindow, if set, gathers the terminations asked for while one
+	// is under way into one TerminateInstances call (batch.NewEager): a mass
+	// interruption spends a few tokens of EC2's mutating bucket, not one per
+	// instance, and a lone termination waits for nothing.
 	TerminateWindow time.Duration
 
 	once         sync.Once
@@ -199,7 +200,7 @@ func (l *Launcher) Terminate(ctx context.Context, i Instance) error {
 	if err := cloud.RequireOwned(i.Tags, l.Cluster, "terminating", i.ID); err != nil {
 		return err
 	}
-	l.once.Do(func() { l.terminations = batch.New(l.TerminateWindow, 1000, l.terminate) })
+	l.once.Do(func() { l.terminations = batch.NewEager(l.TerminateWindow, 1000, l.terminate) })
 	if _, _, err := l.terminations.Get(ctx, i.ID); err != nil {
 		return fmt.Errorf("terminating instance %s: %w", i.ID, err)
 	}

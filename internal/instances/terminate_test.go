@@ -14,15 +14,28 @@ import (
 	"github.com/xdrive-io/xdrive/test/fakeec2"
 )
 
-// TestTerminateGathersCalls: terminations asked for at once by many
-// reconciles are one TerminateInstances call; an instance EC2 no longer
-// knows does not keep the others from ending.
+// heldTerminate holds the first TerminateInstances call until released.
+type heldTerminate struct {
+	*fakeec2.Fake
+	first            sync.Once
+	started, release chan struct{}
+}
+
+func (h *heldTerminate) TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, opts ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
+	h.first.Do(func() { close(h.started); <-h.release })
+	return h.Fake.TerminateInstances(ctx, in, opts...)
+}
+
+// TestTerminateGathersCalls: terminations asked for while one is under way
+// gather into one TerminateInstances call; an instance EC2 no longer knows
+// does not keep the others from ending.
 func TestTerminateGathersCalls(t *testing.T) {
 	for name, withUnknown := range map[string]bool{"all known": false, "one unknown": true} {
 		t.Run(name, func(t *testing.T) {
 			const cluster = "c1"
 			fake := fakeec2.New(fakeec2.Options{Cluster: cluster})
-			l := &instances.Launcher{API: fake, Cluster: cluster, TerminateWindow: time.Second} // wide: every goroutine joins the round
+			held := &heldTerminate{Fake: fake, started: make(chan struct{}), release: make(chan struct{})}
+			l := &instances.Launcher{API: held, Cluster: cluster, TerminateWindow: time.Minute}
 			var launched []instances.Instance
 			for i := range 8 {
 				inst, err := l.Launch(context.Background(), instances.LaunchRequest{
@@ -46,18 +59,26 @@ func TestTerminateGathersCalls(t *testing.T) {
 				targets = append(targets, ghost)
 			}
 			fake.ResetCalls()
-			var wg sync.WaitGroup
-			for _, inst := range targets {
-				wg.Go(func() {
-					if err := l.Terminate(context.Background(), inst); err != nil {
-						t.Errorf("Terminate(%s): %v", inst.ID, err)
-					}
-				})
+			terminate := func(inst instances.Instance) {
+				if err := l.Terminate(context.Background(), inst); err != nil {
+					t.Errorf("Terminate(%s): %v", inst.ID, err)
+				}
 			}
-			wg.Wait()
-			want := 1
+			var first, rest sync.WaitGroup
+			first.Go(func() { terminate(launched[1]) }) // held under way
+			<-held.started
+			for _, inst := range targets {
+				if inst.ID != launched[1].ID {
+					rest.Go(func() { terminate(inst) })
+				}
+			}
+			time.Sleep(time.Second) // the rest gather behind the held call
+			close(held.release)
+			first.Wait()
+			rest.Wait()
+			want := 2 // the held one, then the rest together
 			if withUnknown {
-				want = 1 + len(targets) // the refused call, then each alone
+				want = 2 + len(targets) - 1 // the rest refused for the unknown one, then each alone
 			}
 			if got := fake.Calls()["TerminateInstances"]; got != want {
 				t.Errorf("%d TerminateInstances calls for %d instances, want %d", got, len(targets), want)

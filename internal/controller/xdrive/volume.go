@@ -144,12 +144,20 @@ func (s *scope) instance(ctx context.Context) (instances.Instance, bool, error) 
 	return s.instanceByID(ctx, s.st.AttachedTo)
 }
 
+// firstDetachLook is how long after a crash release the volume is first
+// looked at: its instance's terminate was asked for then.
+const firstDetachLook = 250 * time.Millisecond
+
 // detaching waits until the volume is detached, so that no write can follow the snapshot.
 func (s *scope) detaching(ctx context.Context, inst instances.Instance, known bool) (ctrl.Result, error) {
 	st := s.st
 	if rel := s.holderRelease(); rel != nil && rel.Consistency == v1alpha1.ConsistencyFlushed {
 		st.Release = rel.DeepCopy()
 		return s.snapshot(ctx, v1alpha1.ConsistencyFlushed, false)
+	}
+	if rel := s.holderRelease(); rel != nil && s.now.Sub(rel.Time.Time) < firstDetachLook {
+		// A crash release: the instance's terminate was asked for just now, nothing is detached yet.
+		return ctrl.Result{RequeueAfter: firstDetachLook - s.now.Sub(rel.Time.Time)}, nil
 	}
 	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
 	if err != nil {
@@ -169,7 +177,7 @@ func (s *scope) detaching(ctx context.Context, inst instances.Instance, known bo
 		}
 		if rel := s.holderRelease(); rel != nil {
 			// A crash release: its instance is being terminated. Look soon, then less often.
-			return ctrl.Result{RequeueAfter: min(max(s.now.Sub(rel.Time.Time), 250*time.Millisecond), 2*time.Second)}, nil
+			return ctrl.Result{RequeueAfter: min(max(s.now.Sub(rel.Time.Time), firstDetachLook), 2*time.Second)}, nil
 		}
 		if known && inst.Gone() {
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil // EC2 detaches it within seconds
