@@ -68,7 +68,7 @@ func run() error {
 	flag.IntVar(&opts.Concurrency, "concurrency", 32, "Parallel reconciles per controller.")
 	flag.DurationVar(&opts.GCInterval, "gc-interval", 5*time.Minute, "How often the garbage collector lists owned instances and volumes that no object references.")
 	flag.DurationVar(&opts.GCGrace, "gc-grace", 10*time.Minute, "How long an unreferenced owned resource is left alone before it is collected.")
-	flag.Float64Var(&ec2RateScale, "ec2-rate-limit-scale", 1, "Scale of EC2's documented request buckets (RunInstances 5 and 2/s, mutating 50 and 5/s, non-mutating 100 and 20/s) the operator keeps under; raise it if AWS raised your account's limits, 0 turns the limiter off.")
+	flag.Float64Var(&ec2RateScale, "ec2-rate-limit-scale", 1, "Scale of EC2's documented request buckets, one per API action (RunInstances 5 and 2/s, each mutating action 50 and 5/s, each non-mutating one 100 and 20/s) the operator keeps under; raise it if AWS raised your account's limits, 0 turns the limiter off.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the pprof endpoint (e.g. 127.0.0.1:6060); empty turns it off.")
 	flag.StringVar(&sshOverride, "ssh-address-override", "", "Dial every instance at this host:port instead of its IP (tests and the demo only).")
 	flag.Func("operator-cidr", "IPv4 network (repeatable) that may always reach SSH through the security group of each Workstation with spec.access: the operator's own egress address, e.g. its NAT gateway's x.x.x.x/32. Unset: the class's security groups must admit the operator, as without spec.access.", func(v string) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -66,28 +67,40 @@ func (e *RateLimitError) ErrorMessage() string { return e.Error() }
 // ErrorFault implements smithy.APIError.
 func (e *RateLimitError) ErrorFault() smithy.ErrorFault { return smithy.FaultClient }
 
-// EC2RateLimiter keeps every EC2 call of the process under one set of token
-// buckets. A throttling answer from EC2 empties the bucket it came from, so
-// every caller slows down, not just the one that was refused.
+// EC2RateLimiter keeps every EC2 call of the process under EC2's request
+// buckets: as EC2 does, each API action has a bucket of its own, sized by
+// its kind (RunInstances, mutating, non-mutating). A throttling answer from
+// EC2 empties that action's bucket, so every caller slows down, not just the
+// one that was refused.
 type EC2RateLimiter struct {
-	run, mutating, nonMutating *rate.Limiter
+	limits EC2Limits
+
+	mu      sync.Mutex
+	buckets map[string]*rate.Limiter // by action
 }
 
-// NewEC2RateLimiter returns a limiter with the given buckets.
+// NewEC2RateLimiter returns a limiter with the given bucket sizes.
 func NewEC2RateLimiter(l EC2Limits) *EC2RateLimiter {
-	mk := func(b Bucket) *rate.Limiter { return rate.NewLimiter(rate.Limit(b.PerSecond), b.Burst) }
-	return &EC2RateLimiter{run: mk(l.RunInstances), mutating: mk(l.Mutating), nonMutating: mk(l.NonMutating)}
+	return &EC2RateLimiter{limits: l, buckets: map[string]*rate.Limiter{}}
 }
 
-// BucketOf returns the bucket an EC2 operation draws from.
+// bucketOf returns the bucket of an EC2 action.
 func (r *EC2RateLimiter) bucketOf(operation string) *rate.Limiter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if lim, ok := r.buckets[operation]; ok {
+		return lim
+	}
+	b := r.limits.Mutating
 	switch {
 	case operation == "RunInstances":
-		return r.run
+		b = r.limits.RunInstances
 	case strings.HasPrefix(operation, "Describe"), strings.HasPrefix(operation, "Get"):
-		return r.nonMutating
+		b = r.limits.NonMutating
 	}
-	return r.mutating
+	lim := rate.NewLimiter(rate.Limit(b.PerSecond), b.Burst)
+	r.buckets[operation] = lim
+	return lim
 }
 
 // Wait takes a token for the operation: it waits up to MaxLimiterWait, or

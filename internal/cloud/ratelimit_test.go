@@ -30,10 +30,21 @@ func TestRateLimiterHoldsBackPastTheBurst(t *testing.T) {
 	if err := l.Wait(ctx, "DescribeInstances"); err != nil {
 		t.Fatalf("another bucket is not held back: %v", err)
 	}
+	for i := range 50 {
+		if err := l.Wait(ctx, "CreateSnapshot"); err != nil {
+			t.Fatalf("CreateSnapshot %d within its own burst: %v", i, err)
+		}
+	}
+	for i := range 50 {
+		if err := l.Wait(ctx, "TerminateInstances"); err != nil {
+			t.Fatalf("TerminateInstances %d, after 50 CreateSnapshot, within its own burst: %v", i, err)
+		}
+	}
 }
 
 // TestThrottleEmptiesTheBucket: after EC2 refuses one call, the next caller
-// of that bucket is held back too, not only the one refused.
+// of that action is held back too, not only the one refused; other actions,
+// whose buckets are their own, are not.
 func TestThrottleEmptiesTheBucket(t *testing.T) {
 	l := NewEC2RateLimiter(EC2Limits{
 		RunInstances: Bucket{Burst: 5, PerSecond: 2},
@@ -46,10 +57,12 @@ func TestThrottleEmptiesTheBucket(t *testing.T) {
 	}
 	l.Throttled("CreateSnapshot")
 	var rl *RateLimitError
-	if err := l.Wait(ctx, "DeleteVolume"); !errors.As(err, &rl) {
-		t.Fatalf("a mutating call right after a throttle: %v; want it held back", err)
+	if err := l.Wait(ctx, "CreateSnapshot"); !errors.As(err, &rl) {
+		t.Fatalf("a CreateSnapshot right after a throttle: %v; want it held back", err)
 	}
-	if err := l.Wait(ctx, "DescribeVolumes"); err != nil {
-		t.Fatalf("the non-mutating bucket is untouched: %v", err)
+	for _, other := range []string{"DeleteVolume", "DescribeVolumes"} {
+		if err := l.Wait(ctx, other); err != nil {
+			t.Fatalf("%s, another action's bucket, is held back: %v", other, err)
+		}
 	}
 }
