@@ -153,9 +153,12 @@ func (c *Cache) inTransition() bool {
 }
 
 // Remember records what the operator itself just did to an instance (a launch
-// answer, or a termination), so the fast poll follows it.
+// answer, or a termination), so the fast poll follows it. It wakes no one:
+// the caller's own status write, which records the same, wakes its readers.
 func (c *Cache) Remember(i Instance) {
-	c.remember(i)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.known[i.ID] = i
 }
 
 func (c *Cache) describeIDs(ctx context.Context, ids []string) (map[string]Instance, error) {
