@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -41,6 +40,14 @@ func (g *gatedFetch) fetch(_ context.Context, ids []string) (map[string]int, err
 	return out, nil
 }
 
+// startHeld starts a lookup whose fetch is held, and returns once it is under way.
+func (g *gatedFetch) startHeld(ctx context.Context, b *Batcher[int]) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _, _ = b.Get(ctx, "first") })
+	<-g.started
+	return &wg
+}
+
 func (g *gatedFetch) roundSizes() []int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -74,23 +81,21 @@ func TestGetsDuringAFetchShareTheNext(t *testing.T) {
 	b := NewEager(time.Hour, 1000, g.fetch)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	first := g.startHeld(ctx, b)
 	var wg sync.WaitGroup
-	wg.Go(func() { _, _, _ = b.Get(ctx, "first") })
-	<-g.started
-	var joined atomic.Int32
 	for i := range 50 {
 		wg.Go(func() {
 			id := fmt.Sprintf("id-%d", i)
-			joined.Add(1)
 			if v, ok, err := b.Get(ctx, id); err != nil || !ok || v != len(id) {
 				t.Errorf("Get(%s) = %d, %v, %v", id, v, ok, err)
 			}
 		})
 	}
-	for joined.Load() < 50 || b.gathering() < 50 {
+	for b.gathering() < 50 {
 		time.Sleep(time.Millisecond)
 	}
 	close(g.release)
+	first.Wait()
 	wg.Wait()
 	if got := g.roundSizes(); len(got) != 2 || got[0] != 1 || got[1] != 50 {
 		t.Errorf("rounds of %v IDs, want [1 50]", got)
@@ -104,9 +109,7 @@ func TestFullRoundFetchesAtOnceAndOnlyOnce(t *testing.T) {
 	b := NewEager(time.Hour, 3, g.fetch)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var first sync.WaitGroup
-	first.Go(func() { _, _, _ = b.Get(ctx, "first") })
-	<-g.started
+	first := g.startHeld(ctx, b)
 	var wg sync.WaitGroup
 	for _, id := range []string{"a", "b", "c"} {
 		wg.Go(func() {
@@ -125,15 +128,9 @@ func TestFullRoundFetchesAtOnceAndOnlyOnce(t *testing.T) {
 
 // TestConcurrentGetsShareOneFetch: lookups within the window share a fetch.
 func TestConcurrentGetsShareOneFetch(t *testing.T) {
-	var calls atomic.Int32
-	b := New(time.Second, 1000, func(_ context.Context, ids []string) (map[string]int, error) {
-		calls.Add(1)
-		out := map[string]int{}
-		for _, id := range ids {
-			out[id] = len(id)
-		}
-		return out, nil
-	})
+	g := newGatedFetch()
+	close(g.release)
+	b := New(time.Second, 1000, g.fetch)
 	var wg sync.WaitGroup
 	for i := range 50 {
 		wg.Go(func() {
@@ -144,8 +141,8 @@ func TestConcurrentGetsShareOneFetch(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := calls.Load(); got != 1 {
-		t.Errorf("fetch calls = %d, want 1", got)
+	if got := g.roundSizes(); len(got) != 1 || got[0] != 50 {
+		t.Errorf("rounds of %v IDs, want [50]", got)
 	}
 }
 
