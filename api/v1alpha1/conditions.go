@@ -133,6 +133,8 @@ func SetCondition(conds *[]metav1.Condition, generation int64, condType string, 
 		ObservedGeneration: generation,
 		Reason:             reason,
 		Message:            message,
+		// At the API server's precision, so a status read back compares equal.
+		LastTransitionTime: metav1.Now().Rfc3339Copy(),
 	})
 }
 

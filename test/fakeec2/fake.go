@@ -108,6 +108,7 @@ type Fake struct {
 	instances     registry[instance]
 	volumes       registry[volume]
 	snapshots     registry[snapshot]
+	groups        registry[group]
 	modifications []*modification
 	tokens        map[string]launchRecord
 	writes        []WriteRecord
@@ -121,6 +122,26 @@ type Fake struct {
 	calls       map[string]int
 	violations  []string
 	typesByName map[string]InstanceType
+	fault       Fault
+}
+
+// Fault decides, for each call of a mutating action, whether it fails before
+// taking effect (effected false) or after (effected true, the answer lost).
+// It is called with the fake locked, so it must not call the fake.
+type Fault func(action string, effected bool) error
+
+// mutating are the actions a Fault is asked about.
+var mutating = map[string]bool{
+	"RunInstances": true, "TerminateInstances": true, "AttachVolume": true, "DeleteVolume": true, "ModifyVolume": true,
+	"CreateSnapshot": true, "DeleteSnapshot": true, "CreateTags": true, "CreateSecurityGroup": true,
+	"AuthorizeSecurityGroupIngress": true, "RevokeSecurityGroupIngress": true, "DeleteSecurityGroup": true,
+}
+
+// SetFault installs a fault model for every mutating call; nil removes it.
+func (f *Fake) SetFault(fault Fault) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fault = fault
 }
 
 var (
@@ -138,6 +159,7 @@ func New(o Options) *Fake {
 		instances:   newRegistry[instance](),
 		volumes:     newRegistry[volume](),
 		snapshots:   newRegistry[snapshot](),
+		groups:      newRegistry[group](),
 		tokens:      map[string]launchRecord{},
 		held:        map[string]bool{},
 		hidden:      map[string]int{},
@@ -151,6 +173,7 @@ func New(o Options) *Fake {
 	for _, t := range o.InstanceTypes {
 		f.typesByName[t.Name] = t
 	}
+	f.seedDefaultGroup()
 	return f
 }
 
@@ -286,9 +309,23 @@ func call[Out any](ctx context.Context, f *Fake, action string, do func() (*Out,
 	if inj != nil && !inj.afterEffect {
 		return nil, apiError(inj.code, "%s failed (injected before effect)", action)
 	}
+	fault := f.fault
+	if !mutating[action] {
+		fault = nil
+	}
+	if fault != nil {
+		if err := fault(action, false); err != nil {
+			return nil, err
+		}
+	}
 	out, err := do()
 	if inj != nil && err == nil {
 		return nil, apiError(inj.code, "%s failed (injected after effect)", action)
+	}
+	if fault != nil && err == nil {
+		if ferr := fault(action, true); ferr != nil {
+			return nil, ferr
+		}
 	}
 	return out, err
 }

@@ -44,6 +44,7 @@ type instance struct {
 	state, reason                                                         string
 	launchTime                                                            time.Time
 	tags                                                                  map[string]string
+	groups                                                                []string
 	ordinal                                                               int64 // for made-up IP addresses
 	forgotten                                                             bool
 }
@@ -60,6 +61,7 @@ type launchPlan struct {
 	spot           bool
 	count          int
 	devices        []deviceSpec
+	groups         []string
 }
 
 type deviceSpec struct {
@@ -155,6 +157,16 @@ func (f *Fake) planLaunch(in *ec2.RunInstancesInput) (launchPlan, error) {
 	p.spot = in.InstanceMarketOptions != nil && in.InstanceMarketOptions.MarketType == ec2types.MarketTypeSpot
 	if f.noCapacity[capacityKey(p.typ.Name, p.zone, p.spot)] {
 		return p, apiError(codeNoCapacity, "We currently do not have sufficient %s capacity in the Availability Zone you requested (%s).", p.typ.Name, p.zone)
+	}
+	p.groups = slices.Clone(in.SecurityGroupIds)
+	if len(in.NetworkInterfaces) > 0 {
+		p.groups = append(p.groups, in.NetworkInterfaces[0].Groups...)
+	}
+	if len(p.groups) == 0 {
+		p.groups = []string{DefaultGroupID}
+	}
+	if err := f.checkGroups(p.groups); err != nil {
+		return p, err
 	}
 	p.devices, err = f.planDevices(in.BlockDeviceMappings)
 	return p, err
@@ -287,6 +299,7 @@ func (f *Fake) launch(p launchPlan, in *ec2.RunInstancesInput, reservation, toke
 		id: f.newID("i"), reservationID: reservation, typ: p.typ.Name, zone: p.zone, subnetID: p.subnetID,
 		imageID: aws.ToString(in.ImageId), keyName: aws.ToString(in.KeyName), clientToken: token, spot: p.spot,
 		state: StatePending, launchTime: f.now(), tags: tagsFor(in.TagSpecifications, ec2types.ResourceTypeInstance),
+		groups: p.groups,
 	}
 	i.ordinal = f.lastID
 	f.instances.add(i.id, i)

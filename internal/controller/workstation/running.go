@@ -104,10 +104,16 @@ func (s *scope) vanished(inst instances.Instance) {
 	s.event(true, v1alpha1.ReasonInstanceGone, "Observe", "Instance %s is %s without a teardown; its volume is snapshotted once detached", inst.ID, inst.State)
 }
 
-// setFrom sets every dependent condition from the given one on.
+// instanceChain are the conditions of the instance's way to Ready, each
+// False or Unknown when the one before it is; ClassAllowed is not among them.
+var instanceChain = slices.DeleteFunc(slices.Clone(v1alpha1.WorkstationDependents), func(t string) bool {
+	return t == v1alpha1.ConditionClassAllowed
+})
+
+// setFrom sets every condition of the instance chain from the given one on.
 func (s *scope) setFrom(first string, status metav1.ConditionStatus, reason, msg string) {
-	i := slices.Index(v1alpha1.WorkstationDependents, first)
-	for _, t := range v1alpha1.WorkstationDependents[i:] {
+	i := slices.Index(instanceChain, first)
+	for _, t := range instanceChain[i:] {
 		s.set(t, status, reason, msg)
 	}
 }
