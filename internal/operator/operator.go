@@ -185,6 +185,9 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		Recorder: mgr.GetEventRecorder("xdrive-gc"), Grace: opts.GCGrace,
 		Wake: func(i instances.Instance) { wake(i, wsEvents, xdEvents) },
 	}
+	if groups := securityGroups(clients, opts.Cluster); groups != nil {
+		collector.Groups = groups
+	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		return collector.Run(ctx, opts.GCInterval)
 	})); err != nil {

@@ -139,6 +139,27 @@ func (s *Service) find(ctx context.Context, o Owner, by ec2types.Filter) (string
 	return "", nil
 }
 
+// Owned is one group this cluster owns, as the garbage collector sees it.
+type Owned struct {
+	ID, OwnerUID, Workstation string
+}
+
+// OwnedGroups lists every group tagged with this cluster, in every VPC.
+func (s *Service) OwnedGroups(ctx context.Context) ([]Owned, error) {
+	out, err := s.API.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+		cloud.TagFilter(cloud.TagCluster, s.Cluster),
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("listing the security groups of cluster %s: %w", s.Cluster, err)
+	}
+	list := make([]Owned, 0, len(out.SecurityGroups))
+	for _, g := range out.SecurityGroups {
+		tags := cloud.TagMap(g.Tags)
+		list = append(list, Owned{ID: aws.ToString(g.GroupId), OwnerUID: tags[cloud.TagOwnerUID], Workstation: tags[cloud.TagWorkstation]})
+	}
+	return list, nil
+}
+
 // Sync sets the group's ingress rules to exactly want: it adds the missing
 // ones and revokes every other. It reports what it changed.
 func (s *Service) Sync(ctx context.Context, groupID string, want []Rule) (added, revoked []Rule, err error) {

@@ -83,6 +83,7 @@ type InstanceView struct {
 	Tags                  map[string]string
 	VolumeIDs             []string // attached now, by device name
 	Forgotten             bool     // no longer listed by DescribeInstances
+	Groups                []string // security groups
 }
 
 // Attachment is a volume's attachment to an instance.
@@ -123,6 +124,7 @@ func (f *Fake) Instances() []InstanceView {
 		view := InstanceView{
 			ID: i.id, Type: i.typ, Zone: i.zone, State: i.state, StateReason: i.reason, Spot: i.spot,
 			ClientToken: i.clientToken, PublicIP: publicIP(i.ordinal), LaunchTime: i.launchTime, Tags: copyMap(i.tags), Forgotten: i.forgotten,
+			Groups: slices.Clone(i.groups),
 		}
 		for _, v := range f.attachedTo(i.id) {
 			view.VolumeIDs = append(view.VolumeIDs, v.id)

@@ -83,12 +83,14 @@ func (a *Agent) release(id string) {
 }
 
 // SelfRelease is the instance's own watcher releasing the drive on an IMDS notice.
-func (a *Agent) SelfRelease(id string) {
-	if a.Mounted(id) {
-		a.release(id)
-		a.self[id] = true
-		a.w.logf("instance %s: its watcher released the drive", id)
+func (a *Agent) SelfRelease(id string) bool {
+	if !a.Mounted(id) {
+		return false
 	}
+	a.release(id)
+	a.self[id] = true
+	a.w.logf("instance %s: its watcher released the drive", id)
+	return true
 }
 
 // Boot mounts the drive on every running instance that has it attached and has not released it.

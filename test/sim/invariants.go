@@ -24,8 +24,16 @@ import (
 //	I5 a drive volume attached to an instance holds every write of its
 //	   drive's completed snapshots: a reattach never brings back a volume
 //	   older than the drive's newest data;
+//	I6 under interruptionPolicy Stop, nothing relaunches a Workstation after
+//	   an interruption, whichever side saw it first, until its spec changes;
+//	I7 the operator can always reach what it runs: a live instance that
+//	   carries an operator-owned security group has SSH from the operator in it;
+//	no reconcile panics;
 //	and nothing the operator does not own is modified or deleted.
 func (w *World) CheckSafety() error {
+	if len(w.panics) > 0 {
+		return fmt.Errorf("panic: %s", w.panics[0])
+	}
 	vols := w.EC2.Volumes()
 	snaps := w.EC2.Snapshots()
 	insts := w.EC2.Instances()
@@ -65,6 +73,12 @@ func (w *World) CheckSafety() error {
 	if err := notBehind(vols, snaps); err != nil {
 		return err
 	}
+	if err := w.haltHeld(insts); err != nil {
+		return err
+	}
+	if err := operatorReaches(insts, w.EC2.Groups()); err != nil {
+		return err
+	}
 	if v := w.EC2.Violations(); len(v) > 0 {
 		return fmt.Errorf("ownership: the operator touched resources it does not own: %v", v)
 	}
@@ -77,6 +91,52 @@ func isDriveVolume(v fakeec2.VolumeView) bool {
 		return false
 	}
 	return v.Attachment == nil || v.Attachment.Device == instances.DriveDevice
+}
+
+// haltHeld is I6: no instance of a Workstation halted by an interruption is
+// launched after it, while its spec is as it was.
+func (w *World) haltHeld(insts []fakeec2.InstanceView) error {
+	for uid, h := range w.halted {
+		var ws *v1alpha1.Workstation
+		for _, o := range w.Workstations() {
+			if string(o.UID) == uid {
+				ws = &o
+			}
+		}
+		if ws == nil || ws.Generation != h.generation {
+			delete(w.halted, uid) // deleted, or its spec changed: it may start again
+			continue
+		}
+		for _, i := range insts {
+			if i.Tags[cloud.TagOwnerUID] == uid && i.LaunchTime.After(h.at) {
+				return fmt.Errorf("I6: Workstation %s (interruptionPolicy Stop) relaunched as %s after %s was interrupted",
+					ws.Name, i.ID, h.instanceID)
+			}
+		}
+	}
+	return nil
+}
+
+// operatorReaches is I7: an operator-owned group on a live instance admits the operator's SSH.
+func operatorReaches(insts []fakeec2.InstanceView, groups []fakeec2.GroupView) error {
+	owned := map[string]fakeec2.GroupView{}
+	for _, g := range groups {
+		if g.Tags[cloud.TagCluster] == Cluster && !g.Deleted {
+			owned[g.ID] = g
+		}
+	}
+	ssh := fakeec2.GroupRule{Protocol: "tcp", Port: 22, CIDR: OperatorCIDR}
+	for _, i := range insts {
+		if i.State != fakeec2.StatePending && i.State != fakeec2.StateRunning {
+			continue
+		}
+		for _, id := range i.Groups {
+			if g, ok := owned[id]; ok && !slices.Contains(g.Rules, ssh) {
+				return fmt.Errorf("I7: instance %s carries the operator's group %s, which no longer admits the operator's SSH (rules %v)", i.ID, id, g.Rules)
+			}
+		}
+	}
+	return nil
 }
 
 // noWriteLost is I1: every write is in the history of a live volume or of a completed snapshot.
@@ -149,6 +209,15 @@ func (w *World) CheckSettled() error {
 	for _, s := range w.EC2.Snapshots() {
 		if !s.Deleted && s.State == fakeec2.SnapshotPending && s.Tags[cloud.TagCluster] == Cluster {
 			return fmt.Errorf("I3: snapshot %s is still pending", s.ID)
+		}
+	}
+	owners := map[string]bool{}
+	for _, ws := range w.Workstations() {
+		owners[string(ws.UID)] = true
+	}
+	for _, g := range w.EC2.Groups() {
+		if !g.Deleted && g.Tags[cloud.TagCluster] == Cluster && !owners[g.Tags[cloud.TagOwnerUID]] {
+			return fmt.Errorf("I3: security group %s of %s outlived its Workstation", g.ID, g.Tags[cloud.TagWorkstation])
 		}
 	}
 	return nil

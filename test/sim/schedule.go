@@ -1,13 +1,16 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
@@ -32,6 +35,7 @@ func (f *Failure) Error() string {
 func Run(seed uint64, steps int) error {
 	w := New(seed)
 	w.ConflictRate, w.StaleRate, w.Agent.FailRate = 0.08, 0.15, 0.2
+	w.CrashInCallRate, w.LostAnswerRate = 0.03, 0.05
 	w.setup()
 	for w.step = 1; w.step <= steps; w.step++ {
 		w.randomStep()
@@ -62,6 +66,13 @@ func (w *World) setup() {
 	if w.Rng.IntN(3) == 0 {
 		w.CreateDrive("data", policies[w.Rng.IntN(2)])
 	}
+	// Most seeds reach an idle stop, and half open the instance with their own security group.
+	if w.Rng.IntN(3) > 0 {
+		w.setIdleStop("dev", true)
+	}
+	if w.Rng.IntN(2) == 0 {
+		w.setAccess("dev", true)
+	}
 }
 
 // Settle stops the events and lets the operator catch up, then checks I3 and
@@ -69,7 +80,9 @@ func (w *World) setup() {
 // past the garbage collector's grace, until two rounds change nothing.
 func (w *World) Settle() error {
 	w.ConflictRate, w.StaleRate, w.Agent.FailRate = 0, 0, 0
+	w.CrashInCallRate, w.LostAnswerRate = 0, 0
 	w.logf("SETTLE: no more events")
+	w.restoreClass()
 	const roundTime = 2 * time.Minute
 	minRounds := int(GCGrace/roundTime) + 2
 	last, stable := "", 0
@@ -115,6 +128,9 @@ func (w *World) fingerprint() string {
 	}
 	for _, sn := range w.EC2.Snapshots() {
 		fmt.Fprintf(&b, "%s%s%v ", sn.ID, sn.State, sn.Deleted)
+	}
+	for _, g := range w.EC2.Groups() {
+		fmt.Fprintf(&b, "%s%v%d ", g.ID, g.Deleted, len(g.Rules))
 	}
 	return b.String()
 }
@@ -208,7 +224,7 @@ func (w *World) write() {
 
 func (w *World) userAction() {
 	names := w.workstationNames()
-	switch w.Rng.IntN(10) {
+	switch w.Rng.IntN(13) {
 	case 0, 1:
 		if len(names) > 0 {
 			w.SetState(names[w.Rng.IntN(len(names))], v1alpha1.WorkstationStateStopped)
@@ -249,7 +265,75 @@ func (w *World) userAction() {
 		if len(names) > 0 {
 			w.idleAction(names[w.Rng.IntN(len(names))])
 		}
+	case 10:
+		if len(names) > 0 {
+			w.specChange(names[w.Rng.IntN(len(names))])
+		}
+	case 11:
+		if drives := w.driveNames(); len(drives) > 0 {
+			w.driveChange(drives[w.Rng.IntN(len(drives))])
+		}
+	case 12:
+		w.classChange()
 	}
+}
+
+// specChange edits a running or stopped Workstation mid-flight: its access,
+// its interruption policy, or its reattach tolerance.
+func (w *World) specChange(name string) {
+	switch w.Rng.IntN(4) {
+	case 0, 1:
+		w.setAccess(name, w.Rng.IntN(2) == 0)
+	case 2:
+		w.UpdateWorkstation(name, "toggle interruptionPolicy", func(ws *v1alpha1.Workstation) {
+			if ws.Spec.InterruptionPolicy == v1alpha1.InterruptionPolicyStop {
+				ws.Spec.InterruptionPolicy = v1alpha1.InterruptionPolicyRelaunch
+			} else {
+				ws.Spec.InterruptionPolicy = v1alpha1.InterruptionPolicyStop
+			}
+		})
+	case 3:
+		tolerance := []*int32{nil, ptr.To[int32](0), ptr.To[int32](1000)}[w.Rng.IntN(3)]
+		w.UpdateWorkstation(name, "set reattach tolerance", func(ws *v1alpha1.Workstation) { ws.Spec.ReattachPriceTolerancePercent = tolerance })
+	}
+}
+
+// setAccess opens the Workstation to a network through its own security group, or closes it.
+func (w *World) setAccess(name string, on bool) {
+	var access *v1alpha1.WorkstationAccess
+	if on {
+		access = &v1alpha1.WorkstationAccess{AllowedCIDRs: []string{[]string{"203.0.113.0/24", "198.51.100.7/32"}[w.Rng.IntN(2)]}}
+	}
+	w.UpdateWorkstation(name, fmt.Sprintf("access %v", on), func(ws *v1alpha1.Workstation) { ws.Spec.Access = access })
+}
+
+func (w *World) setIdleStop(name string, on bool) {
+	var idle *v1alpha1.IdleStop
+	if on {
+		idle = &v1alpha1.IdleStop{After: &metav1.Duration{Duration: 30 * time.Minute}}
+	}
+	w.UpdateWorkstation(name, fmt.Sprintf("idleStop %v", on), func(ws *v1alpha1.Workstation) { ws.Spec.IdleStop = idle })
+}
+
+// driveChange edits a drive mid-flight: its warm period, its prewarm, or its size.
+func (w *World) driveChange(name string) {
+	xd := w.Drive(name)
+	if xd == nil || !xd.DeletionTimestamp.IsZero() {
+		return
+	}
+	switch w.Rng.IntN(3) {
+	case 0:
+		xd.Spec.KeepVolumeForMinutes = []int32{0, 10}[w.Rng.IntN(2)]
+	case 1:
+		xd.Spec.Prewarm = ptr.To(w.Rng.IntN(2) == 0)
+	case 2:
+		xd.Spec.SizeGiB += 2 // sizeGiB may only grow
+	}
+	xd.Generation++
+	if err := w.Client.Update(context.Background(), xd); err != nil {
+		panic(err)
+	}
+	w.logf("user: edit xd/%s (keep %d min, prewarm %v, %d GiB)", name, xd.Spec.KeepVolumeForMinutes, xd.Spec.PrewarmOn(), xd.Spec.SizeGiB)
 }
 
 // idleAction turns a Workstation's idle auto-stop on or off, resumes it, or
@@ -257,11 +341,9 @@ func (w *World) userAction() {
 func (w *World) idleAction(name string) {
 	switch w.Rng.IntN(4) {
 	case 0:
-		w.UpdateWorkstation(name, "idleStop after 30m", func(ws *v1alpha1.Workstation) {
-			ws.Spec.IdleStop = &v1alpha1.IdleStop{After: &metav1.Duration{Duration: 30 * time.Minute}}
-		})
+		w.setIdleStop(name, true)
 	case 1:
-		w.UpdateWorkstation(name, "idleStop off", func(ws *v1alpha1.Workstation) { ws.Spec.IdleStop = nil })
+		w.setIdleStop(name, false)
 	case 2:
 		w.Resume(name)
 	case 3:
@@ -274,12 +356,27 @@ func (w *World) idleAction(name string) {
 // awsEvent is something AWS or someone at the console does.
 func (w *World) awsEvent() {
 	live := w.liveInstances()
-	switch w.Rng.IntN(8) {
+	switch w.Rng.IntN(10) {
+	case 8:
+		// The instance sees the notice at IMDS; the queue's copy comes later, or never.
+		if len(live) > 0 {
+			i := live[w.Rng.IntN(len(live))]
+			if w.Agent.SelfRelease(i.ID) {
+				w.interrupted(i)
+			}
+		}
+	case 9:
+		if len(live) > 0 {
+			i := live[w.Rng.IntN(len(live))]
+			w.interrupted(i)
+			w.Notice(workstationName(i), v1alpha1.NoticeSpotInterruption, i.ID, w.Clock.Now().Truncate(time.Second))
+		}
 	case 0, 1:
 		if len(live) > 0 {
 			i := live[w.Rng.IntN(len(live))]
 			ws := workstationName(i)
 			at := w.Clock.Now().Truncate(time.Second)
+			w.interrupted(i)
 			w.Notice(ws, v1alpha1.NoticeSpotInterruption, i.ID, at)
 			if w.Rng.IntN(2) == 0 {
 				w.Notice(ws, v1alpha1.NoticeRebalance, i.ID, at) // AWS may send both in the same second
@@ -348,4 +445,60 @@ func (w *World) ownedSnapshot(state string) string {
 		return ""
 	}
 	return ids[w.Rng.IntN(len(ids))]
+}
+
+// classChange is an admin at work: the default class is deleted, made
+// again, or made to refuse the drives' size.
+func (w *World) classChange() {
+	ctx := context.Background()
+	cls := &v1alpha1.WorkstationClass{}
+	err := w.Client.Get(ctx, client.ObjectKey{Name: "default"}, cls)
+	switch {
+	case apierrors.IsNotFound(err):
+		w.seedDefaultClass()
+		w.logf("admin: create WorkstationClass default")
+	case err != nil:
+		panic(err)
+	case w.Rng.IntN(2) == 0:
+		if err := w.Client.Delete(ctx, cls); err != nil {
+			panic(err)
+		}
+		w.logf("admin: delete WorkstationClass default")
+	default:
+		cls.Spec.MaxDriveSizeGiB = []int32{0, 5}[w.Rng.IntN(2)]
+		cls.Generation++
+		if err := w.Client.Update(ctx, cls); err != nil {
+			panic(err)
+		}
+		w.logf("admin: WorkstationClass default maxDriveSizeGiB %d", cls.Spec.MaxDriveSizeGiB)
+	}
+}
+
+// restoreClass brings the default class back as it was, so that settling can finish.
+func (w *World) restoreClass() {
+	ctx := context.Background()
+	cls := &v1alpha1.WorkstationClass{}
+	if err := w.Client.Get(ctx, client.ObjectKey{Name: "default"}, cls); apierrors.IsNotFound(err) {
+		w.seedDefaultClass()
+		return
+	}
+	if cls.Spec.MaxDriveSizeGiB != 0 {
+		cls.Spec.MaxDriveSizeGiB = 0
+		cls.Generation++
+		if err := w.Client.Update(ctx, cls); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// interrupted notes an interruption of a Workstation whose policy is Stop:
+// nothing may relaunch it until its spec changes.
+func (w *World) interrupted(i fakeec2.InstanceView) {
+	ws := w.Workstation(workstationName(i))
+	if ws == nil || string(ws.UID) != i.Tags[cloud.TagOwnerUID] || ws.Spec.InterruptionPolicy != v1alpha1.InterruptionPolicyStop {
+		return
+	}
+	if _, seen := w.halted[string(ws.UID)]; !seen {
+		w.halted[string(ws.UID)] = halt{instanceID: i.ID, at: w.Clock.Now(), generation: ws.Generation}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -57,6 +58,9 @@ func TestSeeds(t *testing.T) {
 		}
 		if failures++; failures <= 3 {
 			t.Error(err.Error())
+		} else {
+			first, _, _ := strings.Cut(err.Error(), "\n")
+			t.Log(first)
 		}
 	}
 	if failures > 0 {

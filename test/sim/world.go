@@ -7,12 +7,15 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/aws/smithy-go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,6 +38,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/controller/xdrive"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/internal/securitygroup"
 	testenv "github.com/xdrive-io/xdrive/test/envtest"
 	"github.com/xdrive-io/xdrive/test/fakeec2"
 )
@@ -48,7 +52,12 @@ const Namespace = "lab"
 // Timings of the simulated operator.
 var Timings = workstation.Timings{
 	FlushTimeout: 60 * time.Second, StopTimeout: 2 * time.Minute, IdleRequeue: 5 * time.Minute, AvoidFor: 30 * time.Minute,
+	// A minute of spec.idleStop lasts 6 s, so that most seeds reach an idle stop.
+	IdleMinute: 6 * time.Second,
 }
+
+// OperatorCIDR is where the simulated operator's SSH comes from.
+const OperatorCIDR = "192.0.2.0/28"
 
 // GCGrace is the garbage collector's grace period in the simulation.
 const GCGrace = 10 * time.Minute
@@ -71,6 +80,13 @@ type World struct {
 	StaleRate float64
 	// StaleOldest, when set, serves every read from the oldest version remembered.
 	StaleOldest bool
+	// CrashInCallRate is the chance that the manager dies around a mutating
+	// EC2 call: after it took effect (before the status write that records
+	// it), or while it was on its way (it may or may not have reached EC2).
+	CrashInCallRate float64
+	// LostAnswerRate is the chance that a mutating EC2 call takes effect but
+	// its answer is lost, so the operator sees an error and retries.
+	LostAnswerRate float64
 	// Trace records every step, to replay a failing seed.
 	Trace []string
 
@@ -94,6 +110,67 @@ type World struct {
 	step    int
 	// agentCalls are the operator's SSH calls in flight, ended by the scheduler.
 	agentCalls []func()
+	// dying: the manager died inside the running reconcile; nothing more it
+	// does reaches EC2 or the API server, and it restarts once the reconcile returns.
+	dying bool
+	// panics are reconciles that panicked: each fails the seed.
+	panics []string
+	// halted are the Workstations (by UID) an interruption stopped under
+	// interruptionPolicy Stop, with the instance interrupted.
+	halted map[string]halt
+}
+
+// errDead is every call of a manager that has died.
+var errDead = errors.New("the manager process died (simulated)")
+
+// fault is the fault model of every mutating EC2 call (fakeec2.SetFault).
+func (w *World) fault(action string, effected bool) error {
+	if w.dying {
+		return errDead
+	}
+	r := w.Rng.Float64()
+	switch {
+	case !effected && r < w.CrashInCallRate/2:
+		w.dying = true
+		w.logf("  CRASH: the manager dies while %s is on its way; it does not reach EC2", action)
+		return errDead
+	case effected && r < w.CrashInCallRate:
+		w.dying = true
+		w.logf("  CRASH: %s took effect; the manager dies before recording it", action)
+		return errDead
+	case effected && r < w.CrashInCallRate+w.LostAnswerRate:
+		w.logf("  %s took effect; its answer is lost", action)
+		return &smithy.GenericAPIError{Code: "InternalError", Message: action + ": answer lost (simulated)", Fault: smithy.FaultServer}
+	}
+	return nil
+}
+
+// deadWrite refuses every write of a manager that has died.
+func (w *World) deadWrite() error {
+	if w.dying {
+		return errDead
+	}
+	return nil
+}
+
+// afterCall restarts a manager that died inside the call just ended.
+func (w *World) afterCall() {
+	if w.dying {
+		w.Crash()
+	}
+}
+
+// guard runs one reconcile; a panic is recorded and fails the seed.
+func (w *World) guard(what string, run func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.panics = append(w.panics, fmt.Sprintf("%s panicked: %v\n%s", what, p, debug.Stack()))
+			w.logf("PANIC in %s: %v", what, p)
+			w.dying = true
+		}
+		w.afterCall()
+	}()
+	run()
 }
 
 // New builds a world from a seed.
@@ -105,8 +182,10 @@ func New(seed uint64) *World {
 		deletedDrives:  map[string]bool{},
 		deletedOutside: map[string]bool{},
 		created:        map[string][]string{},
+		halted:         map[string]halt{},
 	}
 	w.EC2 = fakeec2.New(fakeec2.Options{Cluster: Cluster, Now: w.Clock.Now})
+	w.EC2.SetFault(w.fault)
 	w.Agent = NewAgent(w)
 	scheme := testenv.NewScheme()
 	// A plain object tracker: the field-managed default costs a REST mapper per patch.
@@ -115,7 +194,33 @@ func New(seed uint64) *World {
 		WithStatusSubresource(&v1alpha1.Workstation{}, &v1alpha1.XDrive{}).
 		WithIndex(&v1alpha1.Workstation{}, common.DriveRefIndex, common.WorkstationDrive).Build()
 	w.Client = base
-	w.operatorClient = interceptor.NewClient(base, interceptor.Funcs{Get: w.laggingGet, SubResourcePatch: w.conflictingStatusPatch})
+	w.operatorClient = interceptor.NewClient(base, interceptor.Funcs{
+		Get: w.laggingGet, SubResourcePatch: w.conflictingStatusPatch,
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if err := w.deadWrite(); err != nil {
+				return err
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			if err := w.deadWrite(); err != nil {
+				return err
+			}
+			return c.Update(ctx, obj, opts...)
+		},
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if err := w.deadWrite(); err != nil {
+				return err
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			if err := w.deadWrite(); err != nil {
+				return err
+			}
+			return c.Delete(ctx, obj, opts...)
+		},
+	})
 	w.seedForeign()
 	w.seedClass()
 	w.boot()
@@ -124,18 +229,27 @@ func New(seed uint64) *World {
 
 // seedClass adds the namespace and a default WorkstationClass that allows it.
 func (w *World) seedClass() {
-	ctx := context.Background()
-	for _, obj := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}},
-		&v1alpha1.WorkstationClass{
-			ObjectMeta: metav1.ObjectMeta{Name: "default", Annotations: map[string]string{v1alpha1.DefaultClassAnnotation: "true"}},
-			Spec:       v1alpha1.WorkstationClassSpec{NamespaceSelector: &metav1.LabelSelector{}},
-		},
-	} {
-		if err := w.Client.Create(ctx, obj); err != nil {
-			panic(err)
-		}
+	if err := w.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}); err != nil {
+		panic(err)
 	}
+	w.seedDefaultClass()
+}
+
+func (w *World) seedDefaultClass() {
+	cls := &v1alpha1.WorkstationClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "default", Annotations: map[string]string{v1alpha1.DefaultClassAnnotation: "true"}, Generation: 1},
+		Spec:       v1alpha1.WorkstationClassSpec{NamespaceSelector: &metav1.LabelSelector{}},
+	}
+	if err := w.Client.Create(context.Background(), cls); err != nil {
+		panic(err)
+	}
+}
+
+// halt is an interruption under interruptionPolicy Stop.
+type halt struct {
+	instanceID string
+	at         time.Time
+	generation int64
 }
 
 // boot starts the operator: every in-memory cache starts empty, as after a crash.
@@ -143,6 +257,7 @@ func (w *World) boot() {
 	w.cache = instances.NewCache(instances.CacheOptions{API: w.EC2, Cluster: Cluster, Clock: w.Clock})
 	svc := drives.NewService(w.EC2, Cluster, 0, w.Clock)
 	launcher := &instances.Launcher{API: w.EC2, Cluster: Cluster}
+	groups := &securitygroup.Service{API: w.EC2, Cluster: Cluster}
 	w.xd = &xdrive.Reconciler{Client: w.operatorClient, Volumes: svc, Snapshots: svc, Instances: w.cache, Clock: w.Clock}
 	w.ws = &workstation.Reconciler{
 		Client: w.operatorClient, APIReader: w.Client, Catalog: instances.NewCatalog(w.EC2, w.EC2, time.Hour),
@@ -150,8 +265,10 @@ func (w *World) boot() {
 		Calls:    &agent.Calls{Agent: w.Agent, Clock: w.Clock, Spawn: func(run func()) { w.agentCalls = append(w.agentCalls, run) }},
 		UserData: func(workstation.UserDataInput) ([]byte, error) { return []byte("#!/bin/sh\n"), nil },
 		Images:   workstation.ImageDefaults{CPU: map[string]string{"x86_64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"}},
+		Access:   workstation.Access{Groups: groups, OperatorCIDRs: []string{OperatorCIDR}},
 	}
-	w.gc = &gc.Collector{Client: w.operatorClient, Instances: w.cache, Launcher: launcher, Volumes: svc, Snapshots: svc, Clock: w.Clock, Grace: GCGrace}
+	w.gc = &gc.Collector{Client: w.operatorClient, Instances: w.cache, Launcher: launcher, Volumes: svc, Snapshots: svc, Groups: groups,
+		Clock: w.Clock, Grace: GCGrace}
 }
 
 // seedForeign adds resources of someone else, which the operator must never touch.
@@ -188,6 +305,9 @@ func (w *World) laggingGet(ctx context.Context, c client.WithWatch, k client.Obj
 
 // conflictingStatusPatch loses a status write now and then, as a concurrent writer would make it.
 func (w *World) conflictingStatusPatch(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	if err := w.deadWrite(); err != nil {
+		return err
+	}
 	if w.Rng.Float64() < w.ConflictRate {
 		w.logf("  status write of %s lost (conflict)", obj.GetName())
 		return apierrors.NewConflict(schema.GroupResource{Group: "xdrive.io", Resource: "status"}, obj.GetName(), fmt.Errorf("simulated"))
@@ -258,14 +378,18 @@ func (w *World) Drive(name string) *v1alpha1.XDrive {
 
 // ReconcileWorkstation runs the Workstation reconciler once.
 func (w *World) ReconcileWorkstation(name string) {
-	_, err := w.ws.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
-	w.logf("reconcile ws/%s -> %s %v", name, w.phaseOfWS(name), errText(err))
+	w.guard("reconcile ws/"+name, func() {
+		_, err := w.ws.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
+		w.logf("reconcile ws/%s -> %s %v", name, w.phaseOfWS(name), errText(err))
+	})
 }
 
 // ReconcileDrive runs the XDrive reconciler once.
 func (w *World) ReconcileDrive(name string) {
-	_, err := w.xd.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
-	w.logf("reconcile xd/%s -> %s %v", name, w.phaseOfXD(name), errText(err))
+	w.guard("reconcile xd/"+name, func() {
+		_, err := w.xd.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
+		w.logf("reconcile xd/%s -> %s %v", name, w.phaseOfXD(name), errText(err))
+	})
 }
 
 func errText(err error) string {
@@ -291,18 +415,23 @@ func (w *World) phaseOfXD(name string) string {
 
 // Poll runs the shared instance poll once.
 func (w *World) Poll() {
-	err := w.cache.Poll(context.Background())
-	w.logf("poll instances %v", errText(err))
+	w.guard("poll", func() {
+		err := w.cache.Poll(context.Background())
+		w.logf("poll instances %v", errText(err))
+	})
 }
 
 // Collect runs the garbage collector once.
 func (w *World) Collect() {
-	rep, err := w.gc.Collect(context.Background())
-	w.logf("gc %+v %v", rep, errText(err))
+	w.guard("gc", func() {
+		rep, err := w.gc.Collect(context.Background())
+		w.logf("gc %+v %v", rep, errText(err))
+	})
 }
 
 // Crash restarts the operator: every in-memory cache is lost.
 func (w *World) Crash() {
+	w.dying = false
 	w.logf("CRASH: the manager restarts")
 	// An SSH command in flight may or may not have reached the instance.
 	for _, run := range w.agentCalls {

@@ -6,6 +6,8 @@ package gc
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -19,6 +21,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
+	"github.com/xdrive-io/xdrive/internal/securitygroup"
 )
 
 // Instances lists the cluster's live instances.
@@ -43,6 +46,12 @@ type Snapshots interface {
 	CreateSnapshot(ctx context.Context, r drives.SnapshotRequest) (drives.Snapshot, error)
 }
 
+// Groups lists and deletes the Workstations' own security groups.
+type Groups interface {
+	OwnedGroups(ctx context.Context) ([]securitygroup.Owned, error)
+	Delete(ctx context.Context, groupID string) error
+}
+
 // Collector is the garbage collector.
 type Collector struct {
 	Client    client.Reader
@@ -50,7 +59,10 @@ type Collector struct {
 	Launcher  Terminator
 	Volumes   Volumes
 	Snapshots Snapshots
-	Recorder  events.EventRecorder
+	// Groups, if set, are swept too: a group whose Workstation is gone is
+	// deleted once no instance uses it (its record may have been lost).
+	Groups   Groups
+	Recorder events.EventRecorder
 	Clock     clock.PassiveClock
 	// Grace is how long a resource may be unreferenced before it is collected:
 	// a launch or an adoption under way references it within that time.
@@ -61,7 +73,7 @@ type Collector struct {
 
 // Report says what one pass did.
 type Report struct {
-	Terminated, Snapshotted, Deleted []string
+	Terminated, Snapshotted, Deleted, GroupsDeleted []string
 }
 
 // Run collects every interval until ctx ends.
@@ -154,7 +166,34 @@ func (c *Collector) Collect(ctx context.Context) (Report, error) {
 			return rep, err
 		}
 	}
-	return rep, nil
+	return rep, c.sweepGroups(ctx, o, &rep)
+}
+
+// sweepGroups deletes the groups of Workstations that no longer exist; one
+// an instance still uses is left for a later pass.
+func (c *Collector) sweepGroups(ctx context.Context, o owners, rep *Report) error {
+	if c.Groups == nil {
+		return nil
+	}
+	groups, err := c.Groups.OwnedGroups(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if o.workstations[g.OwnerUID] != nil {
+			continue
+		}
+		err := c.Groups.Delete(ctx, g.ID)
+		switch {
+		case errors.Is(err, securitygroup.ErrInUse):
+			continue
+		case err != nil:
+			return fmt.Errorf("deleting security group %s of the deleted Workstation %s: %w", g.ID, g.Workstation, err)
+		}
+		rep.GroupsDeleted = append(rep.GroupsDeleted, g.ID)
+		metrics.GarbageCollected.WithLabelValues("securitygroup", "deleted").Inc()
+	}
+	return nil
 }
 
 // archive snapshots a detached volume of a drive that no longer exists, and

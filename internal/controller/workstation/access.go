@@ -125,17 +125,22 @@ func ruleList(rs []securitygroup.Rule) string {
 	return strings.Join(out, ", ")
 }
 
-// wantedRules are SSH and the exposed ports from the allowed CIDRs, and SSH from the operator.
+// wantedRules are SSH from the operator, always: while an instance still
+// carries the group, the next stop must be able to flush it; and, with
+// spec.access, SSH and the exposed ports from the allowed CIDRs.
 func (s *scope) wantedRules() []securitygroup.Rule {
-	access := s.ws.Spec.Access
-	if access == nil {
-		return nil
-	}
 	var out []securitygroup.Rule
 	add := func(r securitygroup.Rule) {
 		if !slices.Contains(out, r) {
 			out = append(out, r)
 		}
+	}
+	for _, c := range s.r.Access.OperatorCIDRs {
+		add(securitygroup.Rule{Protocol: "tcp", Port: SSHPort, CIDR: canonicalCIDR(c)})
+	}
+	access := s.ws.Spec.Access
+	if access == nil {
+		return out
 	}
 	for _, c := range access.AllowedCIDRs {
 		cidr := canonicalCIDR(c)
@@ -143,9 +148,6 @@ func (s *scope) wantedRules() []securitygroup.Rule {
 		for _, p := range exposedPorts(s.ws) {
 			add(securitygroup.Rule{Protocol: p.protocol, Port: p.hostPort, CIDR: cidr})
 		}
-	}
-	for _, c := range s.r.Access.OperatorCIDRs {
-		add(securitygroup.Rule{Protocol: "tcp", Port: SSHPort, CIDR: canonicalCIDR(c)})
 	}
 	return out
 }

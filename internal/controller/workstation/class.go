@@ -63,6 +63,10 @@ func (s *scope) admit(ctx context.Context) (blocked bool, err error) {
 		return false, nil
 	}
 	if launching {
+		// RunInstances may have taken effect with its answer lost: an instance found is kept, not dropped.
+		if adopted, err := s.adoptStray(ctx); err != nil || adopted {
+			return false, err
+		}
 		s.event(true, ref.reason, "Launch", "Launch %d cancelled before RunInstances: %s", s.st.Launch.Attempt, ref.message)
 	}
 	s.dropLaunch()

@@ -32,6 +32,11 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	st.Phase = v1alpha1.WorkstationPhasePending
+	if s.class == nil {
+		// The class went away while an instance ran: nothing launches without one.
+		s.waitFor(v1alpha1.ReasonClassNotFound, "No WorkstationClass admits this Workstation; it launches once one does")
+		return ctrl.Result{}, nil
+	}
 	xd, err := s.drive(ctx)
 	if err != nil {
 		return ctrl.Result{}, err

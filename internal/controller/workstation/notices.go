@@ -124,6 +124,10 @@ func (s *scope) takeNotices() {
 			continue // for an earlier instance
 		}
 		if td := s.st.Teardown; td != nil && td.InstanceID == id {
+			if kind != v1alpha1.NoticeRebalance && td.Reason == v1alpha1.TeardownVanished {
+				// Seen gone before its notice came: it was interrupted, and interruptionPolicy applies.
+				td.Reason = v1alpha1.TeardownInterrupted
+			}
 			if kind != v1alpha1.NoticeRebalance && s.st.Phase == v1alpha1.WorkstationPhaseReleasing {
 				// A stop under way meets a notice: the two minutes now bound the flush.
 				s.interrupt(kind, at)

@@ -3,6 +3,7 @@ package workstation
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -159,13 +160,26 @@ func (s *scope) waitForSnapshotStart(ctx context.Context) (bool, error) {
 	return !started, nil
 }
 
+// forcedByAWS reports whether a teardown was forced by AWS: a notice, or
+// the instance's own watcher, which releases the drive only on a spot notice.
+func forcedByAWS(r v1alpha1.TeardownReason) bool {
+	return r == v1alpha1.TeardownInterrupted || r == v1alpha1.TeardownRebalance || r == v1alpha1.TeardownInstanceReleased
+}
+
+// noticeFor reports whether a spot or scheduled-change notice named the
+// instance: one that met a stop under way interrupted it all the same.
+func (s *scope) noticeFor(instanceID string) bool {
+	return slices.ContainsFunc(s.st.Notices, func(n v1alpha1.ProcessedNotice) bool {
+		return n.InstanceID == instanceID && n.Kind != v1alpha1.NoticeRebalance
+	})
+}
+
 // closeTeardown forgets the terminated instance; the Workstation then stops,
 // or launches again.
 func (s *scope) closeTeardown(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	td := st.Teardown
-	if (td.Reason == v1alpha1.TeardownInterrupted || td.Reason == v1alpha1.TeardownRebalance) &&
-		s.ws.Spec.InterruptionPolicy == v1alpha1.InterruptionPolicyStop {
+	if (forcedByAWS(td.Reason) || s.noticeFor(td.InstanceID)) && s.ws.Spec.InterruptionPolicy == v1alpha1.InterruptionPolicyStop {
 		st.HaltedGeneration = s.gen
 	}
 	st.InstanceID, st.PrivateIP, st.PublicIP, st.SpotPrice, st.PricePerHour = "", "", "", "", ""

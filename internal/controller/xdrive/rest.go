@@ -289,6 +289,9 @@ func (s *scope) volumeReady() (metav1.ConditionStatus, string, string) {
 		return metav1.ConditionFalse, v1alpha1.ReasonDetaching,
 			fmt.Sprintf("Volume %s was released without a flush; it is snapshotted once detached from %s", st.VolumeID, orNone(st.AttachedTo))
 	case v1alpha1.XDrivePhaseSnapshotting:
+		if st.PendingSnapshot == nil {
+			return metav1.ConditionFalse, v1alpha1.ReasonSnapshotting, fmt.Sprintf("A new snapshot of volume %s is being started", st.VolumeID)
+		}
 		return metav1.ConditionFalse, v1alpha1.ReasonSnapshotting,
 			fmt.Sprintf("Snapshot %s of volume %s is pending (%s)", st.PendingSnapshot.ID, st.VolumeID, st.PendingSnapshot.Consistency)
 	case v1alpha1.XDrivePhaseKept:

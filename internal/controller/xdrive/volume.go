@@ -257,6 +257,10 @@ func (s *scope) snapshot(ctx context.Context, c v1alpha1.Consistency, detached b
 func (s *scope) snapshotting(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	ps := st.PendingSnapshot
+	if ps == nil {
+		// A failed snapshot's retake did not start (its CreateSnapshot failed): start it again.
+		return s.snapshotAgain(ctx)
+	}
 	sn, found, err := s.r.Snapshots.Snapshot(ctx, ps.ID)
 	if err != nil {
 		return ctrl.Result{}, err
