@@ -63,7 +63,7 @@ type Collector struct {
 	// deleted once no instance uses it (its record may have been lost).
 	Groups   Groups
 	Recorder events.EventRecorder
-	Clock     clock.PassiveClock
+	Clock    clock.PassiveClock
 	// Grace is how long a resource may be unreferenced before it is collected:
 	// a launch or an adoption under way references it within that time.
 	Grace time.Duration
