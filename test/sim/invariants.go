@@ -192,8 +192,8 @@ func (w *World) CheckSettled() error {
 	}
 	for _, xd := range w.Drives() {
 		referenced[xd.Status.VolumeID] = true
-		if !xd.DeletionTimestamp.IsZero() && xd.Status.Holder == nil {
-			return fmt.Errorf("settle: XDrive %s is still being deleted (phase %s)", xd.Name, xd.Status.Phase)
+		if !xd.DeletionTimestamp.IsZero() && !w.holdsWithInstance(xd) {
+			return fmt.Errorf("settle: XDrive %s is still being deleted (phase %s, holder %q)", xd.Name, xd.Status.Phase, xd.Status.HolderName())
 		}
 	}
 	for _, i := range w.EC2.Instances() {
@@ -221,6 +221,17 @@ func (w *World) CheckSettled() error {
 		}
 	}
 	return nil
+}
+
+// holdsWithInstance reports whether the drive's lease holder runs an
+// instance: only then may a drive being deleted wait for it.
+func (w *World) holdsWithInstance(xd v1alpha1.XDrive) bool {
+	h := xd.Status.Holder
+	if h == nil {
+		return false
+	}
+	ws := w.Workstation(h.Name)
+	return ws != nil && string(ws.UID) == h.UID && ws.Status.InstanceID != ""
 }
 
 // waitsForDrive reports whether a Workstation rightly waits: its drive is

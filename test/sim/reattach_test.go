@@ -104,7 +104,7 @@ func TestReattachFailureFallsBackToSnapshot(t *testing.T) {
 	s.ReattachTolerance = ptr.To[int32](1000)
 	id := s.running()
 	vol := s.Drive("home").Status.VolumeID
-	s.EC2.InjectError("AttachVolume", "VolumeInUse", false, 1)
+	s.EC2.InjectError("AttachVolume", "IncorrectInstanceState", false, 1)
 	s.Notice("dev", v1alpha1.NoticeSpotInterruption, id, s.Clock.Now())
 	s.until("dev relaunched from the snapshot", func() bool {
 		ws, xd := s.Workstation("dev"), s.Drive("home")

@@ -45,6 +45,14 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 		s.waitFor(v1alpha1.ReasonDriveNotFound, "XDrive %s does not exist in namespace %s", s.ws.Spec.DriveRef.Name, s.ws.Namespace)
 		return ctrl.Result{}, nil
 	}
+	if !xd.DeletionTimestamp.IsZero() {
+		// Holding its lease would keep the drive from ever going.
+		if _, err := s.releaseLease(ctx); err != nil {
+			return ctrl.Result{}, err
+		}
+		s.waitFor(v1alpha1.ReasonDriveNotFound, "XDrive %s is being deleted; this Workstation launches once a drive of that name exists again", xd.Name)
+		return ctrl.Result{}, nil
+	}
 	if xd.Status.Phase == "" {
 		// The drive's first look at AWS comes first: a lease written meanwhile would make it look twice.
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be reconciled", xd.Name)
@@ -168,14 +176,39 @@ func (s *scope) holderAlive(ctx context.Context, h v1alpha1.DriveHolder) (bool, 
 
 // releaseLease gives the lease back once the drive is at rest without us.
 func (s *scope) releaseLease(ctx context.Context) (bool, error) {
-	xd, err := s.drive(ctx)
-	if err != nil || xd == nil {
-		return xd == nil, err
+	held, err := s.heldDrives(ctx)
+	if err != nil {
+		return false, err
 	}
-	h := xd.Status.Holder
-	if h == nil || h.UID != string(s.ws.UID) {
-		return true, nil
+	released := true
+	for i := range held {
+		ok, err := s.giveBack(ctx, &held[i])
+		if err != nil {
+			return false, err
+		}
+		released = released && ok
 	}
+	return released, nil
+}
+
+// heldDrives are the drives of the namespace whose lease this Workstation
+// holds: its drive, and one it held before spec.driveRef changed.
+func (s *scope) heldDrives(ctx context.Context) ([]v1alpha1.XDrive, error) {
+	var list v1alpha1.XDriveList
+	if err := s.r.List(ctx, &list, client.InNamespace(s.ws.Namespace)); err != nil {
+		return nil, fmt.Errorf("listing the drives of namespace %s: %w", s.ws.Namespace, err)
+	}
+	var out []v1alpha1.XDrive
+	for _, xd := range list.Items {
+		if h := xd.Status.Holder; h != nil && h.UID == string(s.ws.UID) {
+			out = append(out, xd)
+		}
+	}
+	return out, nil
+}
+
+// giveBack clears one drive's lease once the drive is at rest.
+func (s *scope) giveBack(ctx context.Context, xd *v1alpha1.XDrive) (bool, error) {
 	switch xd.Status.Phase {
 	case v1alpha1.XDrivePhaseArchived, v1alpha1.XDrivePhasePending, v1alpha1.XDrivePhaseDeleting, v1alpha1.XDrivePhaseKept:
 	default:
@@ -188,7 +221,7 @@ func (s *scope) releaseLease(ctx context.Context) (bool, error) {
 		if apierrors.IsConflict(err) {
 			return false, nil
 		}
-		return false, err
+		return false, fmt.Errorf("giving back the lease of XDrive %s/%s: %w", xd.Namespace, xd.Name, err)
 	}
 	s.event(false, v1alpha1.ReasonUnbound, "Lease", "Gave back the lease of XDrive %s", xd.Name)
 	return true, nil

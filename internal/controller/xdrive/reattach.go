@@ -2,6 +2,7 @@ package xdrive
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -68,17 +69,61 @@ func (s *scope) reattach(ctx context.Context, instanceID string) (ctrl.Result, e
 		s.failReattach(instanceID, vol.ID, "the instance is in "+inst.Zone+", the volume in "+vol.Zone)
 		return s.step(ctx)
 	}
-	if err := s.r.Volumes.Attach(ctx, vol, instanceID, instances.DriveDevice); err != nil {
-		switch cloud.Classify(err) {
-		case cloud.KindNotFound, cloud.KindIncorrectState, cloud.KindInvalidInput:
-			s.failReattach(instanceID, vol.ID, cloud.ErrorCode(err))
-			return s.step(ctx)
-		}
-		return ctrl.Result{}, err
-	}
-	vol.AttachedTo, vol.Device = instanceID, instances.DriveDevice
+	// The reattach is written down before AttachVolume: from then on the
+	// volume belongs to the new instance, and a release of that instance is
+	// snapshotted before the volume may go, whether the attach took effect or not.
 	s.reattached(vol, instanceID)
-	return s.live(ctx)
+	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+}
+
+// attachReattached attaches the volume of a recorded reattach to its new
+// instance; done once it is attached, or when the normal path must go on
+// (the instance is gone). A refusal is recorded as a failed reattach, and the
+// drive then waits for the holder to release the instance.
+func (s *scope) attachReattached(ctx context.Context, inst instances.Instance, known bool) (res ctrl.Result, done bool, err error) {
+	st := s.st
+	if known && inst.Gone() {
+		return ctrl.Result{}, true, nil
+	}
+	if f := st.FailedReattach; f != nil && f.InstanceID == st.AttachedTo {
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
+	}
+	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
+	switch {
+	case err != nil:
+		return ctrl.Result{}, false, fmt.Errorf("describing volume %s of reattach to %s: %w", st.VolumeID, st.AttachedTo, err)
+	case !found:
+		s.failReattach(st.AttachedTo, st.VolumeID, "the volume is gone")
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
+	case vol.AttachedTo == st.AttachedTo:
+		return ctrl.Result{}, true, nil
+	case !vol.Detached():
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
+	}
+	err = s.r.Volumes.Attach(ctx, vol, st.AttachedTo, instances.DriveDevice)
+	switch {
+	case err == nil:
+		return ctrl.Result{}, true, nil
+	case cloud.ErrorCode(err) == "VolumeInUse":
+		// Perhaps an earlier try took effect and its answer was lost: look again.
+		return ctrl.Result{RequeueAfter: time.Second}, false, nil
+	}
+	switch cloud.Classify(err) {
+	case cloud.KindNotFound, cloud.KindIncorrectState, cloud.KindInvalidInput:
+		s.failReattach(st.AttachedTo, vol.ID, cloud.ErrorCode(err))
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
+	}
+	return ctrl.Result{}, false, fmt.Errorf("attaching volume %s to %s: %w", vol.ID, st.AttachedTo, err)
+}
+
+// reattachPending reports whether the holder has recorded a launch that
+// asks for this volume, but not its instance yet: the volume waits for it.
+func (s *scope) reattachPending() bool {
+	if s.holder == nil || s.st.VolumeID == "" {
+		return false
+	}
+	hs := s.holder.Status
+	return hs.Launch != nil && hs.InstanceID == "" && hs.ReattachVolumeID == s.st.VolumeID && s.xd.DeletionTimestamp.IsZero()
 }
 
 // instanceByID is the instance from the cache, else from EC2.
@@ -167,6 +212,9 @@ func (s *scope) kept(ctx context.Context) (ctrl.Result, error) {
 	left := s.st.KeptUntil.Sub(s.now)
 	if left > 0 && s.xd.Spec.KeepVolume() > 0 && s.xd.DeletionTimestamp.IsZero() && !s.declined() {
 		return ctrl.Result{RequeueAfter: left}, nil
+	}
+	if s.reattachPending() {
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	s.setPhase(v1alpha1.XDrivePhaseDeletingVolume)
 	return s.deletingVolume(ctx)

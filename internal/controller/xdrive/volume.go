@@ -87,6 +87,11 @@ func (s *scope) live(ctx context.Context) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if st.Phase == v1alpha1.XDrivePhaseRestoring && st.ReattachedAt != nil && st.Release == nil {
+		if res, done, err := s.attachReattached(ctx, inst, known); !done || err != nil {
+			return res, err
+		}
+	}
 	switch {
 	case st.Release != nil && st.Release.Consistency == v1alpha1.ConsistencyFlushed:
 		return s.snapshot(ctx, v1alpha1.ConsistencyFlushed, false)
@@ -330,6 +335,9 @@ func (s *scope) deletingVolume(ctx context.Context) (ctrl.Result, error) {
 		// Not reachable by the state machine; never delete on doubt.
 		s.setPhase(v1alpha1.XDrivePhaseDetaching)
 		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	if s.reattachPending() {
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil // a recorded launch asks for it
 	}
 	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
 	if err != nil {
