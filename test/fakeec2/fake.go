@@ -51,6 +51,9 @@ type Options struct {
 	Parameters map[string]string
 	// OwnerID is the account ID; default 123456789012.
 	OwnerID string
+	// KeepRootVolumes makes every image's root volume outlive its instance
+	// (DeleteOnTermination false in the image's mapping), as some AMIs do.
+	KeepRootVolumes bool
 	// Limiter, if set, is waited on before each call, as the operator's
 	// request buckets wait before each call to EC2 (cloud.EC2RateLimiter).
 	Limiter interface {
@@ -174,6 +177,8 @@ func New(o Options) *Fake {
 		f.typesByName[t.Name] = t
 	}
 	f.seedDefaultGroup()
+	f.snapshots.add(ImageSnapshotID, &snapshot{id: ImageSnapshotID, state: SnapshotCompleted, size: rootVolumeGiB,
+		startTime: defaultEpoch, completionTime: defaultEpoch, tags: map[string]string{}})
 	return f
 }
 

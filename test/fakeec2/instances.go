@@ -33,6 +33,10 @@ const (
 	ReasonSpotTermination = "Server.SpotInstanceTermination"
 )
 
+// ImageSnapshotID is the snapshot every image's root volume is made from:
+// public, owned by no cluster.
+const ImageSnapshotID = "snap-0a1a1a1a1a1a1a1a1"
+
 // RootDevice is where every instance's root volume (8 GiB, deleted on termination) is mapped.
 const RootDevice = "/dev/xvda"
 
@@ -244,7 +248,8 @@ func (f *Fake) planDevices(mappings []ec2types.BlockDeviceMapping) ([]deviceSpec
 		out = append(out, d)
 	}
 	if !slices.ContainsFunc(out, func(d deviceSpec) bool { return d.device == RootDevice }) {
-		root := deviceSpec{device: RootDevice, deleteOnTermination: true, volume: volumeSpec{size: rootVolumeGiB, volumeType: "gp3"}}
+		root := deviceSpec{device: RootDevice, deleteOnTermination: !f.opts.KeepRootVolumes,
+			volume: volumeSpec{size: rootVolumeGiB, volumeType: "gp3", snap: f.snapshots.byID[ImageSnapshotID]}}
 		out = append([]deviceSpec{root}, out...)
 	}
 	return out, nil
@@ -307,6 +312,9 @@ func (f *Fake) launch(p launchPlan, in *ec2.RunInstancesInput, reservation, toke
 	for _, d := range p.devices {
 		v := f.createVolume(d.volume, p.zone, volumeTags)
 		v.attachedTo, v.device, v.deleteOnTermination, v.attachTime = i.id, d.device, d.deleteOnTermination, i.launchTime
+		if d.device == RootDevice {
+			v.initialized = true // an image's blocks are warm
+		}
 	}
 	return i
 }

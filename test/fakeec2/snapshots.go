@@ -125,6 +125,9 @@ func (f *Fake) DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsI
 			return out, nil
 		}
 		for _, s := range list {
+			if s.id == ImageSnapshotID && !slices.Contains(in.SnapshotIds, s.id) {
+				continue // Amazon's, not the account's: only named ones are listed
+			}
 			out.Snapshots = append(out.Snapshots, f.describeSnapshot(s))
 		}
 		return out, nil

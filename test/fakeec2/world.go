@@ -103,6 +103,8 @@ type VolumeView struct {
 	CreateTime            time.Time
 	Initialized           bool
 	Deleted               bool
+	// Root: made by a launch from the image, at RootDevice.
+	Root bool
 }
 
 // SnapshotView is what a checker can see of a snapshot, deleted ones included.
@@ -143,6 +145,7 @@ func (f *Fake) Volumes() []VolumeView {
 		view := VolumeView{
 			ID: v.id, Zone: v.zone, State: v.state(), Type: v.volumeType, SizeGiB: v.size, SnapshotID: v.snapshotID(),
 			Tags: copyMap(v.tags), Data: v.data, CreateTime: v.createTime, Initialized: v.initialized, Deleted: v.deleted,
+			Root: v.snap != nil && v.snap.id == ImageSnapshotID,
 		}
 		if v.attachedTo != "" {
 			view.Attachment = &Attachment{InstanceID: v.attachedTo, Device: v.device, DeleteOnTermination: v.deleteOnTermination}
@@ -158,6 +161,9 @@ func (f *Fake) Snapshots() []SnapshotView {
 	defer f.mu.Unlock()
 	var out []SnapshotView
 	for _, s := range f.snapshots.order {
+		if s.id == ImageSnapshotID {
+			continue
+		}
 		out = append(out, SnapshotView{
 			ID: s.id, VolumeID: s.volumeID, State: s.state, SizeGiB: s.size, Tags: copyMap(s.tags),
 			Data: s.data, StartTime: s.startTime, Deleted: s.deleted,

@@ -87,7 +87,7 @@ func (w *World) CheckSafety() error {
 
 // isDriveVolume tells a drive volume from the root volume a launch tags alike.
 func isDriveVolume(v fakeec2.VolumeView) bool {
-	if v.Tags[cloud.TagDriveUID] == "" {
+	if v.Tags[cloud.TagDriveUID] == "" || v.Root {
 		return false
 	}
 	return v.Attachment == nil || v.Attachment.Device == instances.DriveDevice
@@ -204,6 +204,9 @@ func (w *World) CheckSettled() error {
 	for _, v := range w.EC2.Volumes() {
 		if !v.Deleted && isDriveVolume(v) && !referenced[v.ID] {
 			return fmt.Errorf("I3: volume %s of %s is referenced by no XDrive", v.ID, v.Tags[cloud.TagDrive])
+		}
+		if !v.Deleted && v.Root && v.Attachment == nil && v.Tags[cloud.TagCluster] == Cluster {
+			return fmt.Errorf("I3: root volume %s outlived its instance", v.ID)
 		}
 	}
 	for _, s := range w.EC2.Snapshots() {
