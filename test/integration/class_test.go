@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -28,6 +29,22 @@ func newClass(h *harness.Harness, suffix string, selector map[string]string) *v1
 	}
 	h.T.Cleanup(func() { _ = h.Client.Delete(context.Background(), c) })
 	return c
+}
+
+// updateClass changes a class, retried on conflicts.
+func updateClass(t *testing.T, h *harness.Harness, name string, change func(*v1alpha1.WorkstationClass)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		c := &v1alpha1.WorkstationClass{}
+		if err := h.Client.Get(context.Background(), types.NamespacedName{Name: name}, c); err != nil {
+			return err
+		}
+		change(c)
+		return h.Client.Update(context.Background(), c)
+	})
+	if err != nil {
+		t.Fatalf("updating WorkstationClass %s: %v", name, err)
+	}
 }
 
 // classAllowed waits for the ClassAllowed condition, at the current generation.

@@ -54,6 +54,7 @@ func (s *scope) admit(ctx context.Context) (blocked bool, err error) {
 			fmt.Sprintf("WorkstationClass %s allows this Workstation", s.class.class.Name))
 		return false, nil
 	}
+	s.refused = ref
 	was := meta.FindStatusCondition(s.st.Conditions, v1alpha1.ConditionClassAllowed)
 	if was == nil || was.Status != metav1.ConditionFalse || was.Message != ref.message {
 		s.event(true, ref.reason, "Admit", "%s", ref.message)
