@@ -385,6 +385,14 @@ type VolumeInitialization struct {
 	// (provisioned rate only), or, without EBS's estimate, when the prewarm expects to.
 	// +optional
 	EstimatedCompletionTime *metav1.Time `json:"estimatedCompletionTime,omitempty"`
+
+	// readError is why the last read of EBS's progress failed (percent is
+	// then the last one read, if any); it is read again a minute later, and
+	// the drive's lifecycle goes on meanwhile.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	ReadError string `json:"readError,omitempty"`
 }
 
 // +kubebuilder:object:root=true
