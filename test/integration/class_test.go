@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -136,6 +137,59 @@ func TestClassRefusesWorkstation(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Eventually(converge, "types Ready once the class allows m5.*", h.WorkstationReady("types"))
+}
+
+// TestClassBoundsIdleDriveAndMetadata: a class bounds the idle stop's
+// thresholds and checkCommand, what the drive costs, and the containers'
+// reach of IMDS: a Workstation beyond any is refused, with a message naming
+// the bound, and launches nothing; one within them launches.
+func TestClassBoundsIdleDriveAndMetadata(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t)})
+	cls := newClass(h, "bounded", map[string]string{corev1.LabelMetadataName: h.Namespace})
+	cls.Spec.IdleStop = &v1alpha1.ClassIdleStop{MaxAfter: &metav1.Duration{Duration: 4 * time.Hour}, MinCPULoad: "0.8",
+		AllowCheckCommand: ptr.To(false)}
+	cls.Spec.AllowedVolumeTypes = []v1alpha1.VolumeType{v1alpha1.VolumeTypeGP3}
+	cls.Spec.MaxDriveIOPS, cls.Spec.MaxKeepVolumeForMinutes, cls.Spec.MaxSnapshotRetention = 6000, ptr.To[int32](60), 5
+	cls.Spec.AllowContainersReachInstanceMetadata = ptr.To(false)
+	h.Create(cls)
+	h.Start()
+	drive := func(name string, change func(*v1alpha1.XDrive)) *v1alpha1.XDrive {
+		d := h.NewDrive(name, 10)
+		d.Spec.SnapshotRetention = 3
+		if change != nil {
+			change(d)
+		}
+		return d
+	}
+	ws := func(name string, change func(*v1alpha1.Workstation)) *v1alpha1.Workstation {
+		w := h.NewWorkstation(name, name, []string{"t3.large"}, "us-east-1a")
+		w.Spec.ClassName = cls.Name
+		if change != nil {
+			change(w)
+		}
+		return w
+	}
+	for _, c := range []struct {
+		name  string
+		drive func(*v1alpha1.XDrive)
+		ws    func(*v1alpha1.Workstation)
+		words []string
+	}{
+		{"cpu", nil, func(w *v1alpha1.Workstation) { w.Spec.IdleStop = &v1alpha1.IdleStop{CPULoad: "0"} }, []string{"cpuLoad 0", "minCPULoad 0.8"}},
+		{"command", nil, func(w *v1alpha1.Workstation) { w.Spec.IdleStop = &v1alpha1.IdleStop{CheckCommand: "true"} }, []string{"checkCommand", "allowCheckCommand: false"}},
+		{"imds", nil, func(w *v1alpha1.Workstation) { w.Spec.ContainersReachInstanceMetadata = ptr.To(true) }, []string{"containersReachInstanceMetadata", "allowContainersReachInstanceMetadata: false"}},
+		{"io2", func(d *v1alpha1.XDrive) { d.Spec.VolumeType, d.Spec.IOPS = v1alpha1.VolumeTypeIO2, 100000 }, nil, []string{"volumeType io2", "maxDriveIOPS 6000"}},
+		{"kept", func(d *v1alpha1.XDrive) { d.Spec.KeepVolumeForMinutes = 10080 }, nil, []string{"keepVolumeForMinutes 10080", "maxKeepVolumeForMinutes 60"}},
+		{"snapshots", func(d *v1alpha1.XDrive) { d.Spec.SnapshotRetention = 0 }, nil, []string{"keeps every snapshot", "maxSnapshotRetention is 5"}},
+	} {
+		h.Create(drive(c.name, c.drive), ws(c.name, c.ws))
+		h.Eventually(converge, c.name+" refused", classAllowed(h, c.name, "False", v1alpha1.ReasonClassViolation, c.words...))
+	}
+	h.Create(drive("ok", nil), ws("ok", func(w *v1alpha1.Workstation) { w.Spec.IdleStop = &v1alpha1.IdleStop{CPULoad: "1.5"} }))
+	h.Eventually(converge, "ok Ready", h.WorkstationReady("ok"))
+	for _, name := range []string{"cpu", "command", "imds", "io2", "kept", "snapshots"} {
+		refusedAndIdle(t, h, name, v1alpha1.ReasonClassViolation)
+	}
 }
 
 // TestClassNamespaceNotSelected: a namespace the class's selector does not
