@@ -143,9 +143,11 @@ func TestDriveViolations(t *testing.T) {
 		change func(*v1alpha1.XDriveSpec, *v1alpha1.WorkstationClassSpec)
 		want   string // a word of the one violation; "" for none
 	}{
-		"at every bound":      {func(*v1alpha1.XDriveSpec, *v1alpha1.WorkstationClassSpec) {}, ""},
-		"size":                {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.SizeGiB = 101 }, "maxDriveSizeGiB 100"},
-		"volume type":         {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.VolumeType, d.ThroughputMiBps = v1alpha1.VolumeTypeIO2, 0 }, "volumeType io2"},
+		"at every bound": {func(*v1alpha1.XDriveSpec, *v1alpha1.WorkstationClassSpec) {}, ""},
+		"size":           {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.SizeGiB = 101 }, "maxDriveSizeGiB 100"},
+		"volume type": {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) {
+			d.VolumeType, d.ThroughputMiBps = v1alpha1.VolumeTypeIO2, 0
+		}, "volumeType io2"},
 		"volume type default": {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.VolumeType = "" }, ""},
 		"iops":                {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.IOPS = 100000 }, "maxDriveIOPS 6000"},
 		"throughput":          {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.ThroughputMiBps = 251 }, "maxDriveThroughputMiBps 250"},
