@@ -343,17 +343,24 @@ func TestOperatorKeyRemovedOnSignal(t *testing.T) {
 	if err := os.Mkdir(fakeBin, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(fakeBin, "ssh"), []byte("#!/bin/sh\nexec sleep 600\n"), 0o700); err != nil {
+	if err := os.WriteFile(filepath.Join(fakeBin, "ssh"), []byte("#!/bin/sh\necho $$ > \"$FAKE_SSH_PID\"\nexec sleep 600\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			tmp := spacedDir(t)
+			pidFile := filepath.Join(t.TempDir(), "ssh.pid")
+			t.Cleanup(func() { // an ssh the plugin left behind
+				if pid, err := os.ReadFile(pidFile); err == nil {
+					_ = exec.Command("kill", strings.TrimSpace(string(pid))).Run()
+				}
+			})
 			cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "-n", f.ns, "ssh", "dev", "--operator-key")
-			cmd.Env = append(os.Environ(), "PATH="+fakeBin+":"+os.Getenv("PATH"), "TMPDIR="+tmp,
+			cmd.Env = append(os.Environ(), "PATH="+fakeBin+":"+os.Getenv("PATH"), "TMPDIR="+tmp, "FAKE_SSH_PID="+pidFile,
 				plugin.AddressMapEnv+"="+instanceIP+"="+f.srv.Addr)
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
+			cmd.WaitDelay = 5 * time.Second // a left-behind ssh holds the output open
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
