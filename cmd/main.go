@@ -58,7 +58,7 @@ func run() error {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one manager is active.")
 	flag.StringVar(&opts.Cluster, "cluster-name", "", "Ownership tag value (xdrive.io/cluster) of every AWS resource this operator creates. Required.")
 	flag.DurationVar(&opts.PollInterval, "instance-poll-interval", 30*time.Second, "How often all owned instances are described in one call.")
-	flag.StringVar(&opts.QueueName, "interruption-queue", "", "SQS queue of EC2 interruption events, one per installation, never shared; empty polls instance state only (with --create-interruption-queue: xdrive-<cluster-name>).")
+	flag.StringVar(&opts.QueueName, "interruption-queue", "", "SQS queue of EC2 interruption events, one per installation, never shared; empty polls instance state only (with --create-interruption-queue: xdrive-<cluster-name>; at most 61 characters, so that the rules named after it fit EventBridge's limit).")
 	flag.BoolVar(&opts.CreateQueue, "create-interruption-queue", false, "Create the queue and its EventBridge rules.")
 	flag.DurationVar(&opts.Timings.FlushTimeout, "interruption-flush-timeout", 60*time.Second, "Longest wait for the instance to flush after an interruption notice, counted from the notice's time; then it is terminated and the drive snapshotted once detached.")
 	flag.DurationVar(&opts.Timings.StopTimeout, "stop-timeout", 5*time.Minute, "Longest teardown over SSH when a Workstation is stopped.")
@@ -94,6 +94,11 @@ func run() error {
 	}
 	if opts.CreateQueue && opts.QueueName == "" {
 		opts.QueueName = interruption.DefaultQueueName(opts.Cluster)
+	}
+	if opts.CreateQueue {
+		if _, err := interruption.RuleNames(opts.QueueName); err != nil {
+			return err
+		}
 	}
 	if sshOverride != "" {
 		if _, _, err := net.SplitHostPort(sshOverride); err != nil {

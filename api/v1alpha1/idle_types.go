@@ -64,7 +64,9 @@ type IdleStop struct {
 	CheckCommand string `json:"checkCommand,omitempty"`
 }
 
-// ClassIdleStop bounds the idle auto-stop of a class's Workstations.
+// ClassIdleStop bounds the idle auto-stop of a class's Workstations: how
+// long they may stay idle, how high their busy thresholds must be, and
+// whether they may run a checkCommand.
 // +kubebuilder:validation:XValidation:rule="!has(self.defaultAfter) || !has(self.maxAfter) || duration(self.defaultAfter) <= duration(self.maxAfter)",message="defaultAfter: must not exceed maxAfter"
 type ClassIdleStop struct {
 	// defaultAfter is the idle stop's `after` of Workstations that set none.
@@ -81,6 +83,38 @@ type ClassIdleStop struct {
 	// +kubebuilder:validation:Format=duration
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5m') && duration(self) <= duration('720h')",message="maxAfter: must be between 5m and 720h"
 	MaxAfter *metav1.Duration `json:"maxAfter,omitempty"`
+
+	// minCPULoad is the lowest cpuLoad a Workstation may set, as a decimal
+	// string; it also raises the default 0.5. A low threshold ("0") would
+	// keep a machine busy forever.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,4}(\.[0-9]{1,3})?$`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=8
+	MinCPULoad string `json:"minCPULoad,omitempty"`
+
+	// minGPUUtilizationPercent is the lowest gpuUtilizationPercent a
+	// Workstation may set; it also raises the default 10.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MinGPUUtilizationPercent int32 `json:"minGPUUtilizationPercent,omitempty"`
+
+	// minNetworkBytesPerSecond is the lowest networkBytesPerSecond a
+	// Workstation may set; it also raises the default 4096.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MinNetworkBytesPerSecond int64 `json:"minNetworkBytesPerSecond,omitempty"`
+
+	// allowCheckCommand lets Workstations set idleStop.checkCommand, a
+	// command run on the instance whose exit 0 keeps it busy. Allowed if absent.
+	// +optional
+	AllowCheckCommand *bool `json:"allowCheckCommand,omitempty"`
+}
+
+// CheckCommandAllowed reports whether the class lets Workstations set a checkCommand.
+func (c *ClassIdleStop) CheckCommandAllowed() bool {
+	return c == nil || c.AllowCheckCommand == nil || *c.AllowCheckCommand
 }
 
 // IdleSignal names what saw activity.

@@ -191,6 +191,7 @@ type WorkstationAccess struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.maxSpotPrice) || self.capacityType == 'Spot'",message="maxSpotPrice: only allowed with capacityType Spot"
 // +kubebuilder:validation:XValidation:rule="!has(self.onDemandFallback) || !self.onDemandFallback || self.capacityType == 'Spot'",message="onDemandFallback: only allowed with capacityType Spot"
 // +kubebuilder:validation:XValidation:rule="self.driveRef.name == oldSelf.driveRef.name || self.state == 'Stopped' && oldSelf.state == 'Stopped'",message="driveRef: may change only while state is Stopped"
+// +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers.all(c, !has(c.ports) || c.ports.all(p, self.containers.map(d, !has(d.ports) ? 0 : d.ports.filter(q, (has(q.hostPort) ? q.hostPort : q.containerPort) == (has(p.hostPort) ? p.hostPort : p.containerPort) && (has(q.protocol) ? q.protocol : 'tcp') == (has(p.protocol) ? p.protocol : 'tcp')).size()).sum() == 1))",message="containers: two ports publish the same hostPort and protocol"
 type WorkstationSpec struct {
 	// className names the WorkstationClass that limits this Workstation; the
 	// class annotated xdrive.io/default-class: "true" if absent.
@@ -292,13 +293,15 @@ type WorkstationSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('xdrive.io/') && !k.startsWith('aws:'))",message="tags: keys starting with xdrive.io/ or aws: are reserved"
 	Tags map[string]string `json:"tags,omitempty"`
 
-	// mountPath is where the drive is mounted on the instance.
+	// mountPath is where the drive is mounted on the instance; not a system
+	// directory or Docker's own, nor under or above one.
 	// +optional
 	// +kubebuilder:default=/v1
 	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`
 	// +kubebuilder:validation:MinLength=2
 	// +kubebuilder:validation:MaxLength=255
 	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="mountPath: must not contain . or .. segments"
+	// +kubebuilder:validation:XValidation:rule="!['/etc','/proc','/sys','/dev','/boot','/usr','/bin','/sbin','/lib','/lib64','/run','/var/run','/var/lib/docker','/var/lib/containerd'].exists(d, self == d || self.startsWith(d + '/') || d.startsWith(self + '/'))",message="mountPath: must not be, lie under or hold a system directory (/etc, /proc, /sys, /dev, /boot, /usr, /bin, /sbin, /lib, /lib64, /run, /var/run) or Docker's own (/var/lib/docker, /var/lib/containerd)"
 	MountPath string `json:"mountPath,omitempty"`
 
 	// containers run under Docker, with Docker's data-root on the drive.

@@ -41,6 +41,7 @@ type InstanceTypePrice struct {
 type WorkstationClassSpec struct {
 	// namespaceSelector selects the namespaces whose Workstations may use the class; {} selects all.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'] && ((e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0)))",message="namespaceSelector: each matchExpression's operator must be In or NotIn (with values) or Exists or DoesNotExist (without)"
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
 	// subnetIDs are the candidate subnets; the zone's default subnet if absent.
@@ -122,6 +123,54 @@ type WorkstationClassSpec struct {
 	// +kubebuilder:validation:Maximum=16384
 	MaxDriveSizeGiB int32 `json:"maxDriveSizeGiB,omitempty"`
 
+	// allowedVolumeTypes are the volume types an XDrive may have to be mounted
+	// by a Workstation of the class; every type if absent.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=6
+	AllowedVolumeTypes []VolumeType `json:"allowedVolumeTypes,omitempty"`
+
+	// maxDriveIOPS is the most provisioned IOPS an XDrive of the class's
+	// Workstations may set.
+	// +optional
+	// +kubebuilder:validation:Minimum=100
+	// +kubebuilder:validation:Maximum=256000
+	MaxDriveIOPS int32 `json:"maxDriveIOPS,omitempty"`
+
+	// maxDriveThroughputMiBps is the most provisioned throughput an XDrive of
+	// the class's Workstations may set.
+	// +optional
+	// +kubebuilder:validation:Minimum=125
+	// +kubebuilder:validation:Maximum=2000
+	MaxDriveThroughputMiBps int32 `json:"maxDriveThroughputMiBps,omitempty"`
+
+	// maxKeepVolumeForMinutes is the longest keepVolumeForMinutes an XDrive of
+	// the class's Workstations may set; 0 forbids keeping volumes. Unbounded if absent.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10080
+	MaxKeepVolumeForMinutes *int32 `json:"maxKeepVolumeForMinutes,omitempty"`
+
+	// maxInitializationRateMiBps is the highest initializationRateMiBps (a
+	// rate billed per GiB restored) an XDrive of the class's Workstations may
+	// set; 0 forbids it. Unbounded if absent.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=300
+	MaxInitializationRateMiBps *int32 `json:"maxInitializationRateMiBps,omitempty"`
+
+	// maxSnapshotRetention is the most snapshots an XDrive of the class's
+	// Workstations may keep: its snapshotRetention must be set, and at most this.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MaxSnapshotRetention int32 `json:"maxSnapshotRetention,omitempty"`
+
+	// allowContainersReachInstanceMetadata lets Workstations set
+	// containersReachInstanceMetadata, which lets their containers read the
+	// instance role's credentials and the user-data. Allowed if absent.
+	// +optional
+	AllowContainersReachInstanceMetadata *bool `json:"allowContainersReachInstanceMetadata,omitempty"`
+
 	// tags are added to every instance and volume of the class, over the Workstation's own.
 	// Keys under xdrive.io/ and aws: are reserved.
 	// +optional
@@ -156,6 +205,11 @@ type WorkstationClassSpec struct {
 // OverridesAllowed reports whether Workstations may set their own infrastructure fields.
 func (s WorkstationClassSpec) OverridesAllowed() bool {
 	return s.AllowWorkstationOverrides != nil && *s.AllowWorkstationOverrides
+}
+
+// ContainersReachInstanceMetadataAllowed reports whether Workstations may let containers reach IMDS.
+func (s WorkstationClassSpec) ContainersReachInstanceMetadataAllowed() bool {
+	return s.AllowContainersReachInstanceMetadata == nil || *s.AllowContainersReachInstanceMetadata
 }
 
 // UntaggedSnapshotsAllowed reports whether legacy, untagged snapshots may be restored.

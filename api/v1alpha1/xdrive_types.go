@@ -98,10 +98,12 @@ type XDriveSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="encrypted: immutable"
 	Encrypted *bool `json:"encrypted,omitempty"`
 
-	// kmsKeyID is the KMS key for encryption; the account's default EBS key if absent. Immutable.
+	// kmsKeyID is the KMS key for encryption: a key ID, key ARN, alias name
+	// (alias/...) or alias ARN; the account's default EBS key if absent. Immutable.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^(([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})|alias/[A-Za-z0-9/_-]{1,250}|arn:aws(-[a-z]+)*:kms:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:(key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})|alias/[A-Za-z0-9/_-]{1,250}))$`
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="kmsKeyID: immutable"
 	KMSKeyID string `json:"kmsKeyID,omitempty"`
 
@@ -383,6 +385,14 @@ type VolumeInitialization struct {
 	// (provisioned rate only), or, without EBS's estimate, when the prewarm expects to.
 	// +optional
 	EstimatedCompletionTime *metav1.Time `json:"estimatedCompletionTime,omitempty"`
+
+	// readError is why the last read of EBS's progress failed (percent is
+	// then the last one read, if any); it is read again a minute later, and
+	// the drive's lifecycle goes on meanwhile.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	ReadError string `json:"readError,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"syscall"
 
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
@@ -70,7 +71,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// A hang-up or kill ends ssh and the command, whose deferred clean-up
+	// then removes the session's files (with --operator-key, a root key).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	return plugin.Run(ctx, plugin.Options{
 		Client: c, Namespace: ns, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, AddressMap: addrs,

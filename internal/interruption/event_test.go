@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -112,13 +113,32 @@ func TestKindString(t *testing.T) {
 	}
 }
 
-func TestRuleName(t *testing.T) {
-	if got := ruleName("xdrive-interruptions", "spot-interruption"); got != "xdrive-interruptions-spot-interruption" {
-		t.Errorf("short name = %q", got)
+// TestRuleNames: every rule name starts with the queue's name and a dash
+// (the IAM policy's rule/QUEUE_NAME-*) and fits EventBridge's 64
+// characters; a name too long for that is refused.
+func TestRuleNames(t *testing.T) {
+	names, err := RuleNames("xdrive-interruptions")
+	if err != nil || names[0] != "xdrive-interruptions-spot-interruption" {
+		t.Errorf("short prefix: %q, %v", names, err)
 	}
-	long := "xdrive-interruption-queue-of-a-cluster-with-a-rather-long-name-indeed"
-	a, b := ruleName(long, "scheduled-change"), ruleName(long+"2", "scheduled-change")
-	if len(a) > maxRuleNameLen || len(b) > maxRuleNameLen || a == b {
-		t.Errorf("long names %q (%d) and %q (%d)", a, len(a), b, len(b))
+	for n := 1; n <= 80; n++ {
+		prefix := strings.Repeat("q", n)
+		names, err := RuleNames(prefix)
+		if n > MaxRulePrefixLen {
+			if err == nil {
+				t.Errorf("prefix of %d characters accepted: %q", n, names)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("prefix of %d characters: %v", n, err)
+		}
+		seen := map[string]bool{}
+		for _, name := range names {
+			if !strings.HasPrefix(name, prefix+"-") || len(name) > maxRuleNameLen || seen[name] {
+				t.Errorf("prefix of %d characters: rule name %q (%d)", n, name, len(name))
+			}
+			seen[name] = true
+		}
 	}
 }

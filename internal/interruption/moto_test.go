@@ -475,7 +475,7 @@ func TestSharingWarnings(t *testing.T) {
 		return out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
 	}
 	// The other installation's spot rule also sends to our queue; our rebalance rule also to theirs.
-	for rule, target := range map[string]string{ruleName("other", "spot-interruption"): arn(url), ruleName("xdrive-interruptions", "rebalance"): arn(other)} {
+	for rule, target := range map[string]string{"other-spot-interruption": arn(url), "xdrive-interruptions-rebalance": arn(other)} {
 		if _, err := c.events.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule),
 			Targets: []ebtypes.Target{{Id: aws.String("extra"), Arn: aws.String(target)}}}); err != nil {
 			t.Fatal(err)

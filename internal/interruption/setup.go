@@ -2,8 +2,6 @@ package interruption
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,23 +45,25 @@ func (o Options) rulePrefix() string {
 
 // rule is one EventBridge rule that feeds the queue.
 type rule struct {
-	suffix  string
+	suffix string
+	// short replaces suffix when PREFIX-suffix would pass maxRuleNameLen.
+	short   string
 	desc    string
 	pattern map[string]any
 }
 
 var rules = []rule{
-	{"spot-interruption", "EC2 spot interruption warnings", map[string]any{
+	{"spot-interruption", "si", "EC2 spot interruption warnings", map[string]any{
 		"source": []string{SourceEC2}, "detail-type": []string{DetailTypeSpotInterruption},
 	}},
-	{"rebalance", "EC2 rebalance recommendations", map[string]any{
+	{"rebalance", "rb", "EC2 rebalance recommendations", map[string]any{
 		"source": []string{SourceEC2}, "detail-type": []string{DetailTypeRebalance},
 	}},
-	{"state-change", "EC2 instances going away", map[string]any{
+	{"state-change", "sc", "EC2 instances going away", map[string]any{
 		"source": []string{SourceEC2}, "detail-type": []string{DetailTypeStateChange},
 		"detail": map[string]any{"state": []string{"stopping", "stopped", "shutting-down", "terminated"}},
 	}},
-	{"scheduled-change", "AWS Health scheduled changes for EC2", map[string]any{
+	{"scheduled-change", "hs", "AWS Health scheduled changes for EC2", map[string]any{
 		"source": []string{SourceHealth}, "detail-type": []string{DetailTypeHealth},
 		"detail": map[string]any{"service": []string{"EC2"}, "eventTypeCategory": []string{"scheduledChange"}},
 	}},
@@ -89,7 +89,10 @@ func EnsureQueue(ctx context.Context, q cloud.QueueAPI, r cloud.RulesAPI, opts O
 	if r == nil {
 		return "", errors.New("interruption: rules API is required to create the queue")
 	}
-	prefix := opts.rulePrefix()
+	names, err := RuleNames(opts.rulePrefix())
+	if err != nil {
+		return "", err
+	}
 
 	url, err := createQueue(ctx, q, opts)
 	if err != nil {
@@ -107,10 +110,8 @@ func EnsureQueue(ctx context.Context, q cloud.QueueAPI, r cloud.RulesAPI, opts O
 		return "", fmt.Errorf("queue %s has no ARN", url)
 	}
 
-	names := make([]string, len(rules))
 	ruleARNs := make([]string, len(rules))
 	for i, rl := range rules {
-		names[i] = ruleName(prefix, rl.suffix)
 		pattern, err := json.Marshal(rl.pattern)
 		if err != nil {
 			return "", err
@@ -208,15 +209,31 @@ func queuePolicy(queueARN string, ruleARNs []string) (string, error) {
 	return string(b), err
 }
 
-// ruleName joins prefix and suffix, shortening the prefix (with a hash to
-// keep names distinct) to fit EventBridge's 64-character limit.
-func ruleName(prefix, suffix string) string {
-	name := prefix + "-" + suffix
-	if len(name) <= maxRuleNameLen {
-		return name
+// MaxRulePrefixLen is the longest rule prefix (the queue's name) with which
+// every rule's name, PREFIX-SUFFIX, fits EventBridge's 64 characters: the
+// IAM policy grants events:PutRule on rule/QUEUE_NAME-* only.
+var MaxRulePrefixLen = maxRuleNameLen - 1 - len(rules[0].short)
+
+// RuleNames are the names of the EventBridge rules that feed the queue:
+// PREFIX-spot-interruption and so on, or PREFIX-si and so on when a long name
+// would not fit. Every name starts with PREFIX- (docs/iam-policy.json scopes
+// PutRule to rule/QUEUE_NAME-*), so a prefix too long for that is refused.
+func RuleNames(prefix string) ([]string, error) {
+	if len(prefix) > MaxRulePrefixLen {
+		return nil, fmt.Errorf("interruption queue name %s is %d characters: with --create-interruption-queue it may have at most %d, "+
+			"so that its EventBridge rules, named after it, fit in 64 characters; set a shorter --interruption-queue",
+			prefix, len(prefix), MaxRulePrefixLen)
 	}
-	sum := sha256.Sum256([]byte(prefix))
-	hash := hex.EncodeToString(sum[:])[:8]
-	keep := maxRuleNameLen - len(suffix) - len(hash) - 2
-	return prefix[:keep] + "-" + hash + "-" + suffix
+	short := false
+	for _, rl := range rules {
+		short = short || len(prefix)+1+len(rl.suffix) > maxRuleNameLen
+	}
+	names := make([]string, len(rules))
+	for i, rl := range rules {
+		names[i] = prefix + "-" + rl.suffix
+		if short {
+			names[i] = prefix + "-" + rl.short
+		}
+	}
+	return names, nil
 }

@@ -29,10 +29,9 @@ func SharingWarnings(ctx context.Context, q cloud.QueueAPI, r cloud.RulesAPI, qu
 		return nil, fmt.Errorf("reading queue ARN: %w", err)
 	}
 	queueARN := attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
-	prefix := opts.rulePrefix()
-	ours := make([]string, len(rules))
-	for i, rl := range rules {
-		ours[i] = ruleName(prefix, rl.suffix)
+	ours, err := RuleNames(opts.rulePrefix())
+	if err != nil {
+		return nil, err
 	}
 	var warnings []string
 	feeding, err := r.ListRuleNamesByTarget(ctx, &eventbridge.ListRuleNamesByTargetInput{TargetArn: aws.String(queueARN)})

@@ -51,6 +51,10 @@ func (o Options) sshConfig(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	khQuoted, err := sshPath(kh)
+	if err != nil {
+		return fmt.Errorf("--known-hosts: %w", err)
+	}
 	pins := readPins(kh, o.Namespace)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# kubectl xdrive ssh-config -n %s; host keys pinned in %s\n", o.Namespace, kh)
@@ -64,11 +68,14 @@ func (o Options) sshConfig(ctx context.Context, args []string) error {
 		pins = append(pins, t.knownHostsLine())
 		fmt.Fprintf(&b, "\nHost %s\n  HostName %s\n  Port %s\n  User %s\n  HostKeyAlias %s\n  UserKnownHostsFile %s\n"+
 			"  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  UpdateHostKeys no\n  CheckHostIP no\n",
-			t.alias, t.host, t.port, t.user, t.alias, kh)
+			t.alias, t.host, t.port, t.user, t.alias, khQuoted)
 		if *keyDir != "" {
 			id, err := o.writeOperatorKey(ctx, ws.Name, *keyDir)
 			if err != nil {
 				return err
+			}
+			if id, err = sshPath(id); err != nil {
+				return fmt.Errorf("--operator-key-dir: %w", err)
 			}
 			fmt.Fprintf(&b, "  IdentityFile %s\n  IdentitiesOnly yes\n", id)
 		}

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -176,11 +177,26 @@ func (o Options) target(ws *v1alpha1.Workstation) (target, error) {
 func (t target) knownHostsLine() string { return t.alias + " " + strings.TrimSpace(t.hostKey) + "\n" }
 
 // pinOptions make ssh check the host key against the pinned file only.
-func pinOptions(alias, knownHosts string) []string {
-	return []string{
-		"-o", "HostKeyAlias=" + alias, "-o", "UserKnownHostsFile=" + knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
-		"-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=no", "-o", "CheckHostIP=no",
+func pinOptions(alias, knownHosts string) ([]string, error) {
+	kh, err := sshPath(knownHosts)
+	if err != nil {
+		return nil, err
 	}
+	return []string{
+		"-o", "HostKeyAlias=" + alias, "-o", "UserKnownHostsFile=" + kh, "-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=no", "-o", "CheckHostIP=no",
+	}, nil
+}
+
+// sshPath quotes a file path as ssh_config (and ssh -o) reads it: in double
+// quotes, since a space would split it into two, with % doubled, since ssh
+// expands %-tokens in these paths. ssh_config cannot quote a double quote or
+// a line break, so a path with one is refused.
+func sshPath(p string) (string, error) {
+	if strings.ContainsAny(p, "\"\n\r") {
+		return "", fmt.Errorf("path %q holds a double quote or a line break, which ssh's configuration cannot hold", p)
+	}
+	return `"` + strings.ReplaceAll(p, "%", "%%") + `"`, nil
 }
 
 // session is a private temporary directory with the pinned known_hosts
@@ -208,7 +224,12 @@ func (o Options) session(ctx context.Context, ws *v1alpha1.Workstation, operator
 		s.close()
 		return nil, t, err
 	}
-	s.args = append(pinOptions(t.alias, kh), "-p", t.port, "-l", t.user)
+	pins, err := pinOptions(t.alias, kh)
+	if err != nil {
+		s.close()
+		return nil, t, err
+	}
+	s.args = append(pins, "-p", t.port, "-l", t.user)
 	if operatorKey {
 		key, err := o.operatorKey(ctx, ws.Name)
 		if err != nil {
@@ -220,7 +241,12 @@ func (o Options) session(ctx context.Context, ws *v1alpha1.Workstation, operator
 			s.close()
 			return nil, t, err
 		}
-		s.args = append(s.args, "-i", id, "-o", "IdentitiesOnly=yes")
+		quoted, err := sshPath(id)
+		if err != nil {
+			s.close()
+			return nil, t, err
+		}
+		s.args = append(s.args, "-o", "IdentityFile="+quoted, "-o", "IdentitiesOnly=yes")
 	}
 	return s, t, nil
 }
@@ -235,6 +261,9 @@ func (s *session) close() { _ = os.RemoveAll(s.dir) }
 func (o Options) run(ctx context.Context, args []string) error {
 	c := exec.CommandContext(ctx, o.SSH, args...)
 	c.Stdin, c.Stdout, c.Stderr = o.Stdin, o.Stdout, o.Stderr
+	// Cancelled (a signal to the plugin), ssh is asked to end, then killed.
+	c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
+	c.WaitDelay = 5 * time.Second
 	return c.Run()
 }
 

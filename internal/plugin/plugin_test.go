@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,9 +165,14 @@ func TestSSHRefusesWithoutPublishedKey(t *testing.T) {
 	}
 }
 
+// TestSSHConfig: the config ssh reads pins the host key and the operator's
+// key, at paths holding a space and a % (quoted, % doubled), and ssh logs in through it.
 func TestSSHConfig(t *testing.T) {
 	f := newFixture(t)
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "my keys 100%")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	knownHosts := filepath.Join(dir, "known_hosts")
 	if err := os.WriteFile(knownHosts, []byte("other.elsewhere.xdrive ssh-ed25519 AAAAkept\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -185,7 +191,8 @@ func TestSSHConfig(t *testing.T) {
 		t.Fatalf("ssh -G: %v\n%s\nconfig:\n%s", err, parsed, out)
 	}
 	addr, port, _ := net.SplitHostPort(f.srv.Addr)
-	for _, want := range []string{"hostname " + addr, "port " + port, "user " + f.srv.User, "hostkeyalias " + host, "stricthostkeychecking true"} {
+	for _, want := range []string{"hostname " + addr, "port " + port, "user " + f.srv.User, "hostkeyalias " + host, "stricthostkeychecking true",
+		"userknownhostsfile " + knownHosts} {
 		if !strings.Contains(string(parsed), want+"\n") {
 			t.Errorf("ssh -G lacks %q:\n%s", want, parsed)
 		}
@@ -304,27 +311,106 @@ func TestStartStopStatus(t *testing.T) {
 
 // TestBinary runs the installed form, cmd/kubectl-xdrive, as kubectl would:
 // a kubeconfig, -n, and the address map from XDRIVE_ADDRESS_MAP.
+// Its session files go to a $TMPDIR whose path holds a space and a %.
 func TestBinary(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "kubectl-xdrive")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/kubectl-xdrive")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/kubectl-xdrive: %v\n%s", err, out)
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	writeKubeconfig(t, kubeconfig)
+	bin, kubeconfig := buildPlugin(t, dir)
+	tmp := spacedDir(t)
 	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "-n", f.ns, "ssh", "dev", "--operator-key", "--", "id")
-	cmd.Env = append(os.Environ(), plugin.AddressMapEnv+"="+instanceIP+"="+f.srv.Addr)
+	cmd.Env = append(os.Environ(), plugin.AddressMapEnv+"="+instanceIP+"="+f.srv.Addr, "TMPDIR="+tmp)
 	out, err := cmd.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ran: id" {
 		t.Fatalf("kubectl-xdrive ssh: %v\n%s", err, out)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("left in $TMPDIR: %v", left)
 	}
 	out, err = exec.Command(bin, "--kubeconfig", kubeconfig, "-n", f.ns, "ssh", "nosuch").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "not found") {
 		t.Errorf("ssh to a missing Workstation: %v\n%s", err, out)
 	}
+}
+
+// TestOperatorKeyRemovedOnSignal: a hang-up or a kill of `kubectl xdrive ssh
+// --operator-key` ends ssh and removes the key (root on the instance) from $TMPDIR.
+func TestOperatorKeyRemovedOnSignal(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	bin, kubeconfig := buildPlugin(t, dir)
+	// An ssh that holds the session open until it is told to end.
+	fakeBin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(fakeBin, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fakeBin, "ssh"), []byte("#!/bin/sh\necho $$ > \"$FAKE_SSH_PID\"\nexec sleep 600\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			tmp := spacedDir(t)
+			pidFile := filepath.Join(t.TempDir(), "ssh.pid")
+			t.Cleanup(func() { // an ssh the plugin left behind
+				if pid, err := os.ReadFile(pidFile); err == nil {
+					_ = exec.Command("kill", strings.TrimSpace(string(pid))).Run()
+				}
+			})
+			cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "-n", f.ns, "ssh", "dev", "--operator-key")
+			cmd.Env = append(os.Environ(), "PATH="+fakeBin+":"+os.Getenv("PATH"), "TMPDIR="+tmp, "FAKE_SSH_PID="+pidFile,
+				plugin.AddressMapEnv+"="+instanceIP+"="+f.srv.Addr)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			cmd.WaitDelay = 5 * time.Second // a left-behind ssh holds the output open
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			for keys := []string(nil); len(keys) == 0; keys, _ = filepath.Glob(filepath.Join(tmp, "kubectl-xdrive-*", "id")) {
+				select {
+				case err := <-done:
+					t.Fatalf("exited before its session started: %v\n%s", err, out.String())
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				_ = cmd.Process.Kill()
+				t.Fatalf("still running a minute after %s", sig)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("after %s, left in $TMPDIR: %v\n%s", sig, left, out.String())
+			}
+		})
+	}
+}
+
+// buildPlugin builds cmd/kubectl-xdrive into dir, and a kubeconfig for the shared API server beside it.
+func buildPlugin(t *testing.T, dir string) (bin, kubeconfig string) {
+	t.Helper()
+	bin = filepath.Join(dir, "kubectl-xdrive")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/kubectl-xdrive")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/kubectl-xdrive: %v\n%s", err, out)
+	}
+	kubeconfig = filepath.Join(dir, "kubeconfig")
+	writeKubeconfig(t, kubeconfig)
+	return bin, kubeconfig
+}
+
+// spacedDir is an empty directory whose path holds a space and a %.
+func spacedDir(t *testing.T) string {
+	t.Helper()
+	d := filepath.Join(t.TempDir(), "tmp dir 100%")
+	if err := os.Mkdir(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // writeKubeconfig writes the shared API server's admin config as a kubeconfig file.

@@ -163,6 +163,20 @@ func (s *Service) OwnedGroups(ctx context.Context) ([]Owned, error) {
 // Sync sets the group's ingress rules to exactly want: it adds the missing
 // ones and revokes every other. It reports what it changed.
 func (s *Service) Sync(ctx context.Context, groupID string, want []Rule) (added, revoked []Rule, err error) {
+	return s.change(ctx, groupID, func([]Rule) []Rule { return want })
+}
+
+// Restrict keeps the group's rules that keep accepts and revokes the rest
+// (and everything else, as Sync does); it opens nothing.
+func (s *Service) Restrict(ctx context.Context, groupID string, keep func(Rule) bool) (revoked []Rule, err error) {
+	_, revoked, err = s.change(ctx, groupID, func(have []Rule) []Rule {
+		return slices.DeleteFunc(slices.Clone(have), func(r Rule) bool { return !keep(r) })
+	})
+	return revoked, err
+}
+
+// change sets the group's rules to what wantOf makes of those it has.
+func (s *Service) change(ctx context.Context, groupID string, wantOf func(have []Rule) []Rule) (added, revoked []Rule, err error) {
 	g, found, err := s.describe(ctx, groupID)
 	if err != nil {
 		return nil, nil, err
@@ -174,6 +188,7 @@ func (s *Service) Sync(ctx context.Context, groupID string, want []Rule) (added,
 		return nil, nil, err
 	}
 	have, others := rules(g.IpPermissions)
+	want := wantOf(have)
 	for _, r := range want {
 		if !slices.Contains(have, r) {
 			added = append(added, r)

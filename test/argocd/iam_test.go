@@ -19,7 +19,9 @@ const (
 	policyPath     = docsDir + "/iam-policy.json"
 	interfacesPath = "../../internal/cloud/interfaces.go"
 	clusterTagKey  = "xdrive.io/cluster"
-	clusterValue   = "CLUSTER_NAME"
+	// usableTagKey marks the security groups and key pairs an admin lets the installation launch with.
+	usableTagKey = "xdrive.io/usable-by"
+	clusterValue = "CLUSTER_NAME"
 	// arnPrefix starts every ARN: the partition is a placeholder (aws, aws-us-gov, aws-cn).
 	arnPrefix = "arn:PARTITION:"
 )
@@ -207,6 +209,24 @@ func checkPolicy(p policy) []string {
 				for _, r := range s.Resource {
 					if strings.Contains(r, "*") {
 						bad("%s: iam:PassRole on %s: pass only the roles of the WorkstationClasses' instance profiles, by name", n, r)
+					}
+				}
+			}
+			// A launch uses only images of Amazon or the account, and only the
+			// installation's own security groups or those an admin tagged usable by it, and such key pairs.
+			if a == "ec2:RunInstances" {
+				for _, r := range s.Resource {
+					switch {
+					case strings.Contains(r, ":image/") || r == "*":
+						if got := s.condition("StringEquals", "ec2:Owner"); len(got) == 0 || slices.ContainsFunc(got, func(o string) bool { return o != "amazon" && o != "ACCOUNT_ID" }) {
+							bad("%s: ec2:RunInstances may use any image (%s): limit it by ec2:Owner to amazon and ACCOUNT_ID", n, r)
+						}
+					case strings.Contains(r, ":security-group/") || strings.Contains(r, ":key-pair/"):
+						owned := slices.Equal(s.condition("StringEquals", "ec2:ResourceTag/"+clusterTagKey), []string{clusterValue})
+						usable := slices.Equal(s.condition("StringEquals", "ec2:ResourceTag/"+usableTagKey), []string{clusterValue})
+						if !owned && !usable || owned && strings.Contains(r, ":key-pair/") {
+							bad("%s: ec2:RunInstances may use any %s: limit it by ec2:ResourceTag/%s (or, for groups, %s) = %s", n, r, usableTagKey, clusterTagKey, clusterValue)
+						}
 					}
 				}
 			}

@@ -32,8 +32,16 @@ var invalidClassCases = []invalidCase{
 	{name: "image cpu both", kind: kindWSC, spec: `{` + wsc + `, image: {cpu: {id: ami-0123456789abcdef0, ssmParameter: /aws/service/x}}}`, want: []string{"spec.image.cpu", "image: set exactly one of id or ssmParameter"}},
 	{name: "image gpu bad AMI", kind: kindWSC, spec: `{` + wsc + `, image: {gpu: {id: ami-1}}}`, want: []string{"spec.image.gpu.id", "should match"}},
 	{name: "tag xdrive.io/", kind: kindWSC, spec: `{` + wsc + `, tags: {"xdrive.io/cluster": other}}`, want: []string{"spec.tags", "reserved"}},
-	{name: "selector bad operator", kind: kindWSC, spec: `{namespaceSelector: {matchExpressions: [{key: team, operator: Near, values: [a]}]}}`, want: []string{"spec.namespaceSelector"},
-		knownBug: "label selector operators are checked by the controller (ClassAllowed=False, test/integration TestClassNotFound), not at admission"},
+	{name: "selector bad operator", kind: kindWSC, spec: `{namespaceSelector: {matchExpressions: [{key: team, operator: Near, values: [a]}]}}`, want: []string{"spec.namespaceSelector", "namespaceSelector: each matchExpression's operator"}},
+	{name: "selector In without values", kind: kindWSC, spec: `{namespaceSelector: {matchExpressions: [{key: team, operator: In}]}}`, want: []string{"spec.namespaceSelector", "namespaceSelector: each matchExpression's operator"}},
+	{name: "selector Exists with values", kind: kindWSC, spec: `{namespaceSelector: {matchExpressions: [{key: team, operator: Exists, values: [a]}]}}`, want: []string{"spec.namespaceSelector", "namespaceSelector: each matchExpression's operator"}},
+	{name: "maxDriveIOPS 99", kind: kindWSC, spec: `{` + wsc + `, maxDriveIOPS: 99}`, want: []string{"spec.maxDriveIOPS", "greater than or equal to 100"}},
+	{name: "maxKeepVolumeForMinutes negative", kind: kindWSC, spec: `{` + wsc + `, maxKeepVolumeForMinutes: -1}`, want: []string{"spec.maxKeepVolumeForMinutes", "greater than or equal to 0"}},
+	{name: "maxInitializationRateMiBps 301", kind: kindWSC, spec: `{` + wsc + `, maxInitializationRateMiBps: 301}`, want: []string{"spec.maxInitializationRateMiBps", "less than or equal to 300"}},
+	{name: "maxSnapshotRetention 0", kind: kindWSC, spec: `{` + wsc + `, maxSnapshotRetention: 0}`, want: []string{"spec.maxSnapshotRetention", "greater than or equal to 1"}},
+	{name: "allowedVolumeTypes gp4", kind: kindWSC, spec: `{` + wsc + `, allowedVolumeTypes: [gp4]}`, want: []string{"spec.allowedVolumeTypes[0]", `Unsupported value: "gp4"`}},
+	{name: "minCPULoad not a number", kind: kindWSC, spec: `{` + wsc + `, idleStop: {minCPULoad: "-1"}}`, want: []string{"spec.idleStop.minCPULoad", "should match"}},
+	{name: "minGPUUtilizationPercent 101", kind: kindWSC, spec: `{` + wsc + `, idleStop: {minGPUUtilizationPercent: 101}}`, want: []string{"spec.idleStop.minGPUUtilizationPercent", "less than or equal to 100"}},
 	{name: "className not DNS-1123", kind: kindWS, spec: `{` + ws + `, className: My_Class}`, want: []string{"spec.className", "should match"}},
 	{name: "className empty", kind: kindWS, spec: `{` + ws + `, className: ""}`, want: []string{"spec.className"}},
 }
@@ -49,20 +57,20 @@ func TestWorkstationClassValidation(t *testing.T) {
 			err := e.Client.Create(testCtx(t), obj)
 			if err == nil {
 				_ = e.Client.Delete(testCtx(t), obj)
-				if tc.knownBug != "" {
-					t.Skipf("known API gap, accepted: %s", tc.knownBug)
-				}
 			}
 			assertInvalid(t, err, tc.want)
 		})
 	}
-	full := newObject(t, kindWSC, "", "full-"+ns, `{namespaceSelector: {matchLabels: {team: a}},
+	full := newObject(t, kindWSC, "", "full-"+ns, `{namespaceSelector: {matchLabels: {team: a}, matchExpressions: [{key: tier, operator: In, values: [dev]}, {key: frozen, operator: DoesNotExist}]},
 		subnetIDs: [subnet-0123456789abcdef0], securityGroupIDs: [sg-0123456789abcdef0],
 		iamInstanceProfile: xdrive-workstation-team-a, keyName: team-a,
 		image: {cpu: {ssmParameter: /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64}, gpu: {id: ami-0123456789abcdef0}},
 		instanceTypes: [t3.large, "g5.*"], capacityTypes: [Spot, OnDemand], maxSpotPricePerHour: "1.25",
 		maxOnDemandPricePerHour: "2.5", onDemandPrices: [{instanceType: g5.xlarge, pricePerHour: "0.9"}],
-		maxDriveSizeGiB: 500, tags: {cost-center: research}, allowWorkstationOverrides: false, allowUntaggedSnapshots: false}`)
+		maxDriveSizeGiB: 500, tags: {cost-center: research}, allowWorkstationOverrides: false, allowUntaggedSnapshots: false,
+		allowedVolumeTypes: [gp3, gp2], maxDriveIOPS: 6000, maxDriveThroughputMiBps: 250, maxKeepVolumeForMinutes: 0,
+		maxInitializationRateMiBps: 0, maxSnapshotRetention: 7, allowContainersReachInstanceMetadata: false,
+		idleStop: {maxAfter: 4h, minCPULoad: "0.8", minGPUUtilizationPercent: 20, minNetworkBytesPerSecond: 8192, allowCheckCommand: false}}`)
 	if err := e.Client.Create(testCtx(t), full); err != nil {
 		t.Fatalf("a full class was rejected: %v", err)
 	}

@@ -212,6 +212,53 @@ func TestAccessClassBoundsCIDRs(t *testing.T) {
 	h.Eventually(30*time.Second, "allowed within the class's networks", classAllowed(h, "wide", "True", v1alpha1.ReasonClassAllowed))
 }
 
+// TestAccessClassBoundHoldsWhileRunning: a running Workstation whose
+// spec.access goes outside its class keeps the rules the class allowed last
+// and never gets the refused ones, not at the spec change and not at any
+// resync; once the admin narrows the class, the rules it no longer allows
+// are closed.
+func TestAccessClassBoundHoldsWhileRunning(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t), Options: operator.Options{
+		OperatorCIDRs: []string{operatorCIDR}, AccessResync: time.Second,
+	}})
+	cls := newClass(h, "office", map[string]string{})
+	cls.Spec.AllowedAccessCIDRs = []string{"203.0.113.0/24", "198.18.0.0/15"}
+	h.Create(cls)
+	h.Start()
+	ws := h.NewWorkstation("dev", "home", []string{"t3.large"}, "us-east-1a")
+	ws.Spec.ClassName = cls.Name
+	ws.Spec.Containers = []v1alpha1.Container{{Name: "jupyter", Image: "jupyter/base-notebook", Ports: []v1alpha1.ContainerPort{{ContainerPort: 8888}}}}
+	ws.Spec.Access = &v1alpha1.WorkstationAccess{AllowedCIDRs: []string{"203.0.113.0/24", "198.18.0.0/16"},
+		Ports: []v1alpha1.AccessPort{{Container: "jupyter", ContainerPort: 8888}}}
+	h.Create(h.NewDrive("home", 10), ws)
+	h.Eventually(60*time.Second, "dev runs with its group", func() (bool, string) {
+		w := h.Workstation("dev")
+		return w.Status.Phase == v1alpha1.WorkstationPhaseRunning && w.Status.SecurityGroup != nil,
+			fmt.Sprintf("phase %s, group %+v", w.Status.Phase, w.Status.SecurityGroup)
+	})
+	sg := h.Workstation("dev").Status.SecurityGroup.ID
+	allowed := []string{"tcp/22-22 from 203.0.113.0/24", "tcp/8888-8888 from 203.0.113.0/24",
+		"tcp/22-22 from 198.18.0.0/16", "tcp/8888-8888 from 198.18.0.0/16", "tcp/22-22 from " + operatorCIDR}
+	h.Eventually(10*time.Second, "the allowed rules", rulesEqual(t, h, sg, allowed))
+
+	// The tenant opens to the world: refused, and nothing of it is opened, over several resyncs.
+	h.UpdateWorkstation("dev", func(w *v1alpha1.Workstation) { w.Spec.Access.AllowedCIDRs = []string{"0.0.0.0/0"} })
+	h.Eventually(30*time.Second, "refused", classAllowed(h, "dev", "False", v1alpha1.ReasonClassViolation, "0.0.0.0/0"))
+	h.Consistently(5*time.Second, "the last allowed rules kept", rulesEqual(t, h, sg, allowed))
+
+	// The admin narrows the class: the rules it no longer allows are closed; the operator's SSH stays.
+	updateClass(t, h, cls.Name, func(c *v1alpha1.WorkstationClass) { c.Spec.AllowedAccessCIDRs = []string{"203.0.113.0/24"} })
+	narrowed := []string{"tcp/22-22 from 203.0.113.0/24", "tcp/8888-8888 from 203.0.113.0/24", "tcp/22-22 from " + operatorCIDR}
+	h.Eventually(30*time.Second, "rules outside the narrowed class closed", rulesEqual(t, h, sg, narrowed))
+	h.Consistently(3*time.Second, "and not reopened", rulesEqual(t, h, sg, narrowed))
+
+	// Back within the class: spec.access applies again.
+	h.UpdateWorkstation("dev", func(w *v1alpha1.Workstation) { w.Spec.Access.AllowedCIDRs = []string{"203.0.113.64/26"} })
+	h.Eventually(30*time.Second, "allowed again", classAllowed(h, "dev", "True", v1alpha1.ReasonClassAllowed))
+	h.Eventually(30*time.Second, "rules follow the spec again", rulesEqual(t, h, sg,
+		[]string{"tcp/22-22 from 203.0.113.64/26", "tcp/8888-8888 from 203.0.113.64/26", "tcp/22-22 from " + operatorCIDR}))
+}
+
 // TestAccessGroupDeletedFromOutside: a stopped Workstation keeps its group;
 // if someone deletes it meanwhile, the next launch makes another.
 func TestAccessGroupDeletedFromOutside(t *testing.T) {

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -27,6 +30,22 @@ func newClass(h *harness.Harness, suffix string, selector map[string]string) *v1
 	}
 	h.T.Cleanup(func() { _ = h.Client.Delete(context.Background(), c) })
 	return c
+}
+
+// updateClass changes a class, retried on conflicts.
+func updateClass(t *testing.T, h *harness.Harness, name string, change func(*v1alpha1.WorkstationClass)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		c := &v1alpha1.WorkstationClass{}
+		if err := h.Client.Get(context.Background(), types.NamespacedName{Name: name}, c); err != nil {
+			return err
+		}
+		change(c)
+		return h.Client.Update(context.Background(), c)
+	})
+	if err != nil {
+		t.Fatalf("updating WorkstationClass %s: %v", name, err)
+	}
 }
 
 // classAllowed waits for the ClassAllowed condition, at the current generation.
@@ -120,6 +139,59 @@ func TestClassRefusesWorkstation(t *testing.T) {
 	h.Eventually(converge, "types Ready once the class allows m5.*", h.WorkstationReady("types"))
 }
 
+// TestClassBoundsIdleDriveAndMetadata: a class bounds the idle stop's
+// thresholds and checkCommand, what the drive costs, and the containers'
+// reach of IMDS: a Workstation beyond any is refused, with a message naming
+// the bound, and launches nothing; one within them launches.
+func TestClassBoundsIdleDriveAndMetadata(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t)})
+	cls := newClass(h, "bounded", map[string]string{corev1.LabelMetadataName: h.Namespace})
+	cls.Spec.IdleStop = &v1alpha1.ClassIdleStop{MaxAfter: &metav1.Duration{Duration: 4 * time.Hour}, MinCPULoad: "0.8",
+		AllowCheckCommand: ptr.To(false)}
+	cls.Spec.AllowedVolumeTypes = []v1alpha1.VolumeType{v1alpha1.VolumeTypeGP3}
+	cls.Spec.MaxDriveIOPS, cls.Spec.MaxKeepVolumeForMinutes, cls.Spec.MaxSnapshotRetention = 6000, ptr.To[int32](60), 5
+	cls.Spec.AllowContainersReachInstanceMetadata = ptr.To(false)
+	h.Create(cls)
+	h.Start()
+	drive := func(name string, change func(*v1alpha1.XDrive)) *v1alpha1.XDrive {
+		d := h.NewDrive(name, 10)
+		d.Spec.SnapshotRetention = 3
+		if change != nil {
+			change(d)
+		}
+		return d
+	}
+	ws := func(name string, change func(*v1alpha1.Workstation)) *v1alpha1.Workstation {
+		w := h.NewWorkstation(name, name, []string{"t3.large"}, "us-east-1a")
+		w.Spec.ClassName = cls.Name
+		if change != nil {
+			change(w)
+		}
+		return w
+	}
+	for _, c := range []struct {
+		name  string
+		drive func(*v1alpha1.XDrive)
+		ws    func(*v1alpha1.Workstation)
+		words []string
+	}{
+		{"cpu", nil, func(w *v1alpha1.Workstation) { w.Spec.IdleStop = &v1alpha1.IdleStop{CPULoad: "0"} }, []string{"cpuLoad 0", "minCPULoad 0.8"}},
+		{"command", nil, func(w *v1alpha1.Workstation) { w.Spec.IdleStop = &v1alpha1.IdleStop{CheckCommand: "true"} }, []string{"checkCommand", "allowCheckCommand: false"}},
+		{"imds", nil, func(w *v1alpha1.Workstation) { w.Spec.ContainersReachInstanceMetadata = ptr.To(true) }, []string{"containersReachInstanceMetadata", "allowContainersReachInstanceMetadata: false"}},
+		{"io2", func(d *v1alpha1.XDrive) { d.Spec.VolumeType, d.Spec.IOPS = v1alpha1.VolumeTypeIO2, 100000 }, nil, []string{"volumeType io2", "maxDriveIOPS 6000"}},
+		{"kept", func(d *v1alpha1.XDrive) { d.Spec.KeepVolumeForMinutes = 10080 }, nil, []string{"keepVolumeForMinutes 10080", "maxKeepVolumeForMinutes 60"}},
+		{"snapshots", func(d *v1alpha1.XDrive) { d.Spec.SnapshotRetention = 0 }, nil, []string{"keeps every snapshot", "maxSnapshotRetention is 5"}},
+	} {
+		h.Create(drive(c.name, c.drive), ws(c.name, c.ws))
+		h.Eventually(converge, c.name+" refused", classAllowed(h, c.name, "False", v1alpha1.ReasonClassViolation, c.words...))
+	}
+	h.Create(drive("ok", nil), ws("ok", func(w *v1alpha1.Workstation) { w.Spec.IdleStop = &v1alpha1.IdleStop{CPULoad: "1.5"} }))
+	h.Eventually(converge, "ok Ready", h.WorkstationReady("ok"))
+	for _, name := range []string{"cpu", "command", "imds", "io2", "kept", "snapshots"} {
+		refusedAndIdle(t, h, name, v1alpha1.ReasonClassViolation)
+	}
+}
+
 // TestClassNamespaceNotSelected: a namespace the class's selector does not
 // select cannot use it, until the namespace is labelled.
 func TestClassNamespaceNotSelected(t *testing.T) {
@@ -157,15 +229,12 @@ func TestClassNotFound(t *testing.T) {
 	h.Eventually(converge, "class not found", classAllowed(h, "box", "False", v1alpha1.ReasonClassNotFound, w.Spec.ClassName))
 	refusedAndIdle(t, h, "box", v1alpha1.ReasonClassNotFound)
 
-	// A selector the API server accepts but that cannot be evaluated selects nothing.
+	// A selector that cannot be evaluated is refused at admission (test/envtest TestWorkstationClassValidation).
 	bad := newClass(h, "bad-selector", nil)
 	bad.Spec.NamespaceSelector.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Near", Values: []string{"a"}}}
-	h.Create(bad)
-	w2 := h.NewWorkstation("box2", "data2", []string{"t3.large"}, "us-east-1a")
-	w2.Spec.ClassName = bad.Name
-	h.Create(h.NewDrive("data2", 10), w2)
-	h.Eventually(converge, "invalid selector", classAllowed(h, "box2", "False", v1alpha1.ReasonNamespaceNotAllowed, "invalid namespaceSelector"))
-	refusedAndIdle(t, h, "box2", v1alpha1.ReasonNamespaceNotAllowed)
+	if err := h.Client.Create(context.Background(), bad); !apierrors.IsInvalid(err) {
+		t.Fatalf("a class with selector operator Near: %v, want Invalid", err)
+	}
 }
 
 // TestDefaultClass: a manifest without className gets the default class, or,

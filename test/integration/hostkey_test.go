@@ -3,6 +3,7 @@ package integration_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,12 +12,14 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/controller/workstation"
+	"github.com/xdrive-io/xdrive/internal/sshx"
 	"github.com/xdrive-io/xdrive/test/harness"
 )
 
@@ -106,4 +109,29 @@ func publicOf(t *testing.T, privatePEM []byte) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+}
+
+// TestSSHSecretMustBeOwned: a Secret with the SSH Secret's name and label
+// that this Workstation does not control (planted, or left by another) is
+// not used: no instance is launched with its key, and the Workstation says why.
+func TestSSHSecretMustBeOwned(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t)})
+	h.Start()
+	clientKey, clientPub, err := sshx.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.Namespace, Name: workstation.SSHSecretName("box"),
+			Labels: map[string]string{workstation.SecretLabelKey: workstation.SecretLabelValue}},
+		Data: map[string][]byte{workstation.SSHSecretClientKey: clientKey, "client-key.pub": []byte(clientPub)},
+	}
+	h.Create(planted, h.NewDrive("data", 20), h.NewWorkstation("box", "data", []string{"t3.large"}))
+	h.Eventually(converge, "the planted Secret refused", func() (bool, string) {
+		c := harness.Condition(h.Workstation("box").Status.Conditions, v1alpha1.ConditionLaunched)
+		return strings.Contains(c.Message, "is not controlled by Workstation box"), fmt.Sprintf("Launched=%s %q", c.Status, c.Message)
+	})
+	if got := h.WorkstationInstances("box"); len(got) != 0 {
+		t.Fatalf("launched %v with a Secret the Workstation does not own", harness.InstanceIDs(got))
+	}
 }

@@ -7,10 +7,13 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/test/fakeec2"
 )
 
@@ -467,6 +470,12 @@ func TestOrdering9PredecessorNotAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Delete(ws)
+	// Kubernetes' garbage collector deletes the SSH Secret the predecessor
+	// controlled (the fake client has none); the successor never uses it.
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ws.Namespace, Name: workstation.SSHSecretName("dev")}}
+	if err := s.Client.Delete(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
 	s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeSpot, v1alpha1.InterruptionPolicyRelaunch)
 	s.rounds(5)
 	if id := s.Workstation("dev").Status.InstanceID; id == old {

@@ -114,6 +114,32 @@ func (s *scope) syncRules(ctx context.Context) error {
 	return nil
 }
 
+// restrictRules is syncRules for a Workstation its class refuses: the group
+// keeps the rules it has (the last the class allowed), less those the class
+// does not allow now, and opens none that spec.access asks.
+func (s *scope) restrictRules(ctx context.Context) error {
+	sg := s.st.SecurityGroup
+	var bounds []string
+	name := s.ws.Spec.ClassName
+	if s.class != nil {
+		bounds, name = s.class.class.Spec.AllowedAccessCIDRs, s.class.class.Name
+	}
+	revoked, err := s.r.Access.Groups.Restrict(ctx, sg.ID, func(r securitygroup.Rule) bool {
+		return len(bounds) == 0 || withinAny(r.CIDR, bounds) || r.Port == SSHPort && slices.ContainsFunc(s.r.Access.OperatorCIDRs, func(c string) bool {
+			return canonicalCIDR(c) == r.CIDR
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if len(revoked) > 0 {
+		s.event(true, "SecurityGroupRestricted", "Access", "Security group %s: closed %s, which WorkstationClass %s does not allow; spec.access is not applied while the class refuses this Workstation",
+			sg.ID, ruleList(revoked), name)
+	}
+	sg.SyncedGeneration, sg.SyncTime = s.gen, &metav1.Time{Time: s.now}
+	return nil
+}
+
 func ruleList(rs []securitygroup.Rule) string {
 	if len(rs) == 0 {
 		return "nothing"
@@ -235,7 +261,11 @@ func (s *scope) access(ctx context.Context, result ctrl.Result, err error) (ctrl
 	if s.now.Before(due) {
 		return ctrl.Result{RequeueAfter: minPositive(result.RequeueAfter, due.Sub(s.now))}, nil
 	}
-	if err := s.syncRules(ctx); errors.Is(err, securitygroup.ErrGone) {
+	sync := s.syncRules
+	if s.refused != nil {
+		sync = s.restrictRules // outside its class: nothing refused is opened, on a spec change or a resync
+	}
+	if err := sync(ctx); errors.Is(err, securitygroup.ErrGone) {
 		// In use it could not have been deleted: it is not this instance's; the next launch makes another.
 		s.event(true, "SecurityGroupGone", "Access", "Security group %s was deleted from outside", sg.ID)
 		s.st.SecurityGroup = nil

@@ -1,6 +1,7 @@
 package workstation
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -53,6 +54,7 @@ func (s *scope) admit(ctx context.Context) (blocked bool, err error) {
 			fmt.Sprintf("WorkstationClass %s allows this Workstation", s.class.class.Name))
 		return false, nil
 	}
+	s.refused = ref
 	was := meta.FindStatusCondition(s.st.Conditions, v1alpha1.ConditionClassAllowed)
 	if was == nil || was.Status != metav1.ConditionFalse || was.Message != ref.message {
 		s.event(true, ref.reason, "Admit", "%s", ref.message)
@@ -112,9 +114,7 @@ func (s *scope) resolveClass(ctx context.Context) (*refusal, error) {
 		return nil, err
 	}
 	if xd != nil {
-		if limit := cls.Spec.MaxDriveSizeGiB; limit > 0 && xd.Spec.SizeGiB > limit {
-			problems = append(problems, fmt.Sprintf("XDrive %s is %d GiB, more than the class's maxDriveSizeGiB %d", xd.Name, xd.Spec.SizeGiB, limit))
-		}
+		problems = append(problems, driveViolations(xd, cls.Spec)...)
 		ref, err := s.checkRestore(ctx, xd, cls)
 		if err != nil || ref != nil {
 			return ref, err
@@ -240,8 +240,46 @@ func violations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSpec, 
 	if spec.CapacityType == v1alpha1.CapacityTypeOnDemand && c.MaxOnDemandPricePerHour != "" {
 		out = append(out, overOnDemandCap(spec.InstanceTypes, c, region)...)
 	}
+	if spec.ContainersReachInstanceMetadata != nil && *spec.ContainersReachInstanceMetadata && !c.ContainersReachInstanceMetadataAllowed() {
+		out = append(out, "containersReachInstanceMetadata is true, and the class sets allowContainersReachInstanceMetadata: false")
+	}
 	out = append(out, idleViolations(spec, c)...)
 	return append(out, accessViolations(spec, c)...)
+}
+
+// driveViolations lists what the drive asks beyond the class: its size, and what it costs.
+func driveViolations(xd *v1alpha1.XDrive, c v1alpha1.WorkstationClassSpec) []string {
+	d := xd.Spec
+	var out []string
+	over := func(what string, got int32, field string, limit int32) {
+		out = append(out, fmt.Sprintf("XDrive %s sets %s %d, more than the class's %s %d", xd.Name, what, got, field, limit))
+	}
+	if limit := c.MaxDriveSizeGiB; limit > 0 && d.SizeGiB > limit {
+		out = append(out, fmt.Sprintf("XDrive %s is %d GiB, more than the class's maxDriveSizeGiB %d", xd.Name, d.SizeGiB, limit))
+	}
+	if vt := cmp.Or(d.VolumeType, v1alpha1.VolumeTypeGP3); len(c.AllowedVolumeTypes) > 0 && !slices.Contains(c.AllowedVolumeTypes, vt) {
+		out = append(out, fmt.Sprintf("XDrive %s has volumeType %s, not among the class's allowedVolumeTypes %v", xd.Name, vt, c.AllowedVolumeTypes))
+	}
+	if limit := c.MaxDriveIOPS; limit > 0 && d.IOPS > limit {
+		over("iops", d.IOPS, "maxDriveIOPS", limit)
+	}
+	if limit := c.MaxDriveThroughputMiBps; limit > 0 && d.ThroughputMiBps > limit {
+		over("throughputMiBps", d.ThroughputMiBps, "maxDriveThroughputMiBps", limit)
+	}
+	if limit := c.MaxKeepVolumeForMinutes; limit != nil && d.KeepVolumeForMinutes > *limit {
+		over("keepVolumeForMinutes", d.KeepVolumeForMinutes, "maxKeepVolumeForMinutes", *limit)
+	}
+	if limit := c.MaxInitializationRateMiBps; limit != nil && d.InitializationRateMiBps > *limit {
+		over("initializationRateMiBps", d.InitializationRateMiBps, "maxInitializationRateMiBps", *limit)
+	}
+	if limit := c.MaxSnapshotRetention; limit > 0 && (d.SnapshotRetention == 0 || d.SnapshotRetention > limit) {
+		if d.SnapshotRetention == 0 {
+			out = append(out, fmt.Sprintf("XDrive %s keeps every snapshot (no snapshotRetention); the class's maxSnapshotRetention is %d", xd.Name, limit))
+		} else {
+			over("snapshotRetention", d.SnapshotRetention, "maxSnapshotRetention", limit)
+		}
+	}
+	return out
 }
 
 // overOnDemandCap lists the types whose on-demand price is above the class's

@@ -68,6 +68,15 @@ func TestViolations(t *testing.T) {
 		"spot with a fallback is capped at placement": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
 			c.CapacityTypes, c.MaxOnDemandPricePerHour, w.OnDemandFallback = nil, "0.01", ptr.To(true)
 		}, ""},
+		"containers reach IMDS, forbidden": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
+			w.ContainersReachInstanceMetadata, c.AllowContainersReachInstanceMetadata = ptr.To(true), ptr.To(false)
+		}, "containersReachInstanceMetadata"},
+		"containers kept from IMDS, forbidden": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
+			w.ContainersReachInstanceMetadata, c.AllowContainersReachInstanceMetadata = ptr.To(false), ptr.To(false)
+		}, ""},
+		"containers reach IMDS, allowed": {func(w *v1alpha1.WorkstationSpec, _ *v1alpha1.WorkstationClassSpec) {
+			w.ContainersReachInstanceMetadata = ptr.To(true)
+		}, ""},
 		"any type, any price": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
 			*c = v1alpha1.WorkstationClassSpec{}
 			w.MaxSpotPrice = "9"
@@ -117,5 +126,53 @@ func TestParams(t *testing.T) {
 	p = s.params(cls)
 	if !slices.Equal(p.subnetIDs, []string{"subnet-mine"}) || p.profile != "my-profile" || !slices.Equal(p.securityGroupIDs, []string{"sg-class"}) {
 		t.Errorf("with overrides: subnets %v, profile %q, groups %v; want the Workstation's where set", p.subnetIDs, p.profile, p.securityGroupIDs)
+	}
+}
+
+// TestDriveViolations: the class bounds what the drive costs: its size,
+// volume type, IOPS, throughput, kept volume, initialization rate and snapshots.
+func TestDriveViolations(t *testing.T) {
+	class := v1alpha1.WorkstationClassSpec{
+		MaxDriveSizeGiB: 100, AllowedVolumeTypes: []v1alpha1.VolumeType{v1alpha1.VolumeTypeGP3}, MaxDriveIOPS: 6000,
+		MaxDriveThroughputMiBps: 250, MaxKeepVolumeForMinutes: ptr.To[int32](60), MaxInitializationRateMiBps: ptr.To[int32](0),
+		MaxSnapshotRetention: 5,
+	}
+	base := v1alpha1.XDriveSpec{SizeGiB: 100, VolumeType: v1alpha1.VolumeTypeGP3, IOPS: 6000, ThroughputMiBps: 250,
+		KeepVolumeForMinutes: 60, SnapshotRetention: 5}
+	for name, tc := range map[string]struct {
+		change func(*v1alpha1.XDriveSpec, *v1alpha1.WorkstationClassSpec)
+		want   string // a word of the one violation; "" for none
+	}{
+		"at every bound": {func(*v1alpha1.XDriveSpec, *v1alpha1.WorkstationClassSpec) {}, ""},
+		"size":           {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.SizeGiB = 101 }, "maxDriveSizeGiB 100"},
+		"volume type": {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) {
+			d.VolumeType, d.ThroughputMiBps = v1alpha1.VolumeTypeIO2, 0
+		}, "volumeType io2"},
+		"volume type default": {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.VolumeType = "" }, ""},
+		"iops":                {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.IOPS = 100000 }, "maxDriveIOPS 6000"},
+		"throughput":          {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.ThroughputMiBps = 251 }, "maxDriveThroughputMiBps 250"},
+		"kept a week":         {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.KeepVolumeForMinutes = 10080 }, "maxKeepVolumeForMinutes 60"},
+		"keeping forbidden": {func(d *v1alpha1.XDriveSpec, c *v1alpha1.WorkstationClassSpec) {
+			c.MaxKeepVolumeForMinutes = ptr.To[int32](0)
+		}, "maxKeepVolumeForMinutes 0"},
+		"initialization rate": {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.InitializationRateMiBps = 100 }, "maxInitializationRateMiBps 0"},
+		"every snapshot kept": {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.SnapshotRetention = 0 }, "keeps every snapshot"},
+		"more snapshots":      {func(d *v1alpha1.XDriveSpec, _ *v1alpha1.WorkstationClassSpec) { d.SnapshotRetention = 6 }, "maxSnapshotRetention 5"},
+		"no bounds": {func(d *v1alpha1.XDriveSpec, c *v1alpha1.WorkstationClassSpec) {
+			*c = v1alpha1.WorkstationClassSpec{}
+			d.VolumeType, d.IOPS, d.KeepVolumeForMinutes, d.SnapshotRetention, d.InitializationRateMiBps = v1alpha1.VolumeTypeIO2, 256000, 10080, 0, 300
+		}, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d, c := base, class
+			tc.change(&d, &c)
+			got := driveViolations(&v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Name: "home"}, Spec: d}, c)
+			switch {
+			case tc.want == "" && len(got) > 0:
+				t.Fatalf("driveViolations = %q, want none", got)
+			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
+				t.Fatalf("driveViolations = %q, want one mentioning %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -194,6 +194,8 @@ type scope struct {
 	removeFinalizer bool
 	// class is what the Workstation's class resolved to; nil if it has none.
 	class *classParams
+	// refused is why the class refuses the Workstation now; nil if it allows it.
+	refused *refusal
 }
 
 type waitReason struct{ reason, message string }

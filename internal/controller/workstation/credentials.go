@@ -101,6 +101,12 @@ func (r *Reconciler) credentials(ctx context.Context, ws *v1alpha1.Workstation) 
 	if err != nil {
 		return Credentials{}, err
 	}
+	if !metav1.IsControlledBy(secret, ws) {
+		// Name and label are not ownership: a Secret planted by someone who can
+		// write Secrets here, or left from an earlier Workstation, is not used.
+		return Credentials{}, fmt.Errorf("secret %s is not controlled by Workstation %s (UID %s), so its keys are not used; "+
+			"if it was not made by xdrive for this Workstation, delete it to have it made again", key, ws.Name, ws.UID)
+	}
 	c = Credentials{
 		ClientKey: secret.Data[secretClientKey], AuthorizedKey: string(secret.Data[secretClientPub]),
 		LegacyHostPublicKey: string(secret.Data[secretHostPub]), uid: ws.UID,

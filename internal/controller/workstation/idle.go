@@ -12,6 +12,7 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
+	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
 // idleWarning is how long before an idle stop the warning Event is sent.
@@ -66,13 +67,63 @@ func (s *scope) idleAfter() time.Duration {
 	return after
 }
 
-// idleViolations lists what the Workstation's idle stop asks beyond its class.
+// idleViolations lists what the Workstation's idle stop asks beyond its
+// class: a longer window, lower busy thresholds, a forbidden checkCommand.
 func idleViolations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSpec) []string {
-	if spec.IdleStop == nil || spec.IdleStop.After == nil || c.IdleStop == nil || c.IdleStop.MaxAfter == nil ||
-		spec.IdleStop.After.Duration <= c.IdleStop.MaxAfter.Duration {
+	is, cl := spec.IdleStop, c.IdleStop
+	if is == nil || cl == nil {
 		return nil
 	}
-	return []string{fmt.Sprintf("idleStop.after %s is above the class's idleStop.maxAfter %s", spec.IdleStop.After.Duration, c.IdleStop.MaxAfter.Duration)}
+	var out []string
+	if is.After != nil && cl.MaxAfter != nil && is.After.Duration > cl.MaxAfter.Duration {
+		out = append(out, fmt.Sprintf("idleStop.after %s is above the class's idleStop.maxAfter %s", is.After.Duration, cl.MaxAfter.Duration))
+	}
+	if is.CPULoad != "" && instances.PriceAbove(cl.MinCPULoad, is.CPULoad) {
+		out = append(out, fmt.Sprintf("idleStop.cpuLoad %s is below the class's idleStop.minCPULoad %s", is.CPULoad, cl.MinCPULoad))
+	}
+	if is.GPUUtilizationPercent != 0 && is.GPUUtilizationPercent < cl.MinGPUUtilizationPercent {
+		out = append(out, fmt.Sprintf("idleStop.gpuUtilizationPercent %d is below the class's idleStop.minGPUUtilizationPercent %d",
+			is.GPUUtilizationPercent, cl.MinGPUUtilizationPercent))
+	}
+	if is.NetworkBytesPerSecond != 0 && is.NetworkBytesPerSecond < cl.MinNetworkBytesPerSecond {
+		out = append(out, fmt.Sprintf("idleStop.networkBytesPerSecond %d is below the class's idleStop.minNetworkBytesPerSecond %d",
+			is.NetworkBytesPerSecond, cl.MinNetworkBytesPerSecond))
+	}
+	if is.CheckCommand != "" && !cl.CheckCommandAllowed() {
+		out = append(out, "idleStop.checkCommand is set, and the class sets idleStop.allowCheckCommand: false")
+	}
+	return out
+}
+
+// idleThresholds are the Workstation's busy thresholds, raised to the
+// class's minimums, and its checkCommand unless the class forbids it: a
+// running Workstation outside its class (ClassAllowed=False) is checked
+// within the class's bounds all the same.
+func (s *scope) idleThresholds() v1alpha1.IdleStop {
+	t := v1alpha1.IdleStop{}
+	if s.ws.Spec.IdleStop != nil {
+		t = *s.ws.Spec.IdleStop
+	}
+	t.CPULoad = orDefault(t.CPULoad, defaultCPULoad)
+	if t.GPUUtilizationPercent == 0 {
+		t.GPUUtilizationPercent = defaultGPUPercent
+	}
+	if t.NetworkBytesPerSecond == 0 {
+		t.NetworkBytesPerSecond = defaultBytesPerSecond
+	}
+	if s.class == nil || s.class.class.Spec.IdleStop == nil {
+		return t
+	}
+	cl := s.class.class.Spec.IdleStop
+	if instances.PriceAbove(cl.MinCPULoad, t.CPULoad) {
+		t.CPULoad = cl.MinCPULoad
+	}
+	t.GPUUtilizationPercent = max(t.GPUUtilizationPercent, cl.MinGPUUtilizationPercent)
+	t.NetworkBytesPerSecond = max(t.NetworkBytesPerSecond, cl.MinNetworkBytesPerSecond)
+	if !cl.CheckCommandAllowed() {
+		t.CheckCommand = ""
+	}
+	return t
 }
 
 // idleScaled shortens an idle duration by Timings.IdleMinute (tests and the demo).
@@ -89,18 +140,9 @@ func (s *scope) idleCheck() *bootstrap.IdleCheck {
 	if s.idleAfter() == 0 {
 		return nil
 	}
-	spec := v1alpha1.IdleStop{}
-	if s.ws.Spec.IdleStop != nil {
-		spec = *s.ws.Spec.IdleStop
-	}
-	c := &bootstrap.IdleCheck{CPULoad: orDefault(spec.CPULoad, defaultCPULoad), GPUPercent: spec.GPUUtilizationPercent,
+	spec := s.idleThresholds()
+	c := &bootstrap.IdleCheck{CPULoad: spec.CPULoad, GPUPercent: spec.GPUUtilizationPercent,
 		Ports: spec.NetworkPorts, BytesPerSecond: spec.NetworkBytesPerSecond, Command: spec.CheckCommand}
-	if c.GPUPercent == 0 {
-		c.GPUPercent = defaultGPUPercent
-	}
-	if c.BytesPerSecond == 0 {
-		c.BytesPerSecond = defaultBytesPerSecond
-	}
 	for _, ctr := range s.ws.Spec.Containers {
 		for _, p := range ctr.Ports {
 			if p.Protocol == "udp" {

@@ -2,10 +2,12 @@ package workstation
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/agent"
@@ -50,6 +52,57 @@ func TestIdleAfter(t *testing.T) {
 			}
 			if v := idleViolations(ws.Spec, cls.Spec); (len(v) > 0) != (tc.limit > 0 && tc.own > tc.limit) {
 				t.Errorf("idleViolations = %v", v)
+			}
+		})
+	}
+}
+
+// TestIdleBounds: a Workstation's busy thresholds below the class's
+// minimums, or a checkCommand the class forbids, are violations; and the
+// check the instance runs stays within the class's bounds all the same
+// (the minimums raise the defaults, and the forbidden command is not sent).
+func TestIdleBounds(t *testing.T) {
+	bounds := &v1alpha1.ClassIdleStop{MaxAfter: dur(time.Hour), MinCPULoad: "0.8", MinGPUUtilizationPercent: 20,
+		MinNetworkBytesPerSecond: 8192, AllowCheckCommand: ptr.To(false)}
+	for name, tc := range map[string]struct {
+		own    *v1alpha1.IdleStop
+		bounds *v1alpha1.ClassIdleStop
+		want   []string // words of the violations, in order
+		check  bootstrap.IdleCheck
+	}{
+		"defaults raised": {own: &v1alpha1.IdleStop{}, bounds: bounds,
+			check: bootstrap.IdleCheck{CPULoad: "0.8", GPUPercent: 20, BytesPerSecond: 8192}},
+		"within": {own: &v1alpha1.IdleStop{CPULoad: "1.5", GPUUtilizationPercent: 50, NetworkBytesPerSecond: 10000}, bounds: bounds,
+			check: bootstrap.IdleCheck{CPULoad: "1.5", GPUPercent: 50, BytesPerSecond: 10000}},
+		"at the minimums": {own: &v1alpha1.IdleStop{CPULoad: "0.80", GPUUtilizationPercent: 20, NetworkBytesPerSecond: 8192}, bounds: bounds,
+			check: bootstrap.IdleCheck{CPULoad: "0.80", GPUPercent: 20, BytesPerSecond: 8192}},
+		"below every minimum": {own: &v1alpha1.IdleStop{CPULoad: "0", GPUUtilizationPercent: 1, NetworkBytesPerSecond: 1, CheckCommand: "true"}, bounds: bounds,
+			want:  []string{"cpuLoad 0 is below", "gpuUtilizationPercent 1 is below", "networkBytesPerSecond 1 is below", "allowCheckCommand: false"},
+			check: bootstrap.IdleCheck{CPULoad: "0.8", GPUPercent: 20, BytesPerSecond: 8192}},
+		"no bounds": {own: &v1alpha1.IdleStop{After: dur(2 * time.Hour), CPULoad: "0", CheckCommand: "true"},
+			bounds: &v1alpha1.ClassIdleStop{DefaultAfter: dur(time.Hour)},
+			check:  bootstrap.IdleCheck{CPULoad: "0", GPUPercent: defaultGPUPercent, BytesPerSecond: defaultBytesPerSecond, Command: "true"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ws := &v1alpha1.Workstation{Spec: v1alpha1.WorkstationSpec{IdleStop: tc.own}}
+			cls := &v1alpha1.WorkstationClass{Spec: v1alpha1.WorkstationClassSpec{IdleStop: tc.bounds}}
+			got := idleViolations(ws.Spec, cls.Spec)
+			if len(got) != len(tc.want) {
+				t.Fatalf("idleViolations = %q, want %d mentioning %q", got, len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("violation %d = %q, want it to mention %q", i, got[i], w)
+				}
+			}
+			s := &scope{ws: ws, class: &classParams{class: cls}}
+			c := s.idleCheck()
+			if c == nil {
+				t.Fatal("idleCheck = nil with the class's window")
+			}
+			if c.CPULoad != tc.check.CPULoad || c.GPUPercent != tc.check.GPUPercent || c.BytesPerSecond != tc.check.BytesPerSecond || c.Command != tc.check.Command {
+				t.Errorf("idle check: cpu %s, gpu %d, bytes %d, command %q; want cpu %s, gpu %d, bytes %d, command %q",
+					c.CPULoad, c.GPUPercent, c.BytesPerSecond, c.Command, tc.check.CPULoad, tc.check.GPUPercent, tc.check.BytesPerSecond, tc.check.Command)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
 )
 
 // hydrateEvery is how often an initializing volume's progress is read when
@@ -22,7 +23,7 @@ const hydrateEvery = time.Minute
 // to look again (zero: done).
 func (s *scope) hydrate(ctx context.Context) (time.Duration, error) {
 	st := s.st
-	if in := st.Initialization; in != nil && in.VolumeID == st.VolumeID && (in.Percent == nil || *in.Percent >= 100) {
+	if in := st.Initialization; in != nil && in.VolumeID == st.VolumeID && in.ReadError == "" && (in.Percent == nil || *in.Percent >= 100) {
 		return 0, nil
 	}
 	pw := s.prewarm()
@@ -31,7 +32,13 @@ func (s *scope) hydrate(ctx context.Context) (time.Duration, error) {
 		s.r.ebsReads.forget(st.VolumeID)
 		return 0, nil
 	}
-	if in := st.Initialization; pw != nil && in != nil && in.VolumeID == st.VolumeID {
+	if in := st.Initialization; in != nil && in.VolumeID == st.VolumeID && in.ReadError != "" {
+		// The last read failed: the next waits for its own cadence, whatever wakes the drive.
+		if wait := s.r.ebsReads.next(st.VolumeID).Sub(s.now); wait > 0 {
+			return wait, nil
+		}
+	}
+	if in := st.Initialization; pw != nil && in != nil && in.VolumeID == st.VolumeID && in.ReadError == "" {
 		// The holder's reports wake the drive more often than EBS is read.
 		if wait := s.r.ebsReads.next(st.VolumeID).Sub(s.now); wait > 0 {
 			foldPrewarm(in, pw)
@@ -40,7 +47,9 @@ func (s *scope) hydrate(ctx context.Context) (time.Duration, error) {
 	}
 	in, found, err := s.r.Volumes.Initialization(ctx, st.VolumeID)
 	if err != nil {
-		return 0, err
+		// An optional read (an older IAM policy may lack the action): reported, retried a minute later, blocking nothing.
+		s.readFailed(err)
+		return hydrateEvery, nil
 	}
 	if !found {
 		st.Initialization = &v1alpha1.VolumeInitialization{VolumeID: st.VolumeID} // nothing to load: blank, or not reported
@@ -63,6 +72,26 @@ func (s *scope) hydrate(ctx context.Context) (time.Duration, error) {
 		s.r.ebsReads.set(st.VolumeID, s.now.Add(again))
 	}
 	return again, nil
+}
+
+// readFailed records a failed read of the live volume's progress, keeping
+// the last progress read, and when to read it again.
+func (s *scope) readFailed(err error) {
+	st := s.st
+	failed := &v1alpha1.VolumeInitialization{VolumeID: st.VolumeID,
+		ReadError: truncate(fmt.Sprintf("DescribeVolumeStatus failed (%s): %v", cloud.Classify(err), err), 1024)}
+	if in := st.Initialization; in != nil && in.VolumeID == st.VolumeID {
+		failed.Percent, failed.Type = in.Percent, in.Type
+	}
+	st.Initialization = failed
+	s.r.ebsReads.set(st.VolumeID, s.now.Add(hydrateEvery))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }
 
 // prewarm is the holder's report of its instance's read of every block of
@@ -129,6 +158,13 @@ func (s *scope) hydrated() (metav1.ConditionStatus, string, string, bool) {
 	in := st.Initialization
 	if in == nil || in.VolumeID != st.VolumeID || (st.Phase != v1alpha1.XDrivePhaseAttached && st.Phase != v1alpha1.XDrivePhaseRestoring) {
 		return "", "", "", false
+	}
+	if in.ReadError != "" {
+		msg := "Could not read how far volume " + in.VolumeID + " has initialized; reading it again each minute: " + in.ReadError
+		if in.Percent != nil {
+			msg = fmt.Sprintf("Volume %s was %d%% initialized at the last read; %s", in.VolumeID, *in.Percent, msg)
+		}
+		return metav1.ConditionUnknown, v1alpha1.ReasonAWSError, msg, true
 	}
 	if in.Percent == nil {
 		return metav1.ConditionTrue, v1alpha1.ReasonInitialized, "Volume " + in.VolumeID + " has nothing to load from a snapshot", true

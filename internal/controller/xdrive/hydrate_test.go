@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/smithy-go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -145,4 +146,70 @@ func TestHydrateIgnoresOtherPrewarm(t *testing.T) {
 	if p.ebs.calls != 3 {
 		t.Fatalf("%d EBS calls, want 3", p.ebs.calls)
 	}
+}
+
+// failingProgress fails every read of EBS's progress until told otherwise, and counts the calls.
+type failingProgress struct {
+	ebsProgress
+	err error
+}
+
+func (e *failingProgress) Initialization(ctx context.Context, id string) (drives.Initialization, bool, error) {
+	if e.err != nil {
+		e.calls++
+		return drives.Initialization{}, false, e.err
+	}
+	return e.ebsProgress.Initialization(ctx, id)
+}
+
+// TestHydrateReadFailureBlocksNothing: a failed read of EBS's progress is
+// no error of the reconcile (the resize behind it runs): it reports
+// Hydrated=Unknown with the reason, keeps the last progress, and is read
+// again only a minute later, however often the drive wakes meanwhile.
+func TestHydrateReadFailureBlocksNothing(t *testing.T) {
+	ebs := &failingProgress{ebsProgress: ebsProgress{percent: 40}}
+	p := newPrewarmScope(t)
+	p.r = &Reconciler{Volumes: ebs}
+	p.ebs = &ebs.ebsProgress
+	p.ws = nil
+	p.hydrate(0)
+	p.expect(40, "default", time.Time{})
+
+	ebs.err = &smithy.GenericAPIError{Code: "UnauthorizedOperation", Message: "not authorized to perform ec2:DescribeVolumeStatus"}
+	status, msg := p.hydrate(hydrateEvery)
+	if status != metav1.ConditionUnknown || !strings.Contains(msg, "40% initialized at the last read") || !strings.Contains(msg, "UnauthorizedOperation") ||
+		p.last != hydrateEvery || ebs.calls != 2 {
+		t.Fatalf("failed read: Hydrated %s %q, again in %s, %d calls; want Unknown with the reason, again in a minute, 2 calls", status, msg, p.last, ebs.calls)
+	}
+	for range 5 { // wakes within the minute: no read, the condition stays
+		if status, _ := p.hydrate(10 * time.Second); status != metav1.ConditionUnknown || ebs.calls != 2 {
+			t.Fatalf("a wake within the minute: Hydrated %s, %d calls; want Unknown, still 2", status, ebs.calls)
+		}
+	}
+	if p.last != 10*time.Second {
+		t.Fatalf("again in %s, want the rest of the minute (10s)", p.last)
+	}
+	p.hydrate(10 * time.Second)
+	if ebs.calls != 3 {
+		t.Fatalf("a minute later: %d calls, want 3", ebs.calls)
+	}
+
+	ebs.err, ebs.percent = nil, 100
+	if status, _ := p.hydrate(hydrateEvery); status != metav1.ConditionTrue || p.last != 0 || p.st.Initialization.ReadError != "" {
+		t.Fatalf("read again: Hydrated %s, again in %s, initialization %+v; want True, done", status, p.last, p.st.Initialization)
+	}
+}
+
+// TestHydrateFirstReadFails: a drive whose very first read fails has no
+// progress yet, and is not taken as having nothing to load: it is read again.
+func TestHydrateFirstReadFails(t *testing.T) {
+	ebs := &failingProgress{ebsProgress: ebsProgress{percent: 20}, err: &smithy.GenericAPIError{Code: "InternalError"}}
+	p := newPrewarmScope(t)
+	p.r, p.ebs, p.ws = &Reconciler{Volumes: ebs}, &ebs.ebsProgress, nil
+	if status, msg := p.hydrate(0); status != metav1.ConditionUnknown || !strings.Contains(msg, "InternalError") || p.last != hydrateEvery {
+		t.Fatalf("first read failed: Hydrated %s %q, again in %s", status, msg, p.last)
+	}
+	ebs.err = nil
+	p.hydrate(hydrateEvery)
+	p.expect(20, "default", time.Time{})
 }
