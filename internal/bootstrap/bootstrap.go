@@ -260,7 +260,8 @@ func (p Params) files() ([]file, error) {
 }
 
 // installedData is an embedded file as installed: a script loses its
-// comment lines (not its shebang), to fit EC2's user-data limit.
+// comment lines (not its shebang), blank lines and indentation, to fit
+// EC2's user-data limit (no installed script has a here-document).
 func installedData(src string) ([]byte, error) {
 	data, err := scripts.ReadFile("scripts/" + src)
 	if err != nil || !strings.HasSuffix(src, ".sh") {
@@ -268,10 +269,11 @@ func installedData(src string) ([]byte, error) {
 	}
 	var out bytes.Buffer
 	for i, line := range strings.SplitAfter(string(data), "\n") {
-		if i > 0 && strings.HasPrefix(strings.TrimLeft(line, " \t"), "#") {
+		code := strings.TrimLeft(line, " \t")
+		if i > 0 && (strings.HasPrefix(code, "#") || code == "\n") {
 			continue
 		}
-		out.WriteString(line)
+		out.WriteString(code)
 	}
 	return out.Bytes(), nil
 }

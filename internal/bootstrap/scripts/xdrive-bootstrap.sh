@@ -248,23 +248,26 @@ flatten() {
 
 # carry_over NAME SPEC_IMAGE stops container NAME and saves its writable
 # layer as an image, flattened past MAX_DEPTH layers, and sets CARRY_FROM to
-# the image the new container runs from and CARRY_VOLUMES to the old
-# container's volumes ("name:destination" lines); on failure it sets CARRY_ERR. On a
-# spec image change the old state is kept as NAME:xdrive-previous and the
-# new container starts from the new image.
+# the image the new container runs from, CARRY_TAG to the commit's pending
+# tag and CARRY_VOLUMES to the old container's volumes ("name:destination"
+# lines); on failure it sets CARRY_ERR. The commit is tagged
+# NAME:xdrive-carry-latest, or NAME:xdrive-carry-previous on a spec image
+# change (the new container then starts from the new image): earlier
+# states keep their tags until the new container has started (promote).
 carry_over() {
 	local name=$1 image=$2 old_image target depth
-	CARRY_FROM='' CARRY_ERR='' CARRY_VOLUMES=''
+	CARRY_FROM='' CARRY_ERR='' CARRY_VOLUMES='' CARRY_TAG=''
 	if ! old_image=$(dk "$DOCKER_CALL_TIMEOUT" inspect -f '{{index .Config.Labels "xdrive.io/spec-image"}}' "$name"); then
 		CARRY_ERR="docker inspect failed"
 		return 1
 	fi
-	target=$name:xdrive-latest
-	if [[ -n $old_image && $old_image != "$image" ]]; then target=$name:xdrive-previous; fi
+	target=$name:xdrive-carry-latest
+	if [[ -n $old_image && $old_image != "$image" ]]; then target=$name:xdrive-carry-previous; fi
 	if ! dk $((STOP_TIMEOUT + DOCKER_CALL_TIMEOUT)) stop -t "$STOP_TIMEOUT" "$name" >/dev/null; then
 		CARRY_ERR="docker stop failed"
 		return 1
 	fi
+	CARRY_TAG=$target
 	if ! dk "$DOCKER_COMMIT_TIMEOUT" commit "$name" "$target" >/dev/null; then
 		CARRY_ERR="docker commit failed"
 		return 1
@@ -281,7 +284,7 @@ carry_over() {
 		fi
 	fi
 	CARRY_FROM=$image
-	if [[ $target == "$name:xdrive-latest" ]]; then CARRY_FROM=$target; fi
+	if [[ $target == "$name:xdrive-carry-latest" ]]; then CARRY_FROM=$target; fi
 	# Volumes (an image's VOLUME, e.g. a database's data) are not in a
 	# commit: the new container mounts the old one's volumes, by name.
 	if ! CARRY_VOLUMES=$(dk "$DOCKER_CALL_TIMEOUT" inspect -f \
@@ -291,14 +294,106 @@ carry_over() {
 	fi
 }
 
+# promote NAME moves a carry-over's pending tag to its place, once the new
+# container has started: NAME:xdrive-latest, or NAME:xdrive-previous after
+# an image change, when the older NAME:xdrive-latest (its state is in
+# NAME:xdrive-previous) must not seed a later re-creation.
+promote() {
+	local name=$1 kind
+	for kind in latest previous; do
+		dk "$DOCKER_CALL_TIMEOUT" image inspect "$name:xdrive-carry-$kind" >/dev/null 2>&1 || continue
+		if ! dk "$DOCKER_CALL_TIMEOUT" tag "$name:xdrive-carry-$kind" "$name:xdrive-$kind" >/dev/null ||
+			! dk "$DOCKER_CALL_TIMEOUT" rmi "$name:xdrive-carry-$kind" >/dev/null; then
+			log "warning: container $name: cannot tag $name:xdrive-$kind"
+		fi
+		if [[ $kind == previous ]]; then dk "$DOCKER_CALL_TIMEOUT" rmi "$name:xdrive-latest" >/dev/null 2>&1 || true; fi
+	done
+}
+
+# started NAME: container NAME has been started at least once.
+started() {
+	local at
+	at=$(dk "$DOCKER_CALL_TIMEOUT" inspect --type container -f '{{.State.StartedAt}}' "$1") && [[ -n $at && $at != 0001-01-01T* ]]
+}
+
+# roll_back NAME WHY puts the old container NAME.xdrive-old back as NAME,
+# removing a successor that never started, and drops the pending tag.
+roll_back() {
+	local name=$1 old=$1.xdrive-old tag
+	log "container $name: $2; rolling back to the old container"
+	if dk "$DOCKER_CALL_TIMEOUT" inspect --type container -f '{{.Name}}' "$name" >/dev/null 2>&1; then
+		dk "$DOCKER_CALL_TIMEOUT" rm -f "$name" >/dev/null || return 1
+	fi
+	dk "$DOCKER_CALL_TIMEOUT" rename "$old" "$name" || return 1
+	for tag in "$name:xdrive-carry-latest" "$name:xdrive-carry-previous"; do
+		dk "$DOCKER_CALL_TIMEOUT" rmi "$tag" >/dev/null 2>&1 || true
+	done
+}
+
+# recover_swap NAME finishes a replacement of NAME that a crash, a kill or
+# a release interrupted: a successor that has started keeps its place and
+# the old container goes (its volumes stay); otherwise the old one is put
+# back, with every volume it uses.
+recover_swap() {
+	local name=$1
+	[[ -n ${CONTAINER_STATE[$name.xdrive-old]:-} ]] || return 0
+	if [[ -n ${CONTAINER_STATE[$name]:-} ]] && started "$name"; then
+		log "container $name: its successor had started; removing the old container"
+		dk "$DOCKER_CALL_TIMEOUT" rm "$name.xdrive-old" >/dev/null || return 1
+		promote "$name"
+	else
+		roll_back "$name" "an interrupted replacement was found" || return 1
+	fi
+	load_container_states
+}
+
+# replace NAME HASH IMAGE replaces container NAME after its spec changed,
+# with start_container's gpu_opts, opts and argv. The old container, and every volume it uses, stays (renamed
+# NAME.xdrive-old) until its successor exists and has started; on any
+# failure (a failed pull or create, a time limit, a full drive, a start that
+# fails) it is put back and started with its previous settings.
+replace() {
+	local name=$1 hash=$2 image=$3 volume err err_file=$STATE_DIR/.docker-error
+	local -a volume_opts=()
+	log "container $name: its spec changed; carrying its writable layer over"
+	if ! carry_over "$name" "$image"; then
+		if [[ -n $CARRY_TAG ]]; then dk "$DOCKER_CALL_TIMEOUT" rmi "$CARRY_TAG" >/dev/null 2>&1 || true; fi
+		preserve_failed "$name" "$CARRY_ERR; kept with its previous settings"
+		dk "$DOCKER_CALL_TIMEOUT" start "$name" >/dev/null
+		return
+	fi
+	while IFS= read -r volume; do
+		if [[ -n $volume ]]; then volume_opts+=(-v "$volume"); fi
+	done <<<"$CARRY_VOLUMES"
+	dk "$DOCKER_CALL_TIMEOUT" rename "$name" "$name.xdrive-old" || return 1
+	log "creating container $name from $CARRY_FROM"
+	# Errors go through a file: a command substitution's subshell would
+	# hold the drive lock past a release that stops this boot.
+	if ! dk "$DOCKER_RUN_TIMEOUT" create --name "$name" --restart unless-stopped \
+		--label "$SPEC_LABEL=$hash" --label "xdrive.io/spec-image=$image" \
+		"${gpu_opts[@]}" "${volume_opts[@]}" "${opts[@]}" "$CARRY_FROM" "${argv[@]}" 2>"$err_file" >/dev/null; then
+		err="creating it from $CARRY_FROM failed: $(tail -n 1 "$err_file")"
+		[[ $err != *': ' ]] || err+="time limit of ${DOCKER_RUN_TIMEOUT}s"
+	elif ! dk "$DOCKER_CALL_TIMEOUT" start "$name" 2>"$err_file" >/dev/null; then
+		err="starting it failed: $(tail -n 1 "$err_file")"
+	else
+		dk "$DOCKER_CALL_TIMEOUT" rm "$name.xdrive-old" >/dev/null || log "warning: cannot remove $name.xdrive-old"
+		promote "$name"
+		return 0
+	fi
+	roll_back "$name" "$err" || return 1
+	preserve_failed "$name" "$err; kept with its previous settings"
+	dk "$DOCKER_CALL_TIMEOUT" start "$name" >/dev/null
+}
+
 # start_container NAME keeps a spec container across launches: an existing
 # one with the same spec hash is started as it is; one whose spec changed is
 # replaced, carrying its writable layer over, and kept when that fails.
 # Settings are NUL-separated files, so nothing is evaluated. It runs with
 # errexit ignored, so every step checks its own status.
 start_container() {
-	local name=$1 dir=$CONF_DIR/containers/$1 image gpus state hash have='' from volume
-	local -a opts argv gpu_opts=() volume_opts=()
+	local name=$1 dir=$CONF_DIR/containers/$1 image gpus state hash have='' from saved
+	local -a opts argv gpu_opts=()
 	if ! { IFS= read -r image <"$dir/image" && IFS= read -r gpus <"$dir/gpus" &&
 		mapfile -d '' -t opts <"$dir/opts" && mapfile -d '' -t argv <"$dir/argv"; }; then
 		log "container $name: cannot read its settings in $dir"
@@ -308,6 +403,7 @@ start_container() {
 		gpu_opts=(--gpus all)
 	fi
 	hash=$(spec_hash "$dir" "${gpu_opts[@]}") || return 1
+	recover_swap "$name" || return 1
 	from=$image
 	state=${CONTAINER_STATE[$name]:-}
 	if [[ -n $state ]]; then
@@ -318,29 +414,21 @@ start_container() {
 			dk "$DOCKER_CALL_TIMEOUT" start "$name" >/dev/null
 			return
 		fi
-		log "container $name: its spec changed; carrying its writable layer over"
-		if ! carry_over "$name" "$image"; then
-			preserve_failed "$name" "$CARRY_ERR; kept with its previous settings"
-			dk "$DOCKER_CALL_TIMEOUT" start "$name" >/dev/null
-			return
+		replace "$name" "$hash" "$image"
+		return
+	elif saved=$(dk "$DOCKER_CALL_TIMEOUT" image inspect -f '{{index .Config.Labels "xdrive.io/spec-image"}}' "$name:xdrive-latest" 2>/dev/null); then
+		# A container kept as an image only: its state runs only under
+		# the image it was made from, never labelled as a newer one.
+		if [[ $saved == "$image" ]]; then
+			from=$name:xdrive-latest
+		else
+			preserve_failed "$name" "$name:xdrive-latest holds its state from image $saved, not $image; started from $image, the state is kept in $name:xdrive-latest"
 		fi
-		from=$CARRY_FROM
-		while IFS= read -r volume; do
-			if [[ -n $volume ]]; then volume_opts+=(-v "$volume"); fi
-		done <<<"$CARRY_VOLUMES"
-		dk "$DOCKER_CALL_TIMEOUT" rm "$name" >/dev/null || return 1
-	elif dk "$DOCKER_CALL_TIMEOUT" image inspect "$name:xdrive-latest" >/dev/null 2>&1; then
-		from=$name:xdrive-latest
 	fi
 	log "starting container $name from $from"
 	dk "$DOCKER_RUN_TIMEOUT" run -d --name "$name" --restart unless-stopped \
 		--label "$SPEC_LABEL=$hash" --label "xdrive.io/spec-image=$image" \
-		"${gpu_opts[@]}" "${volume_opts[@]}" "${opts[@]}" "$from" "${argv[@]}" >/dev/null || return 1
-	# After an image change, an older NAME:xdrive-latest (its state is in
-	# NAME:xdrive-previous) must not seed a later re-creation.
-	if [[ -n $have && $from == "$image" ]]; then
-		dk "$DOCKER_CALL_TIMEOUT" rmi "$name:xdrive-latest" >/dev/null 2>&1 || true
-	fi
+		"${gpu_opts[@]}" "${opts[@]}" "$from" "${argv[@]}" >/dev/null
 }
 
 start_containers() {
