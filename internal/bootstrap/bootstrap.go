@@ -249,8 +249,9 @@ func (p Params) files() ([]file, error) {
 		}
 		fs = append(fs,
 			// 0600: opts holds env values, which only root should read.
-			file{dir + "image", 0o600, []byte(c.Image + "\n")},
-			file{dir + "gpus", 0o600, []byte(string(gpus) + "\n")},
+			// One file for the image and the GPU mode: each file costs a
+			// tar header of the user-data's limited size.
+			file{dir + "image", 0o600, []byte(c.Image + "\n" + string(gpus) + "\n")},
 			file{dir + "opts", 0o600, nulList(opts)},
 			file{dir + "argv", 0o600, nulList(argv)},
 		)

@@ -114,9 +114,7 @@ func TestReleaseDuringPullKeepsOldContainer(t *testing.T) {
 	if _, stderr, err := s.ctl(nil, "release"); err != nil {
 		t.Fatalf("release: %v\n%s", err, stderr)
 	}
-	if err := os.RemoveAll(filepath.Join(s.root, "var/lib/xdrive")); err != nil {
-		t.Fatal(err)
-	}
+	s.newRoot()
 	s.setState("docker-hang-pull", "")
 	p.Containers[0].Image = "nginx:1.27"
 	p.BlankDrive = false
@@ -139,9 +137,7 @@ func TestReleaseDuringPullKeepsOldContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.setState("docker-fail-pull", "")
-	if err := os.RemoveAll(filepath.Join(s.root, "var/lib/xdrive")); err != nil {
-		t.Fatal(err)
-	}
+	s.newRoot()
 	s.boot(p)
 	expectKept(t, s, "nginx:1.25", "manifest unknown", "/root/work")
 	if err := os.Remove(filepath.Join(s.state, "docker-fail-pull")); err != nil {

@@ -57,9 +57,7 @@ func (s *sandbox) relaunch(p Params, env ...string) []string {
 	if _, stderr, err := s.ctl(nil, "release"); err != nil {
 		s.t.Fatalf("release: %v\n%s", err, stderr)
 	}
-	if err := os.RemoveAll(filepath.Join(s.root, "var/lib/xdrive")); err != nil {
-		s.t.Fatal(err)
-	}
+	s.newRoot()
 	n := len(s.calls())
 	p.BlankDrive = false
 	s.boot(p, env...)
@@ -428,6 +426,17 @@ func TestOptionFilesArePrivate(t *testing.T) {
 		}
 		if fi.Mode().Perm()&0o077 != 0 {
 			t.Errorf("%s has mode %v", f, fi.Mode().Perm())
+		}
+	}
+}
+
+// newRoot clears what the next instance would not have: /var/lib/xdrive on
+// its new root disk, and /run/xdrive.
+func (s *sandbox) newRoot() {
+	s.t.Helper()
+	for _, d := range []string{"var/lib/xdrive", "run/xdrive"} {
+		if err := os.RemoveAll(filepath.Join(s.root, d)); err != nil {
+			s.t.Fatal(err)
 		}
 	}
 }

@@ -458,7 +458,9 @@ func (h *Instance) Docker(ctx context.Context, args ...string) (string, error) {
 
 // Released reports whether xdrive-ctl release completed on the instance.
 func (h *Instance) Released() bool {
-	return h.booted() == nil && exists(filepath.Join(h.root, "var/lib/xdrive/released"))
+	// On tmpfs (/run), and on the root disk when it has room.
+	return h.booted() == nil && (exists(filepath.Join(h.root, "run/xdrive/released")) ||
+		exists(filepath.Join(h.root, "var/lib/xdrive/released")))
 }
 
 // SSHCommands counts the commands the operator ran on the instance over SSH.

@@ -13,9 +13,12 @@ STOP_TIMEOUT=${XDRIVE_STOP_TIMEOUT:-20}
 MAX_DEPTH=${XDRIVE_MAX_DEPTH:-60}
 EBS_MODEL="Amazon Elastic Block Store"
 
+# dc ARGS... runs docker with the time limit of most calls.
+dc() { dk "$DOCKER_CALL_TIMEOUT" "$@"; }
+
 # A release (spot notice or operator) wins over a running bootstrap.
 stop_if_releasing() {
-	if [[ -e $STATE_DIR/releasing || -e $STATE_DIR/released ]]; then
+	if has_state releasing || has_state released; then
 		log "drive is being released; bootstrap stops"
 		exit 0
 	fi
@@ -29,7 +32,7 @@ phase() {
 
 on_exit() {
 	local rc=$?
-	if ((rc != 0)) && [[ ! -e $STATE_DIR/releasing && ! -e $STATE_DIR/released ]]; then
+	if ((rc != 0)) && ! has_state releasing && ! has_state released; then
 		[[ -s $STATE_DIR/message ]] || write_state message "bootstrap failed (exit $rc); see the journal"
 		write_state phase failed
 	fi
@@ -193,7 +196,7 @@ configure_docker() {
 # is recorded for `xdrive-ctl status` (the operator's ContainersPreserved).
 check_store() {
 	local info root driver status problem='' want=$MOUNT_PATH/docker
-	info=$(dk "$DOCKER_CALL_TIMEOUT" info --format '{{.DockerRootDir}}|{{.Driver}}|{{json .DriverStatus}}') ||
+	info=$(dc info --format '{{.DockerRootDir}}|{{.Driver}}|{{json .DriverStatus}}') ||
 		die "docker info failed"
 	IFS='|' read -r root driver status <<<"$info"
 	if [[ $root != "$want" ]]; then
@@ -214,12 +217,15 @@ preserve_failed() {
 	PRESERVE_ERRORS+="$1: $2; "
 }
 
-# spec_hash DIR GPUOPTS...: hash of a container's settings as it would run.
+# spec_hash DIR IMAGE GPUOPTS...: hash of a container's settings as it
+# would run (the same as when the image had a file of its own).
 spec_hash() {
 	local dir=$1
 	shift
 	{
-		cat "$dir/image" "$dir/opts" "$dir/argv"
+		printf '%s\n' "$1"
+		shift
+		cat "$dir/opts" "$dir/argv"
 		printf '%s\0' "$@"
 	} | sha256sum | cut -c1-16
 }
@@ -230,8 +236,8 @@ spec_hash() {
 flatten() {
 	local name=$1 target=$2 from=$3 ep cmd wd user line k v
 	local -a changes=()
-	dk "$DOCKER_CALL_TIMEOUT" image inspect "$from" >/dev/null 2>&1 || from=$target
-	IFS='|' read -r ep cmd wd user < <(dk "$DOCKER_CALL_TIMEOUT" image inspect -f \
+	dc image inspect "$from" >/dev/null 2>&1 || from=$target
+	IFS='|' read -r ep cmd wd user < <(dc image inspect -f \
 		'{{json .Config.Entrypoint}}|{{json .Config.Cmd}}|{{.Config.WorkingDir}}|{{.Config.User}}' "$from") || return 1
 	[[ $ep == null || $ep == '[]' ]] || changes+=(--change "ENTRYPOINT $ep")
 	[[ $cmd == null || $cmd == '[]' ]] || changes+=(--change "CMD $cmd")
@@ -242,7 +248,7 @@ flatten() {
 		k=${line%%=*} v=${line#*=}
 		v=${v//\\/\\\\} v=${v//\"/\\\"} v=${v//\$/\\\$}
 		changes+=(--change "ENV $k=\"$v\"")
-	done < <(dk "$DOCKER_CALL_TIMEOUT" image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$from")
+	done < <(dc image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$from")
 	dk "$DOCKER_COMMIT_TIMEOUT" export "$name" | dk "$DOCKER_COMMIT_TIMEOUT" import "${changes[@]}" - "$target" >/dev/null
 }
 
@@ -257,7 +263,7 @@ flatten() {
 carry_over() {
 	local name=$1 image=$2 old_image target depth
 	CARRY_FROM='' CARRY_ERR='' CARRY_VOLUMES='' CARRY_TAG=''
-	if ! old_image=$(dk "$DOCKER_CALL_TIMEOUT" inspect -f '{{index .Config.Labels "xdrive.io/spec-image"}}' "$name"); then
+	if ! old_image=$(dc inspect -f '{{index .Config.Labels "xdrive.io/spec-image"}}' "$name"); then
 		CARRY_ERR="docker inspect failed"
 		return 1
 	fi
@@ -272,7 +278,7 @@ carry_over() {
 		CARRY_ERR="docker commit failed"
 		return 1
 	fi
-	if ! depth=$(dk "$DOCKER_CALL_TIMEOUT" image inspect -f '{{len .RootFS.Layers}}' "$target"); then
+	if ! depth=$(dc image inspect -f '{{len .RootFS.Layers}}' "$target"); then
 		CARRY_ERR="docker image inspect of $target failed"
 		return 1
 	fi
@@ -287,7 +293,7 @@ carry_over() {
 	if [[ $target == "$name:xdrive-carry-latest" ]]; then CARRY_FROM=$target; fi
 	# Volumes (an image's VOLUME, e.g. a database's data) are not in a
 	# commit: the new container mounts the old one's volumes, by name.
-	if ! CARRY_VOLUMES=$(dk "$DOCKER_CALL_TIMEOUT" inspect -f \
+	if ! CARRY_VOLUMES=$(dc inspect -f \
 		'{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}}:{{.Destination}}{{println}}{{end}}{{end}}' "$name"); then
 		CARRY_ERR="docker inspect of the volumes failed"
 		return 1
@@ -301,19 +307,19 @@ carry_over() {
 promote() {
 	local name=$1 kind
 	for kind in latest previous; do
-		dk "$DOCKER_CALL_TIMEOUT" image inspect "$name:xdrive-carry-$kind" >/dev/null 2>&1 || continue
-		if ! dk "$DOCKER_CALL_TIMEOUT" tag "$name:xdrive-carry-$kind" "$name:xdrive-$kind" >/dev/null ||
-			! dk "$DOCKER_CALL_TIMEOUT" rmi "$name:xdrive-carry-$kind" >/dev/null; then
+		dc image inspect "$name:xdrive-carry-$kind" >/dev/null 2>&1 || continue
+		if ! dc tag "$name:xdrive-carry-$kind" "$name:xdrive-$kind" >/dev/null ||
+			! dc rmi "$name:xdrive-carry-$kind" >/dev/null; then
 			log "warning: container $name: cannot tag $name:xdrive-$kind"
 		fi
-		if [[ $kind == previous ]]; then dk "$DOCKER_CALL_TIMEOUT" rmi "$name:xdrive-latest" >/dev/null 2>&1 || true; fi
+		if [[ $kind == previous ]]; then dc rmi "$name:xdrive-latest" >/dev/null 2>&1 || true; fi
 	done
 }
 
 # started NAME: container NAME has been started at least once.
 started() {
 	local at
-	at=$(dk "$DOCKER_CALL_TIMEOUT" inspect --type container -f '{{.State.StartedAt}}' "$1") && [[ -n $at && $at != 0001-01-01T* ]]
+	at=$(dc inspect --type container -f '{{.State.StartedAt}}' "$1") && [[ -n $at && $at != 0001-01-01T* ]]
 }
 
 # roll_back NAME WHY puts the old container NAME.xdrive-old back as NAME,
@@ -321,12 +327,12 @@ started() {
 roll_back() {
 	local name=$1 old=$1.xdrive-old tag
 	log "container $name: $2; rolling back to the old container"
-	if dk "$DOCKER_CALL_TIMEOUT" inspect --type container -f '{{.Name}}' "$name" >/dev/null 2>&1; then
-		dk "$DOCKER_CALL_TIMEOUT" rm -f "$name" >/dev/null || return 1
+	if dc inspect --type container -f '{{.Name}}' "$name" >/dev/null 2>&1; then
+		dc rm -f "$name" >/dev/null || return 1
 	fi
-	dk "$DOCKER_CALL_TIMEOUT" rename "$old" "$name" || return 1
+	dc rename "$old" "$name" || return 1
 	for tag in "$name:xdrive-carry-latest" "$name:xdrive-carry-previous"; do
-		dk "$DOCKER_CALL_TIMEOUT" rmi "$tag" >/dev/null 2>&1 || true
+		dc rmi "$tag" >/dev/null 2>&1 || true
 	done
 }
 
@@ -339,7 +345,7 @@ recover_swap() {
 	[[ -n ${CONTAINER_STATE[$name.xdrive-old]:-} ]] || return 0
 	if [[ -n ${CONTAINER_STATE[$name]:-} ]] && started "$name"; then
 		log "container $name: its successor had started; removing the old container"
-		dk "$DOCKER_CALL_TIMEOUT" rm "$name.xdrive-old" >/dev/null || return 1
+		dc rm "$name.xdrive-old" >/dev/null || return 1
 		promote "$name"
 	else
 		roll_back "$name" "an interrupted replacement was found" || return 1
@@ -357,15 +363,15 @@ replace() {
 	local -a volume_opts=()
 	log "container $name: its spec changed; carrying its writable layer over"
 	if ! carry_over "$name" "$image"; then
-		if [[ -n $CARRY_TAG ]]; then dk "$DOCKER_CALL_TIMEOUT" rmi "$CARRY_TAG" >/dev/null 2>&1 || true; fi
+		if [[ -n $CARRY_TAG ]]; then dc rmi "$CARRY_TAG" >/dev/null 2>&1 || true; fi
 		preserve_failed "$name" "$CARRY_ERR; kept with its previous settings"
-		dk "$DOCKER_CALL_TIMEOUT" start "$name" >/dev/null
+		dc start "$name" >/dev/null
 		return
 	fi
 	while IFS= read -r volume; do
 		if [[ -n $volume ]]; then volume_opts+=(-v "$volume"); fi
 	done <<<"$CARRY_VOLUMES"
-	dk "$DOCKER_CALL_TIMEOUT" rename "$name" "$name.xdrive-old" || return 1
+	dc rename "$name" "$name.xdrive-old" || return 1
 	log "creating container $name from $CARRY_FROM"
 	# Errors go through a file: a command substitution's subshell would
 	# hold the drive lock past a release that stops this boot.
@@ -374,16 +380,16 @@ replace() {
 		"${gpu_opts[@]}" "${volume_opts[@]}" "${opts[@]}" "$CARRY_FROM" "${argv[@]}" 2>"$err_file" >/dev/null; then
 		err="creating it from $CARRY_FROM failed: $(tail -n 1 "$err_file")"
 		[[ $err != *': ' ]] || err+="time limit of ${DOCKER_RUN_TIMEOUT}s"
-	elif ! dk "$DOCKER_CALL_TIMEOUT" start "$name" 2>"$err_file" >/dev/null; then
+	elif ! dc start "$name" 2>"$err_file" >/dev/null; then
 		err="starting it failed: $(tail -n 1 "$err_file")"
 	else
-		dk "$DOCKER_CALL_TIMEOUT" rm "$name.xdrive-old" >/dev/null || log "warning: cannot remove $name.xdrive-old"
+		dc rm "$name.xdrive-old" >/dev/null || log "warning: cannot remove $name.xdrive-old"
 		promote "$name"
 		return 0
 	fi
 	roll_back "$name" "$err" || return 1
 	preserve_failed "$name" "$err; kept with its previous settings"
-	dk "$DOCKER_CALL_TIMEOUT" start "$name" >/dev/null
+	dc start "$name" >/dev/null
 }
 
 # start_container NAME keeps a spec container across launches: an existing
@@ -394,7 +400,7 @@ replace() {
 start_container() {
 	local name=$1 dir=$CONF_DIR/containers/$1 image gpus state hash have='' from saved
 	local -a opts argv gpu_opts=()
-	if ! { IFS= read -r image <"$dir/image" && IFS= read -r gpus <"$dir/gpus" &&
+	if ! { { IFS= read -r image && IFS= read -r gpus; } <"$dir/image" &&
 		mapfile -d '' -t opts <"$dir/opts" && mapfile -d '' -t argv <"$dir/argv"; }; then
 		log "container $name: cannot read its settings in $dir"
 		return 1
@@ -402,21 +408,21 @@ start_container() {
 	if [[ $gpus == All || ($gpus == Auto && $GPU == true) ]]; then
 		gpu_opts=(--gpus all)
 	fi
-	hash=$(spec_hash "$dir" "${gpu_opts[@]}") || return 1
+	hash=$(spec_hash "$dir" "$image" "${gpu_opts[@]}") || return 1
 	recover_swap "$name" || return 1
 	from=$image
 	state=${CONTAINER_STATE[$name]:-}
 	if [[ -n $state ]]; then
-		have=$(dk "$DOCKER_CALL_TIMEOUT" inspect -f '{{index .Config.Labels "xdrive.io/spec-hash"}}' "$name") || return 1
+		have=$(dc inspect -f '{{index .Config.Labels "xdrive.io/spec-hash"}}' "$name") || return 1
 		if [[ $have == "$hash" ]]; then
 			[[ $state == running ]] && log "container $name already running" && return 0
 			log "starting the existing container $name ($state)"
-			dk "$DOCKER_CALL_TIMEOUT" start "$name" >/dev/null
+			dc start "$name" >/dev/null
 			return
 		fi
 		replace "$name" "$hash" "$image"
 		return
-	elif saved=$(dk "$DOCKER_CALL_TIMEOUT" image inspect -f '{{index .Config.Labels "xdrive.io/spec-image"}}' "$name:xdrive-latest" 2>/dev/null); then
+	elif saved=$(dc image inspect -f '{{index .Config.Labels "xdrive.io/spec-image"}}' "$name:xdrive-latest" 2>/dev/null); then
 		# A container kept as an image only: its state runs only under
 		# the image it was made from, never labelled as a newer one.
 		if [[ $saved == "$image" ]]; then
@@ -451,6 +457,7 @@ start_containers() {
 # lock_drive takes the drive lock for the rest of the boot, and records the
 # boot's PID so a release that cannot wait may stop it.
 lock_drive() {
+	mkdir -p "$RUN_DIR"
 	exec 8>"$DRIVE_LOCK"
 	flock 8
 	stop_if_releasing
@@ -461,7 +468,8 @@ main() {
 	load_config
 	stop_if_releasing
 	trap on_exit EXIT
-	rm -f "$STATE_DIR/message" "$STATE_DIR/preserve-error" "$STATE_DIR/store-error"
+	unmark message
+	rm -f "$STATE_DIR/preserve-error" "$STATE_DIR/store-error"
 	phase configuring-ssh
 	setup_ssh
 	lock_drive
