@@ -23,7 +23,10 @@
 #   docker-info     replaces the "root|driver|status" line of `docker info --format`
 #   who, ss         what `who` and `ss` print (nothing if absent); who-fail,
 #                   ss-fail make them fail
-#   nvidia-smi      what `nvidia-smi` prints; it fails if absent
+#   nvidia-smi      what `nvidia-smi` prints; it fails if absent, and
+#                   hangs with nvidia-smi-hang
+#   iptables-rules, ip6tables-rules  the rules `iptables -I` added, one a
+#                   line; iptables-fail, ip6tables-fail make them fail
 # The drive is kept in one of two ways:
 #   - SHIM_VOLUME_DIR unset (unit tests): fs/DEV holds DEV's filesystem type,
 #     mount only records, and Docker's containers/NAME (its state: running,
@@ -365,7 +368,22 @@ who | ss)
 	[[ -e $S/$name-fail ]] && exit 1
 	cat "$S/$name" 2>/dev/null || true
 	;;
-nvidia-smi) cat "$S/nvidia-smi" 2>/dev/null ;;
+nvidia-smi)
+	if [[ -e $S/nvidia-smi-hang ]]; then exec sleep 600; fi
+	cat "$S/nvidia-smi" 2>/dev/null
+	;;
+iptables | ip6tables)
+	# Rules are lines of $S/NAME-rules; NAME-fail makes every call fail.
+	[[ -e $S/$name-fail ]] && exit 4
+	shift 2 # -w SECONDS
+	op=$1
+	shift
+	case $op in
+	-C) grep -qxF -- "$*" "$S/$name-rules" 2>/dev/null ;;
+	-I | -A) echo "$*" >>"$S/$name-rules" ;;
+	*) exit 2 ;;
+	esac
+	;;
 ssh-keygen) echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake" ;;
 *) ;; # resize2fs, xfs_growfs, nvidia-ctk, sync, fuser, sshd -t: nothing to do
 esac
