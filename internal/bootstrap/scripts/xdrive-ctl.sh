@@ -58,7 +58,7 @@ cmd_status() {
 	done
 	phase=$(read_state phase)
 	# The operator's call has 10 s in all: a Docker that hangs is "unknown".
-	DOCKER_CALL_TIMEOUT=${XDRIVE_STATUS_DOCKER_TIMEOUT:-3}
+	DOCKER_CALL_TIMEOUT=${XDRIVE_STATUS_DOCKER_TIMEOUT:-2}
 	load_container_states || docker_up=false
 	printf '{"phase":%s,"volumeID":%s,"mounted":%s,"containers":{' \
 		"$(json_str "${phase:-pending}")" "$(json_str "$(read_state volume-id)")" "$(json_bool is_mounted)"

@@ -11,7 +11,7 @@
 
 # Seconds each signal may take; they run at once, well within the operator's
 # 10 s for the whole status call.
-IDLE_BUDGET=${XDRIVE_IDLE_BUDGET:-4}
+IDLE_BUDGET=${XDRIVE_IDLE_BUDGET:-3}
 # Seconds between the GPU sampler's readings, and how long it keeps running
 # after the last status call that asked for the GPU.
 GPU_SAMPLE_INTERVAL=${XDRIVE_GPU_SAMPLE_INTERVAL:-5}
@@ -214,10 +214,18 @@ sig_gpu() {
 # those the operator lists (JUPYTER), and those `jupyter server list` shows
 # in any running spec container, on any port.
 jupyter_servers() {
-	local entry name port tok line base cport
+	local entry name port tok line base cport dir
 	declare -A seen=()
+	dir=$(mktemp -d "$RUN_DIR/jupyter.XXXXXX")
+	# Asked in every container at once: each takes a Python start.
 	for name in $(spec_containers); do
-		[[ ${CONTAINER_STATE[$name]:-} == running ]] || continue
+		if [[ ${CONTAINER_STATE[$name]:-} == running ]]; then
+			dk 2 exec "$name" jupyter server list --json >"$dir/$name" 2>/dev/null </dev/null &
+		fi
+	done
+	wait
+	for name in $(spec_containers); do
+		[[ -e $dir/$name ]] || continue
 		while IFS= read -r line; do
 			[[ $line =~ \"port\":\ *([0-9]+) ]] || continue
 			cport=${BASH_REMATCH[1]} tok='' base=/
@@ -226,8 +234,9 @@ jupyter_servers() {
 			port=$(host_port "$name" "$cport")
 			seen[$name:$port]=1
 			printf '%s %s %s %s\n' "$name" "$port" "${tok:--}" "$base"
-		done < <(dk 2 exec "$name" jupyter server list --json 2>/dev/null)
+		done <"$dir/$name"
 	done
+	rm -rf "$dir"
 	for entry in $JUPYTER; do
 		name=${entry%:*} port=${entry##*:}
 		[[ -z ${seen[$name:$port]:-} ]] || continue
