@@ -190,7 +190,8 @@ func Render(p Params) ([]byte, error) {
 	}
 	out := strings.NewReplacer(
 		"@WORKSTATION@", p.WorkstationKey,
-		"@ARCHIVE@", wrap(base64.StdEncoding.EncodeToString(archive), 76),
+		// Long lines: every newline counts against EC2's limit.
+		"@ARCHIVE@", wrap(base64.StdEncoding.EncodeToString(archive), 1024),
 	).Replace(string(tmpl))
 	if len(out) > MaxUserDataSize {
 		return nil, fmt.Errorf("user-data is %d bytes, over EC2's limit of %d: shorten the containers' command, args or env", len(out), MaxUserDataSize)

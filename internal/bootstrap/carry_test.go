@@ -5,12 +5,17 @@ package bootstrap
 // change never runs older state under the newer image's label.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"text/template"
+	"time"
 )
 
 const dataVolume = "3f2a9c0d:/var/lib/postgresql/data"
@@ -235,5 +240,157 @@ func TestSavedStateNeverRunsUnderNewerImage(t *testing.T) {
 	s.relaunch(p)
 	if argv := s.runArgv("web"); argv[len(argv)-2] != "web:xdrive-latest" || !s.sees("web", "/root/work") {
 		t.Errorf("back on nginx:1.25, web runs from %q", argv)
+	}
+}
+
+// specImageSettings gives nginx:1.25 settings beyond entrypoint, command
+// and env, as the bootstrap's FLATTEN_KEEPS template prints them; the
+// template itself is checked against Docker's types in TestFlattenTemplate.
+func specImageSettings(s *sandbox) {
+	path := filepath.Join(s.state, "images/nginx:1.25")
+	img := s.read(path) + `config STOPSIGNAL SIGQUIT
+config VOLUME ["/var/cache/nginx"]
+config VOLUME ["/var/lib/data"]
+config LABEL "maintainer"="NGINX Docker Maintainers"
+config EXPOSE 80/tcp
+config HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["/bin/sh","-c","curl -f http://localhost/ || exit 1"]
+`
+	s.write(path, img, 0o644)
+}
+
+// TestFlattenKeepsSettings: a flattened image keeps the spec image's
+// volumes, stop signal, health check, labels and ports.
+func TestFlattenKeepsSettings(t *testing.T) {
+	s, p := carrySandbox(t)
+	specImageSettings(s)
+	p.Containers[0].Args = []string{"--new"}
+	calls := s.relaunch(p, "XDRIVE_MAX_DEPTH=2")
+	expectOrder(t, calls, "docker export web", "docker create --name web", "docker start web")
+	img := s.read(filepath.Join(s.state, "images/web:xdrive-latest"))
+	for _, want := range []string{
+		"layers 1",
+		`change VOLUME ["/var/cache/nginx"]`,
+		`change VOLUME ["/var/lib/data"]`,
+		"change STOPSIGNAL SIGQUIT",
+		`change HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["/bin/sh","-c","curl -f http://localhost/ || exit 1"]`,
+		`change LABEL "maintainer"="NGINX Docker Maintainers"`,
+		"change EXPOSE 80/tcp",
+		`change ENV PATH="/usr/local/bin:/usr/bin"`,
+	} {
+		if !strings.Contains(img, want+"\n") {
+			t.Errorf("flattened image lacks %q:\n%s", want, img)
+		}
+	}
+	if !s.sees("web", "/root/work") {
+		t.Error("the flattened container lost its change")
+	}
+}
+
+// TestFailedFlattenStillApplies: a flatten that fails (here the env cannot
+// be read) never makes an image without the env; the change is applied
+// unflattened and the failure reported, or, past the depth Docker allows,
+// refused with the reason.
+func TestFailedFlattenStillApplies(t *testing.T) {
+	s, p := carrySandbox(t)
+	s.setState("docker-fail-env", "")
+	p.Containers[0].Args = []string{"--new"}
+	calls := s.relaunch(p, "XDRIVE_MAX_DEPTH=2")
+	expectNone(t, calls, "docker export", "docker import")
+	if argv := s.runArgv("web"); argv[len(argv)-1] != "--new" {
+		t.Errorf("the change was not applied: %q", argv)
+	}
+	st := s.status()
+	if st.PreserveError != "" || !strings.Contains(st.Message, "web: not flattened (cannot read the settings of nginx:1.25") {
+		t.Errorf("status = %+v", st)
+	}
+
+	p.Containers[0].Args = []string{"--newer"}
+	calls = s.relaunch(p, "XDRIVE_MAX_DEPTH=2", "XDRIVE_HARD_DEPTH=4")
+	expectNone(t, calls, "docker create")
+	st = s.status()
+	if !strings.Contains(st.PreserveError, "web: flattening web:xdrive-carry-latest failed: cannot read the settings") ||
+		!strings.Contains(st.PreserveError, "cannot be applied unflattened") {
+		t.Errorf("status = %+v", st)
+	}
+	if argv := s.runArgv("web"); argv[len(argv)-1] != "--new" || !s.sees("web", "/root/work") {
+		t.Errorf("the old container was not kept: %q", argv)
+	}
+}
+
+// dockerConfig has the fields and types of Docker's image config
+// (container.Config, HealthConfig), which FLATTEN_KEEPS reads.
+type dockerConfig struct {
+	Entrypoint, Cmd, Env []string
+	WorkingDir, User     string
+	StopSignal           string
+	Volumes              map[string]struct{}
+	Labels               map[string]string
+	ExposedPorts         map[string]struct{}
+	Healthcheck          *dockerHealth
+}
+
+type dockerHealth struct {
+	Test                                          []string
+	Interval, Timeout, StartPeriod, StartInterval time.Duration
+	Retries                                       int
+}
+
+// TestFlattenTemplate runs the bootstrap's FLATTEN_KEEPS template as Docker
+// does (text/template, with Docker's json function) on image configs.
+func TestFlattenTemplate(t *testing.T) {
+	src, err := scripts.ReadFile("scripts/xdrive-bootstrap.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)\nFLATTEN_KEEPS='(.*?)'\n`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("no FLATTEN_KEEPS in xdrive-bootstrap.sh")
+	}
+	tmpl, err := template.New("keeps").Funcs(template.FuncMap{"json": func(v any) string {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(v)
+		return strings.TrimSpace(b.String())
+	}}).Parse(string(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  dockerConfig
+		want string
+	}{
+		{"nothing", dockerConfig{}, ""},
+		{"everything", dockerConfig{
+			Entrypoint: []string{"/docker-entrypoint.sh"}, Cmd: []string{"nginx", "-g", "daemon off;"}, WorkingDir: "/srv", User: "101:101",
+			StopSignal: "SIGQUIT", Volumes: map[string]struct{}{"/var/lib/data": {}, "/a b": {}},
+			Labels:       map[string]string{"maintainer": `NGINX "Docker" <docker-maint@nginx.com>`},
+			ExposedPorts: map[string]struct{}{"80/tcp": {}, "443/tcp": {}},
+			Healthcheck: &dockerHealth{Test: []string{"CMD-SHELL", "curl -f http://localhost/ || exit 1"},
+				Interval: 30 * time.Second, Timeout: 5 * time.Second, StartPeriod: 90 * time.Second, Retries: 3},
+		}, `ENTRYPOINT ["/docker-entrypoint.sh"]
+CMD ["nginx","-g","daemon off;"]
+WORKDIR /srv
+USER 101:101
+STOPSIGNAL SIGQUIT
+VOLUME ["/a b"]
+VOLUME ["/var/lib/data"]
+LABEL "maintainer"="NGINX \"Docker\" <docker-maint@nginx.com>"
+EXPOSE 443/tcp
+EXPOSE 80/tcp
+HEALTHCHECK --interval=30s --timeout=5s --start-period=1m30s --retries=3 CMD ["/bin/sh","-c","curl -f http://localhost/ || exit 1"]
+`},
+		{"exec-form health check", dockerConfig{Healthcheck: &dockerHealth{Test: []string{"CMD", "/bin/check", "--fast"}, StartInterval: time.Second}},
+			"HEALTHCHECK --start-interval=1s CMD [\"/bin/check\",\"--fast\"]\n"},
+		{"health check off", dockerConfig{Healthcheck: &dockerHealth{Test: []string{"NONE"}}}, "HEALTHCHECK NONE\n"},
+	} {
+		var out strings.Builder
+		if err := tmpl.Execute(&out, struct{ Config dockerConfig }{tc.cfg}); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if out.String() != tc.want {
+			t.Errorf("%s: got\n%s\nwant\n%s", tc.name, out.String(), tc.want)
+		}
 	}
 }

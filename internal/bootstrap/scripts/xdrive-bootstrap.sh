@@ -11,6 +11,9 @@ VOLUME_WAIT=${XDRIVE_VOLUME_WAIT:-1800}
 STOP_TIMEOUT=${XDRIVE_STOP_TIMEOUT:-20}
 # A committed image deeper than this is flattened (overlay2 allows about 125).
 MAX_DEPTH=${XDRIVE_MAX_DEPTH:-60}
+# Up to this depth a change is applied even when the flatten fails (Docker
+# refuses to commit past 125).
+HARD_DEPTH=${XDRIVE_HARD_DEPTH:-110}
 EBS_MODEL="Amazon Elastic Block Store"
 
 # dc ARGS... runs docker with the time limit of most calls.
@@ -230,26 +233,48 @@ spec_hash() {
 	} | sha256sum | cut -c1-16
 }
 
+# FLATTEN_KEEPS is a template that prints, one a line, the Dockerfile
+# instructions that keep an image's settings other than its env: a health
+# check's shell form becomes /bin/sh -c, the same on Linux.
+# shellcheck disable=SC2016 # a Go template, not shell
+FLATTEN_KEEPS='{{with .Config}}{{with .Entrypoint}}ENTRYPOINT {{json .}}
+{{end}}{{with .Cmd}}CMD {{json .}}
+{{end}}{{with .WorkingDir}}WORKDIR {{.}}
+{{end}}{{with .User}}USER {{.}}
+{{end}}{{with .StopSignal}}STOPSIGNAL {{.}}
+{{end}}{{range $k, $v := .Volumes}}VOLUME [{{json $k}}]
+{{end}}{{range $k, $v := .Labels}}LABEL {{json $k}}={{json $v}}
+{{end}}{{range $k, $v := .ExposedPorts}}EXPOSE {{$k}}
+{{end}}{{with .Healthcheck}}HEALTHCHECK {{with .Interval}}--interval={{.}} {{end}}{{with .Timeout}}--timeout={{.}} {{end}}
+{{- with .StartPeriod}}--start-period={{.}} {{end}}{{with .StartInterval}}--start-interval={{.}} {{end}}{{with .Retries}}--retries={{.}} {{end}}
+{{- $t := index .Test 0}}{{if eq $t "NONE"}}NONE{{else if eq $t "CMD"}}CMD {{json (slice .Test 1)}}{{else}}CMD ["/bin/sh","-c",{{json (index .Test 1)}}]{{end}}
+{{end}}{{end}}'
+
 # flatten NAME TARGET SPEC_IMAGE squashes container NAME into a one-layer
-# TARGET, with the runtime settings of SPEC_IMAGE (so env values given with
-# `docker run -e` are not baked in).
+# TARGET, with the settings of SPEC_IMAGE (so env values given with
+# `docker run -e` are not baked in). A setting it cannot read fails it,
+# with FLATTEN_ERR set and TARGET left as it was.
 flatten() {
-	local name=$1 target=$2 from=$3 ep cmd wd user line k v
+	local name=$1 target=$2 from=$3 keep env line k v
 	local -a changes=()
 	dc image inspect "$from" >/dev/null 2>&1 || from=$target
-	IFS='|' read -r ep cmd wd user < <(dc image inspect -f \
-		'{{json .Config.Entrypoint}}|{{json .Config.Cmd}}|{{.Config.WorkingDir}}|{{.Config.User}}' "$from") || return 1
-	[[ $ep == null || $ep == '[]' ]] || changes+=(--change "ENTRYPOINT $ep")
-	[[ $cmd == null || $cmd == '[]' ]] || changes+=(--change "CMD $cmd")
-	[[ -z $wd ]] || changes+=(--change "WORKDIR $wd")
-	[[ -z $user ]] || changes+=(--change "USER $user")
+	if ! keep=$(dc image inspect -f "$FLATTEN_KEEPS" "$from") ||
+		! env=$(dc image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$from"); then
+		FLATTEN_ERR="cannot read the settings of $from"
+		return 1
+	fi
+	while IFS= read -r line; do
+		if [[ -n $line ]]; then changes+=(--change "$line"); fi
+	done <<<"$keep"
 	while IFS= read -r line; do
 		[[ $line == *=* ]] || continue
 		k=${line%%=*} v=${line#*=}
 		v=${v//\\/\\\\} v=${v//\"/\\\"} v=${v//\$/\\\$}
 		changes+=(--change "ENV $k=\"$v\"")
-	done < <(dc image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$from")
-	dk "$DOCKER_COMMIT_TIMEOUT" export "$name" | dk "$DOCKER_COMMIT_TIMEOUT" import "${changes[@]}" - "$target" >/dev/null
+	done <<<"$env"
+	dk "$DOCKER_COMMIT_TIMEOUT" export "$name" | dk "$DOCKER_COMMIT_TIMEOUT" import "${changes[@]}" - "$target" >/dev/null && return
+	FLATTEN_ERR="export and import of $name failed or ran past ${DOCKER_COMMIT_TIMEOUT}s"
+	return 1
 }
 
 # carry_over NAME SPEC_IMAGE stops container NAME and saves its writable
@@ -284,9 +309,15 @@ carry_over() {
 	fi
 	if ((depth > MAX_DEPTH)); then
 		log "container $name: $target has $depth layers; flattening"
-		if ! flatten "$name" "$target" "${old_image:-$image}"; then
-			CARRY_ERR="flattening $target ($depth layers) failed"
+		if flatten "$name" "$target" "${old_image:-$image}"; then
+			:
+		elif ((depth > HARD_DEPTH)); then
+			CARRY_ERR="flattening $target failed: $FLATTEN_ERR; at $depth layers the change cannot be applied unflattened"
 			return 1
+		else
+			# Applied unflattened, while the layers last: reported, retried next time.
+			FLATTEN_WARNINGS+="$name: not flattened ($FLATTEN_ERR), $depth layers; "
+			log "warning: container $name: not flattened: $FLATTEN_ERR"
 		fi
 	fi
 	CARRY_FROM=$image
@@ -344,7 +375,6 @@ recover_swap() {
 	local name=$1
 	[[ -n ${CONTAINER_STATE[$name.xdrive-old]:-} ]] || return 0
 	if [[ -n ${CONTAINER_STATE[$name]:-} ]] && started "$name"; then
-		log "container $name: its successor had started; removing the old container"
 		dc rm "$name.xdrive-old" >/dev/null || return 1
 		promote "$name"
 	else
@@ -372,7 +402,6 @@ replace() {
 		if [[ -n $volume ]]; then volume_opts+=(-v "$volume"); fi
 	done <<<"$CARRY_VOLUMES"
 	dc rename "$name" "$name.xdrive-old" || return 1
-	log "creating container $name from $CARRY_FROM"
 	# Errors go through a file: a command substitution's subshell would
 	# hold the drive lock past a release that stops this boot.
 	if ! dk "$DOCKER_RUN_TIMEOUT" create --name "$name" --restart unless-stopped \
@@ -428,7 +457,7 @@ start_container() {
 		if [[ $saved == "$image" ]]; then
 			from=$name:xdrive-latest
 		else
-			preserve_failed "$name" "$name:xdrive-latest holds its state from image $saved, not $image; started from $image, the state is kept in $name:xdrive-latest"
+			preserve_failed "$name" "$name:xdrive-latest holds its state from image $saved; started from $image, that tag kept"
 		fi
 	fi
 	log "starting container $name from $from"
@@ -440,7 +469,7 @@ start_container() {
 start_containers() {
 	local name
 	local -a failed=()
-	PRESERVE_ERRORS=
+	PRESERVE_ERRORS='' FLATTEN_WARNINGS=''
 	load_container_states || die "Docker does not answer"
 	while IFS= read -r -u 3 name; do
 		stop_if_releasing
@@ -452,6 +481,7 @@ start_containers() {
 		rm -f "$STATE_DIR/preserve-error"
 	fi
 	((${#failed[@]} == 0)) || die "containers failed to start: ${failed[*]}"
+	[[ -z $FLATTEN_WARNINGS ]] || write_state message "${FLATTEN_WARNINGS%; }"
 }
 
 # lock_drive takes the drive lock for the rest of the boot, and records the

@@ -45,8 +45,9 @@
 # jupyter-servers (what `docker exec NAME jupyter server list` prints);
 # images/REF an image: "layers N", then its "file PATH" lines, its
 # "label KEY=VALUE" lines (a commit keeps the container's labels), its
-# "config FIELD VALUE" lines (what `image inspect` prints for Volumes,
-# StopSignal and Healthcheck) and, for an imported image, its "change ..."
+# "config INSTRUCTION" lines (what the bootstrap's FLATTEN_KEEPS template
+# prints beyond CMD ["/bin/sh"] and WORKDIR /work; docker-fail-env fails
+# the read of Env) and, for an imported image, its "change ..."
 # lines. A commit adds a layer, an import has one; a missing image is pulled
 # with 3. A container keeps its image's layers and files, not its name, so
 # a tag may move or go while containers use the image, as with Docker.
@@ -202,15 +203,15 @@ fake_docker() {
 		[[ -e $f ]] || { echo "Error: No such image: $ref" >&2; return 1; }
 		case ${3:-} in
 		*RootFS.Layers*) layers "$ref" ;;
-		*Entrypoint*) echo 'null|["/bin/sh"]|/work|' ;;
-		*Config.Env*) printf 'PATH=/usr/local/bin:/usr/bin\nLANG=C.UTF-8\n' ;;
+		*ENTRYPOINT*) printf 'CMD ["/bin/sh"]\nWORKDIR /work\n' && sed -n 's/^config //p' "$f" ;;
+		*Config.Env*)
+			[[ ! -e $S/docker-fail-env ]] || { echo "Error: template failed (shim)" >&2; return 1; }
+			printf 'PATH=/usr/local/bin:/usr/bin\nLANG=C.UTF-8\n'
+			;;
 		*Labels\ \"*)
 			[[ $3 =~ Labels\ \"([^\"]+)\" ]]
 			sed -n "s|^label ${BASH_REMATCH[1]}=||p" "$f"
 			;;
-		*Config.Volumes*) sed -n 's/^config Volumes //p' "$f" | grep . || echo null ;;
-		*Config.StopSignal*) sed -n 's/^config StopSignal //p' "$f" ;;
-		*Config.Healthcheck*) sed -n 's/^config Healthcheck //p' "$f" | grep . || echo null ;;
 		esac
 		;;
 	rm)
