@@ -13,28 +13,6 @@ import (
 	"time"
 )
 
-// signalsEnv runs `xdrive-ctl status` with the idle check and extra env.
-func (s *sandbox) signalsEnv(c IdleCheck, env ...string) map[string]Signal {
-	s.t.Helper()
-	args := append([]string{"status", "--drive", driveVolumeID}, strings.Fields(c.StatusArgs())...)
-	out, stderr, err := s.ctl(append([]string{"SSH_CONNECTION=" + operatorSSH}, env...), args...)
-	if err != nil {
-		s.t.Fatalf("xdrive-ctl status: %v\n%s", err, stderr)
-	}
-	st, err := ParseStatus([]byte(out))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	got := map[string]Signal{}
-	for _, sig := range st.Activity {
-		got[sig.Name] = sig
-	}
-	if len(got) != 6 {
-		s.t.Fatalf("activity = %+v, want the six signals", st.Activity)
-	}
-	return got
-}
-
 // TestIdleSignalBudgets: a hung nvidia-smi and a check command that never
 // ends are reported unknown once their budget runs out; the other signals
 // are still read, and the call returns.
@@ -43,7 +21,7 @@ func TestIdleSignalBudgets(t *testing.T) {
 	s.setState("nvidia-smi-hang", "")
 	c := idleCheck
 	c.Command = "sleep 600"
-	got := s.signalsEnv(c, "XDRIVE_IDLE_BUDGET=2")
+	got := s.signals(c, "XDRIVE_IDLE_BUDGET=2")
 	for _, name := range []string{"gpu", "command"} {
 		if got[name].State != SignalUnknown || !strings.Contains(got[name].Detail, "not read within 2s") {
 			t.Errorf("signal %s = %+v, want unknown after its budget", name, got[name])
@@ -173,7 +151,7 @@ func TestFalseIdle(t *testing.T) {
 			if tc.gpu {
 				s.setState("nvidia-smi", "0")
 			}
-			expectStates(t, s.signalsEnv(idleCheck, env...), allIdle)
+			expectStates(t, s.signals(idleCheck, env...), allIdle)
 			s.quietNetwork()
 			time.Sleep(time.Second) // Jupyter's and the GPU's windows start at the last check, in seconds
 			tc.setup(s)
@@ -182,7 +160,7 @@ func TestFalseIdle(t *testing.T) {
 				want[name] = SignalIdle
 			}
 			want[tc.signal] = SignalActive
-			expectStates(t, s.signalsEnv(idleCheck, env...), want)
+			expectStates(t, s.signals(idleCheck, env...), want)
 		})
 	}
 }

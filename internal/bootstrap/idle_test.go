@@ -92,11 +92,12 @@ func (s *sandbox) quietNetwork() {
 var idleCheck = IdleCheck{CPULoad: "0.5", GPUPercent: 10, Ports: []int32{8888}, BytesPerSecond: 4096,
 	Jupyter: []JupyterPort{{Container: "lab", Port: 8888}}, Command: "exit 1"}
 
-// signals runs `xdrive-ctl status` with the idle check, as the operator does over SSH.
-func (s *sandbox) signals(c IdleCheck) map[string]Signal {
+// signals runs `xdrive-ctl status` with the idle check, as the operator
+// does over SSH, on a ready instance; env adds settings.
+func (s *sandbox) signals(c IdleCheck, env ...string) map[string]Signal {
 	s.t.Helper()
 	args := append([]string{"status", "--drive", driveVolumeID}, strings.Fields(c.StatusArgs())...)
-	out, stderr, err := s.ctl([]string{"SSH_CONNECTION=" + operatorSSH}, args...)
+	out, stderr, err := s.ctl(append([]string{"SSH_CONNECTION=" + operatorSSH}, env...), args...)
 	if err != nil {
 		s.t.Fatalf("xdrive-ctl status: %v\n%s", err, stderr)
 	}
