@@ -190,7 +190,8 @@ func Render(p Params) ([]byte, error) {
 	}
 	out := strings.NewReplacer(
 		"@WORKSTATION@", p.WorkstationKey,
-		"@ARCHIVE@", wrap(base64.StdEncoding.EncodeToString(archive), 76),
+		// Long lines: every newline counts against EC2's limit.
+		"@ARCHIVE@", wrap(base64.StdEncoding.EncodeToString(archive), 1024),
 	).Replace(string(tmpl))
 	if len(out) > MaxUserDataSize {
 		return nil, fmt.Errorf("user-data is %d bytes, over EC2's limit of %d: shorten the containers' command, args or env", len(out), MaxUserDataSize)
@@ -249,8 +250,9 @@ func (p Params) files() ([]file, error) {
 		}
 		fs = append(fs,
 			// 0600: opts holds env values, which only root should read.
-			file{dir + "image", 0o600, []byte(c.Image + "\n")},
-			file{dir + "gpus", 0o600, []byte(string(gpus) + "\n")},
+			// One file for the image and the GPU mode: each file costs a
+			// tar header of the user-data's limited size.
+			file{dir + "image", 0o600, []byte(c.Image + "\n" + string(gpus) + "\n")},
 			file{dir + "opts", 0o600, nulList(opts)},
 			file{dir + "argv", 0o600, nulList(argv)},
 		)
@@ -260,7 +262,8 @@ func (p Params) files() ([]file, error) {
 }
 
 // installedData is an embedded file as installed: a script loses its
-// comment lines (not its shebang), to fit EC2's user-data limit.
+// comment lines (not its shebang), blank lines and indentation, to fit
+// EC2's user-data limit (no installed script has a here-document).
 func installedData(src string) ([]byte, error) {
 	data, err := scripts.ReadFile("scripts/" + src)
 	if err != nil || !strings.HasSuffix(src, ".sh") {
@@ -268,10 +271,11 @@ func installedData(src string) ([]byte, error) {
 	}
 	var out bytes.Buffer
 	for i, line := range strings.SplitAfter(string(data), "\n") {
-		if i > 0 && strings.HasPrefix(strings.TrimLeft(line, " \t"), "#") {
+		code := strings.TrimLeft(line, " \t")
+		if i > 0 && (strings.HasPrefix(code, "#") || code == "\n") {
 			continue
 		}
-		out.WriteString(line)
+		out.WriteString(code)
 	}
 	return out.Bytes(), nil
 }

@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,9 +12,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// curlShim answers the Jupyter API of port P from $SHIM_STATE/jupyter-P,
-// and fails (as with no server) when that file is absent, or (as with HTTP
-// 403) when $SHIM_STATE/jupyter-token names a token it was not given.
+// curlShim answers the Jupyter API of port P: api/kernels from
+// $SHIM_STATE/jupyter-P, api/status from $SHIM_STATE/jupyter-P-status (or
+// a last activity long ago); it fails (as with no server) when jupyter-P is
+// absent, or (as with HTTP 403) when $SHIM_STATE/jupyter-token names a
+// token it was not given.
 const curlShim = `#!/bin/bash
 for a; do url=$a; done
 printf '%s\n' "$*" >>"$SHIM_STATE/curl-calls"
@@ -21,7 +24,10 @@ if [[ -e $SHIM_STATE/jupyter-token && " $* " != *" Authorization: token $(<"$SHI
 port=${url#http://127.0.0.1:}
 port=${port%%/*}
 [[ -e $SHIM_STATE/jupyter-$port ]] || exit 7
-cat "$SHIM_STATE/jupyter-$port"
+case $url in
+*/api/status) cat "$SHIM_STATE/jupyter-$port-status" 2>/dev/null || echo '{"started": "2020-01-01T00:00:00Z", "last_activity": "2020-01-01T00:00:00.000000Z", "kernels": 1}' ;;
+*) cat "$SHIM_STATE/jupyter-$port" ;;
+esac
 `
 
 // A connection on port 22 other than the operator's, and the operator's own.
@@ -38,6 +44,15 @@ func idleSandbox(t *testing.T, gpu bool, change ...func(*Params)) *sandbox {
 	t.Helper()
 	s := newSandbox(t, false)
 	s.write(filepath.Join(s.bin, "curl"), curlShim, 0o755)
+	// The GPU sampler a status call starts stops once gpu-wanted is gone.
+	s.env = append(s.env, "XDRIVE_GPU_SAMPLE_INTERVAL=0.1")
+	t.Cleanup(func() {
+		run := filepath.Join(s.root, "run/xdrive")
+		_ = os.Remove(filepath.Join(run, "gpu-wanted"))
+		if s.exists(filepath.Join(run, "gpu-sampler.lock")) {
+			_ = exec.Command("flock", "-w", "10", filepath.Join(run, "gpu-sampler.lock"), "true").Run()
+		}
+	})
 	p := testParams(t)
 	p.GPU = gpu
 	p.Containers[0].Name = "lab"
@@ -54,19 +69,35 @@ func idleSandbox(t *testing.T, gpu bool, change ...func(*Params)) *sandbox {
 	return s
 }
 
-// quietNetwork records a reading of no traffic 10 s ago, so the next one has a rate.
+// netDev is /proc/net/dev with BYTES received on eth0 (and traffic on lo
+// and docker0, which does not count).
+func netDev(bytes int64) string {
+	return "Inter-|   Receive                                                |  Transmit\n" +
+		" face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n" +
+		"    lo: 99999999 1000 0 0 0 0 0 0 99999999 1000 0 0 0 0 0 0\n" +
+		fmt.Sprintf("  eth0: %d 500 0 0 0 0 0 0 2000 400 0 0 0 0 0 0\n", bytes) +
+		"docker0: 88888888 10 0 0 0 0 0 0 88888888 10 0 0 0 0 0 0\n"
+}
+
+// quietNetwork records readings of no traffic and no jobs 10 s ago, so the
+// next ones have a rate.
 func (s *sandbox) quietNetwork() {
-	s.write(filepath.Join(s.root, "var/lib/xdrive/idle-net"), fmt.Sprintf("%d 0\n", time.Now().Unix()-10), 0o644)
+	then := time.Now().Unix() - 10
+	s.write(filepath.Join(s.root, "proc/net/dev"), netDev(1000), 0o644)
+	s.write(filepath.Join(s.root, "var/lib/xdrive/idle-net"), fmt.Sprintf("%d 0\n", then), 0o644)
+	s.write(filepath.Join(s.root, "var/lib/xdrive/idle-iface"), fmt.Sprintf("%d 3000\n", then), 0o644)
+	s.write(filepath.Join(s.root, "var/lib/xdrive/idle-jobs"), fmt.Sprintf("%d 0\n", then), 0o644)
 }
 
 var idleCheck = IdleCheck{CPULoad: "0.5", GPUPercent: 10, Ports: []int32{8888}, BytesPerSecond: 4096,
 	Jupyter: []JupyterPort{{Container: "lab", Port: 8888}}, Command: "exit 1"}
 
-// signals runs `xdrive-ctl status` with the idle check, as the operator does over SSH.
-func (s *sandbox) signals(c IdleCheck) map[string]Signal {
+// signals runs `xdrive-ctl status` with the idle check, as the operator
+// does over SSH, on a ready instance; env adds settings.
+func (s *sandbox) signals(c IdleCheck, env ...string) map[string]Signal {
 	s.t.Helper()
 	args := append([]string{"status", "--drive", driveVolumeID}, strings.Fields(c.StatusArgs())...)
-	out, stderr, err := s.ctl([]string{"SSH_CONNECTION=" + operatorSSH}, args...)
+	out, stderr, err := s.ctl(append([]string{"SSH_CONNECTION=" + operatorSSH}, env...), args...)
 	if err != nil {
 		s.t.Fatalf("xdrive-ctl status: %v\n%s", err, stderr)
 	}

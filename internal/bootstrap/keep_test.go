@@ -52,17 +52,15 @@ func (s *sandbox) sees(name, path string) bool {
 
 // relaunch ends this launch with a release and boots the next one on the
 // same drive (the shim's Docker store is the drive's), restored from a snapshot.
-func (s *sandbox) relaunch(p Params) []string {
+func (s *sandbox) relaunch(p Params, env ...string) []string {
 	s.t.Helper()
 	if _, stderr, err := s.ctl(nil, "release"); err != nil {
 		s.t.Fatalf("release: %v\n%s", err, stderr)
 	}
-	if err := os.RemoveAll(filepath.Join(s.root, "var/lib/xdrive")); err != nil {
-		s.t.Fatal(err)
-	}
+	s.newRoot()
 	n := len(s.calls())
 	p.BlankDrive = false
-	s.boot(p)
+	s.boot(p, env...)
 	return s.calls()[n:]
 }
 
@@ -98,10 +96,11 @@ func TestKeepStoppedContainersChanges(t *testing.T) {
 			}
 			calls := s.relaunch(p)
 			if specChange {
-				expectOrder(t, calls, "docker commit web web:xdrive-latest", "docker rm web", "docker run -d --name web")
+				expectOrder(t, calls, "docker commit web web:xdrive-carry-latest", "docker rename web web.xdrive-old",
+					"docker create --name web", "docker start web", "docker rm web.xdrive-old", "docker tag web:xdrive-carry-latest web:xdrive-latest")
 			} else {
 				expectOrder(t, calls, "docker start web")
-				expectNone(t, calls, "docker rm")
+				expectNone(t, calls, "docker rm ")
 			}
 			if !s.sees("web", "/opt/venv/installed") {
 				t.Error("the stopped container's change was lost")
@@ -120,13 +119,15 @@ func TestRecreateCarriesOverOnSpecChange(t *testing.T) {
 	s.write(filepath.Join(s.state, "meta/web/volumes"), "3f2a9c0d:/var/lib/data\n", 0o644)
 	p.Containers[0].Env = []corev1.EnvVar{{Name: "MODE", Value: "dev"}}
 	calls := s.relaunch(p)
-	// Stop first, then commit, then remove, then run from the commit.
-	expectOrder(t, calls, "docker stop -t 20 web", "docker commit web web:xdrive-latest", "docker rm web", "docker run -d --name web")
+	// Stop first, then commit, then create from the commit and start; the
+	// old container goes only once its successor has started.
+	expectOrder(t, calls, "docker stop -t 20 web", "docker commit web web:xdrive-carry-latest", "docker rename web web.xdrive-old",
+		"docker create --name web", "docker start web", "docker rm web.xdrive-old")
 	argv := s.runArgv("web")
 	if i := slices.Index(argv, "-v"); i < 0 || argv[i+1] != "3f2a9c0d:/var/lib/data" {
 		t.Errorf("the new container does not mount the old one's volume: %q", argv)
 	}
-	if argv[len(argv)-1] != "web:xdrive-latest" || !slices.Contains(argv, "MODE=dev") {
+	if argv[len(argv)-1] != "web:xdrive-carry-latest" || !slices.Contains(argv, "MODE=dev") {
 		t.Errorf("new container argv %q", argv)
 	}
 	if labelOf(t, s, "web") == before {
@@ -140,7 +141,8 @@ func TestRecreateCarriesOverOnSpecChange(t *testing.T) {
 		s.change("web", "/root/more")
 		p.Containers[0].Image = "nginx:1.27"
 		calls := s.relaunch(p)
-		expectOrder(t, calls, "docker commit web web:xdrive-previous", "docker rm web", "docker run -d --name web")
+		expectOrder(t, calls, "docker commit web web:xdrive-carry-previous", "docker rename web web.xdrive-old",
+			"docker create --name web", "docker start web", "docker rm web.xdrive-old", "docker tag web:xdrive-carry-previous web:xdrive-previous")
 		if argv := s.runArgv("web"); argv[len(argv)-1] != "nginx:1.27" {
 			t.Errorf("new container argv %q", argv)
 		}
@@ -159,7 +161,7 @@ func TestRecreateCarriesOverOnSpecChange(t *testing.T) {
 func TestDepthStaysBounded(t *testing.T) {
 	t.Parallel()
 	s := newSandbox(t, false)
-	s.timeout = 4 * runTimeout // 200 cycles of about ten shim calls each
+	s.timeout = 8 * runTimeout // 200 cycles of about twenty shim calls each, on a machine that may be busy
 	p := testParams(t)
 	p.Containers[0].Env = []corev1.EnvVar{{Name: "TOKEN", Value: "not-in-the-image"}}
 	s.boot(p)
@@ -222,7 +224,7 @@ func TestFailedCommitKeepsOldContainer(t *testing.T) {
 	p.Containers[0].Args = []string{"--new"}
 	calls := s.relaunch(p)
 	expectOrder(t, calls, "docker commit web", "docker start web")
-	expectNone(t, calls, "docker rm", "docker run")
+	expectNone(t, calls, "docker rm ", "docker rename", "docker create", "docker run")
 	if !s.sees("web", "/root/work") {
 		t.Error("the old container's change is gone")
 	}
@@ -236,7 +238,7 @@ func TestFailedCommitKeepsOldContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls = s.relaunch(p)
-	expectOrder(t, calls, "docker commit web web:xdrive-latest", "docker rm web", "docker run -d --name web")
+	expectOrder(t, calls, "docker commit web web:xdrive-carry-latest", "docker create --name web", "docker start web", "docker rm web.xdrive-old")
 	if st := s.status(); st.PreserveError != "" || !s.sees("web", "/root/work") {
 		t.Errorf("status = %+v", st)
 	}
@@ -424,6 +426,17 @@ func TestOptionFilesArePrivate(t *testing.T) {
 		}
 		if fi.Mode().Perm()&0o077 != 0 {
 			t.Errorf("%s has mode %v", f, fi.Mode().Perm())
+		}
+	}
+}
+
+// newRoot clears what the next instance would not have: /var/lib/xdrive on
+// its new root disk, and /run/xdrive.
+func (s *sandbox) newRoot() {
+	s.t.Helper()
+	for _, d := range []string{"var/lib/xdrive", "run/xdrive"} {
+		if err := os.RemoveAll(filepath.Join(s.root, d)); err != nil {
+			s.t.Fatal(err)
 		}
 	}
 }

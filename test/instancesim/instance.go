@@ -249,8 +249,10 @@ func (h *Instance) addDisks() error {
 		root = "vol-0000000000000000r"
 	}
 	files := map[string]string{filepath.Join(h.state, "rootsrc"): "/dev/" + rootDev + "p1\n",
-		// A quiet machine, for the idle auto-stop's CPU signal.
-		filepath.Join(h.root, "proc/loadavg"): "0.02 0.03 0.00 1/120 4242\n"}
+		// A quiet machine, for the idle auto-stop's CPU and network signals.
+		filepath.Join(h.root, "proc/loadavg"): "0.02 0.03 0.00 1/120 4242\n",
+		filepath.Join(h.root, "proc/net/dev"): "Inter-|   Receive    |  Transmit\n face |bytes    packets|bytes    packets\n" +
+			"  eth0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n"}
 	for _, d := range []struct{ name, volume string }{{rootDev, root}, {driveDev, h.VolumeID}} {
 		sys := filepath.Join(h.root, "sys/block", d.name)
 		files[filepath.Join(sys, "device/model")] = ebsModel + "\n"
@@ -458,7 +460,9 @@ func (h *Instance) Docker(ctx context.Context, args ...string) (string, error) {
 
 // Released reports whether xdrive-ctl release completed on the instance.
 func (h *Instance) Released() bool {
-	return h.booted() == nil && exists(filepath.Join(h.root, "var/lib/xdrive/released"))
+	// On tmpfs (/run), and on the root disk when it has room.
+	return h.booted() == nil && (exists(filepath.Join(h.root, "run/xdrive/released")) ||
+		exists(filepath.Join(h.root, "var/lib/xdrive/released")))
 }
 
 // SSHCommands counts the commands the operator ran on the instance over SSH.

@@ -11,11 +11,17 @@ VOLUME_WAIT=${XDRIVE_VOLUME_WAIT:-1800}
 STOP_TIMEOUT=${XDRIVE_STOP_TIMEOUT:-20}
 # A committed image deeper than this is flattened (overlay2 allows about 125).
 MAX_DEPTH=${XDRIVE_MAX_DEPTH:-60}
+# Up to this depth a change is applied even when the flatten fails (Docker
+# refuses to commit past 125).
+HARD_DEPTH=${XDRIVE_HARD_DEPTH:-110}
 EBS_MODEL="Amazon Elastic Block Store"
+
+# dc ARGS... runs docker with the time limit of most calls.
+dc() { dk "$DOCKER_CALL_TIMEOUT" "$@"; }
 
 # A release (spot notice or operator) wins over a running bootstrap.
 stop_if_releasing() {
-	if [[ -e $STATE_DIR/releasing || -e $STATE_DIR/released ]]; then
+	if has_state releasing || has_state released; then
 		log "drive is being released; bootstrap stops"
 		exit 0
 	fi
@@ -29,7 +35,7 @@ phase() {
 
 on_exit() {
 	local rc=$?
-	if ((rc != 0)) && [[ ! -e $STATE_DIR/releasing && ! -e $STATE_DIR/released ]]; then
+	if ((rc != 0)) && ! has_state releasing && ! has_state released; then
 		[[ -s $STATE_DIR/message ]] || write_state message "bootstrap failed (exit $rc); see the journal"
 		write_state phase failed
 	fi
@@ -193,7 +199,7 @@ configure_docker() {
 # is recorded for `xdrive-ctl status` (the operator's ContainersPreserved).
 check_store() {
 	local info root driver status problem='' want=$MOUNT_PATH/docker
-	info=$(dk "$DOCKER_CALL_TIMEOUT" info --format '{{.DockerRootDir}}|{{.Driver}}|{{json .DriverStatus}}') ||
+	info=$(dc info --format '{{.DockerRootDir}}|{{.Driver}}|{{json .DriverStatus}}') ||
 		die "docker info failed"
 	IFS='|' read -r root driver status <<<"$info"
 	if [[ $root != "$want" ]]; then
@@ -214,81 +220,205 @@ preserve_failed() {
 	PRESERVE_ERRORS+="$1: $2; "
 }
 
-# spec_hash DIR GPUOPTS...: hash of a container's settings as it would run.
+# spec_hash DIR IMAGE GPUOPTS...: hash of a container's settings as it
+# would run (the same as when the image had a file of its own).
 spec_hash() {
 	local dir=$1
 	shift
 	{
-		cat "$dir/image" "$dir/opts" "$dir/argv"
+		printf '%s\n' "$1"
+		shift
+		cat "$dir/opts" "$dir/argv"
 		printf '%s\0' "$@"
 	} | sha256sum | cut -c1-16
 }
 
+# FLATTEN_KEEPS is a template that prints, one a line, the Dockerfile
+# instructions that keep an image's settings other than its env: a health
+# check's shell form becomes /bin/sh -c, the same on Linux.
+# shellcheck disable=SC2016 # a Go template, not shell
+FLATTEN_KEEPS='{{with .Config}}{{with .Entrypoint}}ENTRYPOINT {{json .}}
+{{end}}{{with .Cmd}}CMD {{json .}}
+{{end}}{{with .WorkingDir}}WORKDIR {{.}}
+{{end}}{{with .User}}USER {{.}}
+{{end}}{{with .StopSignal}}STOPSIGNAL {{.}}
+{{end}}{{range $k, $v := .Volumes}}VOLUME [{{json $k}}]
+{{end}}{{range $k, $v := .Labels}}LABEL {{json $k}}={{json $v}}
+{{end}}{{range $k, $v := .ExposedPorts}}EXPOSE {{$k}}
+{{end}}{{with .Healthcheck}}HEALTHCHECK {{with .Interval}}--interval={{.}} {{end}}{{with .Timeout}}--timeout={{.}} {{end}}
+{{- with .StartPeriod}}--start-period={{.}} {{end}}{{with .StartInterval}}--start-interval={{.}} {{end}}{{with .Retries}}--retries={{.}} {{end}}
+{{- $t := index .Test 0}}{{if eq $t "NONE"}}NONE{{else if eq $t "CMD"}}CMD {{json (slice .Test 1)}}{{else}}CMD ["/bin/sh","-c",{{json (index .Test 1)}}]{{end}}
+{{end}}{{end}}'
+
 # flatten NAME TARGET SPEC_IMAGE squashes container NAME into a one-layer
-# TARGET, with the runtime settings of SPEC_IMAGE (so env values given with
-# `docker run -e` are not baked in).
+# TARGET, with the settings of SPEC_IMAGE (so env values given with
+# `docker run -e` are not baked in). A setting it cannot read fails it,
+# with FLATTEN_ERR set and TARGET left as it was.
 flatten() {
-	local name=$1 target=$2 from=$3 ep cmd wd user line k v
+	local name=$1 target=$2 from=$3 keep env line k v
 	local -a changes=()
-	dk "$DOCKER_CALL_TIMEOUT" image inspect "$from" >/dev/null 2>&1 || from=$target
-	IFS='|' read -r ep cmd wd user < <(dk "$DOCKER_CALL_TIMEOUT" image inspect -f \
-		'{{json .Config.Entrypoint}}|{{json .Config.Cmd}}|{{.Config.WorkingDir}}|{{.Config.User}}' "$from") || return 1
-	[[ $ep == null || $ep == '[]' ]] || changes+=(--change "ENTRYPOINT $ep")
-	[[ $cmd == null || $cmd == '[]' ]] || changes+=(--change "CMD $cmd")
-	[[ -z $wd ]] || changes+=(--change "WORKDIR $wd")
-	[[ -z $user ]] || changes+=(--change "USER $user")
+	dc image inspect "$from" >/dev/null 2>&1 || from=$target
+	if ! keep=$(dc image inspect -f "$FLATTEN_KEEPS" "$from") ||
+		! env=$(dc image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$from"); then
+		FLATTEN_ERR="cannot read the settings of $from"
+		return 1
+	fi
+	while IFS= read -r line; do
+		if [[ -n $line ]]; then changes+=(--change "$line"); fi
+	done <<<"$keep"
 	while IFS= read -r line; do
 		[[ $line == *=* ]] || continue
 		k=${line%%=*} v=${line#*=}
 		v=${v//\\/\\\\} v=${v//\"/\\\"} v=${v//\$/\\\$}
 		changes+=(--change "ENV $k=\"$v\"")
-	done < <(dk "$DOCKER_CALL_TIMEOUT" image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$from")
-	dk "$DOCKER_COMMIT_TIMEOUT" export "$name" | dk "$DOCKER_COMMIT_TIMEOUT" import "${changes[@]}" - "$target" >/dev/null
+	done <<<"$env"
+	dk "$DOCKER_COMMIT_TIMEOUT" export "$name" | dk "$DOCKER_COMMIT_TIMEOUT" import "${changes[@]}" - "$target" >/dev/null && return
+	FLATTEN_ERR="export and import of $name failed or ran past ${DOCKER_COMMIT_TIMEOUT}s"
+	return 1
 }
 
 # carry_over NAME SPEC_IMAGE stops container NAME and saves its writable
 # layer as an image, flattened past MAX_DEPTH layers, and sets CARRY_FROM to
-# the image the new container runs from and CARRY_VOLUMES to the old
-# container's volumes ("name:destination" lines); on failure it sets CARRY_ERR. On a
-# spec image change the old state is kept as NAME:xdrive-previous and the
-# new container starts from the new image.
+# the image the new container runs from, CARRY_TAG to the commit's pending
+# tag and CARRY_VOLUMES to the old container's volumes ("name:destination"
+# lines); on failure it sets CARRY_ERR. The commit is tagged
+# NAME:xdrive-carry-latest, or NAME:xdrive-carry-previous on a spec image
+# change (the new container then starts from the new image): earlier
+# states keep their tags until the new container has started (promote).
 carry_over() {
 	local name=$1 image=$2 old_image target depth
-	CARRY_FROM='' CARRY_ERR='' CARRY_VOLUMES=''
-	if ! old_image=$(dk "$DOCKER_CALL_TIMEOUT" inspect -f '{{index .Config.Labels "xdrive.io/spec-image"}}' "$name"); then
+	CARRY_FROM='' CARRY_ERR='' CARRY_VOLUMES='' CARRY_TAG=''
+	if ! old_image=$(dc inspect -f '{{index .Config.Labels "xdrive.io/spec-image"}}' "$name"); then
 		CARRY_ERR="docker inspect failed"
 		return 1
 	fi
-	target=$name:xdrive-latest
-	if [[ -n $old_image && $old_image != "$image" ]]; then target=$name:xdrive-previous; fi
+	target=$name:xdrive-carry-latest
+	if [[ -n $old_image && $old_image != "$image" ]]; then target=$name:xdrive-carry-previous; fi
 	if ! dk $((STOP_TIMEOUT + DOCKER_CALL_TIMEOUT)) stop -t "$STOP_TIMEOUT" "$name" >/dev/null; then
 		CARRY_ERR="docker stop failed"
 		return 1
 	fi
+	CARRY_TAG=$target
 	if ! dk "$DOCKER_COMMIT_TIMEOUT" commit "$name" "$target" >/dev/null; then
 		CARRY_ERR="docker commit failed"
 		return 1
 	fi
-	if ! depth=$(dk "$DOCKER_CALL_TIMEOUT" image inspect -f '{{len .RootFS.Layers}}' "$target"); then
+	if ! depth=$(dc image inspect -f '{{len .RootFS.Layers}}' "$target"); then
 		CARRY_ERR="docker image inspect of $target failed"
 		return 1
 	fi
 	if ((depth > MAX_DEPTH)); then
 		log "container $name: $target has $depth layers; flattening"
-		if ! flatten "$name" "$target" "${old_image:-$image}"; then
-			CARRY_ERR="flattening $target ($depth layers) failed"
+		if flatten "$name" "$target" "${old_image:-$image}"; then
+			:
+		elif ((depth > HARD_DEPTH)); then
+			CARRY_ERR="flattening $target failed: $FLATTEN_ERR; at $depth layers the change cannot be applied unflattened"
 			return 1
+		else
+			# Applied unflattened, while the layers last: reported, retried next time.
+			FLATTEN_WARNINGS+="$name: not flattened ($FLATTEN_ERR), $depth layers; "
+			log "warning: container $name: not flattened: $FLATTEN_ERR"
 		fi
 	fi
 	CARRY_FROM=$image
-	if [[ $target == "$name:xdrive-latest" ]]; then CARRY_FROM=$target; fi
+	if [[ $target == "$name:xdrive-carry-latest" ]]; then CARRY_FROM=$target; fi
 	# Volumes (an image's VOLUME, e.g. a database's data) are not in a
 	# commit: the new container mounts the old one's volumes, by name.
-	if ! CARRY_VOLUMES=$(dk "$DOCKER_CALL_TIMEOUT" inspect -f \
+	if ! CARRY_VOLUMES=$(dc inspect -f \
 		'{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}}:{{.Destination}}{{println}}{{end}}{{end}}' "$name"); then
 		CARRY_ERR="docker inspect of the volumes failed"
 		return 1
 	fi
+}
+
+# promote NAME moves a carry-over's pending tag to its place, once the new
+# container has started: NAME:xdrive-latest, or NAME:xdrive-previous after
+# an image change, when the older NAME:xdrive-latest (its state is in
+# NAME:xdrive-previous) must not seed a later re-creation.
+promote() {
+	local name=$1 kind
+	for kind in latest previous; do
+		dc image inspect "$name:xdrive-carry-$kind" >/dev/null 2>&1 || continue
+		if ! dc tag "$name:xdrive-carry-$kind" "$name:xdrive-$kind" >/dev/null ||
+			! dc rmi "$name:xdrive-carry-$kind" >/dev/null; then
+			log "warning: container $name: cannot tag $name:xdrive-$kind"
+		fi
+		if [[ $kind == previous ]]; then dc rmi "$name:xdrive-latest" >/dev/null 2>&1 || true; fi
+	done
+}
+
+# started NAME: container NAME has been started at least once.
+started() {
+	local at
+	at=$(dc inspect --type container -f '{{.State.StartedAt}}' "$1") && [[ -n $at && $at != 0001-01-01T* ]]
+}
+
+# roll_back NAME WHY puts the old container NAME.xdrive-old back as NAME,
+# removing a successor that never started, and drops the pending tag.
+roll_back() {
+	local name=$1 old=$1.xdrive-old tag
+	log "container $name: $2; rolling back to the old container"
+	if dc inspect --type container -f '{{.Name}}' "$name" >/dev/null 2>&1; then
+		dc rm -f "$name" >/dev/null || return 1
+	fi
+	dc rename "$old" "$name" || return 1
+	for tag in "$name:xdrive-carry-latest" "$name:xdrive-carry-previous"; do
+		dc rmi "$tag" >/dev/null 2>&1 || true
+	done
+}
+
+# recover_swap NAME finishes a replacement of NAME that a crash, a kill or
+# a release interrupted: a successor that has started keeps its place and
+# the old container goes (its volumes stay); otherwise the old one is put
+# back, with every volume it uses.
+recover_swap() {
+	local name=$1
+	[[ -n ${CONTAINER_STATE[$name.xdrive-old]:-} ]] || return 0
+	if [[ -n ${CONTAINER_STATE[$name]:-} ]] && started "$name"; then
+		dc rm "$name.xdrive-old" >/dev/null || return 1
+		promote "$name"
+	else
+		roll_back "$name" "an interrupted replacement was found" || return 1
+	fi
+	load_container_states
+}
+
+# replace NAME HASH IMAGE replaces container NAME after its spec changed,
+# with start_container's gpu_opts, opts and argv. The old container, and every volume it uses, stays (renamed
+# NAME.xdrive-old) until its successor exists and has started; on any
+# failure (a failed pull or create, a time limit, a full drive, a start that
+# fails) it is put back and started with its previous settings.
+replace() {
+	local name=$1 hash=$2 image=$3 volume err err_file=$STATE_DIR/.docker-error
+	local -a volume_opts=()
+	log "container $name: its spec changed; carrying its writable layer over"
+	if ! carry_over "$name" "$image"; then
+		if [[ -n $CARRY_TAG ]]; then dc rmi "$CARRY_TAG" >/dev/null 2>&1 || true; fi
+		preserve_failed "$name" "$CARRY_ERR; kept with its previous settings"
+		dc start "$name" >/dev/null
+		return
+	fi
+	while IFS= read -r volume; do
+		if [[ -n $volume ]]; then volume_opts+=(-v "$volume"); fi
+	done <<<"$CARRY_VOLUMES"
+	dc rename "$name" "$name.xdrive-old" || return 1
+	# Errors go through a file: a command substitution's subshell would
+	# hold the drive lock past a release that stops this boot.
+	if ! dk "$DOCKER_RUN_TIMEOUT" create --name "$name" --restart unless-stopped \
+		--label "$SPEC_LABEL=$hash" --label "xdrive.io/spec-image=$image" \
+		"${gpu_opts[@]}" "${volume_opts[@]}" "${opts[@]}" "$CARRY_FROM" "${argv[@]}" 2>"$err_file" >/dev/null; then
+		err="creating it from $CARRY_FROM failed: $(tail -n 1 "$err_file")"
+		[[ $err != *': ' ]] || err+="time limit of ${DOCKER_RUN_TIMEOUT}s"
+	elif ! dc start "$name" 2>"$err_file" >/dev/null; then
+		err="starting it failed: $(tail -n 1 "$err_file")"
+	else
+		dc rm "$name.xdrive-old" >/dev/null || log "warning: cannot remove $name.xdrive-old"
+		promote "$name"
+		return 0
+	fi
+	roll_back "$name" "$err" || return 1
+	preserve_failed "$name" "$err; kept with its previous settings"
+	dc start "$name" >/dev/null
 }
 
 # start_container NAME keeps a spec container across launches: an existing
@@ -297,9 +427,9 @@ carry_over() {
 # Settings are NUL-separated files, so nothing is evaluated. It runs with
 # errexit ignored, so every step checks its own status.
 start_container() {
-	local name=$1 dir=$CONF_DIR/containers/$1 image gpus state hash have='' from volume
-	local -a opts argv gpu_opts=() volume_opts=()
-	if ! { IFS= read -r image <"$dir/image" && IFS= read -r gpus <"$dir/gpus" &&
+	local name=$1 dir=$CONF_DIR/containers/$1 image gpus state hash have='' from saved
+	local -a opts argv gpu_opts=()
+	if ! { { IFS= read -r image && IFS= read -r gpus; } <"$dir/image" &&
 		mapfile -d '' -t opts <"$dir/opts" && mapfile -d '' -t argv <"$dir/argv"; }; then
 		log "container $name: cannot read its settings in $dir"
 		return 1
@@ -307,46 +437,39 @@ start_container() {
 	if [[ $gpus == All || ($gpus == Auto && $GPU == true) ]]; then
 		gpu_opts=(--gpus all)
 	fi
-	hash=$(spec_hash "$dir" "${gpu_opts[@]}") || return 1
+	hash=$(spec_hash "$dir" "$image" "${gpu_opts[@]}") || return 1
+	recover_swap "$name" || return 1
 	from=$image
 	state=${CONTAINER_STATE[$name]:-}
 	if [[ -n $state ]]; then
-		have=$(dk "$DOCKER_CALL_TIMEOUT" inspect -f '{{index .Config.Labels "xdrive.io/spec-hash"}}' "$name") || return 1
+		have=$(dc inspect -f '{{index .Config.Labels "xdrive.io/spec-hash"}}' "$name") || return 1
 		if [[ $have == "$hash" ]]; then
 			[[ $state == running ]] && log "container $name already running" && return 0
 			log "starting the existing container $name ($state)"
-			dk "$DOCKER_CALL_TIMEOUT" start "$name" >/dev/null
+			dc start "$name" >/dev/null
 			return
 		fi
-		log "container $name: its spec changed; carrying its writable layer over"
-		if ! carry_over "$name" "$image"; then
-			preserve_failed "$name" "$CARRY_ERR; kept with its previous settings"
-			dk "$DOCKER_CALL_TIMEOUT" start "$name" >/dev/null
-			return
+		replace "$name" "$hash" "$image"
+		return
+	elif saved=$(dc image inspect -f '{{index .Config.Labels "xdrive.io/spec-image"}}' "$name:xdrive-latest" 2>/dev/null); then
+		# A container kept as an image only: its state runs only under
+		# the image it was made from, never labelled as a newer one.
+		if [[ $saved == "$image" ]]; then
+			from=$name:xdrive-latest
+		else
+			preserve_failed "$name" "$name:xdrive-latest holds its state from image $saved; started from $image, that tag kept"
 		fi
-		from=$CARRY_FROM
-		while IFS= read -r volume; do
-			if [[ -n $volume ]]; then volume_opts+=(-v "$volume"); fi
-		done <<<"$CARRY_VOLUMES"
-		dk "$DOCKER_CALL_TIMEOUT" rm "$name" >/dev/null || return 1
-	elif dk "$DOCKER_CALL_TIMEOUT" image inspect "$name:xdrive-latest" >/dev/null 2>&1; then
-		from=$name:xdrive-latest
 	fi
 	log "starting container $name from $from"
 	dk "$DOCKER_RUN_TIMEOUT" run -d --name "$name" --restart unless-stopped \
 		--label "$SPEC_LABEL=$hash" --label "xdrive.io/spec-image=$image" \
-		"${gpu_opts[@]}" "${volume_opts[@]}" "${opts[@]}" "$from" "${argv[@]}" >/dev/null || return 1
-	# After an image change, an older NAME:xdrive-latest (its state is in
-	# NAME:xdrive-previous) must not seed a later re-creation.
-	if [[ -n $have && $from == "$image" ]]; then
-		dk "$DOCKER_CALL_TIMEOUT" rmi "$name:xdrive-latest" >/dev/null 2>&1 || true
-	fi
+		"${gpu_opts[@]}" "${opts[@]}" "$from" "${argv[@]}" >/dev/null
 }
 
 start_containers() {
 	local name
 	local -a failed=()
-	PRESERVE_ERRORS=
+	PRESERVE_ERRORS='' FLATTEN_WARNINGS=''
 	load_container_states || die "Docker does not answer"
 	while IFS= read -r -u 3 name; do
 		stop_if_releasing
@@ -358,11 +481,13 @@ start_containers() {
 		rm -f "$STATE_DIR/preserve-error"
 	fi
 	((${#failed[@]} == 0)) || die "containers failed to start: ${failed[*]}"
+	[[ -z $FLATTEN_WARNINGS ]] || write_state message "${FLATTEN_WARNINGS%; }"
 }
 
 # lock_drive takes the drive lock for the rest of the boot, and records the
 # boot's PID so a release that cannot wait may stop it.
 lock_drive() {
+	mkdir -p "$RUN_DIR"
 	exec 8>"$DRIVE_LOCK"
 	flock 8
 	stop_if_releasing
@@ -373,7 +498,8 @@ main() {
 	load_config
 	stop_if_releasing
 	trap on_exit EXIT
-	rm -f "$STATE_DIR/message" "$STATE_DIR/preserve-error" "$STATE_DIR/store-error"
+	unmark message
+	rm -f "$STATE_DIR/preserve-error" "$STATE_DIR/store-error"
 	phase configuring-ssh
 	setup_ssh
 	lock_drive

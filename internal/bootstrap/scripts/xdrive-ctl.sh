@@ -57,6 +57,8 @@ cmd_status() {
 		shift 2
 	done
 	phase=$(read_state phase)
+	# The operator's call has 10 s in all: a Docker that hangs is "unknown".
+	DOCKER_CALL_TIMEOUT=${XDRIVE_STATUS_DOCKER_TIMEOUT:-2}
 	load_container_states || docker_up=false
 	printf '{"phase":%s,"volumeID":%s,"mounted":%s,"containers":{' \
 		"$(json_str "${phase:-pending}")" "$(json_str "$(read_state volume-id)")" "$(json_bool is_mounted)"
@@ -70,7 +72,7 @@ cmd_status() {
 		sep=,
 	done < <(spec_containers)
 	printf '},"released":%s,"releasedAt":%s,"rebalance":%s,"message":%s,"preserveError":%s,"storeError":%s' \
-		"$(json_bool test -e "$STATE_DIR/released")" "$(json_str "$(read_state released)")" \
+		"$(json_bool has_state released)" "$(json_str "$(read_state released)")" \
 		"$(json_bool test -e "$STATE_DIR/rebalance")" "$(json_str "$(read_state message)")" \
 		"$(json_str "$(read_state preserve-error)")" "$(json_str "$(read_state store-error)")"
 	print_prewarm
@@ -94,7 +96,7 @@ print_prewarm() {
 	printf ',"prewarm":{"volumeID":"%s","bytesRead":%d,"bytesTotal":%d,"bytesPerSecond":%d}' "${p[@]:0:3}" "$rate"
 }
 
-releasing() { [[ -e $STATE_DIR/releasing || -e $STATE_DIR/released ]]; }
+releasing() { has_state releasing || has_state released; }
 
 # cmd_prewarm reads every block of the drive once, so that a volume restored
 # from a snapshot has loaded them all from S3 before the user needs them. It
@@ -108,7 +110,8 @@ cmd_prewarm() {
 	local dev vol total pos=0 start mib=1048576
 	local -a p
 	load_config
-	exec 7>"$STATE_DIR/prewarm.lock"
+	mkdir -p "$RUN_DIR"
+	exec 7>"$RUN_DIR/prewarm.lock"
 	flock -n 7 || return 0
 	write_state prewarm-pid $$
 	! releasing || return 0
@@ -134,7 +137,7 @@ cmd_prewarm() {
 stop_prewarm() {
 	local pid
 	pid=$(read_state prewarm-pid)
-	exec 7>"$STATE_DIR/prewarm.lock"
+	exec 7>"$RUN_DIR/prewarm.lock"
 	flock -n 7 || kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
 	exec 7>&-
 }
@@ -174,18 +177,21 @@ drive_mounted_anywhere() {
 	is_mounted || { [[ -n $dev ]] && findmnt -rn -o TARGET --source "$dev" >/dev/null 2>&1; }
 }
 
+# cmd_release writes its state with mark, on tmpfs: it flushes with a full
+# root disk. It writes nothing on the drive.
 cmd_release() {
 	local name warnings=
 	local -a running=()
 	load_config
-	exec 9>"$STATE_DIR/release.lock"
-	flock -w "$LOCK_TIMEOUT" 9 || die "release: another release holds $STATE_DIR/release.lock"
-	if [[ -e $STATE_DIR/released ]]; then
+	mkdir -p "$RUN_DIR"
+	exec 9>"$RUN_DIR/release.lock"
+	flock -w "$LOCK_TIMEOUT" 9 || die "release: another release holds $RUN_DIR/release.lock"
+	if has_state released; then
 		log "already released at $(read_state released)"
 		return 0
 	fi
-	: >"$STATE_DIR/releasing"
-	write_state phase releasing
+	mark releasing ""
+	mark phase releasing
 	log "releasing the drive"
 	stop_prewarm
 	wait_for_boot || die "release: the bootstrap still holds the drive after $((2 * BOOT_WAIT))s; not released"
@@ -204,13 +210,13 @@ cmd_release() {
 	sync
 	unmount_drive || die "release: cannot unmount $MOUNT_DIR: still busy"
 	! drive_mounted_anywhere || die "release: the drive is still mounted elsewhere; not released"
-	write_state released "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	write_state phase released
+	mark released "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	mark phase released
 	if [[ -n $warnings ]]; then
-		write_state message "released with warnings:$warnings"
+		mark message "released with warnings:$warnings"
 		log "warning:$warnings"
 	fi
-	rm -f "$STATE_DIR/releasing"
+	unmark releasing
 	log "drive released"
 }
 

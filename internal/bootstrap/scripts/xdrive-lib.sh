@@ -6,10 +6,13 @@
 ROOT=${XDRIVE_ROOT:-}
 CONF_DIR=$ROOT/etc/xdrive
 STATE_DIR=$ROOT/var/lib/xdrive
+# On tmpfs: the locks, and what a release writes before its flush, which
+# must work with a full root disk.
+RUN_DIR=$ROOT/run/xdrive
 SBIN_DIR=$ROOT/usr/local/sbin
 POLL_INTERVAL=${XDRIVE_POLL_INTERVAL:-1}
 # The boot holds DRIVE_LOCK from finding the drive to the end; release takes it too.
-DRIVE_LOCK=$STATE_DIR/drive.lock
+DRIVE_LOCK=$RUN_DIR/drive.lock
 # Seconds a docker call may take: most calls, commit/export/import, run (may pull).
 DOCKER_CALL_TIMEOUT=${XDRIVE_DOCKER_CALL_TIMEOUT:-60}
 DOCKER_COMMIT_TIMEOUT=${XDRIVE_DOCKER_COMMIT_TIMEOUT:-900}
@@ -22,7 +25,7 @@ log() { printf '%s xdrive: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 # die logs, records the message for `xdrive-ctl status` and exits 1.
 die() {
 	log "error: $*"
-	write_state message "$*" || true
+	mark message "$*" || true
 	exit 1
 }
 
@@ -32,10 +35,26 @@ write_state() {
 	printf '%s\n' "$2" >"$STATE_DIR/.$1.tmp" && mv -f "$STATE_DIR/.$1.tmp" "$STATE_DIR/$1"
 }
 
-# read_state NAME prints the first line of $STATE_DIR/NAME, or nothing.
+# mark NAME VALUE records NAME in $RUN_DIR (tmpfs), and in $STATE_DIR when
+# the root disk has room: a release's state.
+mark() {
+	mkdir -p "$RUN_DIR"
+	printf '%s\n' "$2" >"$RUN_DIR/$1"
+	write_state "$1" "$2" 2>/dev/null || rm -f "$STATE_DIR/.$1.tmp"
+}
+
+# unmark NAME removes NAME from both places.
+unmark() { rm -f "$RUN_DIR/$1" "$STATE_DIR/$1"; }
+
+# has_state NAME: NAME was written (by write_state or mark).
+has_state() { [[ -e $RUN_DIR/$1 || -e $STATE_DIR/$1 ]]; }
+
+# read_state NAME prints the first line of NAME, from $RUN_DIR (a release's,
+# newer) or $STATE_DIR, or nothing.
 read_state() {
-	local line=
-	[[ -r $STATE_DIR/$1 ]] && IFS= read -r line <"$STATE_DIR/$1"
+	local line='' f=$RUN_DIR/$1
+	[[ -r $f ]] || f=$STATE_DIR/$1
+	[[ -r $f ]] && IFS= read -r line <"$f"
 	printf '%s' "$line"
 }
 

@@ -8,7 +8,7 @@ set -uo pipefail
 IMDS=${XDRIVE_IMDS_URL:-http://169.254.169.254}
 INTERVAL=${XDRIVE_WATCH_INTERVAL:-5}
 TOKEN_TTL=21600
-BODY=$STATE_DIR/.imds-body
+BODY=$RUN_DIR/.imds-body
 token='' token_time=0 CODE=''
 
 refresh_token() {
@@ -30,10 +30,10 @@ imds_get() {
 
 main() {
 	local last=
-	mkdir -p "$STATE_DIR"
+	mkdir -p "$STATE_DIR" "$RUN_DIR"
 	log "watching $IMDS for spot interruption notices every ${INTERVAL}s"
 	while :; do
-		if [[ -e $STATE_DIR/released ]]; then
+		if has_state released; then
 			log "drive already released; watcher stops"
 			return 0
 		fi

@@ -11,13 +11,22 @@
 #   sshd-restarted  sshd was restarted (after the bootstrap installed its keys)
 #   blkid-rc        forces blkid's exit status
 #   umount-busy     how many more umounts fail as busy
-#   docker-fail-CMD `docker CMD` fails (e.g. docker-fail-commit)
+#   docker-fail-CMD `docker CMD` fails (e.g. docker-fail-commit); with
+#                   docker-fail-start, `docker run` fails after creating
+#                   the container, which is left "created", as Docker does
 #   docker-hang-CMD `docker CMD` hangs, to test time limits
+#   docker-fail-start-from  starting a container made from the image it
+#                   names fails (as a new container's settings may)
+#   docker-fail-pull, docker-hang-pull: pulling a missing image fails or
+#                   hangs; `docker run` and `docker create` then create nothing
 #   pause-CMD       CMD waits (touching paused-CMD) until pause-CMD is removed
 #   docker-info     replaces the "root|driver|status" line of `docker info --format`
 #   who, ss         what `who` and `ss` print (nothing if absent); who-fail,
 #                   ss-fail make them fail
-#   nvidia-smi      what `nvidia-smi` prints; it fails if absent
+#   nvidia-smi      what `nvidia-smi` prints; it fails if absent, and
+#                   hangs with nvidia-smi-hang
+#   iptables-rules, ip6tables-rules  the rules `iptables -I` added, one a
+#                   line; iptables-fail, ip6tables-fail make them fail
 # The drive is kept in one of two ways:
 #   - SHIM_VOLUME_DIR unset (unit tests): fs/DEV holds DEV's filesystem type,
 #     mount only records, and Docker's containers/NAME (its state: running,
@@ -29,12 +38,19 @@
 #     its containers and images under its data-root (on the drive, as
 #     /etc/docker/daemon.json says), so they move with the drive.
 # Docker's model: containers/NAME holds a container's state; meta/NAME/ its
-# labels ("key=value" lines), volumes ("name:destination" lines) and fs
+# labels ("key=value" lines), volumes ("name:destination" lines), from
+# (the image it was made from), fs
 # (the files it sees, one per line, changed by `docker exec NAME touch
-# PATH`) and jupyter-servers (what `docker exec NAME jupyter server list`
-# prints); images/REF an image: "layers N", then its "file PATH" lines and,
-# for an imported image, its "change ..." lines. A commit adds a layer, an
-# import has one; a missing image is pulled with 3.
+# PATH`), layers (its image's), started (when it was last started) and
+# jupyter-servers (what `docker exec NAME jupyter server list` prints);
+# images/REF an image: "layers N", then its "file PATH" lines, its
+# "label KEY=VALUE" lines (a commit keeps the container's labels), its
+# "config INSTRUCTION" lines (what the bootstrap's FLATTEN_KEEPS template
+# prints beyond CMD ["/bin/sh"] and WORKDIR /work; docker-fail-env fails
+# the read of Env) and, for an imported image, its "change ..."
+# lines. A commit adds a layer, an import has one; a missing image is pulled
+# with 3. A container keeps its image's layers and files, not its name, so
+# a tag may move or go while containers use the image, as with Docker.
 set -u
 S=${SHIM_STATE:?}
 ROOT=${XDRIVE_ROOT:-}
@@ -79,19 +95,64 @@ docker_dir() {
 
 image_file() { printf '%s' "$dr/images/${1//\//_}"; }
 
-# new_image REF LAYERS CHANGES...: REF with LAYERS layers, the files on stdin.
+# new_image REF LAYERS LABELS CHANGES...: REF with LAYERS layers, the
+# labels in the file LABELS (or none), the files on stdin.
 new_image() {
-	local f ref=$1 layers=$2 line
-	shift 2
+	local f ref=$1 layers=$2 labels=$3 line
+	shift 3
 	f=$(image_file "$ref")
 	{
 		echo "layers $layers"
 		while IFS= read -r line; do echo "file $line"; done
+		if [[ -n $labels ]]; then sed 's/^/label /' "$labels"; fi
 		for line in "$@"; do echo "change $line"; done
 	} >"$f.tmp" && mv "$f.tmp" "$f"
 }
 
 layers() { sed -n 's/^layers //p' "$(image_file "$1")"; }
+
+# pull REF makes a missing image, as a pull would (docker-fail-pull,
+# docker-hang-pull make it fail or hang).
+pull() {
+	[[ -e $(image_file "$1") ]] && return 0
+	if [[ -e $S/docker-hang-pull ]]; then
+		# Until its time limit, or until Docker stops.
+		touch "$S/pulling"
+		while [[ ! -e $S/docker-down ]]; do sleep 0.05; done
+		echo "Error response from daemon: pull interrupted (shim)" >&2
+		return 1
+	fi
+	if [[ -e $S/docker-fail-pull ]]; then
+		echo "Error response from daemon: manifest for $1 not found: manifest unknown (shim)" >&2
+		return 1
+	fi
+	new_image "$1" 3 '' </dev/null
+}
+
+# create NAME IMAGE LABELS VOLUMES: a new container, "created".
+create() {
+	local c=$1 f
+	[[ -e $dr/containers/$c ]] && { echo "Error response from daemon: Conflict. The container name \"/$c\" is already in use" >&2; return 125; }
+	pull "$2" || return 125
+	f=$(image_file "$2")
+	mkdir -p "$dr/meta/$c"
+	printf '%s' "$3" >"$dr/meta/$c/labels"
+	printf '%s' "$4" >"$dr/meta/$c/volumes"
+	layers "$2" >"$dr/meta/$c/layers"
+	echo "$2" >"$dr/meta/$c/from"
+	sed -n 's/^file //p' "$f" >"$dr/meta/$c/fs"
+	echo created >"$dr/containers/$c"
+}
+
+start_container() {
+	[[ -e $dr/containers/$1 ]] || { echo "Error response from daemon: No such container: $1" >&2; return 1; }
+	if [[ -e $S/docker-fail-start || ($(cat "$S/docker-fail-start-from" 2>/dev/null) == "$(<"$dr/meta/$1/from")" && -s $S/docker-fail-start-from) ]]; then
+		echo "Error response from daemon: failed to start $1 (shim)" >&2
+		return 1
+	fi
+	date -u +%Y-%m-%dT%H:%M:%SZ >"$dr/meta/$1/started"
+	echo running >"$dr/containers/$1"
+}
 
 fake_docker() {
 	local dr cmd f argv=("$@")
@@ -124,12 +185,15 @@ fake_docker() {
 		done
 		;;
 	inspect)
+		if [[ $1 == --type ]]; then shift 2; fi
 		local format=$2 c=$3
 		[[ -e $dr/containers/$c ]] || { echo "Error: No such object: $c" >&2; return 1; }
 		if [[ $format =~ Labels\ \"([^\"]+)\" ]]; then
 			sed -n "s|^${BASH_REMATCH[1]}=||p" "$dr/meta/$c/labels"
 		elif [[ $format == *.Mounts* ]]; then
 			cat "$dr/meta/$c/volumes" 2>/dev/null || true
+		elif [[ $format == *.State.StartedAt* ]]; then
+			cat "$dr/meta/$c/started" 2>/dev/null || echo 0001-01-01T00:00:00Z
 		fi
 		;;
 	image)
@@ -139,33 +203,53 @@ fake_docker() {
 		[[ -e $f ]] || { echo "Error: No such image: $ref" >&2; return 1; }
 		case ${3:-} in
 		*RootFS.Layers*) layers "$ref" ;;
-		*Entrypoint*) echo 'null|["/bin/sh"]|/work|' ;;
-		*Config.Env*) printf 'PATH=/usr/local/bin:/usr/bin\nLANG=C.UTF-8\n' ;;
+		*ENTRYPOINT*) printf 'CMD ["/bin/sh"]\nWORKDIR /work\n' && sed -n 's/^config //p' "$f" ;;
+		*Config.Env*)
+			[[ ! -e $S/docker-fail-env ]] || { echo "Error: template failed (shim)" >&2; return 1; }
+			printf 'PATH=/usr/local/bin:/usr/bin\nLANG=C.UTF-8\n'
+			;;
+		*Labels\ \"*)
+			[[ $3 =~ Labels\ \"([^\"]+)\" ]]
+			sed -n "s|^label ${BASH_REMATCH[1]}=||p" "$f"
+			;;
 		esac
 		;;
 	rm)
-		[[ $(<"$dr/containers/$1") != running ]] || { echo "Error: container $1 is running: stop it first" >&2; return 1; }
+		local force=false
+		if [[ $1 == -f ]]; then force=true && shift; fi
+		[[ -e $dr/containers/$1 ]] || { echo "Error response from daemon: No such container: $1" >&2; return 1; }
+		[[ $force == true || $(<"$dr/containers/$1") != running ]] || { echo "Error: container $1 is running: stop it first" >&2; return 1; }
 		rm -r "$dr/containers/$1" "$dr/meta/$1"
 		;;
+	rename)
+		[[ -e $dr/containers/$1 ]] || { echo "Error response from daemon: No such container: $1" >&2; return 1; }
+		[[ ! -e $dr/containers/$2 ]] || { echo "Error response from daemon: Conflict. The container name \"/$2\" is already in use" >&2; return 1; }
+		mv "$dr/containers/$1" "$dr/containers/$2"
+		mv "$dr/meta/$1" "$dr/meta/$2"
+		if [[ -e $S/run-$1 ]]; then mv "$S/run-$1" "$S/run-$2"; fi
+		;;
 	commit)
-		local c=$1 ref=$2 base
-		base=$(<"$dr/meta/$c/image")
-		new_image "$ref" $(($(layers "$base") + 1)) <"$dr/meta/$c/fs"
+		local c=$1 ref=$2
+		new_image "$ref" $(($(<"$dr/meta/$c/layers") + 1)) "$dr/meta/$c/labels" <"$dr/meta/$c/fs"
+		;;
+	tag)
+		[[ -e $(image_file "$1") ]] || { echo "Error response from daemon: No such image: $1" >&2; return 1; }
+		cp "$(image_file "$1")" "$(image_file "$2")"
 		;;
 	export) cat "$dr/meta/$1/fs" ;;
-	rmi) rm "$(image_file "$1")" ;;
+	rmi)
+		[[ -e $(image_file "$1") ]] || { echo "Error response from daemon: No such image: $1" >&2; return 1; }
+		rm "$(image_file "$1")"
+		;;
 	import)
 		local -a changes=()
 		while [[ $1 == --change ]]; do
 			changes+=("$2")
 			shift 2
 		done
-		new_image "$2" 1 "${changes[@]}"
+		new_image "$2" 1 '' "${changes[@]}"
 		;;
-	start)
-		[[ -e $dr/containers/$1 ]] || return 1
-		echo running >"$dr/containers/$1"
-		;;
+	start) start_container "$1" ;;
 	stop)
 		while (($#)); do
 			case $1 in
@@ -185,7 +269,7 @@ fake_docker() {
 		*) return 126 ;;
 		esac
 		;;
-	run)
+	run | create)
 		local cname='' image='' labels='' volumes=''
 		while (($#)); do
 			case $1 in
@@ -198,16 +282,9 @@ fake_docker() {
 			esac
 			shift
 		done
-		[[ -e $dr/containers/$cname ]] && return 125
-		f=$(image_file "$image")
-		if [[ ! -e $f ]]; then new_image "$image" 3 </dev/null; fi
-		mkdir -p "$dr/meta/$cname"
-		printf '%s' "$labels" >"$dr/meta/$cname/labels"
-		printf '%s' "$volumes" >"$dr/meta/$cname/volumes"
-		echo "$image" >"$dr/meta/$cname/image"
-		sed -n 's/^file //p' "$f" >"$dr/meta/$cname/fs"
-		echo running >"$dr/containers/$cname"
+		create "$cname" "$image" "$labels" "$volumes" || return
 		printf '%s\0' "${argv[@]}" >"$S/run-$cname"
+		if [[ $cmd == run ]]; then start_container "$cname" || return 125; fi
 		echo "0123456789abcdef"
 		;;
 	*) return 1 ;;
@@ -292,7 +369,22 @@ who | ss)
 	[[ -e $S/$name-fail ]] && exit 1
 	cat "$S/$name" 2>/dev/null || true
 	;;
-nvidia-smi) cat "$S/nvidia-smi" 2>/dev/null ;;
+nvidia-smi)
+	if [[ -e $S/nvidia-smi-hang ]]; then exec sleep 600; fi
+	cat "$S/nvidia-smi" 2>/dev/null
+	;;
+iptables | ip6tables)
+	# Rules are lines of $S/NAME-rules; NAME-fail makes every call fail.
+	[[ -e $S/$name-fail ]] && exit 4
+	shift 2 # -w SECONDS
+	op=$1
+	shift
+	case $op in
+	-C) grep -qxF -- "$*" "$S/$name-rules" 2>/dev/null ;;
+	-I | -A) echo "$*" >>"$S/$name-rules" ;;
+	*) exit 2 ;;
+	esac
+	;;
 ssh-keygen) echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake" ;;
 *) ;; # resize2fs, xfs_growfs, nvidia-ctk, sync, fuser, sshd -t: nothing to do
 esac
