@@ -55,9 +55,10 @@ type IdleStop struct {
 	// +kubebuilder:validation:Minimum=1
 	NetworkBytesPerSecond int64 `json:"networkBytesPerSecond,omitempty"`
 
-	// checkCommand is run by bash on the instance, as root, at each check:
-	// exit 0 means busy, 1 idle, anything else (or 10 s without an answer)
-	// counts as busy.
+	// checkCommand is run by bash on the instance at each check, as the
+	// unprivileged user nobody, with an empty environment and no way to the
+	// instance metadata: exit 0 means busy, 1 idle, anything else (or 3 s
+	// without an answer) counts as busy. A class may forbid it.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=1024
