@@ -91,6 +91,10 @@ test: manifests generate lint test-deps image build-installer ## Run every test:
 soak: ## Run the simulation with many more seeds (SOAK_SEEDS, from a random first seed).
 	XDRIVE_SIM_SEEDS=$${SOAK_SEEDS:-20000} XDRIVE_SIM_FIRST_SEED=$${SOAK_FIRST_SEED:-$$RANDOM$$RANDOM} go test -count=1 -timeout 3h -v -run TestSeeds $(SIM_PKG)
 
+.PHONY: mutants
+mutants: ## Apply each mutant of test/sim/mutants (a removed guard) to a scratch copy and fail unless the simulation (or its named test) kills it.
+	@assets="$(ENVTEST_ASSETS)"; KUBEBUILDER_ASSETS="$$assets" SIM_SEEDS=$(SIM_SEEDS) hack/mutants.sh
+
 .PHONY: test-fresh
 test-fresh: ## Run make test as a fresh machine would: clean clone, empty envtest cache and GOBIN, no /run/sshd.
 	@hack/test-fresh.sh test

@@ -1,13 +1,16 @@
 package sim_test
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/xdrive-io/xdrive/test/sim"
@@ -37,36 +40,52 @@ func TestSeeds(t *testing.T) {
 	workers := runtime.GOMAXPROCS(0)
 	seedsCh := make(chan uint64)
 	errs := make(chan error, n)
+	// XDRIVE_SIM_FAILFAST (make mutants) stops at the first broken seed.
+	failFast := os.Getenv("XDRIVE_SIM_FAILFAST") != ""
+	var failed atomic.Bool
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for seed := range seedsCh {
-				errs <- sim.Run(seed, *stepFlag)
+				err := sim.Run(seed, *stepFlag)
+				if err != nil {
+					failed.Store(true)
+				}
+				errs <- err
 			}
 		})
 	}
-	for seed := first; seed < first+uint64(n); seed++ {
+	for seed := first; seed < first+uint64(n) && !(failFast && failed.Load()); seed++ {
 		seedsCh <- seed
 	}
 	close(seedsCh)
 	wg.Wait()
 	close(errs)
-	failures := 0
+	var broken []*sim.Failure
+	played := 0
 	for err := range errs {
-		if err == nil {
-			continue
+		played++
+		var f *sim.Failure
+		if errors.As(err, &f) {
+			broken = append(broken, f)
+		} else if err != nil {
+			t.Error(err)
 		}
-		if failures++; failures <= 3 {
-			t.Error(err.Error())
+	}
+	slices.SortFunc(broken, func(a, b *sim.Failure) int { return cmp.Compare(a.Seed, b.Seed) })
+	for i, f := range broken {
+		if i < 3 {
+			t.Error(f.Error())
 		} else {
-			first, _, _ := strings.Cut(err.Error(), "\n")
+			first, _, _ := strings.Cut(f.Error(), "\n")
 			t.Log(first)
 		}
 	}
-	if failures > 0 {
-		t.Fatalf("%d of %d seeds broke an invariant", failures, n)
+	if len(broken) > 0 {
+		first, _, _ := strings.Cut(broken[0].Error(), "\n")
+		t.Fatalf("%d of %d seeds played broke an invariant; first failing %s", len(broken), played, first)
 	}
-	t.Logf("%d seeds of %d steps each kept I1-I5", n, *stepFlag)
+	t.Logf("%d seeds of %d steps each kept I1-I7", n, *stepFlag)
 }
 
 // TestSeed replays one seed with its whole trace: go test ./test/sim/ -run TestSeed -seed N -v
