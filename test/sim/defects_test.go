@@ -1,0 +1,277 @@
+package sim
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/test/fakeec2"
+)
+
+// The defects of issue #24, each a scenario named after the guard that
+// prevents it. Each fails with its guard's mutant (test/sim/mutants) applied.
+
+// attachedUnrecorded names a drive volume attached to an instance that the
+// drive's status does not name: a reattach that no record holds.
+func (s *scenario) attachedUnrecorded() string {
+	xd := s.Drive("home")
+	for _, v := range s.EC2.Volumes() {
+		if !v.Deleted && v.ID == xd.Status.VolumeID && v.Attachment != nil && v.Attachment.InstanceID != xd.Status.AttachedTo {
+			return v.Attachment.InstanceID
+		}
+	}
+	return ""
+}
+
+// #24.1: the drive writes a reattach down before AttachVolume, so the volume
+// is never on an instance that no record names; a stop right after the
+// reattach flushes and snapshots the new instance's writes.
+func TestReattachRecordedBeforeAttach(t *testing.T) {
+	s := newScenario(t)
+	s.ReattachTolerance = ptr.To[int32](1000)
+	id := s.running()
+	vol := s.Drive("home").Status.VolumeID
+	s.Notice("dev", v1alpha1.NoticeSpotInterruption, id, s.Clock.Now())
+	s.until("dev relaunched on the same volume", func() bool {
+		if other := s.attachedUnrecorded(); other != "" {
+			t.Fatalf("volume %s is attached to %s, which the drive's status does not name", vol, other)
+		}
+		ws := s.Workstation("dev")
+		return ws.Status.InstanceID != "" && ws.Status.InstanceID != id && s.Agent.Mounted(ws.Status.InstanceID)
+	})
+	s.mustWrite(s.Workstation("dev").Status.InstanceID)
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	s.settle()
+}
+
+// #24.2: an AttachVolume that took effect but whose answer was VolumeInUse
+// is a reattach that worked: the Workstation keeps its instance.
+func TestReattachVolumeInUseAfterEffect(t *testing.T) {
+	s := newScenario(t)
+	s.ReattachTolerance = ptr.To[int32](1000)
+	id := s.running()
+	vol := s.Drive("home").Status.VolumeID
+	s.EC2.InjectError("AttachVolume", "VolumeInUse", true, 1)
+	s.Notice("dev", v1alpha1.NoticeSpotInterruption, id, s.Clock.Now())
+	s.until("dev relaunched on the same volume", func() bool { return s.runningOn(id, vol) })
+	if f := s.Drive("home").Status.FailedReattach; f != nil {
+		t.Fatalf("the reattach was recorded as failed: %+v", f)
+	}
+	s.mustWrite(s.Workstation("dev").Status.InstanceID)
+	s.settle()
+}
+
+// #24.3: a Workstation's security group whose record was lost goes with the
+// Workstation: the collector sweeps the groups of deleted Workstations.
+func TestSecurityGroupOfDeletedWorkstationCollected(t *testing.T) {
+	s := newScenario(t)
+	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
+	s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeOnDemand, v1alpha1.InterruptionPolicyRelaunch)
+	s.setAccess("dev", true)
+	s.until("a launch recorded", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseLaunching })
+	s.ConflictRate = 1 // the group's record is lost with the launch's
+	s.ReconcileWorkstation("dev")
+	s.ConflictRate = 0
+	s.check()
+	if s.Workstation("dev").Status.SecurityGroup != nil || len(s.ownedGroups()) != 1 {
+		t.Fatalf("want one group that no status records; status %+v, groups %v", s.Workstation("dev").Status.SecurityGroup, s.ownedGroups())
+	}
+	s.setAccess("dev", false)
+	s.Delete(s.Workstation("dev"))
+	s.settle()
+	if g := s.ownedGroups(); len(g) != 0 {
+		t.Fatalf("groups %v outlived their Workstation", g)
+	}
+}
+
+func (s *scenario) ownedGroups() []string {
+	var out []string
+	for _, g := range s.EC2.Groups() {
+		if !g.Deleted && g.Tags[cloud.TagCluster] == Cluster {
+			out = append(out, g.ID)
+		}
+	}
+	return out
+}
+
+// #24.4: a class deleted while its Workstation runs: the relaunch after an
+// interruption waits for a class instead of panicking, and goes once one exists.
+func TestNoLaunchWithoutClass(t *testing.T) {
+	s := newScenario(t)
+	s.ReattachTolerance = ptr.To[int32](1000) // the relaunch does not wait for the drive's archive
+	id := s.running()
+	cls := &v1alpha1.WorkstationClass{}
+	if err := s.Client.Get(context.Background(), client.ObjectKey{Name: "default"}, cls); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Client.Delete(context.Background(), cls); err != nil {
+		t.Fatal(err)
+	}
+	s.Notice("dev", v1alpha1.NoticeSpotInterruption, id, s.Clock.Now())
+	s.until("dev waits for a class", func() bool {
+		s.runAgentCalls() // a flushed release: the drive's volume is reusable when the instance is gone
+		ws := s.Workstation("dev")
+		return ws.Status.Phase == v1alpha1.WorkstationPhasePending && s.instanceState(id) == fakeec2.StateTerminated
+	})
+	s.rounds(3)
+	if n := len(s.liveInstances()); n != 0 {
+		t.Fatalf("%d instances launched without a class", n)
+	}
+	s.restoreClass()
+	s.settle()
+}
+
+// #24.5: under interruptionPolicy Stop, the instance's own watcher releasing
+// the drive (its IMDS notice) halts the Workstation, and so does the queue's
+// notice arriving later, whichever comes first.
+func TestInterruptionPolicyStopAfterWatcherRelease(t *testing.T) {
+	s := newScenario(t)
+	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
+	s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeSpot, v1alpha1.InterruptionPolicyStop)
+	s.until("dev running", func() bool {
+		ws := s.Workstation("dev")
+		return ws.Status.Phase == v1alpha1.WorkstationPhaseRunning && s.Agent.Mounted(ws.Status.InstanceID)
+	})
+	id := s.Workstation("dev").Status.InstanceID
+	s.Agent.SelfRelease(id)
+	for range 40 { // the next status check sees the release
+		if s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseStopped {
+			break
+		}
+		s.round()
+		s.runAgentCalls()
+		s.Advance(time.Minute)
+	}
+	if ph := s.Workstation("dev").Status.Phase; ph != v1alpha1.WorkstationPhaseStopped {
+		t.Fatalf("dev is %s after its watcher released the drive, want Stopped", ph)
+	}
+	s.Notice("dev", v1alpha1.NoticeSpotInterruption, id, s.Clock.Now())
+	s.settle()
+	for _, i := range s.EC2.Instances() {
+		if i.ID != id && i.Tags[cloud.TagWorkstation] == Namespace+"/dev" {
+			t.Fatalf("relaunched as %s after the interruption, under interruptionPolicy Stop", i.ID)
+		}
+	}
+}
+
+// #24.6: removing spec.access from a running Workstation closes the
+// tenant's rules but keeps the operator's SSH, so the next stop still flushes.
+func TestAccessRemovalKeepsOperatorSSH(t *testing.T) {
+	s := newScenario(t)
+	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
+	s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeOnDemand, v1alpha1.InterruptionPolicyRelaunch)
+	s.setAccess("dev", true)
+	s.until("dev running", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseRunning })
+	s.setAccess("dev", false)
+	s.rounds(3) // check() holds I7 after each step
+	sg := s.Workstation("dev").Status.SecurityGroup
+	if sg == nil {
+		t.Fatal("the group went while its instance still carries it")
+	}
+	for _, g := range s.EC2.Groups() {
+		if g.ID == sg.ID && len(g.Rules) != 1 {
+			t.Fatalf("group %s has rules %v; want only the operator's SSH", g.ID, g.Rules)
+		}
+	}
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	s.until("dev stopped", func() bool {
+		s.runAgentCalls()
+		return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseStopped
+	})
+	if rel := s.Workstation("dev").Status.DriveRelease; rel == nil || rel.Consistency != v1alpha1.ConsistencyFlushed {
+		t.Fatalf("the stop after removing access was not flushed: %+v", rel)
+	}
+	s.settle()
+}
+
+// #24.8: a kept volume that a recorded launch asks to reattach is not
+// deleted while that launch has not recorded its instance, even past the
+// warm period.
+func TestKeptVolumeWaitsForPendingLaunch(t *testing.T) {
+	s := newScenario(t)
+	s.KeepVolumeForMinutes = 10
+	s.ReattachTolerance = ptr.To[int32](1000)
+	id := s.running()
+	vol := s.Drive("home").Status.VolumeID
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	s.until("the volume kept", func() bool { return s.Drive("home").Status.Phase == v1alpha1.XDrivePhaseKept })
+	s.SetState("dev", v1alpha1.WorkstationStateRunning)
+	for range 10 {
+		if st := s.Workstation("dev").Status; st.Launch != nil && st.InstanceID == "" {
+			break
+		}
+		s.ReconcileWorkstation("dev")
+	}
+	if st := s.Workstation("dev").Status; st.Launch == nil || st.InstanceID != "" || st.ReattachVolumeID != vol {
+		t.Fatalf("want a recorded launch that reattaches %s and has no instance yet; status %+v", vol, st)
+	}
+	s.Advance(11 * time.Minute) // the warm period is over before the instance is recorded
+	for range 3 {
+		s.ReconcileDrive("home")
+		s.check()
+	}
+	for _, v := range s.EC2.Volumes() {
+		if v.ID == vol && v.Deleted {
+			t.Fatalf("volume %s deleted while a recorded launch asked for it", vol)
+		}
+	}
+	s.until("dev relaunched on the same volume", func() bool { return s.runningOn(id, vol) })
+	s.settle()
+}
+
+// #24.9: the class refuses a launch whose RunInstances took effect with its
+// answer lost: the instance is found and kept, not left to the collector.
+func TestClassRefusalAdoptsLaunchedInstance(t *testing.T) {
+	s := newScenario(t)
+	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
+	s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeOnDemand, v1alpha1.InterruptionPolicyRelaunch)
+	s.until("a launch recorded", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseLaunching })
+	s.EC2.InjectError("RunInstances", "InternalError", true, 1)
+	s.ReconcileWorkstation("dev")
+	cls := &v1alpha1.WorkstationClass{}
+	if err := s.Client.Get(context.Background(), client.ObjectKey{Name: "default"}, cls); err != nil {
+		t.Fatal(err)
+	}
+	cls.Spec.MaxDriveSizeGiB = 5
+	if err := s.Client.Update(context.Background(), cls); err != nil {
+		t.Fatal(err)
+	}
+	s.ReconcileWorkstation("dev")
+	s.check()
+	live := s.liveInstances()
+	if len(live) != 1 || s.Workstation("dev").Status.InstanceID != live[0].ID {
+		t.Fatalf("the refused launch's instance %v is not the Workstation's (%q)", live, s.Workstation("dev").Status.InstanceID)
+	}
+	s.settle()
+}
+
+// #24.10: a Workstation that wants a drive being deleted gives its lease
+// back, so the deletion ends.
+func TestWorkstationLetsDeletedDriveGo(t *testing.T) {
+	s := newScenario(t)
+	s.running()
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	s.until("dev stopped", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseStopped })
+	s.Delete(s.Drive("home"))
+	s.SetState("dev", v1alpha1.WorkstationStateRunning)
+	s.until("the drive deleted", func() bool { return s.Drive("home") == nil })
+	s.settle()
+}
+
+// A Workstation stopped while it still held its drive, whose driveRef then
+// changed, gives the earlier drive's lease back.
+func TestLeaseOfEarlierDriveGivenBack(t *testing.T) {
+	s := newScenario(t)
+	s.running()
+	s.CreateDrive("data", v1alpha1.DeletionPolicyRetain)
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	s.ReconcileWorkstation("dev") // the teardown starts; the lease is still held
+	s.UpdateWorkstation("dev", "switch drive to data", func(ws *v1alpha1.Workstation) { ws.Spec.DriveRef.Name = "data" })
+	s.until("home's lease given back", func() bool { return s.Drive("home").Status.Holder == nil })
+	s.settle()
+}
