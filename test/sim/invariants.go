@@ -26,6 +26,8 @@ import (
 //	   older than the drive's newest data;
 //	I6 under interruptionPolicy Stop, nothing relaunches a Workstation after
 //	   an interruption, whichever side saw it first, until its spec changes;
+//	I8 a Workstation only ever names its own instances: an instance its
+//	   status records carries its UID (never an earlier object's of that name);
 //	I7 the operator can always reach what it runs: a live instance that
 //	   carries an operator-owned security group has SSH from the operator in it;
 //	no reconcile panics;
@@ -76,6 +78,9 @@ func (w *World) CheckSafety() error {
 	if err := w.haltHeld(insts); err != nil {
 		return err
 	}
+	if err := w.ownInstances(insts); err != nil {
+		return err
+	}
 	if err := operatorReaches(insts, w.EC2.Groups()); err != nil {
 		return err
 	}
@@ -112,6 +117,20 @@ func (w *World) haltHeld(insts []fakeec2.InstanceView) error {
 				return fmt.Errorf("I6: Workstation %s (interruptionPolicy Stop) relaunched as %s after %s was interrupted",
 					ws.Name, i.ID, h.instanceID)
 			}
+		}
+	}
+	return nil
+}
+
+// ownInstances is I8: the instance a Workstation records is its own.
+func (w *World) ownInstances(insts []fakeec2.InstanceView) error {
+	owner := map[string]string{}
+	for _, i := range insts {
+		owner[i.ID] = i.Tags[cloud.TagOwnerUID]
+	}
+	for _, ws := range w.Workstations() {
+		if id := ws.Status.InstanceID; id != "" && owner[id] != string(ws.UID) {
+			return fmt.Errorf("I8: Workstation %s (%s) names instance %s of %q", ws.Name, ws.UID, id, owner[id])
 		}
 	}
 	return nil

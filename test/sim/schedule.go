@@ -240,9 +240,13 @@ func (w *World) userAction() {
 			}
 		}
 	case 5:
-		// A second Workstation on the same drive.
-		if !slices.Contains(names, "twin") && w.Drive("home") != nil {
+		// A second Workstation on the same drive, or one of a deleted name
+		// applied again: a new object (UID) whose predecessor may have left an instance.
+		switch {
+		case !slices.Contains(names, "twin") && w.Drive("home") != nil:
 			w.CreateWorkstation("twin", "home", v1alpha1.CapacityTypeSpot, v1alpha1.InterruptionPolicyRelaunch)
+		case !slices.Contains(names, "dev") && w.Drive("home") != nil:
+			w.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeOnDemand, v1alpha1.InterruptionPolicyRelaunch)
 		}
 	case 6:
 		// driveRef may change only while stopped, as the API enforces.

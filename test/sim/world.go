@@ -490,7 +490,34 @@ func (w *World) CreateWorkstation(name, drive string, capacity v1alpha1.Capacity
 		},
 	}
 	ws.Spec.ReattachPriceTolerancePercent = w.ReattachTolerance
+	w.collectOwnedGarbage()
 	w.create(ws)
+}
+
+// collectOwnedGarbage deletes the Secrets whose owners are all gone, as
+// Kubernetes' garbage collector would (the fake client has none).
+func (w *World) collectOwnedGarbage() {
+	ctx := context.Background()
+	live := map[types.UID]bool{}
+	for _, ws := range w.Workstations() {
+		live[ws.UID] = true
+	}
+	var secrets corev1.SecretList
+	if err := w.Client.List(ctx, &secrets, client.InNamespace(Namespace)); err != nil {
+		panic(err)
+	}
+	for i := range secrets.Items {
+		sec := &secrets.Items[i]
+		owned := len(sec.OwnerReferences) > 0
+		for _, o := range sec.OwnerReferences {
+			owned = owned && !live[o.UID]
+		}
+		if owned {
+			if err := w.Client.Delete(ctx, sec); err != nil && !apierrors.IsNotFound(err) {
+				panic(err)
+			}
+		}
+	}
 }
 
 func (w *World) create(obj client.Object) {
