@@ -42,7 +42,7 @@ work=$(mktemp -d "$cache/build.XXXXXX")
 # (/proc, /sys, /dev/pts) before removing it, and never crosses a mount.
 cleanup() {
 	local m
-	for m in $(grep -o "$work/[^ ]*" /proc/mounts | sort -r); do umount -l "$m" || true; done
+	while read -r m; do umount -l "$m" || true; done < <(grep -o "$work/[^ ]*" /proc/mounts | sort -r)
 	rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
