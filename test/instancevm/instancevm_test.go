@@ -484,4 +484,3 @@ func fileHash(t *testing.T, path string) string {
 	}
 	return strings.Fields(string(out))[0]
 }
-
