@@ -132,6 +132,16 @@ ExecStart=/usr/local/sbin/xdrive-instancevm-ebs-model
 WantedBy=multi-user.target
 EOF
 chroot "$r" systemctl enable xdrive-instancevm-ebs-model.service
+# The network: minbase has no ifupdown or netplan for cloud-init to render
+# to, so systemd-networkd runs DHCP on the NIC (QEMU's user network).
+cat >"$r/etc/systemd/network/20-xdrive-instancevm.network" <<'EOF'
+[Match]
+Name=en*
+
+[Network]
+DHCP=ipv4
+EOF
+chroot "$r" systemctl enable systemd-networkd.service
 # Boot faster under TCG: no wait for a second network, no timers.
 chroot "$r" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer man-db.timer dpkg-db-backup.timer 2>/dev/null || true
 echo 'LABEL=root / ext4 rw,noatime 0 1' >"$r/etc/fstab"

@@ -36,7 +36,7 @@ import (
 )
 
 // Tools are the host programs a VM needs; hack/install-test-deps.sh installs them.
-var Tools = []string{"qemu-system-x86_64", "qemu-img", "genisoimage", "socat", "ec2-metadata-mock"}
+var Tools = []string{"qemu-system-x86_64", "qemu-img", "genisoimage", "socat", "ec2-metadata-mock", "e2fsck", "xfs_repair"}
 
 // CheckHost reports the missing tools, if any.
 func CheckHost() error {
@@ -263,14 +263,14 @@ func Boot(cfg Config) (*VM, error) {
 		"guestfwd=tcp:169.254.169.254:80-cmd:socat STDIO TCP:127.0.0.1:%d", sshPort, v.imds.port)
 	args := []string{
 		"-accel", v.Accel, "-m", strconv.Itoa(cfg.MemoryMiB), "-smp", "1",
-		"-nographic", "-no-reboot", "-serial", "file:" + filepath.Join(cfg.Dir, "serial.log"), "-monitor", "none",
+		"-nodefaults", "-nographic", "-no-reboot", "-serial", "file:" + filepath.Join(cfg.Dir, "serial.log"), "-monitor", "none",
 		"-kernel", filepath.Join(cfg.Image.Dir, "vmlinuz"), "-initrd", filepath.Join(cfg.Image.Dir, "initrd.img"),
 		"-append", "root=/dev/vda rw console=ttyS0,115200 quiet",
 		"-drive", "file=" + overlay + ",if=virtio,format=qcow2",
 		"-drive", "file=" + seed + ",if=virtio,format=raw,readonly=on",
 		"-drive", "file=" + cfg.Drive.Path + ",if=none,id=vol0,format=raw",
 		"-device", "nvme,serial=" + cfg.Drive.Serial() + ",drive=vol0",
-		"-netdev", netdev, "-device", "virtio-net-pci,netdev=n0",
+		"-netdev", netdev, "-device", "virtio-net-pci,netdev=n0,romfile=",
 	}
 	if v.Accel == "kvm" {
 		args = append(args, "-cpu", "host")
