@@ -16,7 +16,6 @@ command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v genisoimage >/dev/null || need+=(genisoimage)
 command -v socat >/dev/null || need+=(socat)
 command -v e2fsck >/dev/null || need+=(e2fsprogs)
-command -v xfs_repair >/dev/null || need+=(xfsprogs)
 if ((${#need[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

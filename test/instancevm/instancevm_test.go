@@ -292,19 +292,12 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-// fsck checks a snapshot's filesystem on the host, read-only: a released
-// drive is clean.
-func fsck(t *testing.T, path, fstype string) {
+// fsck checks an ext4 snapshot's filesystem on the host, read-only: a
+// released drive is clean.
+func fsck(t *testing.T, path string) {
 	t.Helper()
-	var cmd *exec.Cmd
-	switch fstype {
-	case "ext4":
-		cmd = exec.Command("e2fsck", "-fn", path)
-	case "xfs":
-		cmd = exec.Command("xfs_repair", "-n", "-f", path)
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s of the snapshot %s: %v\n%s", cmd.Args[0], path, err, out)
+	if out, err := exec.Command("e2fsck", "-fn", path).CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck of the snapshot %s: %v\n%s", path, err, out)
 	}
 }
 
@@ -346,7 +339,7 @@ func TestKeptAcrossLaunches(t *testing.T) {
 		t.Fatal(err)
 	}
 	first.vm.PowerOff()
-	fsck(t, snap1, "ext4")
+	fsck(t, snap1)
 
 	// 2. Restored, on a larger volume.
 	vol2, err := instancevm.Restore(snap1, filepath.Join(dir, "vol2.raw"), "vol-0bbbbbbbbbbbbbbb2", 3*gib)
@@ -406,7 +399,7 @@ func TestKeptAcrossLaunches(t *testing.T) {
 		t.Fatal(err)
 	}
 	second.vm.PowerOff()
-	fsck(t, snap2, "ext4")
+	fsck(t, snap2)
 
 	// 3. From the snapshot taken after the watcher's release.
 	vol3, err := instancevm.Restore(snap2, filepath.Join(dir, "vol3.raw"), "vol-0ccccccccccccccc3", 0)
@@ -427,7 +420,7 @@ func TestKeptAcrossLaunches(t *testing.T) {
 }
 
 // TestFirstUseXFS: a blank volume with filesystem xfs is formatted xfs, and
-// Docker's whole store is on it; after the release its snapshot is clean.
+// Docker's whole store is on it; after the release the filesystem is clean.
 func TestFirstUseXFS(t *testing.T) {
 	dir := t.TempDir()
 	vol, err := instancevm.BlankDrive(filepath.Join(dir, "vol.raw"), "vol-0ddddddddddddddd4", 2*gib)
@@ -440,12 +433,9 @@ func TestFirstUseXFS(t *testing.T) {
 	}
 	in.checkStore("xfs")
 	in.release()
-	snap := filepath.Join(dir, "snap.raw")
-	if err := vol.Snapshot(snap); err != nil {
-		t.Fatal(err)
-	}
-	in.vm.PowerOff()
-	fsck(t, snap, "xfs")
+	// The guest's xfs_repair: the host's (bookworm's) may not know the
+	// features trixie's mkfs.xfs turns on.
+	in.run("xfs_repair -n $(readlink -f /dev/disk/by-id/nvme-*" + vol.Serial() + ")")
 }
 
 // TestRestoredNeverFormatted: a volume restored from a snapshot whose first
