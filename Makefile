@@ -182,6 +182,8 @@ $(LOCALBIN):
 ##@ Real instance
 
 INSTANCEVM_TIMEOUT ?= 40m
+# VMs at once; each TCG VM keeps one core busy.
+INSTANCEVM_PARALLEL ?= 2
 
 .PHONY: instancevm-image
 instancevm-image: test-deps ## Build the real instance's Linux image (Debian trixie, mmdebstrap) into ~/.cache/xdrive-instancevm, once per version of its script.
@@ -189,4 +191,4 @@ instancevm-image: test-deps ## Build the real instance's Linux image (Debian tri
 
 .PHONY: test-real
 test-real: test-deps ## Boot real Linux VMs (QEMU) as instances, with the operator's user-data: the drive, Docker, release, restore, spot notice.
-	@img=$$(hack/instancevm-image.sh) && XDRIVE_INSTANCEVM_IMAGE="$$img" go test -tags instancevm -count=1 -v -timeout $(INSTANCEVM_TIMEOUT) ./test/instancevm/
+	@img=$$(hack/instancevm-image.sh) && XDRIVE_INSTANCEVM_IMAGE="$$img" go test -tags instancevm -count=1 -v -parallel $(INSTANCEVM_PARALLEL) -timeout $(INSTANCEVM_TIMEOUT) ./test/instancevm/

@@ -312,6 +312,7 @@ func fsck(t *testing.T, path string) {
 //     instance's own watcher releases the drive, with no operator call.
 //  3. a third instance from that snapshot finds the writes made before the notice.
 func TestKeptAcrossLaunches(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	vol1, err := instancevm.BlankDrive(filepath.Join(dir, "vol1.raw"), "vol-0aaaaaaaaaaaaaaa1", 2*gib)
 	if err != nil {
@@ -422,6 +423,7 @@ func TestKeptAcrossLaunches(t *testing.T) {
 // TestFirstUseXFS: a blank volume with filesystem xfs is formatted xfs, and
 // Docker's whole store is on it; after the release the filesystem is clean.
 func TestFirstUseXFS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	vol, err := instancevm.BlankDrive(filepath.Join(dir, "vol.raw"), "vol-0ddddddddddddddd4", 2*gib)
 	if err != nil {
@@ -442,6 +444,7 @@ func TestFirstUseXFS(t *testing.T) {
 // MiB reads as zeros (no filesystem signature) is never formatted: the boot
 // fails with a message, and not one byte of the volume changes.
 func TestRestoredNeverFormatted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	vol, err := instancevm.BlankDrive(filepath.Join(dir, "vol.raw"), "vol-0eeeeeeeeeeeeeee5", gib)
 	if err != nil {
@@ -484,4 +487,61 @@ func fileHash(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return strings.Fields(string(out))[0]
+}
+
+// TestReleaseDuringBoot: a release sent while the boot prepares the drive,
+// starts Docker or starts the containers (on a real systemd, with real
+// dockerd) wins: the boot stops, the drive is unmounted, Docker stays
+// stopped, nothing mounts the drive again, and the filesystem is clean.
+func TestReleaseDuringBoot(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	vol, err := instancevm.BlankDrive(filepath.Join(dir, "vol.raw"), "vol-0fffffffffffffff6", gib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := launch(t, launchOpts{drive: vol, blank: true})
+	var phase string
+	waitFor(t, "the boot to reach the drive", bootTimeout, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		st, err := in.ssh.Status(ctx, in.target)
+		if err != nil {
+			return false // sshd has not the operator's keys yet
+		}
+		switch phase = st.Phase; phase {
+		case bootstrap.PhasePreparingDrive, bootstrap.PhaseStartingDocker, bootstrap.PhaseStartingContainers:
+			return true
+		case bootstrap.PhaseReady, bootstrap.PhaseFailed:
+			t.Fatalf("the boot ended (%s) before a release could be sent during it", phase)
+		}
+		return false
+	})
+	t.Logf("releasing during the boot's phase %s", phase)
+	in.release()
+	// The boot must not go on after the release.
+	time.Sleep(15 * time.Second)
+	if st := in.status(); !st.Released || st.Mounted || st.Phase != bootstrap.PhaseReleased {
+		t.Errorf("status 15s after the release = %+v", st)
+	}
+	if got := in.run("findmnt -rn -o TARGET --source $(readlink -f /dev/disk/by-id/nvme-*" + vol.Serial() + ") || echo none"); got != "none" {
+		t.Errorf("the drive is mounted at %q after the release", got)
+	}
+	if got := in.run("systemctl is-active docker.service || true"); got != "inactive" {
+		t.Errorf("docker.service is %q after the release", got)
+	}
+	snap := filepath.Join(dir, "snap.raw")
+	if err := vol.Snapshot(snap); err != nil {
+		t.Fatal(err)
+	}
+	in.vm.PowerOff()
+	// A release during preparing-drive may come before mkfs; after it, the filesystem is clean.
+	out, _ := exec.Command("blkid", "-p", "-o", "value", "-s", "TYPE", snap).Output()
+	switch fs := strings.TrimSpace(string(out)); {
+	case fs == "ext4":
+		fsck(t, snap)
+	case fs == "" && phase == bootstrap.PhasePreparingDrive:
+	default:
+		t.Errorf("the released drive holds %q after a release during %s", fs, phase)
+	}
 }
