@@ -329,7 +329,7 @@ func TestKeptAcrossLaunches(t *testing.T) {
 	first.checkStore("ext4")
 	uuid := first.run("blkid -o value -s UUID $(findmnt -n -o SOURCE --mountpoint " + mountPath + ")")
 	shellID := first.run("docker inspect -f '{{.Id}}' shell")
-	first.run("docker exec shell sh -c 'echo first-launch >/root/note'")
+	first.run("docker exec shell sh -c 'echo first-launch >/note'")
 	waitFor(t, "the appender's first acknowledgements", 2*time.Minute, func() bool {
 		return first.run("docker logs --tail 1 appender 2>&1") != ""
 	})
@@ -359,7 +359,7 @@ func TestKeptAcrossLaunches(t *testing.T) {
 	if got := second.run("docker inspect -f '{{.Id}}' shell"); got != shellID {
 		t.Errorf("the shell container is %s, was %s", got, shellID)
 	}
-	if got := second.run("docker exec shell cat /root/note"); got != "first-launch" {
+	if got := second.run("docker exec shell cat /note"); got != "first-launch" {
 		t.Errorf("the first launch's write reads %q", got)
 	}
 	second.checkLog(acked)
@@ -378,7 +378,7 @@ func TestKeptAcrossLaunches(t *testing.T) {
 	t.Logf("prewarm read %d MiB at %d MiB/s", pw.BytesRead>>20, pw.BytesPerSecond>>20)
 
 	// The spot notice: the instance releases the drive by itself.
-	second.run("docker exec shell sh -c 'echo before-the-notice >/root/note2'")
+	second.run("docker exec shell sh -c 'echo before-the-notice >/note2'")
 	acked = second.acked()
 	if err := second.vm.Notice(); err != nil {
 		t.Fatal(err)
@@ -411,7 +411,7 @@ func TestKeptAcrossLaunches(t *testing.T) {
 	if st = third.ready(); st.Phase != bootstrap.PhaseReady {
 		t.Fatalf("third boot: status = %+v", st)
 	}
-	if got := third.run("docker exec shell cat /root/note /root/note2"); got != "first-launch\nbefore-the-notice" {
+	if got := third.run("docker exec shell cat /note /note2"); got != "first-launch\nbefore-the-notice" {
 		t.Errorf("the writes before the notice read %q", got)
 	}
 	if got := third.run("docker inspect -f '{{.Id}}' shell"); got != shellID {
