@@ -171,7 +171,8 @@ func (in *instance) ready() agent.Status {
 // started: cloud-init's final stage (the user-data) and each bootstrap phase.
 func (in *instance) timeline() {
 	out, err := in.tryRun(time.Minute, `journalctl -b -o short-monotonic --no-pager | `+
-		`grep -E "running 'modules:final'|xdrive: phase|Startup finished|Reached target.*Multi-User" | cut -c1-150`)
+		`grep -E "running 'modules:final'|xdrive: phase|Startup finished|Reached target.*Multi-User" | cut -c1-150; `+
+		`echo slowest units:; systemd-analyze blame --no-pager | head -n 8`)
 	if err != nil {
 		in.t.Logf("%s: reading the boot's timeline: %v", in.vm.Config().InstanceID, err)
 		return
@@ -251,6 +252,16 @@ func (in *instance) checkStore(fstype string) {
 	if img := in.run("docker image inspect -f '{{.GraphDriver.Data.UpperDir}}' xdrive.test/busybox:1"); !strings.HasPrefix(img, mountPath+"/docker/") {
 		in.t.Errorf("the image's layer is at %s, not on the drive", img)
 	}
+}
+
+// device is the disk whose NVMe serial is the drive's.
+func (in *instance) device(d instancevm.Drive) string {
+	in.t.Helper()
+	dev := in.run("lsblk -dn -o PATH,SERIAL | awk -v s=" + d.Serial() + " '$2 == s {print $1}'")
+	if !strings.HasPrefix(dev, "/dev/nvme") || strings.Contains(dev, "\n") {
+		in.t.Fatalf("the disks with serial %s: %q", d.Serial(), dev)
+	}
+	return dev
 }
 
 // acked is the appender's last acknowledged (fsynced) number.
@@ -437,7 +448,7 @@ func TestFirstUseXFS(t *testing.T) {
 	in.release()
 	// The guest's xfs_repair: the host's (bookworm's) may not know the
 	// features trixie's mkfs.xfs turns on.
-	in.run("xfs_repair -n $(readlink -f /dev/disk/by-id/nvme-*" + vol.Serial() + ")")
+	in.run("xfs_repair -n " + in.device(vol))
 }
 
 // TestRestoredNeverFormatted: a volume restored from a snapshot whose first
@@ -467,7 +478,7 @@ func TestRestoredNeverFormatted(t *testing.T) {
 	if st.Phase != bootstrap.PhaseFailed || st.Mounted || !strings.Contains(st.Message, "refusing to format") {
 		t.Errorf("status = %+v; want failed, refusing to format", st)
 	}
-	if got := in.run("blkid -p " + in.run("readlink -f /dev/disk/by-id/nvme-*"+vol.Serial()) + " || echo none"); got != "none" {
+	if got := in.run("blkid -p " + in.device(vol) + " || echo none"); got != "none" {
 		t.Errorf("blkid finds %q on the restored volume", got)
 	}
 	in.vm.PowerOff()
@@ -524,7 +535,7 @@ func TestReleaseDuringBoot(t *testing.T) {
 	if st := in.status(); !st.Released || st.Mounted || st.Phase != bootstrap.PhaseReleased {
 		t.Errorf("status 15s after the release = %+v", st)
 	}
-	if got := in.run("findmnt -rn -o TARGET --source $(readlink -f /dev/disk/by-id/nvme-*" + vol.Serial() + ") || echo none"); got != "none" {
+	if got := in.run("findmnt -rn -o TARGET --source " + in.device(vol) + " || echo none"); got != "none" {
 		t.Errorf("the drive is mounted at %q after the release", got)
 	}
 	if got := in.run("systemctl is-active docker.service || true"); got != "inactive" {
