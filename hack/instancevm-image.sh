@@ -64,11 +64,14 @@ customize=$(
 set -eu
 r=$1
 # cloud-init: only the NoCloud seed (no network datasources to probe), and
-# the C.UTF-8 locale (minbase has no other; cloud-init errs making one). The
-# user-data stays exactly what the operator renders.
+# the C.UTF-8 locale (minbase has no other; cloud-init errs making one), and
+# only an ed25519 host key (RSA key generation is slow under TCG; the
+# bootstrap keeps only the operator's ed25519 key anyway). The user-data
+# stays exactly what the operator renders.
 cat >"$r/etc/cloud/cloud.cfg.d/90-xdrive-instancevm.cfg" <<'EOF'
 datasource_list: [ NoCloud, None ]
 locale: C.UTF-8
+ssh_genkeytypes: [ ed25519 ]
 EOF
 # Like the AMIs the operator launches, Docker does not start at boot: the
 # bootstrap starts it once its data-root is on the drive.
@@ -106,7 +109,9 @@ EOF
 cat >"$r/usr/local/sbin/xdrive-instancevm-ebs-model" <<'EOF'
 #!/bin/sh
 set -eu
-udevadm settle --timeout=30 || true
+# The NVMe controllers are probed once udev loads the nvme module.
+i=0
+while [ ! -e /sys/class/nvme/nvme0/model ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 echo 'Amazon Elastic Block Store' >/run/xdrive-instancevm-ebs-model
 for m in /sys/class/nvme/nvme*/model; do
 	[ -e "$m" ] || continue

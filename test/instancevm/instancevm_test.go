@@ -171,8 +171,7 @@ func (in *instance) ready() agent.Status {
 // started: cloud-init's final stage (the user-data) and each bootstrap phase.
 func (in *instance) timeline() {
 	out, err := in.tryRun(time.Minute, `journalctl -b -o short-monotonic --no-pager | `+
-		`grep -E "running 'modules:final'|xdrive: phase|Startup finished|Reached target.*Multi-User" | cut -c1-150; `+
-		`echo slowest units:; systemd-analyze blame --no-pager | head -n 8`)
+		`grep -E "running 'modules:final'|xdrive: phase|Startup finished|Reached target.*Multi-User" | cut -c1-150`)
 	if err != nil {
 		in.t.Logf("%s: reading the boot's timeline: %v", in.vm.Config().InstanceID, err)
 		return
