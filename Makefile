@@ -63,7 +63,7 @@ lint: golangci-lint ## Run gofmt (check only), go vet, golangci-lint, and kube-a
 	@hack/kube-api-linter.sh
 
 .PHONY: test-deps
-test-deps: ## Install shellcheck, openssh-server and ec2-metadata-mock if missing.
+test-deps: ## Install shellcheck, openssh-server, ec2-metadata-mock, and QEMU, mmdebstrap, genisoimage and socat (make test-real) if missing.
 	@hack/install-test-deps.sh
 
 .PHONY: lint-api
@@ -182,3 +182,17 @@ $(GOLANGCI_LINT): | $(LOCALBIN)
 
 $(LOCALBIN):
 	mkdir -p $(LOCALBIN)
+
+##@ Real instance
+
+INSTANCEVM_TIMEOUT ?= 40m
+# VMs at once; each TCG VM keeps one core busy.
+INSTANCEVM_PARALLEL ?= 2
+
+.PHONY: instancevm-image
+instancevm-image: test-deps ## Build the real instance's Linux image (Debian trixie, mmdebstrap) into ~/.cache/xdrive-instancevm, once per version of its script.
+	@hack/instancevm-image.sh
+
+.PHONY: test-real
+test-real: test-deps ## Boot real Linux VMs (QEMU) as instances, with the operator's user-data: the drive, Docker, release, restore, spot notice.
+	@img=$$(hack/instancevm-image.sh) && XDRIVE_INSTANCEVM_IMAGE="$$img" go test -tags instancevm -count=1 -v -parallel $(INSTANCEVM_PARALLEL) -timeout $(INSTANCEVM_TIMEOUT) ./test/instancevm/

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond Go: Debian's shellcheck and
-# openssh-server, and amazon-ec2-metadata-mock from the Go module proxy.
+# Installs what the test suite needs beyond Go: Debian's shellcheck,
+# openssh-server and, for make test-real, QEMU, mmdebstrap, genisoimage and socat; and amazon-ec2-metadata-mock from the Go module proxy.
 # moto_server must already be on PATH (it ships with the machine image).
 set -euo pipefail
 need=()
@@ -9,6 +9,13 @@ command -v shellcheck >/dev/null || need+=(shellcheck)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v unshare >/dev/null || need+=(util-linux)
 command -v ip >/dev/null || need+=(iproute2)
+# test/instancevm (make test-real): a real Linux VM under QEMU, its image
+# built with mmdebstrap, its NoCloud seed with genisoimage, its IMDS through socat.
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v genisoimage >/dev/null || need+=(genisoimage)
+command -v socat >/dev/null || need+=(socat)
+command -v e2fsck >/dev/null || need+=(e2fsprogs)
 if ((${#need[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
