@@ -377,7 +377,8 @@ func TestOperatorKeyRemovedOnSignal(t *testing.T) {
 				t.Fatal(err)
 			}
 			select {
-			case <-done:
+			case err := <-done:
+				t.Logf("after %s: %v", sig, err) // a signalled exit is expected
 			case <-time.After(time.Minute):
 				_ = cmd.Process.Kill()
 				t.Fatalf("still running a minute after %s", sig)

@@ -55,7 +55,7 @@ func TestSeeds(t *testing.T) {
 			}
 		})
 	}
-	for seed := first; seed < first+uint64(n) && !(failFast && failed.Load()); seed++ {
+	for seed := first; seed < first+uint64(n) && (!failFast || !failed.Load()); seed++ {
 		seedsCh <- seed
 	}
 	close(seedsCh)
