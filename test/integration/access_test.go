@@ -153,9 +153,10 @@ func TestAccessSecurityGroup(t *testing.T) {
 	h.Eventually(30*time.Second, "rules follow the spec", rulesEqual(t, h, sg,
 		[]string{"tcp/22-22 from 203.0.113.0/24", "tcp/22-22 from " + operatorCIDR, "tcp/8888-8888 from 203.0.113.0/24"}))
 
-	// spec.access removed: every rule is revoked at once; the group stays while the instance runs.
+	// spec.access removed: every tenant rule is revoked at once; the group, and
+	// the operator's SSH in it, stay while the instance runs, so the next stop can flush.
 	h.UpdateWorkstation("dev", func(w *v1alpha1.Workstation) { w.Spec.Access = nil })
-	h.Eventually(30*time.Second, "rules revoked", rulesEqual(t, h, sg, nil))
+	h.Eventually(30*time.Second, "rules revoked", rulesEqual(t, h, sg, []string{"tcp/22-22 from " + operatorCIDR}))
 	if w := h.Workstation("dev"); w.Status.SecurityGroup == nil || w.Status.SecurityGroup.ID != sg {
 		t.Errorf("status.securityGroup %+v while the instance still runs, want %s", w.Status.SecurityGroup, sg)
 	}

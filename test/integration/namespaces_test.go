@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/operator"
 	testenv "github.com/xdrive-io/xdrive/test/envtest"
 	"github.com/xdrive-io/xdrive/test/harness"
@@ -226,6 +228,10 @@ func TestRecreatedDriveStartsBlank(t *testing.T) {
 	h.Delete(&v1alpha1.Workstation{ObjectMeta: objectMeta("dev")})
 	h.Delete(&v1alpha1.XDrive{ObjectMeta: objectMeta("home")})
 	h.Eventually(converge, "drive gone", func() (bool, string) { return !h.Exists(&v1alpha1.XDrive{}, "home"), "exists" })
+	// envtest runs no garbage collector: the SSH Secret the deleted Workstation
+	// controlled goes as Kubernetes would take it; the new Workstation never uses it.
+	h.Eventually(converge, "dev gone", func() (bool, string) { return !h.Exists(&v1alpha1.Workstation{}, "dev"), "exists" })
+	h.Delete(&corev1.Secret{ObjectMeta: objectMeta(workstation.SSHSecretName("dev"))})
 
 	again := h.NewDrive("home", 10)
 	again.Spec.SnapshotRetention = 1

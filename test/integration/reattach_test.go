@@ -126,7 +126,7 @@ func TestReattachFailureRestoresFromSnapshot(t *testing.T) {
 	h, first := reattachHarness(t, nil)
 	volume := h.Drive("data").Status.VolumeID
 	refused := h.Proxy.Inject(faultproxy.Rule{Action: "AttachVolume", Times: 1,
-		Fault: faultproxy.APIError(http.StatusBadRequest, "VolumeInUse", "vol is already attached")})
+		Fault: faultproxy.APIError(http.StatusBadRequest, "IncorrectInstanceState", "the instance is not 'running'")})
 	h.Proxy.HoldSnapshots(true) // the volume stays until the reattach is tried
 	spotWarning(t, h, first.InstanceID)
 	h.Eventually(converge, "the reattach refused", func() (bool, string) { return refused.Fired() == 1, "not yet" })
