@@ -22,11 +22,13 @@ type Agent struct {
 	busy map[string]bool
 	// FailRate is the chance that an SSH call fails.
 	FailRate float64
+	// shutDown are the instances whose shutdown has written its last data.
+	shutDown map[string]bool
 }
 
 // NewAgent returns the instance side of a world.
 func NewAgent(w *World) *Agent {
-	return &Agent{w: w, mounted: map[string]bool{}, released: map[string]bool{}, self: map[string]bool{}, busy: map[string]bool{}}
+	return &Agent{w: w, mounted: map[string]bool{}, released: map[string]bool{}, self: map[string]bool{}, busy: map[string]bool{}, shutDown: map[string]bool{}}
 }
 
 var errUnreachable = errors.New("ssh: connection refused (simulated)")
@@ -91,6 +93,22 @@ func (a *Agent) SelfRelease(id string) bool {
 	a.self[id] = true
 	a.w.logf("instance %s: its watcher released the drive", id)
 	return true
+}
+
+// ShutdownWrites is an unflushed instance going down: whatever the user's
+// programs had not written yet reaches the drive as the instance shuts down
+// (docker stop, the page cache, the unmount). A flushed or released drive
+// has nothing left to write.
+func (a *Agent) ShutdownWrites() {
+	for _, i := range a.w.EC2.Instances() {
+		if i.State != fakeec2.StateShuttingDown || a.shutDown[i.ID] || !a.Mounted(i.ID) {
+			continue
+		}
+		a.shutDown[i.ID] = true
+		if n, err := a.w.EC2.Write(a.driveVolume(i.ID)); err == nil {
+			a.w.logf("instance %s: its shutdown writes %d", i.ID, n)
+		}
+	}
 }
 
 // Boot mounts the drive on every running instance that has it attached and has not released it.

@@ -39,6 +39,7 @@ func Run(seed uint64, steps int) error {
 	w.setup()
 	for w.step = 1; w.step <= steps; w.step++ {
 		w.randomStep()
+		w.Agent.ShutdownWrites()
 		if err := w.CheckSafety(); err != nil {
 			return &Failure{Seed: seed, Err: err, Trace: w.Trace}
 		}
@@ -89,6 +90,7 @@ func (w *World) Settle() error {
 	for round := 0; round < 60 && (round < minRounds || stable < 2); round++ {
 		w.step++
 		w.Advance(roundTime)
+		w.Agent.ShutdownWrites()
 		w.EC2.Settle()
 		w.Agent.Boot()
 		w.Poll()
