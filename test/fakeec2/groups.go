@@ -174,10 +174,8 @@ func (f *Fake) DeleteSecurityGroup(ctx context.Context, in *ec2.DeleteSecurityGr
 		if err != nil {
 			return nil, err
 		}
-		for _, i := range f.instances.order {
-			if i.state != StateTerminated && slices.Contains(i.groups, g.id) {
-				return nil, apiError(codeDependency, "resource %s has a dependent object (%s)", g.id, i.id)
-			}
+		if err := f.groupInUse(g); err != nil {
+			return nil, err
 		}
 		f.audit("DeleteSecurityGroup", g.id, g.tags)
 		g.deleted = true
@@ -220,12 +218,20 @@ func (f *Fake) DeleteGroupOutside(id string) error {
 	if g == nil || g.deleted {
 		return apiError(codeGroupNotFound, "no group %s", id)
 	}
-	for _, i := range f.instances.order {
-		if i.state != StateTerminated && slices.Contains(i.groups, g.id) {
-			return apiError(codeDependency, "%s is in use", id)
-		}
+	if err := f.groupInUse(g); err != nil {
+		return err
 	}
 	g.deleted = true
+	return nil
+}
+
+// groupInUse is EC2's DependencyViolation while an instance not terminated uses the group.
+func (f *Fake) groupInUse(g *group) error {
+	for _, i := range f.instances.order {
+		if i.state != StateTerminated && slices.Contains(i.groups, g.id) {
+			return apiError(codeDependency, "resource %s has a dependent object (%s)", g.id, i.id)
+		}
+	}
 	return nil
 }
 
