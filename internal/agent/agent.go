@@ -35,8 +35,9 @@ type Status = bootstrap.Status
 type Agent interface {
 	// Status reports the drive and the containers.
 	Status(ctx context.Context, t Target) (Status, error)
-	// Release stops the containers and Docker, syncs and unmounts the drive.
-	Release(ctx context.Context, t Target) error
+	// Release stops the containers and Docker, syncs and unmounts the drive,
+	// and reports the status after it: whether a spot notice came first.
+	Release(ctx context.Context, t Target) (Status, error)
 }
 
 // Commands are the instance-side commands run over SSH.

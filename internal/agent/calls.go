@@ -89,11 +89,11 @@ func (c *Calls) Start(owner, instanceID string, kind CallKind, t Target, timeout
 	run := func() {
 		ctx, cancel := context.WithTimeout(c.base(), timeout)
 		res := Result{Started: started}
+		call := c.Agent.Status
 		if kind == CallRelease {
-			res.Err = c.Agent.Release(ctx, t)
-		} else {
-			res.Status, res.Err = c.Agent.Status(ctx, t)
+			call = c.Agent.Release
 		}
+		res.Status, res.Err = call(ctx, t)
 		cancel()
 		res.Finished = c.now()
 		c.mu.Lock()

@@ -22,11 +22,11 @@ func (a *blockingAgent) Status(ctx context.Context, _ Target) (Status, error) {
 	return Status{Mounted: true}, <-a.answers
 }
 
-func (a *blockingAgent) Release(ctx context.Context, _ Target) error {
+func (a *blockingAgent) Release(ctx context.Context, _ Target) (Status, error) {
 	a.mu.Lock()
 	a.calls++
 	a.mu.Unlock()
-	return <-a.answers
+	return Status{Released: true}, <-a.answers
 }
 
 // TestCallsOnePerInstanceAndKind: a second Start while a call is in flight

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/sshx"
@@ -30,10 +32,15 @@ func (s SSH) Status(ctx context.Context, t Target) (Status, error) {
 	return bootstrap.ParseStatus(out)
 }
 
-// Release runs `xdrive-ctl release`.
-func (s SSH) Release(ctx context.Context, t Target) error {
-	_, err := s.run(ctx, t, ReleaseCommand)
-	return err
+// Release runs `xdrive-ctl release`, which prints spot-notice when the
+// instance's watcher saw one.
+func (s SSH) Release(ctx context.Context, t Target) (Status, error) {
+	out, err := s.run(ctx, t, ReleaseCommand)
+	if err != nil {
+		return Status{}, err
+	}
+	notice := slices.Contains(strings.Fields(string(out)), bootstrap.SpotNoticeWord)
+	return Status{Phase: bootstrap.PhaseReleased, Released: true, SpotNotice: notice}, nil
 }
 
 // run connects to the target and runs one command; see sshx.Client.Run for

@@ -24,7 +24,7 @@ func TestSSH(t *testing.T) {
 case $SSH_ORIGINAL_COMMAND in
 `+sshd.ShellQuote(agent.StatusCommand)+`)
 	if [ -e `+released+` ]; then echo '{"phase":"released","released":true}'; else echo '{"phase":"ready","mounted":true}'; fi ;;
-`+sshd.ShellQuote(agent.ReleaseCommand)+`) touch `+released+` ;;
+`+sshd.ShellQuote(agent.ReleaseCommand)+`) touch `+released+`; echo spot-notice ;;
 *) echo "unexpected command: $SSH_ORIGINAL_COMMAND" >&2; exit 126 ;;
 esac
 `)
@@ -41,8 +41,8 @@ esac
 	if err != nil || st.Phase != "ready" || !st.Mounted {
 		t.Fatalf("Status = %+v, %v", st, err)
 	}
-	if err := ssh.Release(ctx, target); err != nil {
-		t.Fatal(err)
+	if st, err := ssh.Release(ctx, target); err != nil || !st.Released || !st.SpotNotice {
+		t.Fatalf("Release = %+v, %v", st, err)
 	}
 	if st, err := ssh.Status(ctx, target); err != nil || !st.Released {
 		t.Fatalf("Status after Release = %+v, %v", st, err)

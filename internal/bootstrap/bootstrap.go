@@ -44,6 +44,9 @@ const (
 	PhaseFailed             = "failed"
 	PhaseReleasing          = "releasing"
 	PhaseReleased           = "released"
+	// SpotNoticeWord is what `xdrive-ctl release` prints when the
+	// instance's watcher saw a spot notice.
+	SpotNoticeWord = "spot-notice"
 )
 
 // Params is what the user-data needs to know.
@@ -91,6 +94,9 @@ type Status struct {
 	ReleasedAt string `json:"releasedAt"`
 	// Rebalance is true once IMDS has shown a rebalance recommendation.
 	Rebalance bool `json:"rebalance"`
+	// SpotNotice, reported by `xdrive-ctl release`, is true when the
+	// instance's watcher saw a spot interruption notice on IMDS.
+	SpotNotice bool `json:"spotNotice"`
 	// Message is the last error or warning, or empty.
 	Message string `json:"message"`
 	// PreserveError says which containers' changes could not be carried

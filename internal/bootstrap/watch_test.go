@@ -184,13 +184,17 @@ func TestWatcherReleasesOnSpotNotice(t *testing.T) {
 	if action := s.read(filepath.Join(s.root, "var/lib/xdrive/spot-instance-action")); !strings.Contains(action, `"terminate"`) {
 		t.Errorf("recorded notice = %q", action)
 	}
+	// The operator's own release, arriving after, learns of the notice.
+	if stdout, stderr, err := s.ctl(nil, "release"); err != nil || strings.TrimSpace(stdout) != SpotNoticeWord {
+		t.Errorf("release after the watcher's = %q, %v\n%s", stdout, err, stderr)
+	}
 }
 
 func TestWatcherStopsWhenReleased(t *testing.T) {
 	s := newSandbox(t, false)
 	s.boot(testParams(t))
-	if _, stderr, err := s.ctl(nil, "release"); err != nil {
-		t.Fatalf("release: %v\n%s", err, stderr)
+	if stdout, stderr, err := s.ctl(nil, "release"); err != nil || stdout != "" {
+		t.Fatalf("release without a notice = %q, %v\n%s", stdout, err, stderr)
 	}
 	// Port 9 on loopback: nothing answers, and nothing leaves the machine.
 	_, stderr, err := s.run([]string{"XDRIVE_IMDS_URL=http://127.0.0.1:9"}, filepath.Join(s.root, "usr/local/sbin/xdrive-watch"))

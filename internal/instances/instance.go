@@ -38,6 +38,9 @@ type Instance struct {
 	StateReason   string
 }
 
+// ReasonSpotTermination is the state reason of an instance EC2 reclaimed.
+const ReasonSpotTermination = "Server.SpotInstanceTermination"
+
 // Gone reports whether the instance is terminated or on its way there.
 func (i Instance) Gone() bool { return i.State == StateShuttingDown || i.State == StateTerminated }
 

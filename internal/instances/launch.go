@@ -32,13 +32,15 @@ type DriveVolume struct {
 
 // LaunchRequest is one RunInstances for a Workstation.
 type LaunchRequest struct {
-	Workstation      string // ns/name
-	WorkstationUID   string
-	Drive            string // ns/name
-	DriveUID         string
-	DriveName        string
-	Offering         Offering
-	ImageID          string
+	Workstation    string // ns/name
+	WorkstationUID string
+	Drive          string // ns/name
+	DriveUID       string
+	DriveName      string
+	Offering       Offering
+	ImageID        string
+	// RootMapping, if set, makes the image's root volume end with the instance.
+	RootMapping      *ec2types.BlockDeviceMapping
 	UserData         []byte
 	Volume           DriveVolume
 	SecurityGroupIDs []string
@@ -133,8 +135,11 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest) (Instance, error
 		},
 		InstanceInitiatedShutdownBehavior: ec2types.ShutdownBehaviorTerminate,
 	}
+	if r.RootMapping != nil {
+		in.BlockDeviceMappings = append(in.BlockDeviceMappings, *r.RootMapping)
+	}
 	if !r.Volume.Reattach {
-		in.BlockDeviceMappings = []ec2types.BlockDeviceMapping{{DeviceName: aws.String(DriveDevice), Ebs: ebs}}
+		in.BlockDeviceMappings = append(in.BlockDeviceMappings, ec2types.BlockDeviceMapping{DeviceName: aws.String(DriveDevice), Ebs: ebs})
 	}
 	if r.Offering.SubnetID != "" {
 		in.NetworkInterfaces = []ec2types.InstanceNetworkInterfaceSpecification{{

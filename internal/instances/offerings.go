@@ -58,9 +58,10 @@ type Catalog struct {
 	mu       sync.Mutex
 	zones    map[string]cached[[]string] // type -> zones offering it
 	types    map[string]cached[TypeInfo]
-	prices   map[string]cached[string] // type/zone -> spot price
-	subnets  map[string]cached[string] // subnet -> zone
-	images   map[string]cached[string] // SSM parameter -> AMI
+	prices   map[string]cached[string]               // type/zone -> spot price
+	subnets  map[string]cached[string]               // subnet -> zone
+	images   map[string]cached[string]               // SSM parameter -> AMI
+	roots    map[string]*ec2types.BlockDeviceMapping // AMI -> its root mapping to launch with (images never change)
 	priceTTL time.Duration
 	// Region prices on-demand offerings from the list prices (OnDemandPrice).
 	Region string
@@ -77,6 +78,7 @@ func NewCatalog(api cloud.OfferingsAPI, ssmAPI cloud.SSMAPI, ttl time.Duration) 
 		api: api, ssm: ssmAPI, ttl: ttl, priceTTL: 5 * time.Minute, now: time.Now,
 		zones: map[string]cached[[]string]{}, types: map[string]cached[TypeInfo]{},
 		prices: map[string]cached[string]{}, subnets: map[string]cached[string]{}, images: map[string]cached[string]{},
+		roots: map[string]*ec2types.BlockDeviceMapping{},
 	}
 }
 
@@ -377,4 +379,47 @@ func (c *Catalog) Image(ctx context.Context, parameter string) (string, error) {
 	c.images[parameter] = cached[string]{value: ami, at: c.now()}
 	c.mu.Unlock()
 	return ami, nil
+}
+
+// RootMapping is the mapping a launch of the image passes so that its root
+// volume, which carries the drive's tags, ends with the instance: nil when
+// the image's own mapping already deletes it on termination. It is the
+// image's root mapping with DeleteOnTermination set, snapshot and size
+// included, as the image has them.
+func (c *Catalog) RootMapping(ctx context.Context, imageID string) (*ec2types.BlockDeviceMapping, error) {
+	c.mu.Lock()
+	m, ok := c.roots[imageID]
+	c.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	res, err := c.api.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}})
+	if err != nil {
+		return nil, fmt.Errorf("describing image %s: %w", imageID, err)
+	}
+	if len(res.Images) != 1 {
+		return nil, fmt.Errorf("describing image %s: %d images found", imageID, len(res.Images))
+	}
+	m = rootOverride(res.Images[0])
+	c.mu.Lock()
+	c.roots[imageID] = m
+	c.mu.Unlock()
+	return m, nil
+}
+
+func rootOverride(img ec2types.Image) *ec2types.BlockDeviceMapping {
+	root := aws.ToString(img.RootDeviceName)
+	for _, bdm := range img.BlockDeviceMappings {
+		if aws.ToString(bdm.DeviceName) != root || bdm.Ebs == nil {
+			continue
+		}
+		if aws.ToBool(bdm.Ebs.DeleteOnTermination) {
+			return nil
+		}
+		return &ec2types.BlockDeviceMapping{DeviceName: aws.String(root), Ebs: &ec2types.EbsBlockDevice{
+			DeleteOnTermination: aws.Bool(true), SnapshotId: bdm.Ebs.SnapshotId,
+			VolumeSize: bdm.Ebs.VolumeSize, VolumeType: bdm.Ebs.VolumeType,
+		}}
+	}
+	return nil // instance store, or no mapping of the root: nothing outlives the instance
 }

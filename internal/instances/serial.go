@@ -3,6 +3,8 @@ package instances
 import (
 	"context"
 	"sync"
+
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
 // SerialCatalog answers one placement question at a time, so that
@@ -32,4 +34,9 @@ func (s *SerialCatalog) Image(ctx context.Context, ssmParameter string) (string,
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.Catalog.Image(ctx, ssmParameter)
+}
+
+// RootMapping is Catalog.RootMapping; a miss holds no lock of the SerialCatalog.
+func (s *SerialCatalog) RootMapping(ctx context.Context, imageID string) (*ec2types.BlockDeviceMapping, error) {
+	return s.Catalog.RootMapping(ctx, imageID)
 }

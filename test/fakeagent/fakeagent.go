@@ -154,12 +154,12 @@ func (a *FakeAgent) signals(address string) []bootstrap.Signal {
 }
 
 // Release marks the instance flushed, after its release time.
-func (a *FakeAgent) Release(ctx context.Context, t agent.Target) error {
+func (a *FakeAgent) Release(ctx context.Context, t agent.Target) (agent.Status, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls = append(a.calls, "release "+t.Address)
 	if a.unreachable {
-		return ErrUnreachable
+		return agent.Status{}, ErrUnreachable
 	}
 	var d time.Duration
 	if a.hung {
@@ -172,11 +172,11 @@ func (a *FakeAgent) Release(ctx context.Context, t agent.Target) error {
 		err := wait(ctx, d)
 		a.mu.Lock()
 		if err != nil {
-			return err
+			return agent.Status{}, err
 		}
 	}
 	a.released[t.Address] = true
-	return nil
+	return agent.Status{Phase: bootstrap.PhaseReleased, Released: true, Containers: a.containers}, nil
 }
 
 // SetPrewarm sets what each status call reports of the instance's prewarm

@@ -250,3 +250,26 @@ func (f *Fake) GetParameter(ctx context.Context, in *ssm.GetParameterInput, _ ..
 		}}, nil
 	})
 }
+
+// DescribeImages describes the images RunInstances accepts: each has one
+// root mapping at RootDevice, from ImageSnapshotID, deleted on termination
+// unless Options.KeepRootVolumes.
+func (f *Fake) DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, _ ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
+	return call(ctx, f, "DescribeImages", func() (*ec2.DescribeImagesOutput, error) {
+		out := &ec2.DescribeImagesOutput{Images: []ec2types.Image{}}
+		for _, id := range in.ImageIds {
+			if !f.knownImage(id) {
+				return nil, apiError(codeAMINotFound, "The image id '[%s]' does not exist", id)
+			}
+			out.Images = append(out.Images, ec2types.Image{
+				ImageId: aws.String(id), State: ec2types.ImageStateAvailable, OwnerId: aws.String(f.opts.OwnerID),
+				RootDeviceName: aws.String(RootDevice), RootDeviceType: ec2types.DeviceTypeEbs,
+				BlockDeviceMappings: []ec2types.BlockDeviceMapping{{DeviceName: aws.String(RootDevice), Ebs: &ec2types.EbsBlockDevice{
+					SnapshotId: aws.String(ImageSnapshotID), VolumeSize: aws.Int32(rootVolumeGiB), VolumeType: ec2types.VolumeTypeGp3,
+					DeleteOnTermination: aws.Bool(!f.opts.KeepRootVolumes),
+				}}},
+			})
+		}
+		return out, nil
+	})
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
 // Key is the ns/name tag value of an object in the stack's namespace.
@@ -155,9 +156,16 @@ func (s *Stack) describeInstances(ctx context.Context, filters ...ec2types.Filte
 	return list, nil
 }
 
-// Volumes lists the cluster's volumes in moto.
+// Volumes lists the cluster's drive volumes in moto: an instance's root
+// volume, which a launch tags alike and which ends with the instance, is
+// left out.
 func (s *Stack) Volumes(ctx context.Context) ([]ec2types.Volume, error) {
-	return s.describeVolumes(ctx, cloud.TagFilter(cloud.TagCluster, s.Cluster))
+	list, err := s.describeVolumes(ctx, cloud.TagFilter(cloud.TagCluster, s.Cluster))
+	return slices.DeleteFunc(list, func(v ec2types.Volume) bool {
+		return slices.ContainsFunc(v.Attachments, func(a ec2types.VolumeAttachment) bool {
+			return aws.ToString(a.Device) != instances.DriveDevice
+		})
+	}), err
 }
 
 // Volume returns one volume by ID, straight from moto.

@@ -108,8 +108,8 @@ func TestInstanceLifecycle(t *testing.T) {
 	if err := first.AppendDrive("/v1", "notes.txt", "written on "+first.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := ssh.Release(ctx, target); err != nil {
-		t.Fatal(err)
+	if st, err := ssh.Release(ctx, target); err != nil || !st.Released || st.Mounted || st.SpotNotice {
+		t.Fatalf("release = %+v, %v", st, err)
 	}
 	if st, err := ssh.Status(ctx, target); err != nil || !st.Released || st.Mounted {
 		t.Fatalf("status after release = %+v, %v", st, err)

@@ -213,7 +213,7 @@ func (in *instance) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	if err := in.ssh.Release(ctx, in.target); err != nil {
+	if _, err := in.ssh.Release(ctx, in.target); err != nil {
 		in.t.Fatalf("%s: release: %v", in.vm.Config().InstanceID, err)
 	}
 	in.t.Logf("%s: released in %s", in.vm.Config().InstanceID, time.Since(start).Round(100*time.Millisecond))

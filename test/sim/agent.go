@@ -48,7 +48,10 @@ func (a *Agent) Status(_ context.Context, t agent.Target) (agent.Status, error) 
 	if !ok || a.w.Rng.Float64() < a.FailRate {
 		return agent.Status{}, errUnreachable
 	}
-	st := agent.Status{Phase: bootstrap.PhaseReady, Containers: map[string]string{}, Released: a.self[i.ID]}
+	st := agent.Status{Phase: bootstrap.PhaseReady, Containers: map[string]string{}, Released: a.self[i.ID], SpotNotice: a.self[i.ID]}
+	if st.SpotNotice {
+		a.w.noticeSeen(i.ID)
+	}
 	if a.Mounted(i.ID) {
 		st.Mounted, st.VolumeID = true, a.driveVolume(i.ID)
 	}
@@ -69,14 +72,17 @@ func (a *Agent) SetBusy(id string, busy bool) {
 }
 
 // Release flushes and unmounts the drive.
-func (a *Agent) Release(_ context.Context, t agent.Target) error {
+func (a *Agent) Release(_ context.Context, t agent.Target) (agent.Status, error) {
 	i, ok := a.at(t.Address)
 	if !ok || a.w.Rng.Float64() < a.FailRate {
-		return errUnreachable
+		return agent.Status{}, errUnreachable
 	}
 	a.release(i.ID)
 	a.w.logf("  instance %s: drive flushed and unmounted", i.ID)
-	return nil
+	if a.self[i.ID] {
+		a.w.noticeSeen(i.ID)
+	}
+	return agent.Status{Phase: bootstrap.PhaseReleased, Released: true, SpotNotice: a.self[i.ID]}, nil
 }
 
 func (a *Agent) release(id string) {

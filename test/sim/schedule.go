@@ -364,17 +364,18 @@ func (w *World) awsEvent() {
 	live := w.liveInstances()
 	switch w.Rng.IntN(10) {
 	case 8:
-		// The instance sees the notice at IMDS; the queue's copy comes later, or never.
-		if len(live) > 0 {
-			i := live[w.Rng.IntN(len(live))]
+		// A spot instance sees the notice at IMDS; the queue's copy comes later, or never.
+		spot := slices.DeleteFunc(slices.Clone(live), func(i fakeec2.InstanceView) bool { return !i.Spot })
+		if len(spot) > 0 {
+			i := spot[w.Rng.IntN(len(spot))]
 			if w.Agent.SelfRelease(i.ID) {
-				w.interrupted(i)
+				w.spotNotice(i, true)
 			}
 		}
 	case 9:
 		if len(live) > 0 {
 			i := live[w.Rng.IntN(len(live))]
-			w.interrupted(i)
+			w.spotNotice(i, false)
 			w.Notice(workstationName(i), v1alpha1.NoticeSpotInterruption, i.ID, w.Clock.Now().Truncate(time.Second))
 		}
 	case 0, 1:
@@ -382,7 +383,7 @@ func (w *World) awsEvent() {
 			i := live[w.Rng.IntN(len(live))]
 			ws := workstationName(i)
 			at := w.Clock.Now().Truncate(time.Second)
-			w.interrupted(i)
+			w.spotNotice(i, false)
 			w.Notice(ws, v1alpha1.NoticeSpotInterruption, i.ID, at)
 			if w.Rng.IntN(2) == 0 {
 				w.Notice(ws, v1alpha1.NoticeRebalance, i.ID, at) // AWS may send both in the same second

@@ -118,6 +118,18 @@ type World struct {
 	// halted are the Workstations (by UID) an interruption stopped under
 	// interruptionPolicy Stop, with the instance interrupted.
 	halted map[string]halt
+	// notices are the spot notices AWS has given, by instance: it reclaims
+	// each instance two minutes after its notice.
+	notices map[string]spotNotice
+}
+
+// spotNotice is a notice AWS gave an instance. One the operator could see
+// only on the instance (IMDS) binds interruptionPolicy once it could know
+// of it: an answer from the instance saying so, or the reclaim.
+type spotNotice struct {
+	instance fakeec2.InstanceView
+	at       time.Time
+	imdsOnly bool
 }
 
 // errDead is every call of a manager that has died.
@@ -183,8 +195,10 @@ func New(seed uint64) *World {
 		deletedOutside: map[string]bool{},
 		created:        map[string][]string{},
 		halted:         map[string]halt{},
+		notices:        map[string]spotNotice{},
 	}
-	w.EC2 = fakeec2.New(fakeec2.Options{Cluster: Cluster, Now: w.Clock.Now})
+	// Half the seeds launch an image whose root volume outlives its instance.
+	w.EC2 = fakeec2.New(fakeec2.Options{Cluster: Cluster, Now: w.Clock.Now, KeepRootVolumes: seed%2 == 0})
 	w.EC2.SetFault(w.fault)
 	w.Agent = NewAgent(w)
 	scheme := testenv.NewScheme()
@@ -466,6 +480,41 @@ func (w *World) runAgentCalls() {
 func (w *World) Advance(d time.Duration) {
 	w.Clock.Step(d)
 	w.logf("clock +%s", d)
+	w.reclaim()
+}
+
+// spotNotice gives an instance AWS's two minutes' notice; a spot instance is
+// reclaimed at their end.
+func (w *World) spotNotice(i fakeec2.InstanceView, imdsOnly bool) {
+	if _, given := w.notices[i.ID]; !given && i.Spot {
+		w.notices[i.ID] = spotNotice{instance: i, at: w.Clock.Now(), imdsOnly: imdsOnly}
+	}
+	if !imdsOnly {
+		w.interrupted(i)
+	}
+}
+
+// noticeSeen is the operator hearing from an instance that its watcher acted on a notice.
+func (w *World) noticeSeen(id string) {
+	if n, ok := w.notices[id]; ok && n.imdsOnly {
+		w.interrupted(n.instance)
+		n.imdsOnly = false
+		w.notices[id] = n
+	}
+}
+
+// reclaim ends each instance whose notice is two minutes old, as AWS does.
+func (w *World) reclaim() {
+	for id, n := range w.notices {
+		if w.Clock.Since(n.at) < 2*time.Minute {
+			continue
+		}
+		delete(w.notices, id)
+		if w.EC2.TerminateOutside(id) == nil {
+			w.logf("aws: spot instance %s reclaimed, two minutes after its notice", id)
+			w.interrupted(n.instance)
+		}
+	}
 }
 
 // CreateDrive applies an XDrive.

@@ -178,7 +178,8 @@ drive_mounted_anywhere() {
 }
 
 # cmd_release writes its state with mark, on tmpfs: it flushes with a full
-# root disk. It writes nothing on the drive.
+# root disk. It writes nothing on the drive. Then it prints spot-notice if
+# the watcher saw one.
 cmd_release() {
 	local name warnings=
 	local -a running=()
@@ -222,7 +223,7 @@ cmd_release() {
 
 case ${1:-} in
 status) cmd_status "${@:2}" ;;
-release) cmd_release ;;
+release) cmd_release && if [[ -e $STATE_DIR/spot-instance-action ]]; then echo spot-notice; fi ;;
 prewarm) cmd_prewarm ;;
 *) usage ;;
 esac

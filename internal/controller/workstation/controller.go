@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -96,6 +97,7 @@ type Catalog interface {
 	Candidates(ctx context.Context, req instances.PlacementRequest) ([]instances.Offering, error)
 	Type(ctx context.Context, name string) (instances.TypeInfo, error)
 	Image(ctx context.Context, ssmParameter string) (string, error)
+	RootMapping(ctx context.Context, imageID string) (*ec2types.BlockDeviceMapping, error)
 }
 
 // Reconciler runs a Workstation's instance.

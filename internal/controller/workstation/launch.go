@@ -408,6 +408,10 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 		return instances.Instance{}, err
 	}
 	s.recordImage(image)
+	root, err := s.r.Catalog.RootMapping(ctx, image)
+	if err != nil {
+		return instances.Instance{}, err
+	}
 	hostKey, _, err := creds.LaunchHostKey(fmt.Sprint(s.st.Launch.Attempt))
 	if err != nil {
 		return instances.Instance{}, err
@@ -425,7 +429,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 	return s.r.Launcher.Launch(ctx, instances.LaunchRequest{
 		Workstation: s.key, WorkstationUID: string(s.ws.UID),
 		Drive: cloud.ObjectKey(xd.Namespace, xd.Name), DriveUID: string(xd.UID), DriveName: xd.Name,
-		Offering: o, ImageID: image, UserData: userData,
+		Offering: o, ImageID: image, RootMapping: root, UserData: userData,
 		Volume: instances.DriveVolume{
 			SnapshotID: s.st.Launch.SnapshotID, SizeGiB: spec.SizeGiB, VolumeType: string(spec.VolumeType),
 			IOPS: nonZero(spec.IOPS), ThroughputMiBps: nonZero(spec.ThroughputMiBps), Encrypted: spec.IsEncrypted(), KMSKeyID: spec.KMSKeyID,

@@ -96,9 +96,12 @@ func (s *scope) vanished(inst instances.Instance) {
 	if st.DriveRelease == nil || st.DriveRelease.InstanceID != inst.ID {
 		st.DriveRelease = &v1alpha1.DriveRelease{InstanceID: inst.ID, Consistency: v1alpha1.ConsistencyCrash, Time: metav1.NewTime(s.now)}
 	}
-	if st.CapacityType == v1alpha1.CapacityTypeSpot && s.wants() && st.Phase == v1alpha1.WorkstationPhaseRunning {
+	switch {
+	case st.CapacityType == v1alpha1.CapacityTypeSpot && s.wants() && st.Phase == v1alpha1.WorkstationPhaseRunning:
 		s.interrupt(v1alpha1.NoticeSpotInterruption, s.now)
 		st.Teardown.Reason = v1alpha1.TeardownInterrupted
+	case inst.StateReason == instances.ReasonSpotTermination:
+		s.interruptedDuring(st.Teardown, v1alpha1.NoticeSpotInterruption)
 	}
 	st.Phase = v1alpha1.WorkstationPhaseTerminating
 	s.event(true, v1alpha1.ReasonInstanceGone, "Observe", "Instance %s is %s without a teardown; its volume is snapshotted once detached", inst.ID, inst.State)

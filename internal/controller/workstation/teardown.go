@@ -64,9 +64,13 @@ func (s *scope) releasing(ctx context.Context) (ctrl.Result, error) {
 	}
 	release, inFlight := s.r.Calls.Last(td.InstanceID, agent.CallRelease)
 	if status, _ := s.r.Calls.Last(td.InstanceID, agent.CallStatus); status.Done() && status.Err == nil && status.Status.Released {
+		s.interruptedDuring(td, v1alpha1.NoticeInstanceWatcher)
 		return s.flushed("The instance's watcher flushed the drive on " + td.InstanceID)
 	}
 	if release.Done() && release.Err == nil {
+		if release.Status.SpotNotice {
+			s.interruptedDuring(td, v1alpha1.NoticeInstanceWatcher)
+		}
 		return s.flushed("Stopped containers and flushed the drive on " + td.InstanceID)
 	}
 	remaining := td.Deadline.Sub(s.now)
@@ -172,6 +176,18 @@ func (s *scope) noticeFor(instanceID string) bool {
 	return slices.ContainsFunc(s.st.Notices, func(n v1alpha1.ProcessedNotice) bool {
 		return n.InstanceID == instanceID && n.Kind != v1alpha1.NoticeRebalance
 	})
+}
+
+// interruptedDuring records an interruption that met a teardown the operator
+// started: the instance's watcher acted on a spot notice, or AWS reclaimed
+// the instance. The stop was interrupted all the same, and
+// interruptionPolicy applies when it closes.
+func (s *scope) interruptedDuring(td *v1alpha1.Teardown, kind v1alpha1.NoticeKind) {
+	if forcedByAWS(td.Reason) || s.noticeFor(td.InstanceID) {
+		return
+	}
+	s.markProcessed(kind, td.InstanceID, s.now)
+	s.interrupt(kind, s.now)
 }
 
 // closeTeardown forgets the terminated instance; the Workstation then stops,
