@@ -356,6 +356,10 @@ func (s *scope) deletingVolume(ctx context.Context) (ctrl.Result, error) {
 			return s.snapshotAgain(ctx)
 		}
 		if s.keepVolume() {
+			// Pruned now, within the lease's bounds: the lease may be given back while the volume is kept.
+			if err := s.pruneBeyondRetention(ctx); err != nil {
+				return ctrl.Result{}, err
+			}
 			return s.keep()
 		}
 		if err := s.r.Volumes.DeleteVolume(ctx, vol); err != nil {
@@ -365,10 +369,8 @@ func (s *scope) deletingVolume(ctx context.Context) (ctrl.Result, error) {
 	}
 	s.clearVolume()
 	s.removeCondition(v1alpha1.ConditionResizing)
-	if keep := s.xd.Spec.SnapshotRetention; keep > 0 && st.SnapshotCount > keep {
-		if err := s.prune(ctx); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := s.pruneBeyondRetention(ctx); err != nil {
+		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }

@@ -1,0 +1,46 @@
+package xdrive
+
+import (
+	"context"
+	"time"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+)
+
+// The drive never reads its holder's class: the holder records the class's
+// bounds in the lease (status.holder.bounds), and the drive applies its
+// warm period and retention within them, through these two reads only. A
+// lease given back keeps nothing, so both are applied while it is held:
+// the warm period when it starts, the retention before the volume is kept.
+
+// keepFor is how long the released volume is kept; zero: not kept.
+func (s *scope) keepFor() time.Duration {
+	keep, _ := s.xd.BoundedKeepVolume()
+	return keep
+}
+
+// retention is how many completed snapshots are kept; zero: all.
+func (s *scope) retention() int32 {
+	keep, _ := s.xd.BoundedSnapshotRetention()
+	return keep
+}
+
+// pruneBeyondRetention prunes once the drive has more snapshots than it keeps.
+func (s *scope) pruneBeyondRetention(ctx context.Context) error {
+	if keep := s.retention(); keep > 0 && s.st.SnapshotCount > keep {
+		return s.prune(ctx)
+	}
+	return nil
+}
+
+// reportCapped says, in an Event, that the lease's bounds cut what the spec
+// asks (asked) to the class's limit (bound) in what the drive does now.
+// The holder's ClassAllowed says the spec is beyond them; this says what was applied.
+func (s *scope) reportCapped(asked, bound string, limit int32, effect string) {
+	class := ""
+	if b := s.st.Bounds(); b != nil {
+		class = b.ClassName
+	}
+	s.ev.Add(true, v1alpha1.ReasonCappedByClass, "Archive", "spec.%s is beyond WorkstationClass %s's %s %d: %s",
+		asked, class, bound, limit, effect)
+}
