@@ -2,6 +2,7 @@ package xdrive
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -43,4 +44,10 @@ func (s *scope) reportCapped(asked, bound string, limit int32, effect string) {
 	}
 	s.ev.Add(true, v1alpha1.ReasonCappedByClass, "Archive", "spec.%s is beyond WorkstationClass %s's %s %d: %s",
 		asked, class, bound, limit, effect)
+}
+
+// reportKeepCapped says that the lease's bounds cut the warm period to keep.
+func (s *scope) reportKeepCapped(keep time.Duration, effect string) {
+	s.reportCapped(fmt.Sprintf("keepVolumeForMinutes %d", s.xd.Spec.KeepVolumeForMinutes), "maxKeepVolumeForMinutes",
+		int32(keep/time.Minute), effect)
 }

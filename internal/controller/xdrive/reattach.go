@@ -206,8 +206,7 @@ func (s *scope) keep() (ctrl.Result, error) {
 	s.ev.Add(false, v1alpha1.ReasonKept, "Archive", "Volume %s is kept until %s for a fast restart; snapshot %s holds its data",
 		s.st.VolumeID, until.UTC().Format(time.RFC3339), s.st.LatestSnapshotID)
 	if capped {
-		s.reportCapped(fmt.Sprintf("keepVolumeForMinutes %d", s.xd.Spec.KeepVolumeForMinutes), "maxKeepVolumeForMinutes",
-			int32(keep/time.Minute), "volume "+s.st.VolumeID+" is kept until "+until.UTC().Format(time.RFC3339))
+		s.reportKeepCapped(keep, "volume "+s.st.VolumeID+" is kept until "+until.UTC().Format(time.RFC3339))
 	}
 	return ctrl.Result{RequeueAfter: keep}, nil
 }

@@ -366,6 +366,9 @@ func (s *scope) deletingVolume(ctx context.Context) (ctrl.Result, error) {
 			return ctrl.Result{}, err
 		}
 		s.ev.Add(false, "VolumeDeleted", "Archive", "Volume %s deleted after snapshot %s", vol.ID, st.LatestSnapshotID)
+		if keep, capped := s.xd.BoundedKeepVolume(); capped && keep == 0 && st.KeptUntil == nil {
+			s.reportKeepCapped(keep, "volume "+vol.ID+" is deleted, not kept")
+		}
 	}
 	s.clearVolume()
 	s.removeCondition(v1alpha1.ConditionResizing)
