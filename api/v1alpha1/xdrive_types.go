@@ -480,9 +480,9 @@ func (s XDriveStatus) Bounds() *DriveBounds {
 	return s.Holder.Bounds
 }
 
-// BoundedKeepVolume is how long a released volume is kept for a reattach (zero: not
-// kept): spec.keepVolumeForMinutes within the lease's bounds. capped reports
-// that the bounds cut it.
+// BoundedKeepVolume is how long a released volume is kept for a reattach
+// (zero: not kept): spec.keepVolumeForMinutes within the lease's bounds.
+// capped reports that the bounds cut it.
 func (d *XDrive) BoundedKeepVolume() (keep time.Duration, capped bool) {
 	minutes := d.Spec.KeepVolumeForMinutes
 	if b := d.Status.Bounds(); b != nil && b.MaxKeepVolumeForMinutes != nil && minutes > *b.MaxKeepVolumeForMinutes {
@@ -491,9 +491,10 @@ func (d *XDrive) BoundedKeepVolume() (keep time.Duration, capped bool) {
 	return time.Duration(minutes) * time.Minute, capped
 }
 
-// BoundedSnapshotRetention is how many completed snapshots a prune keeps (zero:
-// all): spec.snapshotRetention within the lease's bounds, whose maximum also
-// stands for an absent retention. capped reports that the bounds cut it.
+// BoundedSnapshotRetention is how many completed snapshots a prune keeps
+// (zero: all): spec.snapshotRetention within the lease's bounds, whose
+// maximum also stands for an absent retention. capped reports that the
+// bounds cut it.
 func (d *XDrive) BoundedSnapshotRetention() (keep int32, capped bool) {
 	keep = d.Spec.SnapshotRetention
 	if b := d.Status.Bounds(); b != nil && b.MaxSnapshotRetention > 0 && (keep == 0 || keep > b.MaxSnapshotRetention) {

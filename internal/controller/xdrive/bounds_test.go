@@ -78,10 +78,10 @@ func TestReleaseWithinLeaseBounds(t *testing.T) {
 		"within the bounds": {keep: 30, retention: 2, keptFor: 30 * time.Minute, left: []string{"snap-3", "snap-2"},
 			bounds: &v1alpha1.DriveBounds{ClassName: "std", MaxKeepVolumeForMinutes: ptr.To[int32](60), MaxSnapshotRetention: 5}},
 		"beyond the bounds": {keep: 600, retention: 5, keptFor: time.Minute, left: []string{"snap-3"},
-			bounds:  &v1alpha1.DriveBounds{ClassName: "std", MaxKeepVolumeForMinutes: ptr.To[int32](1), MaxSnapshotRetention: 1},
+			bounds: &v1alpha1.DriveBounds{ClassName: "std", MaxKeepVolumeForMinutes: ptr.To[int32](1), MaxSnapshotRetention: 1},
 			capped: []string{"keepVolumeForMinutes 600", "maxKeepVolumeForMinutes 1", "snapshotRetention 5", "maxSnapshotRetention 1"}},
 		"every snapshot asked, none kept allowed": {keep: 600, left: []string{"snap-3", "snap-2"},
-			bounds:  &v1alpha1.DriveBounds{ClassName: "std", MaxKeepVolumeForMinutes: ptr.To[int32](0), MaxSnapshotRetention: 2},
+			bounds: &v1alpha1.DriveBounds{ClassName: "std", MaxKeepVolumeForMinutes: ptr.To[int32](0), MaxSnapshotRetention: 2},
 			capped: []string{"keepVolumeForMinutes 600", "maxKeepVolumeForMinutes 0", "every snapshot", "maxSnapshotRetention 2"}},
 	} {
 		t.Run(name, func(t *testing.T) {
