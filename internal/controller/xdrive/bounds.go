@@ -34,20 +34,21 @@ func (s *scope) pruneBeyondRetention(ctx context.Context) error {
 	return nil
 }
 
-// reportCapped says, in an Event, that the lease's bounds cut what the spec
-// asks (asked) to the class's limit (bound) in what the drive does now.
+// reportCapped says, in an Event of the action (Keep or Prune: Events of
+// one action and reason make one series), that the lease's bounds cut what
+// the spec asks to the class's limit (bound) in what the drive does now.
 // The holder's ClassAllowed says the spec is beyond them; this says what was applied.
-func (s *scope) reportCapped(asked, bound string, limit int32, effect string) {
+func (s *scope) reportCapped(action, asked, bound string, limit int32, effect string) {
 	class := ""
 	if b := s.st.Bounds(); b != nil {
 		class = b.ClassName
 	}
-	s.ev.Add(true, v1alpha1.ReasonCappedByClass, "Archive", "spec.%s is beyond WorkstationClass %s's %s %d: %s",
+	s.ev.Add(true, v1alpha1.ReasonCappedByClass, action, "spec.%s is beyond WorkstationClass %s's %s %d: %s",
 		asked, class, bound, limit, effect)
 }
 
 // reportKeepCapped says that the lease's bounds cut the warm period to keep.
 func (s *scope) reportKeepCapped(keep time.Duration, effect string) {
-	s.reportCapped(fmt.Sprintf("keepVolumeForMinutes %d", s.xd.Spec.KeepVolumeForMinutes), "maxKeepVolumeForMinutes",
+	s.reportCapped("Keep", fmt.Sprintf("keepVolumeForMinutes %d", s.xd.Spec.KeepVolumeForMinutes), "maxKeepVolumeForMinutes",
 		int32(keep/time.Minute), effect)
 }

@@ -201,7 +201,7 @@ func (s *scope) prune(ctx context.Context) error {
 		if s.xd.Spec.SnapshotRetention == 0 {
 			asked = "snapshotRetention (absent: every snapshot)"
 		}
-		s.reportCapped(asked, "maxSnapshotRetention", keep, fmt.Sprintf("pruned %s, %d kept", strings.Join(pruned, ", "), keep))
+		s.reportCapped("Prune", asked, "maxSnapshotRetention", keep, fmt.Sprintf("pruned %s, %d kept", strings.Join(pruned, ", "), keep))
 	}
 	s.st.SnapshotCount = min(countCompleted(owned), keep)
 	return nil
