@@ -10,9 +10,10 @@ import (
 
 // The drive never reads its holder's class: the holder records the class's
 // bounds in the lease (status.holder.bounds), and the drive applies its
-// warm period and retention within them, through these two reads only. A
-// lease given back keeps nothing, so both are applied while it is held:
-// the warm period when it starts, the retention before the volume is kept.
+// warm period and retention within them, read only through
+// XDrive.BoundedKeepVolume and BoundedSnapshotRetention. A lease given back
+// takes its bounds with it, so both are applied while it is held: the warm
+// period when it starts, the retention before the volume is kept.
 
 // keepFor is how long the released volume is kept; zero: not kept.
 func (s *scope) keepFor() time.Duration {
