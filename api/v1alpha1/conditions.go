@@ -108,6 +108,9 @@ const (
 	// ReasonIdleStopSoon (an Event): the idle stop comes in 5 minutes.
 	ReasonIdleStopSoon = "IdleStopSoon"
 	ReasonResumed      = "Resumed"
+	// ReasonCappedByClass (an XDrive Event): a release applied the lease's
+	// bounds (holder.bounds) over keepVolumeForMinutes or snapshotRetention.
+	ReasonCappedByClass = "CappedByClass"
 )
 
 // Reasons of ClassAllowed, and ForeignSnapshot of an XDrive's VolumeReady too.

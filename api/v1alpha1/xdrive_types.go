@@ -193,6 +193,35 @@ type DriveHolder struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	UID string `json:"uid,omitempty"`
+
+	// bounds are the limits the holder's WorkstationClass puts on what the
+	// drive does at a release. The Workstation controller writes them with the
+	// lease and keeps them current while the class exists; the drive applies
+	// its keepVolumeForMinutes and snapshotRetention within them. Absent in a
+	// lease written before the operator recorded them.
+	// +optional
+	Bounds *DriveBounds `json:"bounds,omitempty"`
+}
+
+// DriveBounds are a WorkstationClass's limits on what a drive does at a release.
+type DriveBounds struct {
+	// className is the WorkstationClass they were read from.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	ClassName string `json:"className,omitempty"`
+
+	// maxKeepVolumeForMinutes caps keepVolumeForMinutes; 0 keeps no volume. Unbounded if absent.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10080
+	MaxKeepVolumeForMinutes *int32 `json:"maxKeepVolumeForMinutes,omitempty"`
+
+	// maxSnapshotRetention caps snapshotRetention, and stands for it when it
+	// is absent (keep every snapshot). Unbounded if absent.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MaxSnapshotRetention int32 `json:"maxSnapshotRetention,omitempty"`
 }
 
 // PendingSnapshot is a snapshot of the live volume that has not completed yet.
@@ -442,9 +471,36 @@ func (s XDriveSpec) IsEncrypted() bool { return s.Encrypted == nil || *s.Encrypt
 // PrewarmOn reports whether the instance reads every block of a restored volume (spec.prewarm).
 func (s XDriveSpec) PrewarmOn() bool { return s.Prewarm != nil && *s.Prewarm }
 
-// KeepVolume is how long a released volume is kept for a reattach; zero: not kept.
-func (s XDriveSpec) KeepVolume() time.Duration {
-	return time.Duration(s.KeepVolumeForMinutes) * time.Minute
+// Bounds are the lease's bounds (holder.bounds): the one read of them. Nil
+// when no lease records any; the spec then applies as it is.
+func (s XDriveStatus) Bounds() *DriveBounds {
+	if s.Holder == nil {
+		return nil
+	}
+	return s.Holder.Bounds
+}
+
+// BoundedKeepVolume is how long a released volume is kept for a reattach
+// (zero: not kept): spec.keepVolumeForMinutes within the lease's bounds.
+// capped reports that the bounds cut it.
+func (d *XDrive) BoundedKeepVolume() (keep time.Duration, capped bool) {
+	minutes := d.Spec.KeepVolumeForMinutes
+	if b := d.Status.Bounds(); b != nil && b.MaxKeepVolumeForMinutes != nil && minutes > *b.MaxKeepVolumeForMinutes {
+		minutes, capped = *b.MaxKeepVolumeForMinutes, true
+	}
+	return time.Duration(minutes) * time.Minute, capped
+}
+
+// BoundedSnapshotRetention is how many completed snapshots a prune keeps
+// (zero: all): spec.snapshotRetention within the lease's bounds, whose
+// maximum also stands for an absent retention. capped reports that the
+// bounds cut it.
+func (d *XDrive) BoundedSnapshotRetention() (keep int32, capped bool) {
+	keep = d.Spec.SnapshotRetention
+	if b := d.Status.Bounds(); b != nil && b.MaxSnapshotRetention > 0 && (keep == 0 || keep > b.MaxSnapshotRetention) {
+		return b.MaxSnapshotRetention, true
+	}
+	return keep, false
 }
 
 // HolderName names the Workstation holding the drive's lease, or "".

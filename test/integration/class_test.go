@@ -312,3 +312,99 @@ func TestClassCapsOnDemandPrice(t *testing.T) {
 		t.Fatalf("instance %s lifecycle %q, want on demand", st.InstanceID, inst.InstanceLifecycle)
 	}
 }
+
+// updateDrive changes an XDrive's spec, retried on conflicts.
+func updateDrive(t *testing.T, h *harness.Harness, name string, change func(*v1alpha1.XDrive)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		xd := &v1alpha1.XDrive{}
+		if err := h.Client.Get(context.Background(), types.NamespacedName{Namespace: h.Namespace, Name: name}, xd); err != nil {
+			return err
+		}
+		change(xd)
+		return h.Client.Update(context.Background(), xd)
+	})
+	if err != nil {
+		t.Fatalf("updating XDrive %s: %v", name, err)
+	}
+}
+
+// leaseBounds waits for the drive's lease to record these bounds.
+func leaseBounds(h *harness.Harness, drive string, want v1alpha1.DriveBounds) func() (bool, string) {
+	return func() (bool, string) {
+		holder := h.Drive(drive).Status.Holder
+		if holder == nil || holder.Bounds == nil {
+			return false, fmt.Sprintf("holder %+v records no bounds", holder)
+		}
+		b := *holder.Bounds
+		ok := b.ClassName == want.ClassName && b.MaxSnapshotRetention == want.MaxSnapshotRetention &&
+			ptr.Equal(b.MaxKeepVolumeForMinutes, want.MaxKeepVolumeForMinutes)
+		return ok, fmt.Sprintf("bounds %s keep %v retention %d", b.ClassName, ptr.Deref(b.MaxKeepVolumeForMinutes, -1), b.MaxSnapshotRetention)
+	}
+}
+
+// TestClassBoundsHoldAtRelease: keepVolumeForMinutes and snapshotRetention
+// edited beyond the class's bounds while the drive is attached do not
+// outlast the next release. The lease records the class's bounds, follows
+// the class when it narrows, and keeps them once the class is deleted; the
+// stop then keeps the volume no longer than the class allows, and prunes
+// the snapshots to its maximum.
+func TestClassBoundsHoldAtRelease(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t)})
+	cls := newClass(h, "bounds", map[string]string{corev1.LabelMetadataName: h.Namespace})
+	cls.Spec.MaxKeepVolumeForMinutes, cls.Spec.MaxSnapshotRetention = ptr.To[int32](60), 5
+	h.Create(cls)
+	h.Start()
+	xd := h.NewDrive("data", 10)
+	xd.Spec.SnapshotRetention = 1
+	w := h.NewWorkstation("box", "data", []string{"t3.large"}, "us-east-1a")
+	w.Spec.ClassName = cls.Name
+	h.Create(xd, w)
+	h.Eventually(converge, "workstation Ready", h.WorkstationReady("box"))
+	h.Eventually(converge, "the lease records the class's bounds",
+		leaseBounds(h, "data", v1alpha1.DriveBounds{ClassName: cls.Name, MaxKeepVolumeForMinutes: ptr.To[int32](60), MaxSnapshotRetention: 5}))
+
+	// A first stop and start, within the bounds: the drive has a snapshot.
+	h.SetState("box", v1alpha1.WorkstationStateStopped)
+	h.Eventually(converge, "workstation Stopped", h.WorkstationPhase("box", v1alpha1.WorkstationPhaseStopped))
+	h.Eventually(converge, "drive Archived", h.DrivePhase("data", v1alpha1.XDrivePhaseArchived))
+	first := h.Drive("data").Status.LatestSnapshotID
+	h.SetState("box", v1alpha1.WorkstationStateRunning)
+	h.Eventually(converge, "workstation Ready again", h.WorkstationReady("box"))
+
+	// The admin narrows the class while the drive is attached: the lease follows.
+	updateClass(t, h, cls.Name, func(c *v1alpha1.WorkstationClass) {
+		c.Spec.MaxKeepVolumeForMinutes, c.Spec.MaxSnapshotRetention = ptr.To[int32](1), 1
+	})
+	narrow := v1alpha1.DriveBounds{ClassName: cls.Name, MaxKeepVolumeForMinutes: ptr.To[int32](1), MaxSnapshotRetention: 1}
+	h.Eventually(converge, "the lease records the narrowed bounds", leaseBounds(h, "data", narrow))
+
+	// The user asks for more than the class allows while the drive is attached:
+	// the running instance is left alone, and the class refuses the spec.
+	updateDrive(t, h, "data", func(d *v1alpha1.XDrive) { d.Spec.KeepVolumeForMinutes, d.Spec.SnapshotRetention = 600, 5 })
+	h.Eventually(converge, "the class refuses the drive's spec",
+		classAllowed(h, "box", "False", v1alpha1.ReasonClassViolation, "keepVolumeForMinutes 600", "snapshotRetention 5"))
+	// A deleted class does not widen the lease's bounds.
+	h.Delete(cls)
+	h.Eventually(converge, "class gone", classAllowed(h, "box", "False", v1alpha1.ReasonClassNotFound, cls.Name))
+	if ok, msg := leaseBounds(h, "data", narrow)(); !ok {
+		t.Fatalf("after the class was deleted the lease has %s, want the last bounds", msg)
+	}
+
+	h.SetState("box", v1alpha1.WorkstationStateStopped)
+	h.Eventually(converge, "drive Kept", h.DrivePhase("data", v1alpha1.XDrivePhaseKept))
+	st := h.Drive("data").Status
+	if st.KeptUntil == nil || time.Until(st.KeptUntil.Time) > time.Minute {
+		t.Fatalf("volume %s kept until %v, want at most the class's one minute from the release", st.VolumeID, st.KeptUntil)
+	}
+	h.Eventually(converge, "snapshots pruned to the class's maximum", func() (bool, string) {
+		got := harness.SnapshotIDs(h.DriveSnapshots("data"))
+		latest := h.Drive("data").Status.LatestSnapshotID
+		return len(got) == 1 && got[0] == latest && latest != first, fmt.Sprintf("snapshots %v, latest %s, first %s", got, latest, first)
+	})
+	for _, words := range [][]string{{"keepVolumeForMinutes 600", "maxKeepVolumeForMinutes 1"}, {"snapshotRetention 5", "maxSnapshotRetention 1", first}} {
+		if ok, msg := h.FindEvent("XDrive", "data", v1alpha1.ReasonCappedByClass, words...); !ok {
+			t.Fatalf("no CappedByClass Event saying %v: %s", words, msg)
+		}
+	}
+}

@@ -92,6 +92,16 @@ func (s *scope) resolveClass(ctx context.Context) (*refusal, error) {
 		resolved.ImageID = s.st.Class.ImageID
 	}
 	s.st.Class = resolved
+	xd, err := s.drive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if xd != nil {
+		// Whether or not the class admits the Workstation now, its bounds hold for the drive's next release.
+		if err := s.recordBounds(ctx, xd); err != nil {
+			return nil, err
+		}
+	}
 
 	ns := &corev1.Namespace{}
 	if err := s.r.Get(ctx, types.NamespacedName{Name: s.ws.Namespace}, ns); err != nil {
@@ -109,10 +119,6 @@ func (s *scope) resolveClass(ctx context.Context) (*refusal, error) {
 			"WorkstationClass %s does not allow namespace %s (its namespaceSelector does not select it)", cls.Name, s.ws.Namespace)}, nil
 	}
 	problems := violations(s.ws.Spec, cls.Spec, s.r.Region)
-	xd, err := s.drive(ctx)
-	if err != nil {
-		return nil, err
-	}
 	if xd != nil {
 		problems = append(problems, driveViolations(xd, cls.Spec)...)
 		ref, err := s.checkRestore(ctx, xd, cls)

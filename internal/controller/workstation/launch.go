@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -134,10 +135,11 @@ func (s *scope) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (strin
 
 // acquireLease takes the drive's lease with an optimistic lock: of two
 // Workstations racing for one drive, one write fails.
+// The lease carries the class's bounds from the start: they are recorded before any launch, so before any release.
 func (s *scope) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool, error) {
-	me := v1alpha1.DriveHolder{Name: s.ws.Name, UID: string(s.ws.UID)}
+	me := v1alpha1.DriveHolder{Name: s.ws.Name, UID: string(s.ws.UID), Bounds: driveBounds(s.class.class)}
 	h := xd.Status.Holder
-	if h != nil && *h == me {
+	if h != nil && h.Name == me.Name && h.UID == me.UID {
 		return true, nil
 	}
 	if h != nil {
@@ -162,6 +164,41 @@ func (s *scope) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool, er
 	s.event(false, v1alpha1.ReasonBound, "Lease", "Took the lease of XDrive %s", xd.Name)
 	s.waitFor(v1alpha1.ReasonWaitingForDrive, "Took the lease of XDrive %s", xd.Name)
 	return false, nil // go on from the next read, which shows the lease
+}
+
+// driveBounds are the class's limits on what a drive does at a release, as the lease records them.
+func driveBounds(cls *v1alpha1.WorkstationClass) *v1alpha1.DriveBounds {
+	b := &v1alpha1.DriveBounds{ClassName: cls.Name, MaxSnapshotRetention: cls.Spec.MaxSnapshotRetention}
+	if keep := cls.Spec.MaxKeepVolumeForMinutes; keep != nil {
+		b.MaxKeepVolumeForMinutes = ptr.To(*keep) // not the cached class's own
+	}
+	return b
+}
+
+// recordBounds keeps the class's bounds current in the lease of a drive this
+// Workstation holds: the drive applies them at its next release, whatever
+// its spec says by then. Without a class the last ones stay: a missing
+// class never widens them.
+func (s *scope) recordBounds(ctx context.Context, xd *v1alpha1.XDrive) error {
+	h := xd.Status.Holder
+	if s.class == nil || h == nil || h.UID != string(s.ws.UID) {
+		return nil
+	}
+	want := driveBounds(s.class.class)
+	if equality.Semantic.DeepEqual(h.Bounds, want) {
+		return nil
+	}
+	patched := xd.DeepCopy()
+	patched.Status.Holder.Bounds = want
+	err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{}))
+	switch {
+	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+		return nil // the drive changed: its update wakes this Workstation, which records them then
+	case err != nil:
+		return fmt.Errorf("recording the bounds of WorkstationClass %s in the lease of XDrive %s/%s: %w", want.ClassName, xd.Namespace, xd.Name, err)
+	}
+	s.event(false, v1alpha1.ReasonBound, "Lease", "Recorded the bounds of WorkstationClass %s in the lease of XDrive %s", want.ClassName, xd.Name)
+	return nil
 }
 
 // holderAlive reports whether the lease holder still exists as the same object.
@@ -213,7 +250,8 @@ func (s *scope) giveBack(ctx context.Context, xd *v1alpha1.XDrive) (bool, error)
 	case v1alpha1.XDrivePhaseArchived, v1alpha1.XDrivePhasePending, v1alpha1.XDrivePhaseDeleting, v1alpha1.XDrivePhaseKept:
 	default:
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to archive the volume before giving up its lease (it is %s)", xd.Name, xd.Status.Phase)
-		return false, nil
+		// A drive held from before a driveRef change archives within the class's current bounds too.
+		return false, s.recordBounds(ctx, xd)
 	}
 	patched := xd.DeepCopy()
 	patched.Status.Holder = nil

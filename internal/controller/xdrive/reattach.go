@@ -189,7 +189,7 @@ func (s *scope) trail(ctx context.Context, res ctrl.Result) (ctrl.Result, error)
 // keepVolume reports whether the detached volume, its snapshot completed, is
 // kept for a reattach rather than deleted now.
 func (s *scope) keepVolume() bool {
-	return s.xd.Spec.KeepVolume() > 0 && s.st.KeptUntil == nil && s.xd.DeletionTimestamp.IsZero() && !s.declined()
+	return s.keepFor() > 0 && s.st.KeptUntil == nil && s.xd.DeletionTimestamp.IsZero() && !s.declined()
 }
 
 // declined reports that the holder will not reattach the volume.
@@ -197,20 +197,25 @@ func (s *scope) declined() bool {
 	return s.holder != nil && s.holder.Status.DeclinedVolumeID != "" && s.holder.Status.DeclinedVolumeID == s.st.VolumeID
 }
 
+// keep starts the warm period, within the lease's bounds.
 func (s *scope) keep() (ctrl.Result, error) {
-	until := metav1.NewTime(s.now.Add(s.xd.Spec.KeepVolume()))
+	keep, capped := s.xd.BoundedKeepVolume()
+	until := metav1.NewTime(s.now.Add(keep))
 	s.st.KeptUntil = &until
 	s.setPhase(v1alpha1.XDrivePhaseKept)
 	s.ev.Add(false, v1alpha1.ReasonKept, "Archive", "Volume %s is kept until %s for a fast restart; snapshot %s holds its data",
 		s.st.VolumeID, until.UTC().Format(time.RFC3339), s.st.LatestSnapshotID)
-	return ctrl.Result{RequeueAfter: s.xd.Spec.KeepVolume()}, nil
+	if capped {
+		s.reportKeepCapped(keep, "volume "+s.st.VolumeID+" is kept until "+until.UTC().Format(time.RFC3339))
+	}
+	return ctrl.Result{RequeueAfter: keep}, nil
 }
 
 // kept waits out the warm period; then, or once the holder declines the
 // volume or the drive is deleted, the volume is deleted as usual.
 func (s *scope) kept(ctx context.Context) (ctrl.Result, error) {
 	left := s.st.KeptUntil.Sub(s.now)
-	if left > 0 && s.xd.Spec.KeepVolume() > 0 && s.xd.DeletionTimestamp.IsZero() && !s.declined() {
+	if left > 0 && s.keepFor() > 0 && s.xd.DeletionTimestamp.IsZero() && !s.declined() {
 		return ctrl.Result{RequeueAfter: left}, nil
 	}
 	if s.reattachPending() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -48,11 +49,9 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 			return ctrl.Result{}, err
 		}
 	}
-	if keep := s.xd.Spec.SnapshotRetention; keep > 0 && s.st.SnapshotCount > keep {
-		// A prune that failed after the volume was deleted is done here.
-		if err := s.prune(ctx); err != nil {
-			return ctrl.Result{}, err
-		}
+	// A prune that failed after the volume was deleted is done here.
+	if err := s.pruneBeyondRetention(ctx); err != nil {
+		return ctrl.Result{}, err
 	}
 	s.setPhase(v1alpha1.XDrivePhaseArchived)
 	if s.holderActive() {
@@ -175,24 +174,34 @@ func countCompleted(list []drives.Snapshot) int32 {
 	return n
 }
 
-// prune deletes completed snapshots beyond the retention, never the newest.
+// prune deletes completed snapshots beyond the retention (within the
+// lease's bounds), never the newest.
 func (s *scope) prune(ctx context.Context) error {
-	keep := s.xd.Spec.SnapshotRetention
+	keep, capped := s.xd.BoundedSnapshotRetention()
 	if keep == 0 {
 		return nil
 	}
 	owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
 	if err != nil {
-		return err
+		return fmt.Errorf("listing the snapshots of XDrive %s to prune: %w", s.key, err)
 	}
+	var pruned []string
 	for _, sn := range drives.Prunable(owned, int(keep)) {
 		if sn.ID == s.st.LatestSnapshotID || sn.ID == s.st.RestoreSnapshotID {
 			continue
 		}
 		if err := s.r.Snapshots.DeleteSnapshot(ctx, sn); err != nil {
-			return err
+			return fmt.Errorf("pruning snapshot %s of XDrive %s: %w", sn.ID, s.key, err)
 		}
+		pruned = append(pruned, sn.ID)
 		s.ev.Add(false, "SnapshotPruned", "Prune", "Deleted snapshot %s beyond retention %d", sn.ID, keep)
+	}
+	if capped && len(pruned) > 0 {
+		asked := fmt.Sprintf("snapshotRetention %d", s.xd.Spec.SnapshotRetention)
+		if s.xd.Spec.SnapshotRetention == 0 {
+			asked = "snapshotRetention (absent: every snapshot)"
+		}
+		s.reportCapped("Prune", asked, "maxSnapshotRetention", keep, fmt.Sprintf("pruned %s, %d kept", strings.Join(pruned, ", "), keep))
 	}
 	s.st.SnapshotCount = min(countCompleted(owned), keep)
 	return nil

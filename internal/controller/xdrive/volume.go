@@ -356,19 +356,24 @@ func (s *scope) deletingVolume(ctx context.Context) (ctrl.Result, error) {
 			return s.snapshotAgain(ctx)
 		}
 		if s.keepVolume() {
+			// Pruned now, within the lease's bounds: the lease may be given back while the volume is kept.
+			if err := s.pruneBeyondRetention(ctx); err != nil {
+				return ctrl.Result{}, err
+			}
 			return s.keep()
 		}
 		if err := s.r.Volumes.DeleteVolume(ctx, vol); err != nil {
 			return ctrl.Result{}, err
 		}
 		s.ev.Add(false, "VolumeDeleted", "Archive", "Volume %s deleted after snapshot %s", vol.ID, st.LatestSnapshotID)
+		if keep, capped := s.xd.BoundedKeepVolume(); capped && keep == 0 && st.KeptUntil == nil {
+			s.reportKeepCapped(keep, "volume "+vol.ID+" is deleted, not kept")
+		}
 	}
 	s.clearVolume()
 	s.removeCondition(v1alpha1.ConditionResizing)
-	if keep := s.xd.Spec.SnapshotRetention; keep > 0 && st.SnapshotCount > keep {
-		if err := s.prune(ctx); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := s.pruneBeyondRetention(ctx); err != nil {
+		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }
