@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
-	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/test/instancesim/shim"
 	sshdtest "github.com/xdrive-io/xdrive/test/sshd"
 )
@@ -82,7 +81,7 @@ func TestRender(t *testing.T) {
 			t.Errorf("%s keeps comment lines", f.dst)
 		}
 	}
-	wantConfig := "MOUNT_PATH=/v1\nFILESYSTEM=ext4\nDEVICE_NAME=" + instances.DriveDevice + "\nVOLUME_ID=" + driveVolumeID + "\nDRIVE_SOURCE=blank\nPREWARM=false\nGPU=true\nWORKSTATION=team-a/dev-box\n"
+	wantConfig := "MOUNT_PATH=/v1\nFILESYSTEM=ext4\nDEVICE_NAME=" + DriveDevice + "\nVOLUME_ID=" + driveVolumeID + "\nDRIVE_SOURCE=blank\nPREWARM=false\nGPU=true\nWORKSTATION=team-a/dev-box\n"
 	if got := string(files["etc/xdrive/config"]); got != wantConfig {
 		t.Errorf("config = %q, want %q", got, wantConfig)
 	}

@@ -14,19 +14,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
-	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 )
 
 // operatorKey reads the operator's private key for a Workstation from its Secret.
 func (o Options) operatorKey(ctx context.Context, name string) ([]byte, error) {
 	secret := &corev1.Secret{}
-	key := types.NamespacedName{Namespace: o.Namespace, Name: workstation.SSHSecretName(name)}
+	key := types.NamespacedName{Namespace: o.Namespace, Name: v1alpha1.SSHSecretName(name)}
 	if err := o.Client.Get(ctx, key, secret); err != nil {
 		return nil, fmt.Errorf("reading the operator's key for %s (--operator-key): %w", name, err)
 	}
-	k := secret.Data[workstation.SSHSecretClientKey]
+	k := secret.Data[v1alpha1.SSHSecretClientKey]
 	if len(k) == 0 {
-		return nil, fmt.Errorf("secret %s has no %s", key, workstation.SSHSecretClientKey)
+		return nil, fmt.Errorf("secret %s has no %s", key, v1alpha1.SSHSecretClientKey)
 	}
 	return k, nil
 }

@@ -17,10 +17,10 @@ import (
 	"github.com/xdrive-io/xdrive/internal/sshx"
 )
 
-// Keys of the per-Workstation SSH Secret. host-key.pub is only in Secrets
-// made before per-launch host keys.
+// Keys of the per-Workstation SSH Secret (v1alpha1.SSHSecretName).
+// host-key.pub is only in Secrets made before per-launch host keys.
 const (
-	secretClientKey = "client-key"
+	secretClientKey = v1alpha1.SSHSecretClientKey
 	secretClientPub = "client-key.pub"
 	secretHostPub   = "host-key.pub"
 )
@@ -71,9 +71,6 @@ func (c Credentials) statusTarget(inst instances.Instance, volumeID string) agen
 	return t
 }
 
-// SSHSecretName is the Secret that holds a Workstation's SSH keys.
-func SSHSecretName(ws string) string { return ws + "-xdrive-ssh" }
-
 // The label on every Secret the operator creates. The manager caches only
 // Secrets that carry it (operator.CacheOptions), so it reads no other Secret
 // and needs no unfiltered get (docs/security.md).
@@ -92,7 +89,7 @@ func (r *Reconciler) credentials(ctx context.Context, ws *v1alpha1.Workstation) 
 	if ok {
 		return c, nil
 	}
-	key := types.NamespacedName{Namespace: ws.Namespace, Name: SSHSecretName(ws.Name)}
+	key := types.NamespacedName{Namespace: ws.Namespace, Name: v1alpha1.SSHSecretName(ws.Name)}
 	secret := &corev1.Secret{}
 	err := r.Get(ctx, key, secret)
 	if apierrors.IsNotFound(err) {
