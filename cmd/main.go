@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
-	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/middleware"
@@ -49,25 +48,26 @@ func run() error {
 		showVersion                         bool
 		ec2RateScale                        float64
 		pprofAddr                           string
-		opts                                operator.Options
 	)
+	// The operator's settings start at its defaults, defined in one place.
+	opts := operator.Defaults()
 	flag.BoolVar(&showVersion, "version", false, "Print the version, commit and build date, and exit.")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; 0 disables it.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one manager is active.")
 	flag.StringVar(&opts.Cluster, "cluster-name", "", "Ownership tag value (xdrive.io/cluster) of every AWS resource this operator creates. Required.")
-	flag.DurationVar(&opts.PollInterval, "instance-poll-interval", 30*time.Second, "How often all owned instances are described in one call.")
+	flag.DurationVar(&opts.PollInterval, "instance-poll-interval", opts.PollInterval, "How often all owned instances are described in one call.")
 	flag.StringVar(&opts.QueueName, "interruption-queue", "", "SQS queue of EC2 interruption events, one per installation, never shared; empty polls instance state only (with --create-interruption-queue: xdrive-<cluster-name>; at most 61 characters, so that the rules named after it fit EventBridge's limit).")
 	flag.BoolVar(&opts.CreateQueue, "create-interruption-queue", false, "Create the queue and its EventBridge rules.")
-	flag.DurationVar(&opts.Timings.FlushTimeout, "interruption-flush-timeout", 60*time.Second, "Longest wait for the instance to flush after an interruption notice, counted from the notice's time; then it is terminated and the drive snapshotted once detached.")
-	flag.DurationVar(&opts.Timings.StopTimeout, "stop-timeout", 5*time.Minute, "Longest teardown over SSH when a Workstation is stopped.")
-	flag.DurationVar(&opts.Timings.IdleRequeue, "idle-check-interval", 5*time.Minute, "How often a Ready Workstation is checked over SSH.")
-	flag.DurationVar(&opts.Timings.IdleMinute, "idle-minute", time.Minute, "How long a minute of spec.idleStop lasts (tests and demos shorten it).")
-	flag.DurationVar(&opts.Timings.AvoidFor, "avoid-offering-for", 30*time.Minute, "How long an interrupted or full offering is skipped.")
-	flag.IntVar(&opts.Concurrency, "concurrency", 32, "Parallel reconciles per controller.")
-	flag.DurationVar(&opts.GCInterval, "gc-interval", 5*time.Minute, "How often the garbage collector lists owned instances and volumes that no object references.")
-	flag.DurationVar(&opts.GCGrace, "gc-grace", 10*time.Minute, "How long an unreferenced owned resource is left alone before it is collected.")
+	flag.DurationVar(&opts.Timings.FlushTimeout, "interruption-flush-timeout", opts.Timings.FlushTimeout, "Longest wait for the instance to flush after an interruption notice, counted from the notice's time; then it is terminated and the drive snapshotted once detached.")
+	flag.DurationVar(&opts.Timings.StopTimeout, "stop-timeout", opts.Timings.StopTimeout, "Longest teardown over SSH when a Workstation is stopped.")
+	flag.DurationVar(&opts.Timings.IdleRequeue, "idle-check-interval", opts.Timings.IdleRequeue, "How often a Ready Workstation is checked over SSH.")
+	flag.DurationVar(&opts.Timings.IdleMinute, "idle-minute", opts.Timings.IdleMinute, "How long a minute of spec.idleStop lasts (tests and demos shorten it).")
+	flag.DurationVar(&opts.Timings.AvoidFor, "avoid-offering-for", opts.Timings.AvoidFor, "How long an interrupted or full offering is skipped.")
+	flag.IntVar(&opts.Concurrency, "concurrency", opts.Concurrency, "Parallel reconciles per controller.")
+	flag.DurationVar(&opts.GCInterval, "gc-interval", opts.GCInterval, "How often the garbage collector lists owned instances and volumes that no object references.")
+	flag.DurationVar(&opts.GCGrace, "gc-grace", opts.GCGrace, "How long an unreferenced owned resource is left alone before it is collected.")
 	flag.Float64Var(&ec2RateScale, "ec2-rate-limit-scale", 1, "Scale of EC2's documented request buckets, one per API action (RunInstances 5 and 2/s, each mutating action 50 and 5/s, each non-mutating one 100 and 20/s) the operator keeps under; raise it if AWS raised your account's limits, 0 turns the limiter off.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the pprof endpoint (e.g. 127.0.0.1:6060); empty turns it off.")
 	flag.StringVar(&sshOverride, "ssh-address-override", "", "Dial every instance at this host:port instead of its IP (tests and the demo only).")
@@ -79,7 +79,7 @@ func run() error {
 		opts.OperatorCIDRs = append(opts.OperatorCIDRs, p.Masked().String())
 		return nil
 	})
-	flag.DurationVar(&opts.AccessResync, "access-resync-interval", 10*time.Minute, "How often the rules of each Workstation's own security group are compared with EC2's, to undo changes made from outside.")
+	flag.DurationVar(&opts.AccessResync, "access-resync-interval", opts.AccessResync, "How often the rules of each Workstation's own security group are compared with EC2's, to undo changes made from outside.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
