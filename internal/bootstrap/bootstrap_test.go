@@ -19,9 +19,13 @@ import (
 )
 
 // needTool returns the path of a test tool; without it the test fails on
-// CI (CI=true) and is skipped elsewhere.
+// CI (CI=true) and is skipped elsewhere. With -short (make test-unit) the
+// test is skipped.
 func needTool(t *testing.T, path string, hint string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: no %s", path)
+	}
 	if p, err := exec.LookPath(path); err == nil {
 		return p
 	}
