@@ -88,7 +88,7 @@ UNIT_SIM_SEEDS ?= 200
 UNIT_PKGS = $(SIM_PKG) ./api/... ./cmd/... ./internal/... ./test/deps/
 
 .PHONY: test-unit
-test-unit: ## The fast loop while editing (under a minute): unit tests with -short (no envtest, moto, sshd, sandbox or VM) and 200 seeds.
+test-unit: ## The fast loop while editing: unit tests with -short (no envtest, moto, sshd or sandbox), no lint, and 200 seeds.
 	XDRIVE_SIM_SEEDS=$(UNIT_SIM_SEEDS) go test -short -count=1 -timeout 10m $(UNIT_PKGS)
 
 .PHONY: test
