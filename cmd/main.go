@@ -122,10 +122,10 @@ func run() error {
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return err
+		return fmt.Errorf("registering Kubernetes types: %w", err)
 	}
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		return err
+		return fmt.Errorf("registering xdrive types: %w", err)
 	}
 	metricsOpts := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.secureMetrics}
 	if f.secureMetrics {
@@ -156,10 +156,10 @@ func run() error {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return err
+		return fmt.Errorf("adding the health check: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return err
+		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 	ctrl.Log.Info("Starting manager", "version", version, "commit", buildCommit(), "cluster", opts.Cluster, "region", awsCfg.Region)
 	return mgr.Start(ctx)

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -143,7 +144,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		return errors.New("a user-data renderer is required")
 	}
 	if err := common.IndexWorkstationsByDrive(ctx, mgr.GetFieldIndexer()); err != nil {
-		return err
+		return fmt.Errorf("indexing Workstations by drive: %w", err)
 	}
 	wsEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 4096)
 	xdEvents := make(chan event.TypedGenericEvent[*v1alpha1.XDrive], 4096)
@@ -160,7 +161,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		Client: mgr.GetClient(), Volumes: driveService, Snapshots: driveService,
 		Instances: cache, Recorder: mgr.GetEventRecorder("xdrive"), InstanceEvents: xdEvents, MaxConcurrent: opts.Concurrency,
 	}).SetupWithManager(mgr); err != nil {
-		return err
+		return fmt.Errorf("setting up the XDrive controller: %w", err)
 	}
 	launcher := &instances.Launcher{API: clients.EC2, Cluster: opts.Cluster, TerminateWindow: opts.BatchWindow}
 	agentEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 4096)
@@ -189,7 +190,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		InstanceEvents: wsEvents, AgentEvents: agentEvents, UrgentEvents: urgentEvents, MaxConcurrent: opts.Concurrency,
 		Access: workstation.Access{Groups: securityGroups(clients, opts.Cluster), OperatorCIDRs: opts.OperatorCIDRs, Resync: opts.AccessResync},
 	}).SetupWithManager(mgr); err != nil {
-		return err
+		return fmt.Errorf("setting up the Workstation controller: %w", err)
 	}
 	collector := &gc.Collector{
 		Client: mgr.GetClient(), Instances: cache, Launcher: launcher, Volumes: driveService, Snapshots: driveService,
@@ -202,12 +203,12 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		return collector.Run(ctx, opts.GCInterval)
 	})); err != nil {
-		return err
+		return fmt.Errorf("adding the garbage collector: %w", err)
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		return cache.Run(ctx, opts.PollInterval, opts.FastPollInterval)
 	})); err != nil {
-		return err
+		return fmt.Errorf("adding the instance poll: %w", err)
 	}
 	if opts.QueueName == "" {
 		return nil
