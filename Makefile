@@ -79,6 +79,18 @@ envtest-assets: ## Build kube-apiserver, etcd and kubectl into the per-user cach
 SIM_PKG = ./test/sim/
 SIM_SEEDS ?= 2000
 
+# The fast loop while editing (CONTRIBUTING.md): the tests of api/, cmd/,
+# internal/ and test/deps with -short, which skips every test that starts a
+# control plane, moto, sshd, the bootstrap's sandbox or a VM, and the
+# simulation with UNIT_SIM_SEEDS seeds. No lint and no race detector: make
+# test runs both.
+UNIT_SIM_SEEDS ?= 200
+UNIT_PKGS = $(SIM_PKG) ./api/... ./cmd/... ./internal/... ./test/deps/
+
+.PHONY: test-unit
+test-unit: ## The fast loop while editing: unit tests with -short (no envtest, moto, sshd or sandbox), no lint, and 200 seeds.
+	XDRIVE_SIM_SEEDS=$(UNIT_SIM_SEEDS) go test -short -count=1 -timeout 10m $(UNIT_PKGS)
+
 .PHONY: test
 test: manifests generate lint test-deps image build-installer ## Run every test: lint, unit, simulation, envtest, moto, sshd, the image, the chart, install.yaml.
 	@hack/check-generated.sh

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
-	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/middleware"
@@ -42,36 +41,44 @@ func main() {
 	}
 }
 
-func run() error {
-	var (
-		metricsAddr, probeAddr, sshOverride string
-		leaderElect, secureMetrics          bool
-		showVersion                         bool
-		ec2RateScale                        float64
-		pprofAddr                           string
-		opts                                operator.Options
-	)
-	flag.BoolVar(&showVersion, "version", false, "Print the version, commit and build date, and exit.")
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; 0 disables it.")
-	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
-	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one manager is active.")
-	flag.StringVar(&opts.Cluster, "cluster-name", "", "Ownership tag value (xdrive.io/cluster) of every AWS resource this operator creates. Required.")
-	flag.DurationVar(&opts.PollInterval, "instance-poll-interval", 30*time.Second, "How often all owned instances are described in one call.")
-	flag.StringVar(&opts.QueueName, "interruption-queue", "", "SQS queue of EC2 interruption events, one per installation, never shared; empty polls instance state only (with --create-interruption-queue: xdrive-<cluster-name>; at most 61 characters, so that the rules named after it fit EventBridge's limit).")
-	flag.BoolVar(&opts.CreateQueue, "create-interruption-queue", false, "Create the queue and its EventBridge rules.")
-	flag.DurationVar(&opts.Timings.FlushTimeout, "interruption-flush-timeout", 60*time.Second, "Longest wait for the instance to flush after an interruption notice, counted from the notice's time; then it is terminated and the drive snapshotted once detached.")
-	flag.DurationVar(&opts.Timings.StopTimeout, "stop-timeout", 5*time.Minute, "Longest teardown over SSH when a Workstation is stopped.")
-	flag.DurationVar(&opts.Timings.IdleRequeue, "idle-check-interval", 5*time.Minute, "How often a Ready Workstation is checked over SSH.")
-	flag.DurationVar(&opts.Timings.IdleMinute, "idle-minute", time.Minute, "How long a minute of spec.idleStop lasts (tests and demos shorten it).")
-	flag.DurationVar(&opts.Timings.AvoidFor, "avoid-offering-for", 30*time.Minute, "How long an interrupted or full offering is skipped.")
-	flag.IntVar(&opts.Concurrency, "concurrency", 32, "Parallel reconciles per controller.")
-	flag.DurationVar(&opts.GCInterval, "gc-interval", 5*time.Minute, "How often the garbage collector lists owned instances and volumes that no object references.")
-	flag.DurationVar(&opts.GCGrace, "gc-grace", 10*time.Minute, "How long an unreferenced owned resource is left alone before it is collected.")
-	flag.Float64Var(&ec2RateScale, "ec2-rate-limit-scale", 1, "Scale of EC2's documented request buckets, one per API action (RunInstances 5 and 2/s, each mutating action 50 and 5/s, each non-mutating one 100 and 20/s) the operator keeps under; raise it if AWS raised your account's limits, 0 turns the limiter off.")
-	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the pprof endpoint (e.g. 127.0.0.1:6060); empty turns it off.")
-	flag.StringVar(&sshOverride, "ssh-address-override", "", "Dial every instance at this host:port instead of its IP (tests and the demo only).")
-	flag.Func("operator-cidr", "IPv4 network (repeatable) that may always reach SSH through the security group of each Workstation with spec.access: the operator's own egress address, e.g. its NAT gateway's x.x.x.x/32. Unset: the class's security groups must admit the operator, as without spec.access.", func(v string) error {
+// flags are the manager's command line.
+type flags struct {
+	metricsAddr, probeAddr, sshOverride string
+	leaderElect, secureMetrics          bool
+	showVersion                         bool
+	ec2RateScale                        float64
+	pprofAddr                           string
+	opts                                operator.Options
+	zap                                 zap.Options
+}
+
+// newFlags defines the manager's flags on fs; docs/aws.md lists them
+// (TestFlagsDocumented).
+func newFlags(fs *flag.FlagSet) *flags {
+	// The operator's settings start at its defaults, defined in one place.
+	f := &flags{opts: operator.Defaults(), zap: zap.Options{Development: false}}
+	opts := &f.opts
+	fs.BoolVar(&f.showVersion, "version", false, "Print the version, commit and build date, and exit.")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; 0 disables it.")
+	fs.BoolVar(&f.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
+	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader, so that only one manager is active.")
+	fs.StringVar(&opts.Cluster, "cluster-name", "", "Ownership tag value (xdrive.io/cluster) of every AWS resource this operator creates. Required.")
+	fs.DurationVar(&opts.PollInterval, "instance-poll-interval", opts.PollInterval, "How often all owned instances are described in one call.")
+	fs.StringVar(&opts.QueueName, "interruption-queue", "", "SQS queue of EC2 interruption events, one per installation, never shared; empty polls instance state only (with --create-interruption-queue: xdrive-<cluster-name>; at most 61 characters, so that the rules named after it fit EventBridge's limit).")
+	fs.BoolVar(&opts.CreateQueue, "create-interruption-queue", false, "Create the queue and its EventBridge rules.")
+	fs.DurationVar(&opts.Timings.FlushTimeout, "interruption-flush-timeout", opts.Timings.FlushTimeout, "Longest wait for the instance to flush after an interruption notice, counted from the notice's time; then it is terminated and the drive snapshotted once detached.")
+	fs.DurationVar(&opts.Timings.StopTimeout, "stop-timeout", opts.Timings.StopTimeout, "Longest teardown over SSH when a Workstation is stopped.")
+	fs.DurationVar(&opts.Timings.IdleRequeue, "idle-check-interval", opts.Timings.IdleRequeue, "How often a Ready Workstation is checked over SSH.")
+	fs.DurationVar(&opts.Timings.IdleMinute, "idle-minute", opts.Timings.IdleMinute, "How long a minute of spec.idleStop lasts (tests and demos shorten it).")
+	fs.DurationVar(&opts.Timings.AvoidFor, "avoid-offering-for", opts.Timings.AvoidFor, "How long an interrupted or full offering is skipped.")
+	fs.IntVar(&opts.Concurrency, "concurrency", opts.Concurrency, "Parallel reconciles per controller.")
+	fs.DurationVar(&opts.GCInterval, "gc-interval", opts.GCInterval, "How often the garbage collector lists owned instances and volumes that no object references.")
+	fs.DurationVar(&opts.GCGrace, "gc-grace", opts.GCGrace, "How long an unreferenced owned resource is left alone before it is collected.")
+	fs.Float64Var(&f.ec2RateScale, "ec2-rate-limit-scale", 1, "Scale of EC2's documented request buckets, one per API action (RunInstances 5 and 2/s, each mutating action 50 and 5/s, each non-mutating one 100 and 20/s) the operator keeps under; raise it if AWS raised your account's limits, 0 turns the limiter off.")
+	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Address of the pprof endpoint (e.g. 127.0.0.1:6060); empty turns it off.")
+	fs.StringVar(&f.sshOverride, "ssh-address-override", "", "Dial every instance at this host:port instead of its IP (tests and the demo only).")
+	fs.Func("operator-cidr", "IPv4 network (repeatable) that may always reach SSH through the security group of each Workstation with spec.access: the operator's own egress address, e.g. its NAT gateway's x.x.x.x/32. Unset: the class's security groups must admit the operator, as without spec.access.", func(v string) error {
 		p, err := netip.ParsePrefix(v)
 		if err != nil || !p.Addr().Is4() {
 			return fmt.Errorf("want an IPv4 CIDR such as 198.51.100.7/32, got %q", v)
@@ -79,15 +86,20 @@ func run() error {
 		opts.OperatorCIDRs = append(opts.OperatorCIDRs, p.Masked().String())
 		return nil
 	})
-	flag.DurationVar(&opts.AccessResync, "access-resync-interval", 10*time.Minute, "How often the rules of each Workstation's own security group are compared with EC2's, to undo changes made from outside.")
-	zapOpts := zap.Options{Development: false}
-	zapOpts.BindFlags(flag.CommandLine)
+	fs.DurationVar(&opts.AccessResync, "access-resync-interval", opts.AccessResync, "How often the rules of each Workstation's own security group are compared with EC2's, to undo changes made from outside.")
+	f.zap.BindFlags(fs)
+	return f
+}
+
+func run() error {
+	f := newFlags(flag.CommandLine)
+	opts := &f.opts
 	flag.Parse()
-	if showVersion {
+	if f.showVersion {
 		fmt.Println(versionString())
 		return nil
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
 
 	if opts.Cluster == "" {
 		return fmt.Errorf("--cluster-name is required: it marks the AWS resources this operator owns")
@@ -100,7 +112,7 @@ func run() error {
 			return err
 		}
 	}
-	if sshOverride != "" {
+	if sshOverride := f.sshOverride; sshOverride != "" {
 		if _, _, err := net.SplitHostPort(sshOverride); err != nil {
 			return fmt.Errorf("--ssh-address-override: %w", err)
 		}
@@ -110,23 +122,23 @@ func run() error {
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return err
+		return fmt.Errorf("registering Kubernetes types: %w", err)
 	}
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		return err
+		return fmt.Errorf("registering xdrive types: %w", err)
 	}
-	metricsOpts := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics}
-	if secureMetrics {
+	metricsOpts := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.secureMetrics}
+	if f.secureMetrics {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsOpts,
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
+		HealthProbeBindAddress: f.probeAddr,
+		LeaderElection:         f.leaderElect,
 		LeaderElectionID:       operator.LeaderElectionID,
 		Cache:                  operator.CacheOptions(),
-		PprofBindAddress:       pprofAddr,
+		PprofBindAddress:       f.pprofAddr,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -137,17 +149,17 @@ func run() error {
 		return fmt.Errorf("loading AWS config: %w", err)
 	}
 	var apiOptions []func(*middleware.Stack) error
-	if ec2RateScale > 0 {
-		apiOptions = append(apiOptions, cloud.NewEC2RateLimiter(cloud.AWSEC2Limits.Scaled(ec2RateScale)).Middleware)
+	if f.ec2RateScale > 0 {
+		apiOptions = append(apiOptions, cloud.NewEC2RateLimiter(cloud.AWSEC2Limits.Scaled(f.ec2RateScale)).Middleware)
 	}
-	if err := operator.Setup(ctx, mgr, operator.NewAWS(awsCfg, apiOptions...), opts); err != nil {
+	if err := operator.Setup(ctx, mgr, operator.NewAWS(awsCfg, apiOptions...), *opts); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return err
+		return fmt.Errorf("adding the health check: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return err
+		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 	ctrl.Log.Info("Starting manager", "version", version, "commit", buildCommit(), "cluster", opts.Cluster, "region", awsCfg.Region)
 	return mgr.Start(ctx)

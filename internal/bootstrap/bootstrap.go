@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
-	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
 const (
@@ -30,6 +29,9 @@ const (
 	CtlPath = "/usr/local/sbin/xdrive-ctl"
 	// CommittedTag is the tag of the image a container is committed to on release.
 	CommittedTag = "xdrive-latest"
+	// DriveDevice is the block device mapping name the drive's volume gets
+	// on every instance, at launch (instances.Launch) and on reattach.
+	DriveDevice = "/dev/sdf"
 )
 
 // Phases reported by `xdrive-ctl status`.
@@ -56,7 +58,7 @@ type Params struct {
 	// Filesystem is made on a blank drive; ext4 if empty.
 	Filesystem v1alpha1.Filesystem
 	// DeviceName is the drive's block device mapping name (informational);
-	// instances.DriveDevice if empty.
+	// DriveDevice if empty.
 	DeviceName string
 	// VolumeID, when set, is the drive's volume. When empty (the volume is
 	// born with the instance), the bootstrap waits for the operator to pass
@@ -213,7 +215,7 @@ func (p Params) withDefaults() Params {
 		p.Filesystem = v1alpha1.FilesystemExt4
 	}
 	if p.DeviceName == "" {
-		p.DeviceName = instances.DriveDevice
+		p.DeviceName = DriveDevice
 	}
 	return p
 }

@@ -14,15 +14,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
-	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/test/instancesim/shim"
 	sshdtest "github.com/xdrive-io/xdrive/test/sshd"
 )
 
 // needTool returns the path of a test tool; without it the test fails on
-// CI (CI=true) and is skipped elsewhere.
+// CI (CI=true) and is skipped elsewhere. With -short (make test-unit) the
+// test is skipped.
 func needTool(t *testing.T, path string, hint string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: no %s", path)
+	}
 	if p, err := exec.LookPath(path); err == nil {
 		return p
 	}
@@ -82,7 +85,7 @@ func TestRender(t *testing.T) {
 			t.Errorf("%s keeps comment lines", f.dst)
 		}
 	}
-	wantConfig := "MOUNT_PATH=/v1\nFILESYSTEM=ext4\nDEVICE_NAME=" + instances.DriveDevice + "\nVOLUME_ID=" + driveVolumeID + "\nDRIVE_SOURCE=blank\nPREWARM=false\nGPU=true\nWORKSTATION=team-a/dev-box\n"
+	wantConfig := "MOUNT_PATH=/v1\nFILESYSTEM=ext4\nDEVICE_NAME=" + DriveDevice + "\nVOLUME_ID=" + driveVolumeID + "\nDRIVE_SOURCE=blank\nPREWARM=false\nGPU=true\nWORKSTATION=team-a/dev-box\n"
 	if got := string(files["etc/xdrive/config"]); got != wantConfig {
 		t.Errorf("config = %q, want %q", got, wantConfig)
 	}

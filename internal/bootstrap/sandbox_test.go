@@ -44,9 +44,13 @@ type sandbox struct {
 }
 
 // newSandbox makes a sandbox with a root disk, an instance-store disk and,
-// unless noDrive, the drive: nvme2n1 holding driveVolumeID.
+// unless noDrive, the drive: nvme2n1 holding driveVolumeID. With -short
+// (make test-unit) it skips t: the scripts' runs take minutes.
 func newSandbox(t *testing.T, noDrive bool, shims ...string) *sandbox {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no sandbox")
+	}
 	dir := t.TempDir()
 	s := &sandbox{t: t, root: filepath.Join(dir, "root"), state: filepath.Join(dir, "shim"), bin: filepath.Join(dir, "bin")}
 	for _, d := range []string{s.root, s.state, s.bin} {

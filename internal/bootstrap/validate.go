@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
-	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
 var (
@@ -61,7 +60,7 @@ func (p Params) Validate() error {
 		add("filesystem %q: must be ext4 or xfs", p.Filesystem)
 	}
 	if !deviceNameRE.MatchString(p.DeviceName) {
-		add("deviceName %q: must look like %s", p.DeviceName, instances.DriveDevice)
+		add("deviceName %q: must look like %s", p.DeviceName, DriveDevice)
 	}
 	if p.VolumeID != "" && !volumeIDRE.MatchString(p.VolumeID) {
 		add("volumeID %q: must look like vol-0123456789abcdef0", p.VolumeID)

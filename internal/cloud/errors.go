@@ -121,12 +121,3 @@ func ErrorCode(err error) string {
 
 // IsNotFound reports whether err says the resource does not exist (or is not visible yet).
 func IsNotFound(err error) bool { return Classify(err) == KindNotFound }
-
-// IsRetryable reports whether the same call may succeed later without any change.
-func IsRetryable(err error) bool {
-	switch Classify(err) {
-	case KindThrottled, KindServerError, KindIncorrectState, KindInUse:
-		return true
-	}
-	return false
-}

@@ -7,11 +7,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 )
-
-// DriveDevice is the device name the drive volume is mapped at launch.
-const DriveDevice = "/dev/sdf"
 
 // Instance states, as EC2 names them.
 const (
@@ -67,7 +65,7 @@ func fromEC2(in ec2types.Instance) Instance {
 		out.StateReason = aws.ToString(in.StateReason.Code)
 	}
 	for _, bdm := range in.BlockDeviceMappings {
-		if aws.ToString(bdm.DeviceName) == DriveDevice && bdm.Ebs != nil {
+		if aws.ToString(bdm.DeviceName) == bootstrap.DriveDevice && bdm.Ebs != nil {
 			out.DriveVolumeID = aws.ToString(bdm.Ebs.VolumeId)
 		}
 	}

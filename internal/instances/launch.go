@@ -12,6 +12,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/xdrive-io/xdrive/internal/batch"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 )
 
@@ -85,7 +86,7 @@ type Launcher struct {
 	terminations *batch.Batcher[struct{}]
 }
 
-// Launch runs one instance with the drive volume mapped at DriveDevice.
+// Launch runs one instance with the drive volume mapped at bootstrap.DriveDevice.
 func (l *Launcher) Launch(ctx context.Context, r LaunchRequest) (Instance, error) {
 	tags := map[string]string{}
 	for k, v := range r.UserTags {
@@ -139,7 +140,7 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest) (Instance, error
 		in.BlockDeviceMappings = append(in.BlockDeviceMappings, *r.RootMapping)
 	}
 	if !r.Volume.Reattach {
-		in.BlockDeviceMappings = append(in.BlockDeviceMappings, ec2types.BlockDeviceMapping{DeviceName: aws.String(DriveDevice), Ebs: ebs})
+		in.BlockDeviceMappings = append(in.BlockDeviceMappings, ec2types.BlockDeviceMapping{DeviceName: aws.String(bootstrap.DriveDevice), Ebs: ebs})
 	}
 	if r.Offering.SubnetID != "" {
 		in.NetworkInterfaces = []ec2types.InstanceNetworkInterfaceSpecification{{

@@ -3,7 +3,6 @@ package metrics
 
 import (
 	"context"
-	"time"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go/middleware"
@@ -63,6 +62,3 @@ func CountCalls(stack *middleware.Stack) error {
 			return out, md, err
 		}), middleware.After)
 }
-
-// Since returns the seconds elapsed since t.
-func Since(t time.Time) float64 { return time.Since(t).Seconds() }

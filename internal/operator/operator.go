@@ -3,8 +3,10 @@
 package operator
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -88,38 +90,48 @@ var DefaultImages = workstation.ImageDefaults{
 	},
 }
 
-func (o *Options) defaults() {
-	if o.PollInterval == 0 {
-		o.PollInterval = 30 * time.Second
-	}
-	if o.FastPollInterval == 0 {
-		o.FastPollInterval = 2 * time.Second
-	}
-	if o.BatchWindow == 0 {
-		o.BatchWindow = 20 * time.Millisecond
-	}
-	o.GCInterval = orDuration(o.GCInterval, 5*time.Minute)
-	o.GCGrace = orDuration(o.GCGrace, 10*time.Minute)
-	o.AccessResync = orDuration(o.AccessResync, 10*time.Minute)
-	if o.Concurrency == 0 {
-		o.Concurrency = 32
-	}
-	t := &o.Timings
-	t.FlushTimeout = orDuration(t.FlushTimeout, 60*time.Second)
-	t.StopTimeout = orDuration(t.StopTimeout, 5*time.Minute)
-	t.IdleRequeue = orDuration(t.IdleRequeue, 5*time.Minute)
-	t.AvoidFor = orDuration(t.AvoidFor, 30*time.Minute)
-	t.IdleMinute = orDuration(t.IdleMinute, time.Minute)
-	if o.Images.CPU == nil {
-		o.Images = DefaultImages
+// Defaults are the settings the operator uses for the zero fields of
+// Options. They are defined here only: the manager's flags (cmd/main.go)
+// start from them.
+func Defaults() Options {
+	return Options{
+		PollInterval:     30 * time.Second,
+		FastPollInterval: 2 * time.Second,
+		BatchWindow:      20 * time.Millisecond,
+		Concurrency:      32,
+		Timings: workstation.Timings{
+			FlushTimeout: 60 * time.Second,
+			StopTimeout:  5 * time.Minute,
+			IdleRequeue:  5 * time.Minute,
+			AvoidFor:     30 * time.Minute,
+			IdleMinute:   time.Minute,
+		},
+		Images:       DefaultImages,
+		GCInterval:   5 * time.Minute,
+		GCGrace:      10 * time.Minute,
+		AccessResync: 10 * time.Minute,
 	}
 }
 
-func orDuration(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
+// defaults fills the zero fields of o from Defaults.
+func (o *Options) defaults() {
+	d := Defaults()
+	o.PollInterval = cmp.Or(o.PollInterval, d.PollInterval)
+	o.FastPollInterval = cmp.Or(o.FastPollInterval, d.FastPollInterval)
+	o.BatchWindow = cmp.Or(o.BatchWindow, d.BatchWindow)
+	o.Concurrency = cmp.Or(o.Concurrency, d.Concurrency)
+	o.GCInterval = cmp.Or(o.GCInterval, d.GCInterval)
+	o.GCGrace = cmp.Or(o.GCGrace, d.GCGrace)
+	o.AccessResync = cmp.Or(o.AccessResync, d.AccessResync)
+	t := &o.Timings
+	t.FlushTimeout = cmp.Or(t.FlushTimeout, d.Timings.FlushTimeout)
+	t.StopTimeout = cmp.Or(t.StopTimeout, d.Timings.StopTimeout)
+	t.IdleRequeue = cmp.Or(t.IdleRequeue, d.Timings.IdleRequeue)
+	t.AvoidFor = cmp.Or(t.AvoidFor, d.Timings.AvoidFor)
+	t.IdleMinute = cmp.Or(t.IdleMinute, d.Timings.IdleMinute)
+	if o.Images.CPU == nil {
+		o.Images = d.Images
 	}
-	return d
 }
 
 // Setup registers the controllers and background loops with the manager.
@@ -132,7 +144,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		return errors.New("a user-data renderer is required")
 	}
 	if err := common.IndexWorkstationsByDrive(ctx, mgr.GetFieldIndexer()); err != nil {
-		return err
+		return fmt.Errorf("indexing Workstations by drive: %w", err)
 	}
 	wsEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 4096)
 	xdEvents := make(chan event.TypedGenericEvent[*v1alpha1.XDrive], 4096)
@@ -149,7 +161,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		Client: mgr.GetClient(), Volumes: driveService, Snapshots: driveService,
 		Instances: cache, Recorder: mgr.GetEventRecorder("xdrive"), InstanceEvents: xdEvents, MaxConcurrent: opts.Concurrency,
 	}).SetupWithManager(mgr); err != nil {
-		return err
+		return fmt.Errorf("setting up the XDrive controller: %w", err)
 	}
 	launcher := &instances.Launcher{API: clients.EC2, Cluster: opts.Cluster, TerminateWindow: opts.BatchWindow}
 	agentEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 4096)
@@ -178,7 +190,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		InstanceEvents: wsEvents, AgentEvents: agentEvents, UrgentEvents: urgentEvents, MaxConcurrent: opts.Concurrency,
 		Access: workstation.Access{Groups: securityGroups(clients, opts.Cluster), OperatorCIDRs: opts.OperatorCIDRs, Resync: opts.AccessResync},
 	}).SetupWithManager(mgr); err != nil {
-		return err
+		return fmt.Errorf("setting up the Workstation controller: %w", err)
 	}
 	collector := &gc.Collector{
 		Client: mgr.GetClient(), Instances: cache, Launcher: launcher, Volumes: driveService, Snapshots: driveService,
@@ -191,12 +203,12 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		return collector.Run(ctx, opts.GCInterval)
 	})); err != nil {
-		return err
+		return fmt.Errorf("adding the garbage collector: %w", err)
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		return cache.Run(ctx, opts.PollInterval, opts.FastPollInterval)
 	})); err != nil {
-		return err
+		return fmt.Errorf("adding the instance poll: %w", err)
 	}
 	if opts.QueueName == "" {
 		return nil

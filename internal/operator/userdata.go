@@ -4,7 +4,6 @@ import (
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/workstation"
-	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
 // UserData renders the bootstrap of one instance of a Workstation.
@@ -13,7 +12,7 @@ func UserData(in workstation.UserDataInput) ([]byte, error) {
 	return bootstrap.Render(bootstrap.Params{
 		MountPath:      ws.Spec.MountPath,
 		Filesystem:     in.Drive.Spec.Filesystem,
-		DeviceName:     instances.DriveDevice,
+		DeviceName:     bootstrap.DriveDevice,
 		BlankDrive:     in.BlankDrive,
 		Prewarm:        in.Prewarm,
 		GPU:            in.GPU,

@@ -14,19 +14,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
-	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 )
 
 // operatorKey reads the operator's private key for a Workstation from its Secret.
 func (o Options) operatorKey(ctx context.Context, name string) ([]byte, error) {
 	secret := &corev1.Secret{}
-	key := types.NamespacedName{Namespace: o.Namespace, Name: workstation.SSHSecretName(name)}
+	key := types.NamespacedName{Namespace: o.Namespace, Name: v1alpha1.SSHSecretName(name)}
 	if err := o.Client.Get(ctx, key, secret); err != nil {
 		return nil, fmt.Errorf("reading the operator's key for %s (--operator-key): %w", name, err)
 	}
-	k := secret.Data[workstation.SSHSecretClientKey]
+	k := secret.Data[v1alpha1.SSHSecretClientKey]
 	if len(k) == 0 {
-		return nil, fmt.Errorf("secret %s has no %s", key, workstation.SSHSecretClientKey)
+		return nil, fmt.Errorf("secret %s has no %s", key, v1alpha1.SSHSecretClientKey)
 	}
 	return k, nil
 }
@@ -49,7 +48,7 @@ func (o Options) sshConfig(ctx context.Context, args []string) error {
 	slices.SortFunc(list.Items, func(a, b v1alpha1.Workstation) int { return strings.Compare(a.Name, b.Name) })
 	kh, err := filepath.Abs(*knownHosts)
 	if err != nil {
-		return err
+		return fmt.Errorf("--known-hosts: %w", err)
 	}
 	khQuoted, err := sshPath(kh)
 	if err != nil {
@@ -81,10 +80,10 @@ func (o Options) sshConfig(ctx context.Context, args []string) error {
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(kh), 0o700); err != nil {
-		return err
+		return fmt.Errorf("writing the pinned host keys: %w", err)
 	}
 	if err := os.WriteFile(kh, []byte(strings.Join(pins, "")), 0o600); err != nil {
-		return err
+		return fmt.Errorf("writing the pinned host keys: %w", err)
 	}
 	_, err = fmt.Fprint(o.Stdout, b.String())
 	return err
@@ -112,11 +111,14 @@ func (o Options) writeOperatorKey(ctx context.Context, name, dir string) (string
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
+		return "", fmt.Errorf("--operator-key-dir: %w", err)
 	}
 	path, err := filepath.Abs(filepath.Join(dir, name+"."+o.Namespace+".key"))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("--operator-key-dir: %w", err)
 	}
-	return path, os.WriteFile(path, key, 0o600)
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		return "", fmt.Errorf("writing the operator's key for %s: %w", name, err)
+	}
+	return path, nil
 }

@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
-	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/plugin"
 	"github.com/xdrive-io/xdrive/internal/sshx"
 	testenv "github.com/xdrive-io/xdrive/test/envtest"
@@ -89,8 +88,8 @@ func newFixture(t *testing.T) *fixture {
 		Spec: v1alpha1.WorkstationSpec{DriveRef: v1alpha1.DriveReference{Name: "home"}, InstanceTypes: []string{"t3.large"},
 			State: v1alpha1.WorkstationStateStopped},
 	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: workstation.SSHSecretName("dev")},
-		Data: map[string][]byte{workstation.SSHSecretClientKey: clientKey}}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: v1alpha1.SSHSecretName("dev")},
+		Data: map[string][]byte{v1alpha1.SSHSecretClientKey: clientKey}}
 	for _, o := range []client.Object{ws, secret} {
 		if err := f.c.Create(ctx, o); err != nil {
 			t.Fatal(err)

@@ -83,9 +83,13 @@ func CRDDir() string { return filepath.Join(RepoRoot(), "config", "crd", "bases"
 // InCI reports whether CI=true.
 func InCI() bool { return os.Getenv("CI") == "true" }
 
-// RequireAssets skips t when KUBEBUILDER_ASSETS is unset, or fails it when CI=true.
+// RequireAssets skips t when KUBEBUILDER_ASSETS is unset, or fails it when
+// CI=true. With -short (make test-unit) it always skips t.
 func RequireAssets(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no control plane")
+	}
 	if os.Getenv("KUBEBUILDER_ASSETS") != "" {
 		return
 	}

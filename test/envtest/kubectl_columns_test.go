@@ -143,10 +143,10 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				Class: &v1alpha1.ResolvedClass{Name: "standard"}, ObservedGeneration: 1, Phase: v1alpha1.WorkstationPhaseTerminating, Launches: 1,
 				InstanceID: inst, InstanceType: "g5.xlarge", CapacityType: v1alpha1.CapacityTypeSpot, AvailabilityZone: zone,
 				PrivateIP: "10.0.0.5", PublicIP: ip,
-				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonTerminating),
+				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonStopping),
 			},
 			wantXD: []string{"False", "Snapshotting", "100", zone, vol, "", snap1, "dev"},
-			wantWS: []string{"False", "Terminating", "Terminating", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
+			wantWS: []string{"False", "Terminating", "Stopping", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
 		},
 		{
 			name: "stopped and archived",

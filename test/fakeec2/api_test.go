@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
@@ -203,7 +204,7 @@ func TestFilters(t *testing.T) {
 		{"attached to a", volumeIDs(cloud.Filter("attachment.instance-id", a.ID), owned), slices.Sorted(slices.Values(w.instance(t, a.ID).VolumeIDs))},
 		{"available", volumeIDs(cloud.Filter("status", VolumeAvailable)), []string{loose}},
 		{"volume zone c", volumeIDs(cloud.Filter("availability-zone", "us-east-1c")), []string{loose}},
-		{"drive device", volumeIDs(cloud.Filter("attachment.device", instances.DriveDevice)), []string{a.DriveVolumeID, b.DriveVolumeID}},
+		{"drive device", volumeIDs(cloud.Filter("attachment.device", bootstrap.DriveDevice)), []string{a.DriveVolumeID, b.DriveVolumeID}},
 		{"volume-id", volumeIDs(cloud.Filter("volume-id", loose)), []string{loose}},
 		{"completed", snapshotIDs(cloud.Filter("status", SnapshotCompleted)), []string{snapA.ID}},
 		{"of volume b", snapshotIDs(cloud.Filter("volume-id", b.DriveVolumeID)), []string{aws.ToString(snapB.SnapshotId)}},

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
@@ -136,8 +137,8 @@ func TestLaunchFromSnapshotInZoneB(t *testing.T) {
 	if v.Zone != "us-east-1b" || v.State != VolumeInUse || v.SnapshotID != snap.ID || v.SizeGiB != 20 || v.Type != "gp3" {
 		t.Errorf("drive volume %+v, want in-use in us-east-1b from %s, 20 GiB gp3", v, snap.ID)
 	}
-	if v.Attachment == nil || *v.Attachment != (Attachment{InstanceID: inst.ID, Device: instances.DriveDevice}) {
-		t.Errorf("attachment %+v, want %s at %s kept on termination", v.Attachment, inst.ID, instances.DriveDevice)
+	if v.Attachment == nil || *v.Attachment != (Attachment{InstanceID: inst.ID, Device: bootstrap.DriveDevice}) {
+		t.Errorf("attachment %+v, want %s at %s kept on termination", v.Attachment, inst.ID, bootstrap.DriveDevice)
 	}
 	if !v.Data.Has(written) {
 		t.Errorf("restored volume lacks write %d", written)

@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
-	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
 // Key is the ns/name tag value of an object in the stack's namespace.
@@ -163,7 +163,7 @@ func (s *Stack) Volumes(ctx context.Context) ([]ec2types.Volume, error) {
 	list, err := s.describeVolumes(ctx, cloud.TagFilter(cloud.TagCluster, s.Cluster))
 	return slices.DeleteFunc(list, func(v ec2types.Volume) bool {
 		return slices.ContainsFunc(v.Attachments, func(a ec2types.VolumeAttachment) bool {
-			return aws.ToString(a.Device) != instances.DriveDevice
+			return aws.ToString(a.Device) != bootstrap.DriveDevice
 		})
 	}), err
 }

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/xdrive-io/xdrive/internal/agent"
-	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/test/sshd"
 )
 
@@ -36,7 +36,7 @@ const (
 type Instance struct {
 	ID, Type, Zone      string
 	PublicIP, PrivateIP string
-	// VolumeID is the drive's volume, mapped at instances.DriveDevice.
+	// VolumeID is the drive's volume, mapped at bootstrap.DriveDevice.
 	VolumeID string
 
 	rootVolume   string
@@ -77,7 +77,7 @@ func volumes(in ec2types.Instance) (drive, root string) {
 		if m.Ebs == nil {
 			continue
 		}
-		if aws.ToString(m.DeviceName) == instances.DriveDevice {
+		if aws.ToString(m.DeviceName) == bootstrap.DriveDevice {
 			drive = aws.ToString(m.Ebs.VolumeId)
 		} else if root == "" {
 			root = aws.ToString(m.Ebs.VolumeId)

@@ -17,7 +17,6 @@ import (
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
-	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/test/instancesim"
 	"github.com/xdrive-io/xdrive/test/moto"
 	"github.com/xdrive-io/xdrive/test/sshd"
@@ -150,7 +149,7 @@ func TestInstanceLifecycle(t *testing.T) {
 }
 
 // runInstance launches one instance of the cluster with the drive at
-// instances.DriveDevice, blank or from a snapshot.
+// bootstrap.DriveDevice, blank or from a snapshot.
 func runInstance(ctx context.Context, t *testing.T, api *ec2.Client, cluster string, userData []byte, snapshot string) string {
 	t.Helper()
 	images, err := api.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"amazon"}})
@@ -164,7 +163,7 @@ func runInstance(ctx context.Context, t *testing.T, api *ec2.Client, cluster str
 	out, err := api.RunInstances(ctx, &ec2.RunInstancesInput{
 		ImageId: images.Images[0].ImageId, InstanceType: ec2types.InstanceTypeT3Large, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
 		UserData:            aws.String(base64.StdEncoding.EncodeToString(userData)),
-		BlockDeviceMappings: []ec2types.BlockDeviceMapping{{DeviceName: aws.String(instances.DriveDevice), Ebs: drive}},
+		BlockDeviceMappings: []ec2types.BlockDeviceMapping{{DeviceName: aws.String(bootstrap.DriveDevice), Ebs: drive}},
 		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance,
 			Tags: []ec2types.Tag{{Key: aws.String(cloud.TagCluster), Value: aws.String(cluster)}}}},
 	})

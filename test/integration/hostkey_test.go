@@ -72,7 +72,7 @@ func TestHostKeyPerLaunch(t *testing.T) {
 		t.Errorf("hop limit = %d by default, want 1", got)
 	}
 	secret := &corev1.Secret{}
-	if err := h.Client.Get(context.Background(), types.NamespacedName{Namespace: h.Namespace, Name: workstation.SSHSecretName("box")}, secret); err != nil {
+	if err := h.Client.Get(context.Background(), types.NamespacedName{Namespace: h.Namespace, Name: v1alpha1.SSHSecretName("box")}, secret); err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range secret.Data {
@@ -122,9 +122,9 @@ func TestSSHSecretMustBeOwned(t *testing.T) {
 		t.Fatal(err)
 	}
 	planted := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.Namespace, Name: workstation.SSHSecretName("box"),
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.Namespace, Name: v1alpha1.SSHSecretName("box"),
 			Labels: map[string]string{workstation.SecretLabelKey: workstation.SecretLabelValue}},
-		Data: map[string][]byte{workstation.SSHSecretClientKey: clientKey, "client-key.pub": []byte(clientPub)},
+		Data: map[string][]byte{v1alpha1.SSHSecretClientKey: clientKey, "client-key.pub": []byte(clientPub)},
 	}
 	h.Create(planted, h.NewDrive("data", 20), h.NewWorkstation("box", "data", []string{"t3.large"}))
 	h.Eventually(converge, "the planted Secret refused", func() (bool, string) {

@@ -18,7 +18,6 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
-	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/operator"
 	testenv "github.com/xdrive-io/xdrive/test/envtest"
 	"github.com/xdrive-io/xdrive/test/harness"
@@ -231,7 +230,7 @@ func TestRecreatedDriveStartsBlank(t *testing.T) {
 	// envtest runs no garbage collector: the SSH Secret the deleted Workstation
 	// controlled goes as Kubernetes would take it; the new Workstation never uses it.
 	h.Eventually(converge, "dev gone", func() (bool, string) { return !h.Exists(&v1alpha1.Workstation{}, "dev"), "exists" })
-	h.Delete(&corev1.Secret{ObjectMeta: objectMeta(workstation.SSHSecretName("dev"))})
+	h.Delete(&corev1.Secret{ObjectMeta: objectMeta(v1alpha1.SSHSecretName("dev"))})
 
 	again := h.NewDrive("home", 10)
 	again.Spec.SnapshotRetention = 1

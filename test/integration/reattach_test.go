@@ -18,8 +18,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
-	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/test/faultproxy"
 	"github.com/xdrive-io/xdrive/test/harness"
 )
@@ -261,7 +261,7 @@ func driveVolumes(h *harness.Harness) []ec2types.Volume {
 	uid := string(h.Drive("data").UID)
 	var out []ec2types.Volume
 	for _, v := range h.Volumes() {
-		atDrive := len(v.Attachments) == 0 || aws.ToString(v.Attachments[0].Device) == instances.DriveDevice
+		atDrive := len(v.Attachments) == 0 || aws.ToString(v.Attachments[0].Device) == bootstrap.DriveDevice
 		if cloud.TagMap(v.Tags)[cloud.TagDriveUID] == uid && atDrive {
 			out = append(out, v)
 		}

@@ -114,9 +114,13 @@ func Run(m *testing.M) int {
 	return code
 }
 
-// Shared returns the package's moto_server, starting it on first use.
+// Shared returns the package's moto_server, starting it on first use. With
+// -short (make test-unit) it skips t.
 func Shared(t testing.TB) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no moto")
+	}
 	sharedOnce.Do(func() { shared, sharedErr = Start() })
 	if sharedErr != nil {
 		if os.Getenv("CI") == "true" {

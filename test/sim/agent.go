@@ -6,7 +6,6 @@ import (
 
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
-	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/test/fakeec2"
 )
 
@@ -143,7 +142,7 @@ func (a *Agent) Mounted(id string) bool {
 // driveVolume is the volume the instance has at the drive's device.
 func (a *Agent) driveVolume(id string) string {
 	for _, v := range a.w.EC2.Volumes() {
-		if !v.Deleted && v.Attachment != nil && v.Attachment.InstanceID == id && v.Attachment.Device == instances.DriveDevice {
+		if !v.Deleted && v.Attachment != nil && v.Attachment.InstanceID == id && v.Attachment.Device == bootstrap.DriveDevice {
 			return v.ID
 		}
 	}

@@ -7,9 +7,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/workstation"
-	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/test/fakeec2"
 )
 
@@ -95,7 +95,7 @@ func isDriveVolume(v fakeec2.VolumeView) bool {
 	if v.Tags[cloud.TagDriveUID] == "" || v.Root {
 		return false
 	}
-	return v.Attachment == nil || v.Attachment.Device == instances.DriveDevice
+	return v.Attachment == nil || v.Attachment.Device == bootstrap.DriveDevice
 }
 
 // haltHeld is I6: no instance of a Workstation halted by an interruption is

@@ -13,7 +13,6 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
-	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/test/fakeec2"
 )
 
@@ -472,7 +471,7 @@ func TestOrdering9PredecessorNotAdopted(t *testing.T) {
 	s.Delete(ws)
 	// Kubernetes' garbage collector deletes the SSH Secret the predecessor
 	// controlled (the fake client has none); the successor never uses it.
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ws.Namespace, Name: workstation.SSHSecretName("dev")}}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ws.Namespace, Name: v1alpha1.SSHSecretName("dev")}}
 	if err := s.Client.Delete(context.Background(), secret); err != nil {
 		t.Fatal(err)
 	}

@@ -194,8 +194,12 @@ func (s *Server) hostKey(file string) (string, error) {
 
 // Start starts a server for tb and stops it when tb ends; the log is printed
 // if tb failed. Without sshd the test is skipped, or failed when CI=true.
+// With -short (make test-unit) it is skipped.
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("-short: no sshd")
+	}
 	if opts.Dir == "" {
 		opts.Dir = tb.TempDir()
 	}

@@ -356,7 +356,3 @@ func withinAny(c string, allowed []string) bool {
 	}
 	return false
 }
-
-// SSHSecretClientKey is the key of the operator's private SSH key in the
-// Secret SSHSecretName; `kubectl xdrive ssh --operator-key` reads it.
-const SSHSecretClientKey = secretClientKey

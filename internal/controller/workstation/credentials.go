@@ -17,12 +17,10 @@ import (
 	"github.com/xdrive-io/xdrive/internal/sshx"
 )
 
-// Keys of the per-Workstation SSH Secret. host-key.pub is only in Secrets
-// made before per-launch host keys.
+// Keys of the per-Workstation SSH Secret (v1alpha1.SSHSecretName).
 const (
-	secretClientKey = "client-key"
+	secretClientKey = v1alpha1.SSHSecretClientKey
 	secretClientPub = "client-key.pub"
-	secretHostPub   = "host-key.pub"
 )
 
 // Credentials are the operator's SSH identity for one Workstation. Each
@@ -31,10 +29,7 @@ const (
 type Credentials struct {
 	ClientKey     []byte
 	AuthorizedKey string
-	// LegacyHostPublicKey is the one host key that versions before
-	// per-launch keys gave every instance; it pins instances they launched.
-	LegacyHostPublicKey string
-	uid                 types.UID
+	uid           types.UID
 }
 
 // LaunchHostKey is the SSH host key of one launch attempt: the private key
@@ -47,15 +42,15 @@ func (c Credentials) LaunchHostKey(attempt string) (privatePEM []byte, publicKey
 }
 
 // target is how to reach inst: its host key is that of the launch attempt
-// tagged on it, or the legacy key for an instance without that tag.
+// tagged on it. An instance without that tag has no key to pin, and the
+// agent refuses to reach it.
 func (c Credentials) target(inst instances.Instance) agent.Target {
 	addr := inst.PublicIP
 	if addr == "" {
 		addr = inst.PrivateIP
 	}
-	hostKey := c.LegacyHostPublicKey
+	var hostKey string
 	if attempt, ok := inst.Tags[cloud.TagLaunchAttempt]; ok {
-		hostKey = "" // a tagged instance never falls back to the legacy key
 		if _, pub, err := c.LaunchHostKey(attempt); err == nil {
 			hostKey = pub
 		}
@@ -70,9 +65,6 @@ func (c Credentials) statusTarget(inst instances.Instance, volumeID string) agen
 	t.DriveVolumeID = volumeID
 	return t
 }
-
-// SSHSecretName is the Secret that holds a Workstation's SSH keys.
-func SSHSecretName(ws string) string { return ws + "-xdrive-ssh" }
 
 // The label on every Secret the operator creates. The manager caches only
 // Secrets that carry it (operator.CacheOptions), so it reads no other Secret
@@ -92,7 +84,7 @@ func (r *Reconciler) credentials(ctx context.Context, ws *v1alpha1.Workstation) 
 	if ok {
 		return c, nil
 	}
-	key := types.NamespacedName{Namespace: ws.Namespace, Name: SSHSecretName(ws.Name)}
+	key := types.NamespacedName{Namespace: ws.Namespace, Name: v1alpha1.SSHSecretName(ws.Name)}
 	secret := &corev1.Secret{}
 	err := r.Get(ctx, key, secret)
 	if apierrors.IsNotFound(err) {
@@ -108,8 +100,7 @@ func (r *Reconciler) credentials(ctx context.Context, ws *v1alpha1.Workstation) 
 			"if it was not made by xdrive for this Workstation, delete it to have it made again", key, ws.Name, ws.UID)
 	}
 	c = Credentials{
-		ClientKey: secret.Data[secretClientKey], AuthorizedKey: string(secret.Data[secretClientPub]),
-		LegacyHostPublicKey: string(secret.Data[secretHostPub]), uid: ws.UID,
+		ClientKey: secret.Data[secretClientKey], AuthorizedKey: string(secret.Data[secretClientPub]), uid: ws.UID,
 	}
 	if len(c.ClientKey) == 0 {
 		return Credentials{}, fmt.Errorf("secret %s lacks SSH keys; delete it to have it made again", key)

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
 	"github.com/xdrive-io/xdrive/internal/instances"
@@ -124,7 +125,7 @@ func (s *scope) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (strin
 		return "", err
 	}
 	for _, v := range vols {
-		ours, err := s.r.Volumes.IsDriveVolume(ctx, v, instances.DriveDevice, cloud.ObjectKey(xd.Namespace, xd.Name),
+		ours, err := s.r.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, cloud.ObjectKey(xd.Namespace, xd.Name),
 			xd.Status.RestoreSnapshotID, xd.Status.LatestSnapshotID)
 		if err != nil || ours {
 			return v.ID, err

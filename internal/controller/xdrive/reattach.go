@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
@@ -100,7 +101,7 @@ func (s *scope) attachReattached(ctx context.Context, inst instances.Instance, k
 	case !vol.Detached():
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
 	}
-	err = s.r.Volumes.Attach(ctx, vol, st.AttachedTo, instances.DriveDevice)
+	err = s.r.Volumes.Attach(ctx, vol, st.AttachedTo, bootstrap.DriveDevice)
 	switch {
 	case err == nil:
 		return ctrl.Result{}, true, nil

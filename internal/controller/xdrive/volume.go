@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
@@ -74,7 +75,7 @@ func (s *scope) isDriveVolume(ctx context.Context, v drives.Volume) (bool, error
 	if s.holder != nil && s.holder.Status.Launch != nil {
 		known = append(known, s.holder.Status.Launch.SnapshotID)
 	}
-	return s.r.Volumes.IsDriveVolume(ctx, v, instances.DriveDevice, s.key, known...)
+	return s.r.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, s.key, known...)
 }
 
 // live follows a volume from its creation to its release.
