@@ -41,8 +41,8 @@ for patch in "$root"/test/sim/mutants/*.patch; do
 	log="$scratch/$name.log"
 	verdict=""
 	if [[ $by == sim ]]; then
-		if (cd "$scratch/tree" && XDRIVE_SIM_SEEDS="$seeds" XDRIVE_SIM_FAILFAST=1 go test -count=1 -timeout 15m -run '^TestSeeds$' ./test/sim/ >"$log" 2>&1); then
-			if (cd "$scratch/tree" && go test -count=1 -timeout 15m -skip '^TestSeeds?$' ./test/sim/ >"$log.scen" 2>&1); then
+		if (cd "$scratch/tree" && XDRIVE_SIM_SEEDS="$seeds" XDRIVE_SIM_FAILFAST=1 go test -count=1 -timeout 60m -run '^TestSeeds$' ./test/sim/ >"$log" 2>&1); then
+			if (cd "$scratch/tree" && go test -count=1 -timeout 60m -skip '^TestSeeds?$' ./test/sim/ >"$log.scen" 2>&1); then
 				verdict="SURVIVED: all $seeds seeds and every scenario passed"
 			else
 				verdict="SURVIVED the seeds (a scenario only: $(grep -m1 -oE -- '--- FAIL: [A-Za-z0-9_]+' "$log.scen" || true))"
