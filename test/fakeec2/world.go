@@ -280,3 +280,10 @@ func (f *Fake) SeedSnapshot(sizeGiB int32, tags map[string]string) string {
 	s.state, s.completionTime = SnapshotCompleted, f.now()
 	return s.id
 }
+
+// SetKeepRootVolumes switches Options.KeepRootVolumes for the launches to come.
+func (f *Fake) SetKeepRootVolumes(keep bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opts.KeepRootVolumes = keep
+}

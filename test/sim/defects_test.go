@@ -275,3 +275,81 @@ func TestLeaseOfEarlierDriveGivenBack(t *testing.T) {
 	s.until("home's lease given back", func() bool { return s.Drive("home").Status.Holder == nil })
 	s.settle()
 }
+
+// #24.7: a launch tags every volume it makes with the drive's tags, the root
+// volume too; it maps an image's kept root volume with DeleteOnTermination,
+// so no root volume outlives its instance.
+func TestRootVolumeEndsWithItsInstance(t *testing.T) {
+	s := newScenario(t)
+	s.EC2.SetKeepRootVolumes(true)
+	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
+	s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeOnDemand, v1alpha1.InterruptionPolicyRelaunch)
+	s.until("running", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseRunning })
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	s.settle()
+	for _, v := range s.EC2.Volumes() {
+		if v.Root && !v.Deleted && v.Tags[cloud.TagCluster] == Cluster {
+			t.Fatalf("root volume %s (tags %v) outlived its instance", v.ID, v.Tags)
+		}
+	}
+}
+
+// The soak's I6 failures: an interruption that meets a stop under way, with
+// the user asking to run again before it, halts under interruptionPolicy
+// Stop, however the operator learns of it: the release's answer that the
+// instance's watcher saw a spot notice, or AWS reclaiming the instance.
+func TestStopPolicyHoldsWhenInterruptionMeetsStop(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		meet    func(s *scenario, i fakeec2.InstanceView)
+		reached func(s *scenario) bool
+	}{
+		{"watcher's notice at release", func(s *scenario, i fakeec2.InstanceView) {
+			s.Agent.SelfRelease(i.ID)
+			s.spotNotice(i, true)
+			s.runAgentCalls() // the release answers spot-notice
+			s.until("the teardown closed", func() bool {
+				ph := s.Workstation("dev").Status.Phase
+				return ph != v1alpha1.WorkstationPhaseReleasing && ph != v1alpha1.WorkstationPhaseTerminating
+			})
+		}, func(s *scenario) bool {
+			return len(s.notices) == 1 // closed before AWS's reclaim: the release's answer was all there was
+		}},
+		{"reclaim during the flush", func(s *scenario, i fakeec2.InstanceView) {
+			s.Agent.FailRate = 1 // no release reaches the instance
+			s.spotNotice(i, true)
+			s.Advance(2 * time.Minute)
+		}, func(s *scenario) bool { return len(s.notices) == 0 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScenario(t)
+			s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
+			s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeSpot, v1alpha1.InterruptionPolicyStop)
+			s.until("dev running", func() bool {
+				ws := s.Workstation("dev")
+				return ws.Status.Phase == v1alpha1.WorkstationPhaseRunning && s.Agent.Mounted(ws.Status.InstanceID)
+			})
+			id := s.Workstation("dev").Status.InstanceID
+			s.SetState("dev", v1alpha1.WorkstationStateStopped)
+			s.until("a stop under way", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseReleasing })
+			s.SetState("dev", v1alpha1.WorkstationStateRunning) // before the interruption: it halts all the same
+			var inst fakeec2.InstanceView
+			for _, i := range s.EC2.Instances() {
+				if i.ID == id {
+					inst = i
+				}
+			}
+			tc.meet(s, inst)
+			if !tc.reached(s) {
+				t.Fatalf("the scenario did not reach its interruption")
+			}
+			s.Agent.FailRate = 0
+			s.settle()
+			for _, i := range s.EC2.Instances() {
+				if i.ID != id && i.Tags[cloud.TagWorkstation] == Namespace+"/dev" {
+					t.Fatalf("relaunched as %s after the interruption, under interruptionPolicy Stop", i.ID)
+				}
+			}
+		})
+	}
+}
