@@ -5,6 +5,7 @@
 package instancevm_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,8 +53,8 @@ const (
 	mountPath = "/v1"
 	gib       = int64(1) << 30
 	// bootTimeout bounds a boot up to the bootstrap's end: ~90 s under TCG
-	// on a quiet machine, 1.5-2x that under load.
-	bootTimeout = 8 * time.Minute
+	// on a quiet machine, 3-5x that under a load of 15.
+	bootTimeout = 15 * time.Minute
 )
 
 // The containers of every test: a shell whose writable layer is written,
@@ -72,7 +73,8 @@ var instanceSeq atomic.Int32
 
 // instance is one real VM booted with the operator's user-data.
 type instance struct {
-	t      *testing.T
+	t      testing.TB
+	poll   time.Duration
 	vm     *instancevm.VM
 	target agent.Target
 	ssh    agent.SSH
@@ -84,10 +86,12 @@ type launchOpts struct {
 	blank      bool
 	filesystem v1alpha1.Filesystem
 	prewarm    bool
+	// poll is how often ready() asks for the status; 3 s if zero.
+	poll time.Duration
 }
 
 // launch renders the user-data as the operator does for a launch, and boots a VM with it.
-func launch(t *testing.T, o launchOpts) *instance {
+func launch(t testing.TB, o launchOpts) *instance {
 	t.Helper()
 	n := instanceSeq.Add(1)
 	id := fmt.Sprintf("i-0instancevm%05d", n)
@@ -109,7 +113,7 @@ func launch(t *testing.T, o launchOpts) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &instance{t: t, vm: vm, ssh: agent.SSH{Resolver: vm.Resolve, Retry: sshx.RetryPolicy{MaxElapsed: 20 * time.Second}},
+	in := &instance{t: t, vm: vm, poll: cmp.Or(o.poll, 3*time.Second), ssh: agent.SSH{Resolver: vm.Resolve, Retry: sshx.RetryPolicy{MaxElapsed: 20 * time.Second}},
 		target: agent.Target{Address: vm.Config().Address, HostKey: hostPub, ClientKey: clientKey, DriveVolumeID: o.drive.VolumeID}}
 	in.client, err = sshx.New(sshx.Config{PrivateKeyPEM: clientKey, HostKey: hostPub, Resolver: vm.Resolve,
 		CommandTimeout: 3 * time.Minute, Retry: sshx.RetryPolicy{MaxElapsed: time.Minute}})
@@ -162,7 +166,7 @@ func (in *instance) ready() agent.Status {
 		case <-ctx.Done():
 			in.t.Fatalf("%s: the bootstrap did not end within %s (last status %+v, last SSH error: %v)",
 				in.vm.Config().InstanceID, bootTimeout, st, last)
-		case <-time.After(3 * time.Second):
+		case <-time.After(in.poll):
 		}
 	}
 }
@@ -291,7 +295,7 @@ func (in *instance) checkLog(want int) int {
 	return len(lines)
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -304,7 +308,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 
 // fsck checks an ext4 snapshot's filesystem on the host, read-only: a
 // released drive is clean.
-func fsck(t *testing.T, path string) {
+func fsck(t testing.TB, path string) {
 	t.Helper()
 	if out, err := exec.Command("e2fsck", "-fn", path).CombinedOutput(); err != nil {
 		t.Fatalf("e2fsck of the snapshot %s: %v\n%s", path, err, out)
@@ -486,7 +490,7 @@ func TestRestoredNeverFormatted(t *testing.T) {
 	}
 }
 
-func fileHash(t *testing.T, path string) string {
+func fileHash(t testing.TB, path string) string {
 	t.Helper()
 	out, err := exec.Command("sha256sum", path).Output()
 	if err != nil {
