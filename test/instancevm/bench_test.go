@@ -129,14 +129,29 @@ func (in *instance) journal() string {
 	return in.run("journalctl -b -o short-monotonic --no-pager")
 }
 
+// milestones are the journal's lines that say where the bootstrap's time
+// goes beyond its phases: daemon-reloads and who asked for them, containerd's
+// and dockerd's start, the test image's import, the containers' starts.
+var milestones = regexp.MustCompile(`Reloading requested|Reloading finished|Starting (containerd|docker)\.service|` +
+	`containerd successfully booted|msg="Starting up"|Loading containers|API listen|Started docker\.service|xdrive: `)
+
 // times reads where the boot's time went, and logs it.
 func (in *instance) times() bootTimes {
 	in.t.Helper()
-	bt, err := parseTimeline(in.journal())
+	journal := in.journal()
+	bt, err := parseTimeline(journal)
 	if err != nil {
 		in.t.Fatalf("%s: %v", in.vm.Config().InstanceID, err)
 	}
-	in.t.Logf("%s: %s", in.vm.Config().InstanceID, bt)
+	var lines []string
+	for _, l := range strings.Split(journal, "\n") {
+		if m := journalLine.FindStringSubmatch(l); m != nil && milestones.MatchString(l) {
+			if at, _ := strconv.ParseFloat(m[1], 64); at >= bt.UserData && at <= bt.Ready {
+				lines = append(lines, fmt.Sprintf("%7.1f %s: %.160s", at, m[2], m[3]))
+			}
+		}
+	}
+	in.t.Logf("%s: %s\n%s", in.vm.Config().InstanceID, bt, strings.Join(lines, "\n"))
 	return bt
 }
 

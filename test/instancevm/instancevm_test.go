@@ -253,6 +253,14 @@ func (in *instance) checkStore(fstype string) {
 	if serial := in.run("lsblk -ndo SERIAL " + src); serial != drive.Serial() {
 		in.t.Errorf("%s is mounted from %s whose serial is %q; want the volume's %q", mountPath, src, serial, drive.Serial())
 	}
+	// Docker's guard is live: docker.service never starts unless the drive is mounted.
+	if got := in.run("systemctl show -p DropInPaths -p NeedDaemonReload -p ConditionResult docker.service"); !strings.Contains(got, "xdrive.conf") ||
+		!strings.Contains(got, "NeedDaemonReload=no") {
+		in.t.Errorf("docker.service: %s; want the xdrive.conf drop-in loaded", got)
+	}
+	if got := in.run("systemctl is-active xdrive-watch.service"); got != "active" {
+		in.t.Errorf("xdrive-watch.service is %s", got)
+	}
 	info := in.run(`docker info --format '{{.DockerRootDir}}|{{.Driver}}|{{json .DriverStatus}}'`)
 	if root, rest, _ := strings.Cut(info, "|"); root != mountPath+"/docker" || !strings.HasPrefix(rest, "overlay2|") ||
 		strings.Contains(rest, "containerd.snapshotter") {
@@ -444,7 +452,7 @@ func TestKeptAcrossLaunches(t *testing.T) {
 	// acknowledged write is in the snapshot, read from it on the host.
 	upper := third.run("docker inspect -f '{{.GraphDriver.Data.UpperDir}}' appender")
 	acked = third.acked()
-	third.run("kill -STOP $(pidof dockerd)")
+	third.run("kill -STOP $(systemctl show -p MainPID --value docker.service)")
 	if st = third.status(); st.Containers["appender"] != "unknown" || st.Phase != bootstrap.PhaseReady {
 		t.Errorf("status with Docker hung = %+v; want ready, containers unknown", st)
 	}
