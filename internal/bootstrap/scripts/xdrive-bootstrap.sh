@@ -18,6 +18,10 @@ EBS_MODEL="Amazon Elastic Block Store"
 
 # dc ARGS... runs docker with the time limit of most calls.
 dc() { dk "$DOCKER_CALL_TIMEOUT" "$@"; }
+# dstart NAME starts a container with a run's time limit: a start reads its
+# layers from the drive, which a volume restored from a snapshot loads
+# lazily (a real VM under emulation took over a minute).
+dstart() { dk "$DOCKER_RUN_TIMEOUT" start "$1"; }
 
 # A release (spot notice or operator) wins over a running bootstrap.
 stop_if_releasing() {
@@ -396,7 +400,7 @@ replace() {
 	if ! carry_over "$name" "$image"; then
 		if [[ -n $CARRY_TAG ]]; then dc rmi "$CARRY_TAG" >/dev/null 2>&1 || true; fi
 		preserve_failed "$name" "$CARRY_ERR; kept with its previous settings"
-		dc start "$name" >/dev/null
+		dstart "$name" >/dev/null
 		return
 	fi
 	while IFS= read -r volume; do
@@ -410,7 +414,7 @@ replace() {
 		"${gpu_opts[@]}" "${volume_opts[@]}" "${opts[@]}" "$CARRY_FROM" "${argv[@]}" 2>"$err_file" >/dev/null; then
 		err="creating it from $CARRY_FROM failed: $(tail -n 1 "$err_file")"
 		[[ $err != *': ' ]] || err+="time limit of ${DOCKER_RUN_TIMEOUT}s"
-	elif ! dc start "$name" 2>"$err_file" >/dev/null; then
+	elif ! dstart "$name" 2>"$err_file" >/dev/null; then
 		err="starting it failed: $(tail -n 1 "$err_file")"
 	else
 		dc rm "$name.xdrive-old" >/dev/null || log "warning: cannot remove $name.xdrive-old"
@@ -419,7 +423,7 @@ replace() {
 	fi
 	roll_back "$name" "$err" || return 1
 	preserve_failed "$name" "$err; kept with its previous settings"
-	dc start "$name" >/dev/null
+	dstart "$name" >/dev/null
 }
 
 # start_container NAME keeps a spec container across launches: an existing
@@ -446,7 +450,7 @@ start_container() {
 		if [[ ${CONTAINER_HASH[$name]} == "$hash" ]]; then
 			[[ $state == running ]] && log "container $name already running" && return 0
 			log "starting the existing container $name ($state)"
-			dc start "$name" >/dev/null
+			dstart "$name" >/dev/null
 			return
 		fi
 		replace "$name" "$hash" "$image"
