@@ -6,7 +6,10 @@ set -euo pipefail
 . "${XDRIVE_ROOT:-}/usr/local/lib/xdrive/xdrive-lib.sh"
 
 DEVICE_TIMEOUT=${XDRIVE_DEVICE_TIMEOUT:-300}
-DOCKER_TIMEOUT=${XDRIVE_DOCKER_TIMEOUT:-120}
+# Docker's (re)start: it bounds a hang only, and a first start on a volume
+# restored from a snapshot reads the store as EBS loads it (on a real VM
+# under emulation a start took over 120 s).
+DOCKER_TIMEOUT=${XDRIVE_DOCKER_TIMEOUT:-300}
 VOLUME_WAIT=${XDRIVE_VOLUME_WAIT:-1800}
 STOP_TIMEOUT=${XDRIVE_STOP_TIMEOUT:-20}
 # A committed image deeper than this is flattened (overlay2 allows about 125).
