@@ -7,9 +7,9 @@ package instancevm_test
 import (
 	"cmp"
 	"context"
-	"maps"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
