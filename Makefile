@@ -206,5 +206,9 @@ instancevm-image: test-deps ## Build the real instance's Linux image (Debian tri
 	@hack/instancevm-image.sh
 
 .PHONY: test-real
-test-real: test-deps ## Boot real Linux VMs (QEMU) as instances, with the operator's user-data: the drive, Docker, release, restore, spot notice.
+test-real: test-deps ## Boot real Linux VMs (QEMU) as instances, with the operator's user-data: the drive, Docker, carry-over and flattening, release (full disks, hung Docker), restore, spot notice.
 	@img=$$(hack/instancevm-image.sh) && XDRIVE_INSTANCEVM_IMAGE="$$img" go test -tags instancevm -count=1 -v -parallel $(INSTANCEVM_PARALLEL) -timeout $(INSTANCEVM_TIMEOUT) ./test/instancevm/
+
+.PHONY: bench-real
+bench-real: test-deps ## Benchmark the bootstrap on real VMs: cloud-init's start to the containers running, blank and restored drive, and where the time goes.
+	@img=$$(hack/instancevm-image.sh) && XDRIVE_INSTANCEVM_IMAGE="$$img" go test -tags instancevm -count=1 -v -run '^$$' -bench Bootstrap -benchtime 1x -timeout $(INSTANCEVM_TIMEOUT) ./test/instancevm/

@@ -36,7 +36,7 @@ import (
 )
 
 // Tools are the host programs a VM needs; hack/install-test-deps.sh installs them.
-var Tools = []string{"qemu-system-x86_64", "qemu-img", "genisoimage", "socat", "ec2-metadata-mock", "e2fsck"}
+var Tools = []string{"qemu-system-x86_64", "qemu-img", "genisoimage", "socat", "ec2-metadata-mock", "e2fsck", "debugfs"}
 
 // CheckHost reports the missing tools, if any.
 func CheckHost() error {
@@ -184,8 +184,12 @@ func (d Drive) Grow(size int64) error {
 // bootArgs make the guest boot faster under TCG: no Spectre/Meltdown
 // mitigations (page table isolation makes every syscall dear), no AppArmor
 // (its profiles take 30-60 s to load; Amazon Linux has none either), and no
-// module loads for a display or FUSE.
-const bootArgs = "mitigations=off apparmor=0 systemd.mask=modprobe@drm.service systemd.mask=modprobe@fuse.service"
+// module loads for a display or FUSE. no_timer_check: on a busy host the
+// emulated timer's first ticks can come late, and the kernel then panics
+// ("IO-APIC + timer doesn't work"), as it did here under a load of 10;
+// panic=-1 makes any panic end QEMU (-no-reboot) rather than hang the test.
+const bootArgs = "mitigations=off apparmor=0 no_timer_check panic=-1 " +
+	"systemd.mask=modprobe@drm.service systemd.mask=modprobe@fuse.service"
 
 // Config describes one VM.
 type Config struct {

@@ -5,18 +5,22 @@
 package instancevm_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -52,27 +56,35 @@ const (
 	mountPath = "/v1"
 	gib       = int64(1) << 30
 	// bootTimeout bounds a boot up to the bootstrap's end: ~90 s under TCG
-	// on a quiet machine, 1.5-2x that under load.
-	bootTimeout = 8 * time.Minute
+	// on a quiet machine, 3-5x that under a load of 15.
+	bootTimeout = 15 * time.Minute
 )
 
 // The containers of every test: a shell whose writable layer is written,
 // and an appender that appends the next number to /data/log, fsyncs it, and
 // only then acknowledges it on stdout. It resumes after the last line, so
-// across launches the log must read 1, 2, 3, ... without a gap.
+// across launches the log must read 1, 2, 3, ... without a gap. A failed
+// write or fsync (a full drive) is never acknowledged: the appender says so
+// on stderr and stops appending.
 var containers = []v1alpha1.Container{
-	{Name: "shell", Image: "xdrive.test/busybox:1",
-		Command: []string{"sh", "-c", `trap "exit 0" TERM; while :; do sleep 1; done`}},
+	{Name: "shell", Image: "xdrive.test/busybox:1", Command: sleeper},
 	{Name: "appender", Image: "xdrive.test/busybox:1",
 		Command: []string{"sh", "-c", `trap "exit 0" TERM; mkdir -p /data; touch /data/log
-i=$(wc -l </data/log); while :; do i=$((i+1)); echo $i >>/data/log; sync /data/log; echo $i; usleep 50000; done`}},
+i=$(wc -l </data/log); while :; do i=$((i+1))
+if echo $i >>/data/log && sync /data/log; then echo $i; else echo "write $i failed" >&2; while :; do sleep 1; done; fi
+usleep 50000; done`}},
 }
+
+// sleeper is a container's command that does nothing until stopped.
+var sleeper = []string{"sh", "-c", `trap "exit 0" TERM; while :; do sleep 1; done`}
 
 var instanceSeq atomic.Int32
 
 // instance is one real VM booted with the operator's user-data.
 type instance struct {
-	t      *testing.T
+	t      testing.TB
+	render func([]v1alpha1.Container) ([]byte, error) // the user-data of a launch with other containers
+	poll   time.Duration
 	vm     *instancevm.VM
 	target agent.Target
 	ssh    agent.SSH
@@ -84,22 +96,27 @@ type launchOpts struct {
 	blank      bool
 	filesystem v1alpha1.Filesystem
 	prewarm    bool
+	// poll is how often ready() asks for the status; 3 s if zero.
+	poll time.Duration
 }
 
 // launch renders the user-data as the operator does for a launch, and boots a VM with it.
-func launch(t *testing.T, o launchOpts) *instance {
+func launch(t testing.TB, o launchOpts) *instance {
 	t.Helper()
 	n := instanceSeq.Add(1)
 	id := fmt.Sprintf("i-0instancevm%05d", n)
 	hostKey, hostPub := sshd.GenerateKey(t)
 	clientKey, clientPub := sshd.GenerateKey(t)
-	ws := &v1alpha1.Workstation{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "box"},
-		Spec: v1alpha1.WorkstationSpec{MountPath: mountPath, Containers: containers}}
-	drive := &v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "box"},
-		Spec: v1alpha1.XDriveSpec{Filesystem: o.filesystem}}
-	ud, err := operator.UserData(workstation.UserDataInput{Workstation: ws, Drive: drive, HostKey: hostKey,
-		Credentials: workstation.Credentials{ClientKey: clientKey, AuthorizedKey: clientPub},
-		BlankDrive:  o.blank, Prewarm: o.prewarm})
+	render := func(cs []v1alpha1.Container) ([]byte, error) {
+		ws := &v1alpha1.Workstation{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "box"},
+			Spec: v1alpha1.WorkstationSpec{MountPath: mountPath, Containers: cs}}
+		drive := &v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "box"},
+			Spec: v1alpha1.XDriveSpec{Filesystem: o.filesystem}}
+		return operator.UserData(workstation.UserDataInput{Workstation: ws, Drive: drive, HostKey: hostKey,
+			Credentials: workstation.Credentials{ClientKey: clientKey, AuthorizedKey: clientPub},
+			BlankDrive:  o.blank, Prewarm: o.prewarm})
+	}
+	ud, err := render(containers)
 	if err != nil {
 		t.Fatalf("rendering the user-data: %v", err)
 	}
@@ -109,7 +126,7 @@ func launch(t *testing.T, o launchOpts) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &instance{t: t, vm: vm, ssh: agent.SSH{Resolver: vm.Resolve, Retry: sshx.RetryPolicy{MaxElapsed: 20 * time.Second}},
+	in := &instance{t: t, vm: vm, render: render, poll: cmp.Or(o.poll, 3*time.Second), ssh: agent.SSH{Resolver: vm.Resolve, Retry: sshx.RetryPolicy{MaxElapsed: 20 * time.Second}},
 		target: agent.Target{Address: vm.Config().Address, HostKey: hostPub, ClientKey: clientKey, DriveVolumeID: o.drive.VolumeID}}
 	in.client, err = sshx.New(sshx.Config{PrivateKeyPEM: clientKey, HostKey: hostPub, Resolver: vm.Resolve,
 		CommandTimeout: 3 * time.Minute, Retry: sshx.RetryPolicy{MaxElapsed: time.Minute}})
@@ -142,7 +159,10 @@ func (in *instance) ready() agent.Status {
 		acancel()
 		// Before the bootstrap installs the operator's keys, sshd shows the
 		// image's host key or refuses the client key: both only mean "not yet".
-		if err == nil && (st.Phase == bootstrap.PhaseReady || st.Phase == bootstrap.PhaseFailed) {
+		// A container "unknown" means docker ps ran past the status call's
+		// 2 s for Docker, which an emulated guest under load may: ask again.
+		if err == nil && (st.Phase == bootstrap.PhaseReady && !slices.Contains(slices.Collect(maps.Values(st.Containers)), "unknown") ||
+			st.Phase == bootstrap.PhaseFailed) {
 			in.t.Logf("%s: bootstrap %s %s after QEMU started", in.vm.Config().InstanceID, st.Phase,
 				time.Since(in.vm.Started).Round(time.Second))
 			in.timeline()
@@ -162,7 +182,7 @@ func (in *instance) ready() agent.Status {
 		case <-ctx.Done():
 			in.t.Fatalf("%s: the bootstrap did not end within %s (last status %+v, last SSH error: %v)",
 				in.vm.Config().InstanceID, bootTimeout, st, last)
-		case <-time.After(3 * time.Second):
+		case <-time.After(in.poll):
 		}
 	}
 }
@@ -237,6 +257,14 @@ func (in *instance) checkStore(fstype string) {
 	if serial := in.run("lsblk -ndo SERIAL " + src); serial != drive.Serial() {
 		in.t.Errorf("%s is mounted from %s whose serial is %q; want the volume's %q", mountPath, src, serial, drive.Serial())
 	}
+	// Docker's guard is live: docker.service never starts unless the drive is mounted.
+	if got := in.run("systemctl show -p DropInPaths -p NeedDaemonReload -p ConditionResult docker.service"); !strings.Contains(got, "xdrive.conf") ||
+		!strings.Contains(got, "NeedDaemonReload=no") {
+		in.t.Errorf("docker.service: %s; want the xdrive.conf drop-in loaded", got)
+	}
+	if got := in.run("systemctl is-active xdrive-watch.service"); got != "active" {
+		in.t.Errorf("xdrive-watch.service is %s", got)
+	}
 	info := in.run(`docker info --format '{{.DockerRootDir}}|{{.Driver}}|{{json .DriverStatus}}'`)
 	if root, rest, _ := strings.Cut(info, "|"); root != mountPath+"/docker" || !strings.HasPrefix(rest, "overlay2|") ||
 		strings.Contains(rest, "containerd.snapshotter") {
@@ -266,7 +294,7 @@ func (in *instance) device(d instancevm.Drive) string {
 // acked is the appender's last acknowledged (fsynced) number.
 func (in *instance) acked() int {
 	in.t.Helper()
-	out := in.run("docker logs --tail 1 appender 2>&1")
+	out := in.run("docker logs --tail 1 appender 2>/dev/null")
 	n, err := strconv.Atoi(out)
 	if err != nil || n <= 0 {
 		in.t.Fatalf("the appender's last acknowledgement is %q", out)
@@ -274,24 +302,14 @@ func (in *instance) acked() int {
 	return n
 }
 
-// checkLog checks that the appender's log reads 1..n without a gap or a
-// torn line, and holds at least want lines.
+// checkLog checks that the appender's log reads 1..n without a gap, and
+// holds at least want lines (checkLogText).
 func (in *instance) checkLog(want int) int {
 	in.t.Helper()
-	out := in.run("docker exec appender cat /data/log")
-	lines := strings.Split(out, "\n")
-	for i, l := range lines {
-		if l != strconv.Itoa(i+1) {
-			in.t.Fatalf("the appender's log line %d is %q, want %d (%d lines)", i+1, l, i+1, len(lines))
-		}
-	}
-	if len(lines) < want {
-		in.t.Fatalf("the appender's log has %d lines; %d were acknowledged before the release", len(lines), want)
-	}
-	return len(lines)
+	return checkLogText(in.t, in.run("docker exec appender cat /data/log"), want)
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -304,7 +322,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 
 // fsck checks an ext4 snapshot's filesystem on the host, read-only: a
 // released drive is clean.
-func fsck(t *testing.T, path string) {
+func fsck(t testing.TB, path string) {
 	t.Helper()
 	if out, err := exec.Command("e2fsck", "-fn", path).CombinedOutput(); err != nil {
 		t.Fatalf("e2fsck of the snapshot %s: %v\n%s", path, err, out)
@@ -343,6 +361,8 @@ func TestKeptAcrossLaunches(t *testing.T) {
 	waitFor(t, "the appender's first acknowledgements", 2*time.Minute, func() bool {
 		return first.run("docker logs --tail 1 appender 2>&1") != ""
 	})
+	// The release with a full root disk (its state goes to tmpfs).
+	t.Logf("root disk filled: %s", first.fill("/"))
 	acked := first.acked()
 	first.release()
 	snap1 := filepath.Join(dir, "snap1.raw")
@@ -428,6 +448,36 @@ func TestKeptAcrossLaunches(t *testing.T) {
 		t.Errorf("the shell container is %s, was %s", got, shellID)
 	}
 	third.checkLog(acked)
+
+	// A hung Docker (dockerd stopped by SIGSTOP: every docker call hangs):
+	// the operator's status still answers, with the containers unknown; the
+	// release gives up on docker after its time limit, stops docker.service
+	// (systemd's SIGTERM comes with a SIGCONT) and flushes: every
+	// acknowledged write is in the snapshot, read from it on the host.
+	upper := third.run("docker inspect -f '{{.GraphDriver.Data.UpperDir}}' appender")
+	acked = third.acked()
+	third.run("kill -STOP $(systemctl show -p MainPID --value docker.service)")
+	if st = third.status(); st.Containers["appender"] != "unknown" || st.Phase != bootstrap.PhaseReady {
+		t.Errorf("status with Docker hung = %+v; want ready, containers unknown", st)
+	}
+	third.release()
+	snap3 := filepath.Join(dir, "snap3.raw")
+	if err := vol3.Snapshot(snap3); err != nil {
+		t.Fatal(err)
+	}
+	third.vm.PowerOff()
+	fsck(t, snap3)
+	checkLogText(t, debugfsCat(t, snap3, strings.TrimPrefix(upper, mountPath)+"/data/log"), acked)
+}
+
+// debugfsCat reads a file from an ext4 image on the host, read-only.
+func debugfsCat(t testing.TB, img, path string) string {
+	t.Helper()
+	out, err := exec.Command("debugfs", "-R", "cat "+path, img).Output()
+	if err != nil || len(out) == 0 {
+		t.Fatalf("debugfs cat %s in %s: %v (%d bytes)", path, img, err, len(out))
+	}
+	return string(out)
 }
 
 // TestFirstUseXFS: a blank volume with filesystem xfs is formatted xfs, and
@@ -444,10 +494,89 @@ func TestFirstUseXFS(t *testing.T) {
 		t.Fatalf("status = %+v", st)
 	}
 	in.checkStore("xfs")
+	carryOver(t, in)
+
+	// The release with a full drive, under the appender's writes: every
+	// acknowledged write is on the drive, read after the release from the
+	// device (mounted read-only) by the guest's kernel.
+	upper := in.run("docker inspect -f '{{.GraphDriver.Data.UpperDir}}' appender")
+	t.Logf("drive filled: %s", in.fill(mountPath))
+	time.Sleep(5 * time.Second)
+	acked := in.acked()
 	in.release()
+	dev := in.device(vol)
+	log := in.run("mkdir -p /mnt/check && mount -o ro " + dev + " /mnt/check && cat /mnt/check" +
+		strings.TrimPrefix(upper, mountPath) + "/data/log; umount /mnt/check")
+	t.Logf("%d writes acknowledged before the release, %d on the drive", acked, checkLogText(t, log, acked))
 	// The guest's xfs_repair: the host's (bookworm's) may not know the
 	// features trixie's mkfs.xfs turns on.
-	in.run("xfs_repair -n " + in.device(vol))
+	in.run("xfs_repair -n " + dev)
+}
+
+// carryOver changes the containers' spec on a running instance and runs
+// the bootstrap's start_containers, as the next launch's boot would, on
+// real Docker:
+//   - a container from an image with a VOLUME (db) and one from a 62-layer
+//     image (deep, past the bootstrap's 60) are added and written to;
+//   - their env changes: each is committed and recreated, db with its
+//     volume (the same one) and its writable layer, deep flattened to one
+//     layer with its image's settings and its writes;
+//   - db's image changes to one no registry has: the pull fails, and the
+//     old db comes back, running with its previous settings and data, and
+//     the failure is reported (preserveError).
+func carryOver(t *testing.T, in *instance) {
+	t.Helper()
+	in.run(`docker import --change 'CMD ["sh"]' --change 'VOLUME ["/vol"]' ` +
+		`/usr/local/share/xdrive-instancevm/busybox.tar xdrive.test/busybox-vol:1`)
+	in.upload("/tmp/deep.tar", deepImage(t, "xdrive.test/deep:1", 62))
+	in.run("docker load -q -i /tmp/deep.tar && rm /tmp/deep.tar")
+	db := v1alpha1.Container{Name: "db", Image: "xdrive.test/busybox-vol:1", Command: sleeper}
+	deep := v1alpha1.Container{Name: "deep", Image: "xdrive.test/deep:1", Command: sleeper}
+	spec := func() []v1alpha1.Container { return append(slices.Clone(containers), db, deep) }
+	in.respec(spec())
+	t.Logf("db and deep added:\n%s", in.startContainers())
+	if got := in.run("docker image inspect -f '{{len .RootFS.Layers}}' xdrive.test/deep:1"); got != "62" {
+		t.Fatalf("xdrive.test/deep:1 has %s layers, want 62", got)
+	}
+	in.run("docker exec db sh -c 'echo in-the-volume >/vol/v && echo in-the-layer >/l' && docker exec deep sh -c 'echo deep-layer >/d'")
+	volume := in.run(`docker inspect -f '{{range .Mounts}}{{.Name}}{{end}}' db`)
+
+	db.Env = []corev1.EnvVar{{Name: "X", Value: "2"}}
+	deep.Env = db.Env
+	in.respec(spec())
+	out := in.startContainers()
+	t.Logf("env changed:\n%s", out)
+	if !strings.Contains(out, "flattening") {
+		t.Errorf("deep was not flattened at 63 layers")
+	}
+	if got := in.run("docker exec db sh -c 'cat /vol/v /l; echo $X'"); got != "in-the-volume\nin-the-layer\n2" {
+		t.Errorf("db after the carry-over reads %q", got)
+	}
+	if got := in.run(`docker inspect -f '{{range .Mounts}}{{.Name}}{{end}}' db`); got != volume {
+		t.Errorf("db mounts volume %q, had %q", got, volume)
+	}
+	if got := in.run("docker exec deep sh -c 'cat /d; echo $X $DEEP'"); got != "deep-layer\n2 1" {
+		t.Errorf("deep after the carry-over reads %q", got)
+	}
+	if got := in.run("docker image inspect -f '{{len .RootFS.Layers}}' deep:xdrive-latest"); got != "1" {
+		t.Errorf("deep:xdrive-latest has %s layers; want 1 (flattened)", got)
+	}
+	if st := in.status(); st.PreserveError != "" || st.Containers["deep"] != "running" || st.Containers["db"] != "running" {
+		t.Errorf("status after the carry-over = %+v", st)
+	}
+
+	db.Image = "xdrive.test/missing:1"
+	in.respec(spec())
+	t.Logf("db's image changed to one no registry has:\n%s", in.startContainers())
+	if got := in.run("docker exec db sh -c 'cat /vol/v /l; echo $X'"); got != "in-the-volume\nin-the-layer\n2" {
+		t.Errorf("db after the failed pull reads %q", got)
+	}
+	if st := in.status(); !strings.Contains(st.PreserveError, "db:") || st.Containers["db"] != "running" {
+		t.Errorf("status after the failed pull = %+v; want db running, its failure in preserveError", st)
+	}
+	if got := in.run("docker ps -a --format '{{.Names}}' | sort | tr '\\n' ' '; docker images --format '{{.Repository}}:{{.Tag}}' | grep carry || true"); got != "appender db deep shell" {
+		t.Errorf("containers and pending tags left: %q", got)
+	}
 }
 
 // TestRestoredNeverFormatted: a volume restored from a snapshot whose first
@@ -486,7 +615,7 @@ func TestRestoredNeverFormatted(t *testing.T) {
 	}
 }
 
-func fileHash(t *testing.T, path string) string {
+func fileHash(t testing.TB, path string) string {
 	t.Helper()
 	out, err := exec.Command("sha256sum", path).Output()
 	if err != nil {

@@ -6,7 +6,10 @@ set -euo pipefail
 . "${XDRIVE_ROOT:-}/usr/local/lib/xdrive/xdrive-lib.sh"
 
 DEVICE_TIMEOUT=${XDRIVE_DEVICE_TIMEOUT:-300}
-DOCKER_TIMEOUT=${XDRIVE_DOCKER_TIMEOUT:-120}
+# Docker's (re)start: it bounds a hang only, and a first start on a volume
+# restored from a snapshot reads the store as EBS loads it (on a real VM
+# under emulation a start took over 120 s).
+DOCKER_TIMEOUT=${XDRIVE_DOCKER_TIMEOUT:-300}
 VOLUME_WAIT=${XDRIVE_VOLUME_WAIT:-1800}
 STOP_TIMEOUT=${XDRIVE_STOP_TIMEOUT:-20}
 # A committed image deeper than this is flattened (overlay2 allows about 125).
@@ -18,6 +21,10 @@ EBS_MODEL="Amazon Elastic Block Store"
 
 # dc ARGS... runs docker with the time limit of most calls.
 dc() { dk "$DOCKER_CALL_TIMEOUT" "$@"; }
+# dstart NAME starts a container with a run's time limit: a start reads its
+# layers from the drive, which a volume restored from a snapshot loads
+# lazily (a real VM under emulation took over a minute).
+dstart() { dk "$DOCKER_RUN_TIMEOUT" start "$1"; }
 
 # A release (spot notice or operator) wins over a running bootstrap.
 stop_if_releasing() {
@@ -170,7 +177,7 @@ ensure_docker() {
 # and the containerd image store off (it would keep layers under
 # /var/lib/containerd on the root disk).
 configure_docker() {
-	local etc=$ROOT/etc/docker unit_dir=$ROOT/etc/systemd/system/docker.service.d
+	local etc=$ROOT/etc/docker unit_dir=$ROOT/etc/systemd/system/docker.service.d drop
 	ensure_docker
 	mkdir -p "$etc" "$unit_dir"
 	if [[ -e $etc/daemon.json && ! -e $etc/daemon.json.xdrive-orig ]]; then
@@ -183,24 +190,25 @@ configure_docker() {
 		nvidia-ctk runtime configure --runtime=docker --set-as-default --config="$etc/daemon.json"
 	fi
 	# Docker must never start with its data-root on the bare root disk.
-	printf '[Unit]\nConditionPathIsMountPoint=%s\n' "$MOUNT_PATH" >"$unit_dir/xdrive.conf"
-	systemctl daemon-reload
+	# Written once: a loaded docker.service would need a daemon-reload (slow:
+	# it reruns every generator) for a drop-in that changed on disk.
+	drop=$'[Unit]\nConditionPathIsMountPoint='$MOUNT_PATH
+	[[ $(cat "$unit_dir/xdrive.conf" 2>/dev/null) == "$drop" ]] || printf '%s\n' "$drop" >"$unit_dir/xdrive.conf"
+	[[ $(systemctl show -p NeedDaemonReload --value docker.service) == no ]] || systemctl daemon-reload
 	timeout -k 10 "$DOCKER_TIMEOUT" systemctl restart docker 8>&- || die "Docker did not restart within ${DOCKER_TIMEOUT}s"
-	local deadline=$((SECONDS + DOCKER_TIMEOUT))
-	until dk 10 info >/dev/null 2>&1; do
+	check_store
+}
+
+# check_store waits for Docker to answer, and verifies that it keeps
+# everything on the drive; a mismatch is recorded for `xdrive-ctl status`
+# (the operator's ContainersPreserved).
+check_store() {
+	local info root driver status problem='' want=$MOUNT_PATH/docker deadline=$((SECONDS + DOCKER_TIMEOUT))
+	until info=$(dk 10 info --format '{{.DockerRootDir}}|{{.Driver}}|{{json .DriverStatus}}' 2>/dev/null); do
 		stop_if_releasing
 		((SECONDS < deadline)) || die "Docker did not come up within ${DOCKER_TIMEOUT}s"
 		sleep "$POLL_INTERVAL"
 	done
-	check_store
-}
-
-# check_store verifies that Docker keeps everything on the drive; a mismatch
-# is recorded for `xdrive-ctl status` (the operator's ContainersPreserved).
-check_store() {
-	local info root driver status problem='' want=$MOUNT_PATH/docker
-	info=$(dc info --format '{{.DockerRootDir}}|{{.Driver}}|{{json .DriverStatus}}') ||
-		die "docker info failed"
 	IFS='|' read -r root driver status <<<"$info"
 	if [[ $root != "$want" ]]; then
 		problem="Docker's data-root is $root, not $want on the drive"
@@ -395,7 +403,7 @@ replace() {
 	if ! carry_over "$name" "$image"; then
 		if [[ -n $CARRY_TAG ]]; then dc rmi "$CARRY_TAG" >/dev/null 2>&1 || true; fi
 		preserve_failed "$name" "$CARRY_ERR; kept with its previous settings"
-		dc start "$name" >/dev/null
+		dstart "$name" >/dev/null
 		return
 	fi
 	while IFS= read -r volume; do
@@ -409,7 +417,7 @@ replace() {
 		"${gpu_opts[@]}" "${volume_opts[@]}" "${opts[@]}" "$CARRY_FROM" "${argv[@]}" 2>"$err_file" >/dev/null; then
 		err="creating it from $CARRY_FROM failed: $(tail -n 1 "$err_file")"
 		[[ $err != *': ' ]] || err+="time limit of ${DOCKER_RUN_TIMEOUT}s"
-	elif ! dc start "$name" 2>"$err_file" >/dev/null; then
+	elif ! dstart "$name" 2>"$err_file" >/dev/null; then
 		err="starting it failed: $(tail -n 1 "$err_file")"
 	else
 		dc rm "$name.xdrive-old" >/dev/null || log "warning: cannot remove $name.xdrive-old"
@@ -418,7 +426,7 @@ replace() {
 	fi
 	roll_back "$name" "$err" || return 1
 	preserve_failed "$name" "$err; kept with its previous settings"
-	dc start "$name" >/dev/null
+	dstart "$name" >/dev/null
 }
 
 # start_container NAME keeps a spec container across launches: an existing
@@ -427,7 +435,7 @@ replace() {
 # Settings are NUL-separated files, so nothing is evaluated. It runs with
 # errexit ignored, so every step checks its own status.
 start_container() {
-	local name=$1 dir=$CONF_DIR/containers/$1 image gpus state hash have='' from saved
+	local name=$1 dir=$CONF_DIR/containers/$1 image gpus state hash from saved
 	local -a opts argv gpu_opts=()
 	if ! { { IFS= read -r image && IFS= read -r gpus; } <"$dir/image" &&
 		mapfile -d '' -t opts <"$dir/opts" && mapfile -d '' -t argv <"$dir/argv"; }; then
@@ -442,11 +450,10 @@ start_container() {
 	from=$image
 	state=${CONTAINER_STATE[$name]:-}
 	if [[ -n $state ]]; then
-		have=$(dc inspect -f '{{index .Config.Labels "xdrive.io/spec-hash"}}' "$name") || return 1
-		if [[ $have == "$hash" ]]; then
+		if [[ ${CONTAINER_HASH[$name]} == "$hash" ]]; then
 			[[ $state == running ]] && log "container $name already running" && return 0
 			log "starting the existing container $name ($state)"
-			dc start "$name" >/dev/null
+			dstart "$name" >/dev/null
 			return
 		fi
 		replace "$name" "$hash" "$image"
@@ -500,6 +507,15 @@ main() {
 	trap on_exit EXIT
 	unmark message
 	rm -f "$STATE_DIR/preserve-error" "$STATE_DIR/store-error"
+	# The first boot (from the user-data) enables the units for the next
+	# ones, and starts the interruption watcher. No daemon-reload (slow: it
+	# reruns every generator): systemd finds a new unit when asked for it (246+).
+	if [[ ! -e $ROOT/etc/systemd/system/multi-user.target.wants/xdrive-watch.service ]]; then
+		systemctl enable --no-reload xdrive-bootstrap.service xdrive-watch.service
+		systemctl start --no-block xdrive-watch || { systemctl daemon-reload && systemctl start --no-block xdrive-watch; }
+	fi
+	# containerd needs no drive: it starts while the boot waits for one.
+	systemctl start --no-block containerd.service 2>/dev/null || true
 	phase configuring-ssh
 	setup_ssh
 	lock_drive

@@ -92,14 +92,15 @@ spec_containers() {
 
 is_mounted() { findmnt -rn -o SOURCE --mountpoint "$MOUNT_DIR" >/dev/null 2>&1; }
 
-# load_container_states fills CONTAINER_STATE[name]=state from Docker;
-# it fails when Docker does not answer.
+# load_container_states fills CONTAINER_STATE[name]=state and
+# CONTAINER_HASH[name]=its spec hash label from Docker, in one call; it
+# fails when Docker does not answer.
 load_container_states() {
-	declare -gA CONTAINER_STATE=()
-	local out name state
-	out=$(dk "$DOCKER_CALL_TIMEOUT" ps -a --format '{{.Names}} {{.State}}') || return 1
-	while read -r name state; do
-		if [[ -n $name ]]; then CONTAINER_STATE[$name]=$state; fi
+	declare -gA CONTAINER_STATE=() CONTAINER_HASH=()
+	local out name state hash
+	out=$(dk "$DOCKER_CALL_TIMEOUT" ps -a --format "{{.Names}} {{.State}} {{.Label \"$SPEC_LABEL\"}}") || return 1
+	while read -r name state hash; do
+		if [[ -n $name ]]; then CONTAINER_STATE[$name]=$state CONTAINER_HASH[$name]=$hash; fi
 	done <<<"$out"
 }
 

@@ -10,6 +10,8 @@
 #   mounts          "TARGET SOURCE" lines; rootsrc is the source of /
 #   sshd-restarted  sshd was restarted (after the bootstrap installed its keys)
 #   blkid-rc        forces blkid's exit status
+#   need-daemon-reload  `systemctl show -p NeedDaemonReload` says yes (a
+#                   unit was loaded before its files changed); else no
 #   umount-busy     how many more umounts fail as busy
 #   docker-fail-CMD `docker CMD` fails (e.g. docker-fail-commit); with
 #                   docker-fail-start, `docker run` fails after creating
@@ -180,8 +182,14 @@ fake_docker() {
 		fi
 		;;
 	ps)
+		# --format '{{.Names}} {{.State}}', and a {{.Label "KEY"}} after them
+		local label=''
+		if [[ $* =~ \.Label\ \"([^\"]+)\" ]]; then label=${BASH_REMATCH[1]}; fi
 		for f in "$dr"/containers/*; do
-			if [[ -e $f ]]; then printf '%s %s\n' "${f##*/}" "$(<"$f")"; fi
+			[[ -e $f ]] || continue
+			printf '%s %s' "${f##*/}" "$(<"$f")"
+			if [[ -n $label ]]; then printf ' %s' "$(sed -n "s|^$label=||p" "$dr/meta/${f##*/}/labels")"; fi
+			printf '\n'
 		done
 		;;
 	inspect)
@@ -298,6 +306,16 @@ systemctl)
 	"stop docker"*) touch "$S/docker-down" ;;
 	"restart docker" | "start docker") rm -f "$S/docker-down" ;;
 	"restart sshd" | "restart ssh") touch "$S/sshd-restarted" ;;
+	# A unit is loaded afresh when first asked for: no daemon-reload needed,
+	# unless need-daemon-reload says it was loaded before its files changed.
+	"show -p") if [[ -e $S/need-daemon-reload ]]; then echo yes; else echo no; fi ;;
+	"enable --no-reload")
+		# As systemctl does, from each unit's WantedBy.
+		for unit in "${@:3}"; do
+			mkdir -p "$ROOT/etc/systemd/system/multi-user.target.wants"
+			ln -sfn "$ROOT/etc/systemd/system/$unit" "$ROOT/etc/systemd/system/multi-user.target.wants/$unit"
+		done
+		;;
 	esac
 	;;
 blkid)
