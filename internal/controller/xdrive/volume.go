@@ -415,7 +415,7 @@ func (s *scope) resize(ctx context.Context) (ctrl.Result, error) {
 	case found && mod.TargetSize >= want:
 		st.SizeGiB = want
 		s.set(v1alpha1.ConditionResizing, metav1.ConditionFalse, v1alpha1.ReasonResized,
-			fmt.Sprintf("Volume %s is %d GiB; the filesystem grows on the instance", st.VolumeID, want))
+			fmt.Sprintf("Volume %s is %d GiB; the filesystem grows to it at the next boot of an instance", st.VolumeID, want))
 		return ctrl.Result{}, nil
 	}
 	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
