@@ -126,10 +126,9 @@ func TestNoLaunchWithoutClass(t *testing.T) {
 	s.settle()
 }
 
-// #24.5: under interruptionPolicy Stop, the instance's own watcher releasing
-// the drive (its IMDS notice) halts the Workstation, and so does the queue's
-// notice arriving later, whichever comes first.
-func TestInterruptionPolicyStopAfterWatcherRelease(t *testing.T) {
+// runningStopPolicy runs a spot Workstation under interruptionPolicy Stop
+// until its drive is mounted, and names its instance.
+func runningStopPolicy(t *testing.T) (*scenario, string) {
 	s := newScenario(t)
 	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
 	s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeSpot, v1alpha1.InterruptionPolicyStop)
@@ -137,7 +136,24 @@ func TestInterruptionPolicyStopAfterWatcherRelease(t *testing.T) {
 		ws := s.Workstation("dev")
 		return ws.Status.Phase == v1alpha1.WorkstationPhaseRunning && s.Agent.Mounted(ws.Status.InstanceID)
 	})
-	id := s.Workstation("dev").Status.InstanceID
+	return s, s.Workstation("dev").Status.InstanceID
+}
+
+// noRelaunchAfter fails unless dev's interrupted instance is its last.
+func (s *scenario) noRelaunchAfter(id string) {
+	s.t.Helper()
+	for _, i := range s.EC2.Instances() {
+		if i.ID != id && i.Tags[cloud.TagWorkstation] == Namespace+"/dev" {
+			s.t.Fatalf("relaunched as %s after the interruption, under interruptionPolicy Stop", i.ID)
+		}
+	}
+}
+
+// #24.5: under interruptionPolicy Stop, the instance's own watcher releasing
+// the drive (its IMDS notice) halts the Workstation, and so does the queue's
+// notice arriving later, whichever comes first.
+func TestInterruptionPolicyStopAfterWatcherRelease(t *testing.T) {
+	s, id := runningStopPolicy(t)
 	s.Agent.SelfRelease(id)
 	for range 40 { // the next status check sees the release
 		if s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseStopped {
@@ -152,11 +168,7 @@ func TestInterruptionPolicyStopAfterWatcherRelease(t *testing.T) {
 	}
 	s.Notice("dev", v1alpha1.NoticeSpotInterruption, id, s.Clock.Now())
 	s.settle()
-	for _, i := range s.EC2.Instances() {
-		if i.ID != id && i.Tags[cloud.TagWorkstation] == Namespace+"/dev" {
-			t.Fatalf("relaunched as %s after the interruption, under interruptionPolicy Stop", i.ID)
-		}
-	}
+	s.noRelaunchAfter(id)
 }
 
 // #24.6: removing spec.access from a running Workstation closes the
@@ -322,14 +334,7 @@ func TestStopPolicyHoldsWhenInterruptionMeetsStop(t *testing.T) {
 		}, func(s *scenario) bool { return len(s.notices) == 0 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newScenario(t)
-			s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
-			s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeSpot, v1alpha1.InterruptionPolicyStop)
-			s.until("dev running", func() bool {
-				ws := s.Workstation("dev")
-				return ws.Status.Phase == v1alpha1.WorkstationPhaseRunning && s.Agent.Mounted(ws.Status.InstanceID)
-			})
-			id := s.Workstation("dev").Status.InstanceID
+			s, id := runningStopPolicy(t)
 			s.SetState("dev", v1alpha1.WorkstationStateStopped)
 			s.until("a stop under way", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseReleasing })
 			s.SetState("dev", v1alpha1.WorkstationStateRunning) // before the interruption: it halts all the same
@@ -345,11 +350,7 @@ func TestStopPolicyHoldsWhenInterruptionMeetsStop(t *testing.T) {
 			}
 			s.Agent.FailRate = 0
 			s.settle()
-			for _, i := range s.EC2.Instances() {
-				if i.ID != id && i.Tags[cloud.TagWorkstation] == Namespace+"/dev" {
-					t.Fatalf("relaunched as %s after the interruption, under interruptionPolicy Stop", i.ID)
-				}
-			}
+			s.noRelaunchAfter(id)
 		})
 	}
 }
