@@ -58,11 +58,9 @@ S=${SHIM_STATE:?}
 ROOT=${XDRIVE_ROOT:-}
 VOLUME=${SHIM_VOLUME_DIR:-}
 name=${0##*/}
-{
-	printf '%s' "$name"
-	printf ' %q' "$@"
-	printf '\n'
-} >>"$S/calls"
+# One write per call: the two ends of a pipe log at once.
+line=$(printf ' %q' "$@")
+printf '%s%s\n' "$name" "$line" >>"$S/calls"
 
 if [[ -e $S/pause-$name ]]; then
 	touch "$S/paused-$name"
