@@ -89,7 +89,14 @@ func (in *instance) respec(cs []v1alpha1.Container) {
 // container whose spec changed. It returns its log.
 func (in *instance) startContainers() string {
 	in.t.Helper()
-	return in.run(`bash -c '. /usr/local/sbin/xdrive-bootstrap && load_config && start_containers' 2>&1`)
+	cmd := `bash -c '. /usr/local/sbin/xdrive-bootstrap && load_config && start_containers' 2>&1`
+	// As long as a boot may take: a carry-over commits, and may flatten, on
+	// an emulated disk (past 3 min under a load of 4).
+	out, err := in.tryRun(bootTimeout, cmd)
+	if err != nil {
+		in.t.Fatalf("%s: %q: %v (output %q)", in.vm.Config().InstanceID, cmd, err, out)
+	}
+	return out
 }
 
 // fill fills the filesystem holding dir to its last block, root's reserve

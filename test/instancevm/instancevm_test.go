@@ -129,7 +129,7 @@ func launch(t testing.TB, o launchOpts) *instance {
 	in := &instance{t: t, vm: vm, render: render, poll: cmp.Or(o.poll, 3*time.Second), ssh: agent.SSH{Resolver: vm.Resolve, Retry: sshx.RetryPolicy{MaxElapsed: 20 * time.Second}},
 		target: agent.Target{Address: vm.Config().Address, HostKey: hostPub, ClientKey: clientKey, DriveVolumeID: o.drive.VolumeID}}
 	in.client, err = sshx.New(sshx.Config{PrivateKeyPEM: clientKey, HostKey: hostPub, Resolver: vm.Resolve,
-		CommandTimeout: 3 * time.Minute, Retry: sshx.RetryPolicy{MaxElapsed: time.Minute}})
+		CommandTimeout: bootTimeout, Retry: sshx.RetryPolicy{MaxElapsed: time.Minute}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,6 +494,7 @@ func TestFirstUseXFS(t *testing.T) {
 		t.Fatalf("status = %+v", st)
 	}
 	in.checkStore("xfs")
+	checkIdleSignals(in)
 	carryOver(t, in)
 
 	// The release with a full drive, under the appender's writes: every
