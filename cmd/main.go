@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/middleware"
@@ -78,13 +79,10 @@ func newFlags(fs *flag.FlagSet) *flags {
 	fs.Float64Var(&f.ec2RateScale, "ec2-rate-limit-scale", 1, "Scale of EC2's documented request buckets, one per API action (RunInstances 5 and 2/s, each mutating action 50 and 5/s, each non-mutating one 100 and 20/s) the operator keeps under; raise it if AWS raised your account's limits, 0 turns the limiter off.")
 	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Address of the pprof endpoint (e.g. 127.0.0.1:6060); empty turns it off.")
 	fs.StringVar(&f.sshOverride, "ssh-address-override", "", "Dial every instance at this host:port instead of its IP (tests and the demo only).")
-	fs.Func("operator-cidr", "IPv4 network (repeatable) that may always reach SSH through the security group of each Workstation with spec.access: the operator's own egress address, e.g. its NAT gateway's x.x.x.x/32. Unset: the class's security groups must admit the operator, as without spec.access.", func(v string) error {
-		p, err := netip.ParsePrefix(v)
-		if err != nil || !p.Addr().Is4() {
-			return fmt.Errorf("want an IPv4 CIDR such as 198.51.100.7/32, got %q", v)
-		}
-		opts.OperatorCIDRs = append(opts.OperatorCIDRs, p.Masked().String())
-		return nil
+	fs.Func("operator-cidr", "IPv4 networks (repeatable, or comma-separated; empty adds none) that may always reach SSH through the security group of each Workstation with spec.access: the operator's own egress address, e.g. its NAT gateway's x.x.x.x/32. Unset: the class's security groups must admit the operator, as without spec.access.", func(v string) error {
+		cidrs, err := parseCIDRs(v)
+		opts.OperatorCIDRs = append(opts.OperatorCIDRs, cidrs...)
+		return err
 	})
 	fs.DurationVar(&opts.AccessResync, "access-resync-interval", opts.AccessResync, "How often the rules of each Workstation's own security group are compared with EC2's, to undo changes made from outside.")
 	f.zap.BindFlags(fs)
@@ -119,6 +117,14 @@ func run() error {
 		opts.SSHResolver = func(context.Context, string) (string, error) { return sshOverride, nil }
 	}
 	opts.UserData = operator.UserData
+	ctx := ctrl.SetupSignalHandler()
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("loading AWS config: %w", err)
+	}
+	if err := cloud.CheckRegion(awsCfg.Region); err != nil {
+		return err
+	}
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -142,11 +148,6 @@ func run() error {
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
-	}
-	ctx := ctrl.SetupSignalHandler()
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return fmt.Errorf("loading AWS config: %w", err)
 	}
 	var apiOptions []func(*middleware.Stack) error
 	if f.ec2RateScale > 0 {
@@ -188,4 +189,22 @@ func buildCommit() string {
 		}
 	}
 	return "unknown"
+}
+
+// parseCIDRs reads --operator-cidr: IPv4 networks separated by commas, each
+// masked to its network; an empty value is none (an unset kustomize setting).
+func parseCIDRs(v string) ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil || !p.Addr().Is4() {
+			return nil, fmt.Errorf("want an IPv4 CIDR such as 198.51.100.7/32, got %q", s)
+		}
+		out = append(out, p.Masked().String())
+	}
+	return out, nil
 }
