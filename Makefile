@@ -47,6 +47,10 @@ manifests: controller-gen ## Generate the CRDs and RBAC from the markers, and co
 generate: controller-gen ## Generate the deepcopy code.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
+.PHONY: docs
+docs: manifests ## Regenerate docs/flags.md, docs/metrics.md and docs/api.md from the flags, the metrics and the CRDs (make test fails when they are stale).
+	XDRIVE_UPDATE_DOCS=1 go test -count=1 -run '^(TestFlagsDoc|TestMetricsDoc|TestAPIDoc)$$' ./cmd/ ./internal/metrics/ ./internal/docgen/
+
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
 	gofmt -s -w $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')
