@@ -49,13 +49,21 @@ type Block struct {
 	Line int
 }
 
-var marker = regexp.MustCompile("(?m)^<!-- quickstart: ([a-z0-9-]+) -->\n```(?:sh|bash)\n((?s:.*?))\n```$")
+// marker finds a block: the comment, then the fence, both indented alike
+// (inside a list item).
+var marker = regexp.MustCompile("(?m)^( *)<!-- quickstart: ([a-z0-9-]+) -->\n( *)```(?:sh|bash)\n((?s:.*?))\n *```$")
 
-// Blocks are the quickstart blocks of a Markdown page, in order.
+// Blocks are the quickstart blocks of a Markdown page, in order, each
+// without the indentation of its fence.
 func Blocks(page string) []Block {
 	var out []Block
 	for _, m := range marker.FindAllStringSubmatchIndex(page, -1) {
-		out = append(out, Block{Name: page[m[2]:m[3]], Script: page[m[4]:m[5]], Line: strings.Count(page[:m[0]], "\n") + 2})
+		indent := page[m[6]:m[7]]
+		lines := strings.Split(page[m[8]:m[9]], "\n")
+		for i, l := range lines {
+			lines[i] = strings.TrimPrefix(l, indent)
+		}
+		out = append(out, Block{Name: page[m[4]:m[5]], Script: strings.Join(lines, "\n"), Line: strings.Count(page[:m[0]], "\n") + 2})
 	}
 	return out
 }
