@@ -51,6 +51,10 @@ generate: controller-gen ## Generate the deepcopy code.
 docs: manifests ## Regenerate docs/flags.md, docs/metrics.md and docs/api.md from the flags, the metrics and the CRDs (make test fails when they are stale).
 	XDRIVE_UPDATE_DOCS=1 go test -count=1 -run '^(TestFlagsDoc|TestMetricsDoc|TestAPIDoc)$$' ./cmd/ ./internal/metrics/ ./internal/docgen/
 
+.PHONY: prices
+prices: ## Regenerate the on-demand price table (internal/instances/ondemand_prices.json) from AWS's bulk price list, every commercial region (needs the internet; each region's offer file is hundreds of MB).
+	go run ./internal/pricing/gen --out internal/instances/ondemand_prices.json
+
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
 	gofmt -s -w $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')

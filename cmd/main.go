@@ -85,6 +85,7 @@ func newFlags(fs *flag.FlagSet) *flags {
 		return err
 	})
 	fs.DurationVar(&opts.AccessResync, "access-resync-interval", opts.AccessResync, "How often the rules of each Workstation's own security group are compared with EC2's, to undo changes made from outside.")
+	fs.DurationVar(&opts.PriceRefresh, "on-demand-price-refresh", opts.PriceRefresh, "How often the region's on-demand prices are read from the Pricing API (pricing:GetProducts, in us-east-1); until it answers, and outside the commercial regions, the committed table prices them. 0 reads only the table.")
 	f.zap.BindFlags(fs)
 	return f
 }
