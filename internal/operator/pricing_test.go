@@ -14,9 +14,9 @@ import (
 
 // priceList answers GetProducts with one item, or the error of its turn.
 type priceList struct {
-	mu        sync.Mutex
-	answers   []error
-	calls     int
+	mu      sync.Mutex
+	answers []error
+	calls   int
 }
 
 func (p *priceList) count() int {

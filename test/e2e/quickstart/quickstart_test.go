@@ -215,8 +215,11 @@ func check(st *harness.Stack, name, out string) error {
 		}
 	case "delete":
 		var list v1alpha1.XDriveList
-		if err := st.Client.List(ctx, &list, client.InNamespace(st.Namespace)); err != nil || len(list.Items) != 0 {
-			return fmt.Errorf("%d XDrives left (%v)", len(list.Items), err)
+		if err := st.Client.List(ctx, &list, client.InNamespace(st.Namespace)); err != nil {
+			return err
+		}
+		if len(list.Items) != 0 {
+			return fmt.Errorf("%d XDrives left", len(list.Items))
 		}
 	}
 	return nil
