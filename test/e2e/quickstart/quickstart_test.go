@@ -7,7 +7,8 @@
 //	<!-- quickstart: NAME -->
 //
 // stands right above its ```sh fence. The docs cannot drift from the code:
-// a block that fails fails the test.
+// a block that fails fails the test. The objects of the README's "What you
+// write" go through the API server too (TestWhatYouWriteValid).
 package quickstart_test
 
 import (
