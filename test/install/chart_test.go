@@ -101,6 +101,14 @@ func TestChartLint(t *testing.T) {
 	if _, err := helmTemplate("xdrive", "xdrive-system", chartValues(map[string]any{"imge": map[string]any{}})); err == nil {
 		t.Error("a misspelt value passed values.schema.json")
 	}
+	if _, err := helmTemplate("xdrive", "xdrive-system", chartValues(map[string]any{"region": "us-east-1a"})); err == nil {
+		t.Error("a zone as the region passed values.schema.json")
+	}
+	for _, region := range []string{"us-east-1", "ap-southeast-7", "us-gov-west-1", "cn-northwest-1", "eusc-de-east-1", "us-isob-east-1"} {
+		if _, err := helmTemplate("xdrive", "xdrive-system", chartValues(map[string]any{"region": region})); err != nil {
+			t.Errorf("the region %s: %v", region, err)
+		}
+	}
 	if _, err := helmTemplate("xdrive", "xdrive-system", chartValues(map[string]any{"operatorCIDRs": []any{"198.51.100.7"}})); err == nil {
 		t.Error("an operatorCIDRs entry without a prefix length passed values.schema.json")
 	}
