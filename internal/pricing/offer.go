@@ -96,38 +96,105 @@ func (ps prices) add(instanceType, price string) {
 
 // ParseOffer reads a region's bulk offer file of AmazonEC2 (the
 // currentVersionUrl of region_index.json) and returns the on-demand hourly
-// Linux price of each instance type, in USD, as the file writes it.
+// Linux price of each instance type, in USD, as the file writes it. The
+// file is hundreds of MB: it is read as a stream, keeping only the plain
+// Linux products and their on-demand terms.
 func ParseOffer(r io.Reader) (region string, out map[string]string, err error) {
-	var offer struct {
-		OfferCode string             `json:"offerCode"`
-		Products  map[string]product `json:"products"`
-		Terms     struct {
-			OnDemand map[string]map[string]term `json:"OnDemand"`
-		} `json:"terms"`
-	}
-	if err := json.NewDecoder(r).Decode(&offer); err != nil {
+	dec := json.NewDecoder(r)
+	wanted := map[string]product{}        // SKU → product
+	terms := map[string]map[string]term{} // SKU → its on-demand terms
+	offerCode, productsRead := "", false
+	err = eachMember(dec, func(key string) error {
+		switch key {
+		case "offerCode":
+			return dec.Decode(&offerCode)
+		case "products":
+			productsRead = true
+			return eachMember(dec, func(sku string) error {
+				var p product
+				if err := dec.Decode(&p); err != nil {
+					return err
+				}
+				if p.linuxOnDemand() {
+					wanted[sku] = p
+				}
+				return nil
+			})
+		case "terms":
+			return eachMember(dec, func(kind string) error {
+				if kind != "OnDemand" {
+					return skip(dec)
+				}
+				return eachMember(dec, func(sku string) error {
+					// AWS's files list the products first; terms read before them are all kept.
+					if _, ok := wanted[sku]; !ok && productsRead {
+						return skip(dec)
+					}
+					var t map[string]term
+					if err := dec.Decode(&t); err != nil {
+						return err
+					}
+					terms[sku] = t
+					return nil
+				})
+			})
+		default:
+			return skip(dec)
+		}
+	})
+	if err != nil {
 		return "", nil, fmt.Errorf("decoding the offer file: %w", err)
 	}
-	if offer.OfferCode != "AmazonEC2" {
-		return "", nil, fmt.Errorf("the offer file is of %q, not AmazonEC2", offer.OfferCode)
+	if offerCode != "AmazonEC2" {
+		return "", nil, fmt.Errorf("the offer file is of %q, not AmazonEC2", offerCode)
 	}
 	found := prices{}
-	for sku, p := range offer.Products {
-		if !p.linuxOnDemand() {
-			continue
-		}
+	for sku, p := range wanted {
 		if region == "" {
 			region = p.Attributes.RegionCode
 		} else if p.Attributes.RegionCode != "" && p.Attributes.RegionCode != region {
 			return "", nil, fmt.Errorf("the offer file mixes regions %s and %s", region, p.Attributes.RegionCode)
 		}
-		for _, t := range offer.Terms.OnDemand[sku] {
+		for _, t := range terms[sku] {
 			if price, ok := t.hourlyUSD(); ok {
 				found.add(p.Attributes.InstanceType, price)
 			}
 		}
 	}
 	return region, maps.Clone(found), nil
+}
+
+// eachMember calls f with each key of the JSON object the decoder is at;
+// f must consume the key's value.
+func eachMember(dec *json.Decoder, f func(key string) error) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("want an object, got %v", tok)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return fmt.Errorf("want a key, got %v", tok)
+		}
+		if err := f(key); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	_, err = dec.Token() // the closing brace
+	return err
+}
+
+// skip consumes the value the decoder is at.
+func skip(dec *json.Decoder) error {
+	var v json.RawMessage
+	return dec.Decode(&v)
 }
 
 // ParsePriceList reads the items of GetProducts' PriceList (each a JSON

@@ -163,3 +163,24 @@ func TestLoadTableRefusesBadPrices(t *testing.T) {
 		}
 	}
 }
+
+// TestParseOfferAnyOrder: the offer file's members may come in any order,
+// and what is not a plain on-demand Linux hour is left out.
+func TestParseOfferAnyOrder(t *testing.T) {
+	const offer = `{"terms":{"Reserved":{"A":{}},"OnDemand":{
+	  "A":{"A.T":{"priceDimensions":{"A.T.D":{"unit":"Hrs","pricePerUnit":{"USD":"0.5000000000"}}}}},
+	  "B":{"B.T":{"priceDimensions":{"B.T.D":{"unit":"Hrs","pricePerUnit":{"USD":"0.9000000000"}}}}}}},
+	 "products":{
+	  "A":{"sku":"A","productFamily":"Compute Instance","attributes":{"instanceType":"m7i.xlarge","regionCode":"sa-east-1",
+	    "operatingSystem":"Linux","tenancy":"Shared","preInstalledSw":"NA","capacitystatus":"Used"}},
+	  "B":{"sku":"B","productFamily":"Compute Instance","attributes":{"instanceType":"m7i.xlarge","regionCode":"sa-east-1",
+	    "operatingSystem":"Windows","tenancy":"Shared","preInstalledSw":"NA","capacitystatus":"Used"}}},
+	 "offerCode":"AmazonEC2","formatVersion":"v1.0"}`
+	region, prices, err := pricing.ParseOffer(strings.NewReader(offer))
+	if err != nil || region != "sa-east-1" || !maps.Equal(prices, map[string]string{"m7i.xlarge": "0.5"}) {
+		t.Errorf("ParseOffer = %s, %v, %v", region, prices, err)
+	}
+	if _, _, err := pricing.ParseOffer(strings.NewReader(`{"offerCode":"AmazonS3","products":{}}`)); err == nil {
+		t.Error("an S3 offer file passed")
+	}
+}
