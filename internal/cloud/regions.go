@@ -34,7 +34,7 @@ func CommercialRegions() []string { return slices.Clone(Partitions["aws"]) }
 func CheckRegion(region string) error {
 	if region == "" {
 		return fmt.Errorf("no AWS region is set: set AWS_REGION in the manager's environment " +
-			"(config/default: region in the manager-settings; the Helm chart: --set region=...)")
+			"(kustomize: region in config/default/settings.yaml, or make build-installer REGION=...; the Helm chart: --set region=...)")
 	}
 	for _, regions := range Partitions {
 		if slices.Contains(regions, region) {
