@@ -47,6 +47,14 @@ manifests: controller-gen ## Generate the CRDs and RBAC from the markers, and co
 generate: controller-gen ## Generate the deepcopy code.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
+.PHONY: docs
+docs: manifests ## Regenerate docs/flags.md, docs/metrics.md and docs/api.md from the flags, the metrics and the CRDs (make test fails when they are stale).
+	XDRIVE_UPDATE_DOCS=1 go test -count=1 -run '^(TestFlagsDoc|TestMetricsDoc|TestAPIDoc)$$' ./cmd/ ./internal/metrics/ ./internal/docgen/
+
+.PHONY: prices
+prices: ## Regenerate the on-demand price table (internal/instances/ondemand_prices.json) from AWS's bulk price list, every commercial region (needs the internet; each region's offer file is hundreds of MB).
+	go run ./internal/pricing/gen --out internal/instances/ondemand_prices.json
+
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
 	gofmt -s -w $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')
@@ -156,20 +164,28 @@ install: manifests ## Install the CRDs into the cluster of the current kubeconfi
 uninstall: manifests ## Remove the CRDs from the cluster.
 	kubectl delete --ignore-not-found -k config/crd
 
+# The installation's settings (config/default/settings.yaml) for make deploy
+# and make build-installer; unset, settings.yaml's values stay.
+CLUSTER_NAME ?=
+REGION ?=
+OPERATOR_CIDRS ?=
+INSTALLER ?= dist/install.yaml
+KUSTOMIZE_SETTINGS = CLUSTER_NAME="$(CLUSTER_NAME)" REGION="$(REGION)" OPERATOR_CIDRS="$(OPERATOR_CIDRS)"
+
 .PHONY: deploy
-deploy: manifests kustomize ## Deploy the manager with kustomize config/default, running IMG.
-	hack/kustomize-image.sh $(KUSTOMIZE) $(IMG) | kubectl apply --server-side -f -
+deploy: manifests kustomize ## Deploy the manager with kustomize config/default, running IMG, with CLUSTER_NAME, REGION and OPERATOR_CIDRS if set.
+	$(KUSTOMIZE_SETTINGS) hack/kustomize-image.sh $(KUSTOMIZE) $(IMG) | kubectl apply --server-side -f -
 
 .PHONY: chart
 chart: ## Copy the CRDs, RBAC rules and VERSION from config/ into charts/xdrive (make manifests does too; make test checks it).
 	hack/sync-chart.sh $(VERSION)
 
 .PHONY: build-installer
-build-installer: manifests generate kustomize ## Write dist/install.yaml: CRDs, namespace, RBAC, Deployment and Service in one file, running IMG.
-	mkdir -p dist
-	hack/kustomize-image.sh $(KUSTOMIZE) $(IMG) >dist/install.yaml.tmp
-	mv dist/install.yaml.tmp dist/install.yaml
-	@echo "Wrote dist/install.yaml (image $(IMG)): kubectl apply --server-side -f dist/install.yaml"
+build-installer: manifests generate kustomize ## Write dist/install.yaml (INSTALLER): CRDs, namespace, RBAC, Deployment and Service in one file, running IMG, with CLUSTER_NAME, REGION and OPERATOR_CIDRS if set.
+	mkdir -p $(dir $(INSTALLER))
+	$(KUSTOMIZE_SETTINGS) hack/kustomize-image.sh $(KUSTOMIZE) $(IMG) >$(INSTALLER).tmp
+	mv $(INSTALLER).tmp $(INSTALLER)
+	@echo "Wrote $(INSTALLER) (image $(IMG), cluster name $(or $(CLUSTER_NAME),from settings.yaml), region $(or $(REGION),from settings.yaml)): kubectl apply --server-side -f $(INSTALLER)"
 
 .PHONY: undeploy
 undeploy: ## Remove the manager from the cluster.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
@@ -82,7 +83,13 @@ type RulesAPI interface {
 	ListRuleNamesByTarget(ctx context.Context, in *eventbridge.ListRuleNamesByTargetInput, opts ...func(*eventbridge.Options)) (*eventbridge.ListRuleNamesByTargetOutput, error)
 }
 
+// PricingAPI reads EC2's on-demand prices from AWS's price list.
+type PricingAPI interface {
+	GetProducts(ctx context.Context, in *pricing.GetProductsInput, opts ...func(*pricing.Options)) (*pricing.GetProductsOutput, error)
+}
+
 var (
+	_ PricingAPI        = (*pricing.Client)(nil)
 	_ EC2API            = (*ec2.Client)(nil)
 	_ SecurityGroupsAPI = (*ec2.Client)(nil)
 	_ SSMAPI            = (*ssm.Client)(nil)

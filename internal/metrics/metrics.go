@@ -3,6 +3,7 @@ package metrics
 
 import (
 	"context"
+	"slices"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go/middleware"
@@ -36,21 +37,42 @@ var (
 		"Actions of the garbage collector on unreferenced owned resources, by resource and action.", "resource", "action")
 )
 
+// Definition describes one metric, for docs/metrics.md.
+type Definition struct {
+	Name, Type, Help string
+	Labels           []string
+}
+
+// defined lists the metrics in the order they are defined; init registers
+// exactly these.
+var (
+	defined    []Definition
+	collectors []prometheus.Collector
+)
+
+// Definitions are the metrics the manager registers, in the order defined.
+func Definitions() []Definition { return slices.Clone(defined) }
+
+func define[C prometheus.Collector](c C, kind, name, help string, labels []string) C {
+	defined = append(defined, Definition{Name: name, Type: kind, Help: help, Labels: labels})
+	collectors = append(collectors, c)
+	return c
+}
+
 func counter(name, help string, labels ...string) *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	return define(prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels), "counter", name, help, labels)
 }
 
 func gauge(name, help string, labels ...string) *prometheus.GaugeVec {
-	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	return define(prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels), "gauge", name, help, labels)
 }
 
 func histogram(name, help string, buckets []float64) prometheus.Histogram {
-	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	return define(prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}), "histogram", name, help, nil)
 }
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(DrivesByState, SnapshotsTaken, SnapshotDuration, Interruptions,
-		NoticeToSnapshot, AWSCalls, HourlyCost, GarbageCollected)
+	ctrlmetrics.Registry.MustRegister(collectors...)
 }
 
 // CountCalls is an aws.Config APIOptions entry that counts every call by action and error code.

@@ -6,11 +6,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	awspricing "github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/xdrive-io/xdrive/internal/metrics"
+	"github.com/xdrive-io/xdrive/internal/pricing"
 )
 
 // NewAWS builds the clients of every AWS service the operator calls from one
@@ -26,6 +28,8 @@ func NewAWS(cfg aws.Config, apiOptions ...func(*middleware.Stack) error) AWS {
 		SSM:            ssm.NewFromConfig(cfg),
 		SQS:            sqs.NewFromConfig(cfg),
 		Events:         eventbridge.NewFromConfig(cfg),
-		Region:         cfg.Region,
+		// The Pricing API answers in a few regions only, whatever the manager's.
+		Pricing: awspricing.NewFromConfig(cfg, func(o *awspricing.Options) { o.Region = pricing.APIRegion }),
+		Region:  cfg.Region,
 	}
 }

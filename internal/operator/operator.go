@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -25,6 +26,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/interruption"
+	"github.com/xdrive-io/xdrive/internal/pricing"
 	"github.com/xdrive-io/xdrive/internal/securitygroup"
 	"github.com/xdrive-io/xdrive/internal/sshx"
 )
@@ -39,6 +41,8 @@ type AWS struct {
 	Region string
 	// SecurityGroups manages the Workstations' own groups (spec.access); nil refuses spec.access.
 	SecurityGroups cloud.SecurityGroupsAPI
+	// Pricing reads on-demand prices; nil leaves the committed table alone.
+	Pricing cloud.PricingAPI
 }
 
 // Options configures the operator.
@@ -74,6 +78,9 @@ type Options struct {
 	OperatorCIDRs []string
 	// AccessResync is how often a Workstation's security group rules are compared with EC2's.
 	AccessResync time.Duration
+	// PriceRefresh is how often the region's on-demand prices are read from
+	// the Pricing API; unlike the other fields, zero turns it off (tests).
+	PriceRefresh time.Duration
 	// OnNotice is called when an interruption notice for a Workstation is recorded.
 	OnNotice func(ws types.NamespacedName, instanceID string, at time.Time)
 }
@@ -110,6 +117,7 @@ func Defaults() Options {
 		GCInterval:   5 * time.Minute,
 		GCGrace:      10 * time.Minute,
 		AccessResync: 10 * time.Minute,
+		PriceRefresh: 12 * time.Hour,
 	}
 }
 
@@ -210,6 +218,14 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	})); err != nil {
 		return fmt.Errorf("adding the instance poll: %w", err)
 	}
+	if clients.Pricing != nil && opts.PriceRefresh > 0 {
+		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+			refreshPrices(ctx, clients.Pricing, clients.Region, opts.PriceRefresh)
+			return nil
+		})); err != nil {
+			return fmt.Errorf("adding the price refresh: %w", err)
+		}
+	}
 	if opts.QueueName == "" {
 		return nil
 	}
@@ -251,6 +267,44 @@ func wake(i instances.Instance, ws chan<- event.TypedGenericEvent[*v1alpha1.Work
 		xd <- event.TypedGenericEvent[*v1alpha1.XDrive]{Object: d}
 	}
 }
+
+// refreshPrices reads the region's on-demand prices from the Pricing API
+// now and every interval, until ctx ends. A failure keeps the prices it had
+// (the committed table at first): the API is outside some networks.
+func refreshPrices(ctx context.Context, api cloud.PricingAPI, region string, interval time.Duration) {
+	log := ctrl.Log.WithName("pricing").WithValues("region", region)
+	if !slices.Contains(cloud.Partitions["aws"], region) {
+		log.Info("Using the committed on-demand price table: the Pricing API serves the commercial regions only")
+		return
+	}
+	failing := false
+	for {
+		prices, err := pricing.FetchOnDemand(ctx, api, region)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			log.Error(err, "Could not read on-demand prices from the Pricing API; using the committed table until it answers")
+			failing = true
+		case err == nil:
+			instances.SetOnDemandPrices(region, prices)
+			log.Info("Read on-demand prices from the Pricing API", "types", len(prices))
+			failing = false
+		}
+		wait := interval
+		if failing {
+			wait = min(interval, priceRetry)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// priceRetry is how soon the Pricing API is asked again after a failure.
+const priceRetry = 15 * time.Minute
 
 func securityGroups(clients AWS, cluster string) *securitygroup.Service {
 	if clients.SecurityGroups == nil {

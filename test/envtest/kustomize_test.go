@@ -145,13 +145,26 @@ func TestKustomizeManager(t *testing.T) {
 		t.Errorf("image = %q", got)
 	}
 	args, _, _ := unstructured.NestedStringSlice(c, "args")
-	for _, want := range []string{"--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8443", "--cluster-name=xdrive"} {
+	for _, want := range []string{"--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8443",
+		"--cluster-name=$(XDRIVE_CLUSTER_NAME)", "--operator-cidr=$(XDRIVE_OPERATOR_CIDRS)"} {
 		found := false
 		for _, a := range args {
 			found = found || a == want
 		}
 		if !found {
 			t.Errorf("args %v lack %s", args, want)
+		}
+	}
+	// config/default/settings.yaml's values, copied into the environment the flags read.
+	env, _, _ := unstructured.NestedSlice(c, "env")
+	values := map[string]any{}
+	for _, e := range env {
+		m := e.(map[string]any)
+		values[m["name"].(string)] = m["value"]
+	}
+	for name, want := range map[string]string{"XDRIVE_CLUSTER_NAME": "xdrive", "AWS_REGION": "us-east-1", "XDRIVE_OPERATOR_CIDRS": ""} {
+		if got, ok := values[name]; !ok || got != want {
+			t.Errorf("env %s = %v, want %q (config/default/settings.yaml)", name, got, want)
 		}
 	}
 	if got := str("livenessProbe", "httpGet", "path"); got != "/healthz" {

@@ -101,6 +101,17 @@ func TestChartLint(t *testing.T) {
 	if _, err := helmTemplate("xdrive", "xdrive-system", chartValues(map[string]any{"imge": map[string]any{}})); err == nil {
 		t.Error("a misspelt value passed values.schema.json")
 	}
+	if _, err := helmTemplate("xdrive", "xdrive-system", chartValues(map[string]any{"region": "us-east-1a"})); err == nil {
+		t.Error("a zone as the region passed values.schema.json")
+	}
+	for _, region := range []string{"us-east-1", "ap-southeast-7", "us-gov-west-1", "cn-northwest-1", "eusc-de-east-1", "us-isob-east-1"} {
+		if _, err := helmTemplate("xdrive", "xdrive-system", chartValues(map[string]any{"region": region})); err != nil {
+			t.Errorf("the region %s: %v", region, err)
+		}
+	}
+	if _, err := helmTemplate("xdrive", "xdrive-system", chartValues(map[string]any{"operatorCIDRs": []any{"198.51.100.7"}})); err == nil {
+		t.Error("an operatorCIDRs entry without a prefix length passed values.schema.json")
+	}
 }
 
 // TestChartValues: every value lands where it should.
@@ -108,6 +119,7 @@ func TestChartValues(t *testing.T) {
 	objs := mustTemplate(t, "xdrive", "xdrive-system", chartValues(map[string]any{
 		"clusterName":       "prod",
 		"region":            "eu-west-1",
+		"operatorCIDRs":     []any{"198.51.100.7/32", "203.0.113.0/24"},
 		"interruptionQueue": map[string]any{"name": "xdrive-events", "create": true},
 		"image":             map[string]any{"repository": "registry.example/xdrive-controller", "tag": "1.2.3"},
 		"serviceAccount": map[string]any{"annotations": map[string]any{
@@ -128,7 +140,8 @@ func TestChartValues(t *testing.T) {
 	}
 	args, _, _ := unstructured.NestedStringSlice(c, "args")
 	for _, want := range []string{"--cluster-name=prod", "--leader-elect=true", "--health-probe-bind-address=:8081",
-		"--metrics-bind-address=:8443", "--interruption-queue=xdrive-events", "--create-interruption-queue", "--instance-poll-interval=1m"} {
+		"--metrics-bind-address=:8443", "--interruption-queue=xdrive-events", "--create-interruption-queue", "--instance-poll-interval=1m",
+		"--operator-cidr=198.51.100.7/32", "--operator-cidr=203.0.113.0/24"} {
 		if !slices.Contains(args, want) {
 			t.Errorf("args %q lack %s", args, want)
 		}
