@@ -536,6 +536,12 @@ type ResolvedClass struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=21
 	ImageID string `json:"imageID,omitempty"`
+
+	// sshUser is the class's sshUser: the user `kubectl xdrive ssh` logs in as with the user's own key.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	SSHUser string `json:"sshUser,omitempty"`
 }
 
 // WorkstationStatus is the observed state of a workstation.
