@@ -17,9 +17,9 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -121,7 +121,10 @@ progress, status, list, logs and open.`,
 	root.SetIn(o.Stdin)
 	root.SetOut(o.Stdout)
 	root.SetErr(o.Stderr)
-	o.flags = genericclioptions.NewConfigFlags(true)
+	// Not persistent: a loader made before the flags are parsed (completion) would keep their defaults.
+	o.flags = genericclioptions.NewConfigFlags(false)
+	// --user is ssh's login user here, as in ssh -l; the kubeconfig's user is --context's.
+	o.flags.AuthInfoName = nil
 	o.flags.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().StringVar(&o.addressMap, "address-map", os.Getenv(AddressMapEnv),
 		"ADDR=HOST:PORT,... (or @FILE): dial HOST:PORT instead of an instance's address (tests, demos); default $"+AddressMapEnv)

@@ -133,12 +133,12 @@ func sshPath(p string) (string, error) {
 
 // commandArg quotes one word of a ProxyCommand (run by the shell) or a
 // KnownHostsCommand (split by ssh itself) so that both read it back as is:
-// double quotes, % doubled, and nothing either would expand inside them.
+// double quotes, and nothing either would expand inside them.
 func commandArg(s string) (string, error) {
-	if strings.ContainsAny(s, "\"\\$`!\n\r") {
+	// ssh expands % in these commands more than once, so no quoting of it holds.
+	if strings.ContainsAny(s, "\"\\$`!%\n\r") {
 		return "", fmt.Errorf("%q holds a character that an ssh command line cannot hold", s)
 	}
-	s = strings.ReplaceAll(s, "%", "%%")
 	if s == "" || strings.ContainsAny(s, " \t'&|;<>()*?[]#~{}") {
 		return `"` + s + `"`, nil
 	}
