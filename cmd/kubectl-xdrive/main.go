@@ -16,11 +16,14 @@ import (
 	"github.com/xdrive-io/xdrive/internal/plugin"
 )
 
+// version is set at build time (make build, make krew).
+var version = "dev"
+
 func main() {
 	// A hang-up or kill ends ssh and the command, whose deferred clean-up
 	// then removes the session's files (with --operator-key, a root key).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	err := plugin.NewCommand(&plugin.Options{}).ExecuteContext(ctx)
+	err := plugin.NewCommand(&plugin.Options{Version: version}).ExecuteContext(ctx)
 	stop()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() > 0 {

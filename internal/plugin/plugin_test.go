@@ -550,3 +550,93 @@ func writeKubeconfig(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// fakeSSH makes the fixture run a script that prints its arguments instead of ssh.
+func (f *fixture) fakeSSH() {
+	f.t.Helper()
+	fake := filepath.Join(f.t.TempDir(), "ssh")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho \"$@\"\n"), 0o700); err != nil {
+		f.t.Fatal(err)
+	}
+	f.opts.SSH = fake
+}
+
+// TestLogs: logs runs journalctl for the boot's and xdrive's units over the
+// pinned ssh, with sudo for a user other than root.
+func TestLogs(t *testing.T) {
+	f := newFixture(t)
+	f.fakeSSH()
+	out, stderr, err := f.run("logs", "dev", "-f", "--tail", "20")
+	if err != nil {
+		t.Fatalf("logs: %v\n%s", err, stderr)
+	}
+	for _, want := range []string{"StrictHostKeyChecking=yes", "-l " + v1alpha1.DefaultSSHUser,
+		"sudo -n journalctl --boot --no-pager --output=short-iso --unit=cloud-final.service --unit=xdrive-bootstrap.service " +
+			"--unit=xdrive-watch.service --unit=docker.service --follow --lines=20"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs ran ssh without %q: %s", want, out)
+		}
+	}
+	out, _, err = f.run("logs", "dev", "--operator-key")
+	if err != nil || strings.Contains(out, "sudo") || !strings.Contains(out, " journalctl --boot") {
+		t.Errorf("logs --operator-key (root): %v: %s", err, out)
+	}
+}
+
+// TestOpen: open forwards the port a container declares, by name, number or
+// the first, and prints its local URL.
+func TestOpen(t *testing.T) {
+	f := newFixture(t)
+	f.fakeSSH()
+	ws := &v1alpha1.Workstation{}
+	if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "dev"}, ws); err != nil {
+		t.Fatal(err)
+	}
+	ws.Spec.Containers = []v1alpha1.Container{
+		{Name: "dns", Image: "busybox", Ports: []v1alpha1.ContainerPort{{ContainerPort: 53, Protocol: "udp"}}},
+		{Name: "jupyter", Image: "jupyter", Ports: []v1alpha1.ContainerPort{{ContainerPort: 8888, HostPort: 18888}}},
+		{Name: "web", Image: "nginx", Ports: []v1alpha1.ContainerPort{{ContainerPort: 80, HostPort: 8080}}},
+	}
+	if err := f.c.Update(context.Background(), ws); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ arg, port string }{{"", "18888"}, {"jupyter", "18888"}, {"web", "8080"}, {"80", "8080"}, {"8080", "8080"}} {
+		args := []string{"open", "dev", "--local-port", "40000"}
+		if tc.arg != "" {
+			args = append(args, tc.arg)
+		}
+		out, stderr, err := f.run(args...)
+		if err != nil || !strings.Contains(out, "http://127.0.0.1:40000/\n") || !strings.Contains(out, "-L 127.0.0.1:40000:127.0.0.1:"+tc.port+" ") {
+			t.Errorf("open dev %s: %v\n%s%s", tc.arg, err, out, stderr)
+		}
+	}
+	if _, _, err := f.run("open", "dev", "dns"); err == nil || !strings.Contains(err.Error(), "jupyter:18888, web:8080") {
+		t.Errorf("open of a UDP port: %v; want a refusal naming the declared ports", err)
+	}
+}
+
+// TestList: list shows each Workstation's phase, type, price, the current
+// launch's cost and the idle time, as kubectl renders ages.
+func TestList(t *testing.T) {
+	f := newFixture(t)
+	now := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
+	f.opts.Now = func() time.Time { return now }
+	other := &v1alpha1.Workstation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "stopped"},
+		Spec: v1alpha1.WorkstationSpec{DriveRef: v1alpha1.DriveReference{Name: "other"}, InstanceTypes: []string{"t3.large"},
+			State: v1alpha1.WorkstationStateStopped},
+	}
+	if err := f.c.Create(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := f.run("list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME PHASE TYPE $/H LAUNCH COST IDLE AGE" ||
+		!strings.HasPrefix(strings.Join(strings.Fields(lines[1]), " "), "dev Running t3.large $0.0208 $0.04 20m ") ||
+		!strings.HasPrefix(strings.Join(strings.Fields(lines[2]), " "), "stopped - - - - - ") {
+		t.Errorf("list:\n%s", out)
+	}
+}

@@ -47,6 +47,8 @@ type Options struct {
 	Now func() time.Time
 	// Poll is how often --wait and --watch read the objects; 1s if zero.
 	Poll time.Duration
+	// Version is what --version prints.
+	Version string
 
 	// flags are kubectl's own, when the client is made from them.
 	flags *genericclioptions.ConfigFlags
@@ -112,6 +114,7 @@ func NewCommand(o *Options) *cobra.Command {
 the operator pins, an ssh alias that follows relaunches, start and stop with
 progress, status, list, logs and open.`,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl xdrive"},
+		Version:       o.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

@@ -76,6 +76,9 @@ func TestPluginSSHAliasFollowsRelaunches(t *testing.T) {
 	if first.SSH == nil || first.Phase != v1alpha1.WorkstationPhaseRunning {
 		t.Fatalf("start --wait returned before the Workstation was reachable: %+v", first)
 	}
+	if first.Class == nil || first.Class.SSHUser != v1alpha1.DefaultSSHUser {
+		t.Errorf("status.class = %+v, want the class's sshUser, defaulted to %s", first.Class, v1alpha1.DefaultSSHUser)
+	}
 
 	config := filepath.Join(k.Home, "ssh_config")
 	if err := os.WriteFile(config, []byte(xdrive("ssh-config", "box", "--start", "--operator-key-dir", filepath.Join(k.Home, "keys"))), 0o600); err != nil {
