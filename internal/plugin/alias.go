@@ -45,7 +45,8 @@ Remote-SSH and plain ssh keep working with nothing to run again.
 
 Append the output to ~/.ssh/config, or save it and Include it.`,
 		Example: `  kubectl xdrive ssh-config >> ~/.ssh/config && ssh dev.default.xdrive
-  kubectl xdrive ssh-config dev --start -n team-a > ~/.ssh/xdrive-team-a && echo 'Include xdrive-team-a' >> ~/.ssh/config`,
+  # once, at the top of ~/.ssh/config (before any Host line): Include xdrive-*
+  kubectl xdrive ssh-config --start -n team-a > ~/.ssh/xdrive-team-a`,
 		ValidArgsFunction: o.workstationArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.sshConfig(cmd.Context(), f, args)

@@ -388,6 +388,9 @@ func TestKubectlRunsPlugin(t *testing.T) {
 	if out, _ := run("xdrive", "ssh", "--help"); !strings.Contains(out, "log in as root with the operator's key") {
 		t.Errorf("ssh --help does not describe --operator-key:\n%s", out)
 	}
+	if out, err := run("xdrive", "options"); err != nil || !strings.Contains(out, "-n, --namespace string") || !strings.Contains(out, "--context string") {
+		t.Errorf("kubectl xdrive options: %v\n%s", err, out)
+	}
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		if out, err := run("xdrive", "completion", shell); err != nil || !strings.Contains(out, "kubectl-xdrive") {
 			t.Errorf("kubectl xdrive completion %s: %v\n%.300s", shell, err, out)
@@ -640,3 +643,48 @@ func TestList(t *testing.T) {
 		t.Errorf("list:\n%s", out)
 	}
 }
+
+// TestStatusWatch: status --watch prints the status again when it changes, until interrupted.
+func TestStatusWatch(t *testing.T) {
+	f := newFixture(t)
+	f.opts.Poll = 20 * time.Millisecond
+	var out syncBuffer
+	o := f.opts
+	o.Stdout, o.Stderr = &out, io.Discard
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- plugin.Run(ctx, o, []string{"status", "dev", "--watch"}) }()
+	waitOutput := func(want string) {
+		t.Helper()
+		for i := 0; i < 500 && !strings.Contains(out.String(), want); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !strings.Contains(out.String(), want) {
+			cancel()
+			t.Fatalf("status --watch never printed %q:\n%s", want, out.String())
+		}
+	}
+	waitOutput("Phase:")
+	f.setStatus("", func(st *v1alpha1.WorkstationStatus) { st.Phase = v1alpha1.WorkstationPhaseReleasing })
+	waitOutput("Releasing")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("status --watch ended with %v", err)
+	}
+	if n := strings.Count(out.String(), "Phase:"); n != 2 {
+		t.Errorf("status --watch printed %d statuses for 2 states:\n%s", n, out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

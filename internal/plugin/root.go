@@ -134,8 +134,43 @@ progress, status, list, logs and open.`,
 	_ = root.PersistentFlags().MarkHidden("address-map")
 	_ = root.RegisterFlagCompletionFunc("namespace", o.completeNamespaces)
 	root.AddCommand(o.sshCmd(), o.portForwardCmd(), o.sshConfigCmd(), o.proxyCmd(), o.knownHostsCmd(),
-		o.startCmd(), o.stopCmd(), o.statusCmd(), o.listCmd(), o.logsCmd(), o.openCmd())
+		o.startCmd(), o.stopCmd(), o.statusCmd(), o.listCmd(), o.logsCmd(), o.openCmd(), optionsCmd(root))
+	// As kubectl's: each command's help lists its own flags; "options" lists kubectl's.
+	root.SetUsageTemplate(usageTemplate)
 	return root
+}
+
+const usageTemplate = `Usage:{{if .Runnable}}
+  {{.UseLine}}{{end}}{{if .HasAvailableSubCommands}}
+  {{.CommandPath}} [command]{{end}}{{if gt (len .Aliases) 0}}
+
+Aliases:
+  {{.NameAndAliases}}{{end}}{{if .HasExample}}
+
+Examples:
+{{.Example}}{{end}}{{if .HasAvailableSubCommands}}
+
+Available Commands:{{range .Commands}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
+
+Flags:
+{{.LocalNonPersistentFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}
+
+Use "kubectl xdrive options" for a list of global command-line options (applies to all commands).{{if .HasAvailableSubCommands}}
+Use "{{.CommandPath}} [command] --help" for more information about a command.{{end}}
+`
+
+// optionsCmd prints kubectl's flags, which every command takes.
+func optionsCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "options",
+		Short: "Print the flags every command takes (kubectl's: -n, --context, --kubeconfig...)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "The following options can be passed to any command:\n\n%s", root.PersistentFlags().FlagUsages())
+			return err
+		},
+	}
 }
 
 // complete makes the client and reads the namespace, from kubectl's flags,
