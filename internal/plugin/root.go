@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -217,8 +218,19 @@ func scheme() *runtime.Scheme {
 func (o *Options) kubeconfigArgs() []string {
 	var args []string
 	if f := o.flags; f != nil {
-		if f.KubeConfig != nil && *f.KubeConfig != "" {
-			args = append(args, "--kubeconfig", *f.KubeConfig)
+		kubeconfig := ""
+		if f.KubeConfig != nil {
+			kubeconfig = *f.KubeConfig
+		}
+		// $KUBECONFIG too, when it names one file: an IDE that runs ssh may not have it.
+		if env := os.Getenv("KUBECONFIG"); kubeconfig == "" && env != "" && !strings.Contains(env, string(os.PathListSeparator)) {
+			kubeconfig = env
+		}
+		if kubeconfig != "" {
+			if abs, err := filepath.Abs(kubeconfig); err == nil {
+				kubeconfig = abs
+			}
+			args = append(args, "--kubeconfig", kubeconfig)
 		}
 		ctx := ""
 		if f.Context != nil {

@@ -84,6 +84,9 @@ func TestPluginSSHAliasFollowsRelaunches(t *testing.T) {
 	if err := os.WriteFile(config, []byte(xdrive("ssh-config", "box", "--start", "--operator-key-dir", filepath.Join(k.Home, "keys"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if cfg, _ := os.ReadFile(config); !strings.Contains(string(cfg), "xdrive --kubeconfig "+k.Kubeconfig+" --context envtest proxy --start %h %p") {
+		t.Errorf("the alias does not name the kubeconfig ($KUBECONFIG) and context it was made with:\n%s", cfg)
+	}
 	host := "box." + h.Namespace + ".xdrive"
 	ssh := func(extra ...string) (string, error) {
 		args := append([]string{"-F", config, "-o", "BatchMode=yes", "-o", "ConnectTimeout=120"}, extra...)
