@@ -249,6 +249,12 @@ type PendingSnapshot struct {
 	// completionTime is when the snapshot was seen completed.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// progress is EC2's progress of the snapshot while pending, e.g. "45%", as last seen.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=8
+	Progress string `json:"progress,omitempty"`
 }
 
 // Consistency says how a snapshot relates to the filesystem on the volume.

@@ -124,6 +124,9 @@ func (o *Options) status(out io.Writer, ws *v1alpha1.Workstation, xd *v1alpha1.X
 		}
 		if p := xd.Status.PendingSnapshot; p != nil {
 			snap += fmt.Sprintf("; %s pending for %s", p.ID, ago(now, p.StartTime.Time))
+			if p.Progress != "" && p.CompletionTime == nil {
+				snap += ", " + p.Progress
+			}
 		}
 		line("Snapshot", "%s", snap)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,7 +139,7 @@ func stopped(ws *v1alpha1.Workstation, xd *v1alpha1.XDrive) (bool, error) {
 		return false, fmt.Errorf("workstation %s was set to Running while stopping", ws.Name)
 	}
 	return ws.Status.Phase == v1alpha1.WorkstationPhaseStopped && ws.Status.ObservedGeneration == ws.Generation &&
-		(xd == nil || xd.Status.PendingSnapshot == nil), nil
+		(xd == nil || xd.Status.PendingSnapshot == nil || xd.Status.PendingSnapshot.CompletionTime != nil), nil
 }
 
 // waitFor reads the Workstation and its drive every Poll until done,
@@ -195,6 +196,9 @@ func progress(ws *v1alpha1.Workstation, xd *v1alpha1.XDrive) string {
 		d := "drive " + xd.Name + " " + orDash(string(xd.Status.Phase))
 		if p := xd.Status.PendingSnapshot; p != nil {
 			d += fmt.Sprintf(", snapshot %s pending since %s", p.ID, p.StartTime.UTC().Format("15:04:05"))
+			if pct, err := strconv.Atoi(strings.TrimSuffix(p.Progress, "%")); err == nil && p.CompletionTime == nil {
+				d += " " + bar(int32(pct))
+			}
 		}
 		if in := xd.Status.Initialization; in != nil && in.Percent != nil && *in.Percent < 100 {
 			d += ", initializing " + bar(*in.Percent)

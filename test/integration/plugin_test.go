@@ -106,9 +106,29 @@ func TestPluginSSHAliasFollowsRelaunches(t *testing.T) {
 		t.Fatalf("ssh %s to the first launch (%s): %v\n%s", host, first.InstanceID, err, got)
 	}
 
-	xdrive("stop", "box", "--wait", "--timeout", "3m")
+	// stop --wait, with the snapshot held pending (EC2's progress 50%) for a while.
+	h.Proxy.HoldSnapshots(true)
+	stopped := make(chan string, 1)
+	go func() {
+		out, stderr, err := k.Run([]string{path}, "xdrive", "stop", "box", "--wait", "--timeout", "3m")
+		stopped <- fmt.Sprintf("%s%s(%v)", out, stderr, err)
+	}()
+	h.Eventually(converge, "the pending snapshot's progress in status", func() (bool, string) {
+		ps := h.Drive("data").Status.PendingSnapshot
+		return ps != nil && ps.Progress == "50%", fmt.Sprintf("pending snapshot %+v", ps)
+	})
+	time.Sleep(2 * time.Second) // a poll of stop --wait sees it
+	h.Proxy.HoldSnapshots(false)
+	out = <-stopped
+	t.Logf("kubectl xdrive stop box --wait:\n%s", out)
+	if !strings.Contains(out, "[#####.....] 50%") || !strings.Contains(out, "Workstation Stopped") || !strings.HasSuffix(out, "(<nil>)") {
+		t.Errorf("stop --wait showed no snapshot progress, or failed:\n%s", out)
+	}
 	if st := h.Workstation("box").Status; st.Phase != v1alpha1.WorkstationPhaseStopped {
 		t.Fatalf("stop --wait returned in phase %s", st.Phase)
+	}
+	if ps := h.Drive("data").Status.PendingSnapshot; ps != nil && ps.CompletionTime == nil {
+		t.Errorf("stop --wait returned with the snapshot pending: %+v", ps)
 	}
 
 	// The same alias, the Workstation stopped: the proxy starts it and waits.
