@@ -130,7 +130,15 @@ bench: ## Run the benchmarks, each BENCH_COUNT times (report the median): interr
 .PHONY: build
 build: manifests generate ## Build the manager binary and the kubectl plugin (bin/kubectl-xdrive).
 	go build -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/manager ./cmd
-	go build -o $(LOCALBIN)/kubectl-xdrive ./cmd/kubectl-xdrive
+	go build -ldflags "-X main.version=$(VERSION)" -o $(LOCALBIN)/kubectl-xdrive ./cmd/kubectl-xdrive
+
+# The kubectl plugin's krew release: platforms built, and where the tarballs will be downloaded from.
+KREW_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+KREW_URL_BASE ?= https://github.com/xdrive-io/xdrive/releases/download/v$(VERSION)
+
+.PHONY: krew
+krew: ## Build the kubectl plugin's tarballs and their krew manifest, dist/krew/xdrive.yaml (KREW_PLATFORMS, KREW_URL_BASE).
+	hack/krew.sh $(VERSION) $(KREW_URL_BASE) dist/krew $(KREW_PLATFORMS)
 
 .PHONY: run
 run: manifests generate ## Run the manager against the current kubeconfig and AWS credentials.

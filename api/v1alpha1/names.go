@@ -12,3 +12,6 @@ func SSHSecretName(ws string) string { return ws + "-xdrive-ssh" }
 // SSHSecretClientKey is the key of the operator's private SSH key in the
 // Secret SSHSecretName.
 const SSHSecretClientKey = "client-key"
+
+// DefaultSSHUser is a WorkstationClass's sshUser when it sets none: Amazon Linux's default user.
+const DefaultSSHUser = "ec2-user"

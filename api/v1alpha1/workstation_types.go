@@ -536,6 +536,12 @@ type ResolvedClass struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=21
 	ImageID string `json:"imageID,omitempty"`
+
+	// sshUser is the class's sshUser: the user `kubectl xdrive ssh` logs in as with the user's own key.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	SSHUser string `json:"sshUser,omitempty"`
 }
 
 // WorkstationStatus is the observed state of a workstation.
@@ -810,16 +816,18 @@ type AvoidedOffering struct {
 // plural, singular and short name: kubectl expands a category before a resource
 // name, so a category "xdrive" would shadow the XDrive kind's singular name.
 // +kubebuilder:resource:shortName=ws,categories=xdrive-all
-// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
-// +kubebuilder:printcolumn:name="Class",type=string,JSONPath=`.status.class.name`
-// +kubebuilder:printcolumn:name="Drive",type=string,JSONPath=`.spec.driveRef.name`
-// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.status.instanceType`
-// +kubebuilder:printcolumn:name="Capacity",type=string,JSONPath=`.status.capacityType`
-// +kubebuilder:printcolumn:name="Zone",type=string,JSONPath=`.status.availabilityZone`
-// +kubebuilder:printcolumn:name="IP",type=string,JSONPath=`.status.publicIP`
-// +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoints[0].url`
+// +kubebuilder:printcolumn:name="$/H",type=string,JSONPath=`.status.pricePerHour`,description="The current instance's price per hour, USD, seen at launch"
+// +kubebuilder:printcolumn:name="Idle",type=date,JSONPath=`.status.idle.lastActivityTime`,description="Time since the last activity the idle auto-stop saw"
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Class",type=string,JSONPath=`.status.class.name`,priority=1
+// +kubebuilder:printcolumn:name="Drive",type=string,JSONPath=`.spec.driveRef.name`,priority=1
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.status.instanceType`,priority=1
+// +kubebuilder:printcolumn:name="Capacity",type=string,JSONPath=`.status.capacityType`,priority=1
+// +kubebuilder:printcolumn:name="Zone",type=string,JSONPath=`.status.availabilityZone`,priority=1
+// +kubebuilder:printcolumn:name="IP",type=string,JSONPath=`.status.publicIP`,priority=1
+// +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoints[0].url`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // Workstation is an EC2 machine, spot or on-demand, with an XDrive mounted on it.

@@ -76,6 +76,16 @@ type WorkstationClassSpec struct {
 	// +optional
 	Image *ImagePolicy `json:"image,omitempty"`
 
+	// sshUser is the images' default user, whose authorized keys EC2 fills
+	// with keyName's key: the user `kubectl xdrive ssh` logs in as with the
+	// user's own key (ec2-user on Amazon Linux, ubuntu on Ubuntu).
+	// +optional
+	// +kubebuilder:default=ec2-user
+	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_-]*$`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	SSHUser string `json:"sshUser,omitempty"`
+
 	// instanceTypes are the allowed instance types: exact names, or patterns
 	// where * matches any run of characters (g5.*); every type if absent.
 	// +optional

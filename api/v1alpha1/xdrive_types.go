@@ -249,6 +249,12 @@ type PendingSnapshot struct {
 	// completionTime is when the snapshot was seen completed.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// progress is EC2's progress of the snapshot while pending, e.g. "45%", as last seen.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=8
+	Progress string `json:"progress,omitempty"`
 }
 
 // Consistency says how a snapshot relates to the filesystem on the volume.
@@ -430,14 +436,14 @@ type VolumeInitialization struct {
 // plural, singular and short name: kubectl expands a category before a resource
 // name, so a category "xdrive" would shadow the XDrive kind's singular name.
 // +kubebuilder:resource:shortName=xd,categories=xdrive-all
-// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Size",type=integer,JSONPath=`.spec.sizeGiB`
-// +kubebuilder:printcolumn:name="Zone",type=string,JSONPath=`.status.availabilityZone`
-// +kubebuilder:printcolumn:name="Volume",type=string,JSONPath=`.status.volumeID`
-// +kubebuilder:printcolumn:name="Initialized",type=integer,JSONPath=`.status.initialization.percent`
-// +kubebuilder:printcolumn:name="Snapshot",type=string,JSONPath=`.status.latestSnapshotID`
 // +kubebuilder:printcolumn:name="Workstation",type=string,JSONPath=`.status.holder.name`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
+// +kubebuilder:printcolumn:name="Zone",type=string,JSONPath=`.status.availabilityZone`,priority=1
+// +kubebuilder:printcolumn:name="Volume",type=string,JSONPath=`.status.volumeID`,priority=1
+// +kubebuilder:printcolumn:name="Initialized",type=integer,JSONPath=`.status.initialization.percent`,priority=1
+// +kubebuilder:printcolumn:name="Snapshot",type=string,JSONPath=`.status.latestSnapshotID`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // XDrive is a named, persistent drive kept as EBS snapshots while nothing runs.

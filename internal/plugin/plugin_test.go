@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,11 +57,12 @@ func sharedEnv(t *testing.T) *testenv.Env {
 }
 
 type fixture struct {
-	t    *testing.T
-	c    client.Client
-	ns   string
-	srv  *sshd.Server
-	opts plugin.Options
+	t         *testing.T
+	clientKey []byte
+	c         client.Client
+	ns        string
+	srv       *sshd.Server
+	opts      plugin.Options
 }
 
 // newFixture makes a Workstation "dev" in envtest whose status points at a
@@ -80,6 +83,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	// A Match block overrides the test sshd's AllowTcpForwarding no, as an instance's default sshd allows it.
+	f.clientKey = clientKey
 	f.srv = sshd.Start(t, sshd.Options{AuthorizedKeys: []string{clientPub}, ForceCommand: script,
 		ExtraConfig: []string{"Match all", "AllowTcpForwarding local"}})
 	ctx := context.Background()
@@ -101,7 +105,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // setStatus writes the status the operator would for a running instance, with the given host key (none if empty).
-func (f *fixture) setStatus(hostKey string) {
+func (f *fixture) setStatus(hostKey string, change ...func(*v1alpha1.WorkstationStatus)) {
 	f.t.Helper()
 	ws := &v1alpha1.Workstation{}
 	if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "dev"}, ws); err != nil {
@@ -120,6 +124,9 @@ func (f *fixture) setStatus(hostKey string) {
 	}
 	if hostKey != "" {
 		ws.Status.SSH = &v1alpha1.SSHAccess{InstanceID: "i-0123456789abcdef0", User: f.srv.User, HostPublicKey: hostKey}
+	}
+	for _, c := range change {
+		c(&ws.Status)
 	}
 	if err := f.c.Status().Update(context.Background(), ws); err != nil {
 		f.t.Fatal(err)
@@ -164,24 +171,30 @@ func TestSSHRefusesWithoutPublishedKey(t *testing.T) {
 	}
 }
 
-// TestSSHConfig: the config ssh reads pins the host key and the operator's
-// key, at paths holding a space and a % (quoted, % doubled), and ssh logs in through it.
-func TestSSHConfig(t *testing.T) {
+// TestSSHAlias: the Host block that ssh-config prints reaches the
+// Workstation through the plugin's proxy, checks the host key that
+// known-hosts reads from status strictly, and logs in as the class's
+// sshUser with the user's own key (no operator key); paths with a space and
+// a % are quoted.
+func TestSSHAlias(t *testing.T) {
 	f := newFixture(t)
-	dir := filepath.Join(t.TempDir(), "my keys 100%")
+	dir := filepath.Join(t.TempDir(), "my keys")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	knownHosts := filepath.Join(dir, "known_hosts")
-	if err := os.WriteFile(knownHosts, []byte("other.elsewhere.xdrive ssh-ed25519 AAAAkept\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, _, err := f.run("ssh-config", "--known-hosts", knownHosts, "--operator-key-dir", filepath.Join(dir, "keys"))
+	bin, kubeconfig := buildPlugin(t, dir)
+	// The class's user is the one the test sshd lets in.
+	f.setStatus(f.srv.HostKey, func(st *v1alpha1.WorkstationStatus) {
+		st.Class = &v1alpha1.ResolvedClass{Name: "standard", SSHUser: f.srv.User}
+	})
+	kubectl := linkKubectl(t, dir, bin)
+	cmd := exec.Command(bin, "ssh-config", "--kubeconfig", kubeconfig, "-n", f.ns, "--kubectl", kubectl)
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("ssh-config: %v", err)
 	}
 	config := filepath.Join(dir, "config")
-	if err := os.WriteFile(config, []byte(out), 0o600); err != nil {
+	if err := os.WriteFile(config, out, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	host := "dev." + f.ns + ".xdrive"
@@ -189,22 +202,53 @@ func TestSSHConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ssh -G: %v\n%s\nconfig:\n%s", err, parsed, out)
 	}
-	addr, port, _ := net.SplitHostPort(f.srv.Addr)
-	for _, want := range []string{"hostname " + addr, "port " + port, "user " + f.srv.User, "hostkeyalias " + host, "stricthostkeychecking true",
-		"userknownhostsfile " + knownHosts} {
+	for _, want := range []string{"user " + f.srv.User, "hostkeyalias " + host, "stricthostkeychecking true",
+		"userknownhostsfile /dev/null", "globalknownhostsfile /dev/null", "checkhostip no",
+		"proxycommand \"" + kubectl + "\" xdrive --kubeconfig \"" + kubeconfig + "\" --context envtest proxy %h %p",
+		"knownhostscommand \"" + kubectl + "\" xdrive --kubeconfig \"" + kubeconfig + "\" --context envtest known-hosts %H"} {
 		if !strings.Contains(string(parsed), want+"\n") {
-			t.Errorf("ssh -G lacks %q:\n%s", want, parsed)
+			t.Errorf("ssh -G lacks %q:\n%s\nconfig:\n%s", want, parsed, out)
 		}
 	}
-	pins, _ := os.ReadFile(knownHosts)
-	if !strings.Contains(string(pins), "other.elsewhere.xdrive ssh-ed25519 AAAAkept\n") ||
-		!strings.Contains(string(pins), host+" "+strings.TrimSpace(f.srv.HostKey)+"\n") {
-		t.Errorf("known_hosts:\n%s", pins)
+	userKey := filepath.Join(dir, "id_user")
+	if err := os.WriteFile(userKey, f.clientKey, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	got, err := exec.Command("ssh", "-F", config, "-o", "BatchMode=yes", host, "uptime").CombinedOutput()
+	ssh := exec.Command("ssh", "-F", config, "-i", userKey, "-o", "BatchMode=yes", host, "uptime")
+	ssh.Env = append(os.Environ(), plugin.AddressMapEnv+"="+instanceIP+"="+f.srv.Addr)
+	got, err := ssh.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(got)) != "ran: uptime" {
-		t.Fatalf("ssh through the config: %v\n%s", err, got)
+		t.Fatalf("ssh through the alias: %v\n%s", err, got)
 	}
+
+	// Another launch's key in status: the alias refuses the server.
+	_, otherKey, err := sshx.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.setStatus(otherKey)
+	got, err = ssh2(ssh).CombinedOutput()
+	if err == nil || !strings.Contains(string(got), "Host key verification failed") {
+		t.Fatalf("ssh through the alias with another pinned key: %v\n%s; want a refusal", err, got)
+	}
+}
+
+// ssh2 is a fresh copy of a command, to run it again.
+func ssh2(c *exec.Cmd) *exec.Cmd {
+	n := exec.Command(c.Path, c.Args[1:]...)
+	n.Env = c.Env
+	return n
+}
+
+// linkKubectl puts envtest's kubectl beside the plugin, so that kubectl finds the plugin on PATH; it returns kubectl's path.
+func linkKubectl(t *testing.T, dir, plugin string) string {
+	t.Helper()
+	kubectl := filepath.Join(filepath.Dir(plugin), "kubectl")
+	if err := os.Symlink(testenv.KubectlPath(t), kubectl); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", filepath.Dir(plugin)+":"+os.Getenv("PATH"))
+	return kubectl
 }
 
 func TestPortForward(t *testing.T) {
@@ -298,8 +342,8 @@ func TestStartStopStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"Phase:", "Running", "i-0123456789abcdef0 t3.large Spot in us-east-1a, launched 2h0m ago",
-		"home: Attached, 100 GiB, volume vol-0a1b2c3d4e5f60718", "snap-0123456789abcdef0, 3h0m old",
+		"Phase:", "Running", "i-0123456789abcdef0 t3.large Spot in us-east-1a, launched 120m ago",
+		"home: Attached, 100 GiB, volume vol-0a1b2c3d4e5f60718", "snap-0123456789abcdef0, 3h old",
 		"$0.0208/h (spot price at launch)", "$0.0416 so far", "Idle:", "20m since the last activity (ssh)", "jupyter http://" + instanceIP + ":8888",
 	} {
 		if !strings.Contains(out, want) {
@@ -308,26 +352,110 @@ func TestStartStopStatus(t *testing.T) {
 	}
 }
 
-// TestBinary runs the installed form, cmd/kubectl-xdrive, as kubectl would:
-// a kubeconfig, -n, and the address map from XDRIVE_ADDRESS_MAP.
-// Its session files go to a $TMPDIR whose path holds a space and a %.
-func TestBinary(t *testing.T) {
+// TestKubectlRunsPlugin: a real kubectl finds the plugin on PATH and runs
+// it as `kubectl xdrive`, with kubectl's flags before or after the
+// subcommand; help exits 0 and describes each flag; completion is there.
+// Session files go to a $TMPDIR whose path holds a space and a %.
+func TestKubectlRunsPlugin(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
 	bin, kubeconfig := buildPlugin(t, dir)
+	kubectl := linkKubectl(t, dir, bin)
 	tmp := spacedDir(t)
-	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "-n", f.ns, "ssh", "dev", "--operator-key", "--", "id")
-	cmd.Env = append(os.Environ(), plugin.AddressMapEnv+"="+instanceIP+"="+f.srv.Addr, "TMPDIR="+tmp)
-	out, err := cmd.CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "ran: id" {
-		t.Fatalf("kubectl-xdrive ssh: %v\n%s", err, out)
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(kubectl, args...)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "HOME="+dir, "TMPDIR="+tmp,
+			plugin.AddressMapEnv+"="+instanceIP+"="+f.srv.Addr)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("xdrive", "ssh", "dev", "--operator-key", "-n", f.ns, "--", "id"); err != nil || strings.TrimSpace(out) != "ran: id" {
+		t.Fatalf("kubectl xdrive ssh dev --operator-key -n NS -- id: %v\n%s", err, out)
 	}
 	if left, _ := os.ReadDir(tmp); len(left) > 0 {
 		t.Errorf("left in $TMPDIR: %v", left)
 	}
-	out, err = exec.Command(bin, "--kubeconfig", kubeconfig, "-n", f.ns, "ssh", "nosuch").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "not found") {
+	if out, err := run("xdrive", "--namespace", f.ns, "--context", "envtest", "list"); err != nil ||
+		!regexp.MustCompile(`(?m)^dev +Running +t3\.large +\$0\.0208 `).MatchString(out) {
+		t.Errorf("kubectl xdrive list: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"xdrive", "--help"}, {"xdrive", "ssh", "--help"}, {"xdrive", "help", "ssh"}} {
+		out, err := run(args...)
+		if err != nil || !strings.Contains(out, "--operator-key") && args[1] != "--help" || !strings.Contains(out, "kubectl xdrive") {
+			t.Errorf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	if out, _ := run("xdrive", "ssh", "--help"); !strings.Contains(out, "log in as root with the operator's key") {
+		t.Errorf("ssh --help does not describe --operator-key:\n%s", out)
+	}
+	if out, err := run("xdrive", "options"); err != nil || !strings.Contains(out, "-n, --namespace string") || !strings.Contains(out, "--context string") {
+		t.Errorf("kubectl xdrive options: %v\n%s", err, out)
+	}
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		if out, err := run("xdrive", "completion", shell); err != nil || !strings.Contains(out, "kubectl-xdrive") {
+			t.Errorf("kubectl xdrive completion %s: %v\n%.300s", shell, err, out)
+		}
+	}
+	// Completion of Workstation names, as the shell scripts (and kubectl's, through kubectl_complete-xdrive) ask for it.
+	complete := exec.Command(bin, "__complete", "-n", f.ns, "ssh", "")
+	complete.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	if out, err := complete.CombinedOutput(); err != nil || !strings.Contains(string(out), "dev\tRunning") {
+		t.Errorf("completing a Workstation name: %v\n%s", err, out)
+	}
+	if out, err := run("xdrive", "-n", f.ns, "ssh", "nosuch"); err == nil || !strings.Contains(out, "not found") {
 		t.Errorf("ssh to a missing Workstation: %v\n%s", err, out)
+	}
+	if out, err := run("xdrive", "nosuch"); err == nil || !strings.Contains(out, `unknown command "nosuch"`) {
+		t.Errorf("an unknown command: %v\n%s", err, out)
+	}
+}
+
+// TestSSHUser: ssh logs in as the class's sshUser with the user's keys;
+// --user overrides it; --operator-key logs in as status.ssh.user with the operator's key.
+func TestSSHUser(t *testing.T) {
+	f := newFixture(t)
+	fake := filepath.Join(t.TempDir(), "ssh")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho \"$@\"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f.opts.SSH = fake
+	login := func(args ...string) string {
+		t.Helper()
+		out, stderr, err := f.run(append([]string{"ssh", "dev"}, args...)...)
+		if err != nil {
+			t.Fatalf("ssh %v: %v\n%s", args, err, stderr)
+		}
+		fields := strings.Fields(out)
+		for i, a := range fields {
+			if a == "-l" && i+1 < len(fields) {
+				if strings.Contains(out, "IdentityFile=") != slices.Contains(args, "--operator-key") {
+					t.Errorf("ssh %v: the operator's key is used only with --operator-key: %s", args, out)
+				}
+				return fields[i+1]
+			}
+		}
+		t.Fatalf("ssh %v ran without -l: %s", args, out)
+		return ""
+	}
+	if got := login(); got != v1alpha1.DefaultSSHUser {
+		t.Errorf("with no class's sshUser known, ssh logs in as %s, want %s", got, v1alpha1.DefaultSSHUser)
+	}
+	f.setStatus(f.srv.HostKey, func(st *v1alpha1.WorkstationStatus) {
+		st.Class = &v1alpha1.ResolvedClass{Name: "ubuntu-class", SSHUser: "ubuntu"}
+	})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "ubuntu"},
+		{[]string{"--user", "alice"}, "alice"},
+		{[]string{"-l", "alice"}, "alice"},
+		{[]string{"--operator-key"}, f.srv.User},
+		{[]string{"--operator-key", "--user", "alice"}, "alice"},
+	} {
+		if got := login(tc.args...); got != tc.want {
+			t.Errorf("ssh %v logs in as %s, want %s", tc.args, got, tc.want)
+		}
 	}
 }
 
@@ -425,3 +553,138 @@ func writeKubeconfig(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// fakeSSH makes the fixture run a script that prints its arguments instead of ssh.
+func (f *fixture) fakeSSH() {
+	f.t.Helper()
+	fake := filepath.Join(f.t.TempDir(), "ssh")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho \"$@\"\n"), 0o700); err != nil {
+		f.t.Fatal(err)
+	}
+	f.opts.SSH = fake
+}
+
+// TestLogs: logs runs journalctl for the boot's and xdrive's units over the
+// pinned ssh, with sudo for a user other than root.
+func TestLogs(t *testing.T) {
+	f := newFixture(t)
+	f.fakeSSH()
+	out, stderr, err := f.run("logs", "dev", "-f", "--tail", "20")
+	if err != nil {
+		t.Fatalf("logs: %v\n%s", err, stderr)
+	}
+	for _, want := range []string{"StrictHostKeyChecking=yes", "-l " + v1alpha1.DefaultSSHUser,
+		"sudo -n journalctl --boot --no-pager --output=short-iso --unit=cloud-final.service --unit=xdrive-bootstrap.service " +
+			"--unit=xdrive-watch.service --unit=docker.service --follow --lines=20"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs ran ssh without %q: %s", want, out)
+		}
+	}
+	out, _, err = f.run("logs", "dev", "--operator-key")
+	if err != nil || strings.Contains(out, "sudo") || !strings.Contains(out, " journalctl --boot") {
+		t.Errorf("logs --operator-key (root): %v: %s", err, out)
+	}
+}
+
+// TestOpen: open forwards the port a container declares, by name, number or
+// the first, and prints its local URL.
+func TestOpen(t *testing.T) {
+	f := newFixture(t)
+	f.fakeSSH()
+	ws := &v1alpha1.Workstation{}
+	if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "dev"}, ws); err != nil {
+		t.Fatal(err)
+	}
+	ws.Spec.Containers = []v1alpha1.Container{
+		{Name: "dns", Image: "busybox", Ports: []v1alpha1.ContainerPort{{ContainerPort: 53, Protocol: "udp"}}},
+		{Name: "jupyter", Image: "jupyter", Ports: []v1alpha1.ContainerPort{{ContainerPort: 8888, HostPort: 18888}}},
+		{Name: "web", Image: "nginx", Ports: []v1alpha1.ContainerPort{{ContainerPort: 80, HostPort: 8080}}},
+	}
+	if err := f.c.Update(context.Background(), ws); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ arg, port string }{{"", "18888"}, {"jupyter", "18888"}, {"web", "8080"}, {"80", "8080"}, {"8080", "8080"}} {
+		args := []string{"open", "dev", "--local-port", "40000"}
+		if tc.arg != "" {
+			args = append(args, tc.arg)
+		}
+		out, stderr, err := f.run(args...)
+		if err != nil || !strings.Contains(out, "http://127.0.0.1:40000/\n") || !strings.Contains(out, "-L 127.0.0.1:40000:127.0.0.1:"+tc.port+" ") {
+			t.Errorf("open dev %s: %v\n%s%s", tc.arg, err, out, stderr)
+		}
+	}
+	if _, _, err := f.run("open", "dev", "dns"); err == nil || !strings.Contains(err.Error(), "jupyter:18888, web:8080") {
+		t.Errorf("open of a UDP port: %v; want a refusal naming the declared ports", err)
+	}
+}
+
+// TestList: list shows each Workstation's phase, type, price, the current
+// launch's cost and the idle time, as kubectl renders ages.
+func TestList(t *testing.T) {
+	f := newFixture(t)
+	now := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
+	f.opts.Now = func() time.Time { return now }
+	other := &v1alpha1.Workstation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "stopped"},
+		Spec: v1alpha1.WorkstationSpec{DriveRef: v1alpha1.DriveReference{Name: "other"}, InstanceTypes: []string{"t3.large"},
+			State: v1alpha1.WorkstationStateStopped},
+	}
+	if err := f.c.Create(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := f.run("list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME PHASE TYPE $/H LAUNCH COST IDLE AGE" ||
+		!strings.HasPrefix(strings.Join(strings.Fields(lines[1]), " "), "dev Running t3.large $0.0208 $0.04 20m ") ||
+		!strings.HasPrefix(strings.Join(strings.Fields(lines[2]), " "), "stopped - - - - - ") {
+		t.Errorf("list:\n%s", out)
+	}
+}
+
+// TestStatusWatch: status --watch prints the status again when it changes, until interrupted.
+func TestStatusWatch(t *testing.T) {
+	f := newFixture(t)
+	f.opts.Poll = 20 * time.Millisecond
+	var out syncBuffer
+	o := f.opts
+	o.Stdout, o.Stderr = &out, io.Discard
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- plugin.Run(ctx, o, []string{"status", "dev", "--watch"}) }()
+	waitOutput := func(want string) {
+		t.Helper()
+		for i := 0; i < 500 && !strings.Contains(out.String(), want); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !strings.Contains(out.String(), want) {
+			cancel()
+			t.Fatalf("status --watch never printed %q:\n%s", want, out.String())
+		}
+	}
+	waitOutput("Phase:")
+	f.setStatus("", func(st *v1alpha1.WorkstationStatus) { st.Phase = v1alpha1.WorkstationPhaseReleasing })
+	waitOutput("Releasing")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("status --watch ended with %v", err)
+	}
+	if n := strings.Count(out.String(), "Phase:"); n != 2 {
+		t.Errorf("status --watch printed %d statuses for 2 states:\n%s", n, out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -3,139 +3,216 @@ package plugin
 import (
 	"context"
 	"encoding/json"
-	"flag"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 )
 
+type waitFlags struct {
+	wait    bool
+	timeout time.Duration
+}
+
+func (f *waitFlags) add(cmd *cobra.Command, what string) {
+	cmd.Flags().BoolVarP(&f.wait, "wait", "w", false, "wait until the Workstation is "+what+", showing its progress")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 30*time.Minute, "how long --wait waits")
+}
+
+func (o *Options) startCmd() *cobra.Command {
+	var f waitFlags
+	cmd := &cobra.Command{
+		Use:   "start NAME",
+		Short: "Start a Workstation: spec.state=Running, and resume it if it was stopped for idleness",
+		Long: `Set spec.state=Running and the xdrive.io/resume annotation, which also resumes
+a Workstation that the idle auto-stop stopped. With --wait, show the launch's
+progress (phases, the drive's restore and initialization) until it is Ready.`,
+		Example:           "  kubectl xdrive start dev --wait",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.workstationArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if err := o.setState(ctx, args[0], v1alpha1.WorkstationStateRunning); err != nil {
+				return err
+			}
+			if !f.wait {
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(ctx, f.timeout)
+			defer cancel()
+			_, err := o.waitFor(ctx, args[0], o.Stdout, running)
+			return err
+		},
+	}
+	f.add(cmd, "Ready")
+	return cmd
+}
+
+func (o *Options) stopCmd() *cobra.Command {
+	var f waitFlags
+	cmd := &cobra.Command{
+		Use:   "stop NAME",
+		Short: "Stop a Workstation: its drive is flushed and snapshotted, the instance ends",
+		Long: `Set spec.state=Stopped: the containers stop, the drive is flushed and
+snapshotted, and the instance ends; the Workstation and its drive stay.
+With --wait, show the progress until the Workstation is Stopped and the
+drive's snapshot has completed.`,
+		Example:           "  kubectl xdrive stop dev --wait",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.workstationArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if err := o.setState(ctx, args[0], v1alpha1.WorkstationStateStopped); err != nil {
+				return err
+			}
+			if !f.wait {
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(ctx, f.timeout)
+			defer cancel()
+			_, err := o.waitFor(ctx, args[0], o.Stdout, stopped)
+			return err
+		},
+	}
+	f.add(cmd, "Stopped")
+	return cmd
+}
+
 // setState patches spec.state; start also sets the resume annotation, which
 // resumes a Workstation stopped for idleness while spec.state stays Running.
-func (o Options) setState(ctx context.Context, cmd string, args []string) error {
-	pos, _, err := parse(flag.NewFlagSet(cmd, flag.ContinueOnError), args)
-	if err != nil || len(pos) != 1 {
-		return usageError("kubectl xdrive "+cmd+" NAME", err)
-	}
-	patch := map[string]any{"spec": map[string]any{"state": v1alpha1.WorkstationStateStopped}}
-	if cmd == "start" {
-		patch = map[string]any{
-			"metadata": map[string]any{"annotations": map[string]string{v1alpha1.ResumeAnnotation: o.Now().UTC().Format(time.RFC3339)}},
-			"spec":     map[string]any{"state": v1alpha1.WorkstationStateRunning},
-		}
+func (o *Options) setState(ctx context.Context, name string, state v1alpha1.WorkstationState) error {
+	patch := map[string]any{"spec": map[string]any{"state": state}}
+	if state == v1alpha1.WorkstationStateRunning {
+		patch["metadata"] = map[string]any{"annotations": map[string]string{v1alpha1.ResumeAnnotation: o.Now().UTC().Format(time.RFC3339)}}
 	}
 	raw, err := json.Marshal(patch)
 	if err != nil {
 		return err
 	}
 	ws := &v1alpha1.Workstation{}
-	ws.Namespace, ws.Name = o.Namespace, pos[0]
+	ws.Namespace, ws.Name = o.Namespace, name
 	if err := o.Client.Patch(ctx, ws, client.RawPatch(types.MergePatchType, raw)); err != nil {
-		return fmt.Errorf("patching Workstation %s/%s: %w", o.Namespace, pos[0], err)
+		return fmt.Errorf("patching Workstation %s/%s: %w", o.Namespace, name, err)
 	}
 	_, err = fmt.Fprintf(o.Stdout, "Workstation %s: spec.state=%s\n", ws.Name, ws.Spec.State)
 	return err
 }
 
-// status prints a readable summary of a Workstation and its drive.
-func (o Options) status(ctx context.Context, args []string) error {
-	pos, _, err := parse(flag.NewFlagSet("status", flag.ContinueOnError), args)
-	if err != nil || len(pos) != 1 {
-		return usageError("kubectl xdrive status NAME", err)
-	}
-	ws, err := o.workstation(ctx, pos[0])
+// startAndWait starts a Workstation and waits until ssh can reach it; progress goes to w.
+func (o *Options) startAndWait(ctx context.Context, name string, w io.Writer) (*v1alpha1.Workstation, error) {
+	saved := o.Stdout
+	o.Stdout = w
+	err := o.setState(ctx, name, v1alpha1.WorkstationStateRunning)
+	o.Stdout = saved
 	if err != nil {
-		return err
+		return nil, err
 	}
-	now := o.Now()
-	st := ws.Status
-	w := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
-	line := func(k, format string, a ...any) { _, _ = fmt.Fprintf(w, "%s:\t%s\n", k, fmt.Sprintf(format, a...)) }
-	line("Workstation", "%s/%s (spec.state %s)", ws.Namespace, ws.Name, orDash(string(ws.Spec.State)))
-	phase := orDash(string(st.Phase))
-	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady); c != nil {
-		phase += fmt.Sprintf(", Ready=%s (%s): %s", c.Status, c.Reason, c.Message)
+	return o.waitFor(ctx, name, w, running)
+}
+
+// done says whether a wait is over, or failed.
+type done func(ws *v1alpha1.Workstation, xd *v1alpha1.XDrive) (bool, error)
+
+// running: Ready, with the host key of the current instance published.
+func running(ws *v1alpha1.Workstation, _ *v1alpha1.XDrive) (bool, error) {
+	ready := meta.FindStatusCondition(ws.Status.Conditions, v1alpha1.ConditionReady)
+	if ws.Spec.State == v1alpha1.WorkstationStateStopped {
+		return false, fmt.Errorf("workstation %s was set to Stopped while starting", ws.Name)
 	}
-	line("Phase", "%s", phase)
-	if st.InstanceID != "" {
-		since := ""
-		if st.LaunchTime != nil {
-			since = ", launched " + age(now, st.LaunchTime.Time) + " ago"
+	return ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration == ws.Generation && hasAccess(ws), nil
+}
+
+// stopped: the Workstation is Stopped and the drive holds no pending snapshot.
+func stopped(ws *v1alpha1.Workstation, xd *v1alpha1.XDrive) (bool, error) {
+	if ws.Spec.State == v1alpha1.WorkstationStateRunning && ws.Status.Phase != v1alpha1.WorkstationPhaseStopped {
+		return false, fmt.Errorf("workstation %s was set to Running while stopping", ws.Name)
+	}
+	return ws.Status.Phase == v1alpha1.WorkstationPhaseStopped && ws.Status.ObservedGeneration == ws.Generation &&
+		(xd == nil || xd.Status.PendingSnapshot == nil || xd.Status.PendingSnapshot.CompletionTime != nil), nil
+}
+
+// waitFor reads the Workstation and its drive every Poll until done,
+// printing a line to w each time what it shows changes.
+func (o *Options) waitFor(ctx context.Context, name string, w io.Writer, until done) (*v1alpha1.Workstation, error) {
+	start := o.Now()
+	last := ""
+	for {
+		ws, err := o.workstation(ctx, name)
+		if err != nil {
+			return nil, err
 		}
-		line("Instance", "%s %s %s in %s%s", st.InstanceID, orDash(st.InstanceType), orDash(string(st.CapacityType)), orDash(st.AvailabilityZone), since)
+		xd := o.drive(ctx, ws)
+		if line := progress(ws, xd); line != last {
+			_, _ = fmt.Fprintf(w, "%6s  %s\n", duration.HumanDuration(o.Now().Sub(start)), line)
+			last = line
+		}
+		ok, err := until(ws, xd)
+		if err != nil || ok {
+			return ws, err
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, fmt.Errorf("waiting for Workstation %s: gave up after %s (it goes on; kubectl xdrive status %s --watch)",
+					name, duration.HumanDuration(o.Now().Sub(start)), name)
+			}
+			return nil, ctx.Err()
+		case <-time.After(o.Poll):
+		}
 	}
+}
+
+// drive is the Workstation's XDrive, or nil if it cannot be read.
+func (o *Options) drive(ctx context.Context, ws *v1alpha1.Workstation) *v1alpha1.XDrive {
 	xd := &v1alpha1.XDrive{}
 	if err := o.Client.Get(ctx, types.NamespacedName{Namespace: ws.Namespace, Name: ws.Spec.DriveRef.Name}, xd); err != nil {
-		line("Drive", "%s: %v", ws.Spec.DriveRef.Name, err)
-	} else {
-		line("Drive", "%s: %s, %d GiB%s", xd.Name, orDash(string(xd.Status.Phase)), xd.Spec.SizeGiB, prefixed(", volume ", xd.Status.VolumeID))
-		snap := "none yet"
-		if xd.Status.LatestSnapshotID != "" {
-			snap = xd.Status.LatestSnapshotID
-			if t := xd.Status.LatestSnapshotTime; t != nil {
-				snap += ", " + age(now, t.Time) + " old"
+		return nil
+	}
+	return xd
+}
+
+// progress is one line: the phase and why, the drive's phase, its snapshot
+// and initialization. It changes only when one of them does.
+func progress(ws *v1alpha1.Workstation, xd *v1alpha1.XDrive) string {
+	parts := []string{"Workstation " + orDash(string(ws.Status.Phase))}
+	if c := meta.FindStatusCondition(ws.Status.Conditions, v1alpha1.ConditionReady); c != nil {
+		parts[0] += fmt.Sprintf(" (%s: %s)", c.Reason, c.Message)
+	}
+	if ws.Status.InstanceID != "" {
+		parts = append(parts, "instance "+ws.Status.InstanceID)
+	}
+	if xd != nil {
+		d := "drive " + xd.Name + " " + orDash(string(xd.Status.Phase))
+		if p := xd.Status.PendingSnapshot; p != nil {
+			d += fmt.Sprintf(", snapshot %s pending since %s", p.ID, p.StartTime.UTC().Format("15:04:05"))
+			if pct, err := strconv.Atoi(strings.TrimSuffix(p.Progress, "%")); err == nil && p.CompletionTime == nil {
+				d += " " + bar(int32(pct))
 			}
 		}
-		line("Snapshot", "%s", snap)
-	}
-	if price, err := strconv.ParseFloat(st.PricePerHour, 64); err == nil && st.LaunchTime != nil {
-		kind := "on-demand list price"
-		if st.SpotPrice != "" {
-			kind = "spot price at launch"
+		if in := xd.Status.Initialization; in != nil && in.Percent != nil && *in.Percent < 100 {
+			d += ", initializing " + bar(*in.Percent)
 		}
-		line("Price", "$%s/h (%s)", st.PricePerHour, kind)
-		line("Cost", "$%.4f so far on %s (price x %s)", price*now.Sub(st.LaunchTime.Time).Hours(), st.InstanceID, age(now, st.LaunchTime.Time))
-	} else if st.InstanceID != "" {
-		line("Price", "- (not known: an on-demand type without a list price)")
+		parts = append(parts, d)
 	}
-	if idle := st.Idle; idle != nil {
-		switch {
-		case idle.StopTime != nil:
-			line("Idle", "stopped for idleness %s ago (no activity since %s); kubectl xdrive start %s resumes it",
-				age(now, idle.StopTime.Time), idle.LastActivityTime.UTC().Format(time.RFC3339), ws.Name)
-		default:
-			line("Idle", "%s since the last activity (%s)", age(now, idle.LastActivityTime.Time), idle.LastActivitySignal)
-		}
+	if pw := ws.Status.DrivePrewarm; pw != nil && pw.Percent != nil && *pw.Percent < 100 {
+		parts = append(parts, "prewarm "+bar(*pw.Percent))
 	}
-	for i, e := range st.Endpoints {
-		k := ""
-		if i == 0 {
-			k = "Endpoints"
-		}
-		_, _ = fmt.Fprintf(w, "%s\t%s %s\n", suffix(k, ":"), e.Name, e.URL)
-	}
-	return w.Flush()
+	return strings.Join(parts, "; ")
 }
 
-func prefixed(p, s string) string {
-	if s == "" {
-		return ""
-	}
-	return p + s
-}
-
-func suffix(s, x string) string {
-	if s == "" {
-		return ""
-	}
-	return s + x
-}
-
-// age renders a duration as people read it: 42s, 5m, 3h12m, 2d4h.
-func age(now, t time.Time) string {
-	d := now.Sub(t).Round(time.Second)
-	switch {
-	case d < time.Minute:
-		return d.String()
-	case d < 48*time.Hour:
-		return strings.TrimSuffix(d.Truncate(time.Minute).String(), "0s")
-	}
-	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+// bar draws a percentage as [#####.....] 50%.
+func bar(percent int32) string {
+	p := int(min(max(percent, 0), 100))
+	return "[" + strings.Repeat("#", p/10) + strings.Repeat(".", 10-p/10) + fmt.Sprintf("] %d%%", p)
 }

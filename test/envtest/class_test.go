@@ -42,6 +42,8 @@ var invalidClassCases = []invalidCase{
 	{name: "allowedVolumeTypes gp4", kind: kindWSC, spec: `{` + wsc + `, allowedVolumeTypes: [gp4]}`, want: []string{"spec.allowedVolumeTypes[0]", `Unsupported value: "gp4"`}},
 	{name: "minCPULoad not a number", kind: kindWSC, spec: `{` + wsc + `, idleStop: {minCPULoad: "-1"}}`, want: []string{"spec.idleStop.minCPULoad", "should match"}},
 	{name: "minGPUUtilizationPercent 101", kind: kindWSC, spec: `{` + wsc + `, idleStop: {minGPUUtilizationPercent: 101}}`, want: []string{"spec.idleStop.minGPUUtilizationPercent", "less than or equal to 100"}},
+	{name: "sshUser with a space", kind: kindWSC, spec: `{` + wsc + `, sshUser: "ec2 user"}`, want: []string{"spec.sshUser", "should match"}},
+	{name: "sshUser upper case", kind: kindWSC, spec: `{` + wsc + `, sshUser: Ubuntu}`, want: []string{"spec.sshUser", "should match"}},
 	{name: "className not DNS-1123", kind: kindWS, spec: `{` + ws + `, className: My_Class}`, want: []string{"spec.className", "should match"}},
 	{name: "className empty", kind: kindWS, spec: `{` + ws + `, className: ""}`, want: []string{"spec.className"}},
 }
@@ -62,7 +64,7 @@ func TestWorkstationClassValidation(t *testing.T) {
 		})
 	}
 	full := newObject(t, kindWSC, "", "full-"+ns, `{namespaceSelector: {matchLabels: {team: a}, matchExpressions: [{key: tier, operator: In, values: [dev]}, {key: frozen, operator: DoesNotExist}]},
-		subnetIDs: [subnet-0123456789abcdef0], securityGroupIDs: [sg-0123456789abcdef0],
+		subnetIDs: [subnet-0123456789abcdef0], securityGroupIDs: [sg-0123456789abcdef0], sshUser: ubuntu,
 		iamInstanceProfile: xdrive-workstation-team-a, keyName: team-a,
 		image: {cpu: {ssmParameter: /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64}, gpu: {id: ami-0123456789abcdef0}},
 		instanceTypes: [t3.large, "g5.*"], capacityTypes: [Spot, OnDemand], maxSpotPricePerHour: "1.25",
@@ -96,6 +98,9 @@ func TestKubectlWorkstationClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.Client.Delete(testCtx(t), cls) })
+	if cls.Spec.SSHUser != v1alpha1.DefaultSSHUser {
+		t.Errorf("sshUser defaults to %q, want %q", cls.Spec.SSHUser, v1alpha1.DefaultSSHUser)
+	}
 	for _, name := range []string{"workstationclass", "workstationclasses", "wsc"} {
 		tables, out := k.Get(t, name, cls.Name)
 		if len(tables) != 1 {

@@ -21,8 +21,8 @@ func TestPrinterColumnsAndShortNames(t *testing.T) {
 		shortName string
 		columns   []string
 	}{
-		{"xdrives.xdrive.io", "xd", []string{"READY", "STATUS", "SIZE", "ZONE", "VOLUME", "INITIALIZED", "SNAPSHOT", "WORKSTATION", "AGE"}},
-		{"workstations.xdrive.io", "ws", []string{"READY", "PHASE", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"}},
+		{"xdrives.xdrive.io", "xd", []string{"PHASE", "SIZE", "WORKSTATION", "READY*", "ZONE*", "VOLUME*", "INITIALIZED*", "SNAPSHOT*", "AGE"}},
+		{"workstations.xdrive.io", "ws", []string{"PHASE", "$/H", "IDLE", "READY*", "STATUS*", "CLASS*", "DRIVE*", "TYPE*", "CAPACITY*", "ZONE*", "IP*", "ENDPOINT*", "AGE"}},
 	} {
 		t.Run(tc.crd, func(t *testing.T) {
 			var crd apiextensionsv1.CustomResourceDefinition
@@ -52,7 +52,11 @@ func TestPrinterColumnsAndShortNames(t *testing.T) {
 			}
 			var got []string
 			for _, c := range served.AdditionalPrinterColumns {
-				got = append(got, strings.ToUpper(c.Name))
+				name := strings.ToUpper(c.Name)
+				if c.Priority > 0 {
+					name += "*" // shown with -o wide only
+				}
+				got = append(got, name)
 			}
 			if !slices.Equal(got, tc.columns) {
 				t.Errorf("printer columns = %v, want %v", got, tc.columns)

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -50,8 +51,8 @@ func TestKubectlPrinterColumns(t *testing.T) {
 		snap2 = "snap-0fedcba9876543210"
 		ip    = "203.0.113.7" // TEST-NET-3: never dialled, only printed
 	)
-	xdColumns := []string{"NAME", "READY", "STATUS", "SIZE", "ZONE", "VOLUME", "INITIALIZED", "SNAPSHOT", "WORKSTATION", "AGE"}
-	wsColumns := []string{"NAME", "READY", "PHASE", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"}
+	xdColumns := []string{"NAME", "PHASE", "SIZE", "WORKSTATION", "READY", "ZONE", "VOLUME", "INITIALIZED", "SNAPSHOT", "AGE"}                      // -o wide
+	wsColumns := []string{"NAME", "PHASE", "$/H", "IDLE", "READY", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"} // -o wide
 
 	for _, step := range []struct {
 		name           string
@@ -72,8 +73,8 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				InstanceID: inst, InstanceType: "g5.xlarge", CapacityType: v1alpha1.CapacityTypeSpot, AvailabilityZone: zone,
 				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonLaunching),
 			},
-			wantXD: []string{"False", "Restoring", "100", zone, vol, "", snap1, "dev"},
-			wantWS: []string{"False", "Launching", "Launching", "standard", "home", "g5.xlarge", "Spot", zone, "", ""},
+			wantXD: []string{"Restoring", "100", "dev", "False", zone, vol, "", snap1},
+			wantWS: []string{"Launching", "", "", "False", "Launching", "standard", "home", "g5.xlarge", "Spot", zone, "", ""},
 		},
 		{
 			name: "running",
@@ -86,12 +87,14 @@ func TestKubectlPrinterColumns(t *testing.T) {
 			ws: v1alpha1.WorkstationStatus{
 				Class: &v1alpha1.ResolvedClass{Name: "standard"}, ObservedGeneration: 1, Phase: v1alpha1.WorkstationPhaseRunning, Launches: 1,
 				InstanceID: inst, InstanceType: "g5.xlarge", CapacityType: v1alpha1.CapacityTypeSpot, AvailabilityZone: zone,
-				PrivateIP: "10.0.0.5", PublicIP: ip,
+				PrivateIP: "10.0.0.5", PublicIP: ip, PricePerHour: "0.0208",
+				Idle: &v1alpha1.IdleState{InstanceID: inst, LastActivityTime: metav1.NewTime(time.Now().Add(-15 * time.Minute)),
+					LastActivitySignal: v1alpha1.IdleSignalSSH},
 				Endpoints:  []v1alpha1.Endpoint{{Name: "ssh", URL: "ssh://root@" + ip + ":22"}, {Name: "jupyter", URL: "http://" + ip + ":8888"}},
 				Conditions: ready(metav1.ConditionTrue, v1alpha1.ReasonReady),
 			},
-			wantXD: []string{"True", "Attached", "100", zone, vol, "", snap1, "dev"},
-			wantWS: []string{"True", "Running", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, "ssh://root@" + ip + ":22"},
+			wantXD: []string{"Attached", "100", "dev", "True", zone, vol, "", snap1},
+			wantWS: []string{"Running", "0.0208", "15m", "True", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, "ssh://root@" + ip + ":22"},
 		},
 		{
 			name: "hydrating after a restore",
@@ -108,8 +111,8 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				PrivateIP: "10.0.0.5", PublicIP: ip,
 				Conditions: ready(metav1.ConditionTrue, v1alpha1.ReasonReady),
 			},
-			wantXD: []string{"True", "Attached", "100", zone, vol, "45", snap1, "dev"},
-			wantWS: []string{"True", "Running", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
+			wantXD: []string{"Attached", "100", "dev", "True", zone, vol, "45", snap1},
+			wantWS: []string{"Running", "", "", "True", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
 		},
 		{
 			name: "prewarming after a restore",
@@ -127,8 +130,8 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				DrivePrewarm: &v1alpha1.DrivePrewarm{VolumeID: vol, Percent: ptr.To[int32](62)},
 				Conditions:   ready(metav1.ConditionTrue, v1alpha1.ReasonReady),
 			},
-			wantXD: []string{"True", "Attached", "100", zone, vol, "62", snap1, "dev"},
-			wantWS: []string{"True", "Running", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
+			wantXD: []string{"Attached", "100", "dev", "True", zone, vol, "62", snap1},
+			wantWS: []string{"Running", "", "", "True", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
 		},
 		{
 			name: "snapshotting after a flushed stop",
@@ -145,8 +148,8 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				PrivateIP: "10.0.0.5", PublicIP: ip,
 				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonStopping),
 			},
-			wantXD: []string{"False", "Snapshotting", "100", zone, vol, "", snap1, "dev"},
-			wantWS: []string{"False", "Terminating", "Stopping", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
+			wantXD: []string{"Snapshotting", "100", "dev", "False", zone, vol, "", snap1},
+			wantWS: []string{"Terminating", "", "", "False", "Stopping", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
 		},
 		{
 			name: "stopped and archived",
@@ -159,8 +162,8 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				Class: &v1alpha1.ResolvedClass{Name: "standard"}, ObservedGeneration: 1, Phase: v1alpha1.WorkstationPhaseStopped, Launches: 1,
 				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonStopped),
 			},
-			wantXD: []string{"True", "Archived", "100", "", "", "", snap2, ""},
-			wantWS: []string{"False", "Stopped", "Stopped", "standard", "home", "", "", "", "", ""},
+			wantXD: []string{"Archived", "100", "", "True", "", "", "", snap2},
+			wantWS: []string{"Stopped", "", "", "False", "Stopped", "standard", "home", "", "", "", "", ""},
 		},
 	} {
 		t.Run(step.name, func(t *testing.T) {
@@ -177,13 +180,21 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				}
 			}
 
-			tables, out := k.Get(t, "xdrives,workstations")
+			tables, out := k.Get(t, "xdrives,workstations", "-o", "wide")
 			if len(tables) != 2 {
 				t.Fatalf("kubectl get xdrives,workstations printed %d tables, want 2:\n%s", len(tables), out)
 			}
 			ExpectRow(t, tables[0], xdColumns, append([]string{"xdrive.xdrive.io/home"}, step.wantXD...))
 			ExpectRow(t, tables[1], wsColumns, append([]string{"workstation.xdrive.io/dev"}, step.wantWS...))
-			t.Logf("kubectl get xdrives,workstations:\n%s", out)
+			t.Logf("kubectl get xdrives,workstations -o wide:\n%s", out)
+
+			// Without -o wide: the phase, $/H and IDLE.
+			tables, out = k.Get(t, "xdrives,workstations")
+			if len(tables) != 2 {
+				t.Fatalf("kubectl get xdrives,workstations printed %d tables, want 2:\n%s", len(tables), out)
+			}
+			ExpectRow(t, tables[0], []string{"NAME", "PHASE", "SIZE", "WORKSTATION", "AGE"}, append([]string{"xdrive.xdrive.io/home"}, step.wantXD[:3]...))
+			ExpectRow(t, tables[1], []string{"NAME", "PHASE", "$/H", "IDLE", "AGE"}, append([]string{"workstation.xdrive.io/dev"}, step.wantWS[:3]...))
 		})
 	}
 }

@@ -57,8 +57,8 @@ func TestKubectlLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := env.Kubectl(t, ns)
-	xdColumns := []string{"NAME", "READY", "STATUS", "SIZE", "ZONE", "VOLUME", "INITIALIZED", "SNAPSHOT", "WORKSTATION", "AGE"}
-	wsColumns := []string{"NAME", "READY", "PHASE", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"}
+	xdColumns := []string{"NAME", "PHASE", "SIZE", "WORKSTATION", "READY", "ZONE", "VOLUME", "INITIALIZED", "SNAPSHOT", "AGE"}                      // -o wide
+	wsColumns := []string{"NAME", "PHASE", "$/H", "IDLE", "READY", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"} // -o wide
 
 	// wait polls until the drive and the Workstation are in the given phases.
 	wait := func(what string, dp v1alpha1.XDrivePhase, wp v1alpha1.WorkstationPhase, wsReady bool) (*v1alpha1.XDrive, *v1alpha1.Workstation) {
@@ -88,13 +88,13 @@ func TestKubectlLifecycle(t *testing.T) {
 	if xd.Status.VolumeID == "" || ws.Status.PublicIP == "" {
 		t.Fatalf("after launch: drive volume %q, workstation IP %q", xd.Status.VolumeID, ws.Status.PublicIP)
 	}
-	tables, out := k.Get(t, "xdrives,workstations")
+	tables, out := k.Get(t, "xdrives,workstations", "-o", "wide")
 	t.Logf("after launch:\n%s", out)
 	if len(tables) != 2 {
 		t.Fatalf("kubectl get xdrives,workstations printed %d tables, want 2", len(tables))
 	}
-	testenv.ExpectRow(t, tables[0], xdColumns, []string{"xdrive.xdrive.io/home", "True", "Attached", "20", "us-east-1a", xd.Status.VolumeID, "", "", "dev"})
-	testenv.ExpectRow(t, tables[1], wsColumns, []string{"workstation.xdrive.io/dev", "True", "Running", "Ready", harness.DefaultClass, "home", "t3.large", "Spot", "us-east-1a", ws.Status.PublicIP, "ssh://root@" + ws.Status.PublicIP + ":22"})
+	testenv.ExpectRow(t, tables[0], xdColumns, []string{"xdrive.xdrive.io/home", "Attached", "20", "dev", "True", "us-east-1a", xd.Status.VolumeID, "", ""})
+	testenv.ExpectRow(t, tables[1], wsColumns, []string{"workstation.xdrive.io/dev", "Running", ws.Status.PricePerHour, "", "True", "Ready", harness.DefaultClass, "home", "t3.large", "Spot", "us-east-1a", ws.Status.PublicIP, "ssh://root@" + ws.Status.PublicIP + ":22"})
 
 	if err := st.UpdateWorkstation(ctx, "dev", func(w *v1alpha1.Workstation) { w.Spec.State = v1alpha1.WorkstationStateStopped }); err != nil {
 		t.Fatal(err)
@@ -104,11 +104,11 @@ func TestKubectlLifecycle(t *testing.T) {
 	if xd.Status.LatestSnapshotID == "" || xd.Status.Holder != nil {
 		t.Fatalf("archived drive: snapshot %q, holder %+v", xd.Status.LatestSnapshotID, xd.Status.Holder)
 	}
-	tables, out = k.Get(t, "xdrives,workstations")
+	tables, out = k.Get(t, "xdrives,workstations", "-o", "wide")
 	t.Logf("after stop:\n%s", out)
 	if len(tables) != 2 {
 		t.Fatalf("kubectl get xdrives,workstations printed %d tables, want 2", len(tables))
 	}
-	testenv.ExpectRow(t, tables[0], xdColumns, []string{"xdrive.xdrive.io/home", "True", "Archived", "20", "", "", "", xd.Status.LatestSnapshotID, ""})
-	testenv.ExpectRow(t, tables[1], wsColumns, []string{"workstation.xdrive.io/dev", "False", "Stopped", "Stopped", harness.DefaultClass, "home", "", "", "", "", ""})
+	testenv.ExpectRow(t, tables[0], xdColumns, []string{"xdrive.xdrive.io/home", "Archived", "20", "", "True", "", "", "", xd.Status.LatestSnapshotID})
+	testenv.ExpectRow(t, tables[1], wsColumns, []string{"workstation.xdrive.io/dev", "Stopped", "", "", "False", "Stopped", harness.DefaultClass, "home", "", "", "", "", ""})
 }

@@ -87,7 +87,8 @@ func (s *scope) resolveClass(ctx context.Context) (*refusal, error) {
 	}
 	p := s.params(cls)
 	s.class = p
-	resolved := &v1alpha1.ResolvedClass{Name: cls.Name, SubnetIDs: p.subnetIDs, SecurityGroupIDs: p.securityGroupIDs, IAMInstanceProfile: p.profile}
+	resolved := &v1alpha1.ResolvedClass{Name: cls.Name, SubnetIDs: p.subnetIDs, SecurityGroupIDs: p.securityGroupIDs, IAMInstanceProfile: p.profile,
+		SSHUser: cls.Spec.SSHUser}
 	if s.st.Class != nil && s.st.Class.Name == cls.Name {
 		resolved.ImageID = s.st.Class.ImageID
 	}

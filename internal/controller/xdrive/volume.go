@@ -286,6 +286,7 @@ func (s *scope) snapshotting(ctx context.Context) (ctrl.Result, error) {
 		st.PendingSnapshot = nil
 		return s.snapshotAgain(ctx)
 	case sn.State != drives.SnapshotCompleted:
+		ps.Progress = sn.Progress // for people (kubectl xdrive stop --wait); nothing reads it back
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	st.LatestSnapshotID, st.RestoreSnapshotID = sn.ID, sn.ID
