@@ -119,8 +119,8 @@ type WorkstationClassSpec struct {
 	MaxOnDemandPricePerHour string `json:"maxOnDemandPricePerHour,omitempty"`
 
 	// onDemandPrices are on-demand prices by instance type, over the
-	// operator's list prices (which cover common types in us-east-1,
-	// us-east-2 and us-west-2): for other regions, types, or negotiated prices.
+	// operator's list prices (read from the Pricing API, else its committed
+	// table): for types either misses, or negotiated prices.
 	// +optional
 	// +listType=map
 	// +listMapKey=instanceType
