@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -92,10 +93,12 @@ type World struct {
 
 	// operatorClient is what the reconcilers use: reads may lag, status writes may conflict.
 	operatorClient client.Client
-	ws             *workstation.Reconciler
-	xd             *xdrive.Reconciler
-	gc             *gc.Collector
-	cache          *instances.Cache
+	// store reads and patches status without the fake client's JSON round trips.
+	store *store
+	ws    *workstation.Reconciler
+	xd    *xdrive.Reconciler
+	gc    *gc.Collector
+	cache *instances.Cache
 	// history keeps recent versions of each object, for stale reads.
 	history map[string][]client.Object
 	// deletedDrives are drives deleted with deletionPolicy Delete: their data may go.
@@ -208,6 +211,7 @@ func New(seed uint64) *World {
 		WithStatusSubresource(&v1alpha1.Workstation{}, &v1alpha1.XDrive{}).
 		WithIndex(&v1alpha1.Workstation{}, common.DriveRefIndex, common.WorkstationDrive).Build()
 	w.Client = base
+	w.store = &store{tracker: tracker, scheme: scheme, gvrs: map[reflect.Type]schema.GroupVersionResource{}}
 	w.operatorClient = interceptor.NewClient(base, interceptor.Funcs{
 		Get: w.laggingGet, SubResourcePatch: w.conflictingStatusPatch,
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
@@ -303,7 +307,7 @@ func key(obj client.Object) string {
 
 // laggingGet serves reconcilers an older version of an object now and then, as an informer cache would.
 func (w *World) laggingGet(ctx context.Context, c client.WithWatch, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if err := c.Get(ctx, k, obj, opts...); err != nil {
+	if err := w.store.storeGet(ctx, c, k, obj, opts...); err != nil {
 		return err
 	}
 	past := w.history[key(obj)]
@@ -325,6 +329,11 @@ func (w *World) conflictingStatusPatch(ctx context.Context, c client.Client, sub
 	if w.Rng.Float64() < w.ConflictRate {
 		w.logf("  status write of %s lost (conflict)", obj.GetName())
 		return apierrors.NewConflict(schema.GroupResource{Group: "xdrive.io", Resource: "status"}, obj.GetName(), fmt.Errorf("simulated"))
+	}
+	if sub == "status" {
+		if ok, err := w.store.patchStatus(obj, patch, opts); ok {
+			return err
+		}
 	}
 	return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 }
@@ -355,7 +364,7 @@ func (w *World) objects() []client.Object {
 // Workstations lists the Workstations as they are.
 func (w *World) Workstations() []v1alpha1.Workstation {
 	var list v1alpha1.WorkstationList
-	if err := w.Client.List(context.Background(), &list); err != nil {
+	if err := w.store.list(&v1alpha1.Workstation{}, &list); err != nil {
 		panic(err)
 	}
 	slices.SortFunc(list.Items, func(a, b v1alpha1.Workstation) int { return strings.Compare(a.Name, b.Name) })
@@ -365,7 +374,7 @@ func (w *World) Workstations() []v1alpha1.Workstation {
 // Drives lists the XDrives as they are.
 func (w *World) Drives() []v1alpha1.XDrive {
 	var list v1alpha1.XDriveList
-	if err := w.Client.List(context.Background(), &list); err != nil {
+	if err := w.store.list(&v1alpha1.XDrive{}, &list); err != nil {
 		panic(err)
 	}
 	slices.SortFunc(list.Items, func(a, b v1alpha1.XDrive) int { return strings.Compare(a.Name, b.Name) })
@@ -375,7 +384,7 @@ func (w *World) Drives() []v1alpha1.XDrive {
 // Workstation returns one Workstation as it is, or nil.
 func (w *World) Workstation(name string) *v1alpha1.Workstation {
 	ws := &v1alpha1.Workstation{}
-	if err := w.Client.Get(context.Background(), types.NamespacedName{Namespace: Namespace, Name: name}, ws); err != nil {
+	if _, err := w.store.get(types.NamespacedName{Namespace: Namespace, Name: name}, ws); err != nil {
 		return nil
 	}
 	return ws
@@ -384,7 +393,7 @@ func (w *World) Workstation(name string) *v1alpha1.Workstation {
 // Drive returns one XDrive as it is, or nil.
 func (w *World) Drive(name string) *v1alpha1.XDrive {
 	xd := &v1alpha1.XDrive{}
-	if err := w.Client.Get(context.Background(), types.NamespacedName{Namespace: Namespace, Name: name}, xd); err != nil {
+	if _, err := w.store.get(types.NamespacedName{Namespace: Namespace, Name: name}, xd); err != nil {
 		return nil
 	}
 	return xd
