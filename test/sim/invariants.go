@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -28,6 +29,8 @@ import (
 //	   an interruption, whichever side saw it first, until its spec changes;
 //	I8 a Workstation only ever names its own instances: an instance its
 //	   status records carries its UID (never an earlier object's of that name);
+//	I9 a drive's lease passes to another Workstation only once its holder
+//	   is gone, and only the holder gives it back (checked at each write);
 //	I7 the operator can always reach what it runs: a live instance that
 //	   carries an operator-owned security group has SSH from the operator in it;
 //	no reconcile panics;
@@ -35,6 +38,9 @@ import (
 func (w *World) CheckSafety() error {
 	if len(w.panics) > 0 {
 		return fmt.Errorf("panic: %s", w.panics[0])
+	}
+	if len(w.leaseBroken) > 0 {
+		return errors.New(w.leaseBroken[0])
 	}
 	vols := w.EC2.Volumes()
 	snaps := w.EC2.Snapshots()

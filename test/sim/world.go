@@ -118,6 +118,10 @@ type World struct {
 	dying bool
 	// panics are reconciles that panicked: each fails the seed.
 	panics []string
+	// leaseBroken are the drive leases taken from a live holder (I9).
+	leaseBroken []string
+	// reconciling is the reconcile running ("ws/NAME", "xd/NAME"), if any.
+	reconciling string
 	// halted are the Workstations (by UID) an interruption stopped under
 	// interruptionPolicy Stop, with the instance interrupted.
 	halted map[string]halt
@@ -154,10 +158,29 @@ func (w *World) fault(action string, effected bool) error {
 		w.logf("  CRASH: %s took effect; the manager dies before recording it", action)
 		return errDead
 	case effected && r < w.CrashInCallRate+w.LostAnswerRate:
+		if codes := retriedAnswers[action]; len(codes) > 0 && w.Rng.IntN(2) == 0 {
+			code := codes[w.Rng.IntN(len(codes))]
+			w.logf("  %s took effect; its answer is lost and the SDK's retry answers %s", action, code)
+			return &smithy.GenericAPIError{Code: code, Message: action + ": already done (simulated retry)", Fault: smithy.FaultClient}
+		}
 		w.logf("  %s took effect; its answer is lost", action)
 		return &smithy.GenericAPIError{Code: "InternalError", Message: action + ": answer lost (simulated)", Fault: smithy.FaultServer}
 	}
 	return nil
+}
+
+// retriedAnswers are EC2's answers to a call retried after it took effect
+// (the SDK retries a call whose answer timed out): what EC2 says of an
+// action already done. RunInstances' retry carries the same client token and
+// answers the same instance, TerminateInstances' the same state: no error.
+var retriedAnswers = map[string][]string{
+	"AttachVolume":                  {"VolumeInUse", "IncorrectState"},
+	"CreateSecurityGroup":           {"InvalidGroup.Duplicate"},
+	"AuthorizeSecurityGroupIngress": {"InvalidPermission.Duplicate"},
+	"RevokeSecurityGroupIngress":    {"InvalidPermission.NotFound"},
+	"DeleteSecurityGroup":           {"InvalidGroup.NotFound"},
+	"DeleteVolume":                  {"InvalidVolume.NotFound"},
+	"DeleteSnapshot":                {"InvalidSnapshot.NotFound"},
 }
 
 // deadWrite refuses every write of a manager that has died.
@@ -330,12 +353,49 @@ func (w *World) conflictingStatusPatch(ctx context.Context, c client.Client, sub
 		w.logf("  status write of %s lost (conflict)", obj.GetName())
 		return apierrors.NewConflict(schema.GroupResource{Group: "xdrive.io", Resource: "status"}, obj.GetName(), fmt.Errorf("simulated"))
 	}
+	var before *v1alpha1.XDrive
+	if xd, ok := obj.(*v1alpha1.XDrive); ok {
+		before = w.Drive(xd.Name)
+	}
 	if sub == "status" {
 		if ok, err := w.store.patchStatus(obj, patch, opts); ok {
+			if err == nil {
+				w.leaseKept(before, obj)
+			}
 			return err
 		}
 	}
-	return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+	err := c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+	if err == nil {
+		w.leaseKept(before, obj)
+	}
+	return err
+}
+
+// leaseKept checks I9 at each write of a drive's status: its lease passes
+// to another Workstation only once its holder is gone, and only the holder
+// gives it back.
+func (w *World) leaseKept(before *v1alpha1.XDrive, obj client.Object) {
+	after, ok := obj.(*v1alpha1.XDrive)
+	if !ok || before == nil || before.Status.Holder == nil {
+		return
+	}
+	b, a := before.Status.Holder, after.Status.Holder
+	if a != nil && a.UID == b.UID {
+		return
+	}
+	if ws := w.Workstation(b.Name); ws == nil || string(ws.UID) != b.UID {
+		return // the holder is gone: its lease is free
+	}
+	if a == nil && w.reconciling == "ws/"+b.Name {
+		return // the holder gave it back
+	}
+	taker := "nobody"
+	if a != nil {
+		taker = a.Name
+	}
+	w.leaseBroken = append(w.leaseBroken, fmt.Sprintf("I9: the lease of XDrive %s passed from Workstation %s, which still exists, to %s (during %s)",
+		after.Name, b.Name, taker, w.reconciling))
 }
 
 // remember records the current version of every object, for stale reads.
@@ -402,6 +462,8 @@ func (w *World) Drive(name string) *v1alpha1.XDrive {
 // ReconcileWorkstation runs the Workstation reconciler once.
 func (w *World) ReconcileWorkstation(name string) {
 	w.guard("reconcile ws/"+name, func() {
+		w.reconciling = "ws/" + name
+		defer func() { w.reconciling = "" }()
 		_, err := w.ws.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
 		w.logf("reconcile ws/%s -> %s %v", name, w.phaseOfWS(name), errText(err))
 	})
@@ -410,6 +472,8 @@ func (w *World) ReconcileWorkstation(name string) {
 // ReconcileDrive runs the XDrive reconciler once.
 func (w *World) ReconcileDrive(name string) {
 	w.guard("reconcile xd/"+name, func() {
+		w.reconciling = "xd/" + name
+		defer func() { w.reconciling = "" }()
 		_, err := w.xd.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
 		w.logf("reconcile xd/%s -> %s %v", name, w.phaseOfXD(name), errText(err))
 	})
