@@ -213,6 +213,8 @@ func (w *World) CheckSettled() error {
 			return fmt.Errorf("settle: Workstation %s wants to run but is %s", ws.Name, ws.Status.Phase)
 		case !want && ws.Status.Phase != "Stopped":
 			return fmt.Errorf("settle: Workstation %s is stopped but is %s", ws.Name, ws.Status.Phase)
+		case ws.Status.Phase == "Running" && !w.Agent.Mounted(ws.Status.InstanceID):
+			return fmt.Errorf("settle: Workstation %s is Running on %q, which does not have its drive mounted", ws.Name, ws.Status.InstanceID)
 		}
 	}
 	for _, xd := range w.Drives() {
