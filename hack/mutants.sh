@@ -46,7 +46,7 @@ for patch in "$root"/test/sim/mutants/*.patch; do
 	if [[ $by == sim ]]; then
 		hint="$(sed -n 's/^# seed: //p' "$patch" | head -1)"
 		bin="$scratch/sim.test"
-		if ! (cd "$scratch/tree" && go test -c -o "$bin" ./test/sim/ >"$log" 2>&1); then
+		if ! (cd "$scratch/tree" && go test -c -ldflags="-s -w" -o "$bin" ./test/sim/ >"$log" 2>&1); then
 			verdict="SURVIVED: the simulation does not build: $(grep -m1 -E 'error|cannot|undefined' "$log" || true)"
 		elif (cd "$scratch/tree/test/sim" && XDRIVE_SIM_SEEDS="$seeds" XDRIVE_SIM_FAILFAST=1 XDRIVE_SIM_PLAY_FIRST="$hint" \
 			"$bin" -test.count=1 -test.timeout 60m -test.run '^TestSeeds$' >"$log" 2>&1); then

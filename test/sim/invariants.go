@@ -128,16 +128,33 @@ func (w *World) haltHeld(insts []fakeec2.InstanceView) error {
 	return nil
 }
 
-// ownInstances is I8: the instance a Workstation records is its own.
+// ownInstances is I8: the instance a Workstation records is its own; and
+// every live instance of a Workstation is known to it: named by its status,
+// its teardown, or covered by its launch record (a launch whose answer was lost).
 func (w *World) ownInstances(insts []fakeec2.InstanceView) error {
 	owner := map[string]string{}
 	for _, i := range insts {
 		owner[i.ID] = i.Tags[cloud.TagOwnerUID]
 	}
-	for _, ws := range w.Workstations() {
+	byUID := map[string]*v1alpha1.Workstation{}
+	wss := w.Workstations()
+	for k := range wss {
+		ws := &wss[k]
+		byUID[string(ws.UID)] = ws
 		if id := ws.Status.InstanceID; id != "" && owner[id] != string(ws.UID) {
 			return fmt.Errorf("I8: Workstation %s (%s) names instance %s of %q", ws.Name, ws.UID, id, owner[id])
 		}
+	}
+	for _, i := range insts {
+		ws := byUID[i.Tags[cloud.TagOwnerUID]]
+		if ws == nil || i.Tags[cloud.TagCluster] != Cluster || (i.State != fakeec2.StatePending && i.State != fakeec2.StateRunning) {
+			continue
+		}
+		st := ws.Status
+		if st.InstanceID == i.ID || st.Launch != nil || (st.Teardown != nil && st.Teardown.InstanceID == i.ID) {
+			continue
+		}
+		return fmt.Errorf("I8: instance %s of Workstation %s is %s, and its status neither names it nor records a launch", i.ID, ws.Name, i.State)
 	}
 	return nil
 }
