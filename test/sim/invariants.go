@@ -130,7 +130,9 @@ func (w *World) haltHeld(insts []fakeec2.InstanceView) error {
 
 // ownInstances is I8: the instance a Workstation records is its own; and
 // every live instance of a Workstation is known to it: named by its status,
-// its teardown, or covered by its launch record (a launch whose answer was lost).
+// its teardown, or covered by its launch record (a launch whose answer was
+// lost). An instance EC2 once left out of its listings is exempt: a launch
+// dropped while its instance could not be listed leaves it to the collector.
 func (w *World) ownInstances(insts []fakeec2.InstanceView) error {
 	owner := map[string]string{}
 	for _, i := range insts {
@@ -147,7 +149,7 @@ func (w *World) ownInstances(insts []fakeec2.InstanceView) error {
 	}
 	for _, i := range insts {
 		ws := byUID[i.Tags[cloud.TagOwnerUID]]
-		if ws == nil || i.Tags[cloud.TagCluster] != Cluster || (i.State != fakeec2.StatePending && i.State != fakeec2.StateRunning) {
+		if ws == nil || w.hidden[i.ID] || i.Tags[cloud.TagCluster] != Cluster || (i.State != fakeec2.StatePending && i.State != fakeec2.StateRunning) {
 			continue
 		}
 		st := ws.Status

@@ -118,6 +118,8 @@ type World struct {
 	dying bool
 	// panics are reconciles that panicked: each fails the seed.
 	panics []string
+	// hidden are the instances EC2 once left out of its listings.
+	hidden map[string]bool
 	// leaseBroken are the drive leases taken from a live holder (I9).
 	leaseBroken []string
 	// reconciling is the reconcile running ("ws/NAME", "xd/NAME"), if any.
@@ -222,6 +224,7 @@ func New(seed uint64) *World {
 		created:        map[string][]string{},
 		halted:         map[string]halt{},
 		notices:        map[string]spotNotice{},
+		hidden:         map[string]bool{},
 	}
 	// Half the seeds launch an image whose root volume outlives its instance.
 	w.EC2 = fakeec2.New(fakeec2.Options{Cluster: Cluster, Now: w.Clock.Now, KeepRootVolumes: seed%2 == 0})
