@@ -88,7 +88,7 @@ func TestSeeds(t *testing.T) {
 		first, _, _ := strings.Cut(broken[0].Error(), "\n")
 		t.Fatalf("%d of %d seeds played broke an invariant; first failing %s", len(broken), played, first)
 	}
-	t.Logf("%d seeds of %d steps each kept I1-I7", n, *stepFlag)
+	t.Logf("%d seeds of %d steps each kept every invariant", n, *stepFlag)
 }
 
 // playOrder is the seeds first..first+n-1, those named in
