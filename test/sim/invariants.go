@@ -238,6 +238,15 @@ func (w *World) CheckSettled() error {
 	}
 	for _, xd := range w.Drives() {
 		referenced[xd.Status.VolumeID] = true
+		// A stopped Workstation holds no lease of a drive it no longer names.
+		// (A running one still may: it gives the old lease back only once
+		// stopped, a leak the lead knows of.)
+		if h := xd.Status.Holder; h != nil {
+			if ws := w.Workstation(h.Name); ws != nil && string(ws.UID) == h.UID && ws.Spec.DriveRef.Name != xd.Name &&
+				ws.Status.Phase == v1alpha1.WorkstationPhaseStopped {
+				return fmt.Errorf("settle: XDrive %s is held by Workstation %s, stopped, which now names XDrive %s", xd.Name, h.Name, ws.Spec.DriveRef.Name)
+			}
+		}
 		if !xd.DeletionTimestamp.IsZero() && !w.holdsWithInstance(xd) {
 			return fmt.Errorf("settle: XDrive %s is still being deleted (phase %s, holder %q)", xd.Name, xd.Status.Phase, xd.Status.HolderName())
 		}
