@@ -2,10 +2,13 @@
 # Applies each mutant of test/sim/mutants/ (a patch that removes one guard)
 # to a scratch copy of the tree and runs what must kill it:
 #   "# killed-by: sim"                  the simulation as `make test` runs it
-#                                       (the same seeds; it stops at the first
-#                                       broken one and names it), then, if
-#                                       the seeds let it live, the scenarios;
+#                                       (the same seeds, built once per mutant;
+#                                       it stops at the first broken one and
+#                                       names it), then, if the seeds let it
+#                                       live, the scenarios;
 #   "# killed-by: TestName (pkg/path)"  that test.
+# "# seed: N" names the seed that killed it last: it is played first (the
+# same seeds run, in an order that fails fast).
 # The tree itself is never changed. Fails if any mutant survives or no
 # longer applies. MUTANTS=regexp picks some; SIM_SEEDS as in make test.
 set -euo pipefail
@@ -41,8 +44,13 @@ for patch in "$root"/test/sim/mutants/*.patch; do
 	log="$scratch/$name.log"
 	verdict=""
 	if [[ $by == sim ]]; then
-		if (cd "$scratch/tree" && XDRIVE_SIM_SEEDS="$seeds" XDRIVE_SIM_FAILFAST=1 go test -count=1 -timeout 60m -run '^TestSeeds$' ./test/sim/ >"$log" 2>&1); then
-			if (cd "$scratch/tree" && go test -count=1 -timeout 60m -skip '^TestSeeds?$' ./test/sim/ >"$log.scen" 2>&1); then
+		hint="$(sed -n 's/^# seed: //p' "$patch" | head -1)"
+		bin="$scratch/sim.test"
+		if ! (cd "$scratch/tree" && go test -c -ldflags="-s -w" -o "$bin" ./test/sim/ >"$log" 2>&1); then
+			verdict="SURVIVED: the simulation does not build: $(grep -m1 -E 'error|cannot|undefined' "$log" || true)"
+		elif (cd "$scratch/tree/test/sim" && XDRIVE_SIM_SEEDS="$seeds" XDRIVE_SIM_FAILFAST=1 XDRIVE_SIM_PLAY_FIRST="$hint" \
+			"$bin" -test.count=1 -test.timeout 60m -test.run '^TestSeeds$' >"$log" 2>&1); then
+			if (cd "$scratch/tree/test/sim" && "$bin" -test.count=1 -test.timeout 60m -test.skip '^TestSeeds?$' >"$log.scen" 2>&1); then
 				verdict="SURVIVED: all $seeds seeds and every scenario passed"
 			else
 				verdict="SURVIVED the seeds (a scenario only: $(grep -m1 -oE -- '--- FAIL: [A-Za-z0-9_]+' "$log.scen" || true))"

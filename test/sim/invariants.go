@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -28,6 +29,8 @@ import (
 //	   an interruption, whichever side saw it first, until its spec changes;
 //	I8 a Workstation only ever names its own instances: an instance its
 //	   status records carries its UID (never an earlier object's of that name);
+//	I9 a drive's lease passes to another Workstation only once its holder
+//	   is gone, and only the holder gives it back (checked at each write);
 //	I7 the operator can always reach what it runs: a live instance that
 //	   carries an operator-owned security group has SSH from the operator in it;
 //	no reconcile panics;
@@ -35,6 +38,9 @@ import (
 func (w *World) CheckSafety() error {
 	if len(w.panics) > 0 {
 		return fmt.Errorf("panic: %s", w.panics[0])
+	}
+	if len(w.leaseBroken) > 0 {
+		return errors.New(w.leaseBroken[0])
 	}
 	vols := w.EC2.Volumes()
 	snaps := w.EC2.Snapshots()
@@ -122,16 +128,35 @@ func (w *World) haltHeld(insts []fakeec2.InstanceView) error {
 	return nil
 }
 
-// ownInstances is I8: the instance a Workstation records is its own.
+// ownInstances is I8: the instance a Workstation records is its own; and
+// every live instance of a Workstation is known to it: named by its status,
+// its teardown, or covered by its launch record (a launch whose answer was
+// lost). An instance EC2 once left out of its listings is exempt: a launch
+// dropped while its instance could not be listed leaves it to the collector.
 func (w *World) ownInstances(insts []fakeec2.InstanceView) error {
 	owner := map[string]string{}
 	for _, i := range insts {
 		owner[i.ID] = i.Tags[cloud.TagOwnerUID]
 	}
-	for _, ws := range w.Workstations() {
+	byUID := map[string]*v1alpha1.Workstation{}
+	wss := w.Workstations()
+	for k := range wss {
+		ws := &wss[k]
+		byUID[string(ws.UID)] = ws
 		if id := ws.Status.InstanceID; id != "" && owner[id] != string(ws.UID) {
 			return fmt.Errorf("I8: Workstation %s (%s) names instance %s of %q", ws.Name, ws.UID, id, owner[id])
 		}
+	}
+	for _, i := range insts {
+		ws := byUID[i.Tags[cloud.TagOwnerUID]]
+		if ws == nil || w.hidden[i.ID] || i.Tags[cloud.TagCluster] != Cluster || (i.State != fakeec2.StatePending && i.State != fakeec2.StateRunning) {
+			continue
+		}
+		st := ws.Status
+		if st.InstanceID == i.ID || st.Launch != nil || (st.Teardown != nil && st.Teardown.InstanceID == i.ID) {
+			continue
+		}
+		return fmt.Errorf("I8: instance %s of Workstation %s is %s, and its status neither names it nor records a launch", i.ID, ws.Name, i.State)
 	}
 	return nil
 }
@@ -207,10 +232,21 @@ func (w *World) CheckSettled() error {
 			return fmt.Errorf("settle: Workstation %s wants to run but is %s", ws.Name, ws.Status.Phase)
 		case !want && ws.Status.Phase != "Stopped":
 			return fmt.Errorf("settle: Workstation %s is stopped but is %s", ws.Name, ws.Status.Phase)
+		case ws.Status.Phase == "Running" && !w.Agent.Mounted(ws.Status.InstanceID):
+			return fmt.Errorf("settle: Workstation %s is Running on %q, which does not have its drive mounted", ws.Name, ws.Status.InstanceID)
 		}
 	}
 	for _, xd := range w.Drives() {
 		referenced[xd.Status.VolumeID] = true
+		// A stopped Workstation holds no lease of a drive it no longer names.
+		// (A running one still may: it gives the old lease back only once
+		// stopped, a leak the lead knows of.)
+		if h := xd.Status.Holder; h != nil {
+			if ws := w.Workstation(h.Name); ws != nil && string(ws.UID) == h.UID && ws.Spec.DriveRef.Name != xd.Name &&
+				ws.Status.Phase == v1alpha1.WorkstationPhaseStopped {
+				return fmt.Errorf("settle: XDrive %s is held by Workstation %s, stopped, which now names XDrive %s", xd.Name, h.Name, ws.Spec.DriveRef.Name)
+			}
+		}
 		if !xd.DeletionTimestamp.IsZero() && !w.holdsWithInstance(xd) {
 			return fmt.Errorf("settle: XDrive %s is still being deleted (phase %s, holder %q)", xd.Name, xd.Status.Phase, xd.Status.HolderName())
 		}

@@ -59,6 +59,12 @@ func (w *World) setup() {
 	}
 	// The default tolerance, one that reattaches only in the cheapest zone, and (twice as often) one that always reattaches.
 	w.ReattachTolerance = []*int32{nil, ptr.To[int32](0), ptr.To[int32](1000), ptr.To[int32](1000)}[w.Rng.IntN(4)]
+	// A third of the seeds start with the instance of an earlier Workstation
+	// named dev, deleted while the manager was down, whose launch record was
+	// lost: the new dev never adopts it (I8) and the collector ends it (I3).
+	if w.Rng.IntN(3) == 0 {
+		w.seedPredecessor("dev", "home")
+	}
 	policies := []v1alpha1.DeletionPolicy{v1alpha1.DeletionPolicyRetain, v1alpha1.DeletionPolicyDelete}
 	w.CreateDrive("home", policies[w.Rng.IntN(2)])
 	capacity := []v1alpha1.CapacityType{v1alpha1.CapacityTypeSpot, v1alpha1.CapacityTypeOnDemand}
@@ -74,6 +80,19 @@ func (w *World) setup() {
 	if w.Rng.IntN(2) == 0 {
 		w.setAccess("dev", true)
 	}
+}
+
+// seedPredecessor launches an instance as a lost launch of an earlier
+// Workstation of this name would have: the same tags, another owner UID.
+func (w *World) seedPredecessor(name, drive string) {
+	id, err := w.EC2.SeedInstance("t3.large", "us-east-1a", map[string]string{
+		cloud.TagCluster: Cluster, cloud.TagWorkstation: Namespace + "/" + name, cloud.TagOwnerUID: string(w.uid()),
+		cloud.TagDrive: Namespace + "/" + drive, cloud.TagName: name, cloud.TagLaunchAttempt: "1",
+	})
+	if err != nil {
+		panic(err)
+	}
+	w.logf("aws: instance %s of an earlier ws/%s runs", id, name)
 }
 
 // Settle stops the events and lets the operator catch up, then checks I3 and
@@ -364,13 +383,17 @@ func (w *World) awsEvent() {
 	live := w.liveInstances()
 	switch w.Rng.IntN(10) {
 	case 8:
-		// A spot instance sees the notice at IMDS; the queue's copy comes later, or never.
+		// A spot instance sees the notice at IMDS; the queue's copy comes later,
+		// or never. Its watcher releases the drive if it is still mounted and
+		// the watcher runs (a third of the time it is down). When nothing on
+		// the instance acts, the operator learns of the notice from the reclaim.
 		spot := slices.DeleteFunc(slices.Clone(live), func(i fakeec2.InstanceView) bool { return !i.Spot })
 		if len(spot) > 0 {
 			i := spot[w.Rng.IntN(len(spot))]
-			if w.Agent.SelfRelease(i.ID) {
-				w.spotNotice(i, true)
+			if w.Rng.IntN(3) == 0 || !w.Agent.SelfRelease(i.ID) {
+				w.logf("aws: spot notice at IMDS of %s; its watcher does not act", i.ID)
 			}
+			w.spotNotice(i, true)
 		}
 	case 9:
 		if len(live) > 0 {
@@ -403,6 +426,7 @@ func (w *World) awsEvent() {
 		if len(live) > 0 {
 			i := live[w.Rng.IntN(len(live))]
 			w.EC2.HideInstance(i.ID, 1+w.Rng.IntN(3))
+			w.hidden[i.ID] = true
 			w.logf("aws: instance %s missing from the next listings", i.ID)
 		}
 	case 4:
@@ -419,7 +443,16 @@ func (w *World) awsEvent() {
 			w.logf("aws: pending snapshot %s deleted from outside", id)
 		}
 	case 7:
-		// The next reattach fails: a transient error, or one that sends the Workstation back to the snapshot.
+		// The next reattach fails: a transient error, or one that sends the
+		// Workstation back to the snapshot; or it takes effect and its answer
+		// is lost, so that the SDK's retry answers what EC2 says of an
+		// attachment already made.
+		if w.Rng.IntN(2) == 0 {
+			code := []string{"InternalError", "VolumeInUse", "IncorrectState"}[w.Rng.IntN(3)]
+			w.EC2.InjectError("AttachVolume", code, true, 1)
+			w.logf("aws: the next AttachVolume takes effect and answers %s", code)
+			return
+		}
 		code := []string{"InternalError", "VolumeInUse", "IncorrectInstanceState"}[w.Rng.IntN(3)]
 		w.EC2.InjectError("AttachVolume", code, false, 1)
 		w.logf("aws: the next AttachVolume fails with %s", code)

@@ -55,7 +55,10 @@ func TestSeeds(t *testing.T) {
 			}
 		})
 	}
-	for seed := first; seed < first+uint64(n) && (!failFast || !failed.Load()); seed++ {
+	for _, seed := range playOrder(first, uint64(n)) {
+		if failFast && failed.Load() {
+			break
+		}
 		seedsCh <- seed
 	}
 	close(seedsCh)
@@ -85,7 +88,27 @@ func TestSeeds(t *testing.T) {
 		first, _, _ := strings.Cut(broken[0].Error(), "\n")
 		t.Fatalf("%d of %d seeds played broke an invariant; first failing %s", len(broken), played, first)
 	}
-	t.Logf("%d seeds of %d steps each kept I1-I7", n, *stepFlag)
+	t.Logf("%d seeds of %d steps each kept every invariant", n, *stepFlag)
+}
+
+// playOrder is the seeds first..first+n-1, those named in
+// XDRIVE_SIM_PLAY_FIRST (comma-separated; make mutants names the seed that
+// killed a mutant last) first: the same seeds, in an order that fails fast.
+func playOrder(first, n uint64) []uint64 {
+	var order []uint64
+	early := map[uint64]bool{}
+	for f := range strings.SplitSeq(os.Getenv("XDRIVE_SIM_PLAY_FIRST"), ",") {
+		if s, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64); err == nil && s >= first && s < first+n && !early[s] {
+			early[s] = true
+			order = append(order, s)
+		}
+	}
+	for s := first; s < first+n; s++ {
+		if !early[s] {
+			order = append(order, s)
+		}
+	}
+	return order
 }
 
 // TestSeed replays one seed with its whole trace: go test ./test/sim/ -run TestSeed -seed N -v

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -92,10 +93,12 @@ type World struct {
 
 	// operatorClient is what the reconcilers use: reads may lag, status writes may conflict.
 	operatorClient client.Client
-	ws             *workstation.Reconciler
-	xd             *xdrive.Reconciler
-	gc             *gc.Collector
-	cache          *instances.Cache
+	// store reads and patches status without the fake client's JSON round trips.
+	store *store
+	ws    *workstation.Reconciler
+	xd    *xdrive.Reconciler
+	gc    *gc.Collector
+	cache *instances.Cache
 	// history keeps recent versions of each object, for stale reads.
 	history map[string][]client.Object
 	// deletedDrives are drives deleted with deletionPolicy Delete: their data may go.
@@ -115,6 +118,12 @@ type World struct {
 	dying bool
 	// panics are reconciles that panicked: each fails the seed.
 	panics []string
+	// hidden are the instances EC2 once left out of its listings.
+	hidden map[string]bool
+	// leaseBroken are the drive leases taken from a live holder (I9).
+	leaseBroken []string
+	// reconciling is the reconcile running ("ws/NAME", "xd/NAME"), if any.
+	reconciling string
 	// halted are the Workstations (by UID) an interruption stopped under
 	// interruptionPolicy Stop, with the instance interrupted.
 	halted map[string]halt
@@ -151,10 +160,29 @@ func (w *World) fault(action string, effected bool) error {
 		w.logf("  CRASH: %s took effect; the manager dies before recording it", action)
 		return errDead
 	case effected && r < w.CrashInCallRate+w.LostAnswerRate:
+		if codes := retriedAnswers[action]; len(codes) > 0 && w.Rng.IntN(2) == 0 {
+			code := codes[w.Rng.IntN(len(codes))]
+			w.logf("  %s took effect; its answer is lost and the SDK's retry answers %s", action, code)
+			return &smithy.GenericAPIError{Code: code, Message: action + ": already done (simulated retry)", Fault: smithy.FaultClient}
+		}
 		w.logf("  %s took effect; its answer is lost", action)
 		return &smithy.GenericAPIError{Code: "InternalError", Message: action + ": answer lost (simulated)", Fault: smithy.FaultServer}
 	}
 	return nil
+}
+
+// retriedAnswers are EC2's answers to a call retried after it took effect
+// (the SDK retries a call whose answer timed out): what EC2 says of an
+// action already done. RunInstances' retry carries the same client token and
+// answers the same instance, TerminateInstances' the same state: no error.
+var retriedAnswers = map[string][]string{
+	"AttachVolume":                  {"VolumeInUse", "IncorrectState"},
+	"CreateSecurityGroup":           {"InvalidGroup.Duplicate"},
+	"AuthorizeSecurityGroupIngress": {"InvalidPermission.Duplicate"},
+	"RevokeSecurityGroupIngress":    {"InvalidPermission.NotFound"},
+	"DeleteSecurityGroup":           {"InvalidGroup.NotFound"},
+	"DeleteVolume":                  {"InvalidVolume.NotFound"},
+	"DeleteSnapshot":                {"InvalidSnapshot.NotFound"},
 }
 
 // deadWrite refuses every write of a manager that has died.
@@ -196,6 +224,7 @@ func New(seed uint64) *World {
 		created:        map[string][]string{},
 		halted:         map[string]halt{},
 		notices:        map[string]spotNotice{},
+		hidden:         map[string]bool{},
 	}
 	// Half the seeds launch an image whose root volume outlives its instance.
 	w.EC2 = fakeec2.New(fakeec2.Options{Cluster: Cluster, Now: w.Clock.Now, KeepRootVolumes: seed%2 == 0})
@@ -208,6 +237,7 @@ func New(seed uint64) *World {
 		WithStatusSubresource(&v1alpha1.Workstation{}, &v1alpha1.XDrive{}).
 		WithIndex(&v1alpha1.Workstation{}, common.DriveRefIndex, common.WorkstationDrive).Build()
 	w.Client = base
+	w.store = &store{tracker: tracker, scheme: scheme, gvrs: map[reflect.Type]schema.GroupVersionResource{}}
 	w.operatorClient = interceptor.NewClient(base, interceptor.Funcs{
 		Get: w.laggingGet, SubResourcePatch: w.conflictingStatusPatch,
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
@@ -303,7 +333,7 @@ func key(obj client.Object) string {
 
 // laggingGet serves reconcilers an older version of an object now and then, as an informer cache would.
 func (w *World) laggingGet(ctx context.Context, c client.WithWatch, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if err := c.Get(ctx, k, obj, opts...); err != nil {
+	if err := w.store.storeGet(ctx, c, k, obj, opts...); err != nil {
 		return err
 	}
 	past := w.history[key(obj)]
@@ -326,7 +356,49 @@ func (w *World) conflictingStatusPatch(ctx context.Context, c client.Client, sub
 		w.logf("  status write of %s lost (conflict)", obj.GetName())
 		return apierrors.NewConflict(schema.GroupResource{Group: "xdrive.io", Resource: "status"}, obj.GetName(), fmt.Errorf("simulated"))
 	}
-	return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+	var before *v1alpha1.XDrive
+	if xd, ok := obj.(*v1alpha1.XDrive); ok {
+		before = w.Drive(xd.Name)
+	}
+	if sub == "status" {
+		if ok, err := w.store.patchStatus(obj, patch, opts); ok {
+			if err == nil {
+				w.leaseKept(before, obj)
+			}
+			return err
+		}
+	}
+	err := c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+	if err == nil {
+		w.leaseKept(before, obj)
+	}
+	return err
+}
+
+// leaseKept checks I9 at each write of a drive's status: its lease passes
+// to another Workstation only once its holder is gone, and only the holder
+// gives it back.
+func (w *World) leaseKept(before *v1alpha1.XDrive, obj client.Object) {
+	after, ok := obj.(*v1alpha1.XDrive)
+	if !ok || before == nil || before.Status.Holder == nil {
+		return
+	}
+	b, a := before.Status.Holder, after.Status.Holder
+	if a != nil && a.UID == b.UID {
+		return
+	}
+	if ws := w.Workstation(b.Name); ws == nil || string(ws.UID) != b.UID {
+		return // the holder is gone: its lease is free
+	}
+	if a == nil && w.reconciling == "ws/"+b.Name {
+		return // the holder gave it back
+	}
+	taker := "nobody"
+	if a != nil {
+		taker = a.Name
+	}
+	w.leaseBroken = append(w.leaseBroken, fmt.Sprintf("I9: the lease of XDrive %s passed from Workstation %s, which still exists, to %s (during %s)",
+		after.Name, b.Name, taker, w.reconciling))
 }
 
 // remember records the current version of every object, for stale reads.
@@ -355,7 +427,7 @@ func (w *World) objects() []client.Object {
 // Workstations lists the Workstations as they are.
 func (w *World) Workstations() []v1alpha1.Workstation {
 	var list v1alpha1.WorkstationList
-	if err := w.Client.List(context.Background(), &list); err != nil {
+	if err := w.store.list(&v1alpha1.Workstation{}, &list); err != nil {
 		panic(err)
 	}
 	slices.SortFunc(list.Items, func(a, b v1alpha1.Workstation) int { return strings.Compare(a.Name, b.Name) })
@@ -365,7 +437,7 @@ func (w *World) Workstations() []v1alpha1.Workstation {
 // Drives lists the XDrives as they are.
 func (w *World) Drives() []v1alpha1.XDrive {
 	var list v1alpha1.XDriveList
-	if err := w.Client.List(context.Background(), &list); err != nil {
+	if err := w.store.list(&v1alpha1.XDrive{}, &list); err != nil {
 		panic(err)
 	}
 	slices.SortFunc(list.Items, func(a, b v1alpha1.XDrive) int { return strings.Compare(a.Name, b.Name) })
@@ -375,7 +447,7 @@ func (w *World) Drives() []v1alpha1.XDrive {
 // Workstation returns one Workstation as it is, or nil.
 func (w *World) Workstation(name string) *v1alpha1.Workstation {
 	ws := &v1alpha1.Workstation{}
-	if err := w.Client.Get(context.Background(), types.NamespacedName{Namespace: Namespace, Name: name}, ws); err != nil {
+	if _, err := w.store.get(types.NamespacedName{Namespace: Namespace, Name: name}, ws); err != nil {
 		return nil
 	}
 	return ws
@@ -384,7 +456,7 @@ func (w *World) Workstation(name string) *v1alpha1.Workstation {
 // Drive returns one XDrive as it is, or nil.
 func (w *World) Drive(name string) *v1alpha1.XDrive {
 	xd := &v1alpha1.XDrive{}
-	if err := w.Client.Get(context.Background(), types.NamespacedName{Namespace: Namespace, Name: name}, xd); err != nil {
+	if _, err := w.store.get(types.NamespacedName{Namespace: Namespace, Name: name}, xd); err != nil {
 		return nil
 	}
 	return xd
@@ -393,6 +465,8 @@ func (w *World) Drive(name string) *v1alpha1.XDrive {
 // ReconcileWorkstation runs the Workstation reconciler once.
 func (w *World) ReconcileWorkstation(name string) {
 	w.guard("reconcile ws/"+name, func() {
+		w.reconciling = "ws/" + name
+		defer func() { w.reconciling = "" }()
 		_, err := w.ws.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
 		w.logf("reconcile ws/%s -> %s %v", name, w.phaseOfWS(name), errText(err))
 	})
@@ -401,6 +475,8 @@ func (w *World) ReconcileWorkstation(name string) {
 // ReconcileDrive runs the XDrive reconciler once.
 func (w *World) ReconcileDrive(name string) {
 	w.guard("reconcile xd/"+name, func() {
+		w.reconciling = "xd/" + name
+		defer func() { w.reconciling = "" }()
 		_, err := w.xd.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
 		w.logf("reconcile xd/%s -> %s %v", name, w.phaseOfXD(name), errText(err))
 	})
