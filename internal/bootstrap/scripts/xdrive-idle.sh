@@ -57,8 +57,11 @@ tcp_conns() {
 	if [[ -n $lp ]]; then printf '%s %s 0\n' "$lp" "$peer"; fi
 }
 
-# sig_ssh: login sessions (who), and connections to sshd (port-forwards)
-# other than the operator's own.
+# sig_ssh: login sessions on a terminal (who), and connections to sshd
+# (port-forwards, commands, IDEs) other than the operator's own. A who that
+# reads logind (coreutils 9.4 on) also lists sessions without a terminal,
+# e.g. "root sshd pid:1234 ...", the operator's own among them: those count
+# by their connection instead.
 sig_ssh() {
 	local sessions conns lp peer _ n=0 ssm
 	local -a me
@@ -70,7 +73,7 @@ sig_ssh() {
 	while read -r lp peer _; do
 		if [[ $lp == "${me[3]}" && ! ($peer == *"${me[0]}"* && ${peer##*:} == "${me[1]}") ]]; then n=$((n + 1)); fi
 	done <<<"$conns"
-	sessions=$(grep -c . <<<"$sessions") || true
+	sessions=$(awk '$2 ~ /^(pts\/|tty|console$|:[0-9])/' <<<"$sessions" | grep -c .) || true
 	ssm=$(procs_named ssm-session-worker | grep -c .) || true
 	if ((sessions + n + ssm > 0)); then
 		signal ssh active "$sessions sessions, $n other connections, $ssm SSM sessions"
