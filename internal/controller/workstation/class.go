@@ -20,6 +20,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
@@ -176,9 +177,8 @@ func IsDefaultClass(c *v1alpha1.WorkstationClass) bool {
 // checkRestore looks at the snapshot the drive is about to be restored from,
 // right before a launch: never another drive's, and untagged only if allowed.
 func (s *scope) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cls *v1alpha1.WorkstationClass) (*refusal, error) {
-	id := xd.Status.RestoreSnapshotID
-	h := xd.Status.Holder
-	if id == "" || !s.wants() || h == nil || h.UID != string(s.ws.UID) || xd.Status.Phase != v1alpha1.XDrivePhaseArchived {
+	id := handoff.RestoreSnapshot(xd)
+	if id == "" || !s.wants() || !handoff.HeldBy(xd, string(s.ws.UID)) || !handoff.Archived(xd) {
 		return nil, nil
 	}
 	sn, found, err := s.r.Volumes.Snapshot(ctx, id)

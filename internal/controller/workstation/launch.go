@@ -19,6 +19,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
@@ -55,7 +56,7 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 		s.waitFor(v1alpha1.ReasonDriveNotFound, "XDrive %s is being deleted; this Workstation launches once a drive of that name exists again", xd.Name)
 		return ctrl.Result{}, nil
 	}
-	if xd.Status.Phase == "" {
+	if !handoff.Reconciled(xd) {
 		// The drive's first look at AWS comes first: a lease written meanwhile would make it look twice.
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be reconciled", xd.Name)
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
@@ -64,12 +65,12 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: time.Minute}, client.IgnoreNotFound(err)
 	}
 	reuse := s.reusableVolume(xd)
-	if xd.Status.Phase != v1alpha1.XDrivePhaseArchived && reuse == "" {
-		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be archived (it is %s)", xd.Name, orDefault(string(xd.Status.Phase), "new"))
+	if !handoff.Archived(xd) && reuse == "" {
+		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be archived (it is %s)", xd.Name, orDefault(string(handoff.Phase(xd)), "new"))
 		return ctrl.Result{}, nil
 	}
 	if st.FailedRestoreSnapshotID != "" {
-		if xd.Status.RestoreSnapshotID == st.FailedRestoreSnapshotID {
+		if handoff.RestoreSnapshot(xd) == st.FailedRestoreSnapshotID {
 			s.waitFor(v1alpha1.ReasonRestoreMissing, "Snapshot %s is gone; waiting for XDrive %s to pick another", st.FailedRestoreSnapshotID, xd.Name)
 			return ctrl.Result{}, nil
 		}
@@ -92,9 +93,9 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: time.Millisecond}, err
 	}
 	o, reattach := s.placeNear(xd, reuse, candidates)
-	if !reattach && xd.Status.Phase != v1alpha1.XDrivePhaseArchived {
+	if !reattach && !handoff.Archived(xd) {
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to archive volume %s, which is not reattached (it is %s)",
-			xd.Name, xd.Status.VolumeID, xd.Status.Phase)
+			xd.Name, handoff.VolumeID(xd), handoff.Phase(xd))
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	if left, err := s.driveVolumeLeft(ctx, xd); err != nil || left != "" && (!reattach || left != reuse) {
@@ -104,7 +105,7 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	st.Launches++
 	st.Launch = &v1alpha1.LaunchAttempt{
 		Attempt: st.Launches, Offering: o.Key(), SubnetID: o.SubnetID, SpotPrice: spotPrice(o), PricePerHour: o.Price,
-		SnapshotID: xd.Status.RestoreSnapshotID, Candidates: int32(len(candidates)), StartTime: metav1.NewTime(s.now),
+		SnapshotID: handoff.RestoreSnapshot(xd), Candidates: int32(len(candidates)), StartTime: metav1.NewTime(s.now),
 	}
 	st.ReattachVolumeID = ""
 	if reattach {
@@ -126,7 +127,7 @@ func (s *scope) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (strin
 	}
 	for _, v := range vols {
 		ours, err := s.r.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, cloud.ObjectKey(xd.Namespace, xd.Name),
-			xd.Status.RestoreSnapshotID, xd.Status.LatestSnapshotID)
+			handoff.KnownSnapshots(xd)...)
 		if err != nil || ours {
 			return v.ID, err
 		}
@@ -139,7 +140,7 @@ func (s *scope) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (strin
 // The lease carries the class's bounds from the start: they are recorded before any launch, so before any release.
 func (s *scope) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool, error) {
 	me := v1alpha1.DriveHolder{Name: s.ws.Name, UID: string(s.ws.UID), Bounds: driveBounds(s.class.class)}
-	h := xd.Status.Holder
+	h := handoff.Lease(xd)
 	if h != nil && h.Name == me.Name && h.UID == me.UID {
 		return true, nil
 	}
@@ -153,8 +154,7 @@ func (s *scope) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool, er
 			return false, nil
 		}
 	}
-	patched := xd.DeepCopy()
-	patched.Status.Holder = &me
+	patched := handoff.WithLease(xd, &me)
 	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{})); err != nil {
 		if apierrors.IsConflict(err) {
 			s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s changed while taking its lease; retrying", xd.Name)
@@ -181,16 +181,14 @@ func driveBounds(cls *v1alpha1.WorkstationClass) *v1alpha1.DriveBounds {
 // its spec says by then. Without a class the last ones stay: a missing
 // class never widens them.
 func (s *scope) recordBounds(ctx context.Context, xd *v1alpha1.XDrive) error {
-	h := xd.Status.Holder
-	if s.class == nil || h == nil || h.UID != string(s.ws.UID) {
+	if s.class == nil || !handoff.HeldBy(xd, string(s.ws.UID)) {
 		return nil
 	}
 	want := driveBounds(s.class.class)
-	if equality.Semantic.DeepEqual(h.Bounds, want) {
+	if equality.Semantic.DeepEqual(handoff.Lease(xd).Bounds, want) {
 		return nil
 	}
-	patched := xd.DeepCopy()
-	patched.Status.Holder.Bounds = want
+	patched := handoff.WithBounds(xd, want)
 	err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{}))
 	switch {
 	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
@@ -238,7 +236,7 @@ func (s *scope) heldDrives(ctx context.Context) ([]v1alpha1.XDrive, error) {
 	}
 	var out []v1alpha1.XDrive
 	for _, xd := range list.Items {
-		if h := xd.Status.Holder; h != nil && h.UID == string(s.ws.UID) {
+		if handoff.HeldBy(&xd, string(s.ws.UID)) {
 			out = append(out, xd)
 		}
 	}
@@ -247,15 +245,12 @@ func (s *scope) heldDrives(ctx context.Context) ([]v1alpha1.XDrive, error) {
 
 // giveBack clears one drive's lease once the drive is at rest.
 func (s *scope) giveBack(ctx context.Context, xd *v1alpha1.XDrive) (bool, error) {
-	switch xd.Status.Phase {
-	case v1alpha1.XDrivePhaseArchived, v1alpha1.XDrivePhasePending, v1alpha1.XDrivePhaseDeleting, v1alpha1.XDrivePhaseKept:
-	default:
-		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to archive the volume before giving up its lease (it is %s)", xd.Name, xd.Status.Phase)
+	if !handoff.LeaseFree(xd) {
+		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to archive the volume before giving up its lease (it is %s)", xd.Name, handoff.Phase(xd))
 		// A drive held from before a driveRef change archives within the class's current bounds too.
 		return false, s.recordBounds(ctx, xd)
 	}
-	patched := xd.DeepCopy()
-	patched.Status.Holder = nil
+	patched := handoff.WithLease(xd, nil)
 	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{})); err != nil {
 		if apierrors.IsConflict(err) {
 			return false, nil
@@ -299,7 +294,7 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if xd == nil || xd.Status.Holder == nil || xd.Status.Holder.UID != string(s.ws.UID) || !s.driveReadyFor(xd) {
+	if xd == nil || !handoff.HeldBy(xd, string(s.ws.UID)) || !s.driveReadyFor(xd) {
 		s.dropLaunch()
 		return s.pending(ctx)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
@@ -157,11 +158,7 @@ func (s *scope) waitForSnapshotStart(ctx context.Context) (bool, error) {
 	if err != nil || xd == nil {
 		return false, err
 	}
-	id := st.Teardown.InstanceID
-	xs := xd.Status
-	started := xs.AttachedTo != id || xs.PendingSnapshot != nil && xs.Release != nil && xs.Release.InstanceID == id ||
-		xs.Phase == v1alpha1.XDrivePhaseDetaching
-	return !started, nil
+	return !handoff.SnapshotStarted(xd, st.Teardown.InstanceID), nil
 }
 
 // forcedByAWS reports whether a teardown was forced by AWS: a notice, or

@@ -6,9 +6,7 @@ import (
 	"context"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -25,6 +23,7 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
@@ -138,9 +137,9 @@ func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
 	var err error
 	id, vol := s.reattachRequest()
 	switch {
-	case id != "" && vol == s.st.VolumeID && reattachable(s.st.Phase):
+	case id != "" && vol == s.st.VolumeID && handoff.Reattachable(s.st.Phase):
 		res, err = s.reattach(ctx, id)
-	case id != "" && vol != s.st.VolumeID && !reattachable(s.st.Phase):
+	case id != "" && vol != s.st.VolumeID && !handoff.Reattachable(s.st.Phase):
 		s.failReattach(id, vol, "the volume was archived before it could be attached")
 		fallthrough
 	default:
@@ -196,48 +195,16 @@ func (s *scope) readHolder(ctx context.Context) error {
 
 func (s *scope) setPhase(p v1alpha1.XDrivePhase) { s.st.Phase = p }
 
-// holderView is what the drive reads of a Workstation: a change to anything
-// else (its conditions, say) does not concern the drive.
-type holderFields struct {
-	Drive, InstanceID, FailedRestore string
-	ReattachVolumeID, Declined       string
-	Deleted                          bool
-	Launch                           *v1alpha1.LaunchAttempt
-	Teardown                         *v1alpha1.Teardown
-	Release                          *v1alpha1.DriveRelease
-	Interrupted                      *metav1.Time
-	Prewarm                          *v1alpha1.DrivePrewarm
-}
-
-func holderView(o client.Object) holderFields {
-	w := o.(*v1alpha1.Workstation)
-	return holderFields{Drive: w.Spec.DriveRef.Name, InstanceID: w.Status.InstanceID, FailedRestore: w.Status.FailedRestoreSnapshotID,
-		ReattachVolumeID: w.Status.ReattachVolumeID, Declined: w.Status.DeclinedVolumeID,
-		Deleted: !w.DeletionTimestamp.IsZero(), Launch: w.Status.Launch, Teardown: w.Status.Teardown,
-		Release: w.Status.DriveRelease, Interrupted: w.Status.LastInterruptionTime, Prewarm: w.Status.DrivePrewarm}
-}
-
-func driveOf(o client.Object) []reconcile.Request {
-	w := o.(*v1alpha1.Workstation)
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Spec.DriveRef.Name}}}
-}
-
-// releaseChanged reports whether a Workstation recorded its drive's release:
-// the snapshot that follows is what an interruption's two minutes wait on.
-func releaseChanged(old, new client.Object) bool {
-	return !equality.Semantic.DeepEqual(old.(*v1alpha1.Workstation).Status.DriveRelease, new.(*v1alpha1.Workstation).Status.DriveRelease)
-}
-
 // SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.XDrive{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, common.DeletionPredicate()))).
 		Watches(&v1alpha1.Workstation{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			return driveOf(o)
+			return handoff.DriveOf(o)
 		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-			return !equality.Semantic.DeepEqual(holderView(e.ObjectOld), holderView(e.ObjectNew))
+			return handoff.HolderChanged(e.ObjectOld, e.ObjectNew)
 		}})).
-		Watches(&v1alpha1.Workstation{}, common.UrgentOnChange(releaseChanged, driveOf)).
+		Watches(&v1alpha1.Workstation{}, common.UrgentOnChange(handoff.ReleaseChanged, handoff.DriveOf)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrent, 1), RateLimiter: common.RateLimiter()}).
 		Named("xdrive")
 	if r.InstanceEvents != nil {

@@ -11,30 +11,19 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
-// reattachable reports whether the drive's volume is released, so that the
-// holder's next instance may get it back instead of a restore.
-func reattachable(p v1alpha1.XDrivePhase) bool {
-	return p == v1alpha1.XDrivePhaseSnapshotting || p == v1alpha1.XDrivePhaseDeletingVolume || p == v1alpha1.XDrivePhaseKept
-}
-
 // reattachRequest is the holder's instance that waits for the drive's released
 // volume, and that volume; empty when none waits, or its reattach failed.
 func (s *scope) reattachRequest() (instanceID, volumeID string) {
-	if s.holder == nil {
+	id, vol := handoff.ReattachRequest(s.holder, s.st.AttachedTo)
+	if f := s.st.FailedReattach; id == "" || f != nil && f.InstanceID == id {
 		return "", ""
 	}
-	hs := s.holder.Status
-	if hs.ReattachVolumeID == "" || hs.InstanceID == "" || hs.InstanceID == s.st.AttachedTo {
-		return "", ""
-	}
-	if f := s.st.FailedReattach; f != nil && f.InstanceID == hs.InstanceID {
-		return "", ""
-	}
-	return hs.InstanceID, hs.ReattachVolumeID
+	return id, vol
 }
 
 // reattach attaches the released volume to the holder's new instance once the
@@ -62,7 +51,7 @@ func (s *scope) reattach(ctx context.Context, instanceID string) (ctrl.Result, e
 	case vol.AttachedTo == instanceID:
 		s.reattached(vol, instanceID) // attached by an earlier reconcile whose status write was lost
 		return s.live(ctx)
-	case s.holder.Status.Teardown != nil && s.holder.Status.Teardown.InstanceID == instanceID:
+	case handoff.TearsDown(s.holder, instanceID):
 		return s.step(ctx) // released before it got the drive: it never will
 	case !vol.Detached():
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil // the old instance still has it
@@ -120,11 +109,7 @@ func (s *scope) attachReattached(ctx context.Context, inst instances.Instance, k
 // reattachPending reports whether the holder has recorded a launch that
 // asks for this volume, but not its instance yet: the volume waits for it.
 func (s *scope) reattachPending() bool {
-	if s.holder == nil || s.st.VolumeID == "" {
-		return false
-	}
-	hs := s.holder.Status
-	return hs.Launch != nil && hs.InstanceID == "" && hs.ReattachVolumeID == s.st.VolumeID && s.xd.DeletionTimestamp.IsZero()
+	return handoff.ReattachAwaited(s.holder, s.st.VolumeID) && s.xd.DeletionTimestamp.IsZero()
 }
 
 // instanceByID is the instance from the cache, else from EC2.
@@ -195,7 +180,7 @@ func (s *scope) keepVolume() bool {
 
 // declined reports that the holder will not reattach the volume.
 func (s *scope) declined() bool {
-	return s.holder != nil && s.holder.Status.DeclinedVolumeID != "" && s.holder.Status.DeclinedVolumeID == s.st.VolumeID
+	return handoff.Declined(s.holder, s.st.VolumeID)
 }
 
 // keep starts the warm period, within the lease's bounds.

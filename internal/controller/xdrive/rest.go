@@ -13,6 +13,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/drives"
 )
 
@@ -70,28 +71,22 @@ const launchRecordWithin = time.Minute
 // every instance of its launch, after a crash too, so a lookup before that
 // finds nothing the next one would miss.
 func (s *scope) launchUnrecorded() time.Duration {
-	if s.holder == nil || s.st.Phase != v1alpha1.XDrivePhaseArchived {
+	start, ok := handoff.UnrecordedLaunch(s.holder)
+	if !ok || s.st.Phase != v1alpha1.XDrivePhaseArchived {
 		return 0
 	}
-	hs := s.holder.Status
-	if hs.Launch == nil || hs.InstanceID != "" || hs.Teardown != nil {
-		return 0
-	}
-	return max(0, hs.Launch.StartTime.Add(launchRecordWithin).Sub(s.now))
+	return max(0, start.Add(launchRecordWithin).Sub(s.now))
 }
 
 // holderActive reports whether the holder may have an instance, and so the drive a volume.
 func (s *scope) holderActive() bool {
-	if s.holder == nil {
-		return false
-	}
-	hs := s.holder.Status
-	return hs.Launch != nil || hs.InstanceID != "" || hs.Teardown != nil
+	return handoff.Active(s.holder)
 }
 
+// restoreReportedMissing reports that the holder's launch found the restore snapshot gone.
 func (s *scope) restoreReportedMissing() bool {
-	return s.holder != nil && s.holder.Status.FailedRestoreSnapshotID != "" &&
-		s.holder.Status.FailedRestoreSnapshotID == s.st.RestoreSnapshotID
+	failed := handoff.FailedRestore(s.holder)
+	return failed != "" && failed == s.st.RestoreSnapshotID
 }
 
 // resolveRestore picks the newest completed snapshot the drive owns, else its source.
@@ -101,10 +96,7 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	failed := ""
-	if s.holder != nil {
-		failed = s.holder.Status.FailedRestoreSnapshotID
-	}
+	failed := handoff.FailedRestore(s.holder)
 	st.SnapshotCount = countCompleted(owned)
 	i := slices.IndexFunc(owned, func(sn drives.Snapshot) bool { return sn.State == drives.SnapshotCompleted && sn.ID != failed })
 	if i >= 0 {

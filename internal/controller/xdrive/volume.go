@@ -11,6 +11,7 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
@@ -72,8 +73,8 @@ func (s *scope) isDriveVolume(ctx context.Context, v drives.Volume) (bool, error
 	if src := s.xd.Spec.Source; src != nil {
 		known = append(known, src.SnapshotID)
 	}
-	if s.holder != nil && s.holder.Status.Launch != nil {
-		known = append(known, s.holder.Status.Launch.SnapshotID)
+	if id, ok := handoff.LaunchSnapshot(s.holder); ok {
+		known = append(known, id)
 	}
 	return s.r.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, s.key, known...)
 }
@@ -122,25 +123,13 @@ func (s *scope) live(ctx context.Context) (ctrl.Result, error) {
 
 // holderRelease is the holder's release of the drive's current instance.
 func (s *scope) holderRelease() *v1alpha1.DriveRelease {
-	if s.holder == nil || s.st.AttachedTo == "" {
-		return nil
-	}
-	rel := s.holder.Status.DriveRelease
-	if rel == nil || rel.InstanceID != s.st.AttachedTo {
-		return nil
-	}
-	return rel
+	return handoff.ReleaseOf(s.holder, s.st.AttachedTo)
 }
 
 // holderLost reports that no existing Workstation vouches for the volume's
 // instance: neither as its instance, nor one it tears down, nor a launch it awaits.
 func (s *scope) holderLost() bool {
-	if s.holder == nil {
-		return true
-	}
-	hs := s.holder.Status
-	id := s.st.AttachedTo
-	return hs.InstanceID != id && (hs.Teardown == nil || hs.Teardown.InstanceID != id) && (hs.Launch == nil || hs.InstanceID != "")
+	return !handoff.Vouches(s.holder, s.st.AttachedTo)
 }
 
 func (s *scope) instance(ctx context.Context) (instances.Instance, bool, error) {
@@ -251,9 +240,8 @@ func (s *scope) snapshot(ctx context.Context, c v1alpha1.Consistency, detached b
 	st.PendingSnapshot = &v1alpha1.PendingSnapshot{ID: sn.ID, VolumeID: st.VolumeID, StartTime: metav1.NewTime(start), Consistency: c}
 	s.setPhase(v1alpha1.XDrivePhaseSnapshotting)
 	metrics.SnapshotsTaken.WithLabelValues("started").Inc()
-	if s.holder != nil && s.holder.Status.LastInterruptionTime != nil && s.holder.Status.Teardown != nil &&
-		s.holder.Status.Teardown.Reason == v1alpha1.TeardownInterrupted {
-		metrics.NoticeToSnapshot.Observe(s.now.Sub(s.holder.Status.LastInterruptionTime.Time).Seconds())
+	if at, ok := handoff.InterruptedAt(s.holder); ok {
+		metrics.NoticeToSnapshot.Observe(s.now.Sub(at).Seconds())
 	}
 	s.ev.Add(false, v1alpha1.ReasonSnapshotting, "Snapshot", "Snapshot %s of %s started (%s)", sn.ID, st.VolumeID, c)
 	return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
