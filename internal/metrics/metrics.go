@@ -34,6 +34,9 @@ var (
 	// GarbageCollected counts what the garbage collector did to unreferenced resources.
 	GarbageCollected = counter("xdrive_garbage_collected_total",
 		"Actions of the garbage collector on unreferenced owned resources, by resource and action.", "resource", "action")
+	// IllegalPhaseChanges counts phase changes missing from the kind's table (internal/controller/phases): bugs.
+	IllegalPhaseChanges = counter("xdrive_illegal_phase_changes_total",
+		"Phase changes that the kind's table of allowed changes does not list (a bug), by kind, from and to.", "kind", "from", "to")
 )
 
 func counter(name, help string, labels ...string) *prometheus.CounterVec {
@@ -50,7 +53,7 @@ func histogram(name, help string, buckets []float64) prometheus.Histogram {
 
 func init() {
 	ctrlmetrics.Registry.MustRegister(DrivesByState, SnapshotsTaken, SnapshotDuration, Interruptions,
-		NoticeToSnapshot, AWSCalls, HourlyCost, GarbageCollected)
+		NoticeToSnapshot, AWSCalls, HourlyCost, GarbageCollected, IllegalPhaseChanges)
 }
 
 // CountCalls is an aws.Config APIOptions entry that counts every call by action and error code.

@@ -170,3 +170,27 @@ func (g *StateGauge) Set(key, state string) {
 	g.state[key] = state
 	metrics.DrivesByState.WithLabelValues(state).Inc()
 }
+
+// ReasonIllegalPhaseChange is the Warning Event of a phase change that the
+// kind's table (internal/controller/phases) does not list.
+const ReasonIllegalPhaseChange = "IllegalPhaseChange"
+
+// IllegalPhase reports a phase change missing from the kind's table: a bug
+// in the controller. It raises a Warning Event and a metric, and calls hook
+// (the simulation's, which fails the seed) if set. The change itself goes
+// on: stopping half-way would strand the object.
+func IllegalPhase(ev *Events, hook func(key, from, to string), kind, key, from, to string) {
+	ev.Add(true, ReasonIllegalPhaseChange, "Phase", "Phase %s -> %s is not an allowed change of a %s (docs/design.md): a bug, please report it",
+		orNew(from), to, kind)
+	metrics.IllegalPhaseChanges.WithLabelValues(kind, from, to).Inc()
+	if hook != nil {
+		hook(key, from, to)
+	}
+}
+
+func orNew(phase string) string {
+	if phase == "" {
+		return "(new)"
+	}
+	return phase
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/controller/phases"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
@@ -124,6 +125,9 @@ type Reconciler struct {
 	// UrgentEvents, ahead of routine work, when a release ends.
 	AgentEvents, UrgentEvents <-chan event.TypedGenericEvent[*v1alpha1.Workstation]
 	MaxConcurrent             int
+	// OnIllegalPhase, if set, hears of each phase change missing from
+	// phases.Workstation, besides its Event and metric (the simulation fails the seed).
+	OnIllegalPhase func(key, from, to string)
 	// Access opens instances to spec.access (access.go).
 	Access Access
 
@@ -163,7 +167,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		now: r.clock().Now(), ev: common.Events{Recorder: r.Recorder, Object: ws}}
 	v1alpha1.InitConditions(&ws.Status.Conditions, s.gen, v1alpha1.WorkstationDependents)
 	if ws.Status.Phase == "" {
-		ws.Status.Phase = v1alpha1.WorkstationPhasePending
+		s.setPhase(v1alpha1.WorkstationPhasePending)
 	}
 
 	result, err := s.reconcile(ctx)
@@ -208,6 +212,15 @@ func (s *scope) waitFor(reason, format string, args ...any) {
 
 func (s *scope) event(warning bool, reason, action, format string, args ...any) {
 	s.ev.Add(warning, reason, action, format, args...)
+}
+
+// setPhase is the one way the Workstation's phase changes: a change missing
+// from phases.Workstation is reported as a bug.
+func (s *scope) setPhase(p v1alpha1.WorkstationPhase) {
+	if !phases.Workstation.Allows(s.st.Phase, p) {
+		common.IllegalPhase(&s.ev, s.r.OnIllegalPhase, phases.Workstation.Kind, s.key, string(s.st.Phase), string(p))
+	}
+	s.st.Phase = p
 }
 
 func (s *scope) set(condType string, status metav1.ConditionStatus, reason, msg string) {

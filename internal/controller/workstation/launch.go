@@ -34,7 +34,7 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 // offering. It records the launch before any RunInstances.
 func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
-	st.Phase = v1alpha1.WorkstationPhasePending
+	s.setPhase(v1alpha1.WorkstationPhasePending)
 	if s.class == nil {
 		// The class went away while an instance ran: nothing launches without one.
 		s.waitFor(v1alpha1.ReasonClassNotFound, "No WorkstationClass admits this Workstation; it launches once one does")
@@ -112,7 +112,7 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 		st.Launch.SnapshotID, st.ReattachVolumeID = "", reuse
 	}
 	st.DriveRelease, st.DrivePrewarm = nil, nil
-	st.Phase = v1alpha1.WorkstationPhaseLaunching
+	s.setPhase(v1alpha1.WorkstationPhaseLaunching)
 	// The launch is written down before RunInstances, so a retry reuses its client token.
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }
@@ -274,7 +274,7 @@ func (s *scope) adoptStray(ctx context.Context) (bool, error) {
 		s.st.SpotPrice, s.st.PricePerHour = s.st.Launch.SpotPrice, s.st.Launch.PricePerHour
 	}
 	s.st.Launch = nil
-	s.st.Phase = v1alpha1.WorkstationPhaseRunning
+	s.setPhase(v1alpha1.WorkstationPhaseRunning)
 	s.event(false, "Adopted", "Launch", "Found instance %s by its tags", inst.ID)
 	return true, nil
 }
@@ -313,21 +313,21 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 		s.avoid(o, cloud.ErrorCode(err))
 		s.event(true, v1alpha1.ReasonNoCapacity, "Launch", "No capacity for %s: %s", o.Key(), cloud.ErrorCode(err))
 		s.dropLaunch()
-		st.Phase = v1alpha1.WorkstationPhasePending
+		s.setPhase(v1alpha1.WorkstationPhasePending)
 		s.waitFor(v1alpha1.ReasonNoCapacity, "No capacity for %s (%s); trying the next offering", o.Key(), cloud.ErrorCode(err))
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	case cloud.ErrorCode(err) == "InvalidSnapshot.NotFound" && st.Launch.SnapshotID != "":
 		st.FailedRestoreSnapshotID = st.Launch.SnapshotID
 		s.event(true, v1alpha1.ReasonRestoreMissing, "Launch", "Snapshot %s no longer exists; XDrive %s picks another", st.Launch.SnapshotID, xd.Name)
 		s.dropLaunch()
-		st.Phase = v1alpha1.WorkstationPhasePending
+		s.setPhase(v1alpha1.WorkstationPhasePending)
 		s.waitFor(v1alpha1.ReasonRestoreMissing, "Snapshot %s is gone; waiting for XDrive %s to pick another", st.FailedRestoreSnapshotID, xd.Name)
 		return ctrl.Result{}, nil
 	case errors.As(err, &invalid):
 		// Retrying cannot help until the spec changes, which requeues by itself.
 		s.event(true, v1alpha1.ReasonInvalidSpec, "Launch", "%v", invalid)
 		s.dropLaunch()
-		st.Phase = v1alpha1.WorkstationPhasePending
+		s.setPhase(v1alpha1.WorkstationPhasePending)
 		s.waitFor(v1alpha1.ReasonInvalidSpec, "%s", invalid.Error())
 		return ctrl.Result{}, nil
 	case err != nil:
@@ -355,7 +355,7 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 		msg += "; skipped " + strings.Join(skipped, ", ")
 	}
 	st.Launch = nil
-	st.Phase = v1alpha1.WorkstationPhaseRunning
+	s.setPhase(v1alpha1.WorkstationPhaseRunning)
 	if st.Teardown == nil && st.LastInterruptionTime != nil {
 		s.set(v1alpha1.ConditionInterrupted, metav1.ConditionFalse, "Relaunched", "Relaunched as "+inst.ID)
 	}

@@ -109,7 +109,7 @@ func (s *scope) vanished(inst instances.Instance) {
 	case inst.StateReason == instances.ReasonSpotTermination:
 		s.interruptedDuring(st.Teardown, v1alpha1.NoticeSpotInterruption)
 	}
-	st.Phase = v1alpha1.WorkstationPhaseTerminating
+	s.setPhase(v1alpha1.WorkstationPhaseTerminating)
 	s.event(true, v1alpha1.ReasonInstanceGone, "Observe", "Instance %s is %s without a teardown; its volume is snapshotted once detached", inst.ID, inst.State)
 }
 

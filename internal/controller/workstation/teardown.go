@@ -39,14 +39,14 @@ func (s *scope) startTeardown(reason v1alpha1.TeardownReason) {
 	}
 	st.Teardown = &v1alpha1.Teardown{InstanceID: st.InstanceID, Reason: reason,
 		StartTime: metav1.NewTime(s.now), Deadline: metav1.NewTime(s.now.Add(deadline))}
-	st.Phase = v1alpha1.WorkstationPhaseReleasing
+	s.setPhase(v1alpha1.WorkstationPhaseReleasing)
 }
 
 // recordRelease writes down that no more writes reach the drive from the torn-down instance.
 func (s *scope) recordRelease(c v1alpha1.Consistency) {
 	st := s.st
 	st.DriveRelease = &v1alpha1.DriveRelease{InstanceID: st.Teardown.InstanceID, Consistency: c, Time: metav1.NewTime(s.now)}
-	st.Phase = v1alpha1.WorkstationPhaseTerminating
+	s.setPhase(v1alpha1.WorkstationPhaseTerminating)
 }
 
 // releasing stops the containers and flushes the drive over SSH in the
@@ -210,7 +210,7 @@ func (s *scope) closeTeardown(ctx context.Context) (ctrl.Result, error) {
 func (s *scope) stopped(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	wasStopped := st.Phase == v1alpha1.WorkstationPhaseStopped
-	st.Phase = v1alpha1.WorkstationPhaseStopped
+	s.setPhase(v1alpha1.WorkstationPhaseStopped)
 	st.InstanceType, st.AvailabilityZone, st.CapacityType = "", "", ""
 	if !wasStopped || !s.ws.DeletionTimestamp.IsZero() {
 		// A launch whose status write was lost may have left an instance: look once.

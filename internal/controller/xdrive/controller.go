@@ -24,6 +24,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
 	"github.com/xdrive-io/xdrive/internal/controller/handoff"
+	"github.com/xdrive-io/xdrive/internal/controller/phases"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
@@ -67,6 +68,9 @@ type Reconciler struct {
 	// InstanceEvents wakes drives when their instance changes state.
 	InstanceEvents <-chan event.TypedGenericEvent[*v1alpha1.XDrive]
 	MaxConcurrent  int
+	// OnIllegalPhase, if set, hears of each phase change missing from
+	// phases.XDrive, besides its Event and metric (the simulation fails the seed).
+	OnIllegalPhase func(key, from, to string)
 
 	writes   common.Writes
 	ebsReads ebsReads
@@ -94,7 +98,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		now: r.clock().Now(), ev: common.Events{Recorder: r.Recorder, Object: xd}}
 	v1alpha1.InitConditions(&xd.Status.Conditions, s.gen, v1alpha1.XDriveDependents)
 	if xd.Status.Phase == "" {
-		xd.Status.Phase = v1alpha1.XDrivePhasePending
+		s.setPhase(v1alpha1.XDrivePhasePending)
 	}
 
 	result, err := s.reconcile(ctx)
@@ -193,7 +197,14 @@ func (s *scope) readHolder(ctx context.Context) error {
 	return nil
 }
 
-func (s *scope) setPhase(p v1alpha1.XDrivePhase) { s.st.Phase = p }
+// setPhase is the one way the drive's phase changes: a change missing from
+// phases.XDrive is reported as a bug.
+func (s *scope) setPhase(p v1alpha1.XDrivePhase) {
+	if !phases.XDrive.Allows(s.st.Phase, p) {
+		common.IllegalPhase(&s.ev, s.r.OnIllegalPhase, phases.XDrive.Kind, s.key, string(s.st.Phase), string(p))
+	}
+	s.st.Phase = p
+}
 
 // SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
