@@ -37,6 +37,16 @@ func (t Table[P]) Allows(from, to P) bool {
 	return false
 }
 
+// Why is the table's reason for the change, "" for none (or staying).
+func (t Table[P]) Why(from, to P) string {
+	for _, c := range t.Changes {
+		if c.From == from && c.To == to {
+			return c.Why
+		}
+	}
+	return ""
+}
+
 // Phases lists every phase the table names, creation and removal left out.
 func (t Table[P]) Phases() []P {
 	var out []P

@@ -123,13 +123,16 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 func (s *scope) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (string, error) {
 	vols, err := s.r.Volumes.DriveVolumes(ctx, string(xd.UID))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("list the volumes of XDrive %s for Workstation %s: %w", xd.Name, s.key, err)
 	}
 	for _, v := range vols {
 		ours, err := s.r.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, cloud.ObjectKey(xd.Namespace, xd.Name),
 			handoff.KnownSnapshots(xd)...)
-		if err != nil || ours {
-			return v.ID, err
+		if err != nil {
+			return v.ID, fmt.Errorf("tell whether volume %s belongs to XDrive %s, for Workstation %s: %w", v.ID, xd.Name, s.key, err)
+		}
+		if ours {
+			return v.ID, nil
 		}
 	}
 	return "", nil
@@ -160,7 +163,7 @@ func (s *scope) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool, er
 			s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s changed while taking its lease; retrying", xd.Name)
 			return false, nil
 		}
-		return false, err
+		return false, fmt.Errorf("take the lease of XDrive %s for Workstation %s: %w", xd.Name, s.key, err)
 	}
 	s.event(false, v1alpha1.ReasonBound, "Lease", "Took the lease of XDrive %s", xd.Name)
 	s.waitFor(v1alpha1.ReasonWaitingForDrive, "Took the lease of XDrive %s", xd.Name)
@@ -194,7 +197,7 @@ func (s *scope) recordBounds(ctx context.Context, xd *v1alpha1.XDrive) error {
 	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
 		return nil // the drive changed: its update wakes this Workstation, which records them then
 	case err != nil:
-		return fmt.Errorf("recording the bounds of WorkstationClass %s in the lease of XDrive %s/%s: %w", want.ClassName, xd.Namespace, xd.Name, err)
+		return fmt.Errorf("record the bounds of WorkstationClass %s in the lease of XDrive %s/%s: %w", want.ClassName, xd.Namespace, xd.Name, err)
 	}
 	s.event(false, v1alpha1.ReasonBound, "Lease", "Recorded the bounds of WorkstationClass %s in the lease of XDrive %s", want.ClassName, xd.Name)
 	return nil
@@ -204,10 +207,13 @@ func (s *scope) recordBounds(ctx context.Context, xd *v1alpha1.XDrive) error {
 func (s *scope) holderAlive(ctx context.Context, h v1alpha1.DriveHolder) (bool, error) {
 	ws := &v1alpha1.Workstation{}
 	err := s.r.APIReader.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: h.Name}, ws)
-	if apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err):
 		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read Workstation %s, which holds the lease Workstation %s asks for: %w", h.Name, s.key, err)
 	}
-	return err == nil && string(ws.UID) == h.UID, err
+	return string(ws.UID) == h.UID, nil
 }
 
 // releaseLease gives the lease back once the drive is at rest without us.
@@ -232,7 +238,7 @@ func (s *scope) releaseLease(ctx context.Context) (bool, error) {
 func (s *scope) heldDrives(ctx context.Context) ([]v1alpha1.XDrive, error) {
 	var list v1alpha1.XDriveList
 	if err := s.r.List(ctx, &list, client.InNamespace(s.ws.Namespace)); err != nil {
-		return nil, fmt.Errorf("listing the drives of namespace %s: %w", s.ws.Namespace, err)
+		return nil, fmt.Errorf("list the drives of namespace %s for Workstation %s: %w", s.ws.Namespace, s.key, err)
 	}
 	var out []v1alpha1.XDrive
 	for _, xd := range list.Items {
@@ -255,7 +261,7 @@ func (s *scope) giveBack(ctx context.Context, xd *v1alpha1.XDrive) (bool, error)
 		if apierrors.IsConflict(err) {
 			return false, nil
 		}
-		return false, fmt.Errorf("giving back the lease of XDrive %s/%s: %w", xd.Namespace, xd.Name, err)
+		return false, fmt.Errorf("give back the lease of XDrive %s/%s: %w", xd.Namespace, xd.Name, err)
 	}
 	s.event(false, v1alpha1.ReasonUnbound, "Lease", "Gave back the lease of XDrive %s", xd.Name)
 	return true, nil
@@ -265,8 +271,11 @@ func (s *scope) giveBack(ctx context.Context, xd *v1alpha1.XDrive) (bool, error)
 // records, e.g. after a lost status write, and makes it the current one.
 func (s *scope) adoptStray(ctx context.Context) (bool, error) {
 	owned, err := s.r.Instances.Owned(ctx, s.key, string(s.ws.UID))
-	if err != nil || len(owned) == 0 {
-		return false, err
+	if err != nil {
+		return false, fmt.Errorf("look for instances of Workstation %s by their tags: %w", s.key, err)
+	}
+	if len(owned) == 0 {
+		return false, nil
 	}
 	inst := owned[0]
 	s.recordInstance(inst)
@@ -425,30 +434,36 @@ func (s *scope) candidates(ctx context.Context) ([]instances.Offering, error) {
 		MaxOnDemandPrice: s.class.maxOnDemandPrice, OnDemandPrices: s.class.onDemandPrices,
 	}
 	list, err := s.r.Catalog.Candidates(ctx, req)
-	if err != nil || len(list) > 0 || !req.Spot || spec.OnDemandFallback == nil || !*spec.OnDemandFallback {
-		return list, err
+	if err != nil {
+		return nil, fmt.Errorf("list the offerings for Workstation %s: %w", s.key, err)
+	}
+	if len(list) > 0 || !req.Spot || spec.OnDemandFallback == nil || !*spec.OnDemandFallback {
+		return list, nil
 	}
 	req.Spot, req.MaxPrice = false, ""
-	return s.r.Catalog.Candidates(ctx, req)
+	if list, err = s.r.Catalog.Candidates(ctx, req); err != nil {
+		return nil, fmt.Errorf("list the on-demand offerings for Workstation %s: %w", s.key, err)
+	}
+	return list, nil
 }
 
 func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds Credentials, o instances.Offering) (instances.Instance, error) {
 	info, err := s.r.Catalog.Type(ctx, o.Type)
 	if err != nil {
-		return instances.Instance{}, err
+		return instances.Instance{}, fmt.Errorf("describe instance type %s for Workstation %s: %w", o.Type, s.key, err)
 	}
 	image, err := s.image(ctx, info)
 	if err != nil {
-		return instances.Instance{}, err
+		return instances.Instance{}, fmt.Errorf("find the image of Workstation %s: %w", s.key, err)
 	}
 	s.recordImage(image)
 	root, err := s.r.Catalog.RootMapping(ctx, image)
 	if err != nil {
-		return instances.Instance{}, err
+		return instances.Instance{}, fmt.Errorf("describe image %s for Workstation %s: %w", image, s.key, err)
 	}
 	hostKey, _, err := creds.LaunchHostKey(fmt.Sprint(s.st.Launch.Attempt))
 	if err != nil {
-		return instances.Instance{}, err
+		return instances.Instance{}, fmt.Errorf("make the host key of launch %d of Workstation %s: %w", s.st.Launch.Attempt, s.key, err)
 	}
 	userData, err := s.r.UserData(UserDataInput{Workstation: s.ws, Drive: xd, GPU: info.GPUs > 0, Credentials: creds,
 		HostKey: hostKey, BlankDrive: s.blankDrive(xd), Prewarm: s.prewarmDrive(xd)})
@@ -460,7 +475,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 		return instances.Instance{}, err
 	}
 	spec := xd.Spec
-	return s.r.Launcher.Launch(ctx, instances.LaunchRequest{
+	inst, err := s.r.Launcher.Launch(ctx, instances.LaunchRequest{
 		Workstation: s.key, WorkstationUID: string(s.ws.UID),
 		Drive: cloud.ObjectKey(xd.Namespace, xd.Name), DriveUID: string(xd.UID), DriveName: xd.Name,
 		Offering: o, ImageID: image, RootMapping: root, UserData: userData,
@@ -474,6 +489,10 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 		UserTags: s.class.tags, Attempt: s.st.Launch.Attempt,
 		ContainersReachMetadata: ptr.Deref(s.ws.Spec.ContainersReachInstanceMetadata, false),
 	})
+	if err != nil {
+		return inst, fmt.Errorf("launch %d of Workstation %s in %s: %w", s.st.Launch.Attempt, s.key, o.Key(), err)
+	}
+	return inst, nil
 }
 
 func (s *scope) image(ctx context.Context, info instances.TypeInfo) (string, error) {
@@ -482,7 +501,7 @@ func (s *scope) image(ctx context.Context, info instances.TypeInfo) (string, err
 	case img != nil && img.ID != "":
 		return img.ID, nil
 	case img != nil && img.SSMParameter != "":
-		return s.r.Catalog.Image(ctx, img.SSMParameter)
+		return s.imageOf(ctx, img.SSMParameter)
 	}
 	params := s.r.Images.CPU
 	if info.GPUs > 0 {
@@ -492,5 +511,14 @@ func (s *scope) image(ctx context.Context, info instances.TypeInfo) (string, err
 	if !ok {
 		return "", invalidSpecError{fmt.Errorf("no default image for %s (gpu=%t); set the class's image", info.Arch, info.GPUs > 0)}
 	}
-	return s.r.Catalog.Image(ctx, p)
+	return s.imageOf(ctx, p)
+}
+
+// imageOf resolves an SSM parameter to the image it names.
+func (s *scope) imageOf(ctx context.Context, parameter string) (string, error) {
+	id, err := s.r.Catalog.Image(ctx, parameter)
+	if err != nil {
+		return "", fmt.Errorf("read image parameter %s: %w", parameter, err)
+	}
+	return id, nil
 }

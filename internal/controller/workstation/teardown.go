@@ -133,7 +133,7 @@ func (s *scope) terminating(ctx context.Context) (ctrl.Result, error) {
 		// Shutting down already: a reconcile from a read older than its own Terminate.
 		if inst.State != instances.StateShuttingDown {
 			if err := s.r.Launcher.Terminate(ctx, inst); err != nil {
-				return ctrl.Result{}, err
+				return ctrl.Result{}, fmt.Errorf("terminate instance %s of Workstation %s: %w", inst.ID, s.key, err)
 			}
 		}
 		t := metav1.NewTime(s.now)
@@ -265,7 +265,8 @@ func (s *scope) report(err error) {
 		s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, v1alpha1.ReasonStopped, msg)
 	}
 	if err != nil {
-		s.set(v1alpha1.ConditionLaunched, metav1.ConditionUnknown, v1alpha1.ReasonAWSError, fmt.Sprintf("AWS call failed, retrying: %v", err))
+		reason, msg := common.Failure(err)
+		s.set(v1alpha1.ConditionLaunched, metav1.ConditionUnknown, reason, msg)
 	}
 	s.reportIdle()
 	st.ObservedGeneration = s.gen

@@ -4,8 +4,10 @@ package xdrive
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -95,13 +97,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := xd.DeepCopy()
 	s := &scope{r: r, xd: xd, st: &xd.Status, key: cloud.ObjectKey(xd.Namespace, xd.Name), gen: xd.Generation,
-		now: r.clock().Now(), ev: common.Events{Recorder: r.Recorder, Object: xd}}
+		now: r.clock().Now(), ev: common.Events{Recorder: r.Recorder, Object: xd, Log: logr.FromContextOrDiscard(ctx)}}
 	v1alpha1.InitConditions(&xd.Status.Conditions, s.gen, v1alpha1.XDriveDependents)
 	if xd.Status.Phase == "" {
 		s.setPhase(v1alpha1.XDrivePhasePending)
 	}
 
 	result, err := s.reconcile(ctx)
+	if !s.moved && err == nil && result.RequeueAfter > 0 {
+		s.ev.Waiting(string(xd.Status.Phase), "", result.RequeueAfter)
+	}
 	s.report(err)
 	state := string(xd.Status.Phase)
 	if s.removeFinalizer {
@@ -131,6 +136,8 @@ type scope struct {
 	blocked         *blocker
 	ev              common.Events
 	removeFinalizer bool
+	// moved says the phase changed in this reconcile.
+	moved bool
 }
 
 func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
@@ -190,7 +197,7 @@ func (s *scope) readHolder(ctx context.Context) error {
 	case apierrors.IsNotFound(err):
 		return nil
 	case err != nil:
-		return err
+		return fmt.Errorf("read Workstation %s, the lease holder of drive %s: %w", h.Name, s.key, err)
 	case string(ws.UID) == h.UID:
 		s.holder = ws
 	}
@@ -200,10 +207,15 @@ func (s *scope) readHolder(ctx context.Context) error {
 // setPhase is the one way the drive's phase changes: a change missing from
 // phases.XDrive is reported as a bug.
 func (s *scope) setPhase(p v1alpha1.XDrivePhase) {
-	if !phases.XDrive.Allows(s.st.Phase, p) {
-		common.IllegalPhase(&s.ev, s.r.OnIllegalPhase, phases.XDrive.Kind, s.key, string(s.st.Phase), string(p))
+	from := s.st.Phase
+	if from == p {
+		return
 	}
-	s.st.Phase = p
+	if !phases.XDrive.Allows(from, p) {
+		common.IllegalPhase(&s.ev, s.r.OnIllegalPhase, phases.XDrive.Kind, s.key, string(from), string(p))
+	}
+	s.ev.PhaseChanged(string(from), string(p), phases.XDrive.Why(from, p))
+	s.st.Phase, s.moved = p, true
 }
 
 // SetupWithManager registers the controller.

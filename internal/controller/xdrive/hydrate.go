@@ -46,7 +46,7 @@ func (s *scope) hydrate(ctx context.Context) (time.Duration, error) {
 			return wait, nil
 		}
 	}
-	in, found, err := s.r.Volumes.Initialization(ctx, st.VolumeID)
+	in, found, err := s.describeInitialization(ctx, st.VolumeID)
 	if err != nil {
 		// An optional read (an older IAM policy may lack the action): reported, retried a minute later, blocking nothing.
 		s.readFailed(err)

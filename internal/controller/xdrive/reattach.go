@@ -2,7 +2,6 @@ package xdrive
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,7 +40,7 @@ func (s *scope) reattach(ctx context.Context, instanceID string) (ctrl.Result, e
 	case !known || inst.State != instances.StateRunning:
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil // EC2 attaches only to a running instance
 	}
-	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
+	vol, found, err := s.describeVolume(ctx, st.VolumeID)
 	switch {
 	case err != nil:
 		return ctrl.Result{}, err
@@ -78,10 +77,10 @@ func (s *scope) attachReattached(ctx context.Context, inst instances.Instance, k
 	if f := st.FailedReattach; f != nil && f.InstanceID == st.AttachedTo {
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
 	}
-	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
+	vol, found, err := s.describeVolume(ctx, st.VolumeID)
 	switch {
 	case err != nil:
-		return ctrl.Result{}, false, fmt.Errorf("describing volume %s of reattach to %s: %w", st.VolumeID, st.AttachedTo, err)
+		return ctrl.Result{}, false, err
 	case !found:
 		s.failReattach(st.AttachedTo, st.VolumeID, "the volume is gone")
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
@@ -90,7 +89,7 @@ func (s *scope) attachReattached(ctx context.Context, inst instances.Instance, k
 	case !vol.Detached():
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
 	}
-	err = s.r.Volumes.Attach(ctx, vol, st.AttachedTo, bootstrap.DriveDevice)
+	err = s.attachVolume(ctx, vol, st.AttachedTo, bootstrap.DriveDevice)
 	switch {
 	case err == nil:
 		return ctrl.Result{}, true, nil
@@ -103,7 +102,7 @@ func (s *scope) attachReattached(ctx context.Context, inst instances.Instance, k
 		s.failReattach(st.AttachedTo, vol.ID, cloud.ErrorCode(err))
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
 	}
-	return ctrl.Result{}, false, fmt.Errorf("attaching volume %s to %s: %w", vol.ID, st.AttachedTo, err)
+	return ctrl.Result{}, false, err
 }
 
 // reattachPending reports whether the holder has recorded a launch that
@@ -117,7 +116,7 @@ func (s *scope) instanceByID(ctx context.Context, id string) (instances.Instance
 	if inst, ok := s.r.Instances.Cached(id); ok {
 		return inst, true, nil
 	}
-	return s.r.Instances.Get(ctx, id)
+	return s.describeInstance(ctx, id)
 }
 
 // reattached records the volume as live on the new instance; a snapshot of
@@ -148,7 +147,7 @@ func (s *scope) failReattach(instanceID, volumeID, why string) {
 func (s *scope) trail(ctx context.Context, res ctrl.Result) (ctrl.Result, error) {
 	st := s.st
 	ts := st.TrailingSnapshot
-	sn, found, err := s.r.Snapshots.Snapshot(ctx, ts.ID)
+	sn, found, err := s.describeSnapshot(ctx, ts.ID)
 	switch {
 	case err != nil:
 		return res, nil // the next reconcile looks again

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/common"
 	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/drives"
 )
@@ -92,7 +93,7 @@ func (s *scope) restoreReportedMissing() bool {
 // resolveRestore picks the newest completed snapshot the drive owns, else its source.
 func (s *scope) resolveRestore(ctx context.Context) error {
 	st := s.st
-	owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
+	owned, err := s.listSnapshots(ctx)
 	if err != nil {
 		return err
 	}
@@ -123,7 +124,7 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 	case src == nil:
 		st.RestoreSnapshotID = ""
 	case src.SnapshotID != "":
-		sn, found, err := s.r.Snapshots.Snapshot(ctx, src.SnapshotID)
+		sn, found, err := s.describeSnapshot(ctx, src.SnapshotID)
 		if err != nil {
 			return err
 		}
@@ -139,7 +140,7 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 		}
 		st.RestoreSnapshotID = sn.ID
 	default:
-		sn, found, err := s.r.Snapshots.NewestNamed(ctx, src.NameTag, s.key, string(s.xd.UID))
+		sn, found, err := s.newestSnapshotNamed(ctx, src.NameTag)
 		if err != nil {
 			return err
 		}
@@ -173,17 +174,17 @@ func (s *scope) prune(ctx context.Context) error {
 	if keep == 0 {
 		return nil
 	}
-	owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
+	owned, err := s.listSnapshots(ctx)
 	if err != nil {
-		return fmt.Errorf("listing the snapshots of XDrive %s to prune: %w", s.key, err)
+		return err
 	}
 	var pruned []string
 	for _, sn := range drives.Prunable(owned, int(keep)) {
 		if sn.ID == s.st.LatestSnapshotID || sn.ID == s.st.RestoreSnapshotID {
 			continue
 		}
-		if err := s.r.Snapshots.DeleteSnapshot(ctx, sn); err != nil {
-			return fmt.Errorf("pruning snapshot %s of XDrive %s: %w", sn.ID, s.key, err)
+		if err := s.deleteSnapshot(ctx, sn); err != nil {
+			return err
 		}
 		pruned = append(pruned, sn.ID)
 		s.ev.Add(false, "SnapshotPruned", "Prune", "Deleted snapshot %s beyond retention %d", sn.ID, keep)
@@ -205,7 +206,7 @@ func (s *scope) finalize(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{}, nil
 	}
 	if s.xd.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete {
-		owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
+		owned, err := s.listSnapshots(ctx)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -216,7 +217,7 @@ func (s *scope) finalize(ctx context.Context) (ctrl.Result, error) {
 			if sn.Tags[cloud.TagDriveUID] != "" && sn.Tags[cloud.TagDriveUID] != string(s.xd.UID) {
 				continue // an earlier drive of this name left it; Retain or not, it is not ours
 			}
-			if err := s.r.Snapshots.DeleteSnapshot(ctx, sn); err != nil {
+			if err := s.deleteSnapshot(ctx, sn); err != nil {
 				return ctrl.Result{}, err
 			}
 		}
@@ -255,7 +256,8 @@ func (s *scope) report(err error) {
 	}
 	status, reason, msg := s.volumeReady()
 	if err != nil {
-		status, reason, msg = metav1.ConditionUnknown, v1alpha1.ReasonAWSError, fmt.Sprintf("AWS call failed (%s), retrying: %v", cloud.Classify(err), err)
+		status = metav1.ConditionUnknown
+		reason, msg = common.Failure(err)
 	}
 	s.set(v1alpha1.ConditionVolumeReady, status, reason, msg)
 	if status, reason, msg, ok := s.hydrated(); ok {
