@@ -70,6 +70,10 @@ lint: golangci-lint ## Run gofmt (check only), go vet, golangci-lint, and kube-a
 	$(GOLANGCI_LINT) run --allow-parallel-runners ./...
 	@hack/kube-api-linter.sh
 
+.PHONY: diagrams
+diagrams: ## Rewrite docs/design.md's state diagrams from the phase tables (internal/controller/phases).
+	go test -count=1 -run TestDesignDiagrams ./internal/controller/phases/ -update
+
 .PHONY: test-deps
 test-deps: ## Install shellcheck, openssh-server, ec2-metadata-mock, and QEMU, mmdebstrap, genisoimage and socat (make test-real) if missing.
 	@hack/install-test-deps.sh

@@ -109,6 +109,11 @@ const (
 	ReasonCappedByClass = "CappedByClass"
 )
 
+// ReasonRetrying is set, with status Unknown, when a call that is not AWS's
+// failed (the Kubernetes API, say); the operator retries. AWS failures set
+// ReasonAWSError.
+const ReasonRetrying = "Retrying"
+
 // Reasons of ClassAllowed, and ForeignSnapshot of an XDrive's VolumeReady too.
 const (
 	ReasonClassAllowed        = "ClassAllowed"

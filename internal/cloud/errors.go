@@ -121,3 +121,12 @@ func ErrorCode(err error) string {
 
 // IsNotFound reports whether err says the resource does not exist (or is not visible yet).
 func IsNotFound(err error) bool { return Classify(err) == KindNotFound }
+
+// IsAWS reports whether err came from an AWS call: an AWS API error, or a
+// call the SDK gave up on (a smithy.OperationError: transport, credentials).
+// Errors of the Kubernetes API or of an instance are not AWS's.
+func IsAWS(err error) bool {
+	var apiErr smithy.APIError
+	var opErr *smithy.OperationError
+	return errors.As(err, &apiErr) || errors.As(err, &opErr)
+}

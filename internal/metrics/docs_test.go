@@ -24,6 +24,7 @@ func TestMetricsDoc(t *testing.T) {
 	metrics.AWSCalls.WithLabelValues("test", "test", "").Add(0)
 	metrics.HourlyCost.WithLabelValues("test", "test").Add(0)
 	metrics.GarbageCollected.WithLabelValues("test", "test").Add(0)
+	metrics.IllegalPhaseChanges.WithLabelValues("test", "test", "test").Add(0)
 	families, err := ctrlmetrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,9 @@ var (
 	// GarbageCollected counts what the garbage collector did to unreferenced resources.
 	GarbageCollected = counter("xdrive_garbage_collected_total",
 		"Actions of the garbage collector on unreferenced owned resources, by resource and action.", "resource", "action")
+	// IllegalPhaseChanges counts phase changes missing from the kind's table (internal/controller/phases): bugs.
+	IllegalPhaseChanges = counter("xdrive_illegal_phase_changes_total",
+		"Phase changes that the kind's table of allowed changes does not list (a bug), by kind, from and to.", "kind", "from", "to")
 )
 
 // Definition describes one metric, for docs/metrics.md.

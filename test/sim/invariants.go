@@ -33,7 +33,7 @@ import (
 //	   is gone, and only the holder gives it back (checked at each write);
 //	I7 the operator can always reach what it runs: a live instance that
 //	   carries an operator-owned security group has SSH from the operator in it;
-//	no reconcile panics;
+//	no reconcile panics, and no phase changes outside its kind's table;
 //	and nothing the operator does not own is modified or deleted.
 func (w *World) CheckSafety() error {
 	if len(w.panics) > 0 {
@@ -41,6 +41,9 @@ func (w *World) CheckSafety() error {
 	}
 	if len(w.leaseBroken) > 0 {
 		return errors.New(w.leaseBroken[0])
+	}
+	if len(w.illegalPhases) > 0 {
+		return fmt.Errorf("phase change not in internal/controller/phases: %s", w.illegalPhases[0])
 	}
 	vols := w.EC2.Volumes()
 	snaps := w.EC2.Snapshots()

@@ -124,6 +124,8 @@ type World struct {
 	leaseBroken []string
 	// reconciling is the reconcile running ("ws/NAME", "xd/NAME"), if any.
 	reconciling string
+	// illegalPhases are phase changes missing from internal/controller/phases: each fails the seed.
+	illegalPhases []string
 	// halted are the Workstations (by UID) an interruption stopped under
 	// interruptionPolicy Stop, with the instance interrupted.
 	halted map[string]halt
@@ -311,6 +313,12 @@ func (w *World) boot() {
 		Images:   workstation.ImageDefaults{CPU: map[string]string{"x86_64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"}},
 		Access:   workstation.Access{Groups: groups, OperatorCIDRs: []string{OperatorCIDR}},
 	}
+	illegal := func(kind string) func(key, from, to string) {
+		return func(key, from, to string) {
+			w.illegalPhases = append(w.illegalPhases, fmt.Sprintf("%s %s: %q -> %q", kind, key, from, to))
+		}
+	}
+	w.xd.OnIllegalPhase, w.ws.OnIllegalPhase = illegal("XDrive"), illegal("Workstation")
 	w.gc = &gc.Collector{Client: w.operatorClient, Instances: w.cache, Launcher: launcher, Volumes: svc, Snapshots: svc, Groups: groups,
 		Clock: w.Clock, Grace: GCGrace}
 }

@@ -5,10 +5,13 @@ package common
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -67,8 +70,10 @@ func Load(ctx context.Context, c client.Client, w *Writes, key client.ObjectKey,
 		return true, false, nil
 	}
 	if obj.GetDeletionTimestamp().IsZero() && controllerutil.AddFinalizer(obj, Finalizer) {
-		if err := c.Update(ctx, obj); err != nil {
-			return false, false, err
+		if err := c.Update(ctx, obj); apierrors.IsConflict(err) {
+			return true, false, nil // changed meanwhile: the next read has it
+		} else if err != nil {
+			return false, false, fmt.Errorf("add the finalizer to %s: %w", client.ObjectKeyFromObject(obj), err)
 		}
 		w.Wrote(obj)
 	}
@@ -77,13 +82,16 @@ func Load(ctx context.Context, c client.Client, w *Writes, key client.ObjectKey,
 
 // Finish patches the status once, with an optimistic lock, and only if it
 // changed; then emits the held Events, drops the finalizer if asked, and
-// comes back when the operator's own EC2 rate limiter asks. Other errors go
-// to the queue's per-item exponential backoff (RateLimiter).
+// comes back when the operator's own EC2 rate limiter asks. A write that
+// lost to another (a conflict) comes back quietly, soon, and is no failure:
+// the next reconcile starts from the newer object. Other errors go to the
+// queue's per-item exponential backoff (RateLimiter).
 func Finish[T client.Object](ctx context.Context, c client.Client, w *Writes, before, after T, beforeStatus, afterStatus any,
 	ev *Events, removeFinalizer bool, result ctrl.Result, err error) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(after)
 	if !equality.Semantic.DeepEqual(beforeStatus, afterStatus) {
 		if perr := c.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); perr != nil {
-			return ctrl.Result{}, errors.Join(err, perr)
+			return conflictQuietly(err, fmt.Errorf("write the status of %s: %w", key, perr))
 		}
 		w.Wrote(after)
 	}
@@ -91,7 +99,7 @@ func Finish[T client.Object](ctx context.Context, c client.Client, w *Writes, be
 	if removeFinalizer {
 		controllerutil.RemoveFinalizer(after, Finalizer)
 		if uerr := c.Update(ctx, after); uerr != nil {
-			return ctrl.Result{}, uerr
+			return conflictQuietly(err, fmt.Errorf("remove the finalizer of %s: %w", key, uerr))
 		}
 		w.Forget(after)
 	}
@@ -101,24 +109,60 @@ func Finish[T client.Object](ctx context.Context, c client.Client, w *Writes, be
 	return result, err
 }
 
-// Events holds a reconcile's Events until its status is written, so a
-// reconcile that worked from a stale read announces nothing.
+// conflictQuietly is the result of a failed write: after a conflict, a quick
+// requeue that is no failure (unless the reconcile failed too); else the error.
+func conflictQuietly(reconcileErr, writeErr error) (ctrl.Result, error) {
+	if apierrors.IsConflict(writeErr) {
+		if reconcileErr != nil {
+			return ctrl.Result{}, reconcileErr
+		}
+		return ctrl.Result{RequeueAfter: Jitter(CacheCatchUp)}, nil
+	}
+	return ctrl.Result{}, errors.Join(reconcileErr, writeErr)
+}
+
+// Failure is the reason and message of a condition that reports a failed
+// reconcile: AWSError only when an AWS call failed.
+func Failure(err error) (reason, message string) {
+	if cloud.IsAWS(err) {
+		return v1alpha1.ReasonAWSError, fmt.Sprintf("AWS call failed (%s), retrying: %v", cloud.Classify(err), err)
+	}
+	return v1alpha1.ReasonRetrying, fmt.Sprintf("Retrying after an error: %v", err)
+}
+
+// Events holds a reconcile's Events, and the log lines of its decisions,
+// until its status is written, so a reconcile that worked from a stale read
+// announces nothing. Each decision is logged once, with the object's key.
 type Events struct {
 	Recorder events.EventRecorder
 	Object   client.Object
-	list     []func()
+	// Log carries the object's key (the reconciler's logger from the context).
+	Log  logr.Logger
+	list []func()
 }
 
-// Add queues an Event.
+// Add queues an Event, and its log line.
 func (p *Events) Add(warning bool, reason, action, format string, args ...any) {
-	if p.Recorder == nil {
-		return
-	}
 	kind := "Normal"
 	if warning {
 		kind = "Warning"
 	}
-	p.list = append(p.list, func() { p.Recorder.Eventf(p.Object, nil, kind, reason, action, format, args...) })
+	p.list = append(p.list, func() {
+		p.Log.Info(fmt.Sprintf(format, args...), "reason", reason, "action", action, "type", kind)
+		if p.Recorder != nil {
+			p.Recorder.Eventf(p.Object, nil, kind, reason, action, format, args...)
+		}
+	})
+}
+
+// PhaseChanged queues the log line of a phase change (info).
+func (p *Events) PhaseChanged(from, to, why string) {
+	p.list = append(p.list, func() { p.Log.Info("Phase changed", "from", orNew(from), "to", to, "why", why) })
+}
+
+// Waiting queues the log line of a wait (V(1)): what the object waits for.
+func (p *Events) Waiting(reason, message string, after time.Duration) {
+	p.list = append(p.list, func() { p.Log.V(1).Info("Waiting", "reason", reason, "message", message, "requeueAfter", after) })
 }
 
 // Flush emits the queued Events.
@@ -169,4 +213,28 @@ func (g *StateGauge) Set(key, state string) {
 	}
 	g.state[key] = state
 	metrics.DrivesByState.WithLabelValues(state).Inc()
+}
+
+// ReasonIllegalPhaseChange is the Warning Event of a phase change that the
+// kind's table (internal/controller/phases) does not list.
+const ReasonIllegalPhaseChange = "IllegalPhaseChange"
+
+// IllegalPhase reports a phase change missing from the kind's table: a bug
+// in the controller. It raises a Warning Event and a metric, and calls hook
+// (the simulation's, which fails the seed) if set. The change itself goes
+// on: stopping half-way would strand the object.
+func IllegalPhase(ev *Events, hook func(key, from, to string), kind, key, from, to string) {
+	ev.Add(true, ReasonIllegalPhaseChange, "Phase", "Phase %s -> %s is not an allowed change of a %s (docs/design.md): a bug, please report it",
+		orNew(from), to, kind)
+	metrics.IllegalPhaseChanges.WithLabelValues(kind, from, to).Inc()
+	if hook != nil {
+		hook(key, from, to)
+	}
+}
+
+func orNew(phase string) string {
+	if phase == "" {
+		return "(new)"
+	}
+	return phase
 }

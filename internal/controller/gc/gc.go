@@ -99,7 +99,7 @@ func (c *Collector) owners(ctx context.Context) (owners, error) {
 		instances: map[string]bool{}, volumes: map[string]bool{}}
 	var wss v1alpha1.WorkstationList
 	if err := c.Client.List(ctx, &wss); err != nil {
-		return o, err
+		return o, fmt.Errorf("list the Workstations: %w", err)
 	}
 	for i := range wss.Items {
 		w := &wss.Items[i]
@@ -111,7 +111,7 @@ func (c *Collector) owners(ctx context.Context) (owners, error) {
 	}
 	var xds v1alpha1.XDriveList
 	if err := c.Client.List(ctx, &xds); err != nil {
-		return o, err
+		return o, fmt.Errorf("list the XDrives: %w", err)
 	}
 	for i := range xds.Items {
 		d := &xds.Items[i]
@@ -131,14 +131,14 @@ func (c *Collector) Collect(ctx context.Context) (Report, error) {
 	}
 	live, err := c.Instances.Live(ctx)
 	if err != nil {
-		return rep, err
+		return rep, fmt.Errorf("list the owned instances: %w", err)
 	}
 	for _, inst := range live {
 		if o.instances[inst.ID] || now.Sub(inst.LaunchTime) < c.Grace {
 			continue
 		}
 		if err := c.Launcher.Terminate(ctx, inst); err != nil {
-			return rep, err
+			return rep, fmt.Errorf("terminate unreferenced instance %s: %w", inst.ID, err)
 		}
 		rep.Terminated = append(rep.Terminated, inst.ID)
 		metrics.GarbageCollected.WithLabelValues("instance", "terminated").Inc()
@@ -149,7 +149,7 @@ func (c *Collector) Collect(ctx context.Context) (Report, error) {
 	}
 	vols, err := c.Volumes.OwnedVolumes(ctx)
 	if err != nil {
-		return rep, err
+		return rep, fmt.Errorf("list the owned volumes: %w", err)
 	}
 	for _, v := range vols {
 		if o.volumes[v.ID] || now.Sub(v.CreateTime) < c.Grace || !v.Detached() {
@@ -177,7 +177,7 @@ func (c *Collector) sweepGroups(ctx context.Context, o owners, rep *Report) erro
 	}
 	groups, err := c.Groups.OwnedGroups(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("list the owned security groups: %w", err)
 	}
 	for _, g := range groups {
 		if o.workstations[g.OwnerUID] != nil {
@@ -188,7 +188,7 @@ func (c *Collector) sweepGroups(ctx context.Context, o owners, rep *Report) erro
 		case errors.Is(err, securitygroup.ErrInUse):
 			continue
 		case err != nil:
-			return fmt.Errorf("deleting security group %s of the deleted Workstation %s: %w", g.ID, g.Workstation, err)
+			return fmt.Errorf("delete security group %s of the deleted Workstation %s: %w", g.ID, g.Workstation, err)
 		}
 		rep.GroupsDeleted = append(rep.GroupsDeleted, g.ID)
 		metrics.GarbageCollected.WithLabelValues("securitygroup", "deleted").Inc()
@@ -201,7 +201,7 @@ func (c *Collector) sweepGroups(ctx context.Context, o owners, rep *Report) erro
 func (c *Collector) archive(ctx context.Context, v drives.Volume, rep *Report) error {
 	sn, found, err := c.Snapshots.DetachedSnapshot(ctx, v.ID)
 	if err != nil {
-		return err
+		return fmt.Errorf("find the snapshot of unreferenced volume %s: %w", v.ID, err)
 	}
 	switch {
 	case !found:
@@ -210,13 +210,13 @@ func (c *Collector) archive(ctx context.Context, v drives.Volume, rep *Report) e
 			Consistency: string(v1alpha1.ConsistencyCrash), Detached: true,
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("snapshot unreferenced volume %s: %w", v.ID, err)
 		}
 		rep.Snapshotted = append(rep.Snapshotted, v.ID)
 		metrics.GarbageCollected.WithLabelValues("volume", "snapshotted").Inc()
 	case sn.State == drives.SnapshotCompleted:
 		if err := c.Volumes.DeleteVolume(ctx, v); err != nil {
-			return err
+			return fmt.Errorf("delete unreferenced volume %s after its snapshot %s: %w", v.ID, sn.ID, err)
 		}
 		rep.Deleted = append(rep.Deleted, v.ID)
 		metrics.GarbageCollected.WithLabelValues("volume", "deleted").Inc()

@@ -50,12 +50,12 @@ func (s *scope) launchGroups(ctx context.Context, o instances.Offering) ([]strin
 	}
 	vpc, err := svc.VPCOf(ctx, o.SubnetID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("find the VPC of subnet %s for Workstation %s: %w", o.SubnetID, s.key, err)
 	}
 	if sg := s.st.SecurityGroup; sg != nil && sg.VPCID != vpc {
 		// The last instance ran in another VPC and is terminated: the old group goes first.
 		if err := svc.Delete(ctx, sg.ID); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("delete security group %s of Workstation %s in VPC %s: %w", sg.ID, s.key, sg.VPCID, err)
 		}
 		s.event(false, "SecurityGroupDeleted", "Access", "Deleted security group %s of VPC %s; this launch is in %s", sg.ID, sg.VPCID, vpc)
 		s.st.SecurityGroup = nil
@@ -79,7 +79,7 @@ func (s *scope) launchGroups(ctx context.Context, o instances.Offering) ([]strin
 	if len(groups) == 0 {
 		def, err := svc.DefaultGroup(ctx, vpc)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("find the default security group of VPC %s for Workstation %s: %w", vpc, s.key, err)
 		}
 		groups = []string{def}
 	}
@@ -90,7 +90,7 @@ func (s *scope) launchGroups(ctx context.Context, o instances.Offering) ([]strin
 func (s *scope) ensureGroup(ctx context.Context, vpc string) (*v1alpha1.ManagedSecurityGroup, error) {
 	id, err := s.r.Access.Groups.Ensure(ctx, securitygroup.Owner{Workstation: s.key, UID: string(s.ws.UID), VPCID: vpc})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("make the security group of Workstation %s in VPC %s: %w", s.key, vpc, err)
 	}
 	s.st.SecurityGroup = &v1alpha1.ManagedSecurityGroup{ID: id, VPCID: vpc}
 	s.event(false, "SecurityGroupReady", "Access", "Security group %s in %s holds this Workstation's access rules", id, vpc)
@@ -105,7 +105,7 @@ func (s *scope) syncRules(ctx context.Context) error {
 	}
 	added, revoked, err := s.r.Access.Groups.Sync(ctx, sg.ID, s.wantedRules())
 	if err != nil {
-		return err
+		return fmt.Errorf("set the rules of security group %s of Workstation %s: %w", sg.ID, s.key, err)
 	}
 	if len(added)+len(revoked) > 0 {
 		s.event(false, "SecurityGroupSynced", "Access", "Security group %s: opened %s; closed %s", sg.ID, ruleList(added), ruleList(revoked))
@@ -130,7 +130,7 @@ func (s *scope) restrictRules(ctx context.Context) error {
 		})
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("restrict the rules of security group %s of Workstation %s to its class: %w", sg.ID, s.key, err)
 	}
 	if len(revoked) > 0 {
 		s.event(true, "SecurityGroupRestricted", "Access", "Security group %s: closed %s, which WorkstationClass %s does not allow; spec.access is not applied while the class refuses this Workstation",
@@ -241,7 +241,7 @@ func (s *scope) access(ctx context.Context, result ctrl.Result, err error) (ctrl
 				s.event(true, "SecurityGroupInUse", "Access", "Security group %s is still in use; deleting it again shortly", sg.ID)
 				return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 			}
-			return result, err
+			return result, fmt.Errorf("delete security group %s of Workstation %s: %w", sg.ID, s.key, err)
 		}
 		s.event(false, "SecurityGroupDeleted", "Access", "Deleted security group %s", sg.ID)
 		s.st.SecurityGroup = nil

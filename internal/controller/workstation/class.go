@@ -20,6 +20,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
@@ -72,7 +73,7 @@ func (s *scope) admit(ctx context.Context) (blocked bool, err error) {
 		s.event(true, ref.reason, "Launch", "Launch %d cancelled before RunInstances: %s", s.st.Launch.Attempt, ref.message)
 	}
 	s.dropLaunch()
-	s.st.Phase = v1alpha1.WorkstationPhasePending
+	s.setPhase(v1alpha1.WorkstationPhasePending)
 	s.waitFor(ref.reason, "%s", ref.message)
 	return true, nil
 }
@@ -106,7 +107,7 @@ func (s *scope) resolveClass(ctx context.Context) (*refusal, error) {
 
 	ns := &corev1.Namespace{}
 	if err := s.r.Get(ctx, types.NamespacedName{Name: s.ws.Namespace}, ns); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read namespace %s of Workstation %s: %w", s.ws.Namespace, s.key, err)
 	}
 	if cls.Spec.NamespaceSelector == nil {
 		return &refusal{v1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf("WorkstationClass %s has no namespaceSelector: it selects no namespace", cls.Name)}, nil
@@ -141,11 +142,14 @@ func (s *scope) findClass(ctx context.Context) (*v1alpha1.WorkstationClass, *ref
 		if apierrors.IsNotFound(err) {
 			return nil, &refusal{v1alpha1.ReasonClassNotFound, fmt.Sprintf("WorkstationClass %s does not exist", name)}, nil
 		}
-		return cls, nil, err
+		if err != nil {
+			return nil, nil, fmt.Errorf("read WorkstationClass %s of Workstation %s: %w", name, s.key, err)
+		}
+		return cls, nil, nil
 	}
 	var list v1alpha1.WorkstationClassList
 	if err := s.r.List(ctx, &list); err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("list the WorkstationClasses for Workstation %s: %w", s.key, err)
 	}
 	var defaults []string
 	var found *v1alpha1.WorkstationClass
@@ -177,14 +181,16 @@ func IsDefaultClass(c *v1alpha1.WorkstationClass) bool {
 // checkRestore looks at the snapshot the drive is about to be restored from,
 // right before a launch: never another drive's, and untagged only if allowed.
 func (s *scope) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cls *v1alpha1.WorkstationClass) (*refusal, error) {
-	id := xd.Status.RestoreSnapshotID
-	h := xd.Status.Holder
-	if id == "" || !s.wants() || h == nil || h.UID != string(s.ws.UID) || xd.Status.Phase != v1alpha1.XDrivePhaseArchived {
+	id := handoff.RestoreSnapshot(xd)
+	if id == "" || !s.wants() || !handoff.HeldBy(xd, string(s.ws.UID)) || !handoff.Archived(xd) {
 		return nil, nil
 	}
 	sn, found, err := s.r.Volumes.Snapshot(ctx, id)
-	if err != nil || !found {
-		return nil, err // a missing snapshot is the launch's to handle
+	if err != nil {
+		return nil, fmt.Errorf("describe snapshot %s, the restore of XDrive %s, for Workstation %s: %w", id, xd.Name, s.key, err)
+	}
+	if !found {
+		return nil, nil // a missing snapshot is the launch's to handle
 	}
 	switch {
 	case s.r.Volumes.Foreign(sn, cloud.ObjectKey(xd.Namespace, xd.Name), string(xd.UID)):

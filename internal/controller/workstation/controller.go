@@ -4,10 +4,12 @@ package workstation
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,6 +30,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/controller/phases"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
@@ -124,6 +127,9 @@ type Reconciler struct {
 	// UrgentEvents, ahead of routine work, when a release ends.
 	AgentEvents, UrgentEvents <-chan event.TypedGenericEvent[*v1alpha1.Workstation]
 	MaxConcurrent             int
+	// OnIllegalPhase, if set, hears of each phase change missing from
+	// phases.Workstation, besides its Event and metric (the simulation fails the seed).
+	OnIllegalPhase func(key, from, to string)
 	// Access opens instances to spec.access (access.go).
 	Access Access
 
@@ -160,14 +166,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := ws.DeepCopy()
 	s := &scope{r: r, ws: ws, st: &ws.Status, key: cloud.ObjectKey(ws.Namespace, ws.Name), gen: ws.Generation,
-		now: r.clock().Now(), ev: common.Events{Recorder: r.Recorder, Object: ws}}
+		now: r.clock().Now(), ev: common.Events{Recorder: r.Recorder, Object: ws, Log: logr.FromContextOrDiscard(ctx)}}
 	v1alpha1.InitConditions(&ws.Status.Conditions, s.gen, v1alpha1.WorkstationDependents)
 	if ws.Status.Phase == "" {
-		ws.Status.Phase = v1alpha1.WorkstationPhasePending
+		s.setPhase(v1alpha1.WorkstationPhasePending)
 	}
 
 	result, err := s.reconcile(ctx)
 	result, err = s.access(ctx, result, err)
+	if s.wait != nil && err == nil {
+		s.ev.Waiting(s.wait.reason, s.wait.message, result.RequeueAfter)
+	}
 	s.report(err)
 	if s.removeFinalizer {
 		r.forgetCredentials(ws.UID)
@@ -208,6 +217,20 @@ func (s *scope) waitFor(reason, format string, args ...any) {
 
 func (s *scope) event(warning bool, reason, action, format string, args ...any) {
 	s.ev.Add(warning, reason, action, format, args...)
+}
+
+// setPhase is the one way the Workstation's phase changes: a change missing
+// from phases.Workstation is reported as a bug.
+func (s *scope) setPhase(p v1alpha1.WorkstationPhase) {
+	from := s.st.Phase
+	if from == p {
+		return
+	}
+	if !phases.Workstation.Allows(from, p) {
+		common.IllegalPhase(&s.ev, s.r.OnIllegalPhase, phases.Workstation.Kind, s.key, string(from), string(p))
+	}
+	s.ev.PhaseChanged(string(from), string(p), phases.Workstation.Why(from, p))
+	s.st.Phase = p
 }
 
 func (s *scope) set(condType string, status metav1.ConditionStatus, reason, msg string) {
@@ -256,17 +279,24 @@ func (s *scope) instance(ctx context.Context, id string) (instances.Instance, bo
 	if inst, ok := s.r.Instances.Cached(id); ok {
 		return inst, true, nil
 	}
-	return s.r.Instances.Get(ctx, id)
+	inst, found, err := s.r.Instances.Get(ctx, id)
+	if err != nil {
+		return inst, found, fmt.Errorf("describe instance %s of Workstation %s: %w", id, s.key, err)
+	}
+	return inst, found, nil
 }
 
 // drive reads the referenced XDrive; nil if it does not exist.
 func (s *scope) drive(ctx context.Context) (*v1alpha1.XDrive, error) {
 	xd := &v1alpha1.XDrive{}
 	err := s.r.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: s.ws.Spec.DriveRef.Name}, xd)
-	if apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err):
 		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read XDrive %s of Workstation %s: %w", s.ws.Spec.DriveRef.Name, s.key, err)
 	}
-	return xd, err
+	return xd, nil
 }
 
 // SetupWithManager registers the controller.

@@ -91,7 +91,7 @@ func (r *Reconciler) credentials(ctx context.Context, ws *v1alpha1.Workstation) 
 		secret, err = r.createSSHSecret(ctx, ws, key)
 	}
 	if err != nil {
-		return Credentials{}, err
+		return Credentials{}, fmt.Errorf("read the SSH keys of Workstation %s/%s (secret %s): %w", ws.Namespace, ws.Name, key.Name, err)
 	}
 	if !metav1.IsControlledBy(secret, ws) {
 		// Name and label are not ownership: a Secret planted by someone who can
@@ -117,7 +117,7 @@ func (r *Reconciler) credentials(ctx context.Context, ws *v1alpha1.Workstation) 
 func (r *Reconciler) createSSHSecret(ctx context.Context, ws *v1alpha1.Workstation, key types.NamespacedName) (*corev1.Secret, error) {
 	clientKey, clientPub, err := sshx.GenerateKey()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("generate an SSH key: %w", err)
 	}
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
@@ -128,7 +128,7 @@ func (r *Reconciler) createSSHSecret(ctx context.Context, ws *v1alpha1.Workstati
 		},
 	}
 	if err := controllerutil.SetControllerReference(ws, secret, r.Scheme()); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("make Workstation %s/%s the owner of secret %s: %w", ws.Namespace, ws.Name, key.Name, err)
 	}
 	if err := r.Create(ctx, secret); err != nil {
 		if apierrors.IsAlreadyExists(err) {
@@ -137,7 +137,7 @@ func (r *Reconciler) createSSHSecret(ctx context.Context, ws *v1alpha1.Workstati
 			return nil, fmt.Errorf("secret %s exists but is not among the Secrets labelled %s=%s that the operator reads; "+
 				"if it was not made by xdrive, delete it to have it made again", key, SecretLabelKey, SecretLabelValue)
 		}
-		return nil, err
+		return nil, fmt.Errorf("create secret %s: %w", key, err)
 	}
 	return secret, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
@@ -33,7 +34,7 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 // offering. It records the launch before any RunInstances.
 func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
-	st.Phase = v1alpha1.WorkstationPhasePending
+	s.setPhase(v1alpha1.WorkstationPhasePending)
 	if s.class == nil {
 		// The class went away while an instance ran: nothing launches without one.
 		s.waitFor(v1alpha1.ReasonClassNotFound, "No WorkstationClass admits this Workstation; it launches once one does")
@@ -55,7 +56,7 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 		s.waitFor(v1alpha1.ReasonDriveNotFound, "XDrive %s is being deleted; this Workstation launches once a drive of that name exists again", xd.Name)
 		return ctrl.Result{}, nil
 	}
-	if xd.Status.Phase == "" {
+	if !handoff.Reconciled(xd) {
 		// The drive's first look at AWS comes first: a lease written meanwhile would make it look twice.
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be reconciled", xd.Name)
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
@@ -64,12 +65,12 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: time.Minute}, client.IgnoreNotFound(err)
 	}
 	reuse := s.reusableVolume(xd)
-	if xd.Status.Phase != v1alpha1.XDrivePhaseArchived && reuse == "" {
-		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be archived (it is %s)", xd.Name, orDefault(string(xd.Status.Phase), "new"))
+	if !handoff.Archived(xd) && reuse == "" {
+		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be archived (it is %s)", xd.Name, orDefault(string(handoff.Phase(xd)), "new"))
 		return ctrl.Result{}, nil
 	}
 	if st.FailedRestoreSnapshotID != "" {
-		if xd.Status.RestoreSnapshotID == st.FailedRestoreSnapshotID {
+		if handoff.RestoreSnapshot(xd) == st.FailedRestoreSnapshotID {
 			s.waitFor(v1alpha1.ReasonRestoreMissing, "Snapshot %s is gone; waiting for XDrive %s to pick another", st.FailedRestoreSnapshotID, xd.Name)
 			return ctrl.Result{}, nil
 		}
@@ -92,9 +93,9 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: time.Millisecond}, err
 	}
 	o, reattach := s.placeNear(xd, reuse, candidates)
-	if !reattach && xd.Status.Phase != v1alpha1.XDrivePhaseArchived {
+	if !reattach && !handoff.Archived(xd) {
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to archive volume %s, which is not reattached (it is %s)",
-			xd.Name, xd.Status.VolumeID, xd.Status.Phase)
+			xd.Name, handoff.VolumeID(xd), handoff.Phase(xd))
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	if left, err := s.driveVolumeLeft(ctx, xd); err != nil || left != "" && (!reattach || left != reuse) {
@@ -104,14 +105,14 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	st.Launches++
 	st.Launch = &v1alpha1.LaunchAttempt{
 		Attempt: st.Launches, Offering: o.Key(), SubnetID: o.SubnetID, SpotPrice: spotPrice(o), PricePerHour: o.Price,
-		SnapshotID: xd.Status.RestoreSnapshotID, Candidates: int32(len(candidates)), StartTime: metav1.NewTime(s.now),
+		SnapshotID: handoff.RestoreSnapshot(xd), Candidates: int32(len(candidates)), StartTime: metav1.NewTime(s.now),
 	}
 	st.ReattachVolumeID = ""
 	if reattach {
 		st.Launch.SnapshotID, st.ReattachVolumeID = "", reuse
 	}
 	st.DriveRelease, st.DrivePrewarm = nil, nil
-	st.Phase = v1alpha1.WorkstationPhaseLaunching
+	s.setPhase(v1alpha1.WorkstationPhaseLaunching)
 	// The launch is written down before RunInstances, so a retry reuses its client token.
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }
@@ -122,13 +123,16 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 func (s *scope) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (string, error) {
 	vols, err := s.r.Volumes.DriveVolumes(ctx, string(xd.UID))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("list the volumes of XDrive %s for Workstation %s: %w", xd.Name, s.key, err)
 	}
 	for _, v := range vols {
 		ours, err := s.r.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, cloud.ObjectKey(xd.Namespace, xd.Name),
-			xd.Status.RestoreSnapshotID, xd.Status.LatestSnapshotID)
-		if err != nil || ours {
-			return v.ID, err
+			handoff.KnownSnapshots(xd)...)
+		if err != nil {
+			return v.ID, fmt.Errorf("tell whether volume %s belongs to XDrive %s, for Workstation %s: %w", v.ID, xd.Name, s.key, err)
+		}
+		if ours {
+			return v.ID, nil
 		}
 	}
 	return "", nil
@@ -139,7 +143,7 @@ func (s *scope) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (strin
 // The lease carries the class's bounds from the start: they are recorded before any launch, so before any release.
 func (s *scope) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool, error) {
 	me := v1alpha1.DriveHolder{Name: s.ws.Name, UID: string(s.ws.UID), Bounds: driveBounds(s.class.class)}
-	h := xd.Status.Holder
+	h := handoff.Lease(xd)
 	if h != nil && h.Name == me.Name && h.UID == me.UID {
 		return true, nil
 	}
@@ -153,14 +157,13 @@ func (s *scope) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool, er
 			return false, nil
 		}
 	}
-	patched := xd.DeepCopy()
-	patched.Status.Holder = &me
+	patched := handoff.WithLease(xd, &me)
 	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{})); err != nil {
 		if apierrors.IsConflict(err) {
 			s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s changed while taking its lease; retrying", xd.Name)
 			return false, nil
 		}
-		return false, err
+		return false, fmt.Errorf("take the lease of XDrive %s for Workstation %s: %w", xd.Name, s.key, err)
 	}
 	s.event(false, v1alpha1.ReasonBound, "Lease", "Took the lease of XDrive %s", xd.Name)
 	s.waitFor(v1alpha1.ReasonWaitingForDrive, "Took the lease of XDrive %s", xd.Name)
@@ -181,22 +184,20 @@ func driveBounds(cls *v1alpha1.WorkstationClass) *v1alpha1.DriveBounds {
 // its spec says by then. Without a class the last ones stay: a missing
 // class never widens them.
 func (s *scope) recordBounds(ctx context.Context, xd *v1alpha1.XDrive) error {
-	h := xd.Status.Holder
-	if s.class == nil || h == nil || h.UID != string(s.ws.UID) {
+	if s.class == nil || !handoff.HeldBy(xd, string(s.ws.UID)) {
 		return nil
 	}
 	want := driveBounds(s.class.class)
-	if equality.Semantic.DeepEqual(h.Bounds, want) {
+	if equality.Semantic.DeepEqual(handoff.Lease(xd).Bounds, want) {
 		return nil
 	}
-	patched := xd.DeepCopy()
-	patched.Status.Holder.Bounds = want
+	patched := handoff.WithBounds(xd, want)
 	err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{}))
 	switch {
 	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
 		return nil // the drive changed: its update wakes this Workstation, which records them then
 	case err != nil:
-		return fmt.Errorf("recording the bounds of WorkstationClass %s in the lease of XDrive %s/%s: %w", want.ClassName, xd.Namespace, xd.Name, err)
+		return fmt.Errorf("record the bounds of WorkstationClass %s in the lease of XDrive %s/%s: %w", want.ClassName, xd.Namespace, xd.Name, err)
 	}
 	s.event(false, v1alpha1.ReasonBound, "Lease", "Recorded the bounds of WorkstationClass %s in the lease of XDrive %s", want.ClassName, xd.Name)
 	return nil
@@ -206,10 +207,13 @@ func (s *scope) recordBounds(ctx context.Context, xd *v1alpha1.XDrive) error {
 func (s *scope) holderAlive(ctx context.Context, h v1alpha1.DriveHolder) (bool, error) {
 	ws := &v1alpha1.Workstation{}
 	err := s.r.APIReader.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: h.Name}, ws)
-	if apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err):
 		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read Workstation %s, which holds the lease Workstation %s asks for: %w", h.Name, s.key, err)
 	}
-	return err == nil && string(ws.UID) == h.UID, err
+	return string(ws.UID) == h.UID, nil
 }
 
 // releaseLease gives the lease back once the drive is at rest without us.
@@ -234,11 +238,11 @@ func (s *scope) releaseLease(ctx context.Context) (bool, error) {
 func (s *scope) heldDrives(ctx context.Context) ([]v1alpha1.XDrive, error) {
 	var list v1alpha1.XDriveList
 	if err := s.r.List(ctx, &list, client.InNamespace(s.ws.Namespace)); err != nil {
-		return nil, fmt.Errorf("listing the drives of namespace %s: %w", s.ws.Namespace, err)
+		return nil, fmt.Errorf("list the drives of namespace %s for Workstation %s: %w", s.ws.Namespace, s.key, err)
 	}
 	var out []v1alpha1.XDrive
 	for _, xd := range list.Items {
-		if h := xd.Status.Holder; h != nil && h.UID == string(s.ws.UID) {
+		if handoff.HeldBy(&xd, string(s.ws.UID)) {
 			out = append(out, xd)
 		}
 	}
@@ -247,20 +251,17 @@ func (s *scope) heldDrives(ctx context.Context) ([]v1alpha1.XDrive, error) {
 
 // giveBack clears one drive's lease once the drive is at rest.
 func (s *scope) giveBack(ctx context.Context, xd *v1alpha1.XDrive) (bool, error) {
-	switch xd.Status.Phase {
-	case v1alpha1.XDrivePhaseArchived, v1alpha1.XDrivePhasePending, v1alpha1.XDrivePhaseDeleting, v1alpha1.XDrivePhaseKept:
-	default:
-		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to archive the volume before giving up its lease (it is %s)", xd.Name, xd.Status.Phase)
+	if !handoff.LeaseFree(xd) {
+		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to archive the volume before giving up its lease (it is %s)", xd.Name, handoff.Phase(xd))
 		// A drive held from before a driveRef change archives within the class's current bounds too.
 		return false, s.recordBounds(ctx, xd)
 	}
-	patched := xd.DeepCopy()
-	patched.Status.Holder = nil
+	patched := handoff.WithLease(xd, nil)
 	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{})); err != nil {
 		if apierrors.IsConflict(err) {
 			return false, nil
 		}
-		return false, fmt.Errorf("giving back the lease of XDrive %s/%s: %w", xd.Namespace, xd.Name, err)
+		return false, fmt.Errorf("give back the lease of XDrive %s/%s: %w", xd.Namespace, xd.Name, err)
 	}
 	s.event(false, v1alpha1.ReasonUnbound, "Lease", "Gave back the lease of XDrive %s", xd.Name)
 	return true, nil
@@ -270,8 +271,11 @@ func (s *scope) giveBack(ctx context.Context, xd *v1alpha1.XDrive) (bool, error)
 // records, e.g. after a lost status write, and makes it the current one.
 func (s *scope) adoptStray(ctx context.Context) (bool, error) {
 	owned, err := s.r.Instances.Owned(ctx, s.key, string(s.ws.UID))
-	if err != nil || len(owned) == 0 {
-		return false, err
+	if err != nil {
+		return false, fmt.Errorf("look for instances of Workstation %s by their tags: %w", s.key, err)
+	}
+	if len(owned) == 0 {
+		return false, nil
 	}
 	inst := owned[0]
 	s.recordInstance(inst)
@@ -279,7 +283,7 @@ func (s *scope) adoptStray(ctx context.Context) (bool, error) {
 		s.st.SpotPrice, s.st.PricePerHour = s.st.Launch.SpotPrice, s.st.Launch.PricePerHour
 	}
 	s.st.Launch = nil
-	s.st.Phase = v1alpha1.WorkstationPhaseRunning
+	s.setPhase(v1alpha1.WorkstationPhaseRunning)
 	s.event(false, "Adopted", "Launch", "Found instance %s by its tags", inst.ID)
 	return true, nil
 }
@@ -299,7 +303,7 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if xd == nil || xd.Status.Holder == nil || xd.Status.Holder.UID != string(s.ws.UID) || !s.driveReadyFor(xd) {
+	if xd == nil || !handoff.HeldBy(xd, string(s.ws.UID)) || !s.driveReadyFor(xd) {
 		s.dropLaunch()
 		return s.pending(ctx)
 	}
@@ -318,21 +322,21 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 		s.avoid(o, cloud.ErrorCode(err))
 		s.event(true, v1alpha1.ReasonNoCapacity, "Launch", "No capacity for %s: %s", o.Key(), cloud.ErrorCode(err))
 		s.dropLaunch()
-		st.Phase = v1alpha1.WorkstationPhasePending
+		s.setPhase(v1alpha1.WorkstationPhasePending)
 		s.waitFor(v1alpha1.ReasonNoCapacity, "No capacity for %s (%s); trying the next offering", o.Key(), cloud.ErrorCode(err))
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	case cloud.ErrorCode(err) == "InvalidSnapshot.NotFound" && st.Launch.SnapshotID != "":
 		st.FailedRestoreSnapshotID = st.Launch.SnapshotID
 		s.event(true, v1alpha1.ReasonRestoreMissing, "Launch", "Snapshot %s no longer exists; XDrive %s picks another", st.Launch.SnapshotID, xd.Name)
 		s.dropLaunch()
-		st.Phase = v1alpha1.WorkstationPhasePending
+		s.setPhase(v1alpha1.WorkstationPhasePending)
 		s.waitFor(v1alpha1.ReasonRestoreMissing, "Snapshot %s is gone; waiting for XDrive %s to pick another", st.FailedRestoreSnapshotID, xd.Name)
 		return ctrl.Result{}, nil
 	case errors.As(err, &invalid):
 		// Retrying cannot help until the spec changes, which requeues by itself.
 		s.event(true, v1alpha1.ReasonInvalidSpec, "Launch", "%v", invalid)
 		s.dropLaunch()
-		st.Phase = v1alpha1.WorkstationPhasePending
+		s.setPhase(v1alpha1.WorkstationPhasePending)
 		s.waitFor(v1alpha1.ReasonInvalidSpec, "%s", invalid.Error())
 		return ctrl.Result{}, nil
 	case err != nil:
@@ -360,7 +364,7 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 		msg += "; skipped " + strings.Join(skipped, ", ")
 	}
 	st.Launch = nil
-	st.Phase = v1alpha1.WorkstationPhaseRunning
+	s.setPhase(v1alpha1.WorkstationPhaseRunning)
 	if st.Teardown == nil && st.LastInterruptionTime != nil {
 		s.set(v1alpha1.ConditionInterrupted, metav1.ConditionFalse, "Relaunched", "Relaunched as "+inst.ID)
 	}
@@ -430,30 +434,36 @@ func (s *scope) candidates(ctx context.Context) ([]instances.Offering, error) {
 		MaxOnDemandPrice: s.class.maxOnDemandPrice, OnDemandPrices: s.class.onDemandPrices,
 	}
 	list, err := s.r.Catalog.Candidates(ctx, req)
-	if err != nil || len(list) > 0 || !req.Spot || spec.OnDemandFallback == nil || !*spec.OnDemandFallback {
-		return list, err
+	if err != nil {
+		return nil, fmt.Errorf("list the offerings for Workstation %s: %w", s.key, err)
+	}
+	if len(list) > 0 || !req.Spot || spec.OnDemandFallback == nil || !*spec.OnDemandFallback {
+		return list, nil
 	}
 	req.Spot, req.MaxPrice = false, ""
-	return s.r.Catalog.Candidates(ctx, req)
+	if list, err = s.r.Catalog.Candidates(ctx, req); err != nil {
+		return nil, fmt.Errorf("list the on-demand offerings for Workstation %s: %w", s.key, err)
+	}
+	return list, nil
 }
 
 func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds Credentials, o instances.Offering) (instances.Instance, error) {
 	info, err := s.r.Catalog.Type(ctx, o.Type)
 	if err != nil {
-		return instances.Instance{}, err
+		return instances.Instance{}, fmt.Errorf("describe instance type %s for Workstation %s: %w", o.Type, s.key, err)
 	}
 	image, err := s.image(ctx, info)
 	if err != nil {
-		return instances.Instance{}, err
+		return instances.Instance{}, fmt.Errorf("find the image of Workstation %s: %w", s.key, err)
 	}
 	s.recordImage(image)
 	root, err := s.r.Catalog.RootMapping(ctx, image)
 	if err != nil {
-		return instances.Instance{}, err
+		return instances.Instance{}, fmt.Errorf("describe image %s for Workstation %s: %w", image, s.key, err)
 	}
 	hostKey, _, err := creds.LaunchHostKey(fmt.Sprint(s.st.Launch.Attempt))
 	if err != nil {
-		return instances.Instance{}, err
+		return instances.Instance{}, fmt.Errorf("make the host key of launch %d of Workstation %s: %w", s.st.Launch.Attempt, s.key, err)
 	}
 	userData, err := s.r.UserData(UserDataInput{Workstation: s.ws, Drive: xd, GPU: info.GPUs > 0, Credentials: creds,
 		HostKey: hostKey, BlankDrive: s.blankDrive(xd), Prewarm: s.prewarmDrive(xd)})
@@ -465,7 +475,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 		return instances.Instance{}, err
 	}
 	spec := xd.Spec
-	return s.r.Launcher.Launch(ctx, instances.LaunchRequest{
+	inst, err := s.r.Launcher.Launch(ctx, instances.LaunchRequest{
 		Workstation: s.key, WorkstationUID: string(s.ws.UID),
 		Drive: cloud.ObjectKey(xd.Namespace, xd.Name), DriveUID: string(xd.UID), DriveName: xd.Name,
 		Offering: o, ImageID: image, RootMapping: root, UserData: userData,
@@ -479,6 +489,10 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 		UserTags: s.class.tags, Attempt: s.st.Launch.Attempt,
 		ContainersReachMetadata: ptr.Deref(s.ws.Spec.ContainersReachInstanceMetadata, false),
 	})
+	if err != nil {
+		return inst, fmt.Errorf("launch %d of Workstation %s in %s: %w", s.st.Launch.Attempt, s.key, o.Key(), err)
+	}
+	return inst, nil
 }
 
 func (s *scope) image(ctx context.Context, info instances.TypeInfo) (string, error) {
@@ -487,7 +501,7 @@ func (s *scope) image(ctx context.Context, info instances.TypeInfo) (string, err
 	case img != nil && img.ID != "":
 		return img.ID, nil
 	case img != nil && img.SSMParameter != "":
-		return s.r.Catalog.Image(ctx, img.SSMParameter)
+		return s.imageOf(ctx, img.SSMParameter)
 	}
 	params := s.r.Images.CPU
 	if info.GPUs > 0 {
@@ -497,5 +511,14 @@ func (s *scope) image(ctx context.Context, info instances.TypeInfo) (string, err
 	if !ok {
 		return "", invalidSpecError{fmt.Errorf("no default image for %s (gpu=%t); set the class's image", info.Arch, info.GPUs > 0)}
 	}
-	return s.r.Catalog.Image(ctx, p)
+	return s.imageOf(ctx, p)
+}
+
+// imageOf resolves an SSM parameter to the image it names.
+func (s *scope) imageOf(ctx context.Context, parameter string) (string, error) {
+	id, err := s.r.Catalog.Image(ctx, parameter)
+	if err != nil {
+		return "", fmt.Errorf("read image parameter %s: %w", parameter, err)
+	}
+	return id, nil
 }

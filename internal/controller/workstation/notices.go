@@ -39,7 +39,7 @@ func (h *NoticeHandler) Handle(ctx context.Context, ev interruption.Event) error
 		if !ok || ev.Kind == interruption.StateChange {
 			var err error
 			if inst, ok, err = h.Instances.Get(ctx, id); err != nil {
-				return err
+				return fmt.Errorf("describe instance %s named by a %s notice: %w", id, ev.Kind, err)
 			}
 		}
 		if !ok || inst.Workstation() == "" {
@@ -68,8 +68,10 @@ func (h *NoticeHandler) annotate(ctx context.Context, inst instances.Instance, k
 	ws.Namespace, ws.Name = ns, name
 	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`,
 		NoticeAnnotation(kind), FormatNotice(inst.ID, at)))
-	if err := h.Client.Patch(ctx, ws, patch); err != nil {
-		return client.IgnoreNotFound(err)
+	if err := h.Client.Patch(ctx, ws, patch); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("record the %s notice of instance %s on Workstation %s/%s: %w", kind, inst.ID, ns, name, err)
+	} else if err != nil {
+		return nil
 	}
 	if h.Received != nil {
 		h.Received(types.NamespacedName{Namespace: ns, Name: name}, inst.ID, at)

@@ -7,6 +7,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
@@ -17,17 +18,8 @@ const defaultReattachTolerance = 20
 // may reattach instead of restoring the drive from a snapshot: the drive is
 // past the release (its snapshot taken or kept), and this Workstation has not declined it.
 func (s *scope) reusableVolume(xd *v1alpha1.XDrive) string {
-	xs := xd.Status
-	switch xs.Phase {
-	case v1alpha1.XDrivePhaseSnapshotting, v1alpha1.XDrivePhaseDeletingVolume, v1alpha1.XDrivePhaseKept:
-	default:
-		return ""
-	}
-	if xs.VolumeID == "" || xs.AvailabilityZone == "" || xs.Release == nil || !xd.DeletionTimestamp.IsZero() ||
-		xs.VolumeID == s.st.DeclinedVolumeID {
-		return ""
-	}
-	return xs.VolumeID
+	id, _ := handoff.ReusableVolume(xd, s.st.DeclinedVolumeID)
+	return id
 }
 
 // placeNear picks the offering: one in the zone of the reusable volume when
@@ -38,12 +30,13 @@ func (s *scope) placeNear(xd *v1alpha1.XDrive, reuse string, candidates []instan
 		return candidates[0], false
 	}
 	tolerance := ptr.Deref(s.ws.Spec.ReattachPriceTolerancePercent, defaultReattachTolerance)
-	if o, ok := instances.InZoneWithin(candidates, xd.Status.AvailabilityZone, tolerance); ok {
+	_, zone := handoff.ReusableVolume(xd, s.st.DeclinedVolumeID)
+	if o, ok := instances.InZoneWithin(candidates, zone, tolerance); ok {
 		return o, true
 	}
 	s.st.DeclinedVolumeID = reuse
 	s.event(false, "ReattachDeclined", "Launch", "Volume %s in %s is not reattached: %s is cheaper beyond the %d%% tolerance",
-		reuse, xd.Status.AvailabilityZone, candidates[0].Key(), tolerance)
+		reuse, zone, candidates[0].Key(), tolerance)
 	return candidates[0], false
 }
 
@@ -52,14 +45,14 @@ func (s *scope) driveReadyFor(xd *v1alpha1.XDrive) bool {
 	if id := s.st.ReattachVolumeID; id != "" {
 		return s.reusableVolume(xd) == id
 	}
-	return xd.Status.Phase == v1alpha1.XDrivePhaseArchived
+	return handoff.Archived(xd)
 }
 
 // blankDrive says whether the drive the instance gets may be formatted: a new
 // blank volume, or a reattached one of a drive that never had a snapshot.
 func (s *scope) blankDrive(xd *v1alpha1.XDrive) bool {
 	if s.st.ReattachVolumeID != "" {
-		return xd.Status.LatestSnapshotID == "" && xd.Spec.Source == nil
+		return handoff.NeverSnapshotted(xd)
 	}
 	return s.st.Launch.SnapshotID == ""
 }
@@ -77,20 +70,18 @@ func (s *scope) dropLaunch() {
 	s.st.ReattachVolumeID = ""
 }
 
-// reattachFailed reports that the drive could not attach its volume to the instance.
-func (s *scope) reattachFailed(xd *v1alpha1.XDrive, instanceID string) bool {
+// reattachFailure is the drive's record that it could not attach its volume to the instance.
+func (s *scope) reattachFailure(xd *v1alpha1.XDrive, instanceID string) *v1alpha1.FailedReattach {
 	if xd == nil || s.st.ReattachVolumeID == "" {
-		return false
+		return nil
 	}
-	f := xd.Status.FailedReattach
-	return f != nil && f.InstanceID == instanceID && f.VolumeID == s.st.ReattachVolumeID
+	return handoff.ReattachFailure(xd, instanceID, s.st.ReattachVolumeID)
 }
 
 // abandonReattach ends an instance that never got the drive, so no flush is
 // needed; the next launch restores the drive from its snapshot.
-func (s *scope) abandonReattach(ctx context.Context, xd *v1alpha1.XDrive) (ctrl.Result, error) {
+func (s *scope) abandonReattach(ctx context.Context, f *v1alpha1.FailedReattach) (ctrl.Result, error) {
 	st := s.st
-	f := xd.Status.FailedReattach
 	st.DeclinedVolumeID = f.VolumeID
 	s.event(true, v1alpha1.ReasonReattachFailed, "Launch", "Volume %s could not be attached to %s (%s); ending it and restoring from the snapshot",
 		f.VolumeID, f.InstanceID, f.Reason)

@@ -16,6 +16,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
 )
@@ -62,17 +63,22 @@ func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if s.reattachFailed(xd, inst.ID) {
-		return s.abandonReattach(ctx, xd)
+	if f := s.reattachFailure(xd, inst.ID); f != nil {
+		return s.abandonReattach(ctx, f)
 	}
-	if xd == nil || xd.Status.AttachedTo != inst.ID || xd.Status.Phase != v1alpha1.XDrivePhaseAttached {
+	var volumeID string
+	attached := false
+	if xd != nil {
+		volumeID, attached = handoff.AttachedVolume(xd, inst.ID)
+	}
+	if !attached {
 		s.setFrom(v1alpha1.ConditionDriveAttached, metav1.ConditionFalse, v1alpha1.ReasonWaitingForDrive,
 			fmt.Sprintf("Waiting for XDrive %s to attach to %s", s.ws.Spec.DriveRef.Name, inst.ID))
 		return ctrl.Result{}, nil
 	}
 	s.set(v1alpha1.ConditionDriveAttached, metav1.ConditionTrue, v1alpha1.ReasonAttached,
-		fmt.Sprintf("Volume %s is attached in %s", xd.Status.VolumeID, inst.Zone))
-	res, err := s.checkInstanceSide(ctx, inst, xd)
+		fmt.Sprintf("Volume %s is attached in %s", volumeID, inst.Zone))
+	res, err := s.checkInstanceSide(ctx, inst, volumeID)
 	if err != nil || st.Phase != v1alpha1.WorkstationPhaseRunning {
 		return res, err
 	}
@@ -103,7 +109,7 @@ func (s *scope) vanished(inst instances.Instance) {
 	case inst.StateReason == instances.ReasonSpotTermination:
 		s.interruptedDuring(st.Teardown, v1alpha1.NoticeSpotInterruption)
 	}
-	st.Phase = v1alpha1.WorkstationPhaseTerminating
+	s.setPhase(v1alpha1.WorkstationPhaseTerminating)
 	s.event(true, v1alpha1.ReasonInstanceGone, "Observe", "Instance %s is %s without a teardown; its volume is snapshotted once detached", inst.ID, inst.State)
 }
 
@@ -126,14 +132,14 @@ const statusTimeout = 10 * time.Second
 
 // checkInstanceSide reads the last status check of the instance, and starts
 // the next one in the background when it is due.
-func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, xd *v1alpha1.XDrive) (ctrl.Result, error) {
+func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, volumeID string) (ctrl.Result, error) {
 	last, inFlight := s.r.Calls.Last(inst.ID, agent.CallStatus)
 	if !inFlight && !s.now.Before(s.nextStatusCheck(last)) {
 		creds, err := s.r.credentials(ctx, s.ws)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		t := creds.statusTarget(inst, xd.Status.VolumeID)
+		t := creds.statusTarget(inst, volumeID)
 		t.Idle = s.idleCheck()
 		s.r.Calls.Start(s.key, inst.ID, agent.CallStatus, t, statusTimeout)
 		inFlight = true
@@ -159,11 +165,11 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
 	s.preserved(status)
-	s.prewarmed(status.Prewarm, xd.Status.VolumeID)
+	s.prewarmed(status.Prewarm, volumeID)
 	switch {
-	case status.VolumeID != "" && status.VolumeID != xd.Status.VolumeID:
+	case status.VolumeID != "" && status.VolumeID != volumeID:
 		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionFalse, v1alpha1.ReasonVolumeMismatch,
-			fmt.Sprintf("The instance mounted %s, but the drive is %s", status.VolumeID, xd.Status.VolumeID))
+			fmt.Sprintf("The instance mounted %s, but the drive is %s", status.VolumeID, volumeID))
 		return requeue, nil
 	case !status.Mounted:
 		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionFalse, v1alpha1.ReasonNotMounted,
@@ -171,7 +177,7 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 		return requeue, nil
 	}
 	s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionTrue, v1alpha1.ReasonMounted,
-		fmt.Sprintf("Volume %s is mounted at %s", xd.Status.VolumeID, s.ws.Spec.MountPath))
+		fmt.Sprintf("Volume %s is mounted at %s", volumeID, s.ws.Spec.MountPath))
 	if status.Phase != bootstrap.PhaseReady {
 		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionFalse, v1alpha1.ReasonContainersStarting,
 			fmt.Sprintf("The bootstrap is in phase %q", status.Phase))

@@ -12,6 +12,7 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
@@ -38,14 +39,14 @@ func (s *scope) startTeardown(reason v1alpha1.TeardownReason) {
 	}
 	st.Teardown = &v1alpha1.Teardown{InstanceID: st.InstanceID, Reason: reason,
 		StartTime: metav1.NewTime(s.now), Deadline: metav1.NewTime(s.now.Add(deadline))}
-	st.Phase = v1alpha1.WorkstationPhaseReleasing
+	s.setPhase(v1alpha1.WorkstationPhaseReleasing)
 }
 
 // recordRelease writes down that no more writes reach the drive from the torn-down instance.
 func (s *scope) recordRelease(c v1alpha1.Consistency) {
 	st := s.st
 	st.DriveRelease = &v1alpha1.DriveRelease{InstanceID: st.Teardown.InstanceID, Consistency: c, Time: metav1.NewTime(s.now)}
-	st.Phase = v1alpha1.WorkstationPhaseTerminating
+	s.setPhase(v1alpha1.WorkstationPhaseTerminating)
 }
 
 // releasing stops the containers and flushes the drive over SSH in the
@@ -132,7 +133,7 @@ func (s *scope) terminating(ctx context.Context) (ctrl.Result, error) {
 		// Shutting down already: a reconcile from a read older than its own Terminate.
 		if inst.State != instances.StateShuttingDown {
 			if err := s.r.Launcher.Terminate(ctx, inst); err != nil {
-				return ctrl.Result{}, err
+				return ctrl.Result{}, fmt.Errorf("terminate instance %s of Workstation %s: %w", inst.ID, s.key, err)
 			}
 		}
 		t := metav1.NewTime(s.now)
@@ -157,11 +158,7 @@ func (s *scope) waitForSnapshotStart(ctx context.Context) (bool, error) {
 	if err != nil || xd == nil {
 		return false, err
 	}
-	id := st.Teardown.InstanceID
-	xs := xd.Status
-	started := xs.AttachedTo != id || xs.PendingSnapshot != nil && xs.Release != nil && xs.Release.InstanceID == id ||
-		xs.Phase == v1alpha1.XDrivePhaseDetaching
-	return !started, nil
+	return !handoff.SnapshotStarted(xd, st.Teardown.InstanceID), nil
 }
 
 // forcedByAWS reports whether a teardown was forced by AWS: a notice, or
@@ -213,7 +210,7 @@ func (s *scope) closeTeardown(ctx context.Context) (ctrl.Result, error) {
 func (s *scope) stopped(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	wasStopped := st.Phase == v1alpha1.WorkstationPhaseStopped
-	st.Phase = v1alpha1.WorkstationPhaseStopped
+	s.setPhase(v1alpha1.WorkstationPhaseStopped)
 	st.InstanceType, st.AvailabilityZone, st.CapacityType = "", "", ""
 	if !wasStopped || !s.ws.DeletionTimestamp.IsZero() {
 		// A launch whose status write was lost may have left an instance: look once.
@@ -268,7 +265,8 @@ func (s *scope) report(err error) {
 		s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, v1alpha1.ReasonStopped, msg)
 	}
 	if err != nil {
-		s.set(v1alpha1.ConditionLaunched, metav1.ConditionUnknown, v1alpha1.ReasonAWSError, fmt.Sprintf("AWS call failed, retrying: %v", err))
+		reason, msg := common.Failure(err)
+		s.set(v1alpha1.ConditionLaunched, metav1.ConditionUnknown, reason, msg)
 	}
 	s.reportIdle()
 	st.ObservedGeneration = s.gen

@@ -4,11 +4,11 @@ package xdrive
 
 import (
 	"context"
+	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
+	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -25,6 +25,8 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
+	"github.com/xdrive-io/xdrive/internal/controller/phases"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
@@ -68,6 +70,9 @@ type Reconciler struct {
 	// InstanceEvents wakes drives when their instance changes state.
 	InstanceEvents <-chan event.TypedGenericEvent[*v1alpha1.XDrive]
 	MaxConcurrent  int
+	// OnIllegalPhase, if set, hears of each phase change missing from
+	// phases.XDrive, besides its Event and metric (the simulation fails the seed).
+	OnIllegalPhase func(key, from, to string)
 
 	writes   common.Writes
 	ebsReads ebsReads
@@ -92,13 +97,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := xd.DeepCopy()
 	s := &scope{r: r, xd: xd, st: &xd.Status, key: cloud.ObjectKey(xd.Namespace, xd.Name), gen: xd.Generation,
-		now: r.clock().Now(), ev: common.Events{Recorder: r.Recorder, Object: xd}}
+		now: r.clock().Now(), ev: common.Events{Recorder: r.Recorder, Object: xd, Log: logr.FromContextOrDiscard(ctx)}}
 	v1alpha1.InitConditions(&xd.Status.Conditions, s.gen, v1alpha1.XDriveDependents)
 	if xd.Status.Phase == "" {
-		xd.Status.Phase = v1alpha1.XDrivePhasePending
+		s.setPhase(v1alpha1.XDrivePhasePending)
 	}
 
 	result, err := s.reconcile(ctx)
+	if !s.moved && err == nil && result.RequeueAfter > 0 {
+		s.ev.Waiting(string(xd.Status.Phase), "", result.RequeueAfter)
+	}
 	s.report(err)
 	state := string(xd.Status.Phase)
 	if s.removeFinalizer {
@@ -128,6 +136,8 @@ type scope struct {
 	blocked         *blocker
 	ev              common.Events
 	removeFinalizer bool
+	// moved says the phase changed in this reconcile.
+	moved bool
 }
 
 func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
@@ -138,9 +148,9 @@ func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
 	var err error
 	id, vol := s.reattachRequest()
 	switch {
-	case id != "" && vol == s.st.VolumeID && reattachable(s.st.Phase):
+	case id != "" && vol == s.st.VolumeID && handoff.Reattachable(s.st.Phase):
 		res, err = s.reattach(ctx, id)
-	case id != "" && vol != s.st.VolumeID && !reattachable(s.st.Phase):
+	case id != "" && vol != s.st.VolumeID && !handoff.Reattachable(s.st.Phase):
 		s.failReattach(id, vol, "the volume was archived before it could be attached")
 		fallthrough
 	default:
@@ -187,45 +197,25 @@ func (s *scope) readHolder(ctx context.Context) error {
 	case apierrors.IsNotFound(err):
 		return nil
 	case err != nil:
-		return err
+		return fmt.Errorf("read Workstation %s, the lease holder of drive %s: %w", h.Name, s.key, err)
 	case string(ws.UID) == h.UID:
 		s.holder = ws
 	}
 	return nil
 }
 
-func (s *scope) setPhase(p v1alpha1.XDrivePhase) { s.st.Phase = p }
-
-// holderView is what the drive reads of a Workstation: a change to anything
-// else (its conditions, say) does not concern the drive.
-type holderFields struct {
-	Drive, InstanceID, FailedRestore string
-	ReattachVolumeID, Declined       string
-	Deleted                          bool
-	Launch                           *v1alpha1.LaunchAttempt
-	Teardown                         *v1alpha1.Teardown
-	Release                          *v1alpha1.DriveRelease
-	Interrupted                      *metav1.Time
-	Prewarm                          *v1alpha1.DrivePrewarm
-}
-
-func holderView(o client.Object) holderFields {
-	w := o.(*v1alpha1.Workstation)
-	return holderFields{Drive: w.Spec.DriveRef.Name, InstanceID: w.Status.InstanceID, FailedRestore: w.Status.FailedRestoreSnapshotID,
-		ReattachVolumeID: w.Status.ReattachVolumeID, Declined: w.Status.DeclinedVolumeID,
-		Deleted: !w.DeletionTimestamp.IsZero(), Launch: w.Status.Launch, Teardown: w.Status.Teardown,
-		Release: w.Status.DriveRelease, Interrupted: w.Status.LastInterruptionTime, Prewarm: w.Status.DrivePrewarm}
-}
-
-func driveOf(o client.Object) []reconcile.Request {
-	w := o.(*v1alpha1.Workstation)
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Spec.DriveRef.Name}}}
-}
-
-// releaseChanged reports whether a Workstation recorded its drive's release:
-// the snapshot that follows is what an interruption's two minutes wait on.
-func releaseChanged(old, new client.Object) bool {
-	return !equality.Semantic.DeepEqual(old.(*v1alpha1.Workstation).Status.DriveRelease, new.(*v1alpha1.Workstation).Status.DriveRelease)
+// setPhase is the one way the drive's phase changes: a change missing from
+// phases.XDrive is reported as a bug.
+func (s *scope) setPhase(p v1alpha1.XDrivePhase) {
+	from := s.st.Phase
+	if from == p {
+		return
+	}
+	if !phases.XDrive.Allows(from, p) {
+		common.IllegalPhase(&s.ev, s.r.OnIllegalPhase, phases.XDrive.Kind, s.key, string(from), string(p))
+	}
+	s.ev.PhaseChanged(string(from), string(p), phases.XDrive.Why(from, p))
+	s.st.Phase, s.moved = p, true
 }
 
 // SetupWithManager registers the controller.
@@ -233,11 +223,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.XDrive{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, common.DeletionPredicate()))).
 		Watches(&v1alpha1.Workstation{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			return driveOf(o)
+			return handoff.DriveOf(o)
 		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-			return !equality.Semantic.DeepEqual(holderView(e.ObjectOld), holderView(e.ObjectNew))
+			return handoff.HolderChanged(e.ObjectOld, e.ObjectNew)
 		}})).
-		Watches(&v1alpha1.Workstation{}, common.UrgentOnChange(releaseChanged, driveOf)).
+		Watches(&v1alpha1.Workstation{}, common.UrgentOnChange(handoff.ReleaseChanged, handoff.DriveOf)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrent, 1), RateLimiter: common.RateLimiter()}).
 		Named("xdrive")
 	if r.InstanceEvents != nil {

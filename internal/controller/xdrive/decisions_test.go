@@ -4,10 +4,10 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 )
 
 // Table tests of the drive's decisions, beside the code: each row is a
@@ -79,8 +79,8 @@ func TestReattachable(t *testing.T) {
 		v1alpha1.XDrivePhaseSnapshotting: true, v1alpha1.XDrivePhaseDeletingVolume: true, v1alpha1.XDrivePhaseKept: true,
 	}
 	for _, p := range allDrivePhases {
-		if got := reattachable(p); got != want[p] {
-			t.Errorf("reattachable(%s) = %v, want %v", p, got, want[p])
+		if got := handoff.Reattachable(p); got != want[p] {
+			t.Errorf("handoff.Reattachable(%s) = %v, want %v", p, got, want[p])
 		}
 	}
 }
@@ -124,48 +124,6 @@ func TestReattachRequest(t *testing.T) {
 		inst, vol := s.reattachRequest()
 		if inst != c.inst || vol != c.vol {
 			t.Errorf("%s: reattachRequest = (%q, %q), want (%q, %q)", c.name, inst, vol, c.inst, c.vol)
-		}
-	}
-}
-
-// TestHolderChangesThatWakeTheDrive: which changes of the holder wake the
-// drive (holderView), and which wake it at once (releaseChanged: the
-// snapshot after a release is what an interruption's two minutes wait on).
-func TestHolderChangesThatWakeTheDrive(t *testing.T) {
-	now := metav1.Now()
-	cases := []struct {
-		name         string
-		change       func(*v1alpha1.Workstation)
-		wake, urgent bool
-	}{
-		{"a condition", func(w *v1alpha1.Workstation) {
-			v1alpha1.SetCondition(&w.Status.Conditions, 1, v1alpha1.ConditionRunning, metav1.ConditionTrue, v1alpha1.ReasonInstanceRunning, "")
-		}, false, false},
-		{"the phase alone", func(w *v1alpha1.Workstation) { w.Status.Phase = v1alpha1.WorkstationPhaseReleasing }, false, false},
-		{"the drive it refers to", func(w *v1alpha1.Workstation) { w.Spec.DriveRef.Name = "other" }, true, false},
-		{"its instance", func(w *v1alpha1.Workstation) { w.Status.InstanceID = "i-2" }, true, false},
-		{"its launch", func(w *v1alpha1.Workstation) { w.Status.Launch = &v1alpha1.LaunchAttempt{} }, true, false},
-		{"a teardown", func(w *v1alpha1.Workstation) { w.Status.Teardown = &v1alpha1.Teardown{InstanceID: "i-1"} }, true, false},
-		{"the drive's release", func(w *v1alpha1.Workstation) {
-			w.Status.DriveRelease = &v1alpha1.DriveRelease{InstanceID: "i-1", Consistency: v1alpha1.ConsistencyFlushed, Time: now}
-		}, true, true},
-		{"a reattach request", func(w *v1alpha1.Workstation) { w.Status.ReattachVolumeID = "vol-1" }, true, false},
-		{"a declined volume", func(w *v1alpha1.Workstation) { w.Status.DeclinedVolumeID = "vol-1" }, true, false},
-		{"a failed restore", func(w *v1alpha1.Workstation) { w.Status.FailedRestoreSnapshotID = "snap-1" }, true, false},
-		{"an interruption", func(w *v1alpha1.Workstation) { w.Status.LastInterruptionTime = &now }, true, false},
-		{"its deletion", func(w *v1alpha1.Workstation) { w.DeletionTimestamp = &now }, true, false},
-	}
-	for _, c := range cases {
-		old := &v1alpha1.Workstation{}
-		old.Spec.DriveRef.Name = "home"
-		old.Status.InstanceID = "i-1"
-		changed := old.DeepCopy()
-		c.change(changed)
-		if wake := !equality.Semantic.DeepEqual(holderView(old), holderView(changed)); wake != c.wake {
-			t.Errorf("%s: wakes the drive = %v, want %v", c.name, wake, c.wake)
-		}
-		if urgent := releaseChanged(old, changed); urgent != c.urgent {
-			t.Errorf("%s: wakes it at once = %v, want %v", c.name, urgent, c.urgent)
 		}
 	}
 }

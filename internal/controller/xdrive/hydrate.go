@@ -10,6 +10,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 )
 
 // hydrateEvery is how often an initializing volume's progress is read when
@@ -45,7 +46,7 @@ func (s *scope) hydrate(ctx context.Context) (time.Duration, error) {
 			return wait, nil
 		}
 	}
-	in, found, err := s.r.Volumes.Initialization(ctx, st.VolumeID)
+	in, found, err := s.describeInitialization(ctx, st.VolumeID)
 	if err != nil {
 		// An optional read (an older IAM policy may lack the action): reported, retried a minute later, blocking nothing.
 		s.readFailed(err)
@@ -97,14 +98,7 @@ func truncate(s string, n int) string {
 // prewarm is the holder's report of its instance's read of every block of
 // the live volume, if any.
 func (s *scope) prewarm() *v1alpha1.DrivePrewarm {
-	if s.holder == nil {
-		return nil
-	}
-	pw := s.holder.Status.DrivePrewarm
-	if pw == nil || pw.VolumeID != s.st.VolumeID || pw.Percent == nil {
-		return nil
-	}
-	return pw
+	return handoff.PrewarmOf(s.holder, s.st.VolumeID)
 }
 
 // foldPrewarm makes the prewarm's progress the initialization's when it

@@ -2,7 +2,6 @@ package xdrive
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,30 +10,19 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
-// reattachable reports whether the drive's volume is released, so that the
-// holder's next instance may get it back instead of a restore.
-func reattachable(p v1alpha1.XDrivePhase) bool {
-	return p == v1alpha1.XDrivePhaseSnapshotting || p == v1alpha1.XDrivePhaseDeletingVolume || p == v1alpha1.XDrivePhaseKept
-}
-
 // reattachRequest is the holder's instance that waits for the drive's released
 // volume, and that volume; empty when none waits, or its reattach failed.
 func (s *scope) reattachRequest() (instanceID, volumeID string) {
-	if s.holder == nil {
+	id, vol := handoff.ReattachRequest(s.holder, s.st.AttachedTo)
+	if f := s.st.FailedReattach; id == "" || f != nil && f.InstanceID == id {
 		return "", ""
 	}
-	hs := s.holder.Status
-	if hs.ReattachVolumeID == "" || hs.InstanceID == "" || hs.InstanceID == s.st.AttachedTo {
-		return "", ""
-	}
-	if f := s.st.FailedReattach; f != nil && f.InstanceID == hs.InstanceID {
-		return "", ""
-	}
-	return hs.InstanceID, hs.ReattachVolumeID
+	return id, vol
 }
 
 // reattach attaches the released volume to the holder's new instance once the
@@ -52,7 +40,7 @@ func (s *scope) reattach(ctx context.Context, instanceID string) (ctrl.Result, e
 	case !known || inst.State != instances.StateRunning:
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil // EC2 attaches only to a running instance
 	}
-	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
+	vol, found, err := s.describeVolume(ctx, st.VolumeID)
 	switch {
 	case err != nil:
 		return ctrl.Result{}, err
@@ -62,7 +50,7 @@ func (s *scope) reattach(ctx context.Context, instanceID string) (ctrl.Result, e
 	case vol.AttachedTo == instanceID:
 		s.reattached(vol, instanceID) // attached by an earlier reconcile whose status write was lost
 		return s.live(ctx)
-	case s.holder.Status.Teardown != nil && s.holder.Status.Teardown.InstanceID == instanceID:
+	case handoff.TearsDown(s.holder, instanceID):
 		return s.step(ctx) // released before it got the drive: it never will
 	case !vol.Detached():
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil // the old instance still has it
@@ -89,10 +77,10 @@ func (s *scope) attachReattached(ctx context.Context, inst instances.Instance, k
 	if f := st.FailedReattach; f != nil && f.InstanceID == st.AttachedTo {
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
 	}
-	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
+	vol, found, err := s.describeVolume(ctx, st.VolumeID)
 	switch {
 	case err != nil:
-		return ctrl.Result{}, false, fmt.Errorf("describing volume %s of reattach to %s: %w", st.VolumeID, st.AttachedTo, err)
+		return ctrl.Result{}, false, err
 	case !found:
 		s.failReattach(st.AttachedTo, st.VolumeID, "the volume is gone")
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
@@ -101,7 +89,7 @@ func (s *scope) attachReattached(ctx context.Context, inst instances.Instance, k
 	case !vol.Detached():
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
 	}
-	err = s.r.Volumes.Attach(ctx, vol, st.AttachedTo, bootstrap.DriveDevice)
+	err = s.attachVolume(ctx, vol, st.AttachedTo, bootstrap.DriveDevice)
 	switch {
 	case err == nil:
 		return ctrl.Result{}, true, nil
@@ -114,17 +102,13 @@ func (s *scope) attachReattached(ctx context.Context, inst instances.Instance, k
 		s.failReattach(st.AttachedTo, vol.ID, cloud.ErrorCode(err))
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
 	}
-	return ctrl.Result{}, false, fmt.Errorf("attaching volume %s to %s: %w", vol.ID, st.AttachedTo, err)
+	return ctrl.Result{}, false, err
 }
 
 // reattachPending reports whether the holder has recorded a launch that
 // asks for this volume, but not its instance yet: the volume waits for it.
 func (s *scope) reattachPending() bool {
-	if s.holder == nil || s.st.VolumeID == "" {
-		return false
-	}
-	hs := s.holder.Status
-	return hs.Launch != nil && hs.InstanceID == "" && hs.ReattachVolumeID == s.st.VolumeID && s.xd.DeletionTimestamp.IsZero()
+	return handoff.ReattachAwaited(s.holder, s.st.VolumeID) && s.xd.DeletionTimestamp.IsZero()
 }
 
 // instanceByID is the instance from the cache, else from EC2.
@@ -132,7 +116,7 @@ func (s *scope) instanceByID(ctx context.Context, id string) (instances.Instance
 	if inst, ok := s.r.Instances.Cached(id); ok {
 		return inst, true, nil
 	}
-	return s.r.Instances.Get(ctx, id)
+	return s.describeInstance(ctx, id)
 }
 
 // reattached records the volume as live on the new instance; a snapshot of
@@ -163,7 +147,7 @@ func (s *scope) failReattach(instanceID, volumeID, why string) {
 func (s *scope) trail(ctx context.Context, res ctrl.Result) (ctrl.Result, error) {
 	st := s.st
 	ts := st.TrailingSnapshot
-	sn, found, err := s.r.Snapshots.Snapshot(ctx, ts.ID)
+	sn, found, err := s.describeSnapshot(ctx, ts.ID)
 	switch {
 	case err != nil:
 		return res, nil // the next reconcile looks again
@@ -195,7 +179,7 @@ func (s *scope) keepVolume() bool {
 
 // declined reports that the holder will not reattach the volume.
 func (s *scope) declined() bool {
-	return s.holder != nil && s.holder.Status.DeclinedVolumeID != "" && s.holder.Status.DeclinedVolumeID == s.st.VolumeID
+	return handoff.Declined(s.holder, s.st.VolumeID)
 }
 
 // keep starts the warm period, within the lease's bounds.

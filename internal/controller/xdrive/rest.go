@@ -13,6 +13,8 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/drives"
 )
 
@@ -70,41 +72,32 @@ const launchRecordWithin = time.Minute
 // every instance of its launch, after a crash too, so a lookup before that
 // finds nothing the next one would miss.
 func (s *scope) launchUnrecorded() time.Duration {
-	if s.holder == nil || s.st.Phase != v1alpha1.XDrivePhaseArchived {
+	start, ok := handoff.UnrecordedLaunch(s.holder)
+	if !ok || s.st.Phase != v1alpha1.XDrivePhaseArchived {
 		return 0
 	}
-	hs := s.holder.Status
-	if hs.Launch == nil || hs.InstanceID != "" || hs.Teardown != nil {
-		return 0
-	}
-	return max(0, hs.Launch.StartTime.Add(launchRecordWithin).Sub(s.now))
+	return max(0, start.Add(launchRecordWithin).Sub(s.now))
 }
 
 // holderActive reports whether the holder may have an instance, and so the drive a volume.
 func (s *scope) holderActive() bool {
-	if s.holder == nil {
-		return false
-	}
-	hs := s.holder.Status
-	return hs.Launch != nil || hs.InstanceID != "" || hs.Teardown != nil
+	return handoff.Active(s.holder)
 }
 
+// restoreReportedMissing reports that the holder's launch found the restore snapshot gone.
 func (s *scope) restoreReportedMissing() bool {
-	return s.holder != nil && s.holder.Status.FailedRestoreSnapshotID != "" &&
-		s.holder.Status.FailedRestoreSnapshotID == s.st.RestoreSnapshotID
+	failed := handoff.FailedRestore(s.holder)
+	return failed != "" && failed == s.st.RestoreSnapshotID
 }
 
 // resolveRestore picks the newest completed snapshot the drive owns, else its source.
 func (s *scope) resolveRestore(ctx context.Context) error {
 	st := s.st
-	owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
+	owned, err := s.listSnapshots(ctx)
 	if err != nil {
 		return err
 	}
-	failed := ""
-	if s.holder != nil {
-		failed = s.holder.Status.FailedRestoreSnapshotID
-	}
+	failed := handoff.FailedRestore(s.holder)
 	st.SnapshotCount = countCompleted(owned)
 	i := slices.IndexFunc(owned, func(sn drives.Snapshot) bool { return sn.State == drives.SnapshotCompleted && sn.ID != failed })
 	if i >= 0 {
@@ -131,7 +124,7 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 	case src == nil:
 		st.RestoreSnapshotID = ""
 	case src.SnapshotID != "":
-		sn, found, err := s.r.Snapshots.Snapshot(ctx, src.SnapshotID)
+		sn, found, err := s.describeSnapshot(ctx, src.SnapshotID)
 		if err != nil {
 			return err
 		}
@@ -147,7 +140,7 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 		}
 		st.RestoreSnapshotID = sn.ID
 	default:
-		sn, found, err := s.r.Snapshots.NewestNamed(ctx, src.NameTag, s.key, string(s.xd.UID))
+		sn, found, err := s.newestSnapshotNamed(ctx, src.NameTag)
 		if err != nil {
 			return err
 		}
@@ -181,17 +174,17 @@ func (s *scope) prune(ctx context.Context) error {
 	if keep == 0 {
 		return nil
 	}
-	owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
+	owned, err := s.listSnapshots(ctx)
 	if err != nil {
-		return fmt.Errorf("listing the snapshots of XDrive %s to prune: %w", s.key, err)
+		return err
 	}
 	var pruned []string
 	for _, sn := range drives.Prunable(owned, int(keep)) {
 		if sn.ID == s.st.LatestSnapshotID || sn.ID == s.st.RestoreSnapshotID {
 			continue
 		}
-		if err := s.r.Snapshots.DeleteSnapshot(ctx, sn); err != nil {
-			return fmt.Errorf("pruning snapshot %s of XDrive %s: %w", sn.ID, s.key, err)
+		if err := s.deleteSnapshot(ctx, sn); err != nil {
+			return err
 		}
 		pruned = append(pruned, sn.ID)
 		s.ev.Add(false, "SnapshotPruned", "Prune", "Deleted snapshot %s beyond retention %d", sn.ID, keep)
@@ -213,7 +206,7 @@ func (s *scope) finalize(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{}, nil
 	}
 	if s.xd.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete {
-		owned, err := s.r.Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
+		owned, err := s.listSnapshots(ctx)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -224,7 +217,7 @@ func (s *scope) finalize(ctx context.Context) (ctrl.Result, error) {
 			if sn.Tags[cloud.TagDriveUID] != "" && sn.Tags[cloud.TagDriveUID] != string(s.xd.UID) {
 				continue // an earlier drive of this name left it; Retain or not, it is not ours
 			}
-			if err := s.r.Snapshots.DeleteSnapshot(ctx, sn); err != nil {
+			if err := s.deleteSnapshot(ctx, sn); err != nil {
 				return ctrl.Result{}, err
 			}
 		}
@@ -263,7 +256,8 @@ func (s *scope) report(err error) {
 	}
 	status, reason, msg := s.volumeReady()
 	if err != nil {
-		status, reason, msg = metav1.ConditionUnknown, v1alpha1.ReasonAWSError, fmt.Sprintf("AWS call failed (%s), retrying: %v", cloud.Classify(err), err)
+		status = metav1.ConditionUnknown
+		reason, msg = common.Failure(err)
 	}
 	s.set(v1alpha1.ConditionVolumeReady, status, reason, msg)
 	if status, reason, msg, ok := s.hydrated(); ok {

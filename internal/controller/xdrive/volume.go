@@ -11,6 +11,7 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
@@ -49,7 +50,7 @@ func orNone(s string) string {
 // findVolume looks for a live volume of this drive by its tags, which also
 // finds a volume whose instance is gone.
 func (s *scope) findVolume(ctx context.Context) (bool, error) {
-	vols, err := s.r.Volumes.DriveVolumes(ctx, string(s.xd.UID))
+	vols, err := s.listVolumes(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -72,10 +73,14 @@ func (s *scope) isDriveVolume(ctx context.Context, v drives.Volume) (bool, error
 	if src := s.xd.Spec.Source; src != nil {
 		known = append(known, src.SnapshotID)
 	}
-	if s.holder != nil && s.holder.Status.Launch != nil {
-		known = append(known, s.holder.Status.Launch.SnapshotID)
+	if id, ok := handoff.LaunchSnapshot(s.holder); ok {
+		known = append(known, id)
 	}
-	return s.r.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, s.key, known...)
+	ours, err := s.r.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, s.key, known...)
+	if err != nil {
+		return false, fmt.Errorf("tell whether volume %s belongs to drive %s: %w", v.ID, s.key, err)
+	}
+	return ours, nil
 }
 
 // live follows a volume from its creation to its release.
@@ -122,25 +127,13 @@ func (s *scope) live(ctx context.Context) (ctrl.Result, error) {
 
 // holderRelease is the holder's release of the drive's current instance.
 func (s *scope) holderRelease() *v1alpha1.DriveRelease {
-	if s.holder == nil || s.st.AttachedTo == "" {
-		return nil
-	}
-	rel := s.holder.Status.DriveRelease
-	if rel == nil || rel.InstanceID != s.st.AttachedTo {
-		return nil
-	}
-	return rel
+	return handoff.ReleaseOf(s.holder, s.st.AttachedTo)
 }
 
 // holderLost reports that no existing Workstation vouches for the volume's
 // instance: neither as its instance, nor one it tears down, nor a launch it awaits.
 func (s *scope) holderLost() bool {
-	if s.holder == nil {
-		return true
-	}
-	hs := s.holder.Status
-	id := s.st.AttachedTo
-	return hs.InstanceID != id && (hs.Teardown == nil || hs.Teardown.InstanceID != id) && (hs.Launch == nil || hs.InstanceID != "")
+	return !handoff.Vouches(s.holder, s.st.AttachedTo)
 }
 
 func (s *scope) instance(ctx context.Context) (instances.Instance, bool, error) {
@@ -165,7 +158,7 @@ func (s *scope) detaching(ctx context.Context, inst instances.Instance, known bo
 		// A crash release: the instance's terminate was asked for just now, nothing is detached yet.
 		return ctrl.Result{RequeueAfter: firstDetachLook - s.now.Sub(rel.Time.Time)}, nil
 	}
-	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
+	vol, found, err := s.describeVolume(ctx, st.VolumeID)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -236,7 +229,7 @@ func (s *scope) snapshot(ctx context.Context, c v1alpha1.Consistency, detached b
 	if st.ReattachedAt != nil && req.NotBefore.Before(st.ReattachedAt.Time) {
 		req.NotBefore = st.ReattachedAt.Time // none from before the reattach, whatever the release
 	}
-	sn, err := s.r.Snapshots.CreateSnapshot(ctx, req)
+	sn, err := s.createSnapshot(ctx, req)
 	if cloud.IsNotFound(err) {
 		s.volumeLost()
 		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
@@ -251,9 +244,8 @@ func (s *scope) snapshot(ctx context.Context, c v1alpha1.Consistency, detached b
 	st.PendingSnapshot = &v1alpha1.PendingSnapshot{ID: sn.ID, VolumeID: st.VolumeID, StartTime: metav1.NewTime(start), Consistency: c}
 	s.setPhase(v1alpha1.XDrivePhaseSnapshotting)
 	metrics.SnapshotsTaken.WithLabelValues("started").Inc()
-	if s.holder != nil && s.holder.Status.LastInterruptionTime != nil && s.holder.Status.Teardown != nil &&
-		s.holder.Status.Teardown.Reason == v1alpha1.TeardownInterrupted {
-		metrics.NoticeToSnapshot.Observe(s.now.Sub(s.holder.Status.LastInterruptionTime.Time).Seconds())
+	if at, ok := handoff.InterruptedAt(s.holder); ok {
+		metrics.NoticeToSnapshot.Observe(s.now.Sub(at).Seconds())
 	}
 	s.ev.Add(false, v1alpha1.ReasonSnapshotting, "Snapshot", "Snapshot %s of %s started (%s)", sn.ID, st.VolumeID, c)
 	return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
@@ -267,7 +259,7 @@ func (s *scope) snapshotting(ctx context.Context) (ctrl.Result, error) {
 		// A failed snapshot's retake did not start (its CreateSnapshot failed): start it again.
 		return s.snapshotAgain(ctx)
 	}
-	sn, found, err := s.r.Snapshots.Snapshot(ctx, ps.ID)
+	sn, found, err := s.describeSnapshot(ctx, ps.ID)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -341,7 +333,7 @@ func (s *scope) deletingVolume(ctx context.Context) (ctrl.Result, error) {
 	if s.reattachPending() {
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil // a recorded launch asks for it
 	}
-	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
+	vol, found, err := s.describeVolume(ctx, st.VolumeID)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -364,7 +356,7 @@ func (s *scope) deletingVolume(ctx context.Context) (ctrl.Result, error) {
 			}
 			return s.keep()
 		}
-		if err := s.r.Volumes.DeleteVolume(ctx, vol); err != nil {
+		if err := s.deleteVolume(ctx, vol); err != nil {
 			return ctrl.Result{}, err
 		}
 		s.ev.Add(false, "VolumeDeleted", "Archive", "Volume %s deleted after snapshot %s", vol.ID, st.LatestSnapshotID)
@@ -392,7 +384,7 @@ func (s *scope) snapshotStillThere(ctx context.Context) (bool, error) {
 	if ps.CompletionTime != nil && s.now.Sub(ps.CompletionTime.Time) < recheckSnapshotAfter {
 		return true, nil
 	}
-	sn, ok, err := s.r.Snapshots.Snapshot(ctx, ps.ID)
+	sn, ok, err := s.describeSnapshot(ctx, ps.ID)
 	return ok && sn.State == drives.SnapshotCompleted, err
 }
 
@@ -403,7 +395,7 @@ func (s *scope) resize(ctx context.Context) (ctrl.Result, error) {
 	if want <= st.SizeGiB {
 		return ctrl.Result{}, nil
 	}
-	mod, found, err := s.r.Volumes.Modification(ctx, st.VolumeID)
+	mod, found, err := s.describeModification(ctx, st.VolumeID)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -419,11 +411,11 @@ func (s *scope) resize(ctx context.Context) (ctrl.Result, error) {
 			fmt.Sprintf("Volume %s is %d GiB; the filesystem grows to it at the next boot of an instance", st.VolumeID, want))
 		return ctrl.Result{}, nil
 	}
-	vol, found, err := s.r.Volumes.Volume(ctx, st.VolumeID)
+	vol, found, err := s.describeVolume(ctx, st.VolumeID)
 	if err != nil || !found {
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, err
 	}
-	if err := s.r.Volumes.Resize(ctx, vol, want); err != nil {
+	if err := s.growVolume(ctx, vol, want); err != nil {
 		return ctrl.Result{}, err
 	}
 	s.set(v1alpha1.ConditionResizing, metav1.ConditionTrue, v1alpha1.ReasonResizing,

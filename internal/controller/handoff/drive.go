@@ -1,0 +1,117 @@
+package handoff
+
+import (
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+)
+
+// What the Workstation controller asks about its XDrive, and the one thing
+// it writes there: the lease (status.holder). Every function takes the
+// drive as read; none is called on a nil drive.
+
+// Reattachable reports whether a drive in this phase has released its
+// volume, so that the holder's next instance may get it back instead of a
+// restore from the snapshot.
+func Reattachable(p v1alpha1.XDrivePhase) bool {
+	return p == v1alpha1.XDrivePhaseSnapshotting || p == v1alpha1.XDrivePhaseDeletingVolume || p == v1alpha1.XDrivePhaseKept
+}
+
+// Phase is the drive's phase, for messages to people; decisions ask the
+// questions below.
+func Phase(xd *v1alpha1.XDrive) v1alpha1.XDrivePhase { return xd.Status.Phase }
+
+// VolumeID is the drive's current volume, if any.
+func VolumeID(xd *v1alpha1.XDrive) string { return xd.Status.VolumeID }
+
+// Reconciled reports whether the drive controller has looked at the drive
+// once: until then a lease would make it look at AWS twice.
+func Reconciled(xd *v1alpha1.XDrive) bool { return xd.Status.Phase != "" }
+
+// Archived reports whether the drive is at rest in its snapshots, with no volume.
+func Archived(xd *v1alpha1.XDrive) bool { return xd.Status.Phase == v1alpha1.XDrivePhaseArchived }
+
+// LeaseFree reports whether the holder may give the lease back: the drive
+// is at rest, or keeps a volume nobody writes.
+func LeaseFree(xd *v1alpha1.XDrive) bool {
+	switch xd.Status.Phase {
+	case v1alpha1.XDrivePhaseArchived, v1alpha1.XDrivePhasePending, v1alpha1.XDrivePhaseDeleting, v1alpha1.XDrivePhaseKept:
+		return true
+	}
+	return false
+}
+
+// RestoreSnapshot is the snapshot a launch now restores the drive from.
+func RestoreSnapshot(xd *v1alpha1.XDrive) string { return xd.Status.RestoreSnapshotID }
+
+// KnownSnapshots are the drive's snapshots a volume of it may come from.
+func KnownSnapshots(xd *v1alpha1.XDrive) []string {
+	return []string{xd.Status.RestoreSnapshotID, xd.Status.LatestSnapshotID}
+}
+
+// NeverSnapshotted reports whether the drive has no data to restore: no
+// snapshot was taken, and it has no source.
+func NeverSnapshotted(xd *v1alpha1.XDrive) bool {
+	return xd.Status.LatestSnapshotID == "" && xd.Spec.Source == nil
+}
+
+// Lease is the drive's lease, nil when free.
+func Lease(xd *v1alpha1.XDrive) *v1alpha1.DriveHolder { return xd.Status.Holder }
+
+// HeldBy reports whether the Workstation of that UID holds the drive's lease.
+func HeldBy(xd *v1alpha1.XDrive, uid string) bool {
+	return xd.Status.Holder != nil && xd.Status.Holder.UID == uid
+}
+
+// WithLease is a copy of the drive with the lease set to h (nil: given
+// back), to patch with an optimistic lock.
+func WithLease(xd *v1alpha1.XDrive, h *v1alpha1.DriveHolder) *v1alpha1.XDrive {
+	patched := xd.DeepCopy()
+	patched.Status.Holder = h
+	return patched
+}
+
+// WithBounds is a copy of the drive whose lease records the class's bounds.
+func WithBounds(xd *v1alpha1.XDrive, b *v1alpha1.DriveBounds) *v1alpha1.XDrive {
+	patched := xd.DeepCopy()
+	patched.Status.Holder.Bounds = b
+	return patched
+}
+
+// ReusableVolume names the drive's released volume, and its zone, that a
+// launch in that zone may reattach instead of restoring the drive from a
+// snapshot: the drive is past the release (its snapshot taken or kept), and
+// the Workstation has not declined it.
+func ReusableVolume(xd *v1alpha1.XDrive, declined string) (volumeID, zone string) {
+	xs := xd.Status
+	if !Reattachable(xs.Phase) || xs.VolumeID == "" || xs.AvailabilityZone == "" || xs.Release == nil ||
+		!xd.DeletionTimestamp.IsZero() || xs.VolumeID == declined {
+		return "", ""
+	}
+	return xs.VolumeID, xs.AvailabilityZone
+}
+
+// ReattachFailure is the drive's record that it could not attach the volume
+// to the instance, if any.
+func ReattachFailure(xd *v1alpha1.XDrive, instanceID, volumeID string) *v1alpha1.FailedReattach {
+	f := xd.Status.FailedReattach
+	if f == nil || f.InstanceID != instanceID || f.VolumeID != volumeID {
+		return nil
+	}
+	return f
+}
+
+// AttachedVolume is the drive's volume once it is attached to the instance.
+func AttachedVolume(xd *v1alpha1.XDrive, instanceID string) (string, bool) {
+	if xd.Status.AttachedTo != instanceID || xd.Status.Phase != v1alpha1.XDrivePhaseAttached {
+		return "", false
+	}
+	return xd.Status.VolumeID, true
+}
+
+// SnapshotStarted reports whether the drive is done with the instance's
+// disk, or copying it: it let go of the instance, started the snapshot of
+// its release, or waits for the detach (a crash release).
+func SnapshotStarted(xd *v1alpha1.XDrive, instanceID string) bool {
+	xs := xd.Status
+	return xs.AttachedTo != instanceID || xs.PendingSnapshot != nil && xs.Release != nil && xs.Release.InstanceID == instanceID ||
+		xs.Phase == v1alpha1.XDrivePhaseDetaching
+}
