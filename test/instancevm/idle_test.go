@@ -4,6 +4,8 @@ package instancevm_test
 
 import (
 	"bytes"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,10 +15,13 @@ import (
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 )
 
+// idlePort is the published port of the idle checks' server container.
+const idlePort = 18080
+
 // idleCheck is what the checks ask: the load average set far above what
 // TCG's emulation shows, so the cpu signal reads the tmux job, not the
 // emulator's noise; 200 KB/s of traffic counts.
-var idleCheck = bootstrap.IdleCheck{CPULoad: "50", Ports: []int32{18080}, BytesPerSecond: 200_000}
+var idleCheck = bootstrap.IdleCheck{CPULoad: "50", Ports: []int32{idlePort}, BytesPerSecond: 200_000}
 
 // signals runs the status call the idle auto-stop makes, and returns the
 // activity signals by name. Each signal gets 20 s rather than 3: under
@@ -79,13 +84,17 @@ func (in *instance) quiet(after string) {
 	in.t.Fatalf("%s: not idle %s: %+v", in.vm.Config().InstanceID, after, got)
 }
 
+// portBytesRE reads the traffic on PORTS from the network signal's detail.
+var portBytesRE = regexp.MustCompile(`ports [0-9 ]+: ([0-9]+) B/s`)
+
 // checkIdleSignals: on a real system, a quiet instance reads idle, and each
 // of these reads as activity, then idle again once it ends: an ssh login
-// with a terminal, a job left running in a detached tmux, and a download.
-// (Traffic on a container's published port is not checked here yet: in its
-// one run on a VM it read 0 B/s; see the README's real-instance section.)
+// with a terminal, a job left running in a detached tmux, a download, and
+// traffic on a container's published port.
 func checkIdleSignals(in *instance) {
 	in.t.Helper()
+	in.run("docker run -d --name idle-server -p " + strconv.Itoa(idlePort) + ":8080 xdrive.test/busybox:1 " +
+		`sh -c 'while :; do yes | nc -l -p 8080; done'`)
 	in.quiet("at first")
 
 	// An ssh login with a terminal, as a user's.
@@ -113,6 +122,20 @@ func checkIdleSignals(in *instance) {
 	in.t.Logf("download: %s", s.Detail)
 	in.run("rm /tmp/download")
 
+	// The published port in use: a client reading the server's stream.
+	// Its stdin stays open: busybox nc ends at its stdin's end.
+	in.run("setsid sh -c 'sleep 900 | busybox nc 127.0.0.1 " + strconv.Itoa(idlePort) + " >/dev/null' </dev/null >/dev/null 2>&1 &")
+	s = in.waitSignal("network", bootstrap.SignalActive, func(d string) bool {
+		m := portBytesRE.FindStringSubmatch(d)
+		if m == nil {
+			return false
+		}
+		n, err := strconv.ParseInt(m[1], 10, 64)
+		return err == nil && n >= idleCheck.BytesPerSecond
+	})
+	in.t.Logf("published port in use: %s", s.Detail)
+	// [b], [s]: a pattern must not match this command's own shell.
+	in.run("pkill -f '[b]usybox nc 127.0.0.1'; pkill -f '[s]leep 900'; docker rm -f idle-server")
 	in.quiet("after the activity ended")
 }
 
