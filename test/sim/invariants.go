@@ -241,13 +241,12 @@ func (w *World) CheckSettled() error {
 	}
 	for _, xd := range w.Drives() {
 		referenced[xd.Status.VolumeID] = true
-		// A stopped Workstation holds no lease of a drive it no longer names.
-		// (A running one still may: it gives the old lease back only once
-		// stopped, a leak the lead knows of.)
+		// No Workstation, stopped or running, holds the lease of a drive at
+		// rest that it no longer names.
 		if h := xd.Status.Holder; h != nil {
-			if ws := w.Workstation(h.Name); ws != nil && string(ws.UID) == h.UID && ws.Spec.DriveRef.Name != xd.Name &&
-				ws.Status.Phase == v1alpha1.WorkstationPhaseStopped {
-				return fmt.Errorf("settle: XDrive %s is held by Workstation %s, stopped, which now names XDrive %s", xd.Name, h.Name, ws.Spec.DriveRef.Name)
+			if ws := w.Workstation(h.Name); ws != nil && string(ws.UID) == h.UID && ws.Spec.DriveRef.Name != xd.Name {
+				return fmt.Errorf("settle: XDrive %s (%s) is held by Workstation %s (%s), which now names XDrive %s",
+					xd.Name, xd.Status.Phase, h.Name, ws.Status.Phase, ws.Spec.DriveRef.Name)
 			}
 		}
 		if !xd.DeletionTimestamp.IsZero() && !w.holdsWithInstance(xd) {

@@ -233,6 +233,33 @@ func (s *scope) releaseLease(ctx context.Context) (bool, error) {
 	return released, nil
 }
 
+// releaseOthers gives back the lease of each drive this Workstation still
+// holds but no longer names (spec.driveRef changed during a relaunch), once
+// that drive is at rest; until then the drive archives within the class's
+// current bounds. It never waits: a running Workstation looks again at its
+// next reconcile.
+func (s *scope) releaseOthers(ctx context.Context) error {
+	held, err := s.heldDrives(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range held {
+		xd := &held[i]
+		switch {
+		case xd.Name == s.ws.Spec.DriveRef.Name:
+		case !handoff.LeaseFree(xd):
+			if err := s.recordBounds(ctx, xd); err != nil {
+				return err
+			}
+		default:
+			if _, err := s.giveBack(ctx, xd); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // heldDrives are the drives of the namespace whose lease this Workstation
 // holds: its drive, and one it held before spec.driveRef changed.
 func (s *scope) heldDrives(ctx context.Context) ([]v1alpha1.XDrive, error) {

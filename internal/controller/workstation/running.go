@@ -63,6 +63,9 @@ func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := s.releaseOthers(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
 	if f := s.reattachFailure(xd, inst.ID); f != nil {
 		return s.abandonReattach(ctx, f)
 	}
