@@ -24,8 +24,9 @@ import (
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 )
 
-// upload writes data to path on the instance (mode 0600), over SSH's stdin.
-func (in *instance) upload(path string, data []byte) {
+// dial opens an SSH connection to the instance as root, with the
+// operator's key and the pinned host key; what is the caller, for errors.
+func (in *instance) dial(what string) *ssh.Client {
 	in.t.Helper()
 	signer, err := ssh.ParsePrivateKey(in.target.ClientKey)
 	if err != nil {
@@ -38,8 +39,15 @@ func (in *instance) upload(path string, data []byte) {
 	c, err := ssh.Dial("tcp", in.vm.SSHAddr, &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
 		HostKeyCallback: ssh.FixedHostKey(hostKey), Timeout: time.Minute})
 	if err != nil {
-		in.t.Fatalf("upload of %s: %v", path, err)
+		in.t.Fatalf("%s: %v", what, err)
 	}
+	return c
+}
+
+// upload writes data to path on the instance (mode 0600), over SSH's stdin.
+func (in *instance) upload(path string, data []byte) {
+	in.t.Helper()
+	c := in.dial("upload of " + path)
 	defer func() { _ = c.Close() }()
 	sess, err := c.NewSession()
 	if err != nil {

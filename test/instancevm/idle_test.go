@@ -143,19 +143,7 @@ func checkIdleSignals(in *instance) {
 // returns it with what closes its connection.
 func (in *instance) login() (*ssh.Session, func()) {
 	in.t.Helper()
-	signer, err := ssh.ParsePrivateKey(in.target.ClientKey)
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	hostKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(in.target.HostKey))
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	c, err := ssh.Dial("tcp", in.vm.SSHAddr, &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
-		HostKeyCallback: ssh.FixedHostKey(hostKey), Timeout: time.Minute})
-	if err != nil {
-		in.t.Fatalf("login: %v", err)
-	}
+	c := in.dial("login")
 	sess, err := c.NewSession()
 	if err != nil {
 		in.t.Fatalf("login: %v", err)
