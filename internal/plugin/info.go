@@ -244,17 +244,9 @@ bootstrap), xdrive-bootstrap, xdrive-watch and Docker, over the pinned ssh
 		ValidArgsFunction: o.workstationArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			ws, err := o.workstation(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			s, t, err := o.session(ctx, ws, f)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			remote := journalCommand(o.user(ctx, ws, f.operatorKey, f.user), follow, lines)
-			return o.runSSH(ctx, append(s.args, t.host, remote))
+			return o.sshTo(ctx, args[0], f, func(ws *v1alpha1.Workstation, host string) []string {
+				return []string{host, journalCommand(o.user(ctx, ws, f.operatorKey, f.user), follow, lines)}
+			})
 		},
 	}
 	f.add(cmd)

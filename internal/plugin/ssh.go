@@ -263,17 +263,9 @@ ec2-user) with your own keys (the class's or the Workstation's keyName).`,
 			if len(pos) != 1 {
 				return fmt.Errorf("ssh takes one Workstation name before --, got %d; see kubectl xdrive ssh --help", len(pos))
 			}
-			ctx := cmd.Context()
-			ws, err := o.workstation(ctx, pos[0])
-			if err != nil {
-				return err
-			}
-			s, t, err := o.session(ctx, ws, f)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			return o.runSSH(ctx, append(append(s.args, t.host), rest...))
+			return o.sshTo(cmd.Context(), pos[0], f, func(_ *v1alpha1.Workstation, host string) []string {
+				return append([]string{host}, rest...)
+			})
 		},
 	}
 	f.add(cmd)
@@ -320,6 +312,19 @@ func parsePorts(s string) (remote, local string, err error) {
 // forward runs ssh -L from 127.0.0.1:local to the instance's port remote;
 // it says where, and what to open there (url, with LOCAL for the port).
 func (o *Options) forward(ctx context.Context, name, remote, local string, f sessionFlags, rest []string, url string) error {
+	return o.sshTo(ctx, name, f, func(ws *v1alpha1.Workstation, host string) []string {
+		_, _ = fmt.Fprintf(o.Stderr, "Forwarding 127.0.0.1:%s to port %s of Workstation %s\n", local, remote, ws.Name)
+		if url != "" {
+			_, _ = fmt.Fprintf(o.Stdout, "%s\n", url)
+		}
+		fwd := []string{"-N", "-o", "ExitOnForwardFailure=yes", "-L", "127.0.0.1:" + local + ":127.0.0.1:" + remote}
+		return append(append(fwd, rest...), host)
+	})
+}
+
+// sshTo runs ssh to Workstation name's current instance, with the pinned
+// session's options and then what args returns (the host among them).
+func (o *Options) sshTo(ctx context.Context, name string, f sessionFlags, args func(ws *v1alpha1.Workstation, host string) []string) error {
 	ws, err := o.workstation(ctx, name)
 	if err != nil {
 		return err
@@ -329,10 +334,5 @@ func (o *Options) forward(ctx context.Context, name, remote, local string, f ses
 		return err
 	}
 	defer s.close()
-	_, _ = fmt.Fprintf(o.Stderr, "Forwarding 127.0.0.1:%s to port %s of Workstation %s\n", local, remote, ws.Name)
-	if url != "" {
-		_, _ = fmt.Fprintf(o.Stdout, "%s\n", url)
-	}
-	fwd := append(s.args, "-N", "-o", "ExitOnForwardFailure=yes", "-L", "127.0.0.1:"+local+":127.0.0.1:"+remote)
-	return o.runSSH(ctx, append(append(fwd, rest...), t.host))
+	return o.runSSH(ctx, append(s.args, args(ws, t.host)...))
 }

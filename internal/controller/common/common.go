@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/xdrive-io/xdrive/internal/controller/phases"
 	"sync"
 	"time"
 
@@ -219,17 +220,25 @@ func (g *StateGauge) Set(key, state string) {
 // kind's table (internal/controller/phases) does not list.
 const ReasonIllegalPhaseChange = "IllegalPhaseChange"
 
-// IllegalPhase reports a phase change missing from the kind's table: a bug
-// in the controller. It raises a Warning Event and a metric, and calls hook
-// (the simulation's, which fails the seed) if set. The change itself goes
-// on: stopping half-way would strand the object.
-func IllegalPhase(ev *Events, hook func(key, from, to string), kind, key, from, to string) {
-	ev.Add(true, ReasonIllegalPhaseChange, "Phase", "Phase %s -> %s is not an allowed change of a %s (docs/design.md): a bug, please report it",
-		orNew(from), to, kind)
-	metrics.IllegalPhaseChanges.WithLabelValues(kind, from, to).Inc()
-	if hook != nil {
-		hook(key, from, to)
+// ChangePhase reports a change of phase from to to, with the table's
+// reason. A change missing from the table is a bug in the controller: it
+// raises a Warning Event and the metric, and calls hook (the simulation's,
+// which fails the seed) if set; the change itself goes on, as stopping
+// half-way would strand the object. It reports whether the phase changes.
+func ChangePhase[P ~string](ev *Events, hook func(key, from, to string), t phases.Table[P], key string, from, to P) bool {
+	if from == to {
+		return false
 	}
+	if !t.Allows(from, to) {
+		ev.Add(true, ReasonIllegalPhaseChange, "Phase", "Phase %s -> %s is not an allowed change of a %s (docs/design.md): a bug, please report it",
+			orNew(string(from)), to, t.Kind)
+		metrics.IllegalPhaseChanges.WithLabelValues(t.Kind, string(from), string(to)).Inc()
+		if hook != nil {
+			hook(key, string(from), string(to))
+		}
+	}
+	ev.PhaseChanged(string(from), string(to), t.Why(from, to))
+	return true
 }
 
 func orNew(phase string) string {

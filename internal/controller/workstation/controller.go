@@ -222,15 +222,9 @@ func (s *scope) event(warning bool, reason, action, format string, args ...any) 
 // setPhase is the one way the Workstation's phase changes: a change missing
 // from phases.Workstation is reported as a bug.
 func (s *scope) setPhase(p v1alpha1.WorkstationPhase) {
-	from := s.st.Phase
-	if from == p {
-		return
+	if common.ChangePhase(&s.ev, s.r.OnIllegalPhase, phases.Workstation, s.key, s.st.Phase, p) {
+		s.st.Phase = p
 	}
-	if !phases.Workstation.Allows(from, p) {
-		common.IllegalPhase(&s.ev, s.r.OnIllegalPhase, phases.Workstation.Kind, s.key, string(from), string(p))
-	}
-	s.ev.PhaseChanged(string(from), string(p), phases.Workstation.Why(from, p))
-	s.st.Phase = p
 }
 
 func (s *scope) set(condType string, status metav1.ConditionStatus, reason, msg string) {

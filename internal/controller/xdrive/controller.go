@@ -207,15 +207,9 @@ func (s *scope) readHolder(ctx context.Context) error {
 // setPhase is the one way the drive's phase changes: a change missing from
 // phases.XDrive is reported as a bug.
 func (s *scope) setPhase(p v1alpha1.XDrivePhase) {
-	from := s.st.Phase
-	if from == p {
-		return
+	if common.ChangePhase(&s.ev, s.r.OnIllegalPhase, phases.XDrive, s.key, s.st.Phase, p) {
+		s.st.Phase, s.moved = p, true
 	}
-	if !phases.XDrive.Allows(from, p) {
-		common.IllegalPhase(&s.ev, s.r.OnIllegalPhase, phases.XDrive.Kind, s.key, string(from), string(p))
-	}
-	s.ev.PhaseChanged(string(from), string(p), phases.XDrive.Why(from, p))
-	s.st.Phase, s.moved = p, true
 }
 
 // SetupWithManager registers the controller.
