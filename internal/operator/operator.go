@@ -151,7 +151,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	if opts.UserData == nil {
 		return errors.New("a user-data renderer is required")
 	}
-	if err := common.IndexWorkstationsByDrive(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := common.Index(ctx, mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("indexing Workstations by drive: %w", err)
 	}
 	wsEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 4096)

@@ -237,7 +237,8 @@ func New(seed uint64) *World {
 	tracker := clienttesting.NewObjectTracker(scheme, serializer.NewCodecFactory(scheme).UniversalDecoder())
 	base := fake.NewClientBuilder().WithScheme(scheme).WithObjectTracker(tracker).
 		WithStatusSubresource(&v1alpha1.Workstation{}, &v1alpha1.XDrive{}).
-		WithIndex(&v1alpha1.Workstation{}, common.DriveRefIndex, common.WorkstationDrive).Build()
+		WithIndex(&v1alpha1.Workstation{}, common.DriveRefIndex, common.WorkstationDrive).
+		WithIndex(&v1alpha1.XDrive{}, common.HolderIndex, common.DriveHolder).Build()
 	w.Client = base
 	w.store = &store{tracker: tracker, scheme: scheme, gvrs: map[reflect.Type]schema.GroupVersionResource{}}
 	w.operatorClient = interceptor.NewClient(base, interceptor.Funcs{

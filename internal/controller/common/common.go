@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/xdrive-io/xdrive/internal/controller/phases"
 	"sync"
 	"time"
 
@@ -22,6 +21,8 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
+	"github.com/xdrive-io/xdrive/internal/controller/phases"
 	"github.com/xdrive-io/xdrive/internal/metrics"
 )
 
@@ -30,13 +31,26 @@ const (
 	Finalizer = "xdrive.io/finalizer"
 	// DriveRefIndex indexes Workstations by the drive they reference.
 	DriveRefIndex = "spec.driveRef.name"
+	// HolderIndex indexes XDrives by the UID of their lease's holder.
+	HolderIndex = "status.holder.uid"
 )
 
-// IndexWorkstationsByDrive registers the field index the controllers list by.
-func IndexWorkstationsByDrive(ctx context.Context, indexer interface {
+// Index registers the field indexes the controllers list by.
+func Index(ctx context.Context, indexer interface {
 	IndexField(ctx context.Context, obj client.Object, field string, extract client.IndexerFunc) error
 }) error {
-	return indexer.IndexField(ctx, &v1alpha1.Workstation{}, DriveRefIndex, WorkstationDrive)
+	if err := indexer.IndexField(ctx, &v1alpha1.Workstation{}, DriveRefIndex, WorkstationDrive); err != nil {
+		return err
+	}
+	return indexer.IndexField(ctx, &v1alpha1.XDrive{}, HolderIndex, DriveHolder)
+}
+
+// DriveHolder is the index function of HolderIndex.
+func DriveHolder(o client.Object) []string {
+	if uid := handoff.HolderUID(o.(*v1alpha1.XDrive)); uid != "" {
+		return []string{uid}
+	}
+	return nil
 }
 
 // WorkstationDrive is the index function of DriveRefIndex.

@@ -61,6 +61,15 @@ func HeldBy(xd *v1alpha1.XDrive, uid string) bool {
 	return xd.Status.Holder != nil && xd.Status.Holder.UID == uid
 }
 
+// HolderUID is the UID of the drive's lease holder, "" without one: what
+// the Workstations' index of the drives they hold is built from.
+func HolderUID(xd *v1alpha1.XDrive) string {
+	if xd.Status.Holder == nil {
+		return ""
+	}
+	return xd.Status.Holder.UID
+}
+
 // WithLease is a copy of the drive with the lease set to h (nil: given
 // back), to patch with an optimistic lock.
 func WithLease(xd *v1alpha1.XDrive, h *v1alpha1.DriveHolder) *v1alpha1.XDrive {

@@ -264,8 +264,9 @@ func (s *scope) releaseOthers(ctx context.Context) error {
 // holds: its drive, and one it held before spec.driveRef changed.
 func (s *scope) heldDrives(ctx context.Context) ([]v1alpha1.XDrive, error) {
 	var list v1alpha1.XDriveList
-	if err := s.r.List(ctx, &list, client.InNamespace(s.ws.Namespace)); err != nil {
-		return nil, fmt.Errorf("list the drives of namespace %s for Workstation %s: %w", s.ws.Namespace, s.key, err)
+	// By the index: a running Workstation asks at every reconcile.
+	if err := s.r.List(ctx, &list, client.InNamespace(s.ws.Namespace), client.MatchingFields{common.HolderIndex: string(s.ws.UID)}); err != nil {
+		return nil, fmt.Errorf("list the drives Workstation %s holds: %w", s.key, err)
 	}
 	var out []v1alpha1.XDrive
 	for _, xd := range list.Items {
