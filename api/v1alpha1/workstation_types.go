@@ -417,6 +417,11 @@ type LaunchAttempt struct {
 	// +kubebuilder:validation:Minimum=1
 	Candidates int32 `json:"candidates,omitempty"`
 
+	// placement says why this offering was chosen (internal/placement).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Placement string `json:"placement,omitempty"`
+
 	// startTime is when the launch was recorded.
 	// +required
 	StartTime metav1.Time `json:"startTime,omitempty"`

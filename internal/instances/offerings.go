@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/xdrive-io/xdrive/internal/cloud"
 )
@@ -55,6 +56,9 @@ type Catalog struct {
 	ttl time.Duration
 	now func() time.Time
 
+	// flight shares a miss among the callers asking at once; mu guards
+	// the maps only, never an EC2 call.
+	flight   singleflight.Group
 	mu       sync.Mutex
 	zones    map[string]cached[[]string] // type -> zones offering it
 	types    map[string]cached[TypeInfo]
@@ -91,100 +95,56 @@ func fresh[T any](m map[string]cached[T], key string, ttl time.Duration, now tim
 	return c.value, true
 }
 
-// PlacementRequest is what a Workstation asks of placement.
-type PlacementRequest struct {
-	Types     []string
-	Zones     []string // empty: every zone that offers a type
-	SubnetIDs []string // empty: the zone's default subnet
-	Spot      bool
-	// MaxPrice caps the spot price.
-	MaxPrice string
-	// MaxOnDemandPrice caps the on-demand price; a type of unknown price is refused under a cap.
-	MaxOnDemandPrice string
-	// OnDemandPrices are the class's own on-demand prices, over the list prices.
-	OnDemandPrices map[string]string
-	Avoid          func(Offering) bool
+// Market is what EC2 says of some instance types: where each is offered,
+// what it is, and its spot prices. Placement (internal/placement) decides
+// from it; the catalog only looks things up.
+type Market struct {
+	// Zones are the zones offering each type, sorted.
+	Zones map[string][]string
+	Types map[string]TypeInfo
+	// SpotPrices are the latest spot prices by Offering key's type/zone
+	// ("t3.large/us-east-1a"), USD per hour; only when asked for.
+	SpotPrices map[string]string
+	// SubnetZones are the zones of the subnets asked about.
+	SubnetZones map[string]string
+	// Region prices on-demand types (OnDemandPrice).
+	Region string
 }
 
-// Candidates returns the usable offerings under the price caps. Spot
-// offerings are ordered by price, then preference; on-demand ones by preference.
-func (c *Catalog) Candidates(ctx context.Context, req PlacementRequest) ([]Offering, error) {
-	zoneOf, err := c.subnetZones(ctx, req.SubnetIDs)
-	if err != nil {
-		return nil, err
+// Market looks up the offerings of types, with spot prices if spot, and the
+// zones of subnets. Answers come from the cache where fresh; misses for the
+// same keys at once share one EC2 call, and hold no lock while it runs.
+func (c *Catalog) Market(ctx context.Context, types, subnets []string, spot bool) (Market, error) {
+	m := Market{Region: c.Region}
+	var err error
+	if m.SubnetZones, err = c.subnetZones(ctx, subnets); err != nil {
+		return Market{}, err
 	}
-	offered, err := c.offeredZones(ctx, req.Types)
-	if err != nil {
-		return nil, err
+	if m.Zones, err = c.offeredZones(ctx, types); err != nil {
+		return Market{}, err
 	}
-	infos, err := c.typeInfos(ctx, slices.DeleteFunc(slices.Clone(req.Types), func(t string) bool { return len(offered[t]) == 0 }))
-	if err != nil {
-		return nil, err
+	offered := slices.DeleteFunc(slices.Clone(types), func(t string) bool { return len(m.Zones[t]) == 0 })
+	if m.Types, err = c.typeInfos(ctx, offered); err != nil {
+		return Market{}, err
 	}
-	var out []Offering
-	for rank, t := range req.Types {
-		if infos[t].NoNVMe {
-			continue
-		}
-		for _, z := range offered[t] {
-			if len(req.Zones) > 0 && !slices.Contains(req.Zones, z) {
-				continue
-			}
-			o := Offering{Type: t, Zone: z, Spot: req.Spot, Rank: rank}
-			if len(req.SubnetIDs) > 0 {
-				if o.SubnetID = subnetIn(zoneOf, req.SubnetIDs, z); o.SubnetID == "" {
-					continue
-				}
-			}
-			if req.Avoid != nil && req.Avoid(o) {
-				continue
-			}
-			out = append(out, o)
+	if spot {
+		if m.SpotPrices, err = c.spotPrices(ctx, m.Zones, offered); err != nil {
+			return Market{}, err
 		}
 	}
-	if req.Spot {
-		if err := c.price(ctx, out); err != nil {
-			return nil, err
-		}
-		out = slices.DeleteFunc(out, func(o Offering) bool { return o.Price == "" || PriceAbove(o.Price, req.MaxPrice) })
-	} else {
-		for i, o := range out {
-			out[i].Price, _ = OnDemandPrice(c.Region, o.Type, req.OnDemandPrices)
-		}
-		out = slices.DeleteFunc(out, func(o Offering) bool {
-			return req.MaxOnDemandPrice != "" && (o.Price == "" || PriceAbove(o.Price, req.MaxOnDemandPrice))
-		})
-	}
-	slices.SortStableFunc(out, func(a, b Offering) int {
-		if pa, pb := parsePrice(a.Price), parsePrice(b.Price); req.Spot && pa != pb {
-			if pa < pb {
-				return -1
-			}
-			return 1
-		}
-		return a.Rank - b.Rank
-	})
-	return out, nil
+	return m, nil
 }
 
-func subnetIn(zoneOf map[string]string, subnets []string, zone string) string {
-	for _, s := range subnets {
-		if zoneOf[s] == zone {
-			return s
-		}
-	}
-	return ""
-}
-
-func parsePrice(p string) float64 {
-	if p == "" {
-		return 0
-	}
-	f, err := strconv.ParseFloat(p, 64)
+// shared runs fetch once for callers asking the same key at once.
+func shared[T any](c *Catalog, kind string, keys []string, fetch func() (T, error)) (T, error) {
+	sorted := slices.Clone(keys)
+	slices.Sort(sorted)
+	v, err, _ := c.flight.Do(kind+"\x00"+strings.Join(sorted, "\x00"), func() (any, error) { return fetch() })
 	if err != nil {
-		return 1e9
+		var zero T
+		return zero, err
 	}
-	return f
+	return v.(T), nil
 }
 
 func (c *Catalog) offeredZones(ctx context.Context, types []string) (map[string][]string, error) {
@@ -202,75 +162,95 @@ func (c *Catalog) offeredZones(ctx context.Context, types []string) (map[string]
 	if len(missing) == 0 {
 		return out, nil
 	}
-	found := map[string][]string{}
-	p := ec2.NewDescribeInstanceTypeOfferingsPaginator(c.api, &ec2.DescribeInstanceTypeOfferingsInput{
-		LocationType: ec2types.LocationTypeAvailabilityZone,
-		Filters:      []ec2types.Filter{cloud.Filter("instance-type", missing...)},
+	found, err := shared(c, "offerings", missing, func() (map[string][]string, error) {
+		found := map[string][]string{}
+		p := ec2.NewDescribeInstanceTypeOfferingsPaginator(c.api, &ec2.DescribeInstanceTypeOfferingsInput{
+			LocationType: ec2types.LocationTypeAvailabilityZone,
+			Filters:      []ec2types.Filter{cloud.Filter("instance-type", missing...)},
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("describing instance type offerings: %w", err)
+			}
+			for _, o := range page.InstanceTypeOfferings {
+				t := string(o.InstanceType)
+				found[t] = append(found[t], aws.ToString(o.Location))
+			}
+		}
+		for _, zones := range found {
+			slices.Sort(zones)
+		}
+		return found, nil
 	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("describing instance type offerings: %w", err)
-		}
-		for _, o := range page.InstanceTypeOfferings {
-			t := string(o.InstanceType)
-			found[t] = append(found[t], aws.ToString(o.Location))
-		}
+	if err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, t := range missing {
 		zones := found[t]
-		slices.Sort(zones)
 		c.zones[t] = cached[[]string]{value: zones, at: c.now()}
 		out[t] = zones
 	}
 	return out, nil
 }
 
-func (c *Catalog) price(ctx context.Context, offerings []Offering) error {
+// spotPrices are the latest spot prices of the types in the zones offering them.
+func (c *Catalog) spotPrices(ctx context.Context, zones map[string][]string, types []string) (map[string]string, error) {
+	out := map[string]string{}
 	var needTypes []string
 	c.mu.Lock()
-	for i, o := range offerings {
-		if p, ok := fresh(c.prices, o.Type+"/"+o.Zone, c.priceTTL, c.now()); ok {
-			offerings[i].Price = p
-		} else if !slices.Contains(needTypes, o.Type) {
-			needTypes = append(needTypes, o.Type)
+	for _, t := range types {
+		for _, z := range zones[t] {
+			if p, ok := fresh(c.prices, t+"/"+z, c.priceTTL, c.now()); ok {
+				out[t+"/"+z] = p
+			} else if !slices.Contains(needTypes, t) {
+				needTypes = append(needTypes, t)
+			}
 		}
 	}
 	c.mu.Unlock()
 	if len(needTypes) == 0 {
-		return nil
+		return out, nil
 	}
-	latest := map[string]ec2types.SpotPrice{}
-	p := ec2.NewDescribeSpotPriceHistoryPaginator(c.api, &ec2.DescribeSpotPriceHistoryInput{
-		InstanceTypes:       toInstanceTypes(needTypes),
-		ProductDescriptions: []string{"Linux/UNIX"},
-		StartTime:           aws.Time(c.now()),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("describing spot prices: %w", err)
-		}
-		for _, sp := range page.SpotPriceHistory {
-			k := string(sp.InstanceType) + "/" + aws.ToString(sp.AvailabilityZone)
-			if old, ok := latest[k]; !ok || aws.ToTime(sp.Timestamp).After(aws.ToTime(old.Timestamp)) {
-				latest[k] = sp
+	latest, err := shared(c, "spot", needTypes, func() (map[string]ec2types.SpotPrice, error) {
+		latest := map[string]ec2types.SpotPrice{}
+		p := ec2.NewDescribeSpotPriceHistoryPaginator(c.api, &ec2.DescribeSpotPriceHistoryInput{
+			InstanceTypes:       toInstanceTypes(needTypes),
+			ProductDescriptions: []string{"Linux/UNIX"},
+			StartTime:           aws.Time(c.now()),
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("describing spot prices: %w", err)
+			}
+			for _, sp := range page.SpotPriceHistory {
+				k := string(sp.InstanceType) + "/" + aws.ToString(sp.AvailabilityZone)
+				if old, ok := latest[k]; !ok || aws.ToTime(sp.Timestamp).After(aws.ToTime(old.Timestamp)) {
+					latest[k] = sp
+				}
 			}
 		}
+		return latest, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, sp := range latest {
 		c.prices[k] = cached[string]{value: aws.ToString(sp.SpotPrice), at: c.now()}
 	}
-	for i, o := range offerings {
-		if o.Price == "" {
-			offerings[i].Price = c.prices[o.Type+"/"+o.Zone].value
+	for _, t := range needTypes {
+		for _, z := range zones[t] {
+			if p, ok := c.prices[t+"/"+z]; ok {
+				out[t+"/"+z] = p.value
+			}
 		}
 	}
-	return nil
+	return out, nil
 }
 
 func toInstanceTypes(types []string) []ec2types.InstanceType {
@@ -296,9 +276,15 @@ func (c *Catalog) subnetZones(ctx context.Context, subnets []string) (map[string
 	if len(missing) == 0 {
 		return out, nil
 	}
-	res, err := c.api.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: missing})
+	res, err := shared(c, "subnets", missing, func() (*ec2.DescribeSubnetsOutput, error) {
+		res, err := c.api.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: missing})
+		if err != nil {
+			return nil, fmt.Errorf("describing subnets %v: %w", missing, err)
+		}
+		return res, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("describing subnets: %w", err)
+		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -339,9 +325,19 @@ func (c *Catalog) typeInfos(ctx context.Context, types []string) (map[string]Typ
 	if len(missing) == 0 {
 		return out, nil
 	}
-	res, err := c.api.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: missing})
+	names := make([]string, len(missing))
+	for i, t := range missing {
+		names[i] = string(t)
+	}
+	res, err := shared(c, "types", names, func() (*ec2.DescribeInstanceTypesOutput, error) {
+		res, err := c.api.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: missing})
+		if err != nil {
+			return nil, fmt.Errorf("describing instance types %v: %w", missing, err)
+		}
+		return res, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("describing instance types %v: %w", missing, err)
+		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -370,11 +366,16 @@ func (c *Catalog) Image(ctx context.Context, parameter string) (string, error) {
 	if ok {
 		return ami, nil
 	}
-	res, err := c.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(parameter)})
+	ami, err := shared(c, "image", []string{parameter}, func() (string, error) {
+		res, err := c.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(parameter)})
+		if err != nil {
+			return "", fmt.Errorf("reading SSM parameter %s: %w", parameter, err)
+		}
+		return aws.ToString(res.Parameter.Value), nil
+	})
 	if err != nil {
-		return "", fmt.Errorf("reading SSM parameter %s: %w", parameter, err)
+		return "", err
 	}
-	ami = aws.ToString(res.Parameter.Value)
 	c.mu.Lock()
 	c.images[parameter] = cached[string]{value: ami, at: c.now()}
 	c.mu.Unlock()
@@ -393,14 +394,19 @@ func (c *Catalog) RootMapping(ctx context.Context, imageID string) (*ec2types.Bl
 	if ok {
 		return m, nil
 	}
-	res, err := c.api.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}})
+	m, err := shared(c, "root", []string{imageID}, func() (*ec2types.BlockDeviceMapping, error) {
+		res, err := c.api.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}})
+		if err != nil {
+			return nil, fmt.Errorf("describing image %s: %w", imageID, err)
+		}
+		if len(res.Images) != 1 {
+			return nil, fmt.Errorf("describing image %s: %d images found", imageID, len(res.Images))
+		}
+		return rootOverride(res.Images[0]), nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("describing image %s: %w", imageID, err)
+		return nil, err
 	}
-	if len(res.Images) != 1 {
-		return nil, fmt.Errorf("describing image %s: %d images found", imageID, len(res.Images))
-	}
-	m = rootOverride(res.Images[0])
 	c.mu.Lock()
 	c.roots[imageID] = m
 	c.mu.Unlock()

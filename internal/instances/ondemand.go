@@ -2,6 +2,7 @@ package instances
 
 import (
 	_ "embed"
+	"strconv"
 	"sync"
 
 	"github.com/xdrive-io/xdrive/internal/pricing"
@@ -59,5 +60,18 @@ func OnDemandPrice(region, instanceType string, classPrices map[string]string) (
 
 // PriceAbove reports whether a price is above a limit; an empty limit is no limit.
 func PriceAbove(price, limit string) bool {
-	return limit != "" && parsePrice(price) > parsePrice(limit)
+	return limit != "" && ParsePrice(price) > ParsePrice(limit)
+}
+
+// ParsePrice reads a decimal USD price: 0 if empty, and above any real price
+// if malformed, so that a bad price never wins.
+func ParsePrice(p string) float64 {
+	if p == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(p, 64)
+	if err != nil {
+		return 1e9
+	}
+	return f
 }

@@ -191,7 +191,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	catalog.Region = clients.Region
 	if err := (&workstation.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-		Catalog: &instances.SerialCatalog{Catalog: catalog}, Region: clients.Region,
+		Catalog: catalog, Region: clients.Region,
 		Launcher: launcher, Volumes: driveService,
 		Instances: cache, Calls: calls, Recorder: mgr.GetEventRecorder("workstation"),
 		UserData: opts.UserData, Images: opts.Images, Timings: opts.Timings,

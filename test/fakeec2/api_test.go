@@ -17,6 +17,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/internal/placement"
 )
 
 func TestClientToken(t *testing.T) {
@@ -397,10 +398,11 @@ func TestOfferings(t *testing.T) {
 	w.SetSpotPrice("g4dn.xlarge", "us-east-1c", "0.001000")
 	w.SetOffered("t3.large", "us-east-1a", false)
 	catalog := instances.NewCatalog(w.Fake, w.Fake, time.Hour)
-	got, err := catalog.Candidates(ctx, instances.PlacementRequest{Types: []string{"t3.large", "g4dn.xlarge"}, Spot: true})
+	m, err := catalog.Market(ctx, []string{"t3.large", "g4dn.xlarge"}, nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}
+	got, _ := placement.Candidates(placement.Request{Types: []string{"t3.large", "g4dn.xlarge"}}, m, true)
 	var keys []string
 	for _, o := range got {
 		keys = append(keys, o.Key()+"@"+o.Price)
@@ -413,12 +415,12 @@ func TestOfferings(t *testing.T) {
 		t.Errorf("candidates %v, want %v", keys, want)
 	}
 	zoneB := w.opts.Subnets["us-east-1b"]
-	inB, err := catalog.Candidates(ctx, instances.PlacementRequest{Types: []string{"m5.large"}, SubnetIDs: []string{zoneB}})
-	if err != nil || len(inB) != 1 || inB[0].Zone != "us-east-1b" || inB[0].SubnetID != zoneB {
-		t.Fatalf("candidates in subnet %s: %+v, %v", zoneB, inB, err)
+	inB, err := placement.Place(ctx, catalog, placement.Request{Types: []string{"m5.large"}, SubnetIDs: []string{zoneB}})
+	if err != nil || !inB.Found() || inB.Offering.Zone != "us-east-1b" || inB.Offering.SubnetID != zoneB {
+		t.Fatalf("placed in subnet %s: %+v, %v", zoneB, inB, err)
 	}
 	req := launchRequest("", "", 0)
-	req.Offering = inB[0]
+	req.Offering = inB.Offering
 	if inst, err := w.launcher.Launch(ctx, req); err != nil || inst.Zone != "us-east-1b" {
 		t.Errorf("launch into subnet %s: %+v, %v", zoneB, inst, err)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
+	"github.com/xdrive-io/xdrive/internal/placement"
 )
 
 // UserDataInput is what the bootstrap needs to render one instance's user-data.
@@ -97,7 +98,7 @@ type Launcher interface {
 
 // Catalog answers placement questions.
 type Catalog interface {
-	Candidates(ctx context.Context, req instances.PlacementRequest) ([]instances.Offering, error)
+	placement.Catalog
 	Type(ctx context.Context, name string) (instances.TypeInfo, error)
 	Image(ctx context.Context, ssmParameter string) (string, error)
 	RootMapping(ctx context.Context, imageID string) (*ec2types.BlockDeviceMapping, error)

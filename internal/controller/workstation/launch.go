@@ -21,6 +21,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/controller/common"
 	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/instances"
+	"github.com/xdrive-io/xdrive/internal/placement"
 )
 
 // invalidSpecError is a spec the instance side cannot run, though the API accepted it.
@@ -76,15 +77,14 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 		}
 		st.FailedRestoreSnapshotID = ""
 	}
-	candidates, err := s.candidates(ctx)
+	choice, err := s.place(ctx, xd)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if len(candidates) == 0 {
-		msg := "No offering of the listed instance types is available under the price limit; retrying"
+	if !choice.Found() {
+		msg := choice.Reason + "; retrying"
 		if n := len(st.AvoidOfferings); n > 0 {
-			msg = fmt.Sprintf("No usable offering: %d are avoided after interruptions or capacity errors, until %s at the latest; retrying",
-				n, st.AvoidOfferings[n-1].Until.UTC().Format(time.RFC3339))
+			msg += fmt.Sprintf(" (the last avoided offering is usable again at %s at the latest)", st.AvoidOfferings[n-1].Until.UTC().Format(time.RFC3339))
 		}
 		s.waitFor(v1alpha1.ReasonNoCapacity, "%s", msg)
 		return ctrl.Result{RequeueAfter: common.Backoff(int(st.Launches), 30*time.Second, 5*time.Minute)}, nil
@@ -92,7 +92,10 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	if adopted, err := s.adoptStray(ctx); err != nil || adopted {
 		return ctrl.Result{RequeueAfter: time.Millisecond}, err
 	}
-	o, reattach := s.placeNear(xd, reuse, candidates)
+	o, reattach := choice.Offering, choice.Reattach
+	if choice.Declined != "" {
+		st.DeclinedVolumeID = choice.Declined // the drive then deletes it without waiting
+	}
 	if !reattach && !handoff.Archived(xd) {
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to archive volume %s, which is not reattached (it is %s)",
 			xd.Name, handoff.VolumeID(xd), handoff.Phase(xd))
@@ -105,7 +108,8 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	st.Launches++
 	st.Launch = &v1alpha1.LaunchAttempt{
 		Attempt: st.Launches, Offering: o.Key(), SubnetID: o.SubnetID, SpotPrice: spotPrice(o), PricePerHour: o.Price,
-		SnapshotID: handoff.RestoreSnapshot(xd), Candidates: int32(len(candidates)), StartTime: metav1.NewTime(s.now),
+		SnapshotID: handoff.RestoreSnapshot(xd), Candidates: int32(choice.Candidates), StartTime: metav1.NewTime(s.now),
+		Placement: choice.Reason,
 	}
 	st.ReattachVolumeID = ""
 	if reattach {
@@ -379,6 +383,8 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 	}
 	msg := fmt.Sprintf("Launched %s (%s) in %s from %s", inst.ID, o.Key(), o.Zone, from)
 	switch {
+	case st.Launch.Placement != "":
+		msg += ": " + st.Launch.Placement
 	case o.Spot:
 		msg += fmt.Sprintf(" at $%s/h, the cheapest of %d offerings", st.Launch.SpotPrice, st.Launch.Candidates)
 	case st.Launch.PricePerHour != "":
@@ -454,25 +460,27 @@ func (s *scope) recordInstance(inst instances.Instance) {
 	}
 }
 
-func (s *scope) candidates(ctx context.Context) ([]instances.Offering, error) {
+// place asks placement for an offering, with the drive's released volume
+// to reattach if this Workstation has not declined it.
+func (s *scope) place(ctx context.Context, xd *v1alpha1.XDrive) (placement.Choice, error) {
 	spec := s.ws.Spec
-	req := instances.PlacementRequest{
+	req := placement.Request{
 		Types: spec.InstanceTypes, Zones: spec.AvailabilityZones, SubnetIDs: s.class.subnetIDs,
-		Spot: spec.CapacityType != v1alpha1.CapacityTypeOnDemand, MaxPrice: s.class.maxSpotPrice, Avoid: s.avoided,
-		MaxOnDemandPrice: s.class.maxOnDemandPrice, OnDemandPrices: s.class.onDemandPrices,
+		Spot: spec.CapacityType != v1alpha1.CapacityTypeOnDemand, OnDemandFallback: ptr.Deref(spec.OnDemandFallback, false),
+		MaxSpotPrice: s.class.maxSpotPrice, MaxOnDemandPrice: s.class.maxOnDemandPrice, OnDemandPrices: s.class.onDemandPrices,
+		Avoid: s.avoided, TolerancePercent: ptr.Deref(spec.ReattachPriceTolerancePercent, defaultReattachTolerance),
 	}
-	list, err := s.r.Catalog.Candidates(ctx, req)
+	if id, zone := handoff.ReusableVolume(xd, s.st.DeclinedVolumeID); id != "" {
+		req.Volume = placement.Volume{ID: id, Zone: zone}
+	}
+	choice, err := placement.Place(ctx, s.r.Catalog, req)
 	if err != nil {
-		return nil, fmt.Errorf("list the offerings for Workstation %s: %w", s.key, err)
+		return choice, fmt.Errorf("place Workstation %s: %w", s.key, err)
 	}
-	if len(list) > 0 || !req.Spot || spec.OnDemandFallback == nil || !*spec.OnDemandFallback {
-		return list, nil
+	if choice.Declined != "" {
+		s.event(false, "ReattachDeclined", "Launch", "%s", choice.Reason)
 	}
-	req.Spot, req.MaxPrice = false, ""
-	if list, err = s.r.Catalog.Candidates(ctx, req); err != nil {
-		return nil, fmt.Errorf("list the on-demand offerings for Workstation %s: %w", s.key, err)
-	}
-	return list, nil
+	return choice, nil
 }
 
 func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds Credentials, o instances.Offering) (instances.Instance, error) {

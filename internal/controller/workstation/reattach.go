@@ -3,12 +3,10 @@ package workstation
 import (
 	"context"
 
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/controller/handoff"
-	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
 // defaultReattachTolerance is the default of spec.reattachPriceTolerancePercent.
@@ -20,24 +18,6 @@ const defaultReattachTolerance = 20
 func (s *scope) reusableVolume(xd *v1alpha1.XDrive) string {
 	id, _ := handoff.ReusableVolume(xd, s.st.DeclinedVolumeID)
 	return id
-}
-
-// placeNear picks the offering: one in the zone of the reusable volume when
-// its price is within the tolerance of the cheapest, else the cheapest; a
-// volume not chosen is declined, so the drive deletes it without waiting.
-func (s *scope) placeNear(xd *v1alpha1.XDrive, reuse string, candidates []instances.Offering) (instances.Offering, bool) {
-	if reuse == "" {
-		return candidates[0], false
-	}
-	tolerance := ptr.Deref(s.ws.Spec.ReattachPriceTolerancePercent, defaultReattachTolerance)
-	_, zone := handoff.ReusableVolume(xd, s.st.DeclinedVolumeID)
-	if o, ok := instances.InZoneWithin(candidates, zone, tolerance); ok {
-		return o, true
-	}
-	s.st.DeclinedVolumeID = reuse
-	s.event(false, "ReattachDeclined", "Launch", "Volume %s in %s is not reattached: %s is cheaper beyond the %d%% tolerance",
-		reuse, zone, candidates[0].Key(), tolerance)
-	return candidates[0], false
 }
 
 // driveReadyFor reports whether the drive is still as the recorded launch found it.
