@@ -38,7 +38,7 @@ const (
 )
 
 // DriveSource says where the first volume of a drive comes from.
-// +kubebuilder:validation:XValidation:rule="has(self.snapshotID) != has(self.nameTag)",message="source: set exactly one of snapshotID or nameTag"
+// +kubebuilder:validation:XValidation:rule="[has(self.snapshotID), has(self.nameTag), has(self.xdrive)].filter(x, x).size() == 1",message="source: set exactly one of snapshotID, nameTag or xdrive"
 type DriveSource struct {
 	// snapshotID restores the drive from this EBS snapshot on first use.
 	// +optional
@@ -53,6 +53,29 @@ type DriveSource struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
 	NameTag string `json:"nameTag,omitempty"`
+
+	// xdrive forks another XDrive of the namespace: the drive starts from
+	// that drive's newest completed snapshot, or the one named. From then on
+	// the two are independent: each keeps and prunes its own snapshots.
+	// +optional
+	XDrive *ForkSource `json:"xdrive,omitempty"`
+}
+
+// ForkSource names the drive, and optionally the snapshot, a fork starts from.
+type ForkSource struct {
+	// name is the XDrive forked, in the same namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name,omitempty"`
+
+	// snapshotID picks one of that drive's completed snapshots; its newest if absent.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=22
+	// +kubebuilder:validation:Pattern=`^snap-[0-9a-f]{8,17}$`
+	SnapshotID string `json:"snapshotID,omitempty"`
 }
 
 // XDriveSpec is the desired state of a drive.

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/test/harness"
@@ -255,4 +256,92 @@ func TestNewDriveReportsReady(t *testing.T) {
 		status, reason := harness.ReadyReason(h.Drive("data").Status.Conditions)
 		return status == "True" && reason == v1alpha1.ReasonAttached, fmt.Sprintf("%+v", h.Drive("data").Status.Conditions)
 	})
+}
+
+// TestForkIsIndependent: source.xdrive starts a drive from another drive's
+// newest completed snapshot; from then on each keeps and prunes its own
+// snapshots, and the fork restores from its own. A fork of a missing drive,
+// or one too small for the snapshot, waits and says why.
+func TestForkIsIndependent(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t)})
+	h.Start()
+	h.Create(h.NewDrive("gold", 10), h.NewWorkstation("g", "gold", []string{"t3.large"}, "us-east-1a"))
+	h.Eventually(converge, "g Ready", h.WorkstationReady("g"))
+	h.SetState("g", v1alpha1.WorkstationStateStopped)
+	h.Eventually(converge, "gold archived with a snapshot", func() (bool, string) {
+		st := h.Drive("gold").Status
+		return st.Phase == v1alpha1.XDrivePhaseArchived && st.LatestSnapshotID != "", fmt.Sprintf("%+v", st)
+	})
+	gold := h.Drive("gold")
+	goldSnap := gold.Status.LatestSnapshotID
+
+	mine := h.NewDrive("mine", 10)
+	mine.Spec.Source = &v1alpha1.DriveSource{XDrive: &v1alpha1.ForkSource{Name: "gold"}}
+	mine.Spec.SnapshotRetention = 1
+	missing := h.NewDrive("orphan", 10)
+	missing.Spec.Source = &v1alpha1.DriveSource{XDrive: &v1alpha1.ForkSource{Name: "nope"}}
+	small := h.NewDrive("small", 5)
+	small.Spec.Source = &v1alpha1.DriveSource{XDrive: &v1alpha1.ForkSource{Name: "gold", SnapshotID: goldSnap}}
+	h.Create(mine, missing, small)
+	h.Eventually(converge, "mine archived on gold's snapshot", func() (bool, string) {
+		st := h.Drive("mine").Status
+		return st.Phase == v1alpha1.XDrivePhaseArchived && st.RestoreSnapshotID == goldSnap, fmt.Sprintf("want restore from %s: %+v", goldSnap, st)
+	})
+	if ok, detail := h.FindEvent("XDrive", "mine", "Forked", "gold", goldSnap); !ok {
+		t.Errorf("no Forked Event naming gold and %s: %s", goldSnap, detail)
+	}
+	for name, want := range map[string]string{"orphan": v1alpha1.ReasonSourceNotFound, "small": v1alpha1.ReasonInvalidSpec} {
+		h.Eventually(converge, name+" waits with "+want, func() (bool, string) {
+			c := harness.Condition(h.Drive(name).Status.Conditions, v1alpha1.ConditionVolumeReady)
+			return c.Status == "False" && c.Reason == want, fmt.Sprintf("%+v", c)
+		})
+	}
+
+	h.Create(h.NewWorkstation("m", "mine", []string{"t3.large"}, "us-east-1a"))
+	h.Eventually(converge, "m Ready", h.WorkstationReady("m"))
+	first := h.Drive("mine").Status.VolumeID
+	if vol, _ := h.Volume(first); aws.ToString(vol.SnapshotId) != goldSnap {
+		t.Fatalf("the fork's volume %s is created from %q, want gold's snapshot %s", first, aws.ToString(vol.SnapshotId), goldSnap)
+	}
+	h.SetState("m", v1alpha1.WorkstationStateStopped)
+	h.Eventually(converge, "mine archived with its own snapshot", func() (bool, string) {
+		st := h.Drive("mine").Status
+		return st.Phase == v1alpha1.XDrivePhaseArchived && st.LatestSnapshotID != "" && st.LatestSnapshotID != goldSnap, fmt.Sprintf("%+v", st)
+	})
+	own := h.Drive("mine").Status.LatestSnapshotID
+	if snaps := harness.SnapshotIDs(h.DriveSnapshots("mine")); len(snaps) != 1 || snaps[0] != own {
+		t.Errorf("mine's snapshots %v, want only its own %s", snaps, own)
+	}
+	if snaps := harness.SnapshotIDs(h.DriveSnapshots("gold")); len(snaps) != 1 || snaps[0] != goldSnap {
+		t.Errorf("gold's snapshots %v after the fork pruned to 1, want %s untouched", snaps, goldSnap)
+	}
+	if st := h.Drive("gold").Status; st.LatestSnapshotID != goldSnap || st.VolumeID != "" {
+		t.Errorf("gold's status changed by the fork: %+v", st)
+	}
+
+	h.SetState("m", v1alpha1.WorkstationStateRunning)
+	h.Eventually(converge, "m Ready again", h.WorkstationReady("m"))
+	if vol, _ := h.Volume(h.Drive("mine").Status.VolumeID); aws.ToString(vol.SnapshotId) != own {
+		t.Fatalf("the fork's second volume is created from %q, want its own snapshot %s", aws.ToString(vol.SnapshotId), own)
+	}
+
+	// A fork restores its source's snapshots only: one whose status is
+	// forged to name another drive's snapshot is refused before the launch.
+	forged := h.NewDrive("forged", 10)
+	forged.Spec.Source = &v1alpha1.DriveSource{XDrive: &v1alpha1.ForkSource{Name: "gold"}}
+	h.Create(forged)
+	h.Eventually(converge, "forged archived on gold's snapshot", func() (bool, string) {
+		st := h.Drive("forged").Status
+		return st.Phase == v1alpha1.XDrivePhaseArchived && st.RestoreSnapshotID == goldSnap, fmt.Sprintf("%+v", st)
+	})
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		xd := h.Drive("forged")
+		xd.Status.RestoreSnapshotID = own // mine's, not gold's
+		return h.Client.Status().Update(context.Background(), xd)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.Create(h.NewWorkstation("thief", "forged", []string{"t3.large"}, "us-east-1a"))
+	h.Eventually(converge, "the forged restore refused", classAllowed(h, "thief", "False", v1alpha1.ReasonForeignSnapshot, own))
+	refusedAndIdle(t, h, "thief", v1alpha1.ReasonForeignSnapshot)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/handoff"
+	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
 
@@ -192,8 +193,12 @@ func (s *scope) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cls *v1al
 	if !found {
 		return nil, nil // a missing snapshot is the launch's to handle
 	}
+	forked, err := s.forkedFrom(ctx, xd, sn)
+	if err != nil {
+		return nil, err
+	}
 	switch {
-	case s.r.Volumes.Foreign(sn, cloud.ObjectKey(xd.Namespace, xd.Name), string(xd.UID)):
+	case s.r.Volumes.Foreign(sn, cloud.ObjectKey(xd.Namespace, xd.Name), string(xd.UID)) && !forked:
 		return &refusal{v1alpha1.ReasonForeignSnapshot, fmt.Sprintf(
 			"XDrive %s would be restored from snapshot %s, which belongs to another drive; a drive restores only its own snapshots", xd.Name, id)}, nil
 	case sn.Untagged() && !cls.Spec.UntaggedSnapshotsAllowed():
@@ -202,6 +207,22 @@ func (s *scope) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cls *v1al
 			cls.Name, xd.Name, id)}, nil
 	}
 	return nil, nil
+}
+
+// forkedFrom reports whether the snapshot is one of the drive's fork source
+// (spec.source.xdrive, the same namespace): a fork's first restore.
+func (s *scope) forkedFrom(ctx context.Context, xd *v1alpha1.XDrive, sn drives.Snapshot) (bool, error) {
+	if xd.Spec.Source == nil || xd.Spec.Source.XDrive == nil {
+		return false, nil
+	}
+	var src v1alpha1.XDrive
+	if err := s.r.Get(ctx, client.ObjectKey{Namespace: xd.Namespace, Name: xd.Spec.Source.XDrive.Name}, &src); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("read XDrive %s, the fork source of XDrive %s: %w", xd.Spec.Source.XDrive.Name, xd.Name, err)
+	}
+	return !s.r.Volumes.Foreign(sn, cloud.ObjectKey(src.Namespace, src.Name), string(src.UID)), nil
 }
 
 // violations lists what the spec asks that the class does not allow; region prices on-demand types.

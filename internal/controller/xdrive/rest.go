@@ -7,9 +7,11 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
@@ -139,6 +141,8 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 			return nil
 		}
 		st.RestoreSnapshotID = sn.ID
+	case src.XDrive != nil:
+		return s.resolveFork(ctx, src.XDrive, failed)
 	default:
 		sn, found, err := s.newestSnapshotNamed(ctx, src.NameTag)
 		if err != nil {
@@ -152,6 +156,51 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 		st.RestoreSnapshotID = sn.ID
 		s.ev.Add(false, "Adopted", "Restore", "Adopting snapshot %s tagged Name=%s", sn.ID, src.NameTag)
 	}
+	return nil
+}
+
+// resolveFork restores a fork from its source drive's newest completed
+// snapshot, or the one named; until the fork has snapshots of its own. The
+// source must exist, in the namespace, and the snapshot be its own.
+func (s *scope) resolveFork(ctx context.Context, fork *v1alpha1.ForkSource, failed string) error {
+	st := s.st
+	if fork.Name == s.xd.Name {
+		s.blocked = &blocker{v1alpha1.ReasonSourceNotFound, "source.xdrive names this drive itself; a fork needs another drive"}
+		return nil
+	}
+	var src v1alpha1.XDrive
+	if err := s.r.Get(ctx, client.ObjectKey{Namespace: s.xd.Namespace, Name: fork.Name}, &src); err != nil {
+		if apierrors.IsNotFound(err) {
+			s.blocked = &blocker{v1alpha1.ReasonSourceNotFound, fmt.Sprintf("source.xdrive: XDrive %s does not exist in namespace %s", fork.Name, s.xd.Namespace)}
+			return nil
+		}
+		return fmt.Errorf("read XDrive %s, the source of fork %s: %w", fork.Name, s.key, err)
+	}
+	srcKey := cloud.ObjectKey(src.Namespace, src.Name)
+	list, err := s.r.Snapshots.DriveSnapshots(ctx, srcKey, string(src.UID))
+	if err != nil {
+		return fmt.Errorf("list the snapshots of XDrive %s, the source of fork %s: %w", srcKey, s.key, err)
+	}
+	i := slices.IndexFunc(list, func(sn drives.Snapshot) bool {
+		return sn.State == drives.SnapshotCompleted && sn.ID != failed && (fork.SnapshotID == "" || sn.ID == fork.SnapshotID)
+	})
+	if i < 0 {
+		msg := fmt.Sprintf("source.xdrive: XDrive %s has no completed snapshot yet; the fork starts once it has one", fork.Name)
+		if fork.SnapshotID != "" {
+			msg = fmt.Sprintf("source.xdrive: %s is not a completed snapshot of XDrive %s", fork.SnapshotID, fork.Name)
+		}
+		s.blocked = &blocker{v1alpha1.ReasonSourceNotFound, msg}
+		return nil
+	}
+	if size := list[i].SizeGiB; size > s.xd.Spec.SizeGiB {
+		s.blocked = &blocker{v1alpha1.ReasonInvalidSpec, fmt.Sprintf(
+			"sizeGiB %d is smaller than snapshot %s of XDrive %s (%d GiB); a volume cannot shrink", s.xd.Spec.SizeGiB, list[i].ID, fork.Name, size)}
+		return nil
+	}
+	if st.RestoreSnapshotID != list[i].ID {
+		s.ev.Add(false, "Forked", "Restore", "Forking XDrive %s: the first volume is restored from its snapshot %s", fork.Name, list[i].ID)
+	}
+	st.RestoreSnapshotID = list[i].ID
 	return nil
 }
 
