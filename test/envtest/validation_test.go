@@ -62,8 +62,11 @@ var invalidCases = []invalidCase{
 	{name: "prewarm with initializationRate", kind: kindXD, spec: `{sizeGiB: 10, initializationRateMiBps: 300, prewarm: true}`, want: []string{"prewarm: not allowed with initializationRateMiBps"}},
 	{name: "kmsKeyID unencrypted", kind: kindXD, spec: `{sizeGiB: 10, encrypted: false, kmsKeyID: alias/xdrive}`, want: []string{"kmsKeyID: only allowed when encrypted is true"}},
 	// XDrive: source.
-	{name: "source both", kind: kindXD, spec: `{sizeGiB: 10, source: {snapshotID: snap-0123456789abcdef0, nameTag: home}}`, want: []string{"spec.source", "source: set exactly one of snapshotID or nameTag"}},
-	{name: "source neither", kind: kindXD, spec: `{sizeGiB: 10, source: {}}`, want: []string{"spec.source", "source: set exactly one of snapshotID or nameTag"}},
+	{name: "source both", kind: kindXD, spec: `{sizeGiB: 10, source: {snapshotID: snap-0123456789abcdef0, nameTag: home}}`, want: []string{"spec.source", "source: set exactly one of snapshotID, nameTag or xdrive"}},
+	{name: "source snapshot and fork", kind: kindXD, spec: `{sizeGiB: 10, source: {snapshotID: snap-0123456789abcdef0, xdrive: {name: gold}}}`, want: []string{"spec.source", "source: set exactly one of snapshotID, nameTag or xdrive"}},
+	{name: "source neither", kind: kindXD, spec: `{sizeGiB: 10, source: {}}`, want: []string{"spec.source", "source: set exactly one of snapshotID, nameTag or xdrive"}},
+	{name: "fork of a bad name", kind: kindXD, spec: `{sizeGiB: 10, source: {xdrive: {name: Gold_1}}}`, want: []string{"spec.source.xdrive.name"}},
+	{name: "fork of a bad snapshot", kind: kindXD, spec: `{sizeGiB: 10, source: {xdrive: {name: gold, snapshotID: vol-1}}}`, want: []string{"spec.source.xdrive.snapshotID"}},
 	{name: "source bad snapshotID", kind: kindXD, spec: `{sizeGiB: 10, source: {snapshotID: snap-XYZ}}`, want: []string{"spec.source.snapshotID", "should match"}},
 	{name: "source snapshotID without prefix", kind: kindXD, spec: `{sizeGiB: 10, source: {snapshotID: 0123456789abcdef0}}`, want: []string{"spec.source.snapshotID", "should match"}},
 	{name: "source empty nameTag", kind: kindXD, spec: `{sizeGiB: 10, source: {nameTag: ""}}`, want: []string{"spec.source.nameTag"}},
@@ -166,6 +169,8 @@ var validCases = []invalidCase{
 	{name: "kmsKeyID GovCloud key ARN", kind: kindXD, spec: `{sizeGiB: 10, kmsKeyID: "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab"}`},
 	{name: "kmsKeyID alias name", kind: kindXD, spec: `{sizeGiB: 10, kmsKeyID: alias/team/xdrive_key-1}`},
 	{name: "kmsKeyID alias ARN", kind: kindXD, spec: `{sizeGiB: 10, kmsKeyID: "arn:aws:kms:eu-west-1:111122223333:alias/xdrive"}`},
+	{name: "fork", kind: kindXD, spec: `{sizeGiB: 10, source: {xdrive: {name: gold}}}`},
+	{name: "fork of a snapshot", kind: kindXD, spec: `{sizeGiB: 10, source: {xdrive: {name: team.gold, snapshotID: snap-0123456789abcdef0}}}`},
 }
 
 // TestValidManifestsAccepted: the rules refuse no valid neighbour of what they refuse.
