@@ -123,6 +123,8 @@ const (
 	ReasonClassViolation      = "ClassViolation"
 	ReasonForeignSnapshot     = "ForeignSnapshot"
 	ReasonKept                = "Kept"
+	ReasonRolledBack          = "RolledBack"
+	ReasonRollbackRefused     = "RollbackRefused"
 	ReasonReattached          = "Reattached"
 	ReasonReattachFailed      = "ReattachFailed"
 	ReasonInitializing        = "Initializing"

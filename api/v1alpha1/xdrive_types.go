@@ -291,6 +291,54 @@ const (
 	ConsistencyCrash Consistency = "Crash"
 )
 
+// RollbackAnnotation asks a drive at rest, whose Workstation is stopped, to
+// restore from one of its own older snapshots next (kubectl xdrive rollback):
+// "xdrive.io/rollback: <snapshot ID>@<RFC3339 time>". A request is acted on
+// once, if its time is after status.lastRollbackRequest; the operator never
+// writes it, so Argo CD shows no drift.
+const RollbackAnnotation = "xdrive.io/rollback"
+
+// DriveRollback is a rollback in effect: the next restore is an older
+// snapshot, and every newer one is kept, whatever the retention, until the
+// next snapshot of the drive completes.
+type DriveRollback struct {
+	// snapshotID is the snapshot the next restore uses.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	SnapshotID string `json:"snapshotID,omitempty"`
+
+	// snapshotTime is when that snapshot was taken; newer ones are kept.
+	// +required
+	SnapshotTime metav1.Time `json:"snapshotTime,omitempty"`
+
+	// requestTime is the request's time, from the annotation.
+	// +required
+	RequestTime metav1.Time `json:"requestTime,omitempty"`
+}
+
+// DriveSnapshot is one of a drive's completed snapshots.
+type DriveSnapshot struct {
+	// id is the EBS snapshot ID.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	ID string `json:"id,omitempty"`
+
+	// startTime is when the snapshot was taken.
+	// +required
+	StartTime metav1.Time `json:"startTime,omitempty"`
+
+	// sizeGiB is the size of the volume it was taken of.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	SizeGiB int32 `json:"sizeGiB,omitempty"`
+
+	// consistency is Flushed or Crash; absent for a snapshot made outside xdrive.
+	// +optional
+	Consistency Consistency `json:"consistency,omitempty"`
+}
+
 // XDriveStatus is the observed state of a drive.
 type XDriveStatus struct {
 	// conditions describe the drive; Ready is the root, its reason the drive's phase.
@@ -362,6 +410,22 @@ type XDriveStatus struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	SnapshotCount int32 `json:"snapshotCount,omitempty"`
+
+	// snapshots are the drive's completed snapshots, newest first, as last
+	// listed (at most 100): what kubectl xdrive snapshots shows.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Snapshots []DriveSnapshot `json:"snapshots,omitempty"`
+
+	// rollback, while in effect, makes the next restore an older snapshot.
+	// +optional
+	Rollback *DriveRollback `json:"rollback,omitempty"`
+
+	// lastRollbackRequest is the time of the newest rollback request acted
+	// on, applied or refused; older requests are ignored.
+	// +optional
+	LastRollbackRequest *metav1.Time `json:"lastRollbackRequest,omitempty"`
 
 	// sizeGiB is the size of the live volume, or of the newest snapshot.
 	// +optional

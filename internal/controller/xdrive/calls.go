@@ -78,6 +78,7 @@ func (s *scope) listSnapshots(ctx context.Context) ([]drives.Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list the snapshots of drive %s: %w", s.key, err)
 	}
+	s.recordSnapshots(owned)
 	return owned, nil
 }
 

@@ -164,6 +164,9 @@ func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
 
 // step takes the drive one step along its lifecycle from its phase.
 func (s *scope) step(ctx context.Context) (ctrl.Result, error) {
+	if err := s.takeRollback(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
 	switch s.st.Phase {
 	case v1alpha1.XDrivePhasePending, v1alpha1.XDrivePhaseArchived, v1alpha1.XDrivePhaseDeleting:
 		return s.atRest(ctx)

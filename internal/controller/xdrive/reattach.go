@@ -163,6 +163,8 @@ func (s *scope) trail(ctx context.Context, res ctrl.Result) (ctrl.Result, error)
 			t := metav1.NewTime(ts.StartTime.Time)
 			st.LatestSnapshotTime = &t
 		}
+		s.recordCompleted(sn)
+		s.endRollback(sn.ID)
 		s.ev.Add(false, "SnapshotCompleted", "Snapshot", "Snapshot %s of the release before the reattach completed", sn.ID)
 	default:
 		s.ev.Add(true, v1alpha1.ReasonSnapshotFailed, "Snapshot", "Snapshot %s of the release before the reattach failed; the live volume holds its data", ts.ID)
@@ -200,7 +202,7 @@ func (s *scope) keep() (ctrl.Result, error) {
 // volume or the drive is deleted, the volume is deleted as usual.
 func (s *scope) kept(ctx context.Context) (ctrl.Result, error) {
 	left := s.st.KeptUntil.Sub(s.now)
-	if left > 0 && s.keepFor() > 0 && s.xd.DeletionTimestamp.IsZero() && !s.declined() {
+	if left > 0 && s.keepFor() > 0 && s.xd.DeletionTimestamp.IsZero() && !s.declined() && !s.rollbackWaits() {
 		return ctrl.Result{RequeueAfter: left}, nil
 	}
 	if s.reattachPending() {

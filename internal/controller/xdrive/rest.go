@@ -102,6 +102,10 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 	failed := handoff.FailedRestore(s.holder)
 	st.SnapshotCount = countCompleted(owned)
 	i := slices.IndexFunc(owned, func(sn drives.Snapshot) bool { return sn.State == drives.SnapshotCompleted && sn.ID != failed })
+	if i >= 0 && s.rollbackRestore(owned) {
+		st.LatestSnapshotID = owned[i].ID
+		return nil
+	}
 	if i >= 0 {
 		if st.RestoreSnapshotID != "" && st.RestoreSnapshotID != owned[i].ID && st.LatestSnapshotID != owned[i].ID {
 			s.ev.Add(true, v1alpha1.ReasonRestoreMissing, "Restore", "Snapshot %s is gone; restoring from %s instead", st.RestoreSnapshotID, owned[i].ID)
@@ -229,7 +233,7 @@ func (s *scope) prune(ctx context.Context) error {
 	}
 	var pruned []string
 	for _, sn := range drives.Prunable(owned, int(keep)) {
-		if sn.ID == s.st.LatestSnapshotID || sn.ID == s.st.RestoreSnapshotID {
+		if sn.ID == s.st.LatestSnapshotID || sn.ID == s.st.RestoreSnapshotID || s.keptByRollback(sn) {
 			continue
 		}
 		if err := s.deleteSnapshot(ctx, sn); err != nil {
@@ -245,7 +249,8 @@ func (s *scope) prune(ctx context.Context) error {
 		}
 		s.reportCapped("Prune", asked, "maxSnapshotRetention", keep, fmt.Sprintf("pruned %s, %d kept", strings.Join(pruned, ", "), keep))
 	}
-	s.st.SnapshotCount = min(countCompleted(owned), keep)
+	s.forgetSnapshots(pruned)
+	s.st.SnapshotCount = countCompleted(owned) - int32(len(pruned))
 	return nil
 }
 

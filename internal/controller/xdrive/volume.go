@@ -282,6 +282,8 @@ func (s *scope) snapshotting(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	st.LatestSnapshotID, st.RestoreSnapshotID = sn.ID, sn.ID
+	s.recordCompleted(sn)
+	s.endRollback(sn.ID)
 	completed := metav1.NewTime(s.now)
 	ps.CompletionTime = &completed
 	t := metav1.NewTime(ps.StartTime.Time)
