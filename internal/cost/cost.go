@@ -56,11 +56,11 @@ func add(a string, b *big.Rat) string {
 	return format(new(big.Rat).Add(parse(a), b), usdDecimals)
 }
 
-// Format writes an amount of USD for people: cents, or a tenth of a cent under a dollar.
+// Format writes an amount of USD for people: in cents, or to a hundredth of a cent under one.
 func Format(usd string) string {
 	r := parse(usd)
-	if r.Cmp(big.NewRat(1, 1)) < 0 && r.Sign() > 0 {
-		return "$" + r.FloatString(3)
+	if r.Cmp(big.NewRat(1, 100)) < 0 && r.Sign() > 0 {
+		return "$" + r.FloatString(4)
 	}
 	return "$" + r.FloatString(2)
 }

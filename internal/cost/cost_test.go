@@ -189,7 +189,7 @@ func TestVolumeRates(t *testing.T) {
 }
 
 func TestFormat(t *testing.T) {
-	for in, want := range map[string]string{"": "$0.00", "0.0884": "$0.088", "12.345": "$12.35", "1": "$1.00"} {
+	for in, want := range map[string]string{"": "$0.00", "0.0884": "$0.09", "0.00421": "$0.0042", "12.345": "$12.35", "1": "$1.00"} {
 		if got := Format(in); got != want {
 			t.Errorf("Format(%q) = %s, want %s", in, got, want)
 		}

@@ -1,6 +1,7 @@
 package cost
 
 import (
+	"math/big"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -76,15 +77,31 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // InstanceUSD is a Workstation's instance cost over its life up to now: the
-// ledger's amount plus the current launch's time since it was last folded.
+// ledger's amount plus the current launch's time since it was last folded
+// (since its launch, if the ledger has not opened it yet).
 func InstanceUSD(st *v1alpha1.WorkstationStatus, now time.Time) string {
+	total := new(big.Rat)
 	c := st.Cost
-	if c == nil {
-		return "0"
+	if c != nil {
+		total.Add(total, parse(c.InstanceUSD))
 	}
-	total := parse(c.InstanceUSD)
-	if c.Open != nil {
+	switch {
+	case c != nil && c.Open != nil && c.Open.InstanceID == st.InstanceID:
 		total.Add(total, over(c.Open.PricePerHour, c.Open.Since.Time, now))
+	case st.InstanceID != "" && st.InstanceID != lastCounted(c) && st.LaunchTime != nil:
+		total.Add(total, over(st.PricePerHour, st.LaunchTime.Time, now))
 	}
 	return format(total, usdDecimals)
+}
+
+// Launches is how many launches InstanceUSD counts: the ended ones and the current one.
+func Launches(st *v1alpha1.WorkstationStatus) int32 {
+	n := int32(0)
+	if st.Cost != nil {
+		n = st.Cost.Launches
+	}
+	if st.InstanceID != "" && st.InstanceID != lastCounted(st.Cost) {
+		n++
+	}
+	return n
 }
