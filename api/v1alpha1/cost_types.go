@@ -14,6 +14,7 @@ type WorkstationCost struct {
 	// instanceUSD is the cost of the instance time counted so far: every
 	// ended launch, and the current one up to open.since.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[0-9]{1,12}(\.[0-9]{1,6})?$`
 	InstanceUSD string `json:"instanceUSD,omitempty"`
 
@@ -63,11 +64,13 @@ type OpenLaunchCost struct {
 type DriveCost struct {
 	// volumeUSD is the estimated cost of the drive's volumes up to asOf.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[0-9]{1,12}(\.[0-9]{1,6})?$`
 	VolumeUSD string `json:"volumeUSD,omitempty"`
 
 	// snapshotUSD is the estimated cost of the drive's snapshot storage up to asOf.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[0-9]{1,12}(\.[0-9]{1,6})?$`
 	SnapshotUSD string `json:"snapshotUSD,omitempty"`
 
@@ -77,11 +80,13 @@ type DriveCost struct {
 
 	// volumeUSDPerHour is the rate of the drive's volume since asOf; absent when it has none.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[0-9]{1,6}(\.[0-9]{1,9})?$`
 	VolumeUSDPerHour string `json:"volumeUSDPerHour,omitempty"`
 
 	// snapshotUSDPerHour is the rate of the drive's snapshot storage since asOf; absent when it has none.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[0-9]{1,6}(\.[0-9]{1,9})?$`
 	SnapshotUSDPerHour string `json:"snapshotUSDPerHour,omitempty"`
 }

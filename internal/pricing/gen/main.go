@@ -65,8 +65,15 @@ func fromDataset(ctx context.Context, moduleVersion string, regions []string) (p
 	}
 	b, err := exec.CommandContext(ctx, "go", "mod", "download", "-json", moduleVersion).Output()
 	var mod struct{ Version, Dir, Info, Error string }
-	if jerr := json.Unmarshal(b, &mod); jerr != nil || mod.Dir == "" {
-		return pricing.Table{}, fmt.Errorf("go mod download %s: %v %s", moduleVersion, err, mod.Error)
+	_ = json.Unmarshal(b, &mod)
+	switch {
+	case mod.Dir != "":
+	case mod.Error != "":
+		return pricing.Table{}, fmt.Errorf("go mod download %s: %s", moduleVersion, mod.Error)
+	case err != nil:
+		return pricing.Table{}, fmt.Errorf("go mod download %s: %w", moduleVersion, err)
+	default:
+		return pricing.Table{}, fmt.Errorf("go mod download %s: no directory", moduleVersion)
 	}
 	var info struct{ Time time.Time }
 	if ib, err := os.ReadFile(mod.Info); err == nil {
