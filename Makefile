@@ -52,8 +52,18 @@ docs: manifests ## Regenerate docs/flags.md, docs/metrics.md and docs/api.md fro
 	XDRIVE_UPDATE_DOCS=1 go test -count=1 -run '^(TestFlagsDoc|TestMetricsDoc|TestAPIDoc)$$' ./cmd/ ./internal/metrics/ ./internal/docgen/
 
 .PHONY: prices
-prices: ## Regenerate the on-demand price table (internal/instances/ondemand_prices.json) from AWS's bulk price list, every commercial region (needs the internet; each region's offer file is hundreds of MB).
+# Where make prices reads the on-demand prices: bulk (AWS's bulk price list,
+# needs the internet) or dataset (the published data of PRICES_DATASET, a Go
+# module fetched through the Go module proxy).
+PRICES_SOURCE ?= bulk
+PRICES_DATASET ?= github.com/cristim/ec2-instances-info@v0.0.0-20250528091325-32acf84f42eb
+
+prices: ## Regenerate the on-demand price table (internal/instances/ondemand_prices.json), every commercial region: from AWS's bulk price list (needs the internet; each region's offer file is hundreds of MB), or with PRICES_SOURCE=dataset from ec2instances.info's data in a Go module.
+ifeq ($(PRICES_SOURCE),dataset)
+	go run ./internal/pricing/gen --dataset $(PRICES_DATASET) --out internal/instances/ondemand_prices.json
+else
 	go run ./internal/pricing/gen --out internal/instances/ondemand_prices.json
+endif
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.

@@ -714,6 +714,11 @@ type WorkstationStatus struct {
 	// idle is the idle auto-stop's state, while spec.idleStop applies.
 	// +optional
 	Idle *IdleState `json:"idle,omitempty"`
+
+	// cost is what the Workstation's instances have cost over its life, in
+	// USD (its drive's storage is in the XDrive's status.cost).
+	// +optional
+	Cost *WorkstationCost `json:"cost,omitempty"`
 }
 
 // DrivePrewarm is an instance's progress reading every block of the drive's volume once.
@@ -826,6 +831,7 @@ type AvoidedOffering struct {
 // +kubebuilder:printcolumn:name="Idle",type=date,JSONPath=`.status.idle.lastActivityTime`,description="Time since the last activity the idle auto-stop saw"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Spent",type=string,JSONPath=`.status.cost.instanceUSD`,priority=1,description="USD of instance time counted so far: every ended launch (kubectl xdrive status adds the current one up to now)"
 // +kubebuilder:printcolumn:name="Class",type=string,JSONPath=`.status.class.name`,priority=1
 // +kubebuilder:printcolumn:name="Drive",type=string,JSONPath=`.spec.driveRef.name`,priority=1
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.status.instanceType`,priority=1

@@ -454,6 +454,11 @@ type XDriveStatus struct {
 	// initialization is how far the live volume has loaded its blocks from its snapshot.
 	// +optional
 	Initialization *VolumeInitialization `json:"initialization,omitempty"`
+
+	// cost estimates what the drive's own storage (volumes and snapshots) has
+	// cost over its life, in USD.
+	// +optional
+	Cost *DriveCost `json:"cost,omitempty"`
 }
 
 // FailedReattach is a reattach of the drive's volume that failed.

@@ -32,6 +32,14 @@ var (
 	// HourlyCost is the estimated hourly cost of running Workstations (spot price where known).
 	HourlyCost = gauge("xdrive_workstation_hourly_cost_usd",
 		"Estimated hourly cost of each running Workstation (spot price at launch).", "namespace", "workstation")
+	// WorkstationCost is what Workstations' instances have cost over their life (status.cost), summed by namespace and class.
+	WorkstationCost = sampled("xdrive_workstation_cost_usd",
+		"Instance time times price of every launch of the Workstations, over their life up to now (status.cost), USD, by namespace and class.",
+		"namespace", "class")
+	// DriveStorageCost is the estimated storage cost of XDrives over their life (status.cost), by namespace and kind.
+	DriveStorageCost = sampled("xdrive_drive_storage_cost_usd",
+		"Estimated storage cost of the XDrives over their life up to now (status.cost), USD, by namespace and kind (volume or snapshot).",
+		"namespace", "kind")
 	// GarbageCollected counts what the garbage collector did to unreferenced resources.
 	GarbageCollected = counter("xdrive_garbage_collected_total",
 		"Actions of the garbage collector on unreferenced owned resources, by resource and action.", "resource", "action")

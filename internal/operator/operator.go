@@ -154,6 +154,7 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	if err := common.Index(ctx, mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("indexing Workstations by drive: %w", err)
 	}
+	costMetrics(mgr.GetClient())
 	wsEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 4096)
 	xdEvents := make(chan event.TypedGenericEvent[*v1alpha1.XDrive], 4096)
 	cache := instances.NewCache(instances.CacheOptions{

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cost"
 )
 
 func (o *Options) statusCmd() *cobra.Command {
@@ -85,6 +86,28 @@ func launchCost(ws *v1alpha1.Workstation, now time.Time) (float64, bool) {
 	return price * now.Sub(ws.Status.LaunchTime.Time).Hours(), true
 }
 
+// lifetimeCost is the Workstation's cost over its life (status.cost): its
+// instances' time x price over every launch, and its drive's storage, estimated.
+func lifetimeCost(ws *v1alpha1.Workstation, xd *v1alpha1.XDrive, now time.Time) string {
+	instances := cost.InstanceUSD(&ws.Status, now)
+	n := cost.Launches(&ws.Status)
+	text := fmt.Sprintf("%s over %d launch%s", cost.Format(instances), n, plural(n, "", "es"))
+	if xd == nil {
+		return text + " (instances; the drive's storage is not known)"
+	}
+	volume, snapshots := cost.DriveUSD(&xd.Status, now)
+	return fmt.Sprintf("%s in all: instances %s, drive storage about %s (volume %s, snapshots %s, estimated)",
+		cost.Format(cost.Sum(instances, volume, snapshots)), text, cost.Format(cost.Sum(volume, snapshots)),
+		cost.Format(volume), cost.Format(snapshots))
+}
+
+func plural(n int32, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // status prints a readable summary of a Workstation and its drive (nil if unreadable).
 func (o *Options) status(out io.Writer, ws *v1alpha1.Workstation, xd *v1alpha1.XDrive) error {
 	now := o.Now()
@@ -135,11 +158,11 @@ func (o *Options) status(out io.Writer, ws *v1alpha1.Workstation, xd *v1alpha1.X
 		if st.SpotPrice != "" {
 			kind = "spot price at launch"
 		}
-		line("Price", "$%s/h (%s)", st.PricePerHour, kind)
-		line("Cost", "$%.4f so far on %s (price x %s; this launch only)", cost, st.InstanceID, ago(now, st.LaunchTime.Time))
+		line("Price", "$%s/h (%s); this launch $%.4f so far (price x %s)", st.PricePerHour, kind, cost, ago(now, st.LaunchTime.Time))
 	} else if st.InstanceID != "" {
 		line("Price", "- (not known: an on-demand type without a list price)")
 	}
+	line("Cost", "%s", lifetimeCost(ws, xd, now))
 	if idle := st.Idle; idle != nil {
 		switch {
 		case idle.StopTime != nil:
@@ -167,11 +190,11 @@ func (o *Options) listCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
-		Short:   "List the namespace's Workstations: phase, type, $/h, cost of the current launch, idle time",
+		Short:   "List the namespace's Workstations: phase, type, $/h, cost over their life, idle time",
 		Long: `List the Workstations of the namespace (-A: of every namespace) with their
-phase, instance type, price per hour, the cost so far of the current launch
-(price x time since launch: the cost of earlier launches is not recorded),
-the time since the last activity, and age.`,
+phase, instance type, price per hour, their cost over their life (status.cost:
+the instance time x price of every launch, plus their drive's storage,
+estimated), the time since the last activity, and age.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var list v1alpha1.WorkstationList
@@ -189,17 +212,21 @@ the time since the last activity, and age.`,
 				_, err := fmt.Fprintf(o.Stderr, "No Workstations in %s.\n", o.Namespace)
 				return err
 			}
-			return o.list(list.Items, all)
+			var drives v1alpha1.XDriveList
+			if err := o.Client.List(cmd.Context(), &drives, opts...); err != nil {
+				drives.Items = nil // the drives' storage is then left out
+			}
+			return o.list(list.Items, drives.Items, all)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list the Workstations of every namespace")
 	return cmd
 }
 
-func (o *Options) list(items []v1alpha1.Workstation, allNamespaces bool) error {
+func (o *Options) list(items []v1alpha1.Workstation, drives []v1alpha1.XDrive, allNamespaces bool) error {
 	now := o.Now()
 	w := tabwriter.NewWriter(o.Stdout, 0, 4, 3, ' ', 0)
-	header := "NAME\tPHASE\tTYPE\t$/H\tLAUNCH COST\tIDLE\tAGE"
+	header := "NAME\tPHASE\tTYPE\t$/H\tCOST\tIDLE\tAGE"
 	if allNamespaces {
 		header = "NAMESPACE\t" + header
 	}
@@ -207,9 +234,16 @@ func (o *Options) list(items []v1alpha1.Workstation, allNamespaces bool) error {
 	for i := range items {
 		ws := &items[i]
 		st := ws.Status
-		price, cost := "-", "-"
-		if c, ok := launchCost(ws, now); ok {
-			price, cost = "$"+st.PricePerHour, fmt.Sprintf("$%.2f", c)
+		price := "-"
+		if _, ok := launchCost(ws, now); ok {
+			price = "$" + st.PricePerHour
+		}
+		spent := cost.InstanceUSD(&st, now)
+		if i := slices.IndexFunc(drives, func(d v1alpha1.XDrive) bool {
+			return d.Namespace == ws.Namespace && d.Name == ws.Spec.DriveRef.Name
+		}); i >= 0 {
+			volume, snapshots := cost.DriveUSD(&drives[i].Status, now)
+			spent = cost.Sum(spent, volume, snapshots)
 		}
 		idle := "-"
 		if st.Idle != nil {
@@ -219,7 +253,7 @@ func (o *Options) list(items []v1alpha1.Workstation, allNamespaces bool) error {
 				idle = ago(now, st.Idle.LastActivityTime.Time)
 			}
 		}
-		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", ws.Name, orDash(string(st.Phase)), orDash(st.InstanceType), price, cost, idle,
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", ws.Name, orDash(string(st.Phase)), orDash(st.InstanceType), price, cost.Format(spent), idle,
 			ago(now, ws.CreationTimestamp.Time))
 		if allNamespaces {
 			row = ws.Namespace + "\t" + row

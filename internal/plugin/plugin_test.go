@@ -333,15 +333,22 @@ func TestStartStopStatus(t *testing.T) {
 	}
 	snapped := metav1.NewTime(now.Add(-3 * time.Hour))
 	xd.Status = v1alpha1.XDriveStatus{Phase: v1alpha1.XDrivePhaseAttached, VolumeID: "vol-0a1b2c3d4e5f60718",
-		LatestSnapshotID: "snap-0123456789abcdef0", LatestSnapshotTime: &snapped}
+		LatestSnapshotID: "snap-0123456789abcdef0", LatestSnapshotTime: &snapped,
+		Cost: &v1alpha1.DriveCost{VolumeUSD: "0.5", SnapshotUSD: "0.1", AsOf: metav1.NewTime(now.Add(-10 * time.Hour)), SnapshotUSDPerHour: "0.015"}}
 	if err := f.c.Status().Update(context.Background(), xd); err != nil {
 		t.Fatal(err)
 	}
+	// Two launches ended before this one, which the ledger counts from its launch.
+	f.setStatus(f.srv.HostKey, func(st *v1alpha1.WorkstationStatus) {
+		st.Cost = &v1alpha1.WorkstationCost{InstanceUSD: "1.25", Launches: 2, LastCountedInstanceID: "i-0fedcba9876543210",
+			Open: &v1alpha1.OpenLaunchCost{InstanceID: st.InstanceID, Since: *st.LaunchTime, PricePerHour: st.PricePerHour}}
+	})
 	out, _, err := f.run("status", "dev")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
+		"Cost:", "$2.04 in all: instances $1.29 over 3 launches, drive storage about $0.75 (volume $0.50, snapshots $0.25, estimated)",
 		"Phase:", "Running", "i-0123456789abcdef0 t3.large Spot in us-east-1a, launched 120m ago",
 		"home: Attached, 100 GiB, volume vol-0a1b2c3d4e5f60718", "snap-0123456789abcdef0, 3h old",
 		"$0.0208/h (spot price at launch)", "$0.0416 so far", "Idle:", "20m since the last activity (ssh)", "jupyter http://" + instanceIP + ":8888",
@@ -618,8 +625,8 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-// TestList: list shows each Workstation's phase, type, price, the current
-// launch's cost and the idle time, as kubectl renders ages.
+// TestList: list shows each Workstation's phase, type, price, its cost over
+// its life (here the current launch's only) and the idle time, as kubectl renders ages.
 func TestList(t *testing.T) {
 	f := newFixture(t)
 	now := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
@@ -637,9 +644,9 @@ func TestList(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME PHASE TYPE $/H LAUNCH COST IDLE AGE" ||
+	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME PHASE TYPE $/H COST IDLE AGE" ||
 		!strings.HasPrefix(strings.Join(strings.Fields(lines[1]), " "), "dev Running t3.large $0.0208 $0.04 20m ") ||
-		!strings.HasPrefix(strings.Join(strings.Fields(lines[2]), " "), "stopped - - - - - ") {
+		!strings.HasPrefix(strings.Join(strings.Fields(lines[2]), " "), "stopped - - - $0.00 - ") {
 		t.Errorf("list:\n%s", out)
 	}
 }

@@ -11,6 +11,8 @@ import (
 type Table struct {
 	// Source says where the prices come from, and when they were published.
 	Source string `json:"source"`
+	// License is the notice the source's data is published under, if it asks for one.
+	License string `json:"license,omitempty"`
 	// Regions maps a region to its instance types' hourly USD prices.
 	Regions map[string]map[string]string `json:"regions"`
 }

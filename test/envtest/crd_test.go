@@ -22,7 +22,7 @@ func TestPrinterColumnsAndShortNames(t *testing.T) {
 		columns   []string
 	}{
 		{"xdrives.xdrive.io", "xd", []string{"PHASE", "SIZE", "WORKSTATION", "READY*", "ZONE*", "VOLUME*", "INITIALIZED*", "SNAPSHOT*", "AGE"}},
-		{"workstations.xdrive.io", "ws", []string{"PHASE", "$/H", "IDLE", "READY*", "STATUS*", "CLASS*", "DRIVE*", "TYPE*", "CAPACITY*", "ZONE*", "IP*", "ENDPOINT*", "AGE"}},
+		{"workstations.xdrive.io", "ws", []string{"PHASE", "$/H", "IDLE", "READY*", "STATUS*", "SPENT*", "CLASS*", "DRIVE*", "TYPE*", "CAPACITY*", "ZONE*", "IP*", "ENDPOINT*", "AGE"}},
 	} {
 		t.Run(tc.crd, func(t *testing.T) {
 			var crd apiextensionsv1.CustomResourceDefinition

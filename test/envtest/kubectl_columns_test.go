@@ -51,8 +51,8 @@ func TestKubectlPrinterColumns(t *testing.T) {
 		snap2 = "snap-0fedcba9876543210"
 		ip    = "203.0.113.7" // TEST-NET-3: never dialled, only printed
 	)
-	xdColumns := []string{"NAME", "PHASE", "SIZE", "WORKSTATION", "READY", "ZONE", "VOLUME", "INITIALIZED", "SNAPSHOT", "AGE"}                      // -o wide
-	wsColumns := []string{"NAME", "PHASE", "$/H", "IDLE", "READY", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"} // -o wide
+	xdColumns := []string{"NAME", "PHASE", "SIZE", "WORKSTATION", "READY", "ZONE", "VOLUME", "INITIALIZED", "SNAPSHOT", "AGE"}                               // -o wide
+	wsColumns := []string{"NAME", "PHASE", "$/H", "IDLE", "READY", "STATUS", "SPENT", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"} // -o wide
 
 	for _, step := range []struct {
 		name           string
@@ -74,7 +74,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonLaunching),
 			},
 			wantXD: []string{"Restoring", "100", "dev", "False", zone, vol, "", snap1},
-			wantWS: []string{"Launching", "", "", "False", "Launching", "standard", "home", "g5.xlarge", "Spot", zone, "", ""},
+			wantWS: []string{"Launching", "", "", "False", "Launching", "", "standard", "home", "g5.xlarge", "Spot", zone, "", ""},
 		},
 		{
 			name: "running",
@@ -94,7 +94,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				Conditions: ready(metav1.ConditionTrue, v1alpha1.ReasonReady),
 			},
 			wantXD: []string{"Attached", "100", "dev", "True", zone, vol, "", snap1},
-			wantWS: []string{"Running", "0.0208", "15m", "True", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, "ssh://root@" + ip + ":22"},
+			wantWS: []string{"Running", "0.0208", "15m", "True", "Ready", "", "standard", "home", "g5.xlarge", "Spot", zone, ip, "ssh://root@" + ip + ":22"},
 		},
 		{
 			name: "hydrating after a restore",
@@ -112,7 +112,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				Conditions: ready(metav1.ConditionTrue, v1alpha1.ReasonReady),
 			},
 			wantXD: []string{"Attached", "100", "dev", "True", zone, vol, "45", snap1},
-			wantWS: []string{"Running", "", "", "True", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
+			wantWS: []string{"Running", "", "", "True", "Ready", "", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
 		},
 		{
 			name: "prewarming after a restore",
@@ -131,7 +131,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				Conditions:   ready(metav1.ConditionTrue, v1alpha1.ReasonReady),
 			},
 			wantXD: []string{"Attached", "100", "dev", "True", zone, vol, "62", snap1},
-			wantWS: []string{"Running", "", "", "True", "Ready", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
+			wantWS: []string{"Running", "", "", "True", "Ready", "", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
 		},
 		{
 			name: "snapshotting after a flushed stop",
@@ -149,7 +149,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonStopping),
 			},
 			wantXD: []string{"Snapshotting", "100", "dev", "False", zone, vol, "", snap1},
-			wantWS: []string{"Terminating", "", "", "False", "Stopping", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
+			wantWS: []string{"Terminating", "", "", "False", "Stopping", "", "standard", "home", "g5.xlarge", "Spot", zone, ip, ""},
 		},
 		{
 			name: "stopped and archived",
@@ -160,10 +160,11 @@ func TestKubectlPrinterColumns(t *testing.T) {
 			},
 			ws: v1alpha1.WorkstationStatus{
 				Class: &v1alpha1.ResolvedClass{Name: "standard"}, ObservedGeneration: 1, Phase: v1alpha1.WorkstationPhaseStopped, Launches: 1,
+				Cost:       &v1alpha1.WorkstationCost{InstanceUSD: "1.25", Launches: 1, LastCountedInstanceID: inst},
 				Conditions: ready(metav1.ConditionFalse, v1alpha1.ReasonStopped),
 			},
 			wantXD: []string{"Archived", "100", "", "True", "", "", "", snap2},
-			wantWS: []string{"Stopped", "", "", "False", "Stopped", "standard", "home", "", "", "", "", ""},
+			wantWS: []string{"Stopped", "", "", "False", "Stopped", "1.25", "standard", "home", "", "", "", "", ""},
 		},
 	} {
 		t.Run(step.name, func(t *testing.T) {

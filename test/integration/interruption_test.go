@@ -65,6 +65,11 @@ func TestSpotInterruptionRelaunchesElsewhere(t *testing.T) {
 	if ws.Status.AvailabilityZone != "us-east-1b" || ws.Status.Interruptions != 1 || ws.Status.LastInterruptionTime == nil {
 		t.Fatalf("after interruption: zone %s, interruptions %d", ws.Status.AvailabilityZone, ws.Status.Interruptions)
 	}
+	// The interrupted launch is counted once, at its price; the relaunch is open at its own.
+	if c := ws.Status.Cost; c == nil || c.Launches != 1 || c.LastCountedInstanceID != first.InstanceID ||
+		c.Open == nil || c.Open.InstanceID != ws.Status.InstanceID || c.Open.PricePerHour != ws.Status.PricePerHour {
+		t.Fatalf("status.cost after the interruption = %+v", c)
+	}
 	xd := h.Drive("data")
 	vol, ok := h.Volume(xd.Status.VolumeID)
 	if !ok || aws.ToString(vol.SnapshotId) != xd.Status.LatestSnapshotID || xd.Status.LatestSnapshotID == "" {

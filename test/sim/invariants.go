@@ -33,6 +33,7 @@ import (
 //	   is gone, and only the holder gives it back (checked at each write);
 //	I7 the operator can always reach what it runs: a live instance that
 //	   carries an operator-owned security group has SSH from the operator in it;
+//	I10 the cost ledger counts no launch twice (cost.go);
 //	no reconcile panics, and no phase changes outside its kind's table;
 //	and nothing the operator does not own is modified or deleted.
 func (w *World) CheckSafety() error {
@@ -88,6 +89,9 @@ func (w *World) CheckSafety() error {
 		return err
 	}
 	if err := w.ownInstances(insts); err != nil {
+		return err
+	}
+	if err := w.costCounted(insts); err != nil {
 		return err
 	}
 	if err := operatorReaches(insts, w.EC2.Groups()); err != nil {

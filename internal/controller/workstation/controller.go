@@ -175,6 +175,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	result, err := s.reconcile(ctx)
 	result, err = s.access(ctx, result, err)
+	s.observeCost()
 	if s.wait != nil && err == nil {
 		s.ev.Waiting(s.wait.reason, s.wait.message, result.RequeueAfter)
 	}

@@ -121,6 +121,7 @@ func (s *scope) terminating(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{}, err
 	}
 	if found && inst.State == instances.StateTerminated {
+		s.closeCost(td)
 		return s.closeTeardown(ctx)
 	}
 	if td.TerminateTime == nil {

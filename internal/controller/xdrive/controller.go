@@ -27,6 +27,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/controller/common"
 	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/controller/phases"
+	"github.com/xdrive-io/xdrive/internal/cost"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 )
@@ -108,6 +109,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		s.ev.Waiting(string(xd.Status.Phase), "", result.RequeueAfter)
 	}
 	s.report(err)
+	cost.ObserveDrive(xd, s.now)
 	state := string(xd.Status.Phase)
 	if s.removeFinalizer {
 		state = ""
