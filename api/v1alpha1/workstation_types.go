@@ -473,6 +473,12 @@ type Teardown struct {
 	// terminateTime is when TerminateInstances was called, or the instance was seen going.
 	// +optional
 	TerminateTime *metav1.Time `json:"terminateTime,omitempty"`
+
+	// interruptedBy is the notice that met this teardown of the operator's
+	// own (a stop, an idle stop): the instance was interrupted all the same,
+	// and interruptionPolicy applies when it ends.
+	// +optional
+	InterruptedBy NoticeKind `json:"interruptedBy,omitempty"`
 }
 
 // NoticeKind is a kind of interruption notice.

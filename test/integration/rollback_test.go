@@ -26,10 +26,10 @@ func TestRollbackKeepsNewerSnapshots(t *testing.T) {
 	h := harness.New(t, harness.Config{Env: requireEnv(t)})
 	h.Start()
 	home := h.NewDrive("home", 10)
-	home.Spec.SnapshotRetention = 2
+	home.Spec.SnapshotRetention = 3
 	h.Create(home, h.NewWorkstation("dev", "home", []string{"t3.large"}, "us-east-1a"))
 	var taken []string // oldest first
-	for range 2 {
+	for range 3 {
 		h.SetState("dev", v1alpha1.WorkstationStateRunning)
 		h.Eventually(converge, "dev Ready", h.WorkstationReady("dev"))
 		h.SetState("dev", v1alpha1.WorkstationStateStopped)
@@ -40,9 +40,9 @@ func TestRollbackKeepsNewerSnapshots(t *testing.T) {
 		})
 		taken = append(taken, h.Drive("home").Status.LatestSnapshotID)
 	}
-	first, second := taken[0], taken[1]
-	if got := snapshotIDs(h.Drive("home").Status.Snapshots); !slices.Equal(got, []string{second, first}) {
-		t.Fatalf("status.snapshots %v, want [%s %s]", got, second, first)
+	first, second, newest := taken[0], taken[1], taken[2]
+	if got := snapshotIDs(h.Drive("home").Status.Snapshots); !slices.Equal(got, []string{newest, second, first}) {
+		t.Fatalf("status.snapshots %v, want [%s %s %s]", got, newest, second, first)
 	}
 
 	kubectlXDrive := func(args ...string) (string, error) {
@@ -56,8 +56,8 @@ func TestRollbackKeepsNewerSnapshots(t *testing.T) {
 		t.Fatalf("kubectl xdrive rollback: %v\n%s", err, out)
 	}
 	st := h.Drive("home").Status
-	if st.Rollback == nil || st.Rollback.SnapshotID != first || st.RestoreSnapshotID != first || st.LatestSnapshotID != second {
-		t.Fatalf("after the rollback: rollback %+v, restore %s, latest %s; want %s, %s, %s", st.Rollback, st.RestoreSnapshotID, st.LatestSnapshotID, first, first, second)
+	if st.Rollback == nil || st.Rollback.SnapshotID != first || st.RestoreSnapshotID != first || st.LatestSnapshotID != newest {
+		t.Fatalf("after the rollback: rollback %+v, restore %s, latest %s; want %s, %s, %s", st.Rollback, st.RestoreSnapshotID, st.LatestSnapshotID, first, first, newest)
 	}
 	if ok, detail := h.FindEvent("XDrive", "home", v1alpha1.ReasonRolledBack, first); !ok {
 		t.Errorf("no RolledBack Event naming %s: %s", first, detail)
@@ -67,7 +67,8 @@ func TestRollbackKeepsNewerSnapshots(t *testing.T) {
 		t.Errorf("kubectl xdrive snapshots: %v\n%s", err, out)
 	}
 
-	// A retention of 1 while the rollback is in effect prunes neither.
+	// A retention of 1 while the rollback is in effect prunes none: not the
+	// middle one either, which is neither the newest nor the restore.
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		xd := h.Drive("home")
 		xd.Spec.SnapshotRetention = 1
@@ -79,8 +80,8 @@ func TestRollbackKeepsNewerSnapshots(t *testing.T) {
 		xd := h.Drive("home")
 		return xd.Status.ObservedGeneration == xd.Generation, fmt.Sprintf("observed %d of %d", xd.Status.ObservedGeneration, xd.Generation)
 	})
-	if got := harness.SnapshotIDs(h.DriveSnapshots("home")); len(got) != 2 {
-		t.Fatalf("snapshots under the rollback with retention 1: %v, want both %s and %s", got, first, second)
+	if got := harness.SnapshotIDs(h.DriveSnapshots("home")); len(got) != 3 {
+		t.Fatalf("snapshots under the rollback with retention 1: %v, want all of %v", got, taken)
 	}
 
 	h.SetState("dev", v1alpha1.WorkstationStateRunning)

@@ -399,17 +399,16 @@ func (w *World) awsEvent() {
 		if len(live) > 0 {
 			i := live[w.Rng.IntN(len(live))]
 			w.spotNotice(i, false)
-			w.Notice(workstationName(i), v1alpha1.NoticeSpotInterruption, i.ID, w.Clock.Now().Truncate(time.Second))
+			w.noticeOf(i, v1alpha1.NoticeSpotInterruption, w.Clock.Now().Truncate(time.Second))
 		}
 	case 0, 1:
 		if len(live) > 0 {
 			i := live[w.Rng.IntN(len(live))]
-			ws := workstationName(i)
 			at := w.Clock.Now().Truncate(time.Second)
 			w.spotNotice(i, false)
-			w.Notice(ws, v1alpha1.NoticeSpotInterruption, i.ID, at)
+			w.noticeOf(i, v1alpha1.NoticeSpotInterruption, at)
 			if w.Rng.IntN(2) == 0 {
-				w.Notice(ws, v1alpha1.NoticeRebalance, i.ID, at) // AWS may send both in the same second
+				w.noticeOf(i, v1alpha1.NoticeRebalance, at) // AWS may send both in the same second
 			}
 			if w.Rng.IntN(3) == 0 {
 				w.Agent.SelfRelease(i.ID)

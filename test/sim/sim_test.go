@@ -127,3 +127,27 @@ func TestSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSoakSeeds replays seeds of `make soak` that once broke an invariant,
+// each named after the guard that fixed it.
+func TestSoakSeeds(t *testing.T) {
+	for name, seeds := range map[string][]uint64{
+		// A stop under way, AWS reclaims the instance, no poll sees it
+		// shutting down: its state reason at termination still halts (I6).
+		"ReclaimSeenAtTermination": {251302760, 251299648, 251307456, 251309362, 251310921},
+		// A later notice for another instance replaces the processed one of
+		// the torn-down instance: the teardown keeps its interruption (I6).
+		"InterruptionKeptWithTeardown": {251310020},
+		// A notice for an earlier object's instance must not overwrite the
+		// current instance's before the Workstation reads it (I6).
+		"NoticeOfOtherInstanceKeepsCurrent": {251298337},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, seed := range seeds {
+				if err := sim.Run(seed, *stepFlag); err != nil {
+					t.Errorf("seed %d: %v", seed, err)
+				}
+			}
+		})
+	}
+}

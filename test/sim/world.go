@@ -723,8 +723,21 @@ func (w *World) Delete(obj client.Object) {
 
 // Notice records an interruption notice as the SQS handler would.
 func (w *World) Notice(name string, kind v1alpha1.NoticeKind, instanceID string, at time.Time) {
+	w.notice(name, kind, instanceID, "", at)
+}
+
+// noticeOf records a notice of an instance, by its tags, as the SQS handler would.
+func (w *World) noticeOf(i fakeec2.InstanceView, kind v1alpha1.NoticeKind, at time.Time) {
+	w.notice(workstationName(i), kind, i.ID, i.Tags[cloud.TagOwnerUID], at)
+}
+
+func (w *World) notice(name string, kind v1alpha1.NoticeKind, instanceID, ownerUID string, at time.Time) {
 	ws := w.Workstation(name)
 	if ws == nil {
+		return
+	}
+	if !workstation.RecordNotice(ws, kind, instanceID, ownerUID, at) {
+		w.logf("aws: %s notice for %s (ws/%s) not recorded by the handler", kind, instanceID, name)
 		return
 	}
 	if ws.Annotations == nil {

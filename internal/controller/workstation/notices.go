@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -64,13 +65,26 @@ func (h *NoticeHandler) annotate(ctx context.Context, inst instances.Instance, k
 	if at.IsZero() {
 		at = time.Now()
 	}
-	ws := &v1alpha1.Workstation{}
-	ws.Namespace, ws.Name = ns, name
-	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`,
-		NoticeAnnotation(kind), FormatNotice(inst.ID, at)))
-	if err := h.Client.Patch(ctx, ws, patch); client.IgnoreNotFound(err) != nil {
+	recorded := false
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ws := &v1alpha1.Workstation{}
+		if err := h.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, ws); err != nil {
+			return err
+		}
+		if !RecordNotice(ws, kind, inst.ID, inst.Tags[cloud.TagOwnerUID], at) {
+			logf.FromContext(ctx).V(1).Info("Notice not recorded: for an earlier object's instance, or it would replace the current instance's",
+				"workstation", ns+"/"+name, "instance", inst.ID, "kind", kind)
+			return nil
+		}
+		recorded = true
+		patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"resourceVersion":%q,"annotations":{%q:%q}}}`,
+			ws.ResourceVersion, NoticeAnnotation(kind), FormatNotice(inst.ID, at)))
+		return h.Client.Patch(ctx, ws, patch)
+	})
+	if client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("record the %s notice of instance %s on Workstation %s/%s: %w", kind, inst.ID, ns, name, err)
-	} else if err != nil {
+	}
+	if err != nil || !recorded {
 		return nil
 	}
 	if h.Received != nil {
@@ -110,6 +124,29 @@ func parseNotice(v string) (string, time.Time, bool) {
 	return id, at, err == nil
 }
 
+// RecordNotice says whether a notice about an instance is written on the
+// Workstation (one annotation per kind, the newest): not for an instance of
+// an earlier object of the same name, and never over an unprocessed notice
+// of the Workstation's current or torn-down instance by one of another
+// instance, which would erase it before the Workstation read it.
+func RecordNotice(ws *v1alpha1.Workstation, kind v1alpha1.NoticeKind, instanceID, ownerUID string, at time.Time) bool {
+	if ownerUID != "" && ownerUID != string(ws.UID) {
+		return false
+	}
+	id, when, ok := parseNotice(ws.Annotations[NoticeAnnotation(kind)])
+	if !ok || id == instanceID {
+		return true
+	}
+	st := &ws.Status
+	mine := func(id string) bool {
+		return id != "" && (id == st.InstanceID || st.Teardown != nil && id == st.Teardown.InstanceID)
+	}
+	taken := slices.ContainsFunc(st.Notices, func(n v1alpha1.ProcessedNotice) bool {
+		return n.Kind == kind && n.InstanceID == id && n.Time.Time.Equal(when)
+	})
+	return taken || !mine(id) || mine(instanceID)
+}
+
 // noticeKinds are processed in this order: the spot notice first.
 var noticeKinds = []v1alpha1.NoticeKind{v1alpha1.NoticeSpotInterruption, v1alpha1.NoticeScheduledChange, v1alpha1.NoticeRebalance}
 
@@ -126,6 +163,9 @@ func (s *scope) takeNotices() {
 			continue // for an earlier instance
 		}
 		if td := s.st.Teardown; td != nil && td.InstanceID == id {
+			if kind != v1alpha1.NoticeRebalance && td.InterruptedBy == "" {
+				td.InterruptedBy = kind // kept with the teardown: a later notice of another instance replaces this one's record
+			}
 			if kind != v1alpha1.NoticeRebalance && td.Reason == v1alpha1.TeardownVanished {
 				// Seen gone before its notice came: it was interrupted, and interruptionPolicy applies.
 				td.Reason = v1alpha1.TeardownInterrupted

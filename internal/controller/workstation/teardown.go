@@ -121,6 +121,10 @@ func (s *scope) terminating(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{}, err
 	}
 	if found && inst.State == instances.StateTerminated {
+		if inst.StateReason == instances.ReasonSpotTermination {
+			// AWS reclaimed it before our own Terminate: seen only now if no poll caught it shutting down.
+			s.interruptedDuring(td, v1alpha1.NoticeSpotInterruption)
+		}
 		s.closeCost(td)
 		return s.closeTeardown(ctx)
 	}
@@ -181,9 +185,10 @@ func (s *scope) noticeFor(instanceID string) bool {
 // the instance. The stop was interrupted all the same, and
 // interruptionPolicy applies when it closes.
 func (s *scope) interruptedDuring(td *v1alpha1.Teardown, kind v1alpha1.NoticeKind) {
-	if forcedByAWS(td.Reason) || s.noticeFor(td.InstanceID) {
+	if forcedByAWS(td.Reason) || td.InterruptedBy != "" || s.noticeFor(td.InstanceID) {
 		return
 	}
+	td.InterruptedBy = kind
 	s.markProcessed(kind, td.InstanceID, s.now)
 	s.interrupt(kind, s.now)
 }
@@ -193,7 +198,7 @@ func (s *scope) interruptedDuring(td *v1alpha1.Teardown, kind v1alpha1.NoticeKin
 func (s *scope) closeTeardown(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	td := st.Teardown
-	if (forcedByAWS(td.Reason) || s.noticeFor(td.InstanceID)) && s.ws.Spec.InterruptionPolicy == v1alpha1.InterruptionPolicyStop {
+	if (forcedByAWS(td.Reason) || td.InterruptedBy != "" || s.noticeFor(td.InstanceID)) && s.ws.Spec.InterruptionPolicy == v1alpha1.InterruptionPolicyStop {
 		st.HaltedGeneration = s.gen
 	}
 	st.InstanceID, st.PrivateIP, st.PublicIP, st.SpotPrice, st.PricePerHour = "", "", "", "", ""
