@@ -95,6 +95,8 @@ func (s *setup) start(ctx context.Context, pollInterval time.Duration) error {
 	if s.vm {
 		// An emulated guest releases in 15-30 s, more under load.
 		cfg.Options.Timings.FlushTimeout, cfg.Options.Timings.StopTimeout = 2*time.Minute, 3*time.Minute
+		// Its status command takes 10-30 s where EC2's takes well under 1 s.
+		cfg.Options.Timings.StatusTimeout = time.Minute
 	} else {
 		cfg.Instances = &instancesim.Options{Dir: s.workDir, Log: s.instanceLog}
 	}
