@@ -113,7 +113,7 @@ func run(nonInteractive bool, timeout time.Duration, keep, vm bool) int {
 	if err != nil && !interrupted.Load() {
 		out.Fail("%v", err)
 	}
-	out.Progress("cleaning up: operator, simulated instances, moto, kube-apiserver and etcd")
+	out.Progress("cleaning up: operator, instances, moto, kube-apiserver and etcd")
 	s.stop()
 	workDir := s.workDir
 	switch {

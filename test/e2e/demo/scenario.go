@@ -530,7 +530,7 @@ func (sc *scenario) summary(ctx context.Context) (result, error) {
 	}
 	if running := sc.inst.Running(); len(running) > 0 {
 		r.leftStandIns = len(running)
-		r.problems = append(r.problems, "simulated instances still running: "+strings.Join(running, ", "))
+		r.problems = append(r.problems, sc.standIns()+" still running: "+strings.Join(running, ", "))
 	}
 	switch {
 	case sc.vm && (r.snapshots != 3 || r.instances != 3):
@@ -538,8 +538,8 @@ func (sc *scenario) summary(ctx context.Context) (result, error) {
 	case !sc.vm && (r.snapshots != 4 || r.instances != 4):
 		r.problems = append(r.problems, fmt.Sprintf("expected 4 snapshots (stop, interruption, idle stop, delete) and 4 instances, got %d and %d", r.snapshots, r.instances))
 	}
-	sc.out.Progress("left in moto: %d volumes, %d instances not terminated, %d snapshots; in the API server: %d objects; simulated instances running: %d",
-		r.leftVolumes, r.leftInstances, r.leftSnapshots, r.leftObjects, r.leftStandIns)
+	sc.out.Progress("left in moto: %d volumes, %d instances not terminated, %d snapshots; in the API server: %d objects; %s running: %d",
+		r.leftVolumes, r.leftInstances, r.leftSnapshots, r.leftObjects, sc.standIns(), r.leftStandIns)
 	sc.out.Progress("%s%s as the last instance read it, after restores from snapshots and a reattach:", sc.mount+"/", notesFile)
 	for _, n := range sc.notes {
 		sc.out.Raw("    %s\n", n)
@@ -655,6 +655,14 @@ func (sc *scenario) changeContainer(ctx context.Context, w *v1alpha1.Workstation
 	sc.specHash = strings.TrimSpace(hash)
 	sc.out.Progress("the user changes container %s on %s: docker exec %s touch %s", name, w.Status.InstanceID, name, path)
 	return err
+}
+
+// standIns names what plays the instances.
+func (sc *scenario) standIns() string {
+	if sc.vm {
+		return "VMs"
+	}
+	return "simulated instances"
 }
 
 // changeDir is where changeContainer writes in the container: busybox's
