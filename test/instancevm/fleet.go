@@ -224,8 +224,11 @@ func (f *Fleet) Failed() error {
 		v.mu.Unlock()
 		select {
 		case <-v.vm.Exited():
+			if !off && v.vm.err != nil {
+				return fmt.Errorf("VM %s stopped by itself (QEMU: %w); console: %s", id, v.vm.err, v.vm.SerialLog(1500))
+			}
 			if !off {
-				return fmt.Errorf("VM %s stopped by itself (QEMU: %v); console: %s", id, v.vm.err, v.vm.SerialLog(1500))
+				return fmt.Errorf("VM %s powered itself off; console: %s", id, v.vm.SerialLog(1500))
 			}
 		default:
 		}

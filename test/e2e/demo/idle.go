@@ -37,8 +37,10 @@ func (sc *scenario) idleStop(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alpha
 	if !ok {
 		return fmt.Errorf("no simulated instance %s", inst)
 	}
-	if ok, err := h.SetLogin(loginSession); err != nil || !ok {
-		return fmt.Errorf("showing a login session on %s: %v (possible: %t)", inst, err, ok)
+	if ok, err := h.SetLogin(loginSession); err != nil {
+		return fmt.Errorf("showing a login session on %s: %w", inst, err)
+	} else if !ok {
+		return fmt.Errorf("instance %s cannot show a login session", inst)
 	}
 	sc.out.Progress("a user is logged in on %s over SSH (the instance's `who` lists: %q)", inst, loginSession[:len(loginSession)-1])
 	if err := sc.updateWS(ctx, func(w *v1alpha1.Workstation) {

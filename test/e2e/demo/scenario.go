@@ -40,13 +40,13 @@ const (
 
 // scenario walks one XDrive and one spot Workstation through their lifecycle.
 type scenario struct {
-	s   *setup
-	st  *harness.Stack // the operator and moto
+	s  *setup
+	st *harness.Stack // the operator and moto
 	// inst plays the instances: simulated, or real VMs (vm).
 	inst instanceSide
 	vm   bool
-	out *printer
-	c   client.Client
+	out  *printer
+	c    client.Client
 	// startView starts printing the tables and Events.
 	startView func()
 
