@@ -134,6 +134,9 @@ func (s *scope) setFrom(first string, status metav1.ConditionStatus, reason, msg
 // statusTimeout bounds one status check over SSH, unless Timings.StatusTimeout is set.
 const statusTimeout = 10 * time.Second
 
+// statusTimeout is Timings.StatusTimeout, or the default.
+func (t Timings) statusTimeout() time.Duration { return cmp.Or(t.StatusTimeout, statusTimeout) }
+
 // checkInstanceSide reads the last status check of the instance, and starts
 // the next one in the background when it is due.
 func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, volumeID string) (ctrl.Result, error) {
@@ -145,10 +148,10 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 		}
 		t := creds.statusTarget(inst, volumeID)
 		t.Idle = s.idleCheck()
-		s.r.Calls.Start(s.key, inst.ID, agent.CallStatus, t, cmp.Or(s.r.Timings.StatusTimeout, statusTimeout))
+		s.r.Calls.Start(s.key, inst.ID, agent.CallStatus, t, s.r.Timings.statusTimeout())
 		inFlight = true
 	}
-	requeue := ctrl.Result{RequeueAfter: cmp.Or(s.r.Timings.StatusTimeout, statusTimeout) + time.Second} // the call's end wakes us sooner
+	requeue := ctrl.Result{RequeueAfter: s.r.Timings.statusTimeout() + time.Second} // the call's end wakes us sooner
 	if !inFlight {
 		requeue.RequeueAfter = s.nextStatusCheck(last).Sub(s.now)
 	}
