@@ -35,12 +35,14 @@ if [[ -z ${KUBEBUILDER_ASSETS:-} ]]; then
 	KUBEBUILDER_ASSETS="$(hack/envtest-assets.sh)"
 fi
 export KUBEBUILDER_ASSETS
+prev=
 for arg in "$@"; do
-	if [[ $arg == --instances=vm ]]; then
+	if [[ $arg == --instances=vm || $arg == -instances=vm || $arg == vm && $prev == -*instances ]]; then
 		log "locating the VMs' image (hack/instancevm-image.sh; a cold build takes about 8 minutes)"
 		XDRIVE_INSTANCEVM_IMAGE="$(hack/instancevm-image.sh)"
 		export XDRIVE_INSTANCEVM_IMAGE
 	fi
+	prev=$arg
 done
 
 # Pick the strongest isolation available.
