@@ -176,6 +176,12 @@ docker-push: ## Push the manager image (IMG=...).
 demo: build ## Run the whole lifecycle on a local control plane and moto, in a loopback-only namespace.
 	@hack/demo.sh
 
+DEMO_REAL_TIMEOUT ?= 100m
+
+.PHONY: demo-real
+demo-real: build test-deps ## The demo's lifecycle with a real Linux VM (QEMU) for each instance; 30-60 min under TCG.
+	@hack/demo.sh --instances=vm --timeout $(DEMO_REAL_TIMEOUT)
+
 ##@ Deployment
 
 .PHONY: install

@@ -3,7 +3,11 @@
 # local kube-apiserver + etcd (envtest), moto for AWS, and simulated instances
 # (the real bootstrap scripts in sandboxes, a real sshd on 127.0.0.1 each).
 #
-#   hack/demo.sh [--non-interactive] [--timeout 5m] [--keep]
+#   hack/demo.sh [--non-interactive] [--timeout 5m] [--keep] [--instances=sim|vm]
+#
+# --instances=vm (make demo-real) boots a real Linux VM under QEMU for each
+# instance (test/instancevm); its image is built, or found in its cache,
+# before the namespace is entered.
 #
 # It builds first, with the network, then runs the demo in a loopback-only
 # network namespace (unshare -n, as root), so nothing can reach off the
@@ -16,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 for arg in "$@"; do
 	case $arg in
 	-h | --help | -help)
-		sed -n '2,12s/^# \{0,1\}//p' "$0"
+		sed -n '2,16s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	esac
@@ -31,6 +35,15 @@ if [[ -z ${KUBEBUILDER_ASSETS:-} ]]; then
 	KUBEBUILDER_ASSETS="$(hack/envtest-assets.sh)"
 fi
 export KUBEBUILDER_ASSETS
+prev=
+for arg in "$@"; do
+	if [[ $arg == --instances=vm || $arg == -instances=vm || $arg == vm && $prev == -*instances ]]; then
+		log "locating the VMs' image (hack/instancevm-image.sh; a cold build takes about 8 minutes)"
+		XDRIVE_INSTANCEVM_IMAGE="$(hack/instancevm-image.sh)"
+		export XDRIVE_INSTANCEVM_IMAGE
+	fi
+	prev=$arg
+done
 
 # Pick the strongest isolation available.
 mode=plain

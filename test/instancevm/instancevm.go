@@ -36,7 +36,7 @@ import (
 )
 
 // Tools are the host programs a VM needs; hack/install-test-deps.sh installs them.
-var Tools = []string{"qemu-system-x86_64", "qemu-img", "genisoimage", "socat", "ec2-metadata-mock", "e2fsck", "debugfs"}
+var Tools = []string{"qemu-system-x86_64", "qemu-img", "genisoimage", "socat", "ec2-metadata-mock", "e2fsck", "debugfs", "dumpe2fs"}
 
 // CheckHost reports the missing tools, if any.
 func CheckHost() error {

@@ -71,6 +71,9 @@ type Timings struct {
 	// IdleMinute is how long a minute of spec.idleStop lasts: a minute, but
 	// shorter in tests and the demo; 0 means a minute.
 	IdleMinute time.Duration
+	// StatusTimeout bounds one status check over SSH; 0 means 10 s. Longer
+	// only for instances far slower than EC2's (make demo-real's emulated VMs).
+	StatusTimeout time.Duration
 }
 
 // Instances is what the Workstation controller asks of EC2 about instances.

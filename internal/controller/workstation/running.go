@@ -1,6 +1,7 @@
 package workstation
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -130,8 +131,11 @@ func (s *scope) setFrom(first string, status metav1.ConditionStatus, reason, msg
 	}
 }
 
-// statusTimeout bounds one status check over SSH.
+// statusTimeout bounds one status check over SSH, unless Timings.StatusTimeout is set.
 const statusTimeout = 10 * time.Second
+
+// statusTimeout is Timings.StatusTimeout, or the default.
+func (t Timings) statusTimeout() time.Duration { return cmp.Or(t.StatusTimeout, statusTimeout) }
 
 // checkInstanceSide reads the last status check of the instance, and starts
 // the next one in the background when it is due.
@@ -144,10 +148,10 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 		}
 		t := creds.statusTarget(inst, volumeID)
 		t.Idle = s.idleCheck()
-		s.r.Calls.Start(s.key, inst.ID, agent.CallStatus, t, statusTimeout)
+		s.r.Calls.Start(s.key, inst.ID, agent.CallStatus, t, s.r.Timings.statusTimeout())
 		inFlight = true
 	}
-	requeue := ctrl.Result{RequeueAfter: statusTimeout + time.Second} // the call's end wakes us sooner
+	requeue := ctrl.Result{RequeueAfter: s.r.Timings.statusTimeout() + time.Second} // the call's end wakes us sooner
 	if !inFlight {
 		requeue.RequeueAfter = s.nextStatusCheck(last).Sub(s.now)
 	}

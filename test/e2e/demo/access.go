@@ -50,7 +50,7 @@ func (sc *scenario) access(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alpha1.
 	if err := sc.showGroup(ctx, w.Status.SecurityGroup.ID); err != nil {
 		return err
 	}
-	loopback, err := sc.st.Sim.Resolve(ctx, w.Status.PublicIP)
+	loopback, err := sc.inst.Resolve(ctx, w.Status.PublicIP)
 	if err != nil {
 		return err
 	}

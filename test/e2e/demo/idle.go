@@ -33,12 +33,14 @@ func (sc *scenario) idleStop(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alpha
 		return err
 	}
 	inst := w0.Status.InstanceID
-	h, ok := sc.st.Sim.Instance(inst)
+	h, ok := sc.inst.Instance(inst)
 	if !ok {
 		return fmt.Errorf("no simulated instance %s", inst)
 	}
-	if err := h.SetShimState("who", loginSession); err != nil {
-		return err
+	if ok, err := h.SetLogin(loginSession); err != nil {
+		return fmt.Errorf("showing a login session on %s: %w", inst, err)
+	} else if !ok {
+		return fmt.Errorf("instance %s cannot show a login session", inst)
 	}
 	sc.out.Progress("a user is logged in on %s over SSH (the instance's `who` lists: %q)", inst, loginSession[:len(loginSession)-1])
 	if err := sc.updateWS(ctx, func(w *v1alpha1.Workstation) {
@@ -62,7 +64,7 @@ func (sc *scenario) idleStop(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alpha
 	}
 	sc.out.Progress("still running after %s: status.idle.lastActivitySignal=%s (%s)", since(start), idle.LastActivitySignal, idle.LastActivityDetail)
 
-	if err := h.SetShimState("who", ""); err != nil {
+	if _, err := h.SetLogin(""); err != nil {
 		return err
 	}
 	sc.out.Progress("the user logs out; nothing else runs (load 0.02, no GPU, no declared ports)")
@@ -102,7 +104,7 @@ func (sc *scenario) idleStop(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alpha
 	if err != nil {
 		return err
 	}
-	if err := sc.checkNotes(w); err != nil {
+	if err := sc.checkNotes(ctx, w); err != nil {
 		return err
 	}
 	sc.out.Done("idle in %s: a session kept %s running; idle, it stopped with a flushed snapshot; resumed on %s in %s",

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -37,11 +38,16 @@ func main() {
 	nonInteractive := flag.Bool("non-interactive", false, "plain output: no screen clearing, no colours, no redrawing (for CI)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up (and clean up) after this long")
 	keep := flag.Bool("keep", false, "keep the work directory (instance sandboxes, logs) after a successful run")
+	instances := flag.String("instances", "sim", "what plays the EC2 instances: sim (test/instancesim: the real scripts in sandboxes, shims for the system) or vm (test/instancevm: a real Linux VM under QEMU per instance; make demo-real)")
 	flag.Parse()
-	os.Exit(run(*nonInteractive, *timeout, *keep))
+	if *instances != "sim" && *instances != "vm" {
+		fmt.Fprintf(os.Stderr, "--instances=%s: want sim or vm\n", *instances)
+		os.Exit(2)
+	}
+	os.Exit(run(*nonInteractive, *timeout, *keep, *instances == "vm"))
 }
 
-func run(nonInteractive bool, timeout time.Duration, keep bool) int {
+func run(nonInteractive bool, timeout time.Duration, keep, vm bool) int {
 	out := &printer{w: os.Stdout, start: time.Now(), interactive: !nonInteractive && isTerminal(os.Stdout)}
 	if out.interactive {
 		out.width = terminalWidth(os.Stdout)
@@ -49,8 +55,13 @@ func run(nonInteractive bool, timeout time.Duration, keep bool) int {
 	if out.interactive {
 		out.Raw("\033[H\033[2J")
 	}
-	intro(out)
-	if err := preflight(); err != nil {
+	intro(out, vm)
+	s := &setup{out: out, vm: vm}
+	err := preflight()
+	if err == nil && vm {
+		err = s.loadImage()
+	}
+	if err != nil {
 		out.Fail("%v", err)
 		out.Raw("demo: FAIL %v\n", err)
 		return 1
@@ -58,7 +69,6 @@ func run(nonInteractive bool, timeout time.Duration, keep bool) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	s := &setup{out: out}
 	var interrupted atomic.Bool
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -80,14 +90,14 @@ func run(nonInteractive bool, timeout time.Duration, keep bool) int {
 	}()
 
 	var res result
-	err := s.start(ctx, 2*time.Second)
+	err = s.start(ctx, 2*time.Second)
 	var v *view
 	if err == nil {
 		v = &view{c: s.env.Client, ns: namespace, out: out}
 		vctx, vcancel := context.WithCancel(ctx)
 		vdone := make(chan struct{})
 		started := false
-		sc := &scenario{s: s, st: s.st, out: out, c: s.env.Client, startView: func() {
+		sc := &scenario{s: s, st: s.st, inst: s.inst, vm: vm, out: out, c: s.env.Client, startView: func() {
 			started = true
 			go func() { defer close(vdone); v.Run(vctx) }()
 		}}
@@ -103,7 +113,7 @@ func run(nonInteractive bool, timeout time.Duration, keep bool) int {
 	if err != nil && !interrupted.Load() {
 		out.Fail("%v", err)
 	}
-	out.Progress("cleaning up: operator, simulated instances, moto, kube-apiserver and etcd")
+	out.Progress("cleaning up: operator, instances, moto, kube-apiserver and etcd")
 	s.stop()
 	workDir := s.workDir
 	switch {
@@ -133,7 +143,11 @@ func run(nonInteractive bool, timeout time.Duration, keep bool) int {
 	return 0
 }
 
-func intro(out *printer) {
+func intro(out *printer, vm bool) {
+	if vm {
+		introVM(out)
+		return
+	}
 	out.Raw("%s\n", out.c(bold, "xdrive demo: a Workstation on spot instances with a persistent XDrive, on this machine only"))
 	out.Raw(`
   Real:       the xdrive operator (both controllers, the SSH agent with pinned host keys, the
@@ -147,6 +161,26 @@ func intro(out *printer) {
               each EBS volume as a directory and copies it along moto's snapshot lineage.
               No VM boots, nothing reaches the internet, and moto's 10.x/54.x instance IPs are never
               dialled: operator.Options.SSHResolver maps them to the loopback sshd.
+`)
+	out.Raw("  Network:    %s\n\n", networkNote())
+}
+
+func introVM(out *printer) {
+	out.Raw("%s\n", out.c(bold, "xdrive demo on real instances: a Workstation on spot instances with a persistent XDrive, each instance a Linux VM"))
+	out.Raw(`
+  Real:       the xdrive operator (both controllers, the SSH agent with pinned host keys, the
+              interruption receiver), a kube-apiserver + etcd (envtest), and each instance: a Debian
+              VM under QEMU (test/instancevm) booted with the user-data the operator rendered, read
+              back from EC2, run by cloud-init and systemd: the real kernel, ext4, Docker, sshd and
+              xdrive-watch. Its drive is an NVMe disk whose serial is the EBS volume ID.
+  Simulated:  AWS is moto (EC2, SSM, SQS, EventBridge) behind a fault proxy that sets spot prices
+              and counts calls. moto stores no data: each EBS volume is a file here, and a volume
+              restored from a snapshot starts as a copy of the file of the volume the snapshot came
+              from. Instance metadata is amazon-ec2-metadata-mock, reached by the guest at
+              169.254.169.254; it shows the spot notice. moto's instance IPs are never dialled:
+              operator.Options.SSHResolver maps them to each VM's forwarded sshd on 127.0.0.1.
+              Each boot under software emulation (TCG) takes minutes: the whole run takes about
+              half an hour to an hour on a loaded 2-core machine.
 `)
 	out.Raw("  Network:    %s\n\n", networkNote())
 }

@@ -32,14 +32,21 @@ const (
 	notesFile = "notes.txt"
 	// waitTimeout bounds each wait for the operator; the whole demo has its own timeout.
 	waitTimeout = 3 * time.Minute
+	// vmWaitTimeout is waitTimeout with VMs as instances: a boot under
+	// software emulation (TCG) takes 4-8 minutes on a loaded 2-core machine,
+	// and the operator's status calls back off while sshd is not up yet.
+	vmWaitTimeout = 25 * time.Minute
 )
 
 // scenario walks one XDrive and one spot Workstation through their lifecycle.
 type scenario struct {
-	s   *setup
-	st  *harness.Stack // the operator, moto and the simulated instances
-	out *printer
-	c   client.Client
+	s  *setup
+	st *harness.Stack // the operator and moto
+	// inst plays the instances: simulated, or real VMs (vm).
+	inst instanceSide
+	vm   bool
+	out  *printer
+	c    client.Client
 	// startView starts printing the tables and Events.
 	startView func()
 
@@ -80,6 +87,9 @@ func (sc *scenario) run(ctx context.Context) (result, error) {
 		return result{}, err
 	}
 	sc.drive, sc.ws, sc.mount = xd.Name, ws.Name, ws.Spec.MountPath
+	if vs, ok := sc.inst.(*vmSide); ok {
+		vs.ws = ws.Name
+	}
 	if sc.mount == "" {
 		sc.mount = "/v1"
 	}
@@ -87,9 +97,18 @@ func (sc *scenario) run(ctx context.Context) (result, error) {
 		return result{}, fmt.Errorf("setting spot prices: %w", err)
 	}
 	sc.startView()
-	for _, step := range []func(context.Context, *v1alpha1.XDrive, *v1alpha1.Workstation) error{
+	steps := []func(context.Context, *v1alpha1.XDrive, *v1alpha1.Workstation) error{
 		sc.apply, sc.access, sc.stop, sc.startElsewhere, sc.interrupt, sc.idleStop, sc.deleteAll,
-	} {
+	}
+	if sc.vm {
+		// Without the idle auto-stop: a VM cannot fake a login session, its
+		// signals are checked on a real VM by test/instancevm's
+		// TestFirstUseXFS, and here it would cost a fourth boot.
+		steps = []func(context.Context, *v1alpha1.XDrive, *v1alpha1.Workstation) error{
+			sc.apply, sc.access, sc.stop, sc.startElsewhere, sc.interrupt, sc.deleteAll,
+		}
+	}
+	for _, step := range steps {
 		if err := step(ctx, xd, ws); err != nil {
 			return result{}, err
 		}
@@ -130,6 +149,15 @@ func (sc *scenario) objects() (*v1alpha1.XDrive, *v1alpha1.Workstation, error) {
 	withAccess(ws)
 	if len(ws.Spec.Containers) == 0 {
 		ws.Spec.Containers = []v1alpha1.Container{{Name: "shell", Image: "ubuntu:24.04", Command: []string{"sleep", "infinity"}}}
+	}
+	if sc.vm {
+		// The VMs reach no registry: their image carries a busybox image,
+		// which Docker imports as it starts (test/instancevm). A small
+		// drive: every byte of it is a file here.
+		ws.Spec.Containers = []v1alpha1.Container{{Name: "shell", Image: "xdrive.test/busybox:1",
+			Command: []string{"sh", "-c", `trap "exit 0" TERM; while :; do sleep 1; done`}}}
+		xd.Spec.SizeGiB = 4
+		sc.out.Note("VM instances: container %s runs xdrive.test/busybox:1 (in the VM's image; no registry), and XDrive %s is %d GiB", ws.Spec.Containers[0].Name, xd.Name, xd.Spec.SizeGiB)
 	}
 	sc.out.Note("demo changes: XDrive %s deletionPolicy=Delete (so step e removes its snapshots); Workstation %s gets container %q to show its changes kept across moves and a spec change",
 		xd.Name, ws.Name, ws.Spec.Containers[0].Name)
@@ -198,7 +226,7 @@ func (sc *scenario) apply(ctx context.Context, xd *v1alpha1.XDrive, ws *v1alpha1
 		return fmt.Errorf("first launch: zone %s (want the cheapest, us-east-1a), restored from %q (want blank)", w.Status.AvailabilityZone, d.Status.RestoreSnapshotID)
 	}
 	sc.firstVolume = d.Status.VolumeID
-	if err := sc.writeNote(w); err != nil {
+	if err := sc.writeNote(ctx, w); err != nil {
 		return err
 	}
 	if err := sc.changeContainer(ctx, w); err != nil {
@@ -278,13 +306,13 @@ func (sc *scenario) startElsewhere(ctx context.Context, _ *v1alpha1.XDrive, _ *v
 			w.Status.AvailabilityZone, d.Status.VolumeID, aws.ToString(vol.AvailabilityZone), aws.ToString(vol.SnapshotId), sc.stopSnapshot)
 	}
 	sc.secondInstance = w.Status.InstanceID
-	if err := sc.checkNotes(w); err != nil {
+	if err := sc.checkNotes(ctx, w); err != nil {
 		return err
 	}
 	if err := sc.checkContainer(ctx, w, false); err != nil {
 		return err
 	}
-	if err := sc.writeNote(w); err != nil {
+	if err := sc.writeNote(ctx, w); err != nil {
 		return err
 	}
 	if err := sc.changeContainer(ctx, w); err != nil {
@@ -325,7 +353,9 @@ func (sc *scenario) interrupt(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alph
 	if err != nil || res.FailedEntryCount != 0 {
 		return fmt.Errorf("publishing the interruption event: %w", err)
 	}
-	sc.st.Sim.Notice(sc.secondInstance)
+	if err := sc.inst.Notice(sc.secondInstance); err != nil {
+		return err
+	}
 	sc.out.Progress("published through moto's EventBridge (-> SQS queue %s): source %s, detail-type %q, detail %s",
 		queueName, interruption.SourceEC2, interruption.DetailTypeSpotInterruption, detail)
 	sc.out.Progress("and the instance's IMDS now answers spot/instance-action with a terminate action, as EC2's does")
@@ -348,7 +378,7 @@ func (sc *scenario) interrupt(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alph
 	if err != nil {
 		return err
 	}
-	if err := sc.checkNotes(w); err != nil {
+	if err := sc.checkNotes(ctx, w); err != nil {
 		return err
 	}
 	if err := sc.checkContainer(ctx, w, true); err != nil {
@@ -415,18 +445,21 @@ func (sc *scenario) summary(ctx context.Context) (result, error) {
 	sc.out.Step("summary", "what happened, and what is left")
 	var r result
 	r.snapshots = len(sc.st.Proxy.CreatedSnapshots())
-	launched := sc.st.Sim.Launched()
+	launched := sc.inst.Launched()
 	r.instances = len(launched)
 	sc.out.Progress("instances launched: %d (%s)", r.instances, strings.Join(launched, ", "))
 	sc.out.Progress("snapshots taken:    %d (%s)", r.snapshots, strings.Join(sc.st.Proxy.CreatedSnapshots(), ", "))
 	var status, release int
+	var counted bool
 	for _, id := range launched {
-		if h, ok := sc.st.Sim.Instance(id); ok {
-			s, rl := h.SSHCommands()
-			status, release = status+s, release+rl
+		if h, ok := sc.inst.Instance(id); ok {
+			s, rl, ok := h.SSHCommands()
+			status, release, counted = status+s, release+rl, ok
 		}
 	}
-	sc.out.Progress("SSH commands run by the operator on the instances: %d xdrive-ctl status, %d xdrive-ctl release", status, release)
+	if counted {
+		sc.out.Progress("SSH commands run by the operator on the instances: %d xdrive-ctl status, %d xdrive-ctl release", status, release)
+	}
 
 	counts := sc.st.Proxy.Counts()
 	actions := make([]string, 0, len(counts))
@@ -495,15 +528,18 @@ func (sc *scenario) summary(ctx context.Context) (result, error) {
 		r.problems = append(r.problems, fmt.Sprintf("%d Workstations, %d XDrives and %d Secrets are left in namespace %s",
 			len(wsList.Items), len(xdList.Items), len(secrets.Items), namespace))
 	}
-	if running := sc.st.Sim.Running(); len(running) > 0 {
+	if running := sc.inst.Running(); len(running) > 0 {
 		r.leftStandIns = len(running)
-		r.problems = append(r.problems, "simulated instances still running: "+strings.Join(running, ", "))
+		r.problems = append(r.problems, sc.standIns()+" still running: "+strings.Join(running, ", "))
 	}
-	if r.snapshots != 4 || r.instances != 4 {
+	switch {
+	case sc.vm && (r.snapshots != 3 || r.instances != 3):
+		r.problems = append(r.problems, fmt.Sprintf("expected 3 snapshots (stop, interruption, delete) and 3 instances, got %d and %d", r.snapshots, r.instances))
+	case !sc.vm && (r.snapshots != 4 || r.instances != 4):
 		r.problems = append(r.problems, fmt.Sprintf("expected 4 snapshots (stop, interruption, idle stop, delete) and 4 instances, got %d and %d", r.snapshots, r.instances))
 	}
-	sc.out.Progress("left in moto: %d volumes, %d instances not terminated, %d snapshots; in the API server: %d objects; simulated instances running: %d",
-		r.leftVolumes, r.leftInstances, r.leftSnapshots, r.leftObjects, r.leftStandIns)
+	sc.out.Progress("left in moto: %d volumes, %d instances not terminated, %d snapshots; in the API server: %d objects; %s running: %d",
+		r.leftVolumes, r.leftInstances, r.leftSnapshots, r.leftObjects, sc.standIns(), r.leftStandIns)
 	sc.out.Progress("%s%s as the last instance read it, after restores from snapshots and a reattach:", sc.mount+"/", notesFile)
 	for _, n := range sc.notes {
 		sc.out.Raw("    %s\n", n)
@@ -536,8 +572,12 @@ func (sc *scenario) waitReady(ctx context.Context, notOn string) (*v1alpha1.Work
 // failing to boot is one) or ctx ends.
 func (sc *scenario) waitFor(ctx context.Context, what string, cond func() (bool, string, error)) error {
 	sc.out.Progress("waiting for %s", what)
-	return harness.Poll(ctx, 250*time.Millisecond, waitTimeout, what, func() (bool, string, error) {
-		if err := sc.st.Sim.Failed(); err != nil {
+	timeout := waitTimeout
+	if sc.vm {
+		timeout = vmWaitTimeout
+	}
+	return harness.Poll(ctx, 250*time.Millisecond, timeout, what, func() (bool, string, error) {
+		if err := sc.inst.Failed(); err != nil {
 			return false, "", err
 		}
 		return cond()
@@ -568,13 +608,13 @@ func (sc *scenario) updateWS(ctx context.Context, change func(*v1alpha1.Workstat
 }
 
 // writeNote appends a line to a file on the drive, as work done on the instance.
-func (sc *scenario) writeNote(w *v1alpha1.Workstation) error {
-	h, ok := sc.st.Sim.Instance(w.Status.InstanceID)
+func (sc *scenario) writeNote(ctx context.Context, w *v1alpha1.Workstation) error {
+	h, ok := sc.inst.Instance(w.Status.InstanceID)
 	if !ok {
 		return fmt.Errorf("no simulated instance %s", w.Status.InstanceID)
 	}
 	line := fmt.Sprintf("written on %s (%s, %s) at %s", w.Status.InstanceID, w.Status.InstanceType, w.Status.AvailabilityZone, time.Now().UTC().Format(time.TimeOnly))
-	if err := h.AppendDrive(sc.mount, notesFile, line); err != nil {
+	if err := h.AppendDrive(ctx, sc.mount, notesFile, line); err != nil {
 		return err
 	}
 	sc.notes = append(sc.notes, line)
@@ -583,12 +623,12 @@ func (sc *scenario) writeNote(w *v1alpha1.Workstation) error {
 }
 
 // checkNotes reads the file back on the new instance: it must hold every line written so far.
-func (sc *scenario) checkNotes(w *v1alpha1.Workstation) error {
-	h, ok := sc.st.Sim.Instance(w.Status.InstanceID)
+func (sc *scenario) checkNotes(ctx context.Context, w *v1alpha1.Workstation) error {
+	h, ok := sc.inst.Instance(w.Status.InstanceID)
 	if !ok {
 		return fmt.Errorf("no simulated instance %s", w.Status.InstanceID)
 	}
-	got, err := h.ReadDrive(sc.mount, notesFile)
+	got, err := h.ReadDrive(ctx, sc.mount, notesFile)
 	if err != nil {
 		return fmt.Errorf("reading %s on %s: %w", notesFile, w.Status.InstanceID, err)
 	}
@@ -602,11 +642,11 @@ func (sc *scenario) checkNotes(w *v1alpha1.Workstation) error {
 
 // changeContainer writes a file in the container, as a `pip install` would.
 func (sc *scenario) changeContainer(ctx context.Context, w *v1alpha1.Workstation) error {
-	h, ok := sc.st.Sim.Instance(w.Status.InstanceID)
+	h, ok := sc.inst.Instance(w.Status.InstanceID)
 	if !ok {
 		return fmt.Errorf("no simulated instance %s", w.Status.InstanceID)
 	}
-	name, path := w.Spec.Containers[0].Name, "/root/installed-on-"+w.Status.InstanceID
+	name, path := w.Spec.Containers[0].Name, sc.changeDir()+"/installed-on-"+w.Status.InstanceID
 	if _, err := h.Docker(ctx, "exec", name, "touch", path); err != nil {
 		return err
 	}
@@ -617,10 +657,27 @@ func (sc *scenario) changeContainer(ctx context.Context, w *v1alpha1.Workstation
 	return err
 }
 
+// standIns names what plays the instances.
+func (sc *scenario) standIns() string {
+	if sc.vm {
+		return "VMs"
+	}
+	return "simulated instances"
+}
+
+// changeDir is where changeContainer writes in the container: busybox's
+// rootfs (the VMs' image) has no /root.
+func (sc *scenario) changeDir() string {
+	if sc.vm {
+		return "/tmp"
+	}
+	return "/root"
+}
+
 // checkContainer checks that the container on the new instance sees every
 // change made in it on earlier instances, and whether it was recreated.
 func (sc *scenario) checkContainer(ctx context.Context, w *v1alpha1.Workstation, specChanged bool) error {
-	h, ok := sc.st.Sim.Instance(w.Status.InstanceID)
+	h, ok := sc.inst.Instance(w.Status.InstanceID)
 	if !ok {
 		return fmt.Errorf("no simulated instance %s", w.Status.InstanceID)
 	}
@@ -674,7 +731,7 @@ func (sc *scenario) consistency(ctx context.Context, snapshot, instanceID string
 	if err != nil {
 		return "", err
 	}
-	if h, ok := sc.st.Sim.Instance(instanceID); ok && h.Released() && c != string(v1alpha1.ConsistencyFlushed) {
+	if h, ok := sc.inst.Instance(instanceID); ok && h.Released() && c != string(v1alpha1.ConsistencyFlushed) {
 		return "", fmt.Errorf("%s released the drive (xdrive-ctl release: flushed and unmounted) before %s, yet the operator tagged the snapshot %s=%s",
 			instanceID, snapshot, cloud.TagConsistency, c)
 	}

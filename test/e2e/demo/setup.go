@@ -18,9 +18,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/xdrive-io/xdrive/internal/operator"
+	"github.com/xdrive-io/xdrive/internal/plugin"
 	testenv "github.com/xdrive-io/xdrive/test/envtest"
 	"github.com/xdrive-io/xdrive/test/harness"
 	"github.com/xdrive-io/xdrive/test/instancesim"
+	"github.com/xdrive-io/xdrive/test/instancevm"
 	"github.com/xdrive-io/xdrive/test/moto"
 )
 
@@ -33,7 +35,13 @@ const (
 // operator with its simulated instances (a harness.Stack). stop undoes
 // start, in reverse order, whatever was reached.
 type setup struct {
-	out     *printer
+	out *printer
+	// vm: the instances are real VMs (test/instancevm) booted from image.
+	vm    bool
+	image instancevm.Image
+	inst  instanceSide
+	fleet *instancevm.Fleet
+
 	workDir string
 	logPath string
 	logFile *os.File
@@ -83,12 +91,30 @@ func (s *setup) start(ctx context.Context, pollInterval time.Duration) error {
 	}
 	opts.Timings.FlushTimeout, opts.Timings.StopTimeout, opts.Timings.IdleRequeue = 20*time.Second, 30*time.Second, 10*time.Second
 	opts.Timings.IdleMinute = demoIdleMinute
-	s.st, err = harness.NewStack(harness.StackConfig{
-		Env: s.env, Namespace: namespace, MotoURL: s.moto.URL, ClusterPrefix: "demo-", Options: opts,
-		Instances: &instancesim.Options{Dir: s.workDir, Log: s.instanceLog},
-	})
-	if err != nil {
+	cfg := harness.StackConfig{Env: s.env, Namespace: namespace, MotoURL: s.moto.URL, ClusterPrefix: "demo-", Options: opts}
+	if s.vm {
+		// An emulated guest releases in 15-30 s, more under load.
+		cfg.Options.Timings.FlushTimeout, cfg.Options.Timings.StopTimeout = 2*time.Minute, 3*time.Minute
+		// Its status command takes 10-30 s where EC2's takes well under 1 s.
+		cfg.Options.Timings.StatusTimeout = time.Minute
+	} else {
+		cfg.Instances = &instancesim.Options{Dir: s.workDir, Log: s.instanceLog}
+	}
+	if s.st, err = harness.NewStack(cfg); err != nil {
 		return err
+	}
+	if s.vm {
+		s.out.Progress("starting the VM fleet: a QEMU VM for each running instance, from image %s", s.image.Dir)
+		if s.fleet, err = instancevm.StartFleet(instancevm.FleetOptions{EC2: s.st.EC2, Cluster: s.st.Cluster,
+			Dir: s.workDir, Image: s.image, Log: s.instanceLog}); err != nil {
+			return err
+		}
+		s.st.Options.SSHResolver = s.fleet.Resolve
+		s.inst = &vmSide{Fleet: s.fleet, ws: "", opts: func() plugin.Options {
+			return plugin.Options{Client: s.env.Client, Namespace: namespace}
+		}}
+	} else {
+		s.inst = simSide{s.st.Sim}
 	}
 	s.events = eventbridge.NewFromConfig(s.st.DirectAWSConfig())
 	s.out.Note("moto %s, fault proxy %s (counts calls, sets spot prices, shows pending states), account %s",
@@ -102,6 +128,23 @@ func (s *setup) start(ctx context.Context, pollInterval time.Duration) error {
 		return err
 	}
 	s.out.Note("real SSH agent: operator.Options.SSHResolver maps each instance IP to its loopback sshd; interruption queue %q via EventBridge", queueName)
+	return nil
+}
+
+// loadImage finds the VMs' image: XDRIVE_INSTANCEVM_IMAGE (hack/demo.sh
+// builds it before it enters the loopback-only namespace), else the cached
+// build of hack/instancevm-image.sh.
+func (s *setup) loadImage() error {
+	if err := instancevm.CheckHost(); err != nil {
+		return err
+	}
+	var err error
+	s.image, err = instancevm.LoadImage(os.Getenv("XDRIVE_INSTANCEVM_IMAGE"), filepath.Join(testenv.RepoRoot(), "hack", "instancevm-image.sh"))
+	if err != nil {
+		return err
+	}
+	accel, why := instancevm.Accel()
+	s.out.Note("VM image %s; accelerator %s (%s)", s.image.Dir, accel, why)
 	return nil
 }
 
@@ -149,6 +192,9 @@ func (s *setup) setSpotPrices(ctx context.Context, types []string) error {
 // stop tears everything down; it is safe to call more than once and from a signal handler.
 func (s *setup) stop() {
 	s.stopOnce.Do(func() {
+		if s.fleet != nil {
+			s.fleet.Stop()
+		}
 		if s.st != nil {
 			if err := s.st.Close(); err != nil {
 				s.out.Note("the operator stopped with: %v", err)
@@ -171,8 +217,8 @@ func (s *setup) stop() {
 
 // kill ends the child processes at once, for a second Ctrl-C.
 func (s *setup) kill() {
-	if s.st != nil && s.st.Sim != nil {
-		s.st.Sim.Kill()
+	if s.inst != nil {
+		s.inst.Kill()
 	}
 	if s.moto != nil {
 		s.moto.Stop()
