@@ -477,8 +477,34 @@ func BenchmarkScaleFake(b *testing.B) {
 	r := manager.report(b)
 	reportManagerMemory(b, r)
 	total, detail := ec2Calls(r.Calls)
+	b.ReportMetric(float64(total), "ec2-calls")
 	b.Logf("manager RSS %d MiB (peak %d MiB), heap in use %.0f MiB; EC2 calls to converge: %d (%s)",
 		r.RSSKiB>>10, r.PeakRSSKiB>>10, r.HeapInuseMiB, total, detail)
+	reportAPI(b, r.API)
+}
+
+// reportAPI reports the manager's API server writes per object and where
+// its time waiting on the API server went.
+func reportAPI(b *testing.B, api managerchild.Writes) {
+	for _, kind := range []string{"workstations", "xdrives"} {
+		p := api.PerObject[kind]
+		var parts []string
+		for k, n := range p.Median {
+			parts = append(parts, fmt.Sprintf("%s=%d (max %d)", k, n, p.Max[k]))
+		}
+		slices.Sort(parts)
+		b.ReportMetric(float64(p.MedianAll), kind+"-writes/object")
+		b.Logf("%s: %d objects written, median %d writes each (max %d): %s", kind, p.Objects, p.MedianAll, p.MaxAll, strings.Join(parts, ", "))
+	}
+	var parts []string
+	var wait float64
+	for k, n := range api.Requests {
+		wait += api.WaitSeconds[k]
+		parts = append(parts, fmt.Sprintf("%s=%d (%.1fs)", k, n, api.WaitSeconds[k]))
+	}
+	slices.Sort(parts)
+	b.ReportMetric(wait, "api-wait-s")
+	b.Logf("API server requests (summed wait %.1fs over concurrent calls): %s", wait, strings.Join(parts, " "))
 }
 
 func converge(b *testing.B, h *harness.Harness, objects int) time.Duration {

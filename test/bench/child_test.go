@@ -36,7 +36,7 @@ func startManagerChild(b *testing.B, h *harness.Harness, pollInterval, idleReque
 	cfg := harness.Env(b).Config
 	spec, err := json.Marshal(managerchild.Spec{Host: cfg.Host, CAData: cfg.CAData, CertData: cfg.CertData, KeyData: cfg.KeyData,
 		Namespace: h.Namespace, Cluster: h.Cluster, PollInterval: pollInterval, IdleRequeue: idleRequeue,
-		HeapProfile: os.Getenv("XDRIVE_BENCH_HEAP_PROFILE")})
+		HeapProfile: os.Getenv("XDRIVE_BENCH_HEAP_PROFILE"), CPUProfile: os.Getenv("XDRIVE_BENCH_CPU_PROFILE")})
 	if err != nil {
 		b.Fatal(err)
 	}

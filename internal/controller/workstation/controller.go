@@ -134,6 +134,7 @@ type Reconciler struct {
 	Access Access
 
 	writes  common.Writes
+	leases  leaseWrites
 	credsMu sync.Mutex
 	creds   map[types.UID]Credentials
 }
@@ -161,6 +162,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !found {
 		return ctrl.Result{}, err
 	}
+	if fresh {
+		if fresh, err = r.leases.caughtUp(ctx, r.Client, ws); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if !fresh {
 		return ctrl.Result{RequeueAfter: common.CacheCatchUp}, nil
 	}
@@ -180,9 +186,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	s.report(err)
 	if s.removeFinalizer {
 		r.forgetCredentials(ws.UID)
+		r.leases.forget(ws.UID)
 		metrics.HourlyCost.DeleteLabelValues(ws.Namespace, ws.Name)
 	}
-	return common.Finish(ctx, r.Client, &r.writes, before, ws, before.Status, ws.Status, &s.ev, s.removeFinalizer, result, err)
+	after := ws.Status
+	if result, held := s.heldReport(&before.Status, result, err); held {
+		return common.Finish(ctx, r.Client, &r.writes, before, ws, before.Status, before.Status, &s.ev, false, result, nil)
+	}
+	return common.Finish(ctx, r.Client, &r.writes, before, ws, before.Status, after, &s.ev, s.removeFinalizer, result, err)
 }
 
 func (r *Reconciler) clock() clock.PassiveClock {
@@ -200,7 +211,9 @@ type scope struct {
 	gen int64
 	now time.Time
 	// wait says why a Workstation without an instance does not launch yet.
-	wait            *waitReason
+	wait *waitReason
+	// holdUntil, if set, lets a report-only status write wait (hold.go).
+	holdUntil       time.Time
 	ev              common.Events
 	removeFinalizer bool
 	// class is what the Workstation's class resolved to; nil if it has none.
