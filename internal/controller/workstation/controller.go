@@ -190,8 +190,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		metrics.HourlyCost.DeleteLabelValues(ws.Namespace, ws.Name)
 	}
 	after := ws.Status
-	if result, held := s.heldReport(&before.Status, result, err); held {
-		return common.Finish(ctx, r.Client, &r.writes, before, ws, before.Status, before.Status, &s.ev, false, result, nil)
+	result, held := s.hold.Held(s.now, reportOnly(before.Status, ws.Status), &s.ev, s.removeFinalizer, result, err)
+	if held {
+		after = before.Status
 	}
 	return common.Finish(ctx, r.Client, &r.writes, before, ws, before.Status, after, &s.ev, s.removeFinalizer, result, err)
 }
@@ -212,8 +213,8 @@ type scope struct {
 	now time.Time
 	// wait says why a Workstation without an instance does not launch yet.
 	wait *waitReason
-	// holdUntil, if set, lets a report-only status write wait (hold.go).
-	holdUntil       time.Time
+	// hold lets a report-only status write wait for the news that follows (hold.go).
+	hold            common.Hold
 	ev              common.Events
 	removeFinalizer bool
 	// class is what the Workstation's class resolved to; nil if it has none.
