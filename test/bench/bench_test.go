@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/operator"
+	"github.com/xdrive-io/xdrive/test/bench/curve"
 	"github.com/xdrive-io/xdrive/test/bench/managerchild"
 	"github.com/xdrive-io/xdrive/test/fakeec2"
 	"github.com/xdrive-io/xdrive/test/harness"
@@ -507,10 +509,77 @@ func reportAPI(b *testing.B, api managerchild.Writes) {
 	b.Logf("API server requests (summed wait %.1fs over concurrent calls): %s", wait, strings.Join(parts, " "))
 }
 
+// BenchmarkScaleCurve measures BenchmarkScaleFake's convergence at each
+// fleet size of XDRIVE_BENCH_CURVE (objects, comma-separated; default 1000,
+// 2000, 5000, 10000), each with a fresh manager process in a namespace of
+// its own: the time, the manager's peak RSS, the EC2 calls and the status
+// writes per object. It runs when XDRIVE_BENCH_CURVE_DIR names where to
+// write scale-curve.json (after each size) and scale-curve.png (at the end):
+// make bench-scale writes them to docs/.
+func BenchmarkScaleCurve(b *testing.B) {
+	dir := os.Getenv("XDRIVE_BENCH_CURVE_DIR")
+	if dir == "" {
+		b.Skip("the curve takes an hour or more: make bench-scale runs it")
+	}
+	sizes := []int{1000, 2000, 5000, 10000}
+	if v := os.Getenv("XDRIVE_BENCH_CURVE"); v != "" {
+		sizes = nil
+		for f := range strings.SplitSeq(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 2 {
+				b.Fatalf("XDRIVE_BENCH_CURVE=%q: want sizes of at least 2 objects, comma-separated", v)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	var points []curve.Point
+	for _, objects := range sizes {
+		h := harness.New(b, harness.Config{Env: harness.Env(b)})
+		manager := startManagerChild(b, h, 30*time.Second, 10*time.Second)
+		took := converge(b, h, objects)
+		r := manager.report(b)
+		manager.stop()
+		total, detail := ec2Calls(r.Calls)
+		p := curve.Point{Objects: objects, ConvergeSeconds: took.Seconds(), PeakRSSMiB: float64(r.PeakRSSKiB) / 1024, EC2Calls: total,
+			WorkstationStatusWrites: r.API.PerObject["workstations"].Median["PATCH workstations/status"],
+			XDriveStatusWrites:      r.API.PerObject["xdrives"].Median["PATCH xdrives/status"], Load: loadAverage()}
+		points = append(points, p)
+		b.Logf("%d objects: %.1f s, peak RSS %.0f MiB, %d EC2 calls (%s), status writes per Workstation %d, per XDrive %d, load %.1f",
+			objects, p.ConvergeSeconds, p.PeakRSSMiB, total, detail, p.WorkstationStatusWrites, p.XDriveStatusWrites, p.Load)
+		reportAPI(b, r.API)
+		if err := curve.Write(filepath.Join(dir, "scale-curve.json"), points); err != nil {
+			b.Fatal(err)
+		}
+	}
+	note := fmt.Sprintf("BenchmarkScaleFake's fleet on the fake EC2, 2 shared cores, load %s (1-minute average at each size's end)", loads(points))
+	if err := curve.Draw(filepath.Join(dir, "scale-curve.png"), note, points); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// loadAverage is the machine's 1-minute load average.
+func loadAverage() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(strings.Fields(string(data))[0], 64)
+	return f
+}
+
+func loads(points []curve.Point) string {
+	var parts []string
+	for _, p := range points {
+		parts = append(parts, fmt.Sprintf("%.0f", p.Load))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func converge(b *testing.B, h *harness.Harness, objects int) time.Duration {
 	began := time.Now()
 	fleet(h, objects/2)
-	allReady(h, objects/2, 15*time.Minute)
+	// 15 minutes per thousand objects: a loaded machine is slow, a stuck fleet is not.
+	allReady(h, objects/2, time.Duration(max(1, objects/1000))*15*time.Minute)
 	took := time.Since(began)
 	b.ReportMetric(took.Seconds(), "converge-s")
 	b.Logf("%d objects Ready in %s", objects, took)
