@@ -564,8 +564,7 @@ func BenchmarkScaleCurve(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	note := fmt.Sprintf("BenchmarkScaleFake's fleet on the fake EC2, 2 shared cores, load %s (1-minute average at each size's end)", loads(points))
-	if err := curve.Draw(filepath.Join(dir, "scale-curve.png"), note, points); err != nil {
+	if err := curve.Draw(filepath.Join(dir, "scale-curve.png"), curve.Caption(points), points); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -578,14 +577,6 @@ func loadAverage() float64 {
 	}
 	f, _ := strconv.ParseFloat(strings.Fields(string(data))[0], 64)
 	return f
-}
-
-func loads(points []curve.Point) string {
-	var parts []string
-	for _, p := range points {
-		parts = append(parts, fmt.Sprintf("%.0f", p.Load))
-	}
-	return strings.Join(parts, ", ")
 }
 
 func converge(b *testing.B, h *harness.Harness, objects int) time.Duration {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -45,6 +46,16 @@ func Read(path string) ([]Point, error) {
 	}
 	var points []Point
 	return points, json.Unmarshal(data, &points)
+}
+
+// Caption says what the points measured, with the machine's load.
+func Caption(points []Point) string {
+	loads := make([]string, len(points))
+	for i, p := range points {
+		loads[i] = fmt.Sprintf("%.0f", p.Load)
+	}
+	return fmt.Sprintf("BenchmarkScaleFake's fleet on the fake EC2, 2 shared cores, load %s (1-minute average at each size's end)",
+		strings.Join(loads, ", "))
 }
 
 // Draw renders three panels side by side, each against the fleet size:
