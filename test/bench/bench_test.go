@@ -493,6 +493,7 @@ func BenchmarkScaleFake(b *testing.B) {
 	reportManagerMemory(b, r)
 	total, detail := ec2Calls(r.Calls)
 	b.ReportMetric(float64(total), "ec2-calls")
+	b.ReportMetric(r.CPUSeconds, "manager-cpu-s")
 	b.Logf("manager RSS %d MiB (peak %d MiB), heap in use %.0f MiB; EC2 calls to converge: %d (%s)",
 		r.RSSKiB>>10, r.PeakRSSKiB>>10, r.HeapInuseMiB, total, detail)
 	reportAPI(b, r.API)
@@ -579,7 +580,41 @@ func loadAverage() float64 {
 	return f
 }
 
+// serverCPUSeconds is the CPU time the API server and etcd (envtest's
+// processes, children of this one) have used so far: on a loaded machine
+// a steadier measure of the work a fleet costs them than the time.
+func serverCPUSeconds() float64 {
+	const ticksPerSecond = 100 // USER_HZ
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	ticks := 0.0
+	for _, path := range dirs {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: the fields after the command's closing parenthesis.
+		i := strings.LastIndexByte(string(data), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(data)[i+1:])
+		if len(f) < 13 || f[1] != strconv.Itoa(os.Getpid()) || !strings.Contains(string(data[:i]), "kube-apiserver") && !strings.Contains(string(data[:i]), "etcd") {
+			continue
+		}
+		utime, _ := strconv.ParseFloat(f[11], 64)
+		stime, _ := strconv.ParseFloat(f[12], 64)
+		ticks += utime + stime
+	}
+	return ticks / ticksPerSecond
+}
+
 func converge(b *testing.B, h *harness.Harness, objects int) time.Duration {
+	serverCPU := serverCPUSeconds()
+	defer func() {
+		used := serverCPUSeconds() - serverCPU
+		b.ReportMetric(used, "apiserver-etcd-cpu-s")
+		b.Logf("the API server and etcd used %.1f s of CPU while %d objects converged", used, objects)
+	}()
 	began := time.Now()
 	fleet(h, objects/2)
 	// 15 minutes per thousand objects: a loaded machine is slow, a stuck fleet is not.

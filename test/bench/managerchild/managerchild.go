@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -55,6 +56,8 @@ type Report struct {
 	HeapInuseMiB float64
 	// API is what the manager asked of the API server since the start (or the last reset).
 	API Writes
+	// CPUSeconds is the CPU time the process used since its start, user and system.
+	CPUSeconds float64
 }
 
 // Run reads a Spec (JSON) from specPath and runs the manager until standard
@@ -120,7 +123,7 @@ func Run(specPath string) int {
 			writeHeapProfile(spec.HeapProfile)
 			stopCPU()
 			_ = out.Encode(Report{Calls: fake.Calls(), RSSKiB: procStatusKiB("VmRSS"), PeakRSSKiB: procStatusKiB("VmHWM"),
-				RSSAnonKiB: procStatusKiB("RssAnon"), HeapInuseMiB: float64(ms.HeapInuse) / (1 << 20), API: api.report()})
+				RSSAnonKiB: procStatusKiB("RssAnon"), HeapInuseMiB: float64(ms.HeapInuse) / (1 << 20), API: api.report(), CPUSeconds: cpuSeconds()})
 		}
 	}
 	cancel()
@@ -167,6 +170,15 @@ func writeHeapProfile(path string) {
 	if err := pprof.WriteHeapProfile(f); err != nil {
 		fmt.Fprintln(os.Stderr, "manager child:", err)
 	}
+}
+
+// cpuSeconds is the process's CPU time so far, user and system.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // procStatusKiB reads a kB field of /proc/self/status, e.g. VmRSS or VmHWM.
