@@ -253,6 +253,10 @@ instancevm-image: test-deps ## Build the real instance's Linux image (Debian tri
 test-real: test-deps ## Boot real Linux VMs (QEMU) as instances, with the operator's user-data: the drive, Docker, carry-over and flattening, release (full disks, hung Docker), restore, spot notice.
 	@img=$$(hack/instancevm-image.sh) && XDRIVE_INSTANCEVM_IMAGE="$$img" go test -tags instancevm -count=1 -v -parallel $(INSTANCEVM_PARALLEL) -timeout $(INSTANCEVM_TIMEOUT) ./test/instancevm/
 
+.PHONY: bench-scale
+bench-scale: ## The scale curve: 1k, 2k, 5k and 10k objects to Ready on the fake EC2 (time, peak RSS, EC2 calls), drawn in docs/scale-curve.png; XDRIVE_BENCH_CURVE=sizes picks others.
+	@assets="$(ENVTEST_ASSETS)"; KUBEBUILDER_ASSETS="$$assets" XDRIVE_BENCH_CURVE_DIR="$(CURDIR)/docs" go test -run '^$$' -bench ScaleCurve -benchtime 1x -count 1 -timeout 6h ./test/bench/
+
 .PHONY: bench-real
 bench-real: test-deps ## Benchmark the bootstrap on real VMs: cloud-init's start to the containers running, blank and restored drive, and where the time goes.
 	@img=$$(hack/instancevm-image.sh) && XDRIVE_INSTANCEVM_IMAGE="$$img" go test -tags instancevm -count=1 -v -run '^$$' -bench Bootstrap -benchtime 1x -timeout $(INSTANCEVM_TIMEOUT) ./test/instancevm/

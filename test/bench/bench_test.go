@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,12 +23,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/operator"
+	"github.com/xdrive-io/xdrive/test/bench/curve"
 	"github.com/xdrive-io/xdrive/test/bench/managerchild"
 	"github.com/xdrive-io/xdrive/test/fakeec2"
 	"github.com/xdrive-io/xdrive/test/harness"
@@ -70,12 +73,24 @@ func fleet(h *harness.Harness, n int) []string {
 	return names
 }
 
-// allReady waits until every Workstation is Ready, listing them in one call per poll.
+// allReady waits until every Workstation is Ready. It watches them through
+// an informer of its own, as the manager does, and counts from its cache:
+// listing them from the API server at each poll would take the API
+// server's time from the manager (on 2 cores, a list of 5000 Workstations
+// every 100 ms is most of it).
 func allReady(h *harness.Harness, n int, timeout time.Duration) time.Duration {
 	began := time.Now()
+	env := harness.Env(h.T)
+	watched, err := cache.New(env.Config, cache.Options{Scheme: env.Scheme, DefaultNamespaces: map[string]cache.Config{h.Namespace: {}}})
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = watched.Start(ctx) }()
 	h.Eventually(timeout, fmt.Sprintf("%d Workstations Ready", n), func() (bool, string) {
 		var list v1alpha1.WorkstationList
-		if err := h.Client.List(context.Background(), &list, client.InNamespace(h.Namespace)); err != nil {
+		if err := watched.List(ctx, &list, client.InNamespace(h.Namespace)); err != nil {
 			return false, err.Error()
 		}
 		ready := 0
@@ -477,14 +492,133 @@ func BenchmarkScaleFake(b *testing.B) {
 	r := manager.report(b)
 	reportManagerMemory(b, r)
 	total, detail := ec2Calls(r.Calls)
+	b.ReportMetric(float64(total), "ec2-calls")
+	b.ReportMetric(r.CPUSeconds, "manager-cpu-s")
 	b.Logf("manager RSS %d MiB (peak %d MiB), heap in use %.0f MiB; EC2 calls to converge: %d (%s)",
 		r.RSSKiB>>10, r.PeakRSSKiB>>10, r.HeapInuseMiB, total, detail)
+	reportAPI(b, r.API)
+}
+
+// reportAPI reports the manager's API server writes per object and where
+// its time waiting on the API server went.
+func reportAPI(b *testing.B, api managerchild.Writes) {
+	for _, kind := range []string{"workstations", "xdrives"} {
+		p := api.PerObject[kind]
+		var parts []string
+		for k, n := range p.Median {
+			parts = append(parts, fmt.Sprintf("%s=%d (max %d)", k, n, p.Max[k]))
+		}
+		slices.Sort(parts)
+		b.ReportMetric(float64(p.MedianAll), kind+"-writes/object")
+		b.Logf("%s: %d objects written, median %d writes each (max %d): %s", kind, p.Objects, p.MedianAll, p.MaxAll, strings.Join(parts, ", "))
+	}
+	var parts []string
+	var wait float64
+	for k, n := range api.Requests {
+		wait += api.WaitSeconds[k]
+		parts = append(parts, fmt.Sprintf("%s=%d (%.1fs)", k, n, api.WaitSeconds[k]))
+	}
+	slices.Sort(parts)
+	b.ReportMetric(wait, "api-wait-s")
+	b.Logf("API server requests (summed wait %.1fs over concurrent calls): %s", wait, strings.Join(parts, " "))
+}
+
+// BenchmarkScaleCurve measures BenchmarkScaleFake's convergence at each
+// fleet size of XDRIVE_BENCH_CURVE (objects, comma-separated; default 1000,
+// 2000, 5000, 10000), each with a fresh manager process in a namespace of
+// its own: the time, the manager's peak RSS, the EC2 calls and the status
+// writes per object. It runs when XDRIVE_BENCH_CURVE_DIR names where to
+// write scale-curve.json (after each size) and scale-curve.png (at the end):
+// make bench-scale writes them to docs/.
+func BenchmarkScaleCurve(b *testing.B) {
+	dir := os.Getenv("XDRIVE_BENCH_CURVE_DIR")
+	if dir == "" {
+		b.Skip("the curve takes an hour or more: make bench-scale runs it")
+	}
+	sizes := []int{1000, 2000, 5000, 10000}
+	if v := os.Getenv("XDRIVE_BENCH_CURVE"); v != "" {
+		sizes = nil
+		for f := range strings.SplitSeq(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 2 {
+				b.Fatalf("XDRIVE_BENCH_CURVE=%q: want sizes of at least 2 objects, comma-separated", v)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	var points []curve.Point
+	for _, objects := range sizes {
+		h := harness.New(b, harness.Config{Env: harness.Env(b)})
+		manager := startManagerChild(b, h, 30*time.Second, 10*time.Second)
+		took := converge(b, h, objects)
+		r := manager.report(b)
+		manager.stop()
+		total, detail := ec2Calls(r.Calls)
+		p := curve.Point{Objects: objects, ConvergeSeconds: took.Seconds(), PeakRSSMiB: float64(r.PeakRSSKiB) / 1024, EC2Calls: total,
+			WorkstationStatusWrites: r.API.PerObject["workstations"].Median["PATCH workstations/status"],
+			XDriveStatusWrites:      r.API.PerObject["xdrives"].Median["PATCH xdrives/status"], Load: loadAverage()}
+		points = append(points, p)
+		b.Logf("%d objects: %.1f s, peak RSS %.0f MiB, %d EC2 calls (%s), status writes per Workstation %d, per XDrive %d, load %.1f",
+			objects, p.ConvergeSeconds, p.PeakRSSMiB, total, detail, p.WorkstationStatusWrites, p.XDriveStatusWrites, p.Load)
+		reportAPI(b, r.API)
+		if err := curve.Write(filepath.Join(dir, "scale-curve.json"), points); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := curve.Draw(filepath.Join(dir, "scale-curve.png"), curve.Caption(points), points); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// loadAverage is the machine's 1-minute load average.
+func loadAverage() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(strings.Fields(string(data))[0], 64)
+	return f
+}
+
+// serverCPUSeconds is the CPU time the API server and etcd (envtest's
+// processes, children of this one) have used so far: on a loaded machine
+// a steadier measure of the work a fleet costs them than the time.
+func serverCPUSeconds() float64 {
+	const ticksPerSecond = 100 // USER_HZ
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	ticks := 0.0
+	for _, path := range dirs {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: the fields after the command's closing parenthesis.
+		i := strings.LastIndexByte(string(data), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(data)[i+1:])
+		if len(f) < 13 || f[1] != strconv.Itoa(os.Getpid()) || !strings.Contains(string(data[:i]), "kube-apiserver") && !strings.Contains(string(data[:i]), "etcd") {
+			continue
+		}
+		utime, _ := strconv.ParseFloat(f[11], 64)
+		stime, _ := strconv.ParseFloat(f[12], 64)
+		ticks += utime + stime
+	}
+	return ticks / ticksPerSecond
 }
 
 func converge(b *testing.B, h *harness.Harness, objects int) time.Duration {
+	serverCPU := serverCPUSeconds()
+	defer func() {
+		used := serverCPUSeconds() - serverCPU
+		b.ReportMetric(used, "apiserver-etcd-cpu-s")
+		b.Logf("the API server and etcd used %.1f s of CPU while %d objects converged", used, objects)
+	}()
 	began := time.Now()
 	fleet(h, objects/2)
-	allReady(h, objects/2, 15*time.Minute)
+	// 15 minutes per thousand objects: a loaded machine is slow, a stuck fleet is not.
+	allReady(h, objects/2, time.Duration(max(1, objects/1000))*15*time.Minute)
 	took := time.Since(began)
 	b.ReportMetric(took.Seconds(), "converge-s")
 	b.Logf("%d objects Ready in %s", objects, took)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 type managerChild struct {
 	in  io.WriteCloser
 	out *bufio.Scanner
+	// stop ends the process and waits for it (once; the benchmark's end calls it too).
+	stop func()
 }
 
 // startManagerChild builds the manager process as the image builds the
@@ -36,7 +39,7 @@ func startManagerChild(b *testing.B, h *harness.Harness, pollInterval, idleReque
 	cfg := harness.Env(b).Config
 	spec, err := json.Marshal(managerchild.Spec{Host: cfg.Host, CAData: cfg.CAData, CertData: cfg.CertData, KeyData: cfg.KeyData,
 		Namespace: h.Namespace, Cluster: h.Cluster, PollInterval: pollInterval, IdleRequeue: idleRequeue,
-		HeapProfile: os.Getenv("XDRIVE_BENCH_HEAP_PROFILE")})
+		HeapProfile: os.Getenv("XDRIVE_BENCH_HEAP_PROFILE"), CPUProfile: os.Getenv("XDRIVE_BENCH_CPU_PROFILE")})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,13 +62,15 @@ func startManagerChild(b *testing.B, h *harness.Harness, pollInterval, idleReque
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
+	c := &managerChild{in: in, out: bufio.NewScanner(out)}
+	c.stop = sync.OnceFunc(func() {
 		_ = in.Close()
 		if err := cmd.Wait(); err != nil {
 			b.Errorf("manager process: %v", err)
 		}
 	})
-	return &managerChild{in: in, out: bufio.NewScanner(out)}
+	b.Cleanup(c.stop)
+	return c
 }
 
 func (c *managerChild) resetCalls(b *testing.B) {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -104,7 +103,7 @@ func Load(ctx context.Context, c client.Client, w *Writes, key client.ObjectKey,
 func Finish[T client.Object](ctx context.Context, c client.Client, w *Writes, before, after T, beforeStatus, afterStatus any,
 	ev *Events, removeFinalizer bool, result ctrl.Result, err error) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(after)
-	if !equality.Semantic.DeepEqual(beforeStatus, afterStatus) {
+	if !StoredAlike(beforeStatus, afterStatus) {
 		if perr := c.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); perr != nil {
 			return conflictQuietly(err, fmt.Errorf("write the status of %s: %w", key, perr))
 		}
@@ -154,7 +153,12 @@ type Events struct {
 	// Log carries the object's key (the reconciler's logger from the context).
 	Log  logr.Logger
 	list []func()
+	// events counts the queued Events (not the log lines).
+	events int
 }
+
+// Any reports whether an Event is queued.
+func (p *Events) Any() bool { return p.events > 0 }
 
 // Add queues an Event, and its log line.
 func (p *Events) Add(warning bool, reason, action, format string, args ...any) {
@@ -162,6 +166,7 @@ func (p *Events) Add(warning bool, reason, action, format string, args ...any) {
 	if warning {
 		kind = "Warning"
 	}
+	p.events++
 	p.list = append(p.list, func() {
 		p.Log.Info(fmt.Sprintf(format, args...), "reason", reason, "action", action, "type", kind)
 		if p.Recorder != nil {
@@ -185,7 +190,7 @@ func (p *Events) Flush() {
 	for _, emit := range p.list {
 		emit()
 	}
-	p.list = nil
+	p.list, p.events = nil, 0
 }
 
 // DeletionPredicate passes updates that mark an object for deletion.

@@ -5,6 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/conversion"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -62,4 +65,22 @@ func (w *Writes) Forget(obj client.Object) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.written, obj.GetUID())
+}
+
+// storedAlike compares values as the API server stores them: a metav1.Time
+// to the second and a metav1.MicroTime to the microsecond, as they are
+// serialized; otherwise as equality.Semantic.
+var storedAlike = conversion.EqualitiesOrDie(
+	func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 },
+	func(a, b metav1.MicroTime) bool {
+		return a.UTC().Truncate(time.Microsecond).Equal(b.UTC().Truncate(time.Microsecond))
+	},
+	func(a, b metav1.Time) bool { return a.UTC().Truncate(time.Second).Equal(b.UTC().Truncate(time.Second)) },
+	func(a, b metav1.FieldsV1) bool { return a.Equal(b) },
+)
+
+// StoredAlike reports whether a and b would be stored alike: a status
+// whose only change is below a second of a time is not written.
+func StoredAlike(a, b any) bool {
+	return storedAlike.DeepEqual(a, b)
 }

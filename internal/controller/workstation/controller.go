@@ -138,6 +138,7 @@ type Reconciler struct {
 	Access Access
 
 	writes  common.Writes
+	leases  leaseWrites
 	credsMu sync.Mutex
 	creds   map[types.UID]Credentials
 }
@@ -165,6 +166,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !found {
 		return ctrl.Result{}, err
 	}
+	if fresh {
+		if fresh, err = r.leases.caughtUp(ctx, r.Client, ws); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if !fresh {
 		return ctrl.Result{RequeueAfter: common.CacheCatchUp}, nil
 	}
@@ -185,9 +191,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	s.report(err)
 	if s.removeFinalizer {
 		r.forgetCredentials(ws.UID)
+		r.leases.forget(ws.UID)
 		metrics.HourlyCost.DeleteLabelValues(ws.Namespace, ws.Name)
 	}
-	return common.Finish(ctx, r.Client, &r.writes, before, ws, before.Status, ws.Status, &s.ev, s.removeFinalizer, result, err)
+	after := ws.Status
+	result, held := s.hold.Held(s.now, reportOnly(before.Status, ws.Status), &s.ev, s.removeFinalizer, result, err)
+	if held {
+		after = before.Status
+	}
+	return common.Finish(ctx, r.Client, &r.writes, before, ws, before.Status, after, &s.ev, s.removeFinalizer, result, err)
 }
 
 func (r *Reconciler) clock() clock.PassiveClock {
@@ -205,7 +217,9 @@ type scope struct {
 	gen int64
 	now time.Time
 	// wait says why a Workstation without an instance does not launch yet.
-	wait            *waitReason
+	wait *waitReason
+	// hold lets a report-only status write wait for the news that follows (hold.go).
+	hold            common.Hold
 	ev              common.Events
 	removeFinalizer bool
 	// class is what the Workstation's class resolved to; nil if it has none.

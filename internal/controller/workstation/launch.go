@@ -170,8 +170,10 @@ func (s *scope) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool, er
 		return false, fmt.Errorf("take the lease of XDrive %s for Workstation %s: %w", xd.Name, s.key, err)
 	}
 	s.event(false, v1alpha1.ReasonBound, "Lease", "Took the lease of XDrive %s", xd.Name)
-	s.waitFor(v1alpha1.ReasonWaitingForDrive, "Took the lease of XDrive %s", xd.Name)
-	return false, nil // go on from the next read, which shows the lease
+	// Go on from the write's answer, which shows the lease; later reads wait for the cache to show it too.
+	s.r.leases.wrote(s.ws.UID, patched)
+	*xd = *patched
+	return true, nil
 }
 
 // driveBounds are the class's limits on what a drive does at a release, as the lease records them.
@@ -404,7 +406,8 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 	}
 	s.set(v1alpha1.ConditionLaunched, metav1.ConditionTrue, v1alpha1.ReasonLaunching, msg)
 	s.event(false, v1alpha1.ReasonLaunching, "Launch", "%s", msg)
-	return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+	// The same write reports the new instance as running() sees it (pending, mostly).
+	return s.running(ctx)
 }
 
 // offering rebuilds the recorded launch's offering.

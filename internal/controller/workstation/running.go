@@ -78,6 +78,9 @@ func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
 	if !attached {
 		s.setFrom(v1alpha1.ConditionDriveAttached, metav1.ConditionFalse, v1alpha1.ReasonWaitingForDrive,
 			fmt.Sprintf("Waiting for XDrive %s to attach to %s", s.ws.Spec.DriveRef.Name, inst.ID))
+		if st.LaunchTime != nil {
+			s.hold.Until(s.now, st.LaunchTime.Add(reportHold)) // the drive's attaching wakes this Workstation
+		}
 		return ctrl.Result{}, nil
 	}
 	s.set(v1alpha1.ConditionDriveAttached, metav1.ConditionTrue, v1alpha1.ReasonAttached,
@@ -156,7 +159,8 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 		requeue.RequeueAfter = s.nextStatusCheck(last).Sub(s.now)
 	}
 	if !last.Done() {
-		return requeue, nil // the first check's result is the next thing to report
+		s.hold.Until(s.now, s.now.Add(requeue.RequeueAfter)) // the first check's result is the next thing to report
+		return requeue, nil
 	}
 	if last.Err != nil {
 		s.setFrom(v1alpha1.ConditionDriveMounted, metav1.ConditionUnknown, v1alpha1.ReasonSSHUnreachable,

@@ -115,7 +115,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		state = ""
 	}
 	common.DriveStates.Set(s.key, state)
-	return common.Finish(ctx, r.Client, &r.writes, before, xd, before.Status, xd.Status, &s.ev, s.removeFinalizer, result, err)
+	after := xd.Status
+	result, held := s.hold.Held(s.now, reportOnly(before.Status, xd.Status), &s.ev, s.removeFinalizer, result, err)
+	if held {
+		after = before.Status
+	}
+	return common.Finish(ctx, r.Client, &r.writes, before, xd, before.Status, after, &s.ev, s.removeFinalizer, result, err)
 }
 
 func (r *Reconciler) clock() clock.PassiveClock {
@@ -140,6 +145,15 @@ type scope struct {
 	removeFinalizer bool
 	// moved says the phase changed in this reconcile.
 	moved bool
+	// hold lets a report-only status write wait for the news that follows.
+	hold common.Hold
+}
+
+// reportOnly reports whether two statuses differ in their conditions alone,
+// which each reconcile computes again: such a change may wait (s.hold).
+func reportOnly(before, after v1alpha1.XDriveStatus) bool {
+	before.Conditions, after.Conditions = nil, nil
+	return common.StoredAlike(before, after)
 }
 
 func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {

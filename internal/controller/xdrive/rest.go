@@ -25,8 +25,9 @@ import (
 func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 	deleting := !s.xd.DeletionTimestamp.IsZero()
 	if wait := s.launchUnrecorded(); wait > 0 && !deleting {
-		// The launch's volume is looked for once the holder records its instance.
+		// The launch's volume is looked for once the holder records its instance, which wakes the drive.
 		s.setPhase(v1alpha1.XDrivePhaseArchived)
+		s.hold.Until(s.now, s.now.Add(wait))
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	// A volume of this drive may exist that no status records: a launch's, or a leftover.

@@ -15,6 +15,8 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -39,6 +41,9 @@ type Spec struct {
 	PollInterval, IdleRequeue time.Duration
 	// HeapProfile, if set, is where each report writes a heap profile.
 	HeapProfile string
+	// CPUProfile, if set, is where the CPU profile from the start to the
+	// first report is written.
+	CPUProfile string
 }
 
 // Report is what the manager process says of itself.
@@ -49,6 +54,10 @@ type Report struct {
 	// RSSAnonKiB is the RSS less the mapped files (the binary's pages).
 	RSSAnonKiB   int64
 	HeapInuseMiB float64
+	// API is what the manager asked of the API server since the start (or the last reset).
+	API Writes
+	// CPUSeconds is the CPU time the process used since its start, user and system.
+	CPUSeconds float64
 }
 
 // Run reads a Spec (JSON) from specPath and runs the manager until standard
@@ -76,6 +85,10 @@ func Run(specPath string) int {
 	}
 	cfg := &rest.Config{Host: spec.Host, QPS: 500, Burst: 1000,
 		TLSClientConfig: rest.TLSClientConfig{CAData: spec.CAData, CertData: spec.CertData, KeyData: spec.KeyData}}
+	api := &requests{trace: strings.Split(os.Getenv("XDRIVE_BENCH_TRACE"), ",")}
+	api.reset()
+	cfg.Wrap(api.wrap)
+	stopCPU := startCPUProfile(spec.CPUProfile)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -103,12 +116,14 @@ func Run(specPath string) int {
 		switch in.Text() {
 		case "reset":
 			fake.ResetCalls()
+			api.reset()
 		case "report":
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			writeHeapProfile(spec.HeapProfile)
+			stopCPU()
 			_ = out.Encode(Report{Calls: fake.Calls(), RSSKiB: procStatusKiB("VmRSS"), PeakRSSKiB: procStatusKiB("VmHWM"),
-				RSSAnonKiB: procStatusKiB("RssAnon"), HeapInuseMiB: float64(ms.HeapInuse) / (1 << 20)})
+				RSSAnonKiB: procStatusKiB("RssAnon"), HeapInuseMiB: float64(ms.HeapInuse) / (1 << 20), API: api.report(), CPUSeconds: cpuSeconds()})
 		}
 	}
 	cancel()
@@ -117,6 +132,29 @@ func Run(specPath string) int {
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile profiles the process into path, until the returned
+// function is first called; no path, no profile.
+func startCPUProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "manager child:", err)
+		return func() {}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		})
+	}
 }
 
 func writeHeapProfile(path string) {
@@ -132,6 +170,15 @@ func writeHeapProfile(path string) {
 	if err := pprof.WriteHeapProfile(f); err != nil {
 		fmt.Fprintln(os.Stderr, "manager child:", err)
 	}
+}
+
+// cpuSeconds is the process's CPU time so far, user and system.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // procStatusKiB reads a kB field of /proc/self/status, e.g. VmRSS or VmHWM.

@@ -1,0 +1,24 @@
+package workstation
+
+import (
+	"time"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/controller/common"
+)
+
+// reportHold bounds how long after its instance's launch a Workstation's
+// report may wait for the drive to attach (common.Hold).
+const reportHold = 30 * time.Second
+
+// reportOnly reports whether two statuses differ in their report alone:
+// what each reconcile computes again from what it observes (conditions, the
+// instance's addresses). Such a change may wait for the news that follows
+// (s.hold): the first status check's end, the drive attaching. A
+// Workstation so writes its status at most 4 times on its way to Ready.
+func reportOnly(before, after v1alpha1.WorkstationStatus) bool {
+	for _, st := range []*v1alpha1.WorkstationStatus{&before, &after} {
+		st.Conditions, st.PublicIP, st.PrivateIP, st.Endpoints = nil, "", "", nil
+	}
+	return common.StoredAlike(before, after)
+}
