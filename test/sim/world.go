@@ -132,6 +132,11 @@ type World struct {
 	// notices are the spot notices AWS has given, by instance: it reclaims
 	// each instance two minutes after its notice.
 	notices map[string]spotNotice
+	// seen are the objects the running reconcile read, as it read them (by key).
+	seen map[string]client.Object
+	// broken are invariants broken inside a reconcile (ownership, status
+	// against EC2): each fails the seed at the next check.
+	broken []string
 }
 
 // spotNotice is a notice AWS gave an instance. One the operator could see
@@ -345,6 +350,11 @@ func (w *World) laggingGet(ctx context.Context, c client.WithWatch, k client.Obj
 	if err := w.store.storeGet(ctx, c, k, obj, opts...); err != nil {
 		return err
 	}
+	defer func() {
+		if w.seen != nil {
+			w.seen[key(obj)] = obj.DeepCopyObject().(client.Object)
+		}
+	}()
 	past := w.history[key(obj)]
 	if len(past) > 0 && w.StaleOldest {
 		return c.Scheme().Convert(past[0].DeepCopyObject(), obj, nil)
@@ -373,6 +383,7 @@ func (w *World) conflictingStatusPatch(ctx context.Context, c client.Client, sub
 		if ok, err := w.store.patchStatus(obj, patch, opts); ok {
 			if err == nil {
 				w.leaseKept(before, obj)
+				w.failureTrue(before, obj)
 			}
 			return err
 		}
@@ -380,6 +391,7 @@ func (w *World) conflictingStatusPatch(ctx context.Context, c client.Client, sub
 	err := c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 	if err == nil {
 		w.leaseKept(before, obj)
+		w.failureTrue(before, obj)
 	}
 	return err
 }
@@ -485,9 +497,12 @@ func (w *World) ReconcileWorkstation(name string) {
 func (w *World) ReconcileDrive(name string) {
 	w.guard("reconcile xd/"+name, func() {
 		w.reconciling = "xd/" + name
-		defer func() { w.reconciling = "" }()
+		w.seen = map[string]client.Object{}
+		live := w.liveVolumes()
+		defer func() { w.reconciling, w.seen = "", nil }()
 		_, err := w.xd.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
 		w.logf("reconcile xd/%s -> %s %v", name, w.phaseOfXD(name), errText(err))
+		w.noDeleteUnderLaunch(name, live)
 	})
 }
 
@@ -523,8 +538,17 @@ func (w *World) Poll() {
 // Collect runs the garbage collector once.
 func (w *World) Collect() {
 	w.guard("gc", func() {
+		drives := map[string]string{}
+		for _, xd := range w.Drives() {
+			drives[string(xd.UID)] = xd.Name
+		}
+		live, snaps := w.liveVolumes(), map[string]bool{}
+		for _, sn := range w.EC2.Snapshots() {
+			snaps[sn.ID] = true
+		}
 		rep, err := w.gc.Collect(context.Background())
 		w.logf("gc %+v %v", rep, errText(err))
+		w.collectorOwnsOnlyOrphans(drives, live, snaps)
 	})
 }
 
