@@ -156,8 +156,29 @@ func (w *World) fingerprint() string {
 	return b.String()
 }
 
+// later runs a user's action after some steps.
+func (w *World) later(steps int, action func()) {
+	w.deferred = append(w.deferred, deferred{step: w.step + steps, action: action})
+}
+
+// deferred is a user's action due at a step.
+type deferred struct {
+	step   int
+	action func()
+}
+
 // randomStep makes one move of the scheduler.
 func (w *World) randomStep() {
+	var due []deferred
+	w.deferred = slices.DeleteFunc(w.deferred, func(d deferred) bool {
+		if d.step <= w.step {
+			due = append(due, d)
+		}
+		return d.step <= w.step
+	})
+	for _, d := range due {
+		d.action()
+	}
 	r := w.Rng.IntN(1000)
 	switch {
 	case r < 300:
@@ -392,6 +413,12 @@ func (w *World) awsEvent() {
 			i := spot[w.Rng.IntN(len(spot))]
 			if w.Rng.IntN(3) == 0 || !w.Agent.SelfRelease(i.ID) {
 				w.logf("aws: spot notice at IMDS of %s; its watcher does not act", i.ID)
+				// Half the time the user, who sees nothing of it, restarts
+				// the Workstation: the reclaim may then meet a stop under
+				// way, with a wish to run again.
+				if name := workstationName(i); w.Rng.IntN(2) == 0 && w.SetState(name, v1alpha1.WorkstationStateStopped) {
+					w.later(1+w.Rng.IntN(8), func() { w.SetState(name, v1alpha1.WorkstationStateRunning) })
+				}
 			}
 			w.spotNotice(i, true)
 		}

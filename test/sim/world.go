@@ -134,6 +134,8 @@ type World struct {
 	notices map[string]spotNotice
 	// seen are the objects the running reconcile read, as it read them (by key).
 	seen map[string]client.Object
+	// deferred are user actions due at a later step.
+	deferred []deferred
 	// broken are invariants broken inside a reconcile (ownership, status
 	// against EC2): each fails the seed at the next check.
 	broken []string
