@@ -134,6 +134,8 @@ type World struct {
 	notices map[string]spotNotice
 	// seen are the objects the running reconcile read, as it read them (by key).
 	seen map[string]client.Object
+	// handsOff are the Workstations whose spec the user leaves alone until a step, by name.
+	handsOff map[string]int
 	// deferred are user actions due at a later step.
 	deferred []deferred
 	// broken are invariants broken inside a reconcile (ownership, status
@@ -234,6 +236,7 @@ func New(seed uint64) *World {
 		halted:         map[string]halt{},
 		notices:        map[string]spotNotice{},
 		hidden:         map[string]bool{},
+		handsOff:       map[string]int{},
 	}
 	// Half the seeds launch an image whose root volume outlives its instance.
 	w.EC2 = fakeec2.New(fakeec2.Options{Cluster: Cluster, Now: w.Clock.Now, KeepRootVolumes: seed%2 == 0})
@@ -703,7 +706,7 @@ func (w *World) uid() types.UID {
 // UpdateWorkstation edits a Workstation's spec as a user would.
 func (w *World) UpdateWorkstation(name string, what string, change func(*v1alpha1.Workstation)) bool {
 	ws := w.Workstation(name)
-	if ws == nil || !ws.DeletionTimestamp.IsZero() {
+	if ws == nil || !ws.DeletionTimestamp.IsZero() || w.step < w.handsOff[name] {
 		return false
 	}
 	change(ws)
