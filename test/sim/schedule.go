@@ -413,18 +413,18 @@ func (w *World) awsEvent() {
 			i := spot[w.Rng.IntN(len(spot))]
 			if w.Rng.IntN(3) == 0 || !w.Agent.SelfRelease(i.ID) {
 				w.logf("aws: spot notice at IMDS of %s; its watcher does not act", i.ID)
-				// Half the time the user, who sees nothing of it, restarts
-				// the Workstation and leaves its spec alone for a while: the
-				// reclaim may then meet a stop under way, with a wish to run
-				// again, and I6 holds until the spec changes.
-				if name := workstationName(i); w.Rng.IntN(2) == 0 && w.SetState(name, v1alpha1.WorkstationStateStopped) {
-					w.later(1+w.Rng.IntN(8), func() {
-						w.SetState(name, v1alpha1.WorkstationStateRunning)
-						w.handsOff[name] = w.step + 80
-					})
-				}
 			}
 			w.spotNotice(i, true)
+			// Half the time the user, who sees nothing of it, restarts the
+			// Workstation and leaves its spec alone for a while: the release
+			// or the reclaim may then meet a stop under way, with a wish to
+			// run again, and I6 holds until the spec changes.
+			if name := workstationName(i); w.Rng.IntN(2) == 0 && w.SetState(name, v1alpha1.WorkstationStateStopped) {
+				w.later(1+w.Rng.IntN(8), func() {
+					w.SetState(name, v1alpha1.WorkstationStateRunning)
+					w.handsOff[name] = w.step + 80
+				})
+			}
 		}
 	case 9:
 		if len(live) > 0 {
