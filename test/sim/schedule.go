@@ -57,6 +57,13 @@ func (w *World) setup() {
 	if w.Rng.IntN(2) == 0 {
 		w.KeepVolumeForMinutes = 10 // the warm period
 	}
+	// Half the seeds stop with the operator's default --stop-timeout (5
+	// minutes): AWS's reclaim, two minutes after its notice, then often
+	// meets a stop under way. The others stop within those two minutes.
+	if w.Rng.IntN(2) == 0 {
+		w.timings.StopTimeout = 5 * time.Minute
+		w.boot()
+	}
 	// The default tolerance, one that reattaches only in the cheapest zone, and (twice as often) one that always reattaches.
 	w.ReattachTolerance = []*int32{nil, ptr.To[int32](0), ptr.To[int32](1000), ptr.To[int32](1000)}[w.Rng.IntN(4)]
 	// A third of the seeds start with the instance of an earlier Workstation

@@ -96,6 +96,8 @@ type World struct {
 	// store reads and patches status without the fake client's JSON round trips.
 	store *store
 	ws    *workstation.Reconciler
+	// timings are the operator's (Timings, unless a seed picks others).
+	timings workstation.Timings
 	xd    *xdrive.Reconciler
 	gc    *gc.Collector
 	cache *instances.Cache
@@ -237,6 +239,7 @@ func New(seed uint64) *World {
 		notices:        map[string]spotNotice{},
 		hidden:         map[string]bool{},
 		handsOff:       map[string]int{},
+		timings:        Timings,
 	}
 	// Half the seeds launch an image whose root volume outlives its instance.
 	w.EC2 = fakeec2.New(fakeec2.Options{Cluster: Cluster, Now: w.Clock.Now, KeepRootVolumes: seed%2 == 0})
@@ -318,7 +321,7 @@ func (w *World) boot() {
 	w.xd = &xdrive.Reconciler{Client: w.operatorClient, Volumes: svc, Snapshots: svc, Instances: w.cache, Clock: w.Clock}
 	w.ws = &workstation.Reconciler{
 		Client: w.operatorClient, APIReader: w.Client, Catalog: instances.NewCatalog(w.EC2, w.EC2, time.Hour),
-		Launcher: launcher, Instances: w.cache, Volumes: svc, Clock: w.Clock, Timings: Timings,
+		Launcher: launcher, Instances: w.cache, Volumes: svc, Clock: w.Clock, Timings: w.timings,
 		Calls:    &agent.Calls{Agent: w.Agent, Clock: w.Clock, Spawn: func(run func()) { w.agentCalls = append(w.agentCalls, run) }},
 		UserData: func(workstation.UserDataInput) ([]byte, error) { return []byte("#!/bin/sh\n"), nil },
 		Images:   workstation.ImageDefaults{CPU: map[string]string{"x86_64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"}},
