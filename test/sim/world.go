@@ -546,17 +546,33 @@ func (w *World) Poll() {
 // Collect runs the garbage collector once.
 func (w *World) Collect() {
 	w.guard("gc", func() {
-		drives := map[string]string{}
+		drives, named := map[string]string{}, map[string]string{}
 		for _, xd := range w.Drives() {
 			drives[string(xd.UID)] = xd.Name
 		}
+		for _, ws := range w.Workstations() {
+			named[ws.Status.InstanceID] = ws.Name
+			if td := ws.Status.Teardown; td != nil {
+				named[td.InstanceID] = ws.Name
+			}
+		}
+		delete(named, "")
 		live, snaps := w.liveVolumes(), map[string]bool{}
 		for _, sn := range w.EC2.Snapshots() {
 			snaps[sn.ID] = true
 		}
+		running := map[string]bool{}
+		for _, i := range w.liveInstances() {
+			running[i.ID] = true
+		}
 		rep, err := w.gc.Collect(context.Background())
 		w.logf("gc %+v %v", rep, errText(err))
 		w.collectorOwnsOnlyOrphans(drives, live, snaps)
+		for _, i := range w.EC2.Instances() {
+			if name, ok := named[i.ID]; ok && running[i.ID] && i.State != fakeec2.StatePending && i.State != fakeec2.StateRunning {
+				w.broken = append(w.broken, fmt.Sprintf("ownership: the collector ended instance %s, which Workstation %s names (its instances are its own)", i.ID, name))
+			}
+		}
 	})
 }
 
