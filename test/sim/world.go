@@ -98,9 +98,9 @@ type World struct {
 	ws    *workstation.Reconciler
 	// timings are the operator's (Timings, unless a seed picks others).
 	timings workstation.Timings
-	xd    *xdrive.Reconciler
-	gc    *gc.Collector
-	cache *instances.Cache
+	xd      *xdrive.Reconciler
+	gc      *gc.Collector
+	cache   *instances.Cache
 	// history keeps recent versions of each object, for stale reads.
 	history map[string][]client.Object
 	// deletedDrives are drives deleted with deletionPolicy Delete: their data may go.
