@@ -51,12 +51,20 @@ func TestReattachRecordedBeforeAttach(t *testing.T) {
 
 // #24.2: an AttachVolume that took effect but whose answer was VolumeInUse
 // is a reattach that worked: the Workstation keeps its instance.
-func TestReattachVolumeInUseAfterEffect(t *testing.T) {
+func TestReattachVolumeInUseAfterEffect(t *testing.T) { attachAnsweredAfterEffect(t, "VolumeInUse") }
+
+// The same with IncorrectState, EC2's other answer for a volume no longer
+// available: the record of a failure would name an attach that worked.
+func TestReattachIncorrectStateAfterEffect(t *testing.T) {
+	attachAnsweredAfterEffect(t, "IncorrectState")
+}
+
+func attachAnsweredAfterEffect(t *testing.T, code string) {
 	s := newScenario(t)
 	s.ReattachTolerance = ptr.To[int32](1000)
 	id := s.running()
 	vol := s.Drive("home").Status.VolumeID
-	s.EC2.InjectError("AttachVolume", "VolumeInUse", true, 1)
+	s.EC2.InjectError("AttachVolume", code, true, 1)
 	s.Notice("dev", v1alpha1.NoticeSpotInterruption, id, s.Clock.Now())
 	s.until("dev relaunched on the same volume", func() bool { return s.runningOn(id, vol) })
 	if f := s.Drive("home").Status.FailedReattach; f != nil {
@@ -332,6 +340,15 @@ func TestStopPolicyHoldsWhenInterruptionMeetsStop(t *testing.T) {
 			s.spotNotice(i, true)
 			s.Advance(2 * time.Minute)
 		}, func(s *scenario) bool { return len(s.notices) == 0 }},
+		{"reclaim at the stop's deadline", func(s *scenario, i fakeec2.InstanceView) {
+			s.Agent.FailRate = 1
+			s.spotNotice(i, true)
+			s.Advance(2 * time.Minute)    // AWS reclaims it as the stop's deadline passes
+			s.ReconcileWorkstation("dev") // before a poll: the operator terminates it at the deadline
+		}, func(s *scenario) bool {
+			ws := s.Workstation("dev")
+			return len(s.notices) == 0 && ws.Status.Phase == v1alpha1.WorkstationPhaseTerminating && ws.Status.Teardown.TerminateTime != nil
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, id := runningStopPolicy(t)

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
@@ -42,6 +44,9 @@ func (w *World) CheckSafety() error {
 	}
 	if len(w.leaseBroken) > 0 {
 		return errors.New(w.leaseBroken[0])
+	}
+	if len(w.broken) > 0 {
+		return errors.New(w.broken[0])
 	}
 	if len(w.illegalPhases) > 0 {
 		return fmt.Errorf("phase change not in internal/controller/phases: %s", w.illegalPhases[0])
@@ -331,4 +336,74 @@ func notBehind(vols []fakeec2.VolumeView, snaps []fakeec2.SnapshotView) error {
 		}
 	}
 	return nil
+}
+
+// liveVolumes are the drive volumes not deleted, by ID.
+func (w *World) liveVolumes() map[string]fakeec2.VolumeView {
+	out := map[string]fakeec2.VolumeView{}
+	for _, v := range w.EC2.Volumes() {
+		if !v.Deleted && isDriveVolume(v) {
+			out[v.ID] = v
+		}
+	}
+	return out
+}
+
+// collectorOwnsOnlyOrphans is the ownership table's row of the collector:
+// it snapshots and deletes only the volumes of drives that no longer exist
+// (drives, by UID, as they were when it ran); a drive archives its own.
+func (w *World) collectorOwnsOnlyOrphans(drives map[string]string, live map[string]fakeec2.VolumeView, snaps map[string]bool) {
+	for _, v := range w.EC2.Volumes() {
+		if name, ok := drives[v.Tags[cloud.TagDriveUID]]; ok && v.Deleted && live[v.ID].ID != "" {
+			w.broken = append(w.broken, fmt.Sprintf("ownership: the collector deleted volume %s of XDrive %s, which exists (a drive archives its own volumes)", v.ID, name))
+		}
+	}
+	for _, sn := range w.EC2.Snapshots() {
+		if name, ok := drives[sn.Tags[cloud.TagDriveUID]]; ok && !snaps[sn.ID] {
+			w.broken = append(w.broken, fmt.Sprintf("ownership: the collector snapshotted volume %s of XDrive %s, which exists (a drive archives its own volumes)", sn.VolumeID, name))
+		}
+	}
+}
+
+// noDeleteUnderLaunch: a drive never deletes a volume that its holder's
+// recorded launch asks to reattach (docs/design.md, "Reattach"), as the
+// drive read the holder and itself in that reconcile (reads may lag).
+func (w *World) noDeleteUnderLaunch(name string, live map[string]fakeec2.VolumeView) {
+	xd, _ := w.seen[key(&v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Name: name}})].(*v1alpha1.XDrive)
+	if xd == nil || xd.Status.Holder == nil || !xd.DeletionTimestamp.IsZero() {
+		return
+	}
+	h := xd.Status.Holder
+	ws, _ := w.seen[key(&v1alpha1.Workstation{ObjectMeta: metav1.ObjectMeta{Name: h.Name}})].(*v1alpha1.Workstation)
+	if ws == nil || string(ws.UID) != h.UID {
+		return
+	}
+	hs := ws.Status
+	if hs.Launch == nil || hs.InstanceID != "" || hs.ReattachVolumeID == "" || live[hs.ReattachVolumeID].ID == "" {
+		return
+	}
+	for _, v := range w.EC2.Volumes() {
+		if v.ID == hs.ReattachVolumeID && v.Deleted {
+			w.broken = append(w.broken, fmt.Sprintf("reattach: XDrive %s deleted volume %s, which the launch its holder %s recorded asks to reattach", name, v.ID, h.Name))
+		}
+	}
+}
+
+// failureTrue checks a drive's status against EC2 at each write: a reattach
+// is never recorded as failed while EC2 says the volume is attached to that instance.
+func (w *World) failureTrue(before *v1alpha1.XDrive, obj client.Object) {
+	after, ok := obj.(*v1alpha1.XDrive)
+	if !ok || after.Status.FailedReattach == nil {
+		return
+	}
+	f := after.Status.FailedReattach
+	if before != nil && before.Status.FailedReattach != nil && *before.Status.FailedReattach == *f {
+		return
+	}
+	for _, v := range w.EC2.Volumes() {
+		if v.ID == f.VolumeID && !v.Deleted && v.Attachment != nil && v.Attachment.InstanceID == f.InstanceID {
+			w.broken = append(w.broken, fmt.Sprintf("reattach: XDrive %s recorded its reattach of %s to %s as failed (%s), and EC2 says it is attached there",
+				after.Name, v.ID, f.InstanceID, f.Reason))
+		}
+	}
 }

@@ -57,6 +57,13 @@ func (w *World) setup() {
 	if w.Rng.IntN(2) == 0 {
 		w.KeepVolumeForMinutes = 10 // the warm period
 	}
+	// Half the seeds stop with the operator's default --stop-timeout (5
+	// minutes): AWS's reclaim, two minutes after its notice, then often
+	// meets a stop under way. The others stop within those two minutes.
+	if w.Rng.IntN(2) == 0 {
+		w.timings.StopTimeout = 5 * time.Minute
+		w.boot()
+	}
 	// The default tolerance, one that reattaches only in the cheapest zone, and (twice as often) one that always reattaches.
 	w.ReattachTolerance = []*int32{nil, ptr.To[int32](0), ptr.To[int32](1000), ptr.To[int32](1000)}[w.Rng.IntN(4)]
 	// A third of the seeds start with the instance of an earlier Workstation
@@ -156,8 +163,29 @@ func (w *World) fingerprint() string {
 	return b.String()
 }
 
+// later runs a user's action after some steps.
+func (w *World) later(steps int, action func()) {
+	w.deferred = append(w.deferred, deferred{step: w.step + steps, action: action})
+}
+
+// deferred is a user's action due at a step.
+type deferred struct {
+	step   int
+	action func()
+}
+
 // randomStep makes one move of the scheduler.
 func (w *World) randomStep() {
+	var due []deferred
+	w.deferred = slices.DeleteFunc(w.deferred, func(d deferred) bool {
+		if d.step <= w.step {
+			due = append(due, d)
+		}
+		return d.step <= w.step
+	})
+	for _, d := range due {
+		d.action()
+	}
 	r := w.Rng.IntN(1000)
 	switch {
 	case r < 300:
@@ -394,6 +422,16 @@ func (w *World) awsEvent() {
 				w.logf("aws: spot notice at IMDS of %s; its watcher does not act", i.ID)
 			}
 			w.spotNotice(i, true)
+			// Half the time the user, who sees nothing of it, restarts the
+			// Workstation and leaves its spec alone for a while: the release
+			// or the reclaim may then meet a stop under way, with a wish to
+			// run again, and I6 holds until the spec changes.
+			if name := workstationName(i); w.Rng.IntN(2) == 0 && w.SetState(name, v1alpha1.WorkstationStateStopped) {
+				w.later(1+w.Rng.IntN(8), func() {
+					w.SetState(name, v1alpha1.WorkstationStateRunning)
+					w.handsOff[name] = w.step + 80
+				})
+			}
 		}
 	case 9:
 		if len(live) > 0 {

@@ -134,7 +134,7 @@ func TestSoakSeeds(t *testing.T) {
 	for name, seeds := range map[string][]uint64{
 		// A stop under way, AWS reclaims the instance, no poll sees it
 		// shutting down: its state reason at termination still halts (I6).
-		"ReclaimSeenAtTermination": {251302760, 251299648, 251307456, 251309362, 251310921},
+		"ReclaimSeenWhileTerminating": {251302760, 251299648, 251307456, 251309362, 251310921},
 		// A later notice for another instance replaces the processed one of
 		// the torn-down instance: the teardown keeps its interruption (I6).
 		"InterruptionKeptWithTeardown": {251310020},

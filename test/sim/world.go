@@ -96,9 +96,11 @@ type World struct {
 	// store reads and patches status without the fake client's JSON round trips.
 	store *store
 	ws    *workstation.Reconciler
-	xd    *xdrive.Reconciler
-	gc    *gc.Collector
-	cache *instances.Cache
+	// timings are the operator's (Timings, unless a seed picks others).
+	timings workstation.Timings
+	xd      *xdrive.Reconciler
+	gc      *gc.Collector
+	cache   *instances.Cache
 	// history keeps recent versions of each object, for stale reads.
 	history map[string][]client.Object
 	// deletedDrives are drives deleted with deletionPolicy Delete: their data may go.
@@ -132,6 +134,15 @@ type World struct {
 	// notices are the spot notices AWS has given, by instance: it reclaims
 	// each instance two minutes after its notice.
 	notices map[string]spotNotice
+	// seen are the objects the running reconcile read, as it read them (by key).
+	seen map[string]client.Object
+	// handsOff are the Workstations whose spec the user leaves alone until a step, by name.
+	handsOff map[string]int
+	// deferred are user actions due at a later step.
+	deferred []deferred
+	// broken are invariants broken inside a reconcile (ownership, status
+	// against EC2): each fails the seed at the next check.
+	broken []string
 }
 
 // spotNotice is a notice AWS gave an instance. One the operator could see
@@ -227,6 +238,8 @@ func New(seed uint64) *World {
 		halted:         map[string]halt{},
 		notices:        map[string]spotNotice{},
 		hidden:         map[string]bool{},
+		handsOff:       map[string]int{},
+		timings:        Timings,
 	}
 	// Half the seeds launch an image whose root volume outlives its instance.
 	w.EC2 = fakeec2.New(fakeec2.Options{Cluster: Cluster, Now: w.Clock.Now, KeepRootVolumes: seed%2 == 0})
@@ -308,7 +321,7 @@ func (w *World) boot() {
 	w.xd = &xdrive.Reconciler{Client: w.operatorClient, Volumes: svc, Snapshots: svc, Instances: w.cache, Clock: w.Clock}
 	w.ws = &workstation.Reconciler{
 		Client: w.operatorClient, APIReader: w.Client, Catalog: instances.NewCatalog(w.EC2, w.EC2, time.Hour),
-		Launcher: launcher, Instances: w.cache, Volumes: svc, Clock: w.Clock, Timings: Timings,
+		Launcher: launcher, Instances: w.cache, Volumes: svc, Clock: w.Clock, Timings: w.timings,
 		Calls:    &agent.Calls{Agent: w.Agent, Clock: w.Clock, Spawn: func(run func()) { w.agentCalls = append(w.agentCalls, run) }},
 		UserData: func(workstation.UserDataInput) ([]byte, error) { return []byte("#!/bin/sh\n"), nil },
 		Images:   workstation.ImageDefaults{CPU: map[string]string{"x86_64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"}},
@@ -345,6 +358,11 @@ func (w *World) laggingGet(ctx context.Context, c client.WithWatch, k client.Obj
 	if err := w.store.storeGet(ctx, c, k, obj, opts...); err != nil {
 		return err
 	}
+	defer func() {
+		if w.seen != nil {
+			w.seen[key(obj)] = obj.DeepCopyObject().(client.Object)
+		}
+	}()
 	past := w.history[key(obj)]
 	if len(past) > 0 && w.StaleOldest {
 		return c.Scheme().Convert(past[0].DeepCopyObject(), obj, nil)
@@ -373,6 +391,7 @@ func (w *World) conflictingStatusPatch(ctx context.Context, c client.Client, sub
 		if ok, err := w.store.patchStatus(obj, patch, opts); ok {
 			if err == nil {
 				w.leaseKept(before, obj)
+				w.failureTrue(before, obj)
 			}
 			return err
 		}
@@ -380,6 +399,7 @@ func (w *World) conflictingStatusPatch(ctx context.Context, c client.Client, sub
 	err := c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 	if err == nil {
 		w.leaseKept(before, obj)
+		w.failureTrue(before, obj)
 	}
 	return err
 }
@@ -485,9 +505,12 @@ func (w *World) ReconcileWorkstation(name string) {
 func (w *World) ReconcileDrive(name string) {
 	w.guard("reconcile xd/"+name, func() {
 		w.reconciling = "xd/" + name
-		defer func() { w.reconciling = "" }()
+		w.seen = map[string]client.Object{}
+		live := w.liveVolumes()
+		defer func() { w.reconciling, w.seen = "", nil }()
 		_, err := w.xd.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
 		w.logf("reconcile xd/%s -> %s %v", name, w.phaseOfXD(name), errText(err))
+		w.noDeleteUnderLaunch(name, live)
 	})
 }
 
@@ -523,8 +546,33 @@ func (w *World) Poll() {
 // Collect runs the garbage collector once.
 func (w *World) Collect() {
 	w.guard("gc", func() {
+		drives, named := map[string]string{}, map[string]string{}
+		for _, xd := range w.Drives() {
+			drives[string(xd.UID)] = xd.Name
+		}
+		for _, ws := range w.Workstations() {
+			named[ws.Status.InstanceID] = ws.Name
+			if td := ws.Status.Teardown; td != nil {
+				named[td.InstanceID] = ws.Name
+			}
+		}
+		delete(named, "")
+		live, snaps := w.liveVolumes(), map[string]bool{}
+		for _, sn := range w.EC2.Snapshots() {
+			snaps[sn.ID] = true
+		}
+		running := map[string]bool{}
+		for _, i := range w.liveInstances() {
+			running[i.ID] = true
+		}
 		rep, err := w.gc.Collect(context.Background())
 		w.logf("gc %+v %v", rep, errText(err))
+		w.collectorOwnsOnlyOrphans(drives, live, snaps)
+		for _, i := range w.EC2.Instances() {
+			if name, ok := named[i.ID]; ok && running[i.ID] && i.State != fakeec2.StatePending && i.State != fakeec2.StateRunning {
+				w.broken = append(w.broken, fmt.Sprintf("ownership: the collector ended instance %s, which Workstation %s names (its instances are its own)", i.ID, name))
+			}
+		}
 	})
 }
 
@@ -677,7 +725,7 @@ func (w *World) uid() types.UID {
 // UpdateWorkstation edits a Workstation's spec as a user would.
 func (w *World) UpdateWorkstation(name string, what string, change func(*v1alpha1.Workstation)) bool {
 	ws := w.Workstation(name)
-	if ws == nil || !ws.DeletionTimestamp.IsZero() {
+	if ws == nil || !ws.DeletionTimestamp.IsZero() || w.step < w.handsOff[name] {
 		return false
 	}
 	change(ws)

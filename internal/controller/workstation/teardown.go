@@ -120,6 +120,10 @@ func (s *scope) terminating(ctx context.Context) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if found && inst.Gone() && inst.StateReason == instances.ReasonSpotTermination {
+		// AWS reclaimed it before the teardown's own terminate took effect.
+		s.interruptedDuring(td, v1alpha1.NoticeSpotInterruption)
+	}
 	if found && inst.State == instances.StateTerminated {
 		if inst.StateReason == instances.ReasonSpotTermination {
 			// AWS reclaimed it before our own Terminate: seen only now if no poll caught it shutting down.

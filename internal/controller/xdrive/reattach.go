@@ -90,11 +90,12 @@ func (s *scope) attachReattached(ctx context.Context, inst instances.Instance, k
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, false, nil
 	}
 	err = s.attachVolume(ctx, vol, st.AttachedTo, bootstrap.DriveDevice)
-	switch {
+	switch code := cloud.ErrorCode(err); {
 	case err == nil:
 		return ctrl.Result{}, true, nil
-	case cloud.ErrorCode(err) == "VolumeInUse":
-		// Perhaps an earlier try took effect and its answer was lost: look again.
+	case code == "VolumeInUse" || code == "IncorrectState":
+		// The volume is not available: perhaps an earlier try took effect
+		// and its answer was lost. Look again before calling it a failure.
 		return ctrl.Result{RequeueAfter: time.Second}, false, nil
 	}
 	switch cloud.Classify(err) {
