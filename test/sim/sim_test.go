@@ -140,7 +140,7 @@ func TestSoakSeeds(t *testing.T) {
 		"InterruptionKeptWithTeardown": {251310020},
 		// A notice for an earlier object's instance must not overwrite the
 		// current instance's before the Workstation reads it (I6).
-		"NoticeOfOtherInstanceKeepsCurrent": {251298337},
+		"NoticeOfOtherInstanceKeepsCurrent": {251298337, 101699},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, seed := range seeds {
