@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -340,6 +341,19 @@ func TestStopPolicyHoldsWhenInterruptionMeetsStop(t *testing.T) {
 			s.spotNotice(i, true)
 			s.Advance(2 * time.Minute)
 		}, func(s *scenario) bool { return len(s.notices) == 0 }},
+		{"a later notice of an earlier instance", func(s *scenario, i fakeec2.InstanceView) {
+			s.Agent.FailRate = 1 // the flush waits while the notices come
+			s.Notice("dev", v1alpha1.NoticeSpotInterruption, i.ID, s.Clock.Now())
+			s.ReconcileWorkstation("dev")
+			// A late notice of an instance the Workstation ran before takes
+			// the kind's place in status.notices: the teardown keeps its own.
+			s.Notice("dev", v1alpha1.NoticeSpotInterruption, "i-0123456789abcdef0", s.Clock.Now().Add(time.Second))
+			s.ReconcileWorkstation("dev")
+		}, func(s *scenario) bool {
+			st := s.Workstation("dev").Status
+			return st.Teardown != nil && st.Teardown.InterruptedBy == v1alpha1.NoticeSpotInterruption &&
+				!slices.ContainsFunc(st.Notices, func(n v1alpha1.ProcessedNotice) bool { return n.InstanceID == st.Teardown.InstanceID })
+		}},
 		{"reclaim at the stop's deadline", func(s *scenario, i fakeec2.InstanceView) {
 			s.Agent.FailRate = 1
 			s.spotNotice(i, true)
