@@ -58,7 +58,7 @@ func TestKubectlLifecycle(t *testing.T) {
 	}
 	k := env.Kubectl(t, ns)
 	xdColumns := []string{"NAME", "PHASE", "SIZE", "WORKSTATION", "READY", "ZONE", "VOLUME", "INITIALIZED", "SNAPSHOT", "AGE"}                      // -o wide
-	wsColumns := []string{"NAME", "PHASE", "$/H", "IDLE", "READY", "STATUS", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"} // -o wide
+	wsColumns := []string{"NAME", "PHASE", "$/H", "IDLE", "READY", "STATUS", "SPENT", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"} // -o wide
 
 	// wait polls until the drive and the Workstation are in the given phases.
 	wait := func(what string, dp v1alpha1.XDrivePhase, wp v1alpha1.WorkstationPhase, wsReady bool) (*v1alpha1.XDrive, *v1alpha1.Workstation) {
@@ -94,13 +94,13 @@ func TestKubectlLifecycle(t *testing.T) {
 		t.Fatalf("kubectl get xdrives,workstations printed %d tables, want 2", len(tables))
 	}
 	testenv.ExpectRow(t, tables[0], xdColumns, []string{"xdrive.xdrive.io/home", "Attached", "20", "dev", "True", "us-east-1a", xd.Status.VolumeID, "", ""})
-	testenv.ExpectRow(t, tables[1], wsColumns, []string{"workstation.xdrive.io/dev", "Running", ws.Status.PricePerHour, "", "True", "Ready", harness.DefaultClass, "home", "t3.large", "Spot", "us-east-1a", ws.Status.PublicIP, "ssh://root@" + ws.Status.PublicIP + ":22"})
+	testenv.ExpectRow(t, tables[1], wsColumns, []string{"workstation.xdrive.io/dev", "Running", ws.Status.PricePerHour, "", "True", "Ready", spent(ws), harness.DefaultClass, "home", "t3.large", "Spot", "us-east-1a", ws.Status.PublicIP, "ssh://root@" + ws.Status.PublicIP + ":22"})
 
 	if err := st.UpdateWorkstation(ctx, "dev", func(w *v1alpha1.Workstation) { w.Spec.State = v1alpha1.WorkstationStateStopped }); err != nil {
 		t.Fatal(err)
 	}
 	// Once the Workstation is Stopped it has given the drive's lease back.
-	xd, _ = wait("stopped", v1alpha1.XDrivePhaseArchived, v1alpha1.WorkstationPhaseStopped, false)
+	xd, ws = wait("stopped", v1alpha1.XDrivePhaseArchived, v1alpha1.WorkstationPhaseStopped, false)
 	if xd.Status.LatestSnapshotID == "" || xd.Status.Holder != nil {
 		t.Fatalf("archived drive: snapshot %q, holder %+v", xd.Status.LatestSnapshotID, xd.Status.Holder)
 	}
@@ -110,5 +110,13 @@ func TestKubectlLifecycle(t *testing.T) {
 		t.Fatalf("kubectl get xdrives,workstations printed %d tables, want 2", len(tables))
 	}
 	testenv.ExpectRow(t, tables[0], xdColumns, []string{"xdrive.xdrive.io/home", "Archived", "20", "", "True", "", "", "", xd.Status.LatestSnapshotID})
-	testenv.ExpectRow(t, tables[1], wsColumns, []string{"workstation.xdrive.io/dev", "Stopped", "", "", "False", "Stopped", harness.DefaultClass, "home", "", "", "", "", ""})
+	testenv.ExpectRow(t, tables[1], wsColumns, []string{"workstation.xdrive.io/dev", "Stopped", "", "", "False", "Stopped", spent(ws), harness.DefaultClass, "home", "", "", "", "", ""})
+}
+
+// spent is the SPENT column: the instance cost counted so far (status.cost.instanceUSD).
+func spent(ws *v1alpha1.Workstation) string {
+	if ws.Status.Cost == nil {
+		return ""
+	}
+	return ws.Status.Cost.InstanceUSD
 }

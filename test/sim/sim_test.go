@@ -141,6 +141,9 @@ func TestSoakSeeds(t *testing.T) {
 		// A notice for an earlier object's instance must not overwrite the
 		// current instance's before the Workstation reads it (I6).
 		"NoticeOfOtherInstanceKeepsCurrent": {251298337, 101699},
+		// A Pending Workstation that now names another drive gives back the
+		// lease of the one it named before, as a running one does.
+		"PendingGivesBackEarlierDrive": {300007260, 300012562},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, seed := range seeds {

@@ -36,6 +36,10 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	s.setPhase(v1alpha1.WorkstationPhasePending)
+	if err := s.releaseOthers(ctx); err != nil {
+		// A drive named before a driveRef change is given back once at rest, as a running Workstation does.
+		return ctrl.Result{}, err
+	}
 	if s.class == nil {
 		// The class went away while an instance ran: nothing launches without one.
 		s.waitFor(v1alpha1.ReasonClassNotFound, "No WorkstationClass admits this Workstation; it launches once one does")

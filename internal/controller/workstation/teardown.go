@@ -125,10 +125,6 @@ func (s *scope) terminating(ctx context.Context) (ctrl.Result, error) {
 		s.interruptedDuring(td, v1alpha1.NoticeSpotInterruption)
 	}
 	if found && inst.State == instances.StateTerminated {
-		if inst.StateReason == instances.ReasonSpotTermination {
-			// AWS reclaimed it before our own Terminate: seen only now if no poll caught it shutting down.
-			s.interruptedDuring(td, v1alpha1.NoticeSpotInterruption)
-		}
 		s.closeCost(td)
 		return s.closeTeardown(ctx)
 	}
