@@ -419,6 +419,7 @@ type LaunchAttempt struct {
 
 	// placement says why this offering was chosen (internal/placement).
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=1024
 	Placement string `json:"placement,omitempty"`
 

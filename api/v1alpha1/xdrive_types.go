@@ -418,7 +418,7 @@ type XDriveStatus struct {
 	// +kubebuilder:validation:MaxItems=100
 	Snapshots []DriveSnapshot `json:"snapshots,omitempty"`
 
-	// rollback, while in effect, makes the next restore an older snapshot.
+	// rollback makes the next restore an older snapshot, while it is in effect.
 	// +optional
 	Rollback *DriveRollback `json:"rollback,omitempty"`
 

@@ -57,7 +57,7 @@ func TestKubectlLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := env.Kubectl(t, ns)
-	xdColumns := []string{"NAME", "PHASE", "SIZE", "WORKSTATION", "READY", "ZONE", "VOLUME", "INITIALIZED", "SNAPSHOT", "AGE"}                      // -o wide
+	xdColumns := []string{"NAME", "PHASE", "SIZE", "WORKSTATION", "READY", "ZONE", "VOLUME", "INITIALIZED", "SNAPSHOT", "AGE"}                               // -o wide
 	wsColumns := []string{"NAME", "PHASE", "$/H", "IDLE", "READY", "STATUS", "SPENT", "CLASS", "DRIVE", "TYPE", "CAPACITY", "ZONE", "IP", "ENDPOINT", "AGE"} // -o wide
 
 	// wait polls until the drive and the Workstation are in the given phases.
