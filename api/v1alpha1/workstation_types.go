@@ -373,6 +373,19 @@ type DriveRelease struct {
 	Time metav1.Time `json:"time,omitempty"`
 }
 
+// UnconfirmedLaunch is a dropped launch whose instance may exist.
+type UnconfirmedLaunch struct {
+	// attempt is the dropped launch's number.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Attempt int32 `json:"attempt,omitempty"`
+
+	// since is when the launch was dropped; its instance is looked for until
+	// the collector's grace after it.
+	// +required
+	Since metav1.Time `json:"since,omitempty"`
+}
+
 // LaunchAttempt is a launch recorded before RunInstances is called, so that a
 // retry after a crash or a lost status write reuses its client token.
 type LaunchAttempt struct {
@@ -439,7 +452,9 @@ const (
 	TeardownRebalance   TeardownReason = "Rebalance"
 	// TeardownVanished: the instance was terminated from outside.
 	TeardownVanished TeardownReason = "Vanished"
-	// TeardownInstanceReleased: the instance's own watcher flushed the drive on a notice.
+	// TeardownInstanceReleased: a status check found the drive released: by the
+	// instance's own watcher on a spot notice (then interruptedBy is set), or
+	// by a release of the operator's whose record was lost.
 	TeardownInstanceReleased TeardownReason = "InstanceReleased"
 	// TeardownStray: an instance of this Workstation that no launch recorded.
 	TeardownStray TeardownReason = "Stray"
@@ -639,6 +654,12 @@ type WorkstationStatus struct {
 	// launch is the launch in progress, recorded before RunInstances is called.
 	// +optional
 	Launch *LaunchAttempt `json:"launch,omitempty"`
+
+	// unconfirmedLaunch is a launch dropped after its RunInstances may have
+	// taken effect with the answer lost: nothing launches again until its
+	// instance is found by its tags (and adopted) or the lookup's time is up.
+	// +optional
+	UnconfirmedLaunch *UnconfirmedLaunch `json:"unconfirmedLaunch,omitempty"`
 
 	// failedRestoreSnapshotID is a restore snapshot that EC2 no longer knows; the drive picks another.
 	// +optional

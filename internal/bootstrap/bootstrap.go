@@ -96,8 +96,9 @@ type Status struct {
 	ReleasedAt string `json:"releasedAt"`
 	// Rebalance is true once IMDS has shown a rebalance recommendation.
 	Rebalance bool `json:"rebalance"`
-	// SpotNotice, reported by `xdrive-ctl release`, is true when the
-	// instance's watcher saw a spot interruption notice on IMDS.
+	// SpotNotice is true when the instance's watcher saw a spot
+	// interruption notice on IMDS: a release then is the watcher's, or
+	// came after the notice.
 	SpotNotice bool `json:"spotNotice"`
 	// Message is the last error or warning, or empty.
 	Message string `json:"message"`

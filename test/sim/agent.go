@@ -47,7 +47,7 @@ func (a *Agent) Status(_ context.Context, t agent.Target) (agent.Status, error) 
 	if !ok || a.w.Rng.Float64() < a.FailRate {
 		return agent.Status{}, errUnreachable
 	}
-	st := agent.Status{Phase: bootstrap.PhaseReady, Containers: map[string]string{}, Released: a.self[i.ID], SpotNotice: a.self[i.ID]}
+	st := agent.Status{Phase: bootstrap.PhaseReady, Containers: map[string]string{}, Released: a.released[i.ID], SpotNotice: a.self[i.ID]}
 	if st.SpotNotice {
 		a.w.noticeSeen(i.ID)
 	}

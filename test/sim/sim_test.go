@@ -144,6 +144,15 @@ func TestSoakSeeds(t *testing.T) {
 		// A Pending Workstation that now names another drive gives back the
 		// lease of the one it named before, as a running one does.
 		"PendingGivesBackEarlierDrive": {300007260, 300012562},
+		// A launch dropped (class deleted, drive not ready) after its
+		// RunInstances took effect with the answer lost, its instance missing
+		// from the listings: its instance is found before the next launch, and
+		// its spot notice halts it (I6).
+		"UnconfirmedLaunchFound": {300000742, 400012329},
+		// The operator's release whose teardown record was lost, then the user
+		// wants Running again: the status check's "released" ends the instance,
+		// and the Workstation relaunches instead of staying Running unmounted.
+		"LostReleaseEndsInstance": {400005351},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, seed := range seeds {

@@ -71,8 +71,9 @@ cmd_status() {
 		printf '%s%s:%s' "$sep" "$(json_str "$name")" "$(json_str "$state")"
 		sep=,
 	done < <(spec_containers)
-	printf '},"released":%s,"releasedAt":%s,"rebalance":%s,"message":%s,"preserveError":%s,"storeError":%s' \
+	printf '},"released":%s,"releasedAt":%s,"spotNotice":%s,"rebalance":%s,"message":%s,"preserveError":%s,"storeError":%s' \
 		"$(json_bool has_state released)" "$(json_str "$(read_state released)")" \
+		"$(json_bool test -e "$STATE_DIR/spot-instance-action")" \
 		"$(json_bool test -e "$STATE_DIR/rebalance")" "$(json_str "$(read_state message)")" \
 		"$(json_str "$(read_state preserve-error)")" "$(json_str "$(read_state store-error)")"
 	print_prewarm

@@ -73,7 +73,7 @@ func (s *scope) admit(ctx context.Context) (blocked bool, err error) {
 		}
 		s.event(true, ref.reason, "Launch", "Launch %d cancelled before RunInstances: %s", s.st.Launch.Attempt, ref.message)
 	}
-	s.dropLaunch()
+	s.dropUnconfirmedLaunch()
 	s.setPhase(v1alpha1.WorkstationPhasePending)
 	s.waitFor(ref.reason, "%s", ref.message)
 	return true, nil

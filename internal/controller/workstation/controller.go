@@ -74,6 +74,9 @@ type Timings struct {
 	// StatusTimeout bounds one status check over SSH; 0 means 10 s. Longer
 	// only for instances far slower than EC2's (make demo-real's emulated VMs).
 	StatusTimeout time.Duration
+	// LaunchLookup is how long a dropped launch's instance is looked for
+	// before the next launch (the collector's grace); 0 means 10 minutes.
+	LaunchLookup time.Duration
 }
 
 // Instances is what the Workstation controller asks of EC2 about instances.
@@ -267,6 +270,9 @@ func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
 	s.expireAvoided()
 	s.takeNotices()
 	s.resume()
+	if res, done, err := s.confirmLaunch(ctx); done {
+		return res, err
+	}
 	if blocked, err := s.admit(ctx); err != nil || blocked {
 		return ctrl.Result{}, err
 	}

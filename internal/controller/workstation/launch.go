@@ -1,6 +1,7 @@
 package workstation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -317,6 +318,7 @@ func (s *scope) adoptStray(ctx context.Context) (bool, error) {
 	}
 	inst := owned[0]
 	s.recordInstance(inst)
+	s.st.UnconfirmedLaunch = nil
 	if s.st.Launch != nil {
 		s.st.SpotPrice, s.st.PricePerHour = s.st.Launch.SpotPrice, s.st.Launch.PricePerHour
 	}
@@ -324,6 +326,29 @@ func (s *scope) adoptStray(ctx context.Context) (bool, error) {
 	s.setPhase(v1alpha1.WorkstationPhaseRunning)
 	s.event(false, "Adopted", "Launch", "Found instance %s by its tags", inst.ID)
 	return true, nil
+}
+
+// confirmLaunch looks for the instance of a dropped launch (dropUnconfirmedLaunch)
+// before a Workstation without an instance does anything else: found, it is
+// adopted; while the lookup's time lasts, nothing launches, the lease is kept
+// and the finalizer stays. done says the reconcile ends here.
+func (s *scope) confirmLaunch(ctx context.Context) (res ctrl.Result, done bool, err error) {
+	u := s.st.UnconfirmedLaunch
+	if u == nil || (s.st.Phase != v1alpha1.WorkstationPhasePending && s.st.Phase != v1alpha1.WorkstationPhaseStopped) {
+		return ctrl.Result{}, false, nil
+	}
+	if adopted, err := s.adoptStray(ctx); err != nil || adopted {
+		return ctrl.Result{RequeueAfter: time.Millisecond}, true, err
+	}
+	until := u.Since.Add(cmp.Or(s.r.Timings.LaunchLookup, 10*time.Minute))
+	if s.now.Before(until) {
+		s.waitFor(v1alpha1.ReasonConfirmingLaunch, "Launch %d was dropped after its RunInstances may have taken effect; looking for its instance until %s before launching again",
+			u.Attempt, until.UTC().Format(time.RFC3339))
+		return ctrl.Result{RequeueAfter: min(30*time.Second, until.Sub(s.now))}, true, nil
+	}
+	s.event(false, v1alpha1.ReasonConfirmingLaunch, "Launch", "No instance of launch %d found by %s: it never started", u.Attempt, until.UTC().Format(time.RFC3339))
+	s.st.UnconfirmedLaunch = nil
+	return ctrl.Result{}, false, nil
 }
 
 // launching issues RunInstances for the recorded launch, with its client token.
@@ -334,7 +359,7 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 	}
 	if !s.wants() {
 		s.event(false, v1alpha1.ReasonStopped, "Launch", "Launch %d cancelled before RunInstances", st.Launch.Attempt)
-		s.dropLaunch()
+		s.dropUnconfirmedLaunch()
 		return s.stopped(ctx)
 	}
 	xd, err := s.drive(ctx)
@@ -342,7 +367,7 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{}, err
 	}
 	if xd == nil || !handoff.HeldBy(xd, string(s.ws.UID)) || !s.driveReadyFor(xd) {
-		s.dropLaunch()
+		s.dropUnconfirmedLaunch()
 		return s.pending(ctx)
 	}
 	o, err := s.offering()

@@ -3,6 +3,7 @@ package workstation
 import (
 	"context"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -48,6 +49,16 @@ func (s *scope) prewarmDrive(xd *v1alpha1.XDrive) bool {
 func (s *scope) dropLaunch() {
 	s.st.Launch = nil
 	s.st.ReattachVolumeID = ""
+}
+
+// dropUnconfirmedLaunch drops a launch whose RunInstances may have taken
+// effect in an earlier reconcile, its answer lost and its instance not listed
+// yet: confirmLaunch looks for that instance before anything launches again.
+func (s *scope) dropUnconfirmedLaunch() {
+	if l := s.st.Launch; l != nil {
+		s.st.UnconfirmedLaunch = &v1alpha1.UnconfirmedLaunch{Attempt: l.Attempt, Since: metav1.NewTime(s.now)}
+	}
+	s.dropLaunch()
 }
 
 // reattachFailure is the drive's record that it could not attach its volume to the instance.

@@ -169,9 +169,13 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 	}
 	status := last.Status
 	if status.Released {
-		// The instance's own watcher flushed the drive on a notice the operator has not seen.
-		s.interrupt(v1alpha1.NoticeInstanceWatcher, s.now)
+		// The drive is flushed: by the instance's own watcher on a notice the
+		// operator has not seen, or by a release of the operator's whose record
+		// was lost (a lost status write, a restart).
 		s.startTeardown(v1alpha1.TeardownInstanceReleased)
+		if status.SpotNotice {
+			s.interruptedDuring(s.st.Teardown, v1alpha1.NoticeInstanceWatcher)
+		}
 		s.recordRelease(v1alpha1.ConsistencyFlushed)
 		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}

@@ -65,8 +65,11 @@ func (s *scope) releasing(ctx context.Context) (ctrl.Result, error) {
 	}
 	release, inFlight := s.r.Calls.Last(td.InstanceID, agent.CallRelease)
 	if status, _ := s.r.Calls.Last(td.InstanceID, agent.CallStatus); status.Done() && status.Err == nil && status.Status.Released {
-		s.interruptedDuring(td, v1alpha1.NoticeInstanceWatcher)
-		return s.flushed("The instance's watcher flushed the drive on " + td.InstanceID)
+		if status.Status.SpotNotice {
+			s.interruptedDuring(td, v1alpha1.NoticeInstanceWatcher)
+			return s.flushed("The instance's watcher flushed the drive on " + td.InstanceID)
+		}
+		return s.flushed("The drive on " + td.InstanceID + " is released")
 	}
 	if release.Done() && release.Err == nil {
 		if release.Status.SpotNotice {
@@ -166,10 +169,10 @@ func (s *scope) waitForSnapshotStart(ctx context.Context) (bool, error) {
 	return !handoff.SnapshotStarted(xd, st.Teardown.InstanceID), nil
 }
 
-// forcedByAWS reports whether a teardown was forced by AWS: a notice, or
-// the instance's own watcher, which releases the drive only on a spot notice.
+// forcedByAWS reports whether a teardown was forced by an AWS notice. A release
+// by the instance's own watcher is recorded as td.InterruptedBy.
 func forcedByAWS(r v1alpha1.TeardownReason) bool {
-	return r == v1alpha1.TeardownInterrupted || r == v1alpha1.TeardownRebalance || r == v1alpha1.TeardownInstanceReleased
+	return r == v1alpha1.TeardownInterrupted || r == v1alpha1.TeardownRebalance
 }
 
 // noticeFor reports whether a spot or scheduled-change notice named the
