@@ -178,7 +178,7 @@ func TestWatcherReleasesOnSpotNotice(t *testing.T) {
 	expectOrder(t, s.calls(), "docker stop -t 20 web", "systemctl stop docker.service docker.socket", "umount ROOT/v1")
 	expectNone(t, s.calls(), "docker commit") // no commit on the notice path
 	st := s.status()
-	if !st.Released || st.Mounted || !st.Rebalance {
+	if !st.Released || st.Mounted || !st.Rebalance || !st.SpotNotice {
 		t.Errorf("status = %+v; watcher log:\n%s", st, log)
 	}
 	if action := s.read(filepath.Join(s.root, "var/lib/xdrive/spot-instance-action")); !strings.Contains(action, `"terminate"`) {
