@@ -54,6 +54,10 @@ type Options struct {
 	// KeepRootVolumes makes every image's root volume outlive its instance
 	// (DeleteOnTermination false in the image's mapping), as some AMIs do.
 	KeepRootVolumes bool
+	// NewInstanceLag, if set, says how many listings leave out each new
+	// instance (EC2's listings lag behind a launch; a lookup by its ID finds
+	// it). It is called with the fake locked, so it must not call the fake.
+	NewInstanceLag func() int
 	// Limiter, if set, is waited on before each call, as the operator's
 	// request buckets wait before each call to EC2 (cloud.EC2RateLimiter).
 	Limiter interface {

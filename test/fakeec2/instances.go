@@ -103,7 +103,11 @@ func (f *Fake) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput,
 	reservation := f.newID("r")
 	var ids []string
 	for range plan.count {
-		ids = append(ids, f.launch(plan, in, reservation, token).id)
+		id := f.launch(plan, in, reservation, token).id
+		if f.opts.NewInstanceLag != nil {
+			f.hidden[id] = f.opts.NewInstanceLag()
+		}
+		ids = append(ids, id)
 	}
 	if token != "" {
 		f.tokens[token] = launchRecord{fingerprint: fingerprint, instanceIDs: ids}

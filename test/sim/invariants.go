@@ -143,8 +143,8 @@ func (w *World) haltHeld(insts []fakeec2.InstanceView) error {
 // ownInstances is I8: the instance a Workstation records is its own; and
 // every live instance of a Workstation is known to it: named by its status,
 // its teardown, or covered by its launch record (a launch whose answer was
-// lost). An instance EC2 once left out of its listings is exempt: a launch
-// dropped while its instance could not be listed leaves it to the collector.
+// lost), or by the record of a launch dropped while its instance could not
+// be listed (status.unconfirmedLaunch).
 func (w *World) ownInstances(insts []fakeec2.InstanceView) error {
 	owner := map[string]string{}
 	for _, i := range insts {
@@ -161,11 +161,11 @@ func (w *World) ownInstances(insts []fakeec2.InstanceView) error {
 	}
 	for _, i := range insts {
 		ws := byUID[i.Tags[cloud.TagOwnerUID]]
-		if ws == nil || w.hidden[i.ID] || i.Tags[cloud.TagCluster] != Cluster || (i.State != fakeec2.StatePending && i.State != fakeec2.StateRunning) {
+		if ws == nil || i.Tags[cloud.TagCluster] != Cluster || (i.State != fakeec2.StatePending && i.State != fakeec2.StateRunning) {
 			continue
 		}
 		st := ws.Status
-		if st.InstanceID == i.ID || st.Launch != nil || (st.Teardown != nil && st.Teardown.InstanceID == i.ID) {
+		if st.InstanceID == i.ID || st.Launch != nil || st.UnconfirmedLaunch != nil || (st.Teardown != nil && st.Teardown.InstanceID == i.ID) {
 			continue
 		}
 		return fmt.Errorf("I8: instance %s of Workstation %s is %s, and its status neither names it nor records a launch", i.ID, ws.Name, i.State)

@@ -35,7 +35,7 @@ func (f *Failure) Error() string {
 func Run(seed uint64, steps int) error {
 	w := New(seed)
 	w.ConflictRate, w.StaleRate, w.Agent.FailRate = 0.08, 0.15, 0.2
-	w.CrashInCallRate, w.LostAnswerRate = 0.03, 0.05
+	w.CrashInCallRate, w.LostAnswerRate, w.LaunchLagRate = 0.03, 0.05, 0.3
 	w.setup()
 	for w.step = 1; w.step <= steps; w.step++ {
 		w.randomStep()
@@ -107,7 +107,7 @@ func (w *World) seedPredecessor(name, drive string) {
 // past the garbage collector's grace, until two rounds change nothing.
 func (w *World) Settle() error {
 	w.ConflictRate, w.StaleRate, w.Agent.FailRate = 0, 0, 0
-	w.CrashInCallRate, w.LostAnswerRate = 0, 0
+	w.CrashInCallRate, w.LostAnswerRate, w.LaunchLagRate = 0, 0, 0
 	w.logf("SETTLE: no more events")
 	w.restoreClass()
 	const roundTime = 2 * time.Minute

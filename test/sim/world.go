@@ -88,6 +88,10 @@ type World struct {
 	// LostAnswerRate is the chance that a mutating EC2 call takes effect but
 	// its answer is lost, so the operator sees an error and retries.
 	LostAnswerRate float64
+	// LaunchLagRate is the chance that a new instance is missing from the
+	// next 1 to 3 listings, as EC2's listings lag behind a launch.
+	LaunchLagRate float64
+	lagRng        *rand.Rand
 	// Trace records every step, to replay a failing seed.
 	Trace []string
 
@@ -152,6 +156,14 @@ type spotNotice struct {
 	instance fakeec2.InstanceView
 	at       time.Time
 	imdsOnly bool
+}
+
+// newInstanceLag is how many listings leave out a new instance (fakeec2.Options.NewInstanceLag).
+func (w *World) newInstanceLag() int {
+	if w.lagRng.Float64() >= w.LaunchLagRate {
+		return 0
+	}
+	return 1 + w.lagRng.IntN(3)
 }
 
 // errDead is every call of a manager that has died.
@@ -230,6 +242,7 @@ func (w *World) guard(what string, run func()) {
 func New(seed uint64) *World {
 	w := &World{
 		Rng:            rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		lagRng:         rand.New(rand.NewPCG(seed^0x5851f42d4c957f2d, seed)), // its own stream: the seeds' events stay as they were
 		Clock:          clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
 		history:        map[string][]client.Object{},
 		deletedDrives:  map[string]bool{},
@@ -242,7 +255,7 @@ func New(seed uint64) *World {
 		timings:        Timings,
 	}
 	// Half the seeds launch an image whose root volume outlives its instance.
-	w.EC2 = fakeec2.New(fakeec2.Options{Cluster: Cluster, Now: w.Clock.Now, KeepRootVolumes: seed%2 == 0})
+	w.EC2 = fakeec2.New(fakeec2.Options{Cluster: Cluster, Now: w.Clock.Now, KeepRootVolumes: seed%2 == 0, NewInstanceLag: w.newInstanceLag})
 	w.EC2.SetFault(w.fault)
 	w.Agent = NewAgent(w)
 	scheme := testenv.NewScheme()

@@ -212,12 +212,13 @@ cmd_release() {
 	sync
 	unmount_drive || die "release: cannot unmount $MOUNT_DIR: still busy"
 	! drive_mounted_anywhere || die "release: the drive is still mounted elsewhere; not released"
-	mark released "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	# The "released" mark comes last: a status that reads it reads the rest too.
 	mark phase released
 	if [[ -n $warnings ]]; then
 		mark message "released with warnings:$warnings"
 		log "warning:$warnings"
 	fi
+	mark released "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	unmark releasing
 	log "drive released"
 }
