@@ -246,7 +246,9 @@ func TestKeptVolumeWaitsForPendingLaunch(t *testing.T) {
 }
 
 // #24.9: the class refuses a launch whose RunInstances took effect with its
-// answer lost: the instance is found and kept, not left to the collector.
+// answer lost, and EC2's listings do not show the new instance yet: the
+// launch is dropped but kept as unconfirmed, nothing else launches, and the
+// instance is found and kept once listed, not left to the collector.
 func TestClassRefusalAdoptsLaunchedInstance(t *testing.T) {
 	s := newScenario(t)
 	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
@@ -254,6 +256,11 @@ func TestClassRefusalAdoptsLaunchedInstance(t *testing.T) {
 	s.until("a launch recorded", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseLaunching })
 	s.EC2.InjectError("RunInstances", "InternalError", true, 1)
 	s.ReconcileWorkstation("dev")
+	live := s.liveInstances()
+	if len(live) != 1 {
+		t.Fatalf("live instances after the lost answer: %v", live)
+	}
+	s.EC2.HideInstance(live[0].ID, 2)
 	cls := &v1alpha1.WorkstationClass{}
 	if err := s.Client.Get(context.Background(), client.ObjectKey{Name: "default"}, cls); err != nil {
 		t.Fatal(err)
@@ -262,11 +269,14 @@ func TestClassRefusalAdoptsLaunchedInstance(t *testing.T) {
 	if err := s.Client.Update(context.Background(), cls); err != nil {
 		t.Fatal(err)
 	}
-	s.ReconcileWorkstation("dev")
+	s.ReconcileWorkstation("dev") // refused; the instance is not listed
+	if st := s.Workstation("dev").Status; st.Launch != nil || st.UnconfirmedLaunch == nil || st.InstanceID != "" {
+		t.Fatalf("after the refusal: launch %+v, unconfirmed %+v, instance %q; want the launch dropped as unconfirmed", st.Launch, st.UnconfirmedLaunch, st.InstanceID)
+	}
 	s.check()
-	live := s.liveInstances()
-	if len(live) != 1 || s.Workstation("dev").Status.InstanceID != live[0].ID {
-		t.Fatalf("the refused launch's instance %v is not the Workstation's (%q)", live, s.Workstation("dev").Status.InstanceID)
+	s.until("the refused launch's instance adopted", func() bool { return s.Workstation("dev").Status.InstanceID == live[0].ID })
+	if st := s.Workstation("dev").Status; st.UnconfirmedLaunch != nil {
+		t.Errorf("the unconfirmed launch %+v is kept after its instance was found", st.UnconfirmedLaunch)
 	}
 	s.settle()
 }

@@ -463,7 +463,6 @@ func (w *World) awsEvent() {
 		if len(live) > 0 {
 			i := live[w.Rng.IntN(len(live))]
 			w.EC2.HideInstance(i.ID, 1+w.Rng.IntN(3))
-			w.hidden[i.ID] = true
 			w.logf("aws: instance %s missing from the next listings", i.ID)
 		}
 	case 4:

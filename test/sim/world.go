@@ -124,8 +124,6 @@ type World struct {
 	dying bool
 	// panics are reconciles that panicked: each fails the seed.
 	panics []string
-	// hidden are the instances EC2 once left out of its listings.
-	hidden map[string]bool
 	// leaseBroken are the drive leases taken from a live holder (I9).
 	leaseBroken []string
 	// reconciling is the reconcile running ("ws/NAME", "xd/NAME"), if any.
@@ -250,7 +248,6 @@ func New(seed uint64) *World {
 		created:        map[string][]string{},
 		halted:         map[string]halt{},
 		notices:        map[string]spotNotice{},
-		hidden:         map[string]bool{},
 		handsOff:       map[string]int{},
 		timings:        Timings,
 	}

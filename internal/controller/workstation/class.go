@@ -67,11 +67,8 @@ func (s *scope) admit(ctx context.Context) (blocked bool, err error) {
 		return false, nil
 	}
 	if launching {
-		// RunInstances may have taken effect with its answer lost: an instance found is kept, not dropped.
-		if adopted, err := s.adoptStray(ctx); err != nil || adopted {
-			return false, err
-		}
-		s.event(true, ref.reason, "Launch", "Launch %d cancelled before RunInstances: %s", s.st.Launch.Attempt, ref.message)
+		// RunInstances may have taken effect with its answer lost: confirmLaunch looks for its instance.
+		s.event(true, ref.reason, "Launch", "Launch %d dropped: %s", s.st.Launch.Attempt, ref.message)
 	}
 	s.dropUnconfirmedLaunch()
 	s.setPhase(v1alpha1.WorkstationPhasePending)

@@ -358,7 +358,7 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: time.Millisecond}, err
 	}
 	if !s.wants() {
-		s.event(false, v1alpha1.ReasonStopped, "Launch", "Launch %d cancelled before RunInstances", st.Launch.Attempt)
+		s.event(false, v1alpha1.ReasonStopped, "Launch", "Launch %d dropped: the Workstation is stopped", st.Launch.Attempt)
 		s.dropUnconfirmedLaunch()
 		return s.stopped(ctx)
 	}
