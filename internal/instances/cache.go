@@ -79,6 +79,21 @@ func (c *Cache) Owned(ctx context.Context, workstation, uid string) ([]Instance,
 	return slices.DeleteFunc(slices.Clone(list), func(i Instance) bool { return i.Tags[cloud.TagOwnerUID] != uid }), err
 }
 
+// OfLaunch returns the instance of a Workstation's launch attempt, in any
+// state (terminated too): found by its tags, as a launch whose answer was
+// lost left it. found is false while EC2's listings do not show it.
+func (c *Cache) OfLaunch(ctx context.Context, workstation, uid string, attempt int32) (inst Instance, found bool, err error) {
+	err = c.describe(ctx, &ec2.DescribeInstancesInput{
+		Filters: []ec2types.Filter{
+			cloud.TagFilter(cloud.TagCluster, c.cluster),
+			cloud.TagFilter(cloud.TagWorkstation, workstation),
+			cloud.TagFilter(cloud.TagOwnerUID, uid),
+			cloud.TagFilter(cloud.TagLaunchAttempt, fmt.Sprint(attempt)),
+		},
+	}, func(i Instance) { inst, found = i, true })
+	return inst, found, err
+}
+
 // Live returns every instance of the cluster that is not shutting down or terminated.
 func (c *Cache) Live(ctx context.Context) ([]Instance, error) {
 	var out []Instance

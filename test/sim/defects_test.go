@@ -281,6 +281,54 @@ func TestClassRefusalAdoptsLaunchedInstance(t *testing.T) {
 	s.settle()
 }
 
+// A launch dropped while its instance was not listed, whose instance then
+// got a spot notice and was reclaimed before it was ever seen live: the
+// instance is found among the ended ones, and under interruptionPolicy Stop
+// the Workstation halts instead of launching again (I6; soak seed 600008195).
+func TestUnconfirmedLaunchReclaimedHalts(t *testing.T) {
+	s := newScenario(t)
+	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
+	s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeSpot, v1alpha1.InterruptionPolicyStop)
+	s.until("a launch recorded", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseLaunching })
+	s.EC2.InjectError("RunInstances", "InternalError", true, 1)
+	s.ReconcileWorkstation("dev")
+	live := s.liveInstances()
+	if len(live) != 1 {
+		t.Fatalf("live instances after the lost answer: %v", live)
+	}
+	id := live[0].ID
+	s.EC2.HideInstanceFor(id, 1000, time.Hour)
+	cls := &v1alpha1.WorkstationClass{}
+	if err := s.Client.Get(context.Background(), client.ObjectKey{Name: "default"}, cls); err != nil {
+		t.Fatal(err)
+	}
+	limit := cls.Spec.MaxDriveSizeGiB
+	cls.Spec.MaxDriveSizeGiB = 5
+	if err := s.Client.Update(context.Background(), cls); err != nil {
+		t.Fatal(err)
+	}
+	s.ReconcileWorkstation("dev") // refused: the launch is dropped, unconfirmed
+	s.Notice("dev", v1alpha1.NoticeSpotInterruption, id, s.Clock.Now())
+	if err := s.EC2.TerminateOutside(id); err != nil { // reclaimed, never listed
+		t.Fatal(err)
+	}
+	s.rounds(3)
+	s.EC2.HideInstanceFor(id, 0, 0)
+	cls.Spec.MaxDriveSizeGiB = limit
+	if err := s.Client.Update(context.Background(), cls); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		s.round()
+		s.Advance(30 * time.Second)
+	}
+	s.noRelaunchAfter(id)
+	if ws := s.Workstation("dev"); ws.Status.HaltedGeneration != ws.Generation || ws.Status.Phase != v1alpha1.WorkstationPhaseStopped {
+		t.Fatalf("dev is %s, halted at generation %d of %d; want Stopped and halted", ws.Status.Phase, ws.Status.HaltedGeneration, ws.Generation)
+	}
+	s.settle()
+}
+
 // #24.10: a Workstation that wants a drive being deleted gives its lease
 // back, so the deletion ends.
 func TestWorkstationLetsDeletedDriveGo(t *testing.T) {

@@ -86,6 +86,7 @@ type Instances interface {
 	Cached(id string) (instances.Instance, bool)
 	Get(ctx context.Context, id string) (instances.Instance, bool, error)
 	Owned(ctx context.Context, workstation, uid string) ([]instances.Instance, error)
+	OfLaunch(ctx context.Context, workstation, uid string, attempt int32) (instances.Instance, bool, error)
 	Remember(i instances.Instance)
 }
 

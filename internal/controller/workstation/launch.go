@@ -343,6 +343,19 @@ func (s *scope) confirmLaunch(ctx context.Context) (res ctrl.Result, done bool, 
 	if adopted, err := s.adoptStray(ctx); err != nil || adopted {
 		return ctrl.Result{RequeueAfter: time.Millisecond}, true, err
 	}
+	// Not live: it may have run and ended (a spot reclaim) before it was seen.
+	inst, found, err := s.r.Instances.OfLaunch(ctx, s.key, string(s.ws.UID), u.Attempt)
+	if err != nil {
+		return ctrl.Result{}, true, fmt.Errorf("look for the instance of launch %d of Workstation %s: %w", u.Attempt, s.key, err)
+	}
+	if found {
+		// Recorded, it is torn down as any instance seen gone, and a notice for it counts.
+		s.recordInstance(inst)
+		s.st.UnconfirmedLaunch = nil
+		s.setPhase(v1alpha1.WorkstationPhaseRunning)
+		s.event(false, "Adopted", "Launch", "Found instance %s of launch %d by its tags (%s)", inst.ID, u.Attempt, inst.State)
+		return ctrl.Result{RequeueAfter: time.Millisecond}, true, nil
+	}
 	until := u.Since.Add(cmp.Or(s.r.Timings.LaunchLookup, defaultLaunchLookup))
 	if s.now.Before(until) {
 		s.waitFor(v1alpha1.ReasonConfirmingLaunch, "Launch %d was dropped after its RunInstances may have taken effect; looking for its instance until %s before launching again",
