@@ -143,10 +143,12 @@ type Reconciler struct {
 	// Access opens instances to spec.access (access.go).
 	Access Access
 
-	writes  common.Writes
-	leases  leaseWrites
-	credsMu sync.Mutex
-	creds   map[types.UID]Credentials
+	writes common.Writes
+	leases leaseWrites
+	// launches knows which launches this process could have run (launches.go).
+	launches launchCalls
+	credsMu  sync.Mutex
+	creds    map[types.UID]Credentials
 }
 
 // RBAC: only what test/install's TestRBACSufficient sees the manager use, as
@@ -167,6 +169,7 @@ type Reconciler struct {
 
 // Reconcile moves the Workstation one step along its lifecycle.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	r.launches.start(r.clock().Now())
 	ws := &v1alpha1.Workstation{}
 	found, fresh, err := common.Load(ctx, r.Client, &r.writes, req.NamespacedName, ws)
 	if !found {

@@ -559,6 +559,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 		return instances.Instance{}, err
 	}
 	spec := xd.Spec
+	s.r.launches.calling(s.ws.UID, s.st.Launch.Attempt) // before the call: it may take effect with its answer lost
 	inst, err := s.r.Launcher.Launch(ctx, instances.LaunchRequest{
 		Workstation: s.key, WorkstationUID: string(s.ws.UID),
 		Drive: cloud.ObjectKey(xd.Namespace, xd.Name), DriveUID: string(xd.UID), DriveName: xd.Name,

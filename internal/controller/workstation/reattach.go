@@ -58,7 +58,7 @@ func (s *scope) dropLaunch() {
 // waits for the volume.
 func (s *scope) dropUnconfirmedLaunch() {
 	l := s.st.Launch
-	if l == nil {
+	if l == nil || !s.r.launches.mayHaveRun(s.ws.UID, l) {
 		s.dropLaunch()
 		return
 	}
