@@ -675,7 +675,9 @@ func TestReleaseDuringBoot(t *testing.T) {
 	if got := in.run("findmnt -rn -o TARGET --source " + in.device(vol) + " || echo none"); got != "none" {
 		t.Errorf("the drive is mounted at %q after the release", got)
 	}
-	if got := in.run("systemctl is-active docker.service || true"); got != "inactive" {
+	// Stopped: "inactive", or "failed" when the stop met dockerd still
+	// starting (seen at load 5: it exits non-zero on the SIGTERM).
+	if got := in.run("systemctl is-active docker.service || true"); got != "inactive" && got != "failed" {
 		t.Errorf("docker.service is %q after the release", got)
 	}
 	snap := filepath.Join(dir, "snap.raw")
