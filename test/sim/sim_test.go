@@ -156,6 +156,10 @@ func TestSoakSeeds(t *testing.T) {
 		// A launch dropped before its RunInstances waits out the lookup, and
 		// then launches: it is not left Pending.
 		"UnconfirmedLaunchExpires": {500000009, 500014510},
+		// A launch dropped after its RunInstances was called is not followed
+		// by another in the same reconcile: pending (and stopped) look for
+		// the dropped launch's instance first (I2: two live instances).
+		"NoLaunchBesideUnconfirmed": {700006934, 700008542},
 		// The operator's release whose teardown record was lost, then the user
 		// wants Running again: the status check's "released" ends the instance,
 		// and the Workstation relaunches instead of staying Running unmounted.

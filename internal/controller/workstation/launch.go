@@ -37,6 +37,9 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	s.setPhase(v1alpha1.WorkstationPhasePending)
+	if res, done, err := s.confirmLaunch(ctx); done {
+		return res, err // a launch dropped in this reconcile too
+	}
 	if err := s.releaseOthers(ctx); err != nil {
 		// A drive named before a driveRef change is given back once at rest, as a running Workstation does.
 		return ctrl.Result{}, err

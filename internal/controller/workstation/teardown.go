@@ -220,6 +220,9 @@ func (s *scope) stopped(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	wasStopped := st.Phase == v1alpha1.WorkstationPhaseStopped
 	s.setPhase(v1alpha1.WorkstationPhaseStopped)
+	if res, done, err := s.confirmLaunch(ctx); done {
+		return res, err // a launch dropped in this reconcile too
+	}
 	st.InstanceType, st.AvailabilityZone, st.CapacityType = "", "", ""
 	if !wasStopped || !s.ws.DeletionTimestamp.IsZero() {
 		// A launch whose status write was lost may have left an instance: look once.
