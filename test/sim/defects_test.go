@@ -245,36 +245,47 @@ func TestKeptVolumeWaitsForPendingLaunch(t *testing.T) {
 	s.settle()
 }
 
+// lostLaunchRefused plays a launch whose RunInstances takes effect with its
+// answer lost, its instance hidden from listings (for calls and at most d),
+// then the class's refusal of the launch; it returns the instance and the
+// class's drive size limit before the refusal.
+func (s *scenario) lostLaunchRefused(capacity v1alpha1.CapacityType, policy v1alpha1.InterruptionPolicy, calls int, d time.Duration) (string, *v1alpha1.WorkstationClass, int32) {
+	s.t.Helper()
+	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
+	s.CreateWorkstation("dev", "home", capacity, policy)
+	s.until("a launch recorded", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseLaunching })
+	s.EC2.InjectError("RunInstances", "InternalError", true, 1)
+	s.ReconcileWorkstation("dev")
+	live := s.liveInstances()
+	if len(live) != 1 {
+		s.t.Fatalf("live instances after the lost answer: %v", live)
+	}
+	s.EC2.HideInstanceFor(live[0].ID, calls, d)
+	cls := &v1alpha1.WorkstationClass{}
+	if err := s.Client.Get(context.Background(), client.ObjectKey{Name: "default"}, cls); err != nil {
+		s.t.Fatal(err)
+	}
+	limit := cls.Spec.MaxDriveSizeGiB
+	cls.Spec.MaxDriveSizeGiB = 5
+	if err := s.Client.Update(context.Background(), cls); err != nil {
+		s.t.Fatal(err)
+	}
+	s.ReconcileWorkstation("dev") // refused: the launch is dropped, unconfirmed; its instance is not listed
+	return live[0].ID, cls, limit
+}
+
 // #24.9: the class refuses a launch whose RunInstances took effect with its
 // answer lost, and EC2's listings do not show the new instance yet: the
 // launch is dropped but kept as unconfirmed, nothing else launches, and the
 // instance is found and kept once listed, not left to the collector.
 func TestClassRefusalAdoptsLaunchedInstance(t *testing.T) {
 	s := newScenario(t)
-	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
-	s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeOnDemand, v1alpha1.InterruptionPolicyRelaunch)
-	s.until("a launch recorded", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseLaunching })
-	s.EC2.InjectError("RunInstances", "InternalError", true, 1)
-	s.ReconcileWorkstation("dev")
-	live := s.liveInstances()
-	if len(live) != 1 {
-		t.Fatalf("live instances after the lost answer: %v", live)
-	}
-	s.EC2.HideInstance(live[0].ID, 2)
-	cls := &v1alpha1.WorkstationClass{}
-	if err := s.Client.Get(context.Background(), client.ObjectKey{Name: "default"}, cls); err != nil {
-		t.Fatal(err)
-	}
-	cls.Spec.MaxDriveSizeGiB = 5
-	if err := s.Client.Update(context.Background(), cls); err != nil {
-		t.Fatal(err)
-	}
-	s.ReconcileWorkstation("dev") // refused; the instance is not listed
+	id, _, _ := s.lostLaunchRefused(v1alpha1.CapacityTypeOnDemand, v1alpha1.InterruptionPolicyRelaunch, 2, 2*time.Minute)
 	if st := s.Workstation("dev").Status; st.Launch != nil || st.UnconfirmedLaunch == nil || st.InstanceID != "" {
 		t.Fatalf("after the refusal: launch %+v, unconfirmed %+v, instance %q; want the launch dropped as unconfirmed", st.Launch, st.UnconfirmedLaunch, st.InstanceID)
 	}
 	s.check()
-	s.until("the refused launch's instance adopted", func() bool { return s.Workstation("dev").Status.InstanceID == live[0].ID })
+	s.until("the refused launch's instance adopted", func() bool { return s.Workstation("dev").Status.InstanceID == id })
 	if st := s.Workstation("dev").Status; st.UnconfirmedLaunch != nil {
 		t.Errorf("the unconfirmed launch %+v is kept after its instance was found", st.UnconfirmedLaunch)
 	}
@@ -287,27 +298,7 @@ func TestClassRefusalAdoptsLaunchedInstance(t *testing.T) {
 // the Workstation halts instead of launching again (I6; soak seed 600008195).
 func TestUnconfirmedLaunchReclaimedHalts(t *testing.T) {
 	s := newScenario(t)
-	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
-	s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeSpot, v1alpha1.InterruptionPolicyStop)
-	s.until("a launch recorded", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseLaunching })
-	s.EC2.InjectError("RunInstances", "InternalError", true, 1)
-	s.ReconcileWorkstation("dev")
-	live := s.liveInstances()
-	if len(live) != 1 {
-		t.Fatalf("live instances after the lost answer: %v", live)
-	}
-	id := live[0].ID
-	s.EC2.HideInstanceFor(id, 1000, time.Hour)
-	cls := &v1alpha1.WorkstationClass{}
-	if err := s.Client.Get(context.Background(), client.ObjectKey{Name: "default"}, cls); err != nil {
-		t.Fatal(err)
-	}
-	limit := cls.Spec.MaxDriveSizeGiB
-	cls.Spec.MaxDriveSizeGiB = 5
-	if err := s.Client.Update(context.Background(), cls); err != nil {
-		t.Fatal(err)
-	}
-	s.ReconcileWorkstation("dev") // refused: the launch is dropped, unconfirmed
+	id, cls, limit := s.lostLaunchRefused(v1alpha1.CapacityTypeSpot, v1alpha1.InterruptionPolicyStop, 1000, time.Hour)
 	s.Notice("dev", v1alpha1.NoticeSpotInterruption, id, s.Clock.Now())
 	if err := s.EC2.TerminateOutside(id); err != nil { // reclaimed, never listed
 		t.Fatal(err)
