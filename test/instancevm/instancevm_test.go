@@ -165,7 +165,7 @@ func (in *instance) ready() agent.Status {
 		// image's host key or refuses the client key: both only mean "not yet".
 		// A container "unknown" means docker ps ran past the status call's
 		// 2 s for Docker, which an emulated guest under load may: ask again.
-		if err == nil && (st.Phase == bootstrap.PhaseReady && !slices.Contains(slices.Collect(maps.Values(st.Containers)), "unknown") ||
+		if err == nil && (st.Phase == bootstrap.PhaseReady && containersKnown(st) ||
 			st.Phase == bootstrap.PhaseFailed) {
 			in.t.Logf("%s: bootstrap %s %s after QEMU started", in.vm.Config().InstanceID, st.Phase,
 				time.Since(in.vm.Started).Round(time.Second))
@@ -229,6 +229,23 @@ func (in *instance) status() agent.Status {
 		in.t.Fatalf("%s: status: %v", in.vm.Config().InstanceID, err)
 	}
 	return st
+}
+
+// knownStatus is the status once Docker answered the status call in time:
+// an emulated guest under load may run past its 2 s for Docker, and a
+// container then reads "unknown" (the operator asks again at its cadence).
+func (in *instance) knownStatus() agent.Status {
+	in.t.Helper()
+	var st agent.Status
+	waitFor(in.t, in.vm.Config().InstanceID+": a status with every container known", sshPatience, func() bool {
+		st = in.status()
+		return containersKnown(st)
+	})
+	return st
+}
+
+func containersKnown(st agent.Status) bool {
+	return !slices.Contains(slices.Collect(maps.Values(st.Containers)), "unknown")
 }
 
 // release runs `xdrive-ctl release` as the operator does, and checks the status after it.
@@ -570,7 +587,7 @@ func carryOver(t *testing.T, in *instance) {
 	if got := in.run("docker image inspect -f '{{len .RootFS.Layers}}' deep:xdrive-latest"); got != "1" {
 		t.Errorf("deep:xdrive-latest has %s layers; want 1 (flattened)", got)
 	}
-	if st := in.status(); st.PreserveError != "" || st.Containers["deep"] != "running" || st.Containers["db"] != "running" {
+	if st := in.knownStatus(); st.PreserveError != "" || st.Containers["deep"] != "running" || st.Containers["db"] != "running" {
 		t.Errorf("status after the carry-over = %+v", st)
 	}
 
@@ -580,7 +597,7 @@ func carryOver(t *testing.T, in *instance) {
 	if got := in.run("docker exec db sh -c 'cat /vol/v /l; echo $X'"); got != "in-the-volume\nin-the-layer\n2" {
 		t.Errorf("db after the failed pull reads %q", got)
 	}
-	if st := in.status(); !strings.Contains(st.PreserveError, "db:") || st.Containers["db"] != "running" {
+	if st := in.knownStatus(); !strings.Contains(st.PreserveError, "db:") || st.Containers["db"] != "running" {
 		t.Errorf("status after the failed pull = %+v; want db running, its failure in preserveError", st)
 	}
 	if got := in.run("docker ps -a --format '{{.Names}}' | sort | tr '\\n' ' '; docker images --format '{{.Repository}}:{{.Tag}}' | grep carry || true"); got != "appender db deep shell" {
