@@ -111,6 +111,10 @@ type Status struct {
 	Activity []Signal `json:"activity,omitempty"`
 	// Prewarm is the progress of `xdrive-ctl prewarm`, once it has started.
 	Prewarm *Prewarm `json:"prewarm,omitempty"`
+	// ExtendUntil is the RFC 3339 time `xdrive-ctl extend` last asked the
+	// idle stop to wait for, or empty; ExtendBy is the user who asked.
+	ExtendUntil string `json:"extendUntil,omitempty"`
+	ExtendBy    string `json:"extendBy,omitempty"`
 }
 
 // Prewarm is how far `xdrive-ctl prewarm` has read the drive's volume.

@@ -85,7 +85,7 @@ func wait(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Calls returns "status <addr>" and "release <addr>" entries in call order.
+// Calls returns "status <addr>", "release <addr>" and "notify <addr> ..." entries in call order.
 func (a *FakeAgent) Calls() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -177,6 +177,20 @@ func (a *FakeAgent) Release(ctx context.Context, t agent.Target) (agent.Status, 
 	}
 	a.released[t.Address] = true
 	return agent.Status{Phase: bootstrap.PhaseReleased, Released: true, Containers: a.containers}, nil
+}
+
+// Notify records the notice: "notify <addr> <kind> <deadline>".
+func (a *FakeAgent) Notify(ctx context.Context, t agent.Target) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t.Notice == nil {
+		return errors.New("fake agent: notify without a notice")
+	}
+	a.calls = append(a.calls, "notify "+t.Address+" "+t.Notice.Kind+" "+t.Notice.Deadline.UTC().Format(time.RFC3339))
+	if a.unreachable {
+		return ErrUnreachable
+	}
+	return nil
 }
 
 // SetPrewarm sets what each status call reports of the instance's prewarm
