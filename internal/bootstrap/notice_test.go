@@ -20,6 +20,26 @@ type noticeFile struct {
 	Workstation string `json:"workstation"`
 }
 
+// idleStatus runs `xdrive-ctl status` with an idle check, as the operator
+// does when the idle stop is on: it also keeps the idle stop's commands in
+// /run/xdrive/idle.sh.
+func (s *sandbox) idleStatus() Status {
+	s.t.Helper()
+	c := IdleCheck{CPULoad: "0.5", GPUPercent: 10, BytesPerSecond: 4096}
+	out, stderr, err := s.ctl(nil, append([]string{"status"}, strings.Fields(c.StatusArgs())...)...)
+	if err != nil {
+		s.t.Fatalf("xdrive-ctl status --idle: %v\n%s", err, stderr)
+	}
+	st, err := ParseStatus([]byte(out))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if len(st.Activity) == 0 {
+		s.t.Fatalf("status --idle reported no activity: %s", out)
+	}
+	return st
+}
+
 func (s *sandbox) notice(text string) noticeFile {
 	s.t.Helper()
 	var n noticeFile
@@ -35,11 +55,17 @@ func (s *sandbox) notice(text string) noticeFile {
 func TestNotify(t *testing.T) {
 	s := newSandbox(t, false)
 	s.boot(testParams(t))
+	deadline := time.Now().Add(5 * time.Minute).UTC().Truncate(time.Second)
+	// Before the first status call with an idle check, the instance has no idle stop's commands.
+	if _, stderr, err := s.ctl(nil, "notify", "--kind", "idle-stop", "--deadline", deadline.Format(time.RFC3339)); err == nil ||
+		!strings.Contains(stderr, "idle.sh") {
+		t.Fatalf("notify before any idle check: %v\n%s", err, stderr)
+	}
+	s.idleStatus()
 	path := filepath.Join(s.root, "run/xdrive/notice")
 	if _, _, err := s.ctl(nil, "notice"); err == nil {
 		t.Fatal("notice succeeded with no notice")
 	}
-	deadline := time.Now().Add(5 * time.Minute).UTC().Truncate(time.Second)
 	if _, stderr, err := s.ctl(nil, "notify", "--kind", "idle-stop", "--deadline", deadline.Format(time.RFC3339)); err != nil {
 		t.Fatalf("notify: %v\n%s", err, stderr)
 	}
@@ -83,6 +109,7 @@ func TestNotify(t *testing.T) {
 		{"notify", "--kind", "idle-stop", "--deadline", "tomorrow"},
 		{"notify", "--kind", "idle-stop", "--deadline", "2026-11-30T10:30:00+01:00"},
 		{"notify", "--kind", "idle-stop", "--deadline", later.Format(time.RFC3339), "--wall", "x"},
+		{"reboot"},
 	} {
 		if _, _, err := s.ctl(nil, args...); err == nil {
 			t.Errorf("xdrive-ctl %q succeeded", args)
@@ -99,7 +126,7 @@ func TestNotify(t *testing.T) {
 func TestExtend(t *testing.T) {
 	s := newSandbox(t, false)
 	s.boot(testParams(t))
-	if st := s.status(); st.ExtendUntil != "" || st.ExtendBy != "" {
+	if st := s.idleStatus(); st.ExtendUntil != "" || st.ExtendBy != "" {
 		t.Fatalf("status before any extend: until %q by %q", st.ExtendUntil, st.ExtendBy)
 	}
 	for _, bad := range []string{"", "0m", "1d", "90", "1h30", "-1h", "721h", "1.5h", "1h 30m", "m"} {
@@ -125,10 +152,13 @@ func TestExtend(t *testing.T) {
 	if err != nil || !strings.Contains(out, "waits until") {
 		t.Fatalf("extend 1h30m: %v\n%s%s", err, out, stderr)
 	}
-	st := s.status()
+	st := s.idleStatus()
 	until, err := time.Parse(time.RFC3339, st.ExtendUntil)
 	if err != nil || st.ExtendBy != "alice" {
 		t.Fatalf("status: extendUntil %q by %q", st.ExtendUntil, st.ExtendBy)
+	}
+	if st := s.status(); st.ExtendUntil != "" {
+		t.Errorf("status without an idle check reports extendUntil %q", st.ExtendUntil)
 	}
 	if lo, hi := before.Add(90*time.Minute-time.Second), time.Now().Add(90*time.Minute); until.Before(lo) || until.After(hi) {
 		t.Errorf("extendUntil %s, want between %s and %s", until, lo, hi)
@@ -141,7 +171,7 @@ func TestExtend(t *testing.T) {
 	if _, stderr, err := s.ctl([]string{"SUDO_USER=x\"y"}, "extend", "45m"); err != nil {
 		t.Fatalf("extend 45m: %v\n%s", err, stderr)
 	}
-	if st := s.status(); st.ExtendBy != "unknown" || st.ExtendUntil == "" || st.ExtendUntil >= until.Format(time.RFC3339) {
+	if st := s.idleStatus(); st.ExtendBy != "unknown" || st.ExtendUntil == "" || st.ExtendUntil >= until.Format(time.RFC3339) {
 		t.Errorf("after extend 45m: until %q by %q", st.ExtendUntil, st.ExtendBy)
 	}
 	// A notice of a stop after the extension stays.
