@@ -26,6 +26,7 @@ type FakeAgent struct {
 	storeErr    string
 	activity    map[string][]bootstrap.Signal // by address; absent: every signal idle
 	prewarm     func(t agent.Target) *bootstrap.Prewarm
+	extend      map[string][2]string // by address: until, by
 }
 
 // ErrUnreachable is what an unreachable instance answers.
@@ -118,6 +119,7 @@ func (a *FakeAgent) Status(ctx context.Context, t agent.Target) (agent.Status, e
 		Containers: a.containers, PreserveError: a.preserveErr, StoreError: a.storeErr}
 	if t.Idle != nil {
 		st.Activity = a.signals(t.Address)
+		st.ExtendUntil, st.ExtendBy = a.extend[t.Address][0], a.extend[t.Address][1]
 	}
 	if a.prewarm != nil {
 		st.Prewarm = a.prewarm(t)
@@ -177,6 +179,17 @@ func (a *FakeAgent) Release(ctx context.Context, t agent.Target) (agent.Status, 
 	}
 	a.released[t.Address] = true
 	return agent.Status{Phase: bootstrap.PhaseReleased, Released: true, Containers: a.containers}, nil
+}
+
+// SetExtend makes the instance at an address report `xdrive-ctl extend`
+// asked by a user: the idle stop waits until then (RFC 3339).
+func (a *FakeAgent) SetExtend(address, until, by string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.extend == nil {
+		a.extend = map[string][2]string{}
+	}
+	a.extend[address] = [2]string{until, by}
 }
 
 // Notify records the notice: "notify <addr> <kind> <deadline>".
