@@ -155,7 +155,7 @@ func TestIdleStopExtended(t *testing.T) {
 	}
 	// Capped: 1h of the class's maxExtend past the 30m window, both scaled.
 	limit := idle.LastActivityTime.Add(90 * idleMinute)
-	if idle.ExtendedUntil.Time.After(limit) || idle.ExtendedUntil.Time.Before(limit.Add(-time.Second)) {
+	if idle.ExtendedUntil.After(limit) || idle.ExtendedUntil.Time.Before(limit.Add(-time.Second)) {
 		t.Errorf("extendedUntil %s, want the cap %s", idle.ExtendedUntil, limit)
 	}
 	if idle.StopTime.Before(idle.ExtendedUntil) {
