@@ -3,6 +3,7 @@ package workstation
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"time"
 
@@ -301,7 +302,10 @@ func (s *scope) idleExtended(last agent.Result, after time.Duration) {
 	if !until.After(deadline) {
 		return
 	}
-	by := clip(last.Status.ExtendBy, 64)
+	by := last.Status.ExtendBy
+	if !instanceUserRE.MatchString(by) {
+		by = "" // the instance's word, not trusted: a user name or nothing
+	}
 	idle.ExtendedUntil, idle.ExtendedBy = ptrTime(until), by
 	note := ""
 	if capped {
@@ -310,6 +314,9 @@ func (s *scope) idleExtended(last agent.Result, after time.Duration) {
 	s.event(false, v1alpha1.ReasonIdleStopExtended, "IdleStop", "Postponed on the instance by %s (xdrive-ctl extend): the Workstation stops at %s at the earliest%s",
 		orDefault(by, "an unknown user"), until.UTC().Format(time.RFC3339), note)
 }
+
+// instanceUserRE is a user name as xdrive-ctl extend reports it.
+var instanceUserRE = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
 
 // notify tells the instance's users of the stop at deadline, in the
 // background: a wall message and /run/xdrive/notice. Its answer is read by

@@ -1,6 +1,7 @@
 package workstation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strings"
@@ -181,6 +182,8 @@ func TestIdleExtend(t *testing.T) {
 		asked     time.Duration // after t0
 		want      time.Duration // the stop, after t0
 		note      string        // in the Event
+		by        string        // who the instance says asked; alice if empty
+		wantBy    string        // status.idle.extendedBy, when by is set
 	}{
 		"within the default bound": {asked: 90 * time.Minute, want: 90 * time.Minute},
 		"beyond the default bound": {asked: 6 * time.Hour, want: 30*time.Minute + 4*time.Hour, note: "beyond the limit of 4h0m0s"},
@@ -188,6 +191,7 @@ func TestIdleExtend(t *testing.T) {
 		"beyond the class's bound": {maxExtend: dur(time.Hour), asked: 5 * time.Hour, want: 90 * time.Minute, note: "beyond the limit of 1h0m0s"},
 		"forbidden by the class":   {maxExtend: dur(0), asked: 90 * time.Minute, want: 30 * time.Minute},
 		"sooner than the stop":     {asked: 28 * time.Minute, want: 30 * time.Minute},
+		"by an odd user name":      {asked: 40 * time.Minute, want: 40 * time.Minute, by: "x\"y", wantBy: ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := newIdleRig(t)
@@ -195,7 +199,12 @@ func TestIdleExtend(t *testing.T) {
 			g.check(25*time.Minute, bootstrap.Status{})
 			g.reconcile()
 			g.runCalls()
-			ext := bootstrap.Status{ExtendUntil: g.at(tc.asked).Format(time.RFC3339), ExtendBy: "alice"}
+			by := cmp.Or(tc.by, "alice")
+			wantBy := by
+			if tc.by != "" {
+				wantBy = tc.wantBy
+			}
+			ext := bootstrap.Status{ExtendUntil: g.at(tc.asked).Format(time.RFC3339), ExtendBy: by}
 			g.check(27*time.Minute, ext)
 			g.reconcile()
 			g.reconcile()
@@ -218,11 +227,11 @@ func TestIdleExtend(t *testing.T) {
 				}
 				return
 			}
-			if idle.ExtendedUntil == nil || !idle.ExtendedUntil.Time.Equal(g.at(tc.want)) || idle.ExtendedBy != "alice" || warned {
+			if idle.ExtendedUntil == nil || !idle.ExtendedUntil.Time.Equal(g.at(tc.want)) || idle.ExtendedBy != wantBy || warned {
 				t.Fatalf("extendedUntil %v by %q, warned %t", idle.ExtendedUntil, idle.ExtendedBy, warned)
 			}
-			if e := g.events[len(g.events)-1]; !strings.Contains(e, "alice") || !strings.Contains(e, tc.note) {
-				t.Errorf("Event %q, want alice and %q", e, tc.note)
+			if e := g.events[len(g.events)-1]; !strings.Contains(e, cmp.Or(wantBy, "an unknown user")) || !strings.Contains(e, tc.note) {
+				t.Errorf("Event %q, want %q and %q", e, cmp.Or(wantBy, "an unknown user"), tc.note)
 			}
 			// The same report at the old deadline: no stop, no second Event.
 			g.check(30*time.Minute, ext)
