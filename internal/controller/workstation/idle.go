@@ -226,9 +226,12 @@ func (s *scope) idle(ctx context.Context, inst instances.Instance, res ctrl.Resu
 	if quiet(warnAt) && !warned {
 		idle.WarningTime = ptrTime(now)
 		warnAt, deadline, warned = s.idleTimes(after)
-		s.event(false, v1alpha1.ReasonIdleStopSoon, "IdleStop", "No activity since %s (last: %s); the Workstation stops at %s unless it is used, "+
-			"or postponed on the instance with: sudo xdrive-ctl extend 1h",
-			idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, deadline.UTC().Format(time.RFC3339))
+		postpone := ", or postponed on the instance with: sudo xdrive-ctl extend 1h"
+		if s.maxExtend() == 0 {
+			postpone = "" // the class forbids it
+		}
+		s.event(false, v1alpha1.ReasonIdleStopSoon, "IdleStop", "No activity since %s (last: %s); the Workstation stops at %s unless it is used%s",
+			idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, deadline.UTC().Format(time.RFC3339), postpone)
 		s.notify(ctx, inst, deadline)
 	}
 	if warned && quiet(deadline) {

@@ -199,6 +199,11 @@ func TestIdleExtend(t *testing.T) {
 			g.check(25*time.Minute, bootstrap.Status{})
 			g.reconcile()
 			g.runCalls()
+			// The warning says how to postpone, unless the class forbids it.
+			forbidden := tc.maxExtend != nil && tc.maxExtend.Duration == 0
+			if len(g.events) != 1 || strings.Contains(g.events[0], "xdrive-ctl extend") == forbidden {
+				t.Fatalf("events at the warning: %q", g.events)
+			}
 			by := cmp.Or(tc.by, "alice")
 			wantBy := by
 			if tc.by != "" {
