@@ -61,6 +61,16 @@ func TestNotify(t *testing.T) {
 		!strings.Contains(stderr, "idle.sh") {
 		t.Fatalf("notify before any idle check: %v\n%s", err, stderr)
 	}
+	// A status call that cannot keep the commands (a full /run) still reports the signals.
+	blocked := filepath.Join(s.root, "run/xdrive/.idle.sh.tmp")
+	s.mkdir(blocked)
+	s.idleStatus()
+	if s.exists(filepath.Join(s.root, "run/xdrive/idle.sh")) {
+		t.Fatal("idle.sh written past a blocked temporary file")
+	}
+	if err := os.Remove(blocked); err != nil {
+		t.Fatal(err)
+	}
 	s.idleStatus()
 	path := filepath.Join(s.root, "run/xdrive/notice")
 	if _, _, err := s.ctl(nil, "notice"); err == nil {

@@ -449,10 +449,14 @@ idle_activity() {
 
 # keep_probe writes this file, the status call's SCRIPT ($probe, a local of
 # xdrive-ctl's cmd_status), to $RUN_DIR/idle.sh, where xdrive-ctl finds the
-# idle stop's commands.
+# idle stop's commands. Failing to (a full /run) fails nothing else: the
+# status call still reports the signals.
 keep_probe() {
 	[[ -n ${probe:-} ]] || return 0
-	base64 -d <<<"$probe" | gzip -dc >"$RUN_DIR/.idle.sh.tmp" && mv -f "$RUN_DIR/.idle.sh.tmp" "$RUN_DIR/idle.sh"
+	if ! { base64 -d <<<"$probe" | gzip -dc >"$RUN_DIR/.idle.sh.tmp" && mv -f "$RUN_DIR/.idle.sh.tmp" "$RUN_DIR/idle.sh"; } 2>/dev/null; then
+		rm -f "$RUN_DIR/.idle.sh.tmp" 2>/dev/null || true
+		log "warning: cannot keep the idle stop's commands in $RUN_DIR/idle.sh"
+	fi
 }
 
 # print_extend prints the last `extend` as "extendUntil" and "extendBy" members.
