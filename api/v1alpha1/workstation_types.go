@@ -380,8 +380,8 @@ type UnconfirmedLaunch struct {
 	// +kubebuilder:validation:Minimum=1
 	Attempt int32 `json:"attempt,omitempty"`
 
-	// since is when the launch was dropped; its instance is looked for until
-	// the collector's grace after it.
+	// since is when the launch was dropped; its instance is looked for for
+	// 3 minutes after it.
 	// +required
 	Since metav1.Time `json:"since,omitempty"`
 }

@@ -190,15 +190,12 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	}}
 	catalog := instances.NewCatalog(clients.EC2, clients.SSM, time.Hour)
 	catalog.Region = clients.Region
-	timings := opts.Timings
-	// A dropped launch's instance is looked for until the collector would end it.
-	timings.LaunchLookup = cmp.Or(timings.LaunchLookup, opts.GCGrace)
 	if err := (&workstation.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 		Catalog: catalog, Region: clients.Region,
 		Launcher: launcher, Volumes: driveService,
 		Instances: cache, Calls: calls, Recorder: mgr.GetEventRecorder("workstation"),
-		UserData: opts.UserData, Images: opts.Images, Timings: timings,
+		UserData: opts.UserData, Images: opts.Images, Timings: opts.Timings,
 		InstanceEvents: wsEvents, AgentEvents: agentEvents, UrgentEvents: urgentEvents, MaxConcurrent: opts.Concurrency,
 		Access: workstation.Access{Groups: securityGroups(clients, opts.Cluster), OperatorCIDRs: opts.OperatorCIDRs, Resync: opts.AccessResync},
 	}).SetupWithManager(mgr); err != nil {

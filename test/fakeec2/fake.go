@@ -121,7 +121,7 @@ type Fake struct {
 	writes        []WriteRecord
 
 	held        map[string]bool
-	hidden      map[string]int
+	hidden      map[string]hiding
 	noCapacity  map[string]bool // capacityKey
 	notOffered  map[string]bool // "type/zone"
 	spotPrices  map[string]string
@@ -131,6 +131,18 @@ type Fake struct {
 	typesByName map[string]InstanceType
 	fault       Fault
 }
+
+// hiding leaves an instance out of listings: the next calls that would list
+// it, and none after until: EC2's listings lag by seconds to minutes, not
+// for ever.
+type hiding struct {
+	calls int
+	until time.Time
+}
+
+// listingLag bounds how long an instance is left out of listings (within
+// the operator's 3-minute look for a dropped launch's instance).
+const listingLag = 2 * time.Minute
 
 // Fault decides, for each call of a mutating action, whether it fails before
 // taking effect (effected false) or after (effected true, the answer lost).
@@ -169,7 +181,7 @@ func New(o Options) *Fake {
 		groups:      newRegistry[group](),
 		tokens:      map[string]launchRecord{},
 		held:        map[string]bool{},
-		hidden:      map[string]int{},
+		hidden:      map[string]hiding{},
 		noCapacity:  map[string]bool{},
 		notOffered:  map[string]bool{},
 		spotPrices:  copyMap(o.SpotPrices),

@@ -105,7 +105,7 @@ func (f *Fake) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput,
 	for range plan.count {
 		id := f.launch(plan, in, reservation, token).id
 		if f.opts.NewInstanceLag != nil {
-			f.hidden[id] = f.opts.NewInstanceLag()
+			f.hidden[id] = hiding{calls: f.opts.NewInstanceLag(), until: f.now().Add(listingLag)}
 		}
 		ids = append(ids, id)
 	}
@@ -433,8 +433,9 @@ func (f *Fake) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesI
 		out := &ec2.DescribeInstancesOutput{Reservations: []ec2types.Reservation{}}
 		byReservation := map[string]int{}
 		for _, i := range list {
-			if f.hidden[i.id] > 0 && !slices.Contains(in.InstanceIds, i.id) {
-				f.hidden[i.id]--
+			if h := f.hidden[i.id]; h.calls > 0 && f.now().Before(h.until) && !slices.Contains(in.InstanceIds, i.id) {
+				h.calls--
+				f.hidden[i.id] = h
 				continue
 			}
 			n, ok := byReservation[i.reservationID]

@@ -224,11 +224,17 @@ func (f *Fake) FailSnapshot(snapshotID string) error {
 }
 
 // HideInstance leaves the instance out of the next calls DescribeInstances
-// answers that would list it without naming it in InstanceIds.
+// answers that would list it without naming it in InstanceIds, for at most
+// listingLag.
 func (f *Fake) HideInstance(instanceID string, calls int) {
+	f.HideInstanceFor(instanceID, calls, listingLag)
+}
+
+// HideInstanceFor is HideInstance for at most d.
+func (f *Fake) HideInstanceFor(instanceID string, calls int, d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.hidden[instanceID] = calls
+	f.hidden[instanceID] = hiding{calls: calls, until: f.now().Add(d)}
 }
 
 // Forget stops listing a terminated instance, as EC2 does about an hour later.

@@ -58,6 +58,10 @@ const (
 	// bootTimeout bounds a boot up to the bootstrap's end: ~90 s under TCG
 	// on a quiet machine, 3-5x that under a load of 15.
 	bootTimeout = 15 * time.Minute
+	// sshPatience is how long a call to a booted guest retries its SSH
+	// connection: an emulated guest busy booting Docker, on a loaded
+	// machine, can leave handshakes unanswered for a minute and more.
+	sshPatience = 2 * time.Minute
 )
 
 // The containers of every test: a shell whose writable layer is written,
@@ -126,10 +130,10 @@ func launch(t testing.TB, o launchOpts) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &instance{t: t, vm: vm, render: render, poll: cmp.Or(o.poll, 3*time.Second), ssh: agent.SSH{Resolver: vm.Resolve, Retry: sshx.RetryPolicy{MaxElapsed: 20 * time.Second}},
+	in := &instance{t: t, vm: vm, render: render, poll: cmp.Or(o.poll, 3*time.Second), ssh: agent.SSH{Resolver: vm.Resolve, Retry: sshx.RetryPolicy{MaxElapsed: sshPatience}},
 		target: agent.Target{Address: vm.Config().Address, HostKey: hostPub, ClientKey: clientKey, DriveVolumeID: o.drive.VolumeID}}
 	in.client, err = sshx.New(sshx.Config{PrivateKeyPEM: clientKey, HostKey: hostPub, Resolver: vm.Resolve,
-		CommandTimeout: bootTimeout, Retry: sshx.RetryPolicy{MaxElapsed: time.Minute}})
+		CommandTimeout: bootTimeout, Retry: sshx.RetryPolicy{MaxElapsed: sshPatience}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +222,7 @@ func (in *instance) run(cmd string) string {
 
 func (in *instance) status() agent.Status {
 	in.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), sshPatience+time.Minute)
 	defer cancel()
 	st, err := in.ssh.Status(ctx, in.target)
 	if err != nil {

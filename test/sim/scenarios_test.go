@@ -238,7 +238,7 @@ func testMissingFromListing(t *testing.T, restart bool) {
 	s := newScenario(t)
 	id := s.running()
 	s.Advance(10 * time.Minute)
-	s.EC2.HideInstance(id, 1000)
+	s.EC2.HideInstanceFor(id, 1000, 24*time.Hour)
 	if restart {
 		s.Crash() // the shared poll starts empty: the instance is known only by ID
 	}

@@ -148,7 +148,14 @@ func TestSoakSeeds(t *testing.T) {
 		// RunInstances took effect with the answer lost, its instance missing
 		// from the listings: its instance is found before the next launch, and
 		// its spot notice halts it (I6).
-		"UnconfirmedLaunchFound": {300000742, 400012329},
+		"UnconfirmedLaunchFound": {300000742, 400012329, 500003390},
+		// The instance of a dropped reattach launch, once found, still gets
+		// the kept volume: the reattach request stays with the unconfirmed
+		// launch, and the drive keeps the volume for it.
+		"UnconfirmedReattachKeepsVolume": {500001444, 500009918, 500010355, 500014379},
+		// A launch dropped before its RunInstances waits out the lookup, and
+		// then launches: it is not left Pending.
+		"UnconfirmedLaunchExpires": {500000009, 500014510},
 		// The operator's release whose teardown record was lost, then the user
 		// wants Running again: the status check's "released" ends the instance,
 		// and the Workstation relaunches instead of staying Running unmounted.

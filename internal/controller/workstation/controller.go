@@ -75,7 +75,9 @@ type Timings struct {
 	// only for instances far slower than EC2's (make demo-real's emulated VMs).
 	StatusTimeout time.Duration
 	// LaunchLookup is how long a dropped launch's instance is looked for
-	// before the next launch (the collector's grace); 0 means 10 minutes.
+	// before the next launch; 0 means 3 minutes. EC2's listings show a new
+	// instance within seconds, rarely minutes; the collector ends one that
+	// shows up later.
 	LaunchLookup time.Duration
 }
 

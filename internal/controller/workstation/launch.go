@@ -328,6 +328,9 @@ func (s *scope) adoptStray(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// defaultLaunchLookup is Timings.LaunchLookup's default.
+const defaultLaunchLookup = 3 * time.Minute
+
 // confirmLaunch looks for the instance of a dropped launch (dropUnconfirmedLaunch)
 // before a Workstation without an instance does anything else: found, it is
 // adopted; while the lookup's time lasts, nothing launches, the lease is kept
@@ -340,14 +343,14 @@ func (s *scope) confirmLaunch(ctx context.Context) (res ctrl.Result, done bool, 
 	if adopted, err := s.adoptStray(ctx); err != nil || adopted {
 		return ctrl.Result{RequeueAfter: time.Millisecond}, true, err
 	}
-	until := u.Since.Add(cmp.Or(s.r.Timings.LaunchLookup, 10*time.Minute))
+	until := u.Since.Add(cmp.Or(s.r.Timings.LaunchLookup, defaultLaunchLookup))
 	if s.now.Before(until) {
 		s.waitFor(v1alpha1.ReasonConfirmingLaunch, "Launch %d was dropped after its RunInstances may have taken effect; looking for its instance until %s before launching again",
 			u.Attempt, until.UTC().Format(time.RFC3339))
 		return ctrl.Result{RequeueAfter: min(30*time.Second, until.Sub(s.now))}, true, nil
 	}
 	s.event(false, v1alpha1.ReasonConfirmingLaunch, "Launch", "No instance of launch %d found by %s: it never started", u.Attempt, until.UTC().Format(time.RFC3339))
-	s.st.UnconfirmedLaunch = nil
+	s.st.UnconfirmedLaunch, s.st.ReattachVolumeID = nil, ""
 	return ctrl.Result{}, false, nil
 }
 

@@ -54,11 +54,16 @@ func (s *scope) dropLaunch() {
 // dropUnconfirmedLaunch drops a launch whose RunInstances may have taken
 // effect in an earlier reconcile, its answer lost and its instance not listed
 // yet: confirmLaunch looks for that instance before anything launches again.
+// Its reattach request stays with it: an instance found is the one that
+// waits for the volume.
 func (s *scope) dropUnconfirmedLaunch() {
-	if l := s.st.Launch; l != nil {
-		s.st.UnconfirmedLaunch = &v1alpha1.UnconfirmedLaunch{Attempt: l.Attempt, Since: metav1.NewTime(s.now)}
+	l := s.st.Launch
+	if l == nil {
+		s.dropLaunch()
+		return
 	}
-	s.dropLaunch()
+	s.st.UnconfirmedLaunch = &v1alpha1.UnconfirmedLaunch{Attempt: l.Attempt, Since: metav1.NewTime(s.now)}
+	s.st.Launch = nil
 }
 
 // reattachFailure is the drive's record that it could not attach its volume to the instance.
