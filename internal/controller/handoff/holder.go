@@ -31,14 +31,15 @@ func ReattachRequest(w *v1alpha1.Workstation, attachedTo string) (instanceID, vo
 }
 
 // ReattachAwaited reports whether the holder recorded a launch that asks for
-// the volume, but not its instance yet (a launch under way, or one dropped
-// whose instance it still looks for): the volume waits for it.
+// the volume, but not its instance yet: the volume waits for it. (An
+// instance found for a dropped launch, see Workstation.status.unconfirmedLaunch,
+// gets the volume if it is still there, else the failed reattach ends it.)
 func ReattachAwaited(w *v1alpha1.Workstation, volumeID string) bool {
 	if w == nil || volumeID == "" {
 		return false
 	}
 	hs := w.Status
-	return (hs.Launch != nil || hs.UnconfirmedLaunch != nil) && hs.InstanceID == "" && hs.ReattachVolumeID == volumeID
+	return hs.Launch != nil && hs.InstanceID == "" && hs.ReattachVolumeID == volumeID
 }
 
 // TearsDown reports whether the holder is tearing the instance down: it
@@ -147,7 +148,6 @@ type holderView struct {
 	ReattachVolumeID, Declined       string
 	Deleted                          bool
 	Launch                           *v1alpha1.LaunchAttempt
-	Unconfirmed                      *v1alpha1.UnconfirmedLaunch
 	Teardown                         *v1alpha1.Teardown
 	Release                          *v1alpha1.DriveRelease
 	Interrupted                      *metav1.Time
@@ -157,7 +157,7 @@ type holderView struct {
 func viewOf(w *v1alpha1.Workstation) holderView {
 	return holderView{Drive: w.Spec.DriveRef.Name, InstanceID: w.Status.InstanceID, FailedRestore: w.Status.FailedRestoreSnapshotID,
 		ReattachVolumeID: w.Status.ReattachVolumeID, Declined: w.Status.DeclinedVolumeID,
-		Deleted: !w.DeletionTimestamp.IsZero(), Launch: w.Status.Launch, Unconfirmed: w.Status.UnconfirmedLaunch, Teardown: w.Status.Teardown,
+		Deleted: !w.DeletionTimestamp.IsZero(), Launch: w.Status.Launch, Teardown: w.Status.Teardown,
 		Release: w.Status.DriveRelease, Interrupted: w.Status.LastInterruptionTime, Prewarm: w.Status.DrivePrewarm}
 }
 
