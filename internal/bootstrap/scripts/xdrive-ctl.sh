@@ -231,5 +231,5 @@ case ${1:-} in
 status) cmd_status "${@:2}" ;;
 release) cmd_release && if [[ -e $STATE_DIR/spot-instance-action ]]; then echo spot-notice; fi ;;
 prewarm) cmd_prewarm ;;
-*) . "$RUN_DIR/idle.sh" ;;
+*) . "$RUN_DIR/idle.sh" || usage ;;
 esac
