@@ -517,7 +517,7 @@ cmd_notice() {
 # until UNTIL at the earliest, once the operator's next status check reads
 # it, within the class's bound. A notice of a stop before UNTIL is removed.
 cmd_extend() {
-	local h m minutes until by deadline
+	local h m minutes until by
 	(($# == 1)) || usage
 	if [[ $1 =~ ^(([0-9]{1,3})h)?(([0-9]{1,5})m)?$ ]]; then
 		h=${BASH_REMATCH[2]:-0} m=${BASH_REMATCH[4]:-0}
