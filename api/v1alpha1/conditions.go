@@ -105,7 +105,12 @@ const (
 	ReasonIdleStopped = "IdleStopped"
 	// ReasonIdleStopSoon (an Event): the idle stop comes in 5 minutes.
 	ReasonIdleStopSoon = "IdleStopSoon"
-	ReasonResumed      = "Resumed"
+	// ReasonIdleNoticeFailed (an Event): the warning did not reach the
+	// instance (its wall message and /run/xdrive/notice); the stop is unchanged.
+	ReasonIdleNoticeFailed = "IdleNoticeFailed"
+	// ReasonIdleStopExtended (an Event): `xdrive-ctl extend` on the instance postponed the stop.
+	ReasonIdleStopExtended = "IdleStopExtended"
+	ReasonResumed          = "Resumed"
 	// ReasonCappedByClass (an XDrive Event): a release applied the lease's
 	// bounds (holder.bounds) over keepVolumeForMinutes or snapshotRetention.
 	ReasonCappedByClass = "CappedByClass"

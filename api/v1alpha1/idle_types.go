@@ -107,6 +107,17 @@ type ClassIdleStop struct {
 	// +kubebuilder:validation:Minimum=1
 	MinNetworkBytesPerSecond int64 `json:"minNetworkBytesPerSecond,omitempty"`
 
+	// maxExtend is how far `xdrive-ctl extend` on the instance may postpone
+	// an idle stop: at most this long past the end of the idle window
+	// (status.idle.lastActivityTime + after). 4h if absent; 0s forbids
+	// extending. An extension is not activity: a program that extends again
+	// and again still stops maxExtend after the last activity's window.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('720h')",message="maxExtend: must be between 0s and 720h"
+	MaxExtend *metav1.Duration `json:"maxExtend,omitempty"`
+
 	// allowCheckCommand lets Workstations set idleStop.checkCommand, a
 	// command run on the instance whose exit 0 keeps it busy. Allowed if absent.
 	// +optional
@@ -163,9 +174,34 @@ type IdleState struct {
 	// +kubebuilder:validation:MaxLength=256
 	LastActivityDetail string `json:"lastActivityDetail,omitempty"`
 
-	// warningTime is when the last warning Event was sent.
+	// warningTime is when the last warning Event was sent; the instance is
+	// told too (a wall message and /run/xdrive/notice).
 	// +optional
 	WarningTime *metav1.Time `json:"warningTime,omitempty"`
+
+	// noticeTime is when the instance answered the last warning's notice.
+	// +optional
+	NoticeTime *metav1.Time `json:"noticeTime,omitempty"`
+
+	// noticeError is why the last warning did not reach the instance; empty
+	// if it did. It changes nothing of the stop.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	NoticeError string `json:"noticeError,omitempty"`
+
+	// extendedUntil is the stop postponed by `xdrive-ctl extend` on the
+	// instance: the time asked, capped at the class's idleStop.maxExtend
+	// (4h if absent) past the end of the idle window. The stop comes no
+	// sooner, and is warned of again before it.
+	// +optional
+	ExtendedUntil *metav1.Time `json:"extendedUntil,omitempty"`
+
+	// extendedBy is the instance user who asked for extendedUntil.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	ExtendedBy string `json:"extendedBy,omitempty"`
 
 	// stopTime is when the Workstation was stopped for idleness; it stays
 	// stopped until a xdrive.io/resume annotation names this or a later time,

@@ -60,6 +60,11 @@ func (in *ClassIdleStop) DeepCopyInto(out *ClassIdleStop) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.MaxExtend != nil {
+		in, out := &in.MaxExtend, &out.MaxExtend
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.AllowCheckCommand != nil {
 		in, out := &in.AllowCheckCommand, &out.AllowCheckCommand
 		*out = new(bool)
@@ -344,6 +349,14 @@ func (in *IdleState) DeepCopyInto(out *IdleState) {
 	in.LastActivityTime.DeepCopyInto(&out.LastActivityTime)
 	if in.WarningTime != nil {
 		in, out := &in.WarningTime, &out.WarningTime
+		*out = (*in).DeepCopy()
+	}
+	if in.NoticeTime != nil {
+		in, out := &in.NoticeTime, &out.NoticeTime
+		*out = (*in).DeepCopy()
+	}
+	if in.ExtendedUntil != nil {
+		in, out := &in.ExtendedUntil, &out.ExtendedUntil
 		*out = (*in).DeepCopy()
 	}
 	if in.StopTime != nil {

@@ -26,6 +26,8 @@ type Target struct {
 	DriveVolumeID string
 	// Idle, when set, asks the status call for the activity signals.
 	Idle *bootstrap.IdleCheck
+	// Notice is what a notify call tells the instance's users.
+	Notice *bootstrap.Notice
 }
 
 // Status is what `xdrive-ctl status` reports.
@@ -38,6 +40,9 @@ type Agent interface {
 	// Release stops the containers and Docker, syncs and unmounts the drive,
 	// and reports the status after it: whether a spot notice came first.
 	Release(ctx context.Context, t Target) (Status, error)
+	// Notify tells the instance's users of t.Notice: a wall message, and
+	// /run/xdrive/notice for programs.
+	Notify(ctx context.Context, t Target) error
 }
 
 // Commands are the instance-side commands run over SSH.

@@ -15,6 +15,7 @@ type CallKind string
 const (
 	CallStatus  CallKind = "status"
 	CallRelease CallKind = "release"
+	CallNotify  CallKind = "notify"
 )
 
 // Result is the outcome of the last finished call of one kind on one instance.
@@ -89,11 +90,14 @@ func (c *Calls) Start(owner, instanceID string, kind CallKind, t Target, timeout
 	run := func() {
 		ctx, cancel := context.WithTimeout(c.base(), timeout)
 		res := Result{Started: started}
-		call := c.Agent.Status
-		if kind == CallRelease {
-			call = c.Agent.Release
+		switch kind {
+		case CallRelease:
+			res.Status, res.Err = c.Agent.Release(ctx, t)
+		case CallNotify:
+			res.Err = c.Agent.Notify(ctx, t)
+		default:
+			res.Status, res.Err = c.Agent.Status(ctx, t)
 		}
-		res.Status, res.Err = call(ctx, t)
 		cancel()
 		res.Finished = c.now()
 		c.mu.Lock()
@@ -118,8 +122,9 @@ func (c *Calls) Start(owner, instanceID string, kind CallKind, t Target, timeout
 func (c *Calls) Forget(instanceID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.calls, callKey{instanceID, CallStatus})
-	delete(c.calls, callKey{instanceID, CallRelease})
+	for _, kind := range []CallKind{CallStatus, CallRelease, CallNotify} {
+		delete(c.calls, callKey{instanceID, kind})
+	}
 }
 
 func (c *Calls) now() time.Time {

@@ -29,6 +29,13 @@ func (a *blockingAgent) Release(ctx context.Context, _ Target) (Status, error) {
 	return Status{Released: true}, <-a.answers
 }
 
+func (a *blockingAgent) Notify(ctx context.Context, _ Target) error {
+	a.mu.Lock()
+	a.calls++
+	a.mu.Unlock()
+	return <-a.answers
+}
+
 // TestCallsOnePerInstanceAndKind: a second Start while a call is in flight
 // makes no second call; the result is kept, failures are counted until a
 // success, and Forget drops what is known.
@@ -66,11 +73,21 @@ func TestCallsOnePerInstanceAndKind(t *testing.T) {
 	if st, _ := c.Last("i-1", CallStatus); st.Err != nil || !st.Status.Mounted || st.Failures != 0 {
 		t.Fatalf("status %+v", st)
 	}
-	if ag.calls != 3 {
-		t.Fatalf("%d agent calls, want 3 (one per Start not in flight)", ag.calls)
+	c.Start("ns/ws", "i-1", CallNotify, Target{}, time.Minute)
+	ag.answers <- errors.New("wall: not found")
+	if kind := <-finished; kind != CallNotify {
+		t.Fatalf("finished %s", kind)
+	}
+	if n, _ := c.Last("i-1", CallNotify); n.Err == nil || n.Failures != 1 {
+		t.Fatalf("notify %+v", n)
+	}
+	if ag.calls != 4 {
+		t.Fatalf("%d agent calls, want 4 (one per Start not in flight)", ag.calls)
 	}
 	c.Forget("i-1")
-	if last, inFlight := c.Last("i-1", CallRelease); last.Done() || inFlight {
-		t.Fatalf("after Forget: %+v", last)
+	for _, kind := range []CallKind{CallStatus, CallRelease, CallNotify} {
+		if last, inFlight := c.Last("i-1", kind); last.Done() || inFlight {
+			t.Fatalf("%s after Forget: %+v", kind, last)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -41,6 +43,19 @@ func (s SSH) Release(ctx context.Context, t Target) (Status, error) {
 	}
 	notice := slices.Contains(strings.Fields(string(out)), bootstrap.SpotNoticeWord)
 	return Status{Phase: bootstrap.PhaseReleased, Released: true, SpotNotice: notice}, nil
+}
+
+// Notify runs `xdrive-ctl notify` with t.Notice.
+func (s SSH) Notify(ctx context.Context, t Target) error {
+	if t.Notice == nil {
+		return errors.New("notify: no notice to send")
+	}
+	args, err := t.Notice.NotifyArgs()
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	_, err = s.run(ctx, t, bootstrap.CtlPath+args)
+	return err
 }
 
 // run connects to the target and runs one command; see sshx.Client.Run for

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xdrive-io/xdrive/internal/agent"
+	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/sshx"
 	"github.com/xdrive-io/xdrive/test/sshd"
 )
@@ -19,12 +20,14 @@ func TestSSH(t *testing.T) {
 	clientKey, clientPub := sshd.GenerateKey(t)
 	dir := t.TempDir()
 	released := filepath.Join(dir, "released")
+	notified := filepath.Join(dir, "notified")
 	script := filepath.Join(dir, "xdrive-ctl.sh")
 	writeScript(t, script, `#!/bin/sh
 case $SSH_ORIGINAL_COMMAND in
 `+sshd.ShellQuote(agent.StatusCommand)+`)
 	if [ -e `+released+` ]; then echo '{"phase":"released","released":true}'; else echo '{"phase":"ready","mounted":true}'; fi ;;
 `+sshd.ShellQuote(agent.ReleaseCommand)+`) touch `+released+`; echo spot-notice ;;
+`+sshd.ShellQuote(bootstrap.CtlPath)+`" notify "*) echo "$SSH_ORIGINAL_COMMAND" >`+notified+` ;;
 *) echo "unexpected command: $SSH_ORIGINAL_COMMAND" >&2; exit 126 ;;
 esac
 `)
@@ -46,6 +49,18 @@ esac
 	}
 	if st, err := ssh.Status(ctx, target); err != nil || !st.Released {
 		t.Fatalf("Status after Release = %+v, %v", st, err)
+	}
+	if err := ssh.Notify(ctx, target); err == nil {
+		t.Fatal("Notify without a notice succeeded")
+	}
+	deadline := time.Date(2026, 11, 30, 10, 30, 0, 0, time.UTC)
+	notice := target
+	notice.Notice = &bootstrap.Notice{Kind: bootstrap.NoticeKindIdleStop, Deadline: deadline}
+	if err := ssh.Notify(ctx, notice); err != nil {
+		t.Fatalf("Notify = %v", err)
+	}
+	if b, err := os.ReadFile(notified); err != nil || string(b) != bootstrap.CtlPath+" notify --kind idle-stop --deadline 2026-11-30T10:30:00Z\n" {
+		t.Fatalf("the instance ran %q (%v)", b, err)
 	}
 
 	// Another host key is refused before any command runs.

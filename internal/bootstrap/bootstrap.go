@@ -111,6 +111,10 @@ type Status struct {
 	Activity []Signal `json:"activity,omitempty"`
 	// Prewarm is the progress of `xdrive-ctl prewarm`, once it has started.
 	Prewarm *Prewarm `json:"prewarm,omitempty"`
+	// ExtendUntil is the RFC 3339 time `xdrive-ctl extend` last asked the
+	// idle stop to wait for, or empty; ExtendBy is the user who asked.
+	ExtendUntil string `json:"extendUntil,omitempty"`
+	ExtendBy    string `json:"extendBy,omitempty"`
 }
 
 // Prewarm is how far `xdrive-ctl prewarm` has read the drive's volume.
@@ -199,8 +203,9 @@ func Render(p Params) ([]byte, error) {
 	}
 	out := strings.NewReplacer(
 		"@WORKSTATION@", p.WorkstationKey,
-		// Long lines: every newline counts against EC2's limit.
-		"@ARCHIVE@", wrap(base64.StdEncoding.EncodeToString(archive), 1024),
+		// Long lines: every newline counts against EC2's limit (bash reads
+		// any length; 8 KiB lines leave the idle stop's commands room).
+		"@ARCHIVE@", wrap(base64.StdEncoding.EncodeToString(archive), 8192),
 	).Replace(string(tmpl))
 	if len(out) > MaxUserDataSize {
 		return nil, fmt.Errorf("user-data is %d bytes, over EC2's limit of %d: shorten the containers' command, args or env", len(out), MaxUserDataSize)

@@ -16,6 +16,8 @@ var invalidIdleCases = []invalidCase{
 	{name: "checkCommand empty", kind: kindWS, spec: `{` + ws + `, idleStop: {after: 30m, checkCommand: ""}}`, want: []string{"spec.idleStop.checkCommand"}},
 	{name: "class default above max", kind: kindWSC, spec: `{` + wsc + `, idleStop: {defaultAfter: 2h, maxAfter: 1h}}`, want: []string{"spec.idleStop", "defaultAfter: must not exceed maxAfter"}},
 	{name: "class max 1m", kind: kindWSC, spec: `{` + wsc + `, idleStop: {maxAfter: 1m}}`, want: []string{"spec.idleStop.maxAfter", "maxAfter: must be between 5m and 720h"}},
+	{name: "class maxExtend 721h", kind: kindWSC, spec: `{` + wsc + `, idleStop: {maxExtend: 721h}}`, want: []string{"spec.idleStop.maxExtend", "maxExtend: must be between 0s and 720h"}},
+	{name: "class maxExtend negative", kind: kindWSC, spec: `{` + wsc + `, idleStop: {maxExtend: -1h}}`, want: []string{"spec.idleStop.maxExtend", "maxExtend: must be between 0s and 720h"}},
 }
 
 // TestIdleStopValidation: the API server rejects idle windows under 5 minutes
@@ -38,9 +40,11 @@ func TestIdleStopValidation(t *testing.T) {
 	if err := e.Client.Create(testCtx(t), full); err != nil {
 		t.Fatalf("a full idleStop was rejected: %v", err)
 	}
-	cls := newObject(t, kindWSC, "", "idle-"+ns, `{`+wsc+`, idleStop: {defaultAfter: 30m, maxAfter: 4h}}`)
-	if err := e.Client.Create(testCtx(t), cls); err != nil {
-		t.Fatalf("a class with idle bounds was rejected: %v", err)
+	for name, bounds := range map[string]string{"idle-": "defaultAfter: 30m, maxAfter: 4h, maxExtend: 2h", "idle-no-extend-": "maxExtend: 0s"} {
+		cls := newObject(t, kindWSC, "", name+ns, `{`+wsc+`, idleStop: {`+bounds+`}}`)
+		if err := e.Client.Create(testCtx(t), cls); err != nil {
+			t.Fatalf("a class with idle bounds {%s} was rejected: %v", bounds, err)
+		}
+		t.Cleanup(func() { _ = e.Client.Delete(testCtx(t), cls) })
 	}
-	t.Cleanup(func() { _ = e.Client.Delete(testCtx(t), cls) })
 }

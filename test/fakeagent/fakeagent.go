@@ -26,6 +26,7 @@ type FakeAgent struct {
 	storeErr    string
 	activity    map[string][]bootstrap.Signal // by address; absent: every signal idle
 	prewarm     func(t agent.Target) *bootstrap.Prewarm
+	extend      map[string][2]string // by address: until, by
 }
 
 // ErrUnreachable is what an unreachable instance answers.
@@ -85,7 +86,7 @@ func wait(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Calls returns "status <addr>" and "release <addr>" entries in call order.
+// Calls returns "status <addr>", "release <addr>" and "notify <addr> ..." entries in call order.
 func (a *FakeAgent) Calls() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -118,6 +119,7 @@ func (a *FakeAgent) Status(ctx context.Context, t agent.Target) (agent.Status, e
 		Containers: a.containers, PreserveError: a.preserveErr, StoreError: a.storeErr}
 	if t.Idle != nil {
 		st.Activity = a.signals(t.Address)
+		st.ExtendUntil, st.ExtendBy = a.extend[t.Address][0], a.extend[t.Address][1]
 	}
 	if a.prewarm != nil {
 		st.Prewarm = a.prewarm(t)
@@ -177,6 +179,31 @@ func (a *FakeAgent) Release(ctx context.Context, t agent.Target) (agent.Status, 
 	}
 	a.released[t.Address] = true
 	return agent.Status{Phase: bootstrap.PhaseReleased, Released: true, Containers: a.containers}, nil
+}
+
+// SetExtend makes the instance at an address report `xdrive-ctl extend`
+// asked by a user: the idle stop waits until then (RFC 3339).
+func (a *FakeAgent) SetExtend(address, until, by string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.extend == nil {
+		a.extend = map[string][2]string{}
+	}
+	a.extend[address] = [2]string{until, by}
+}
+
+// Notify records the notice: "notify <addr> <kind> <deadline>".
+func (a *FakeAgent) Notify(ctx context.Context, t agent.Target) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t.Notice == nil {
+		return errors.New("fake agent: notify without a notice")
+	}
+	a.calls = append(a.calls, "notify "+t.Address+" "+t.Notice.Kind+" "+t.Notice.Deadline.UTC().Format(time.RFC3339))
+	if a.unreachable {
+		return ErrUnreachable
+	}
+	return nil
 }
 
 // SetPrewarm sets what each status call reports of the instance's prewarm

@@ -313,15 +313,21 @@ func forceCommand(h *Instance, env []string) string {
 	}
 	log := sshd.ShellQuote(filepath.Join(h.logs, "ssh.log"))
 	b.WriteString(`echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) command: $SSH_ORIGINAL_COMMAND" >>` + log + "\n")
-	b.WriteString(`case $SSH_ORIGINAL_COMMAND in
+	b.WriteString(`notify=
+case $SSH_ORIGINAL_COMMAND in
 ` + sshd.ShellQuote(agent.StatusCommand) + ` | ` + sshd.ShellQuote(agent.StatusCommand+" --drive ") + `vol-* | ` + sshd.ShellQuote(agent.ReleaseCommand) + `) ;;
+` + sshd.ShellQuote(bootstrap.CtlPath+" notify --kind "+bootstrap.NoticeKindIdleStop+" --deadline ") + `*Z) notify=1 ;;
 *) echo "instancesim: only the agent's commands run here" >&2; exit 126 ;;
 esac
 set -f
 set -- $SSH_ORIGINAL_COMMAND
-case ${4#vol-} in *[!0-9a-f]*) echo "instancesim: bad volume ID" >&2; exit 126 ;; esac
-case "${5:-}|${7:-}|${9:-}" in "||" | "--idle|--probe|") ;; *) echo "instancesim: bad arguments" >&2; exit 126 ;; esac
-case "${6:-}${8:-}" in *[!A-Za-z0-9+/=]*) echo "instancesim: bad idle arguments" >&2; exit 126 ;; esac
+if [ -n "$notify" ]; then
+	case "$#|$6" in 6\|*[!0-9TZ:-]*) echo "instancesim: bad deadline" >&2; exit 126 ;; 6\|*) ;; *) echo "instancesim: bad arguments" >&2; exit 126 ;; esac
+else
+	case ${4#vol-} in *[!0-9a-f]*) echo "instancesim: bad volume ID" >&2; exit 126 ;; esac
+	case "${5:-}|${7:-}|${9:-}" in "||" | "--idle|--probe|") ;; *) echo "instancesim: bad arguments" >&2; exit 126 ;; esac
+	case "${6:-}${8:-}" in *[!A-Za-z0-9+/=]*) echo "instancesim: bad idle arguments" >&2; exit 126 ;; esac
+fi
 err=$(mktemp)
 "$XDRIVE_ROOT$1" "$2" ${3:+"$3"} ${4:+"$4"} ${5:+"$5"} ${6:+"$6"} ${7:+"$7"} ${8:+"$8"} 2>"$err"
 rc=$?
@@ -463,6 +469,18 @@ func (h *Instance) Released() bool {
 	// On tmpfs (/run), and on the root disk when it has room.
 	return h.booted() == nil && (exists(filepath.Join(h.root, "run/xdrive/released")) ||
 		exists(filepath.Join(h.root, "var/lib/xdrive/released")))
+}
+
+// File reads a file of the instance, e.g. /run/xdrive/notice.
+func (h *Instance) File(path string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(h.root, path))
+	return string(b), err
+}
+
+// Walls returns the messages `wall` sent to the instance's users, one after another.
+func (h *Instance) Walls() string {
+	b, _ := os.ReadFile(filepath.Join(h.state, "wall"))
+	return string(b)
 }
 
 // SSHCommands counts the commands the operator ran on the instance over SSH.

@@ -107,6 +107,25 @@ func TestInstanceLifecycle(t *testing.T) {
 	if err := first.AppendDrive("/v1", "notes.txt", "written on "+first.ID); err != nil {
 		t.Fatal(err)
 	}
+	// The idle stop's warning reaches the instance's users: a status call
+	// with the idle check brings its commands, then notify runs them.
+	idle := target
+	idle.Idle = &bootstrap.IdleCheck{CPULoad: "0.5", GPUPercent: 10, BytesPerSecond: 4096}
+	if st, err := ssh.Status(ctx, idle); err != nil || len(st.Activity) == 0 {
+		t.Fatalf("status with the idle check = %+v, %v", st, err)
+	}
+	at := time.Now().Add(5 * time.Minute)
+	deadline := at.UTC().Format(time.RFC3339)
+	idle.Notice = &bootstrap.Notice{Kind: bootstrap.NoticeKindIdleStop, Deadline: at}
+	if err := ssh.Notify(ctx, idle); err != nil {
+		t.Fatalf("notify: %v", err)
+	}
+	if notice, err := first.File("/run/xdrive/notice"); err != nil || !strings.Contains(notice, `"deadline":"`+deadline+`"`) {
+		t.Errorf("the notice = %q, %v; want the deadline %s", notice, err, deadline)
+	}
+	if walls := first.Walls(); !strings.Contains(walls, "default/box") || !strings.Contains(walls, "sudo xdrive-ctl extend 1h") {
+		t.Errorf("wall messages: %q", walls)
+	}
 	if st, err := ssh.Release(ctx, target); err != nil || !st.Released || st.Mounted || st.SpotNotice {
 		t.Fatalf("release = %+v, %v", st, err)
 	}

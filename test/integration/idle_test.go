@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,13 @@ func TestIdleStop(t *testing.T) {
 			t.Fatalf("no %s Event; events: %s", reason, events)
 		}
 	}
+	// The warning reached the instance, with the deadline, and its answer is recorded.
+	if !slices.ContainsFunc(h.Agent.Calls(), func(c string) bool { return strings.HasPrefix(c, "notify "+addr+" idle-stop ") }) {
+		t.Fatalf("no notify call to %s at the warning; calls: %q", addr, h.Agent.Calls())
+	}
+	if ws.Status.Idle.NoticeTime == nil || ws.Status.Idle.NoticeError != "" {
+		t.Errorf("status.idle after a delivered notice: %+v", ws.Status.Idle)
+	}
 	if ok, events := h.FindEvent("Workstation", "quiet", v1alpha1.ReasonStopping, "flushed the drive"); !ok {
 		t.Fatalf("the idle stop did not flush the drive over the agent; events: %s", events)
 	}
@@ -115,6 +123,50 @@ func TestIdleStop(t *testing.T) {
 	}
 	if ok, events := h.FindEvent("Workstation", "quiet", v1alpha1.ReasonResumed); !ok {
 		t.Fatalf("no Resumed Event; events: %s", events)
+	}
+}
+
+// TestIdleStopExtended: `xdrive-ctl extend` on an idle instance postpones
+// its stop, capped by the class's maxExtend past the idle window; the stop
+// is warned of again for the new time, told to the instance, and comes no
+// sooner.
+func TestIdleStopExtended(t *testing.T) {
+	h := harness.New(t, harness.Config{Env: requireEnv(t), Options: operator.Options{Timings: operatorTimings()}})
+	cls := newClass(h, "extend", nil)
+	cls.Spec.IdleStop = &v1alpha1.ClassIdleStop{DefaultAfter: &metav1.Duration{Duration: 30 * time.Minute}, MaxExtend: &metav1.Duration{Duration: time.Hour}}
+	h.Create(cls)
+	h.Start()
+	ws := h.NewWorkstation("ext", "ext-data", []string{"t3.large"}, "us-east-1a")
+	ws.Spec.ClassName = cls.Name
+	h.Agent.SetActivity("", idleSignalsOf()...)
+	h.Create(h.NewDrive("ext-data", 10), ws)
+	h.Eventually(converge, "ext Ready", h.WorkstationReady("ext"))
+	first := h.Workstation("ext")
+	addr := first.Status.PublicIP
+	if addr == "" {
+		addr = first.Status.PrivateIP
+	}
+	h.Agent.SetExtend(addr, time.Now().Add(5*time.Hour).UTC().Format(time.RFC3339), "alice")
+
+	h.Eventually(converge, "ext stopped for idleness", h.WorkstationPhase("ext", v1alpha1.WorkstationPhaseStopped))
+	idle := idleState(h, "ext")
+	if idle.ExtendedUntil == nil || idle.ExtendedBy != "alice" || idle.StopTime == nil {
+		t.Fatalf("status.idle = %+v, want an extension by alice and a stop", idle)
+	}
+	// Capped: 1h of the class's maxExtend past the 30m window, both scaled.
+	limit := idle.LastActivityTime.Add(90 * idleMinute)
+	if idle.ExtendedUntil.After(limit) || idle.ExtendedUntil.Time.Before(limit.Add(-time.Second)) {
+		t.Errorf("extendedUntil %s, want the cap %s", idle.ExtendedUntil, limit)
+	}
+	if idle.StopTime.Before(idle.ExtendedUntil) {
+		t.Errorf("stopped at %s, before the extension's %s", idle.StopTime, idle.ExtendedUntil)
+	}
+	if ok, events := h.FindEvent("Workstation", "ext", v1alpha1.ReasonIdleStopExtended, "alice", "beyond the limit of 1h0m0s"); !ok {
+		t.Fatalf("no IdleStopExtended Event; events: %s", events)
+	}
+	want := "notify " + addr + " idle-stop " + idle.ExtendedUntil.UTC().Format(time.RFC3339)
+	if !slices.Contains(h.Agent.Calls(), want) {
+		t.Fatalf("no %q; calls: %q", want, h.Agent.Calls())
 	}
 }
 

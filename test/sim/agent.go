@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
@@ -82,6 +83,16 @@ func (a *Agent) Release(_ context.Context, t agent.Target) (agent.Status, error)
 		a.w.noticeSeen(i.ID)
 	}
 	return agent.Status{Phase: bootstrap.PhaseReleased, Released: true, SpotNotice: a.self[i.ID]}, nil
+}
+
+// Notify tells the instance's users of a coming stop; nothing reads it.
+func (a *Agent) Notify(_ context.Context, t agent.Target) error {
+	i, ok := a.at(t.Address)
+	if !ok || t.Notice == nil {
+		return errUnreachable
+	}
+	a.w.logf("  instance %s: users told of the %s at %s", i.ID, t.Notice.Kind, t.Notice.Deadline.UTC().Format(time.RFC3339))
+	return nil
 }
 
 func (a *Agent) release(id string) {

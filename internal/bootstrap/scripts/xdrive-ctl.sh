@@ -8,6 +8,8 @@
 #            the containers' writable layers are on the drive)
 #   prewarm  read every block of the drive once, at idle priority (the bootstrap
 #            starts it in the background for a volume restored from a snapshot)
+#   notify, notice, extend  the idle stop's commands, in xdrive-idle.sh: the
+#            status call keeps its SCRIPT in /run/xdrive/idle.sh for them
 set -euo pipefail
 # shellcheck source=xdrive-lib.sh
 . "${XDRIVE_ROOT:-}/usr/local/lib/xdrive/xdrive-lib.sh"
@@ -223,9 +225,11 @@ cmd_release() {
 	log "drive released"
 }
 
+# Any other command is the idle stop's (xdrive-idle.sh).
+# shellcheck source=xdrive-idle.sh
 case ${1:-} in
 status) cmd_status "${@:2}" ;;
 release) cmd_release && if [[ -e $STATE_DIR/spot-instance-action ]]; then echo spot-notice; fi ;;
 prewarm) cmd_prewarm ;;
-*) usage ;;
+*) . "$RUN_DIR/idle.sh" || usage ;;
 esac

@@ -8,6 +8,15 @@
 # CHECK (base64 of a bash command). A signal that cannot be read, or is not
 # read within its budget, is "unknown", which the operator counts as activity.
 # The README's "Idle auto-stop" says what each signal sees.
+# It also holds the idle stop's commands on the instance, which the user-data
+# has no room for: each status call keeps this file in /run/xdrive/idle.sh,
+# and xdrive-ctl sources it for any command it does not know:
+#   notify --kind idle-stop --deadline RFC3339  (the operator's, at the
+#            warning) write /run/xdrive/notice and send a wall message
+#   notice   print the pending notice, with the seconds left now; exit 1 if none
+#   extend DURATION  ask the idle stop to wait DURATION (30m, 1h, 1h30m; at
+#            most 720h) from now; the operator reads it at its next check and
+#            caps it by the class's idleStop.maxExtend
 
 # Seconds each signal may take; they run at once, well within the operator's
 # 10 s for the whole status call.
@@ -22,6 +31,11 @@ JOB_CPU=0.01
 # credentials, no user-data.
 CHECK_UID=65534
 IMDS_RULES=("iptables 169.254.169.254/32" "ip6tables fd00:ec2::254/128")
+# The notice of a coming stop, which programs can poll: one JSON line, world-readable, on tmpfs.
+NOTICE_FILE=$RUN_DIR/notice
+# The longest `extend`, in minutes: spec.idleStop's own limit, 720h.
+MAX_EXTEND_MINUTES=43200
+RFC3339_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
 
 # signal NAME STATE DETAIL prints one JSON signal.
 signal() {
@@ -385,9 +399,11 @@ sig_command() {
 	esac
 }
 
-# idle_activity CONFIG prints the signals as a JSON array. The signals run
-# at once, each in a process group of its own; one still running after
-# IDLE_BUDGET seconds is killed, whole, and reported unknown.
+# idle_activity CONFIG prints the signals as a JSON array, then the last
+# extend's members (print_extend), and keeps this file for the idle stop's
+# commands (keep_probe). The signals run at once, each in a process group of
+# its own; one still running after IDLE_BUDGET seconds is killed, whole, and
+# reported unknown.
 idle_activity() {
 	local key value dir s deadline
 	local -A pids=()
@@ -427,4 +443,118 @@ idle_activity() {
 	done
 	printf ']'
 	rm -rf "$dir"
+	print_extend
+	keep_probe
 }
+
+# keep_probe writes this file, the status call's SCRIPT ($probe, a local of
+# xdrive-ctl's cmd_status), to $RUN_DIR/idle.sh, where xdrive-ctl finds the
+# idle stop's commands. Failing to (a full /run) fails nothing else: the
+# status call still reports the signals.
+keep_probe() {
+	[[ -n ${probe:-} ]] || return 0
+	if ! { base64 -d <<<"$probe" | gzip -dc >"$RUN_DIR/.idle.sh.tmp" && mv -f "$RUN_DIR/.idle.sh.tmp" "$RUN_DIR/idle.sh"; } 2>/dev/null; then
+		rm -f "$RUN_DIR/.idle.sh.tmp" 2>/dev/null || true
+		log "warning: cannot keep the idle stop's commands in $RUN_DIR/idle.sh"
+	fi
+}
+
+# print_extend prints the last `extend` as "extendUntil" and "extendBy" members.
+print_extend() {
+	local until by
+	read -r until by <<<"$(read_state extend)"
+	[[ $until =~ $RFC3339_RE ]] || return 0
+	printf ',"extendUntil":"%s","extendBy":%s' "$until" "$(json_str "$by")"
+}
+
+# cmd_notify writes $NOTICE_FILE ({"kind", "deadline", "secondsLeft" as of
+# now, "workstation"}) and tells the logged-in users with wall. A failed wall
+# is a warning: the notice is written.
+cmd_notify() {
+	local kind='' deadline='' epoch left msg
+	while (($#)); do
+		case $1 in
+		--kind) [[ ${2:-} == idle-stop ]] || usage ;;
+		--deadline) [[ ${2:-} =~ $RFC3339_RE ]] || usage ;;
+		*) usage ;;
+		esac
+		if [[ $1 == --kind ]]; then kind=$2; else deadline=$2; fi
+		shift 2
+	done
+	[[ -n $kind && -n $deadline ]] || usage
+	epoch=$(date -u -d "$deadline" +%s) || die "notify: bad deadline '$deadline'"
+	load_config
+	left=$((epoch - $(date +%s)))
+	mkdir -p "$RUN_DIR"
+	printf '{"kind":"%s","deadline":"%s","secondsLeft":%d,"workstation":%s}\n' "$kind" "$deadline" "$left" "$(json_str "$WORKSTATION")" >"$RUN_DIR/.notice.tmp"
+	chmod 0644 "$RUN_DIR/.notice.tmp"
+	mv -f "$RUN_DIR/.notice.tmp" "$NOTICE_FILE"
+	log "notice: $kind at $deadline"
+	msg="xdrive: this machine${WORKSTATION:+ (Workstation $WORKSTATION)} stops for idleness at $(date -u -d "@$epoch" '+%Y-%m-%d %H:%M:%S UTC'), in $(((left + 59) / 60)) min:
+its containers stop and its drive is snapshotted. To keep it running, use it, or run:
+  sudo xdrive-ctl extend 1h
+Programs can read $NOTICE_FILE or run: xdrive-ctl notice"
+	timeout 10 wall <<<"$msg" || log "warning: wall failed; the notice is in $NOTICE_FILE"
+}
+
+# cmd_notice prints the pending notice with its seconds left now (negative
+# once the deadline has passed and the machine still runs: it was used, or
+# the stop was postponed); it fails when there is none.
+cmd_notice() {
+	local line deadline='' epoch
+	[[ -r $NOTICE_FILE ]] || exit 1
+	IFS= read -r line <"$NOTICE_FILE"
+	if [[ $line =~ \"deadline\":\"([^\"]+)\" ]]; then deadline=${BASH_REMATCH[1]}; fi
+	if ! [[ $deadline =~ $RFC3339_RE ]] || ! epoch=$(date -u -d "$deadline" +%s) ||
+		! [[ $line =~ ^(.*\"secondsLeft\":)-?[0-9]+(.*)$ ]]; then
+		echo "xdrive-ctl notice: cannot read $NOTICE_FILE" >&2
+		exit 1
+	fi
+	printf '%s%d%s\n' "${BASH_REMATCH[1]}" $((epoch - $(date +%s))) "${BASH_REMATCH[2]}"
+}
+
+# cmd_extend records "UNTIL USER" in $STATE_DIR/extend: the idle stop waits
+# until UNTIL at the earliest, once the operator's next status check reads
+# it, within the class's bound. A notice of a stop before UNTIL is removed.
+cmd_extend() {
+	local h m minutes until by
+	(($# == 1)) || usage
+	if [[ $1 =~ ^(([0-9]{1,3})h)?(([0-9]{1,5})m)?$ ]]; then
+		h=${BASH_REMATCH[2]:-0} m=${BASH_REMATCH[4]:-0}
+		minutes=$((10#$h * 60 + 10#$m))
+	fi
+	if ((${minutes:-0} < 1 || minutes > MAX_EXTEND_MINUTES)); then
+		echo "xdrive-ctl extend: '$1' is not a duration from 1m to 720h, such as 30m, 1h or 1h30m" >&2
+		exit 2
+	fi
+	until=$(date -u -d "@$(($(date +%s) + minutes * 60))" +%Y-%m-%dT%H:%M:%SZ)
+	by=${SUDO_USER:-$(id -un)}
+	[[ $by =~ ^[a-z_][a-z0-9_.-]{0,31}$ ]] || by=unknown
+	write_state extend "$until $by" 2>/dev/null || {
+		echo "xdrive-ctl extend: cannot write $STATE_DIR; run it as root: sudo xdrive-ctl extend $1" >&2
+		exit 1
+	}
+	if [[ -r $NOTICE_FILE && $(<"$NOTICE_FILE") =~ \"deadline\":\"([^\"]+)\" ]] &&
+		(($(date -u -d "${BASH_REMATCH[1]}" +%s) < $(date -u -d "$until" +%s))); then
+		rm -f "$NOTICE_FILE"
+	fi
+	log "extend: $by asked the idle stop to wait until $until"
+	echo "The idle stop waits until $until at the earliest, from the operator's next check (within the class's limit)."
+}
+
+# idle_ctl runs the idle stop's command that xdrive-ctl was given.
+idle_ctl() {
+	case ${1:-} in
+	notify) cmd_notify "${@:2}" ;;
+	notice) cmd_notice ;;
+	extend) cmd_extend "${@:2}" ;;
+	*)
+		echo "usage: xdrive-ctl notify --kind idle-stop --deadline RFC3339 | notice | extend DURATION" >&2
+		usage
+		;;
+	esac
+}
+
+# Sourced by xdrive-ctl for a command it does not know (not from a function,
+# as the status call does): run it.
+if [[ -z ${FUNCNAME[0]:-} ]]; then idle_ctl "$@"; fi

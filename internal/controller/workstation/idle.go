@@ -3,6 +3,7 @@ package workstation
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"time"
 
@@ -17,6 +18,10 @@ import (
 
 // idleWarning is how long before an idle stop the warning Event is sent.
 const idleWarning = 5 * time.Minute
+
+// defaultMaxExtend is how far past the idle window `xdrive-ctl extend` may
+// postpone the stop when the class sets no idleStop.maxExtend.
+const defaultMaxExtend = 4 * time.Hour
 
 // jupyterPort is the container port taken for a Jupyter server.
 const jupyterPort = 8888
@@ -194,7 +199,7 @@ var instanceSignals = []v1alpha1.IdleSignal{v1alpha1.IdleSignalSSH, v1alpha1.Idl
 // idle follows the instance's activity and, once nobody used it for the idle
 // window, warns and then stops it by the normal teardown. It is the one
 // writer of status.idle, and is called while the instance runs.
-func (s *scope) idle(ctx context.Context, res ctrl.Result) (ctrl.Result, error) {
+func (s *scope) idle(ctx context.Context, inst instances.Instance, res ctrl.Result) (ctrl.Result, error) {
 	st := s.st
 	after := s.idleAfter()
 	if after == 0 {
@@ -212,17 +217,24 @@ func (s *scope) idle(ctx context.Context, res ctrl.Result) (ctrl.Result, error) 
 		idle.LastActivityTime = metav1.NewTime(last.Finished.Truncate(time.Second))
 		idle.LastActivitySignal, idle.LastActivityDetail = signal, clip(detail, 256)
 	}
-	warnAt, deadline := s.idleTimes(after)
+	s.idleExtended(last, after)
+	s.idleNoticed(inst.ID)
+	warnAt, deadline, warned := s.idleTimes(after)
 	// The warning and the stop are decided on a check made at their time that
 	// saw nothing; the stop comes no sooner than the warning's lead after it.
 	quiet := func(t time.Time) bool { return last.Done() && !active && !last.Finished.Before(t) }
-	if quiet(warnAt) && !s.idleWarned() {
+	if quiet(warnAt) && !warned {
 		idle.WarningTime = ptrTime(now)
-		warnAt, deadline = s.idleTimes(after)
-		s.event(false, v1alpha1.ReasonIdleStopSoon, "IdleStop", "No activity since %s (last: %s); the Workstation stops at %s unless it is used",
-			idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, deadline.UTC().Format(time.RFC3339))
+		warnAt, deadline, warned = s.idleTimes(after)
+		postpone := ", or postponed on the instance with: sudo xdrive-ctl extend 1h"
+		if s.maxExtend() == 0 {
+			postpone = "" // the class forbids it
+		}
+		s.event(false, v1alpha1.ReasonIdleStopSoon, "IdleStop", "No activity since %s (last: %s); the Workstation stops at %s unless it is used%s",
+			idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, deadline.UTC().Format(time.RFC3339), postpone)
+		s.notify(ctx, inst, deadline)
 	}
-	if s.idleWarned() && quiet(deadline) {
+	if warned && quiet(deadline) {
 		idle.StopTime = ptrTime(now)
 		s.event(false, v1alpha1.ReasonIdleStopped, "IdleStop", "No activity for %s since %s (last: %s); stopping: containers, flush, snapshot. Resume with the annotation %s=<RFC3339 time>",
 			after, idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, v1alpha1.ResumeAnnotation)
@@ -238,24 +250,111 @@ func (s *scope) idle(ctx context.Context, res ctrl.Result) (ctrl.Result, error) 
 	return res, nil
 }
 
-// idleTimes are when the warning is due and when the stop is: the idle
-// window's end, but never sooner than the warning's lead after the warning
-// (a warning sent late, e.g. after the manager was down, pushes the stop back).
-func (s *scope) idleTimes(after time.Duration) (warnAt, deadline time.Time) {
-	deadline = s.st.Idle.LastActivityTime.Add(s.idleScaled(after))
+// idleTimes are when the warning is due, when the stop is, and whether the
+// warning was sent: the stop comes at the idle window's end or at
+// status.idle.extendedUntil, whichever is later, and never sooner than the
+// warning's lead after the warning (a warning sent late, e.g. after the
+// manager was down, pushes the stop back). A warning counts from its due
+// time on: one sent before the last activity or before an extension is
+// sent again.
+func (s *scope) idleTimes(after time.Duration) (warnAt, deadline time.Time, warned bool) {
+	idle := s.st.Idle
+	deadline = idle.LastActivityTime.Add(s.idleScaled(after))
+	if idle.ExtendedUntil != nil && idle.ExtendedUntil.After(deadline) {
+		deadline = idle.ExtendedUntil.Time
+	}
 	warnAt = deadline.Add(-s.idleScaled(idleWarning))
-	if s.idleWarned() {
-		if due := s.st.Idle.WarningTime.Add(s.idleScaled(idleWarning)); due.After(deadline) {
+	// Status keeps the warning's time to the second.
+	warned = idle.WarningTime != nil && !idle.WarningTime.Time.Before(warnAt.Truncate(time.Second))
+	if warned {
+		if due := idle.WarningTime.Add(s.idleScaled(idleWarning)); due.After(deadline) {
 			deadline = due
 		}
 	}
-	return warnAt, deadline
+	return warnAt, deadline, warned
 }
 
-// idleWarned reports whether the warning was sent since the last activity.
-func (s *scope) idleWarned() bool {
+// maxExtend is how far past the idle window an extension may reach: the
+// class's idleStop.maxExtend, else defaultMaxExtend.
+func (s *scope) maxExtend() time.Duration {
+	if s.class != nil && s.class.class.Spec.IdleStop != nil && s.class.class.Spec.IdleStop.MaxExtend != nil {
+		return s.class.class.Spec.IdleStop.MaxExtend.Duration
+	}
+	return defaultMaxExtend
+}
+
+// idleExtended records in status.idle an extension asked on the instance
+// (`xdrive-ctl extend`) that postpones the stop, capped at maxExtend past
+// the idle window's end. It is not activity: the window does not move.
+func (s *scope) idleExtended(last agent.Result, after time.Duration) {
 	idle := s.st.Idle
-	return idle.WarningTime != nil && !idle.WarningTime.Before(&idle.LastActivityTime)
+	if !last.Done() || last.Err != nil || last.Status.ExtendUntil == "" {
+		return
+	}
+	asked, err := time.Parse(time.RFC3339, last.Status.ExtendUntil)
+	if err != nil {
+		return // not a time: nothing is postponed
+	}
+	_, deadline, _ := s.idleTimes(after)
+	limit := idle.LastActivityTime.Add(s.idleScaled(after) + s.idleScaled(s.maxExtend()))
+	until := asked.Truncate(time.Second)
+	capped := until.After(limit)
+	if capped {
+		until = limit.Truncate(time.Second)
+	}
+	if !until.After(deadline) {
+		return
+	}
+	by := last.Status.ExtendBy
+	if !instanceUserRE.MatchString(by) {
+		by = "" // the instance's word, not trusted: a user name or nothing
+	}
+	idle.ExtendedUntil, idle.ExtendedBy = ptrTime(until), by
+	note := ""
+	if capped {
+		note = fmt.Sprintf("; %s was asked, beyond the limit of %s past the idle window (the class's idleStop.maxExtend)", asked.UTC().Format(time.RFC3339), s.maxExtend())
+	}
+	s.event(false, v1alpha1.ReasonIdleStopExtended, "IdleStop", "Postponed on the instance by %s (xdrive-ctl extend): the Workstation stops at %s at the earliest%s",
+		orDefault(by, "an unknown user"), until.UTC().Format(time.RFC3339), note)
+}
+
+// instanceUserRE is a user name as xdrive-ctl extend reports it.
+var instanceUserRE = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
+
+// notify tells the instance's users of the stop at deadline, in the
+// background: a wall message and /run/xdrive/notice. Its answer is read by
+// idleNoticed; a failure changes nothing of the stop.
+func (s *scope) notify(ctx context.Context, inst instances.Instance, deadline time.Time) {
+	creds, err := s.r.credentials(ctx, s.ws)
+	if err != nil {
+		s.noticeFailed(err)
+		return
+	}
+	t := creds.target(inst)
+	t.Notice = &bootstrap.Notice{Kind: bootstrap.NoticeKindIdleStop, Deadline: deadline}
+	s.r.Calls.Start(s.key, inst.ID, agent.CallNotify, t, s.r.Timings.statusTimeout())
+}
+
+// idleNoticed records the answer of the last warning's notify call, once.
+func (s *scope) idleNoticed(instanceID string) {
+	idle := s.st.Idle
+	last, _ := s.r.Calls.Last(instanceID, agent.CallNotify)
+	finished := last.Finished.Truncate(time.Second) // as status keeps it
+	if !last.Done() || idle.WarningTime == nil || last.Started.Before(idle.WarningTime.Time) ||
+		(idle.NoticeTime != nil && !finished.After(idle.NoticeTime.Time)) {
+		return
+	}
+	idle.NoticeTime = ptrTime(finished)
+	idle.NoticeError = ""
+	if last.Err != nil {
+		s.noticeFailed(last.Err)
+	}
+}
+
+// noticeFailed reports a warning that did not reach the instance.
+func (s *scope) noticeFailed(err error) {
+	s.st.Idle.NoticeError = clip(err.Error(), 256)
+	s.event(true, v1alpha1.ReasonIdleNoticeFailed, "IdleStop", "Could not tell the instance's users of the idle stop (wall, /run/xdrive/notice): %v; the stop is unchanged", err)
 }
 
 // idleCheckDue moves the next status check forward to the warning's time
@@ -266,7 +365,7 @@ func (s *scope) idleCheckDue(next time.Time, last agent.Result) time.Time {
 	if idle == nil || after == 0 || idle.InstanceID != s.st.InstanceID {
 		return next
 	}
-	warnAt, deadline := s.idleTimes(after)
+	warnAt, deadline, _ := s.idleTimes(after)
 	for _, t := range []time.Time{warnAt, deadline} {
 		if last.Finished.Before(t) && t.Before(next) {
 			return t

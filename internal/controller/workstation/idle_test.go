@@ -159,32 +159,33 @@ func TestIdleStoppedResume(t *testing.T) {
 	}
 }
 
-// TestIdleStopComesAfterItsWarning: the stop is due at the window's end, but
-// never sooner than the warning's lead after a warning sent since the last activity.
+// TestIdleStopComesAfterItsWarning: the stop is due at the window's end (or
+// at a later extension), but never sooner than the warning's lead after a
+// warning sent at or after its due time.
 func TestIdleStopComesAfterItsWarning(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	at := func(m int) *metav1.Time { return &metav1.Time{Time: t0.Add(time.Duration(m) * time.Minute)} }
 	for name, tc := range map[string]struct {
-		warning        *metav1.Time
-		warned         bool
-		warnAt, stopAt time.Time
+		warning, extended *metav1.Time
+		warned            bool
+		warnAt, stopAt    time.Time
 	}{
-		"not warned yet":           {nil, false, t0.Add(25 * time.Minute), t0.Add(30 * time.Minute)},
-		"warned on time":           {at(25), true, t0.Add(25 * time.Minute), t0.Add(30 * time.Minute)},
-		"warned late":              {at(40), true, t0.Add(25 * time.Minute), t0.Add(45 * time.Minute)},
-		"warned before activity":   {at(-10), false, t0.Add(25 * time.Minute), t0.Add(30 * time.Minute)},
-		"warned at activity (1 s)": {at(0), true, t0.Add(25 * time.Minute), t0.Add(30 * time.Minute)},
+		"not warned yet":                      {nil, nil, false, t0.Add(25 * time.Minute), t0.Add(30 * time.Minute)},
+		"warned on time":                      {at(25), nil, true, t0.Add(25 * time.Minute), t0.Add(30 * time.Minute)},
+		"warned late":                         {at(40), nil, true, t0.Add(25 * time.Minute), t0.Add(45 * time.Minute)},
+		"warned before activity":              {at(-10), nil, false, t0.Add(25 * time.Minute), t0.Add(30 * time.Minute)},
+		"warned before its time (1 s)":        {&metav1.Time{Time: t0.Add(25*time.Minute - time.Second)}, nil, false, t0.Add(25 * time.Minute), t0.Add(30 * time.Minute)},
+		"extended after the warning":          {at(25), at(60), false, t0.Add(55 * time.Minute), t0.Add(60 * time.Minute)},
+		"extended, warned again":              {at(55), at(60), true, t0.Add(55 * time.Minute), t0.Add(60 * time.Minute)},
+		"extended to before the window's end": {at(25), at(20), true, t0.Add(25 * time.Minute), t0.Add(30 * time.Minute)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			ws := &v1alpha1.Workstation{}
-			ws.Status.Idle = &v1alpha1.IdleState{LastActivityTime: metav1.Time{Time: t0}, WarningTime: tc.warning}
+			ws.Status.Idle = &v1alpha1.IdleState{LastActivityTime: metav1.Time{Time: t0}, WarningTime: tc.warning, ExtendedUntil: tc.extended}
 			s := &scope{r: &Reconciler{}, ws: ws, st: &ws.Status}
-			if got := s.idleWarned(); got != tc.warned {
-				t.Errorf("idleWarned = %t, want %t", got, tc.warned)
-			}
-			warnAt, stopAt := s.idleTimes(30 * time.Minute)
-			if !warnAt.Equal(tc.warnAt) || !stopAt.Equal(tc.stopAt) {
-				t.Errorf("idleTimes = %s, %s; want %s, %s", warnAt, stopAt, tc.warnAt, tc.stopAt)
+			warnAt, stopAt, warned := s.idleTimes(30 * time.Minute)
+			if !warnAt.Equal(tc.warnAt) || !stopAt.Equal(tc.stopAt) || warned != tc.warned {
+				t.Errorf("idleTimes = %s, %s, warned %t; want %s, %s, %t", warnAt, stopAt, warned, tc.warnAt, tc.stopAt, tc.warned)
 			}
 		})
 	}

@@ -89,7 +89,7 @@ func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
 	if err != nil || st.Phase != v1alpha1.WorkstationPhaseRunning {
 		return res, err
 	}
-	return s.idle(ctx, res)
+	return s.idle(ctx, inst, res)
 }
 
 func stopReason(w *v1alpha1.Workstation) v1alpha1.TeardownReason {

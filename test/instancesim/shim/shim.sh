@@ -29,6 +29,8 @@
 #                   hangs with nvidia-smi-hang
 #   iptables-rules, ip6tables-rules  the rules `iptables -I` added, one a
 #                   line; iptables-fail, ip6tables-fail make them fail
+#   wall            the messages `wall` sent (its stdin), one after another;
+#                   wall-fail makes it fail, sending nothing
 # The drive is kept in one of two ways:
 #   - SHIM_VOLUME_DIR unset (unit tests): fs/DEV holds DEV's filesystem type,
 #     mount only records, and Docker's containers/NAME (its state: running,
@@ -400,6 +402,10 @@ iptables | ip6tables)
 	-I | -A) echo "$*" >>"$S/$name-rules" ;;
 	*) exit 2 ;;
 	esac
+	;;
+wall)
+	[[ -e $S/wall-fail ]] && exit 1
+	cat >>"$S/wall"
 	;;
 ssh-keygen) echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake" ;;
 *) ;; # resize2fs, xfs_growfs, nvidia-ctk, sync, fuser, sshd -t: nothing to do
