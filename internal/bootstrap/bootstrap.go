@@ -182,8 +182,9 @@ var installed = []struct {
 }
 
 // Render returns the user-data: a bash script that unpacks the xdrive
-// scripts and settings and runs the bootstrap. The same Params always give
-// the same bytes.
+// scripts and settings and runs the bootstrap, gzipped, as cloud-init reads
+// it (Script returns the script). Gzip takes back base64's third, which
+// EC2's 16 KiB would count. The same Params always give the same bytes.
 func Render(p Params) ([]byte, error) {
 	p = p.withDefaults()
 	if err := p.Validate(); err != nil {
@@ -203,14 +204,40 @@ func Render(p Params) ([]byte, error) {
 	}
 	out := strings.NewReplacer(
 		"@WORKSTATION@", p.WorkstationKey,
-		// Long lines: every newline counts against EC2's limit (bash reads
-		// any length; 8 KiB lines leave the idle stop's commands room).
-		"@ARCHIVE@", wrap(base64.StdEncoding.EncodeToString(archive), 8192),
+		"@ARCHIVE@", wrap(base64.StdEncoding.EncodeToString(archive), 1024),
 	).Replace(string(tmpl))
-	if len(out) > MaxUserDataSize {
-		return nil, fmt.Errorf("user-data is %d bytes, over EC2's limit of %d: shorten the containers' command, args or env", len(out), MaxUserDataSize)
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
 	}
-	return []byte(out), nil
+	if _, err := zw.Write([]byte(out)); err != nil {
+		return nil, fmt.Errorf("compressing the user-data: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("compressing the user-data: %w", err)
+	}
+	if buf.Len() > MaxUserDataSize {
+		return nil, fmt.Errorf("user-data is %d bytes gzipped, over EC2's limit of %d: shorten the containers' command, args or env", buf.Len(), MaxUserDataSize)
+	}
+	return buf.Bytes(), nil
+}
+
+// Script returns the script that cloud-init runs from a user-data: the
+// user-data itself, or, as cloud-init does, its gunzipped content.
+func Script(userData []byte) ([]byte, error) {
+	if !bytes.HasPrefix(userData, []byte{0x1f, 0x8b}) {
+		return userData, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(userData))
+	if err != nil {
+		return nil, fmt.Errorf("gunzipping the user-data: %w", err)
+	}
+	script, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("gunzipping the user-data: %w", err)
+	}
+	return script, nil
 }
 
 func (p Params) withDefaults() Params {
@@ -360,7 +387,11 @@ func tarGz(files []file) ([]byte, error) {
 
 // Unpack returns the files in a rendered user-data's archive, by path.
 func Unpack(userData []byte) (map[string][]byte, error) {
-	_, rest, ok := strings.Cut(string(userData), "<<'XDRIVE_ARCHIVE'")
+	script, err := Script(userData)
+	if err != nil {
+		return nil, err
+	}
+	_, rest, ok := strings.Cut(string(script), "<<'XDRIVE_ARCHIVE'")
 	if !ok {
 		return nil, errors.New("no archive in user-data")
 	}

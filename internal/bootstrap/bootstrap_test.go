@@ -50,7 +50,11 @@ func TestRender(t *testing.T) {
 	p := testParams(t)
 	p.VolumeID = driveVolumeID
 	p.GPU = true
-	ud, err := Render(p)
+	gz, err := Render(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ud, err := Script(gz)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +72,7 @@ func TestRender(t *testing.T) {
 		t.Fatalf("bash -n: %v\n%s", err, out)
 	}
 	again, err := Render(p)
-	if err != nil || !bytes.Equal(ud, again) {
+	if err != nil || !bytes.Equal(gz, again) {
 		t.Error("Render is not deterministic")
 	}
 
@@ -241,7 +245,11 @@ func TestShellcheck(t *testing.T) {
 	if err != nil || len(files) < 4 {
 		t.Fatalf("scripts: %v %v", files, err)
 	}
-	ud, err := Render(testParams(t))
+	gz, err := Render(testParams(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ud, err := Script(gz)
 	if err != nil {
 		t.Fatal(err)
 	}

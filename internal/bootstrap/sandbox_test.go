@@ -169,8 +169,12 @@ func (s *sandbox) userData(p Params) string {
 	if err != nil {
 		s.t.Fatalf("Render: %v", err)
 	}
+	script, err := Script(ud) // as cloud-init gunzips it
+	if err != nil {
+		s.t.Fatal(err)
+	}
 	path := filepath.Join(filepath.Dir(s.root), "user-data")
-	s.write(path, string(ud), 0o755)
+	s.write(path, string(script), 0o755)
 	return path
 }
 

@@ -202,10 +202,11 @@ func (s *Sim) userData(ctx context.Context, id string) ([]byte, error) {
 		return nil, fmt.Errorf("instance %s has no user-data", id)
 	}
 	raw := aws.ToString(out.UserData.Value)
-	if b, err := base64.StdEncoding.DecodeString(raw); err == nil {
-		return b, nil
+	ud, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil {
+		ud = []byte(raw)
 	}
-	return []byte(raw), nil
+	return bootstrap.Script(ud) // as cloud-init gunzips it
 }
 
 // volume returns the directory that holds the drive volume's data, making it
