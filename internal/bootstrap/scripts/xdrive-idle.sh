@@ -8,8 +8,8 @@
 # CHECK (base64 of a bash command). A signal that cannot be read, or is not
 # read within its budget, is "unknown", which the operator counts as activity.
 # The README's "Idle auto-stop" says what each signal sees.
-# It also holds the idle stop's commands on the instance, which the user-data
-# has no room for: each status call keeps this file in /run/xdrive/idle.sh,
+# It also holds the idle stop's commands on the instance, only needed with
+# idle stop on: each status call keeps this file in /run/xdrive/idle.sh,
 # and xdrive-ctl sources it for any command it does not know:
 #   notify --kind idle-stop --deadline RFC3339  (the operator's, at the
 #            warning) write /run/xdrive/notice and send a wall message
