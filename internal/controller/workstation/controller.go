@@ -192,7 +192,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	result, err := s.reconcile(ctx)
-	result, err = s.access(ctx, result, err)
+	result, err = s.access().apply(ctx, result, err)
 	s.observeCost()
 	if s.wait != nil && err == nil {
 		s.ev.Waiting(s.wait.reason, s.wait.message, result.RequeueAfter)
@@ -273,29 +273,29 @@ func Wants(w *v1alpha1.Workstation) bool {
 }
 
 func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
-	s.expireAvoided()
-	s.takeNotices()
-	s.resume()
-	if res, done, err := s.confirmLaunch(ctx); done {
+	s.launch().expireAvoided()
+	s.teardown().takeNotices()
+	s.idle().resume()
+	if res, done, err := s.launch().confirmLaunch(ctx); done {
 		return res, err
 	}
-	if blocked, err := s.admit(ctx); err != nil || blocked {
+	if blocked, err := s.admission().admit(ctx); err != nil || blocked {
 		return ctrl.Result{}, err
 	}
 	switch s.st.Phase {
 	case v1alpha1.WorkstationPhaseLaunching:
-		return s.launching(ctx)
+		return s.launch().launching(ctx)
 	case v1alpha1.WorkstationPhaseRunning:
-		return s.running(ctx)
+		return s.run().running(ctx)
 	case v1alpha1.WorkstationPhaseReleasing:
-		return s.releasing(ctx)
+		return s.teardown().releasing(ctx)
 	case v1alpha1.WorkstationPhaseTerminating:
-		return s.terminating(ctx)
+		return s.teardown().terminating(ctx)
 	}
 	if s.wants() {
-		return s.pending(ctx)
+		return s.launch().pending(ctx)
 	}
-	return s.stopped(ctx)
+	return s.teardown().stopped(ctx)
 }
 
 // instance returns the instance by ID, from the shared poll or EC2.

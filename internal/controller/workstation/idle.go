@@ -43,7 +43,7 @@ func resumedAfter(w *v1alpha1.Workstation, t time.Time) bool {
 
 // idleAfter is the Workstation's idle window: its own, capped by the class's
 // maximum, else the class's default, else the maximum; 0 means off.
-func (s *scope) idleAfter() time.Duration {
+func (s idleStep) idleAfter() time.Duration {
 	var own, def, limit time.Duration
 	if is := s.ws.Spec.IdleStop; is != nil && is.After != nil {
 		own = is.After.Duration
@@ -99,7 +99,7 @@ func idleViolations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSp
 // class's minimums, and its checkCommand unless the class forbids it: a
 // running Workstation outside its class (ClassAllowed=False) is checked
 // within the class's bounds all the same.
-func (s *scope) idleThresholds() v1alpha1.IdleStop {
+func (s idleStep) idleThresholds() v1alpha1.IdleStop {
 	t := v1alpha1.IdleStop{}
 	if s.ws.Spec.IdleStop != nil {
 		t = *s.ws.Spec.IdleStop
@@ -127,7 +127,7 @@ func (s *scope) idleThresholds() v1alpha1.IdleStop {
 }
 
 // idleScaled shortens an idle duration by Timings.IdleMinute (tests and the demo).
-func (s *scope) idleScaled(d time.Duration) time.Duration {
+func (s idleStep) idleScaled(d time.Duration) time.Duration {
 	m := s.r.Timings.IdleMinute
 	if m <= 0 || m == time.Minute {
 		return d
@@ -136,7 +136,7 @@ func (s *scope) idleScaled(d time.Duration) time.Duration {
 }
 
 // idleCheck is what the status call asks the instance to check; nil when idle stop is off.
-func (s *scope) idleCheck() *bootstrap.IdleCheck {
+func (s idleStep) idleCheck() *bootstrap.IdleCheck {
 	if s.idleAfter() == 0 {
 		return nil
 	}
@@ -194,7 +194,7 @@ var instanceSignals = []v1alpha1.IdleSignal{v1alpha1.IdleSignalSSH, v1alpha1.Idl
 // idle follows the instance's activity and, once nobody used it for the idle
 // window, warns and then stops it by the normal teardown. It is the one
 // writer of status.idle, and is called while the instance runs.
-func (s *scope) idle(ctx context.Context, res ctrl.Result) (ctrl.Result, error) {
+func (s idleStep) follow(ctx context.Context, res ctrl.Result) (ctrl.Result, error) {
 	st := s.st
 	after := s.idleAfter()
 	if after == 0 {
@@ -226,8 +226,8 @@ func (s *scope) idle(ctx context.Context, res ctrl.Result) (ctrl.Result, error) 
 		idle.StopTime = ptrTime(now)
 		s.event(false, v1alpha1.ReasonIdleStopped, "IdleStop", "No activity for %s since %s (last: %s); stopping: containers, flush, snapshot. Resume with the annotation %s=<RFC3339 time>",
 			after, idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, v1alpha1.ResumeAnnotation)
-		s.startTeardown(v1alpha1.TeardownIdleStop)
-		return s.releasing(ctx)
+		s.teardown().startTeardown(v1alpha1.TeardownIdleStop)
+		return s.teardown().releasing(ctx)
 	}
 	for _, t := range []time.Time{warnAt, deadline} {
 		if wait := t.Sub(s.now); wait > 0 && (res.RequeueAfter == 0 || wait < res.RequeueAfter) {
@@ -241,7 +241,7 @@ func (s *scope) idle(ctx context.Context, res ctrl.Result) (ctrl.Result, error) 
 // idleTimes are when the warning is due and when the stop is: the idle
 // window's end, but never sooner than the warning's lead after the warning
 // (a warning sent late, e.g. after the manager was down, pushes the stop back).
-func (s *scope) idleTimes(after time.Duration) (warnAt, deadline time.Time) {
+func (s idleStep) idleTimes(after time.Duration) (warnAt, deadline time.Time) {
 	deadline = s.st.Idle.LastActivityTime.Add(s.idleScaled(after))
 	warnAt = deadline.Add(-s.idleScaled(idleWarning))
 	if s.idleWarned() {
@@ -253,14 +253,14 @@ func (s *scope) idleTimes(after time.Duration) (warnAt, deadline time.Time) {
 }
 
 // idleWarned reports whether the warning was sent since the last activity.
-func (s *scope) idleWarned() bool {
+func (s idleStep) idleWarned() bool {
 	idle := s.st.Idle
 	return idle.WarningTime != nil && !idle.WarningTime.Before(&idle.LastActivityTime)
 }
 
 // idleCheckDue moves the next status check forward to the warning's time
 // and the deadline, so that both are decided on a check made then.
-func (s *scope) idleCheckDue(next time.Time, last agent.Result) time.Time {
+func (s idleStep) idleCheckDue(next time.Time, last agent.Result) time.Time {
 	idle := s.st.Idle
 	after := s.idleAfter()
 	if idle == nil || after == 0 || idle.InstanceID != s.st.InstanceID {
@@ -277,7 +277,7 @@ func (s *scope) idleCheckDue(next time.Time, last agent.Result) time.Time {
 
 // resume ends an idle stop when the resume annotation names a later time,
 // or when the user stops the Workstation themselves.
-func (s *scope) resume() {
+func (s idleStep) resume() {
 	idle := s.st.Idle
 	if idle == nil || idle.StopTime == nil {
 		return
@@ -291,7 +291,7 @@ func (s *scope) resume() {
 }
 
 // reportIdle shows an idle stop in the conditions of a stopped Workstation.
-func (s *scope) reportIdle() {
+func (s idleStep) reportIdle() {
 	if s.st.Phase != v1alpha1.WorkstationPhaseStopped || !IdleStopped(s.ws) {
 		return
 	}

@@ -24,11 +24,11 @@ import (
 
 // running follows the current instance; it owns the Running, DriveAttached,
 // DriveMounted and ContainersRunning conditions.
-func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
+func (s runStep) running(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	if !s.wants() {
-		s.startTeardown(stopReason(s.ws))
-		return s.releasing(ctx)
+		s.teardown().startTeardown(stopReason(s.ws))
+		return s.teardown().releasing(ctx)
 	}
 	inst, found, err := s.instance(ctx, st.InstanceID)
 	if err != nil {
@@ -41,15 +41,15 @@ func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	}
 	if inst.Gone() {
-		s.vanished(inst)
-		return s.terminating(ctx)
+		s.teardown().vanished(inst)
+		return s.teardown().terminating(ctx)
 	}
 	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionLaunched); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != s.gen {
 		s.set(v1alpha1.ConditionLaunched, metav1.ConditionTrue, v1alpha1.ReasonLaunching, "Instance "+inst.ID+" launched")
 	}
 	if inst.Type != "" {
 		price := st.SpotPrice
-		s.recordInstance(inst)
+		s.launch().recordInstance(inst)
 		st.SpotPrice = price
 	}
 	if inst.State != instances.StateRunning {
@@ -64,11 +64,11 @@ func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := s.releaseOthers(ctx); err != nil {
+	if err := s.lease().releaseOthers(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
-	if f := s.reattachFailure(xd, inst.ID); f != nil {
-		return s.abandonReattach(ctx, f)
+	if f := s.launch().reattachFailure(xd, inst.ID); f != nil {
+		return s.launch().abandonReattach(ctx, f)
 	}
 	var volumeID string
 	attached := false
@@ -89,7 +89,7 @@ func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
 	if err != nil || st.Phase != v1alpha1.WorkstationPhaseRunning {
 		return res, err
 	}
-	return s.idle(ctx, res)
+	return s.idle().follow(ctx, res)
 }
 
 func stopReason(w *v1alpha1.Workstation) v1alpha1.TeardownReason {
@@ -100,7 +100,7 @@ func stopReason(w *v1alpha1.Workstation) v1alpha1.TeardownReason {
 }
 
 // vanished closes the books on an instance terminated from outside.
-func (s *scope) vanished(inst instances.Instance) {
+func (s teardownStep) vanished(inst instances.Instance) {
 	st := s.st
 	if st.Teardown == nil || st.Teardown.InstanceID != inst.ID {
 		st.Teardown = &v1alpha1.Teardown{InstanceID: inst.ID, Reason: v1alpha1.TeardownVanished,
@@ -142,7 +142,7 @@ func (t Timings) statusTimeout() time.Duration { return cmp.Or(t.StatusTimeout, 
 
 // checkInstanceSide reads the last status check of the instance, and starts
 // the next one in the background when it is due.
-func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, volumeID string) (ctrl.Result, error) {
+func (s runStep) checkInstanceSide(ctx context.Context, inst instances.Instance, volumeID string) (ctrl.Result, error) {
 	last, inFlight := s.r.Calls.Last(inst.ID, agent.CallStatus)
 	if !inFlight && !s.now.Before(s.nextStatusCheck(last)) {
 		creds, err := s.r.credentials(ctx, s.ws)
@@ -150,7 +150,7 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 			return ctrl.Result{}, err
 		}
 		t := creds.statusTarget(inst, volumeID)
-		t.Idle = s.idleCheck()
+		t.Idle = s.idle().idleCheck()
 		s.r.Calls.Start(s.key, inst.ID, agent.CallStatus, t, s.r.Timings.statusTimeout())
 		inFlight = true
 	}
@@ -172,11 +172,11 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 		// The drive is flushed: by the instance's own watcher on a notice the
 		// operator has not seen, or by a release of the operator's whose record
 		// was lost (a lost status write, a restart).
-		s.startTeardown(v1alpha1.TeardownInstanceReleased)
+		s.teardown().startTeardown(v1alpha1.TeardownInstanceReleased)
 		if status.SpotNotice {
-			s.interruptedDuring(s.st.Teardown, v1alpha1.NoticeInstanceWatcher)
+			s.teardown().interruptedDuring(s.st.Teardown, v1alpha1.NoticeInstanceWatcher)
 		}
-		s.recordRelease(v1alpha1.ConsistencyFlushed)
+		s.teardown().recordRelease(v1alpha1.ConsistencyFlushed)
 		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
 	s.preserved(status)
@@ -219,7 +219,7 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 // nextStatusCheck is when the instance is checked again after the last
 // check: soon while it boots, backing off while it cannot be reached, and
 // every IdleRequeue once it is ready.
-func (s *scope) nextStatusCheck(last agent.Result) time.Time {
+func (s runStep) nextStatusCheck(last agent.Result) time.Time {
 	switch {
 	case !last.Done():
 		return time.Time{}
@@ -233,5 +233,5 @@ func (s *scope) nextStatusCheck(last agent.Result) time.Time {
 			return last.Finished.Add(10 * time.Second)
 		}
 	}
-	return s.idleCheckDue(last.Finished.Add(s.r.Timings.IdleRequeue), last)
+	return s.idle().idleCheckDue(last.Finished.Add(s.r.Timings.IdleRequeue), last)
 }
