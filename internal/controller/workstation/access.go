@@ -220,9 +220,9 @@ func orPort(p, d int32) int32 {
 	return p
 }
 
-// access runs after every step: it publishes how to reach the instance, keeps
+// apply runs after every step: it publishes how to reach the instance, keeps
 // the group's rules in sync, and deletes the group once no instance can use
-// it. The finalizer stays until the group is gone.
+// it. The finalizer stays until the group is gone (Reconcile).
 func (s accessStep) apply(ctx context.Context, result ctrl.Result, err error) (ctrl.Result, error) {
 	s.publishAccess(ctx)
 	sg := s.st.SecurityGroup
@@ -234,9 +234,8 @@ func (s accessStep) apply(ctx context.Context, result ctrl.Result, err error) (c
 		return result, errNoGroups
 	}
 	noInstance := s.st.InstanceID == "" && s.st.Launch == nil
-	if noInstance && (s.removeFinalizer || s.ws.Spec.Access == nil) {
+	if noInstance && (s.released || s.ws.Spec.Access == nil) {
 		if err := svc.Delete(ctx, sg.ID); err != nil {
-			s.removeFinalizer = false
 			if errors.Is(err, securitygroup.ErrInUse) {
 				s.event(true, "SecurityGroupInUse", "Access", "Security group %s is still in use; deleting it again shortly", sg.ID)
 				return ctrl.Result{RequeueAfter: 10 * time.Second}, nil

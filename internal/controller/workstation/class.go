@@ -51,17 +51,11 @@ func (s admissionStep) admit(ctx context.Context) (blocked bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	s.reportClassAllowed(ref)
 	if ref == nil {
-		s.set(v1alpha1.ConditionClassAllowed, metav1.ConditionTrue, v1alpha1.ReasonClassAllowed,
-			fmt.Sprintf("WorkstationClass %s allows this Workstation", s.class.class.Name))
 		return false, nil
 	}
 	s.refused = ref
-	was := meta.FindStatusCondition(s.st.Conditions, v1alpha1.ConditionClassAllowed)
-	if was == nil || was.Status != metav1.ConditionFalse || was.Message != ref.message {
-		s.event(true, ref.reason, "Admit", "%s", ref.message)
-	}
-	s.set(v1alpha1.ConditionClassAllowed, metav1.ConditionFalse, ref.reason, ref.message)
 	launching := s.st.Phase == v1alpha1.WorkstationPhaseLaunching
 	if !launching && (!s.wants() || (s.st.Phase != v1alpha1.WorkstationPhasePending && s.st.Phase != v1alpha1.WorkstationPhaseStopped)) {
 		return false, nil
@@ -435,4 +429,19 @@ func (r *Reconciler) workstationsOfNamespace(ctx context.Context, o client.Objec
 		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Name}})
 	}
 	return out
+}
+
+// reportClassAllowed sets ClassAllowed, its one writer: a new refusal is also an Event.
+func (s admissionStep) reportClassAllowed(ref *refusal) {
+	status, reason, msg := metav1.ConditionFalse, "", ""
+	if ref == nil {
+		status, reason, msg = metav1.ConditionTrue, v1alpha1.ReasonClassAllowed, fmt.Sprintf("WorkstationClass %s allows this Workstation", s.class.class.Name)
+	} else {
+		reason, msg = ref.reason, ref.message
+		was := meta.FindStatusCondition(s.st.Conditions, v1alpha1.ConditionClassAllowed)
+		if was == nil || was.Status != metav1.ConditionFalse || was.Message != ref.message {
+			s.event(true, ref.reason, "Admit", "%s", ref.message)
+		}
+	}
+	s.set(v1alpha1.ConditionClassAllowed, status, reason, msg)
 }

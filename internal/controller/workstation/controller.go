@@ -198,17 +198,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		s.ev.Waiting(s.wait.reason, s.wait.message, result.RequeueAfter)
 	}
 	s.report(err)
-	if s.removeFinalizer {
+	// The finalizer comes off once the teardown has let the deleted
+	// Workstation go and its security group, if any, is deleted.
+	removeFinalizer := s.released && s.st.SecurityGroup == nil
+	if removeFinalizer {
 		r.forgetCredentials(ws.UID)
 		r.leases.forget(ws.UID)
 		metrics.HourlyCost.DeleteLabelValues(ws.Namespace, ws.Name)
 	}
 	after := ws.Status
-	result, held := s.hold.Held(s.now, reportOnly(before.Status, ws.Status), &s.ev, s.removeFinalizer, result, err)
+	result, held := s.hold.Held(s.now, reportOnly(before.Status, ws.Status), &s.ev, removeFinalizer, result, err)
 	if held {
 		after = before.Status
 	}
-	return common.Finish(ctx, r.Client, &r.writes, before, ws, before.Status, after, &s.ev, s.removeFinalizer, result, err)
+	return common.Finish(ctx, r.Client, &r.writes, before, ws, before.Status, after, &s.ev, removeFinalizer, result, err)
 }
 
 func (r *Reconciler) clock() clock.PassiveClock {
@@ -228,9 +231,11 @@ type scope struct {
 	// wait says why a Workstation without an instance does not launch yet.
 	wait *waitReason
 	// hold lets a report-only status write wait for the news that follows (hold.go).
-	hold            common.Hold
-	ev              common.Events
-	removeFinalizer bool
+	hold common.Hold
+	ev   common.Events
+	// released is the teardown's answer (stopped): the deleted Workstation
+	// holds no instance and no lease. The access step deletes its group then.
+	released bool
 	// class is what the Workstation's class resolved to; nil if it has none.
 	class *classParams
 	// refused is why the class refuses the Workstation now; nil if it allows it.

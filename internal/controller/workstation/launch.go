@@ -123,7 +123,8 @@ func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 	if reattach {
 		st.Launch.SnapshotID, st.ReattachVolumeID = "", reuse
 	}
-	st.DriveRelease, st.DrivePrewarm = nil, nil
+	s.teardown().forgetRelease()
+	s.run().forgetPrewarm()
 	s.setPhase(v1alpha1.WorkstationPhaseLaunching)
 	// The launch is written down before RunInstances, so a retry reuses its client token.
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
@@ -450,9 +451,9 @@ func (s launchStep) launching(ctx context.Context) (ctrl.Result, error) {
 	st.Launch = nil
 	s.setPhase(v1alpha1.WorkstationPhaseRunning)
 	if st.Teardown == nil && st.LastInterruptionTime != nil {
-		s.set(v1alpha1.ConditionInterrupted, metav1.ConditionFalse, "Relaunched", "Relaunched as "+inst.ID)
+		s.teardown().reportInterrupted(metav1.ConditionFalse, "Relaunched", "Relaunched as "+inst.ID)
 	}
-	s.set(v1alpha1.ConditionLaunched, metav1.ConditionTrue, v1alpha1.ReasonLaunching, msg)
+	s.reportLaunched(metav1.ConditionTrue, v1alpha1.ReasonLaunching, msg)
 	s.event(false, v1alpha1.ReasonLaunching, "Launch", "%s", msg)
 	// The same write reports the new instance as running() sees it (pending, mostly).
 	return s.run().running(ctx)
@@ -609,4 +610,9 @@ func (s launchStep) imageOf(ctx context.Context, parameter string) (string, erro
 		return "", fmt.Errorf("read image parameter %s: %w", parameter, err)
 	}
 	return id, nil
+}
+
+// reportLaunched sets Launched, its one writer.
+func (s launchStep) reportLaunched(status metav1.ConditionStatus, reason, msg string) {
+	s.set(v1alpha1.ConditionLaunched, status, reason, msg)
 }

@@ -227,7 +227,7 @@ func (s teardownStep) interrupt(kind v1alpha1.NoticeKind, at time.Time) {
 	if kind == v1alpha1.NoticeRebalance {
 		reason = v1alpha1.ReasonRebalancing
 	}
-	s.set(v1alpha1.ConditionInterrupted, metav1.ConditionTrue, reason,
+	s.reportInterrupted(metav1.ConditionTrue, reason,
 		fmt.Sprintf("%s notice for instance %s at %s; the drive is being snapshotted", kind, st.InstanceID, at.UTC().Format(time.RFC3339)))
 	s.launch().avoid(s.launch().currentOffering(), reason)
 	metrics.Interruptions.WithLabelValues(string(kind)).Inc()
@@ -260,4 +260,9 @@ func (s launchStep) expireAvoided() {
 
 func (s launchStep) avoided(o instances.Offering) bool {
 	return slices.ContainsFunc(s.st.AvoidOfferings, func(a v1alpha1.AvoidedOffering) bool { return a.Offering == o.Key() })
+}
+
+// reportInterrupted sets Interrupted, its one writer.
+func (s teardownStep) reportInterrupted(status metav1.ConditionStatus, reason, msg string) {
+	s.set(v1alpha1.ConditionInterrupted, status, reason, msg)
 }

@@ -25,3 +25,8 @@ func (s runStep) prewarmed(report *bootstrap.Prewarm, volumeID string) {
 	}
 	s.st.DrivePrewarm = p
 }
+
+// forgetPrewarm forgets the last instance's report, as a new launch is recorded.
+func (s runStep) forgetPrewarm() {
+	s.st.DrivePrewarm = nil
+}

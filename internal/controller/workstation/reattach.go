@@ -85,3 +85,17 @@ func (s launchStep) abandonReattach(ctx context.Context, f *v1alpha1.FailedReatt
 	s.teardown().recordRelease(v1alpha1.ConsistencyCrash)
 	return s.teardown().terminating(ctx)
 }
+
+// forgetInstance forgets the terminated instance (closeTeardown): its
+// identity, its price, and the volume it was to reattach.
+func (s launchStep) forgetInstance() {
+	st := s.st
+	st.InstanceID, st.PrivateIP, st.PublicIP, st.SpotPrice, st.PricePerHour = "", "", "", "", ""
+	st.LaunchTime, st.ReattachVolumeID = nil, ""
+}
+
+// forgetPlacement forgets where the last instance ran, once the Workstation is stopped.
+func (s launchStep) forgetPlacement() {
+	st := s.st
+	st.InstanceType, st.AvailabilityZone, st.CapacityType = "", "", ""
+}

@@ -45,18 +45,16 @@ func (s runStep) running(ctx context.Context) (ctrl.Result, error) {
 		return s.teardown().terminating(ctx)
 	}
 	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionLaunched); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != s.gen {
-		s.set(v1alpha1.ConditionLaunched, metav1.ConditionTrue, v1alpha1.ReasonLaunching, "Instance "+inst.ID+" launched")
+		s.launch().reportLaunched(metav1.ConditionTrue, v1alpha1.ReasonLaunching, "Instance "+inst.ID+" launched")
 	}
 	if inst.Type != "" {
-		price := st.SpotPrice
 		s.launch().recordInstance(inst)
-		st.SpotPrice = price
 	}
 	if inst.State != instances.StateRunning {
 		s.setFrom(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonInstancePending, "Instance "+inst.ID+" is "+inst.State)
 		return ctrl.Result{RequeueAfter: 3 * time.Second}, nil
 	}
-	s.set(v1alpha1.ConditionRunning, metav1.ConditionTrue, v1alpha1.ReasonInstanceRunning, "Instance "+inst.ID+" is running")
+	s.reportRunning(metav1.ConditionTrue, v1alpha1.ReasonInstanceRunning, "Instance "+inst.ID+" is running")
 	if price, err := strconv.ParseFloat(st.SpotPrice, 64); err == nil {
 		metrics.HourlyCost.WithLabelValues(s.ws.Namespace, s.ws.Name).Set(price)
 	}
@@ -83,7 +81,7 @@ func (s runStep) running(ctx context.Context) (ctrl.Result, error) {
 		}
 		return ctrl.Result{}, nil
 	}
-	s.set(v1alpha1.ConditionDriveAttached, metav1.ConditionTrue, v1alpha1.ReasonAttached,
+	s.reportDriveAttached(metav1.ConditionTrue, v1alpha1.ReasonAttached,
 		fmt.Sprintf("Volume %s is attached in %s", volumeID, inst.Zone))
 	res, err := s.checkInstanceSide(ctx, inst, volumeID)
 	if err != nil || st.Phase != v1alpha1.WorkstationPhaseRunning {
@@ -126,11 +124,17 @@ var instanceChain = slices.DeleteFunc(slices.Clone(v1alpha1.WorkstationDependent
 	return t == v1alpha1.ConditionClassAllowed
 })
 
-// setFrom sets every condition of the instance chain from the given one on.
+// setFrom sets every condition of the instance chain from the given one on,
+// each through its owner's one writer.
 func (s *scope) setFrom(first string, status metav1.ConditionStatus, reason, msg string) {
+	report := map[string]func(metav1.ConditionStatus, string, string){
+		v1alpha1.ConditionLaunched: s.launch().reportLaunched, v1alpha1.ConditionRunning: s.run().reportRunning,
+		v1alpha1.ConditionDriveAttached: s.run().reportDriveAttached, v1alpha1.ConditionDriveMounted: s.run().reportDriveMounted,
+		v1alpha1.ConditionContainersRunning: s.run().reportContainersRunning,
+	}
 	i := slices.Index(instanceChain, first)
 	for _, t := range instanceChain[i:] {
-		s.set(t, status, reason, msg)
+		report[t](status, reason, msg)
 	}
 }
 
@@ -191,29 +195,48 @@ func (s runStep) checkInstanceSide(ctx context.Context, inst instances.Instance,
 			fmt.Sprintf("The drive is not mounted at %s yet (bootstrap phase %q)", s.ws.Spec.MountPath, status.Phase))
 		return requeue, nil
 	}
-	s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionTrue, v1alpha1.ReasonMounted,
+	s.reportDriveMounted(metav1.ConditionTrue, v1alpha1.ReasonMounted,
 		fmt.Sprintf("Volume %s is mounted at %s", volumeID, s.ws.Spec.MountPath))
+	s.reportContainersRunning(containersRunning(s.ws, status))
+	return requeue, nil
+}
+
+// containersRunning is what ContainersRunning says of a status check that found the drive mounted.
+func containersRunning(ws *v1alpha1.Workstation, status agent.Status) (metav1.ConditionStatus, string, string) {
 	if status.Phase != bootstrap.PhaseReady {
-		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionFalse, v1alpha1.ReasonContainersStarting,
-			fmt.Sprintf("The bootstrap is in phase %q", status.Phase))
-		return requeue, nil
+		return metav1.ConditionFalse, v1alpha1.ReasonContainersStarting, fmt.Sprintf("The bootstrap is in phase %q", status.Phase)
 	}
 	var down []string
-	for _, c := range s.ws.Spec.Containers {
+	for _, c := range ws.Spec.Containers {
 		if state := status.Containers[c.Name]; state != "running" {
 			down = append(down, fmt.Sprintf("%s (%s)", c.Name, orDefault(state, "absent")))
 		}
 	}
 	switch {
 	case len(down) > 0:
-		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionFalse, v1alpha1.ReasonContainersDown, "Not running: "+strings.Join(down, ", "))
-	case len(s.ws.Spec.Containers) == 0:
-		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionTrue, v1alpha1.ReasonNoContainers, "No containers are declared")
-	default:
-		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionTrue, v1alpha1.ReasonContainersUp,
-			fmt.Sprintf("%d containers are running", len(s.ws.Spec.Containers)))
+		return metav1.ConditionFalse, v1alpha1.ReasonContainersDown, "Not running: " + strings.Join(down, ", ")
+	case len(ws.Spec.Containers) == 0:
+		return metav1.ConditionTrue, v1alpha1.ReasonNoContainers, "No containers are declared"
 	}
-	return requeue, nil
+	return metav1.ConditionTrue, v1alpha1.ReasonContainersUp, fmt.Sprintf("%d containers are running", len(ws.Spec.Containers))
+}
+
+// The instance chain's conditions past Launched, each set by its one writer.
+
+func (s runStep) reportRunning(status metav1.ConditionStatus, reason, msg string) {
+	s.set(v1alpha1.ConditionRunning, status, reason, msg)
+}
+
+func (s runStep) reportDriveAttached(status metav1.ConditionStatus, reason, msg string) {
+	s.set(v1alpha1.ConditionDriveAttached, status, reason, msg)
+}
+
+func (s runStep) reportDriveMounted(status metav1.ConditionStatus, reason, msg string) {
+	s.set(v1alpha1.ConditionDriveMounted, status, reason, msg)
+}
+
+func (s runStep) reportContainersRunning(status metav1.ConditionStatus, reason, msg string) {
+	s.set(v1alpha1.ConditionContainersRunning, status, reason, msg)
 }
 
 // nextStatusCheck is when the instance is checked again after the last

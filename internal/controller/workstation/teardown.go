@@ -86,7 +86,7 @@ func (s teardownStep) releasing(ctx context.Context) (ctrl.Result, error) {
 		return s.terminating(ctx)
 	}
 	if release.Err != nil {
-		s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionUnknown, v1alpha1.ReasonSSHUnreachable,
+		s.run().reportDriveMounted(metav1.ConditionUnknown, v1alpha1.ReasonSSHUnreachable,
 			fmt.Sprintf("Teardown over SSH failed (%d attempts), retrying until %s: %v", release.Failures,
 				td.Deadline.UTC().Format(time.RFC3339), release.Err))
 	}
@@ -204,8 +204,8 @@ func (s teardownStep) closeTeardown(ctx context.Context) (ctrl.Result, error) {
 	if (forcedByAWS(td.Reason) || td.InterruptedBy != "" || s.noticeFor(td.InstanceID)) && s.ws.Spec.InterruptionPolicy == v1alpha1.InterruptionPolicyStop {
 		st.HaltedGeneration = s.gen
 	}
-	st.InstanceID, st.PrivateIP, st.PublicIP, st.SpotPrice, st.PricePerHour = "", "", "", "", ""
-	st.LaunchTime, st.Teardown, st.ReattachVolumeID = nil, nil, ""
+	s.launch().forgetInstance()
+	st.Teardown = nil
 	s.r.Calls.Forget(td.InstanceID)
 	s.event(false, v1alpha1.ReasonStopped, "Terminate", "Instance %s is terminated", td.InstanceID)
 	if s.wants() {
@@ -223,7 +223,7 @@ func (s teardownStep) stopped(ctx context.Context) (ctrl.Result, error) {
 	if res, done, err := s.launch().confirmLaunch(ctx); done {
 		return res, err // a launch dropped in this reconcile too
 	}
-	st.InstanceType, st.AvailabilityZone, st.CapacityType = "", "", ""
+	s.launch().forgetPlacement()
 	if !wasStopped || !s.ws.DeletionTimestamp.IsZero() {
 		// A launch whose status write was lost may have left an instance: look once.
 		if adopted, err := s.launch().adoptStray(ctx); err != nil || adopted {
@@ -238,9 +238,14 @@ func (s teardownStep) stopped(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	}
 	if !s.ws.DeletionTimestamp.IsZero() {
-		s.removeFinalizer = true
+		s.released = true
 	}
 	return ctrl.Result{}, nil
+}
+
+// forgetRelease forgets the last instance's release, as a new launch is recorded.
+func (s teardownStep) forgetRelease() {
+	s.st.DriveRelease = nil
 }
 
 // report sets the conditions of the phases without an instance, and Ready.
@@ -264,7 +269,7 @@ func (s *scope) report(err error) {
 		msg := fmt.Sprintf("%s: drive released (%s); instance %s is terminating", st.Teardown.Reason, st.DriveRelease.Consistency, st.Teardown.InstanceID)
 		s.setFrom(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonStopping, msg)
 		if st.DriveRelease.Consistency == v1alpha1.ConsistencyCrash {
-			s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionFalse, v1alpha1.ReasonCrashConsistent, msg)
+			s.run().reportDriveMounted(metav1.ConditionFalse, v1alpha1.ReasonCrashConsistent, msg)
 		}
 	case v1alpha1.WorkstationPhaseStopped:
 		msg := "The Workstation is stopped; its drive is archived as snapshots"
@@ -278,7 +283,7 @@ func (s *scope) report(err error) {
 	}
 	if err != nil {
 		reason, msg := common.Failure(err)
-		s.set(v1alpha1.ConditionLaunched, metav1.ConditionUnknown, reason, msg)
+		s.launch().reportLaunched(metav1.ConditionUnknown, reason, msg)
 	}
 	s.idle().reportIdle()
 	st.ObservedGeneration = s.gen
