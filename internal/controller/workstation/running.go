@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -116,26 +115,6 @@ func (s teardownStep) vanished(inst instances.Instance) {
 	}
 	s.setPhase(v1alpha1.WorkstationPhaseTerminating)
 	s.event(true, v1alpha1.ReasonInstanceGone, "Observe", "Instance %s is %s without a teardown; its volume is snapshotted once detached", inst.ID, inst.State)
-}
-
-// instanceChain are the conditions of the instance's way to Ready, each
-// False or Unknown when the one before it is; ClassAllowed is not among them.
-var instanceChain = slices.DeleteFunc(slices.Clone(v1alpha1.WorkstationDependents), func(t string) bool {
-	return t == v1alpha1.ConditionClassAllowed
-})
-
-// setFrom sets every condition of the instance chain from the given one on,
-// each through its owner's one writer.
-func (s *scope) setFrom(first string, status metav1.ConditionStatus, reason, msg string) {
-	report := map[string]func(metav1.ConditionStatus, string, string){
-		v1alpha1.ConditionLaunched: s.launch().reportLaunched, v1alpha1.ConditionRunning: s.run().reportRunning,
-		v1alpha1.ConditionDriveAttached: s.run().reportDriveAttached, v1alpha1.ConditionDriveMounted: s.run().reportDriveMounted,
-		v1alpha1.ConditionContainersRunning: s.run().reportContainersRunning,
-	}
-	i := slices.Index(instanceChain, first)
-	for _, t := range instanceChain[i:] {
-		report[t](status, reason, msg)
-	}
 }
 
 // statusTimeout bounds one status check over SSH, unless Timings.StatusTimeout is set.
