@@ -234,7 +234,7 @@ func (s accessStep) apply(ctx context.Context, result ctrl.Result, err error) (c
 		return result, errNoGroups
 	}
 	noInstance := s.st.InstanceID == "" && s.st.Launch == nil
-	if noInstance && (s.released || s.ws.Spec.Access == nil) {
+	if noInstance && (s.teardownDone || s.ws.Spec.Access == nil) {
 		if err := svc.Delete(ctx, sg.ID); err != nil {
 			if errors.Is(err, securitygroup.ErrInUse) {
 				s.event(true, "SecurityGroupInUse", "Access", "Security group %s is still in use; deleting it again shortly", sg.ID)

@@ -196,7 +196,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	s.report(err)
 	// The finalizer comes off once the teardown has let the deleted
 	// Workstation go and its security group, if any, is deleted.
-	removeFinalizer := s.released && s.st.SecurityGroup == nil
+	removeFinalizer := s.teardownDone && s.st.SecurityGroup == nil
 	if removeFinalizer {
 		r.forgetCredentials(ws.UID)
 		r.leases.forget(ws.UID)

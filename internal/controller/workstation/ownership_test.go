@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -42,6 +43,15 @@ var fieldOfType = map[string]string{
 	"Teardown": "Teardown", "DriveRelease": "DriveRelease", "LaunchAttempt": "Launch", "UnconfirmedLaunch": "UnconfirmedLaunch",
 	"ManagedSecurityGroup": "SecurityGroup", "IdleState": "Idle", "ResolvedClass": "Class", "SSHAccess": "SSH",
 	"DrivePrewarm": "DrivePrewarm", "ProcessedNotice": "Notices", "AvoidedOffering": "AvoidOfferings", "Endpoint": "Endpoints",
+}
+
+// decisionOwner names, for each of the scope's decisions, the one type
+// whose methods assign it.
+var decisionOwner = map[string]string{
+	"wait":         "scope",         // waitFor
+	"class":        "admissionStep", // the class resolved
+	"refused":      "admissionStep",
+	"teardownDone": "teardownStep", // with the group gone, the finalizer comes off (Reconcile)
 }
 
 // conditionOwner names the type whose one method sets each condition
@@ -122,6 +132,9 @@ func TestStepsOwnTheirStatus(t *testing.T) {
 					if field := statusField(c.Info, e); field != "" && fieldOwner[field] != owner {
 						t.Errorf("%s: %s assigns status.%s, which %s owns", where(e), orNone(owner), field, fieldOwner[field])
 					}
+					if d := scopeField(c.Info, e); d != "" && decisionOwner[d] != owner {
+						t.Errorf("%s: %s assigns the scope's %s, which %s owns", where(e), orNone(owner), d, orNone(decisionOwner[d]))
+					}
 				}
 				return true
 			})
@@ -201,6 +214,34 @@ func statusField(info *types.Info, e ast.Expr) string {
 			return ""
 		}
 	}
+}
+
+// scopeField names the scope's field an assignment sets, through the scope
+// or a step; "" for anything else.
+func scopeField(info *types.Info, e ast.Expr) string {
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok {
+		return ""
+	}
+	s, ok := info.Selections[sel]
+	if !ok || s.Kind() != types.FieldVal {
+		return ""
+	}
+	recv := s.Recv()
+	if p, ok := recv.(*types.Pointer); ok {
+		recv = p.Elem()
+	}
+	n, ok := recv.(*types.Named)
+	if !ok || n.Obj().Pkg() == nil || n.Obj().Pkg().Path() != thisPackage {
+		return ""
+	}
+	if name := n.Obj().Name(); name != "scope" && !strings.HasSuffix(name, "Step") {
+		return ""
+	}
+	if _, ok := decisionOwner[sel.Sel.Name]; ok {
+		return sel.Sel.Name
+	}
+	return ""
 }
 
 // receiverType is the name of a method's receiver type; "" for a function.

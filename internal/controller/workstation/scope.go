@@ -31,9 +31,9 @@ type scope struct {
 	// hold lets a report-only status write wait for the news that follows (hold.go).
 	hold common.Hold
 	ev   common.Events
-	// released is the teardown's answer (stopped): the deleted Workstation
+	// teardownDone is the teardown's answer (stopped): the deleted Workstation
 	// holds no instance and no lease. The access step deletes its group then.
-	released bool
+	teardownDone bool
 	// class is what the Workstation's class resolved to; nil if it has none.
 	class *classParams
 	// refused is why the class refuses the Workstation now; nil if it allows it.

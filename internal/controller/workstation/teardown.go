@@ -238,7 +238,7 @@ func (s teardownStep) stopped(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	}
 	if !s.ws.DeletionTimestamp.IsZero() {
-		s.released = true
+		s.teardownDone = true
 	}
 	return ctrl.Result{}, nil
 }
