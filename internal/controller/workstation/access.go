@@ -39,7 +39,7 @@ var errNoGroups = errors.New("spec.access needs the operator's security group se
 // launchGroups are the security groups of a launch: the class's (or the
 // VPC's default group when it names none) and, with spec.access, the
 // Workstation's own, created in the offering's VPC before RunInstances.
-func (s *scope) launchGroups(ctx context.Context, o instances.Offering) ([]string, error) {
+func (s accessStep) launchGroups(ctx context.Context, o instances.Offering) ([]string, error) {
 	access := s.ws.Spec.Access
 	if access == nil {
 		return s.class.securityGroupIDs, nil
@@ -87,7 +87,7 @@ func (s *scope) launchGroups(ctx context.Context, o instances.Offering) ([]strin
 }
 
 // ensureGroup finds or makes the Workstation's group in the VPC and records it.
-func (s *scope) ensureGroup(ctx context.Context, vpc string) (*v1alpha1.ManagedSecurityGroup, error) {
+func (s accessStep) ensureGroup(ctx context.Context, vpc string) (*v1alpha1.ManagedSecurityGroup, error) {
 	id, err := s.r.Access.Groups.Ensure(ctx, securitygroup.Owner{Workstation: s.key, UID: string(s.ws.UID), VPCID: vpc})
 	if err != nil {
 		return nil, fmt.Errorf("make the security group of Workstation %s in VPC %s: %w", s.key, vpc, err)
@@ -98,7 +98,7 @@ func (s *scope) ensureGroup(ctx context.Context, vpc string) (*v1alpha1.ManagedS
 }
 
 // syncRules sets the group's rules to what spec.access asks (none once it is removed).
-func (s *scope) syncRules(ctx context.Context) error {
+func (s accessStep) syncRules(ctx context.Context) error {
 	sg := s.st.SecurityGroup
 	if sg == nil {
 		return nil
@@ -117,7 +117,7 @@ func (s *scope) syncRules(ctx context.Context) error {
 // restrictRules is syncRules for a Workstation its class refuses: the group
 // keeps the rules it has (the last the class allowed), less those the class
 // does not allow now, and opens none that spec.access asks.
-func (s *scope) restrictRules(ctx context.Context) error {
+func (s accessStep) restrictRules(ctx context.Context) error {
 	sg := s.st.SecurityGroup
 	var bounds []string
 	name := s.ws.Spec.ClassName
@@ -154,7 +154,7 @@ func ruleList(rs []securitygroup.Rule) string {
 // wantedRules are SSH from the operator, always: while an instance still
 // carries the group, the next stop must be able to flush it; and, with
 // spec.access, SSH and the exposed ports from the allowed CIDRs.
-func (s *scope) wantedRules() []securitygroup.Rule {
+func (s accessStep) wantedRules() []securitygroup.Rule {
 	var out []securitygroup.Rule
 	add := func(r securitygroup.Rule) {
 		if !slices.Contains(out, r) {
@@ -220,10 +220,10 @@ func orPort(p, d int32) int32 {
 	return p
 }
 
-// access runs after every step: it publishes how to reach the instance, keeps
+// apply runs after every step: it publishes how to reach the instance, keeps
 // the group's rules in sync, and deletes the group once no instance can use
-// it. The finalizer stays until the group is gone.
-func (s *scope) access(ctx context.Context, result ctrl.Result, err error) (ctrl.Result, error) {
+// it. The finalizer stays until the group is gone (Reconcile).
+func (s accessStep) apply(ctx context.Context, result ctrl.Result, err error) (ctrl.Result, error) {
 	s.publishAccess(ctx)
 	sg := s.st.SecurityGroup
 	if sg == nil || err != nil {
@@ -234,9 +234,8 @@ func (s *scope) access(ctx context.Context, result ctrl.Result, err error) (ctrl
 		return result, errNoGroups
 	}
 	noInstance := s.st.InstanceID == "" && s.st.Launch == nil
-	if noInstance && (s.removeFinalizer || s.ws.Spec.Access == nil) {
+	if noInstance && (s.teardownDone || s.ws.Spec.Access == nil) {
 		if err := svc.Delete(ctx, sg.ID); err != nil {
-			s.removeFinalizer = false
 			if errors.Is(err, securitygroup.ErrInUse) {
 				s.event(true, "SecurityGroupInUse", "Access", "Security group %s is still in use; deleting it again shortly", sg.ID)
 				return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
@@ -287,7 +286,7 @@ const sshUser = sshx.DefaultUser
 
 // publishAccess writes status.ssh (the pinned host key of the current
 // instance) and status.endpoints; both go with the instance.
-func (s *scope) publishAccess(ctx context.Context) {
+func (s accessStep) publishAccess(ctx context.Context) {
 	st := s.st
 	if st.InstanceID == "" || st.Phase != v1alpha1.WorkstationPhaseRunning {
 		st.SSH, st.Endpoints = nil, nil

@@ -46,22 +46,16 @@ type refusal struct{ reason, message string }
 // admit resolves the Workstation's class and sets ClassAllowed. A refused
 // Workstation that would launch stays Pending, with nothing launched; a
 // running instance is left alone (the class is checked before each launch).
-func (s *scope) admit(ctx context.Context) (blocked bool, err error) {
+func (s admissionStep) admit(ctx context.Context) (blocked bool, err error) {
 	ref, err := s.resolveClass(ctx)
 	if err != nil {
 		return false, err
 	}
+	s.reportClassAllowed(ref)
 	if ref == nil {
-		s.set(v1alpha1.ConditionClassAllowed, metav1.ConditionTrue, v1alpha1.ReasonClassAllowed,
-			fmt.Sprintf("WorkstationClass %s allows this Workstation", s.class.class.Name))
 		return false, nil
 	}
 	s.refused = ref
-	was := meta.FindStatusCondition(s.st.Conditions, v1alpha1.ConditionClassAllowed)
-	if was == nil || was.Status != metav1.ConditionFalse || was.Message != ref.message {
-		s.event(true, ref.reason, "Admit", "%s", ref.message)
-	}
-	s.set(v1alpha1.ConditionClassAllowed, metav1.ConditionFalse, ref.reason, ref.message)
 	launching := s.st.Phase == v1alpha1.WorkstationPhaseLaunching
 	if !launching && (!s.wants() || (s.st.Phase != v1alpha1.WorkstationPhasePending && s.st.Phase != v1alpha1.WorkstationPhaseStopped)) {
 		return false, nil
@@ -70,7 +64,7 @@ func (s *scope) admit(ctx context.Context) (blocked bool, err error) {
 		// RunInstances may have taken effect with its answer lost: confirmLaunch looks for its instance.
 		s.event(true, ref.reason, "Launch", "Launch %d dropped: %s", s.st.Launch.Attempt, ref.message)
 	}
-	s.dropUnconfirmedLaunch()
+	s.launch().dropUnconfirmedLaunch()
 	s.setPhase(v1alpha1.WorkstationPhasePending)
 	s.waitFor(ref.reason, "%s", ref.message)
 	return true, nil
@@ -78,7 +72,7 @@ func (s *scope) admit(ctx context.Context) (blocked bool, err error) {
 
 // resolveClass finds the class and checks the Workstation, its namespace and
 // its drive against it. It sets s.class when the class exists.
-func (s *scope) resolveClass(ctx context.Context) (*refusal, error) {
+func (s admissionStep) resolveClass(ctx context.Context) (*refusal, error) {
 	cls, ref, err := s.findClass(ctx)
 	if err != nil || ref != nil {
 		s.st.Class = nil
@@ -98,7 +92,7 @@ func (s *scope) resolveClass(ctx context.Context) (*refusal, error) {
 	}
 	if xd != nil {
 		// Whether or not the class admits the Workstation now, its bounds hold for the drive's next release.
-		if err := s.recordBounds(ctx, xd); err != nil {
+		if err := s.lease().recordBounds(ctx, xd); err != nil {
 			return nil, err
 		}
 	}
@@ -133,7 +127,7 @@ func (s *scope) resolveClass(ctx context.Context) (*refusal, error) {
 }
 
 // findClass returns the named class, else the default one.
-func (s *scope) findClass(ctx context.Context) (*v1alpha1.WorkstationClass, *refusal, error) {
+func (s admissionStep) findClass(ctx context.Context) (*v1alpha1.WorkstationClass, *refusal, error) {
 	if name := s.ws.Spec.ClassName; name != "" {
 		cls := &v1alpha1.WorkstationClass{}
 		err := s.r.Get(ctx, types.NamespacedName{Name: name}, cls)
@@ -178,7 +172,7 @@ func IsDefaultClass(c *v1alpha1.WorkstationClass) bool {
 
 // checkRestore looks at the snapshot the drive is about to be restored from,
 // right before a launch: never another drive's, and untagged only if allowed.
-func (s *scope) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cls *v1alpha1.WorkstationClass) (*refusal, error) {
+func (s admissionStep) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cls *v1alpha1.WorkstationClass) (*refusal, error) {
 	id := handoff.RestoreSnapshot(xd)
 	if id == "" || !s.wants() || !handoff.HeldBy(xd, string(s.ws.UID)) || !handoff.Archived(xd) {
 		return nil, nil
@@ -208,7 +202,7 @@ func (s *scope) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cls *v1al
 
 // forkedFrom reports whether the snapshot is one of the drive's fork source
 // (spec.source.xdrive, the same namespace): a fork's first restore.
-func (s *scope) forkedFrom(ctx context.Context, xd *v1alpha1.XDrive, sn drives.Snapshot) (bool, error) {
+func (s admissionStep) forkedFrom(ctx context.Context, xd *v1alpha1.XDrive, sn drives.Snapshot) (bool, error) {
 	if xd.Spec.Source == nil || xd.Spec.Source.XDrive == nil {
 		return false, nil
 	}
@@ -358,7 +352,7 @@ func TypeAllowed(allowed []string, t string) bool {
 }
 
 // params merges the class and, where it allows, the Workstation's own fields.
-func (s *scope) params(cls *v1alpha1.WorkstationClass) *classParams {
+func (s admissionStep) params(cls *v1alpha1.WorkstationClass) *classParams {
 	spec, c := s.ws.Spec, cls.Spec
 	p := &classParams{class: cls, subnetIDs: c.SubnetIDs, securityGroupIDs: c.SecurityGroupIDs,
 		profile: c.IAMInstanceProfile, keyName: c.KeyName, maxSpotPrice: orDefault(spec.MaxSpotPrice, c.MaxSpotPricePerHour),
@@ -402,7 +396,7 @@ func (p *classParams) imageSource(info instances.TypeInfo) *v1alpha1.ImageSource
 }
 
 // recordImage reports the AMI of a launch in status.class.
-func (s *scope) recordImage(id string) {
+func (s admissionStep) recordImage(id string) {
 	if s.st.Class != nil {
 		s.st.Class.ImageID = id
 	}
@@ -435,4 +429,19 @@ func (r *Reconciler) workstationsOfNamespace(ctx context.Context, o client.Objec
 		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Name}})
 	}
 	return out
+}
+
+// reportClassAllowed sets ClassAllowed, its one writer: a new refusal is also an Event.
+func (s admissionStep) reportClassAllowed(ref *refusal) {
+	status, reason, msg := metav1.ConditionFalse, "", ""
+	if ref == nil {
+		status, reason, msg = metav1.ConditionTrue, v1alpha1.ReasonClassAllowed, fmt.Sprintf("WorkstationClass %s allows this Workstation", s.class.class.Name)
+	} else {
+		reason, msg = ref.reason, ref.message
+		was := meta.FindStatusCondition(s.st.Conditions, v1alpha1.ConditionClassAllowed)
+		if was == nil || was.Status != metav1.ConditionFalse || was.Message != ref.message {
+			s.event(true, ref.reason, "Admit", "%s", ref.message)
+		}
+	}
+	s.set(v1alpha1.ConditionClassAllowed, status, reason, msg)
 }

@@ -4,15 +4,12 @@ package workstation
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -30,7 +27,6 @@ import (
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
-	"github.com/xdrive-io/xdrive/internal/controller/phases"
 	"github.com/xdrive-io/xdrive/internal/drives"
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
@@ -192,23 +188,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	result, err := s.reconcile(ctx)
-	result, err = s.access(ctx, result, err)
+	result, err = s.access().apply(ctx, result, err)
 	s.observeCost()
 	if s.wait != nil && err == nil {
 		s.ev.Waiting(s.wait.reason, s.wait.message, result.RequeueAfter)
 	}
 	s.report(err)
-	if s.removeFinalizer {
+	// The finalizer comes off once the teardown has let the deleted
+	// Workstation go and its security group, if any, is deleted.
+	removeFinalizer := s.teardownDone && s.st.SecurityGroup == nil
+	if removeFinalizer {
 		r.forgetCredentials(ws.UID)
 		r.leases.forget(ws.UID)
 		metrics.HourlyCost.DeleteLabelValues(ws.Namespace, ws.Name)
 	}
 	after := ws.Status
-	result, held := s.hold.Held(s.now, reportOnly(before.Status, ws.Status), &s.ev, s.removeFinalizer, result, err)
+	result, held := s.hold.Held(s.now, reportOnly(before.Status, ws.Status), &s.ev, removeFinalizer, result, err)
 	if held {
 		after = before.Status
 	}
-	return common.Finish(ctx, r.Client, &r.writes, before, ws, before.Status, after, &s.ev, s.removeFinalizer, result, err)
+	return common.Finish(ctx, r.Client, &r.writes, before, ws, before.Status, after, &s.ev, removeFinalizer, result, err)
 }
 
 func (r *Reconciler) clock() clock.PassiveClock {
@@ -216,112 +215,6 @@ func (r *Reconciler) clock() clock.PassiveClock {
 		return clock.RealClock{}
 	}
 	return r.Clock
-}
-
-type scope struct {
-	r   *Reconciler
-	ws  *v1alpha1.Workstation
-	st  *v1alpha1.WorkstationStatus
-	key string
-	gen int64
-	now time.Time
-	// wait says why a Workstation without an instance does not launch yet.
-	wait *waitReason
-	// hold lets a report-only status write wait for the news that follows (hold.go).
-	hold            common.Hold
-	ev              common.Events
-	removeFinalizer bool
-	// class is what the Workstation's class resolved to; nil if it has none.
-	class *classParams
-	// refused is why the class refuses the Workstation now; nil if it allows it.
-	refused *refusal
-}
-
-type waitReason struct{ reason, message string }
-
-func (s *scope) waitFor(reason, format string, args ...any) {
-	s.wait = &waitReason{reason: reason, message: sprintf(format, args...)}
-}
-
-func (s *scope) event(warning bool, reason, action, format string, args ...any) {
-	s.ev.Add(warning, reason, action, format, args...)
-}
-
-// setPhase is the one way the Workstation's phase changes: a change missing
-// from phases.Workstation is reported as a bug.
-func (s *scope) setPhase(p v1alpha1.WorkstationPhase) {
-	if common.ChangePhase(&s.ev, s.r.OnIllegalPhase, phases.Workstation, s.key, s.st.Phase, p) {
-		s.st.Phase = p
-	}
-}
-
-func (s *scope) set(condType string, status metav1.ConditionStatus, reason, msg string) {
-	v1alpha1.SetCondition(&s.st.Conditions, s.gen, condType, status, reason, msg)
-}
-
-// wants reports whether the user asks for a running instance now.
-func (s *scope) wants() bool {
-	return Wants(s.ws)
-}
-
-// Wants reports whether the Workstation asks for a running instance: not
-// deleted, not stopped, not halted by an interruption at this generation,
-// and not stopped for idleness (idle.go).
-func Wants(w *v1alpha1.Workstation) bool {
-	return w.DeletionTimestamp.IsZero() && w.Spec.State != v1alpha1.WorkstationStateStopped &&
-		w.Status.HaltedGeneration != w.Generation && !IdleStopped(w)
-}
-
-func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
-	s.expireAvoided()
-	s.takeNotices()
-	s.resume()
-	if res, done, err := s.confirmLaunch(ctx); done {
-		return res, err
-	}
-	if blocked, err := s.admit(ctx); err != nil || blocked {
-		return ctrl.Result{}, err
-	}
-	switch s.st.Phase {
-	case v1alpha1.WorkstationPhaseLaunching:
-		return s.launching(ctx)
-	case v1alpha1.WorkstationPhaseRunning:
-		return s.running(ctx)
-	case v1alpha1.WorkstationPhaseReleasing:
-		return s.releasing(ctx)
-	case v1alpha1.WorkstationPhaseTerminating:
-		return s.terminating(ctx)
-	}
-	if s.wants() {
-		return s.pending(ctx)
-	}
-	return s.stopped(ctx)
-}
-
-// instance returns the instance by ID, from the shared poll or EC2.
-// Missing from EC2's answers is not gone: found is then false.
-func (s *scope) instance(ctx context.Context, id string) (instances.Instance, bool, error) {
-	if inst, ok := s.r.Instances.Cached(id); ok {
-		return inst, true, nil
-	}
-	inst, found, err := s.r.Instances.Get(ctx, id)
-	if err != nil {
-		return inst, found, fmt.Errorf("describe instance %s of Workstation %s: %w", id, s.key, err)
-	}
-	return inst, found, nil
-}
-
-// drive reads the referenced XDrive; nil if it does not exist.
-func (s *scope) drive(ctx context.Context) (*v1alpha1.XDrive, error) {
-	xd := &v1alpha1.XDrive{}
-	err := s.r.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: s.ws.Spec.DriveRef.Name}, xd)
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("read XDrive %s of Workstation %s: %w", s.ws.Spec.DriveRef.Name, s.key, err)
-	}
-	return xd, nil
 }
 
 // SetupWithManager registers the controller.

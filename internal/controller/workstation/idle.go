@@ -48,7 +48,7 @@ func resumedAfter(w *v1alpha1.Workstation, t time.Time) bool {
 
 // idleAfter is the Workstation's idle window: its own, capped by the class's
 // maximum, else the class's default, else the maximum; 0 means off.
-func (s *scope) idleAfter() time.Duration {
+func (s idleStep) idleAfter() time.Duration {
 	var own, def, limit time.Duration
 	if is := s.ws.Spec.IdleStop; is != nil && is.After != nil {
 		own = is.After.Duration
@@ -104,7 +104,7 @@ func idleViolations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSp
 // class's minimums, and its checkCommand unless the class forbids it: a
 // running Workstation outside its class (ClassAllowed=False) is checked
 // within the class's bounds all the same.
-func (s *scope) idleThresholds() v1alpha1.IdleStop {
+func (s idleStep) idleThresholds() v1alpha1.IdleStop {
 	t := v1alpha1.IdleStop{}
 	if s.ws.Spec.IdleStop != nil {
 		t = *s.ws.Spec.IdleStop
@@ -132,7 +132,7 @@ func (s *scope) idleThresholds() v1alpha1.IdleStop {
 }
 
 // idleScaled shortens an idle duration by Timings.IdleMinute (tests and the demo).
-func (s *scope) idleScaled(d time.Duration) time.Duration {
+func (s idleStep) idleScaled(d time.Duration) time.Duration {
 	m := s.r.Timings.IdleMinute
 	if m <= 0 || m == time.Minute {
 		return d
@@ -141,7 +141,7 @@ func (s *scope) idleScaled(d time.Duration) time.Duration {
 }
 
 // idleCheck is what the status call asks the instance to check; nil when idle stop is off.
-func (s *scope) idleCheck() *bootstrap.IdleCheck {
+func (s idleStep) idleCheck() *bootstrap.IdleCheck {
 	if s.idleAfter() == 0 {
 		return nil
 	}
@@ -196,10 +196,10 @@ func activity(last agent.Result) (signal v1alpha1.IdleSignal, detail string, act
 var instanceSignals = []v1alpha1.IdleSignal{v1alpha1.IdleSignalSSH, v1alpha1.IdleSignalJupyter, v1alpha1.IdleSignalGPU,
 	v1alpha1.IdleSignalCPU, v1alpha1.IdleSignalNetwork, v1alpha1.IdleSignalCommand}
 
-// idle follows the instance's activity and, once nobody used it for the idle
+// follow follows the instance's activity and, once nobody used it for the idle
 // window, warns and then stops it by the normal teardown. It is the one
 // writer of status.idle, and is called while the instance runs.
-func (s *scope) idle(ctx context.Context, inst instances.Instance, res ctrl.Result) (ctrl.Result, error) {
+func (s idleStep) follow(ctx context.Context, inst instances.Instance, res ctrl.Result) (ctrl.Result, error) {
 	st := s.st
 	after := s.idleAfter()
 	if after == 0 {
@@ -238,8 +238,8 @@ func (s *scope) idle(ctx context.Context, inst instances.Instance, res ctrl.Resu
 		idle.StopTime = ptrTime(now)
 		s.event(false, v1alpha1.ReasonIdleStopped, "IdleStop", "No activity for %s since %s (last: %s); stopping: containers, flush, snapshot. Resume with the annotation %s=<RFC3339 time>",
 			after, idle.LastActivityTime.UTC().Format(time.RFC3339), idle.LastActivitySignal, v1alpha1.ResumeAnnotation)
-		s.startTeardown(v1alpha1.TeardownIdleStop)
-		return s.releasing(ctx)
+		s.teardown().startTeardown(v1alpha1.TeardownIdleStop)
+		return s.teardown().releasing(ctx)
 	}
 	for _, t := range []time.Time{warnAt, deadline} {
 		if wait := t.Sub(s.now); wait > 0 && (res.RequeueAfter == 0 || wait < res.RequeueAfter) {
@@ -257,7 +257,7 @@ func (s *scope) idle(ctx context.Context, inst instances.Instance, res ctrl.Resu
 // manager was down, pushes the stop back). A warning counts from its due
 // time on: one sent before the last activity or before an extension is
 // sent again.
-func (s *scope) idleTimes(after time.Duration) (warnAt, deadline time.Time, warned bool) {
+func (s idleStep) idleTimes(after time.Duration) (warnAt, deadline time.Time, warned bool) {
 	idle := s.st.Idle
 	deadline = idle.LastActivityTime.Add(s.idleScaled(after))
 	if idle.ExtendedUntil != nil && idle.ExtendedUntil.After(deadline) {
@@ -276,7 +276,7 @@ func (s *scope) idleTimes(after time.Duration) (warnAt, deadline time.Time, warn
 
 // maxExtend is how far past the idle window an extension may reach: the
 // class's idleStop.maxExtend, else defaultMaxExtend.
-func (s *scope) maxExtend() time.Duration {
+func (s idleStep) maxExtend() time.Duration {
 	if s.class != nil && s.class.class.Spec.IdleStop != nil && s.class.class.Spec.IdleStop.MaxExtend != nil {
 		return s.class.class.Spec.IdleStop.MaxExtend.Duration
 	}
@@ -286,7 +286,7 @@ func (s *scope) maxExtend() time.Duration {
 // idleExtended records in status.idle an extension asked on the instance
 // (`xdrive-ctl extend`) that postpones the stop, capped at maxExtend past
 // the idle window's end. It is not activity: the window does not move.
-func (s *scope) idleExtended(last agent.Result, after time.Duration) {
+func (s idleStep) idleExtended(last agent.Result, after time.Duration) {
 	idle := s.st.Idle
 	if !last.Done() || last.Err != nil || last.Status.ExtendUntil == "" {
 		return
@@ -324,7 +324,7 @@ var instanceUserRE = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
 // notify tells the instance's users of the stop at deadline, in the
 // background: a wall message and /run/xdrive/notice. Its answer is read by
 // idleNoticed; a failure changes nothing of the stop.
-func (s *scope) notify(ctx context.Context, inst instances.Instance, deadline time.Time) {
+func (s idleStep) notify(ctx context.Context, inst instances.Instance, deadline time.Time) {
 	creds, err := s.r.credentials(ctx, s.ws)
 	if err != nil {
 		s.noticeFailed(err)
@@ -336,7 +336,7 @@ func (s *scope) notify(ctx context.Context, inst instances.Instance, deadline ti
 }
 
 // idleNoticed records the answer of the last warning's notify call, once.
-func (s *scope) idleNoticed(instanceID string) {
+func (s idleStep) idleNoticed(instanceID string) {
 	idle := s.st.Idle
 	last, _ := s.r.Calls.Last(instanceID, agent.CallNotify)
 	finished := last.Finished.Truncate(time.Second) // as status keeps it
@@ -352,14 +352,14 @@ func (s *scope) idleNoticed(instanceID string) {
 }
 
 // noticeFailed reports a warning that did not reach the instance.
-func (s *scope) noticeFailed(err error) {
+func (s idleStep) noticeFailed(err error) {
 	s.st.Idle.NoticeError = clip(err.Error(), 256)
 	s.event(true, v1alpha1.ReasonIdleNoticeFailed, "IdleStop", "Could not tell the instance's users of the idle stop (wall, /run/xdrive/notice): %v; the stop is unchanged", err)
 }
 
 // idleCheckDue moves the next status check forward to the warning's time
 // and the deadline, so that both are decided on a check made then.
-func (s *scope) idleCheckDue(next time.Time, last agent.Result) time.Time {
+func (s idleStep) idleCheckDue(next time.Time, last agent.Result) time.Time {
 	idle := s.st.Idle
 	after := s.idleAfter()
 	if idle == nil || after == 0 || idle.InstanceID != s.st.InstanceID {
@@ -376,7 +376,7 @@ func (s *scope) idleCheckDue(next time.Time, last agent.Result) time.Time {
 
 // resume ends an idle stop when the resume annotation names a later time,
 // or when the user stops the Workstation themselves.
-func (s *scope) resume() {
+func (s idleStep) resume() {
 	idle := s.st.Idle
 	if idle == nil || idle.StopTime == nil {
 		return
@@ -390,7 +390,7 @@ func (s *scope) resume() {
 }
 
 // reportIdle shows an idle stop in the conditions of a stopped Workstation.
-func (s *scope) reportIdle() {
+func (s idleStep) reportIdle() {
 	if s.st.Phase != v1alpha1.WorkstationPhaseStopped || !IdleStopped(s.ws) {
 		return
 	}

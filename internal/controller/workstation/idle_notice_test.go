@@ -96,7 +96,7 @@ func (g *idleRig) reconcile() time.Duration {
 	rec := events.NewFakeRecorder(10)
 	s := &scope{r: g.r, ws: g.ws, st: &g.ws.Status, key: "team/dev", now: g.clock.Now(), class: &classParams{class: g.class},
 		ev: common.Events{Recorder: rec, Object: g.ws}}
-	res, err := s.idle(context.Background(), g.inst, ctrl.Result{})
+	res, err := s.idle().follow(context.Background(), g.inst, ctrl.Result{})
 	if err != nil {
 		g.t.Fatalf("idle: %v", err)
 	}
@@ -170,7 +170,7 @@ func TestIdleWarningNotifiesOnce(t *testing.T) {
 
 func (g *idleRig) times() (warnAt, deadline time.Time, warned bool) {
 	s := &scope{r: g.r, ws: g.ws, st: &g.ws.Status, class: &classParams{class: g.class}}
-	return s.idleTimes(30 * time.Minute)
+	return s.idle().idleTimes(30 * time.Minute)
 }
 
 // TestIdleExtend: an extension asked on the instance postpones the stop, at

@@ -46,7 +46,7 @@ func TestIdleAfter(t *testing.T) {
 					cls.Spec.IdleStop.MaxAfter = dur(tc.limit)
 				}
 			}
-			s := &scope{ws: ws, class: &classParams{class: cls}}
+			s := (&scope{ws: ws, class: &classParams{class: cls}}).idle()
 			if got := s.idleAfter(); got != tc.want {
 				t.Errorf("idleAfter = %s, want %s", got, tc.want)
 			}
@@ -95,7 +95,7 @@ func TestIdleBounds(t *testing.T) {
 					t.Errorf("violation %d = %q, want it to mention %q", i, got[i], w)
 				}
 			}
-			s := &scope{ws: ws, class: &classParams{class: cls}}
+			s := (&scope{ws: ws, class: &classParams{class: cls}}).idle()
 			c := s.idleCheck()
 			if c == nil {
 				t.Fatal("idleCheck = nil with the class's window")
@@ -182,7 +182,7 @@ func TestIdleStopComesAfterItsWarning(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ws := &v1alpha1.Workstation{}
 			ws.Status.Idle = &v1alpha1.IdleState{LastActivityTime: metav1.Time{Time: t0}, WarningTime: tc.warning, ExtendedUntil: tc.extended}
-			s := &scope{r: &Reconciler{}, ws: ws, st: &ws.Status}
+			s := (&scope{r: &Reconciler{}, ws: ws, st: &ws.Status}).idle()
 			warnAt, stopAt, warned := s.idleTimes(30 * time.Minute)
 			if !warnAt.Equal(tc.warnAt) || !stopAt.Equal(tc.stopAt) || warned != tc.warned {
 				t.Errorf("idleTimes = %s, %s, warned %t; want %s, %s, %t", warnAt, stopAt, warned, tc.warnAt, tc.stopAt, tc.warned)

@@ -34,13 +34,13 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 
 // pending prepares a launch: the drive's lease, the drive at rest, an
 // offering. It records the launch before any RunInstances.
-func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
+func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	s.setPhase(v1alpha1.WorkstationPhasePending)
 	if res, done, err := s.confirmLaunch(ctx); done {
 		return res, err // a launch dropped in this reconcile too
 	}
-	if err := s.releaseOthers(ctx); err != nil {
+	if err := s.lease().releaseOthers(ctx); err != nil {
 		// A drive named before a driveRef change is given back once at rest, as a running Workstation does.
 		return ctrl.Result{}, err
 	}
@@ -59,7 +59,7 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	}
 	if !xd.DeletionTimestamp.IsZero() {
 		// Holding its lease would keep the drive from ever going.
-		if _, err := s.releaseLease(ctx); err != nil {
+		if _, err := s.lease().releaseLease(ctx); err != nil {
 			return ctrl.Result{}, err
 		}
 		s.waitFor(v1alpha1.ReasonDriveNotFound, "XDrive %s is being deleted; this Workstation launches once a drive of that name exists again", xd.Name)
@@ -70,7 +70,7 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be reconciled", xd.Name)
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	}
-	if held, err := s.acquireLease(ctx, xd); err != nil || !held {
+	if held, err := s.lease().acquireLease(ctx, xd); err != nil || !held {
 		return ctrl.Result{RequeueAfter: time.Minute}, client.IgnoreNotFound(err)
 	}
 	reuse := s.reusableVolume(xd)
@@ -123,7 +123,8 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 	if reattach {
 		st.Launch.SnapshotID, st.ReattachVolumeID = "", reuse
 	}
-	st.DriveRelease, st.DrivePrewarm = nil, nil
+	s.teardown().forgetRelease()
+	s.run().forgetPrewarm()
 	s.setPhase(v1alpha1.WorkstationPhaseLaunching)
 	// The launch is written down before RunInstances, so a retry reuses its client token.
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
@@ -132,7 +133,7 @@ func (s *scope) pending(ctx context.Context) (ctrl.Result, error) {
 // driveVolumeLeft names a volume of the drive that is not archived yet, e.g.
 // one of an instance that vanished before the drive saw it: a launch now
 // would make a second volume of the drive.
-func (s *scope) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (string, error) {
+func (s launchStep) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (string, error) {
 	vols, err := s.r.Volumes.DriveVolumes(ctx, string(xd.UID))
 	if err != nil {
 		return "", fmt.Errorf("list the volumes of XDrive %s for Workstation %s: %w", xd.Name, s.key, err)
@@ -153,7 +154,7 @@ func (s *scope) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (strin
 // acquireLease takes the drive's lease with an optimistic lock: of two
 // Workstations racing for one drive, one write fails.
 // The lease carries the class's bounds from the start: they are recorded before any launch, so before any release.
-func (s *scope) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool, error) {
+func (s leaseStep) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool, error) {
 	me := v1alpha1.DriveHolder{Name: s.ws.Name, UID: string(s.ws.UID), Bounds: driveBounds(s.class.class)}
 	h := handoff.Lease(xd)
 	if h != nil && h.Name == me.Name && h.UID == me.UID {
@@ -197,7 +198,7 @@ func driveBounds(cls *v1alpha1.WorkstationClass) *v1alpha1.DriveBounds {
 // Workstation holds: the drive applies them at its next release, whatever
 // its spec says by then. Without a class the last ones stay: a missing
 // class never widens them.
-func (s *scope) recordBounds(ctx context.Context, xd *v1alpha1.XDrive) error {
+func (s leaseStep) recordBounds(ctx context.Context, xd *v1alpha1.XDrive) error {
 	if s.class == nil || !handoff.HeldBy(xd, string(s.ws.UID)) {
 		return nil
 	}
@@ -218,7 +219,7 @@ func (s *scope) recordBounds(ctx context.Context, xd *v1alpha1.XDrive) error {
 }
 
 // holderAlive reports whether the lease holder still exists as the same object.
-func (s *scope) holderAlive(ctx context.Context, h v1alpha1.DriveHolder) (bool, error) {
+func (s leaseStep) holderAlive(ctx context.Context, h v1alpha1.DriveHolder) (bool, error) {
 	ws := &v1alpha1.Workstation{}
 	err := s.r.APIReader.Get(ctx, types.NamespacedName{Namespace: s.ws.Namespace, Name: h.Name}, ws)
 	switch {
@@ -231,7 +232,7 @@ func (s *scope) holderAlive(ctx context.Context, h v1alpha1.DriveHolder) (bool, 
 }
 
 // releaseLease gives the lease back once the drive is at rest without us.
-func (s *scope) releaseLease(ctx context.Context) (bool, error) {
+func (s leaseStep) releaseLease(ctx context.Context) (bool, error) {
 	held, err := s.heldDrives(ctx)
 	if err != nil {
 		return false, err
@@ -252,7 +253,7 @@ func (s *scope) releaseLease(ctx context.Context) (bool, error) {
 // that drive is at rest; until then the drive archives within the class's
 // current bounds. It never waits: a running Workstation looks again at its
 // next reconcile.
-func (s *scope) releaseOthers(ctx context.Context) error {
+func (s leaseStep) releaseOthers(ctx context.Context) error {
 	held, err := s.heldDrives(ctx)
 	if err != nil {
 		return err
@@ -276,7 +277,7 @@ func (s *scope) releaseOthers(ctx context.Context) error {
 
 // heldDrives are the drives of the namespace whose lease this Workstation
 // holds: its drive, and one it held before spec.driveRef changed.
-func (s *scope) heldDrives(ctx context.Context) ([]v1alpha1.XDrive, error) {
+func (s leaseStep) heldDrives(ctx context.Context) ([]v1alpha1.XDrive, error) {
 	var list v1alpha1.XDriveList
 	// By the index: a running Workstation asks at every reconcile.
 	if err := s.r.List(ctx, &list, client.InNamespace(s.ws.Namespace), client.MatchingFields{common.HolderIndex: string(s.ws.UID)}); err != nil {
@@ -292,7 +293,7 @@ func (s *scope) heldDrives(ctx context.Context) ([]v1alpha1.XDrive, error) {
 }
 
 // giveBack clears one drive's lease once the drive is at rest.
-func (s *scope) giveBack(ctx context.Context, xd *v1alpha1.XDrive) (bool, error) {
+func (s leaseStep) giveBack(ctx context.Context, xd *v1alpha1.XDrive) (bool, error) {
 	if !handoff.LeaseFree(xd) {
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to archive the volume before giving up its lease (it is %s)", xd.Name, handoff.Phase(xd))
 		// A drive held from before a driveRef change archives within the class's current bounds too.
@@ -311,7 +312,7 @@ func (s *scope) giveBack(ctx context.Context, xd *v1alpha1.XDrive) (bool, error)
 
 // adoptStray finds a live instance of this Workstation that no status
 // records, e.g. after a lost status write, and makes it the current one.
-func (s *scope) adoptStray(ctx context.Context) (bool, error) {
+func (s launchStep) adoptStray(ctx context.Context) (bool, error) {
 	owned, err := s.r.Instances.Owned(ctx, s.key, string(s.ws.UID))
 	if err != nil {
 		return false, fmt.Errorf("look for instances of Workstation %s by their tags: %w", s.key, err)
@@ -338,7 +339,7 @@ const defaultLaunchLookup = 3 * time.Minute
 // before a Workstation without an instance does anything else: found, it is
 // adopted; while the lookup's time lasts, nothing launches, the lease is kept
 // and the finalizer stays. done says the reconcile ends here.
-func (s *scope) confirmLaunch(ctx context.Context) (res ctrl.Result, done bool, err error) {
+func (s launchStep) confirmLaunch(ctx context.Context) (res ctrl.Result, done bool, err error) {
 	u := s.st.UnconfirmedLaunch
 	if u == nil || (s.st.Phase != v1alpha1.WorkstationPhasePending && s.st.Phase != v1alpha1.WorkstationPhaseStopped) {
 		return ctrl.Result{}, false, nil
@@ -371,7 +372,7 @@ func (s *scope) confirmLaunch(ctx context.Context) (res ctrl.Result, done bool, 
 }
 
 // launching issues RunInstances for the recorded launch, with its client token.
-func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
+func (s launchStep) launching(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	if adopted, err := s.adoptStray(ctx); err != nil || adopted {
 		return ctrl.Result{RequeueAfter: time.Millisecond}, err
@@ -379,7 +380,7 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 	if !s.wants() {
 		s.event(false, v1alpha1.ReasonStopped, "Launch", "Launch %d dropped: the Workstation is stopped", st.Launch.Attempt)
 		s.dropUnconfirmedLaunch()
-		return s.stopped(ctx)
+		return s.teardown().stopped(ctx)
 	}
 	xd, err := s.drive(ctx)
 	if err != nil {
@@ -450,16 +451,16 @@ func (s *scope) launching(ctx context.Context) (ctrl.Result, error) {
 	st.Launch = nil
 	s.setPhase(v1alpha1.WorkstationPhaseRunning)
 	if st.Teardown == nil && st.LastInterruptionTime != nil {
-		s.set(v1alpha1.ConditionInterrupted, metav1.ConditionFalse, "Relaunched", "Relaunched as "+inst.ID)
+		s.teardown().reportInterrupted(metav1.ConditionFalse, "Relaunched", "Relaunched as "+inst.ID)
 	}
-	s.set(v1alpha1.ConditionLaunched, metav1.ConditionTrue, v1alpha1.ReasonLaunching, msg)
+	s.reportLaunched(metav1.ConditionTrue, v1alpha1.ReasonLaunching, msg)
 	s.event(false, v1alpha1.ReasonLaunching, "Launch", "%s", msg)
 	// The same write reports the new instance as running() sees it (pending, mostly).
-	return s.running(ctx)
+	return s.run().running(ctx)
 }
 
 // offering rebuilds the recorded launch's offering.
-func (s *scope) offering() (instances.Offering, error) {
+func (s launchStep) offering() (instances.Offering, error) {
 	l := s.st.Launch
 	parts := strings.SplitN(l.Offering, "/", 3)
 	if len(parts) != 3 {
@@ -497,7 +498,7 @@ func orDefault(s, d string) string {
 	return s
 }
 
-func (s *scope) recordInstance(inst instances.Instance) {
+func (s launchStep) recordInstance(inst instances.Instance) {
 	st := s.st
 	st.InstanceID, st.InstanceType, st.AvailabilityZone = inst.ID, inst.Type, inst.Zone
 	st.PrivateIP, st.PublicIP = inst.PrivateIP, inst.PublicIP
@@ -513,7 +514,7 @@ func (s *scope) recordInstance(inst instances.Instance) {
 
 // place asks placement for an offering, with the drive's released volume
 // to reattach if this Workstation has not declined it.
-func (s *scope) place(ctx context.Context, xd *v1alpha1.XDrive) (placement.Choice, error) {
+func (s launchStep) place(ctx context.Context, xd *v1alpha1.XDrive) (placement.Choice, error) {
 	spec := s.ws.Spec
 	req := placement.Request{
 		Types: spec.InstanceTypes, Zones: spec.AvailabilityZones, SubnetIDs: s.class.subnetIDs,
@@ -534,7 +535,7 @@ func (s *scope) place(ctx context.Context, xd *v1alpha1.XDrive) (placement.Choic
 	return choice, nil
 }
 
-func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds Credentials, o instances.Offering) (instances.Instance, error) {
+func (s launchStep) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds Credentials, o instances.Offering) (instances.Instance, error) {
 	info, err := s.r.Catalog.Type(ctx, o.Type)
 	if err != nil {
 		return instances.Instance{}, fmt.Errorf("describe instance type %s for Workstation %s: %w", o.Type, s.key, err)
@@ -543,7 +544,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 	if err != nil {
 		return instances.Instance{}, fmt.Errorf("find the image of Workstation %s: %w", s.key, err)
 	}
-	s.recordImage(image)
+	s.admission().recordImage(image)
 	root, err := s.r.Catalog.RootMapping(ctx, image)
 	if err != nil {
 		return instances.Instance{}, fmt.Errorf("describe image %s for Workstation %s: %w", image, s.key, err)
@@ -557,7 +558,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 	if err != nil {
 		return instances.Instance{}, invalidSpecError{fmt.Errorf("rendering the instance bootstrap: %w", err)}
 	}
-	groups, err := s.launchGroups(ctx, o)
+	groups, err := s.access().launchGroups(ctx, o)
 	if err != nil {
 		return instances.Instance{}, err
 	}
@@ -583,7 +584,7 @@ func (s *scope) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds C
 	return inst, nil
 }
 
-func (s *scope) image(ctx context.Context, info instances.TypeInfo) (string, error) {
+func (s launchStep) image(ctx context.Context, info instances.TypeInfo) (string, error) {
 	img := s.class.imageSource(info)
 	switch {
 	case img != nil && img.ID != "":
@@ -603,10 +604,15 @@ func (s *scope) image(ctx context.Context, info instances.TypeInfo) (string, err
 }
 
 // imageOf resolves an SSM parameter to the image it names.
-func (s *scope) imageOf(ctx context.Context, parameter string) (string, error) {
+func (s launchStep) imageOf(ctx context.Context, parameter string) (string, error) {
 	id, err := s.r.Catalog.Image(ctx, parameter)
 	if err != nil {
 		return "", fmt.Errorf("read image parameter %s: %w", parameter, err)
 	}
 	return id, nil
+}
+
+// reportLaunched sets Launched, its one writer.
+func (s launchStep) reportLaunched(status metav1.ConditionStatus, reason, msg string) {
+	s.set(v1alpha1.ConditionLaunched, status, reason, msg)
 }

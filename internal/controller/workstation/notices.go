@@ -152,7 +152,7 @@ var noticeKinds = []v1alpha1.NoticeKind{v1alpha1.NoticeSpotInterruption, v1alpha
 
 // takeNotices turns each kind's newest notice for the current instance into
 // a pending teardown trigger, once. It owns the Interrupted condition.
-func (s *scope) takeNotices() {
+func (s teardownStep) takeNotices() {
 	for _, kind := range noticeKinds {
 		id, at, ok := parseNotice(s.ws.Annotations[NoticeAnnotation(kind)])
 		if !ok || s.processed(kind, id, at) || s.st.InstanceID == "" {
@@ -195,19 +195,19 @@ func (s *scope) takeNotices() {
 
 // flushDeadline ends the flush a notice allows, counted from the notice's own
 // time, as AWS counts its two minutes: a notice read late leaves less time.
-func (s *scope) flushDeadline(noticeTime time.Time) time.Time {
+func (s teardownStep) flushDeadline(noticeTime time.Time) time.Time {
 	if noticeTime.After(s.now) {
 		noticeTime = s.now // a clock ahead of ours
 	}
 	return noticeTime.Add(s.r.Timings.FlushTimeout)
 }
 
-func (s *scope) processed(kind v1alpha1.NoticeKind, id string, at time.Time) bool {
+func (s teardownStep) processed(kind v1alpha1.NoticeKind, id string, at time.Time) bool {
 	i := slices.IndexFunc(s.st.Notices, func(n v1alpha1.ProcessedNotice) bool { return n.Kind == kind })
 	return i >= 0 && s.st.Notices[i].InstanceID == id && s.st.Notices[i].Time.Time.Equal(at)
 }
 
-func (s *scope) markProcessed(kind v1alpha1.NoticeKind, id string, at time.Time) {
+func (s teardownStep) markProcessed(kind v1alpha1.NoticeKind, id string, at time.Time) {
 	n := v1alpha1.ProcessedNotice{Kind: kind, InstanceID: id, Time: metav1.NewTime(at)}
 	i := slices.IndexFunc(s.st.Notices, func(n v1alpha1.ProcessedNotice) bool { return n.Kind == kind })
 	if i >= 0 {
@@ -218,7 +218,7 @@ func (s *scope) markProcessed(kind v1alpha1.NoticeKind, id string, at time.Time)
 }
 
 // interrupt records an interruption of the current instance.
-func (s *scope) interrupt(kind v1alpha1.NoticeKind, at time.Time) {
+func (s teardownStep) interrupt(kind v1alpha1.NoticeKind, at time.Time) {
 	st := s.st
 	t := metav1.NewTime(at)
 	st.LastInterruptionTime = &t
@@ -227,19 +227,19 @@ func (s *scope) interrupt(kind v1alpha1.NoticeKind, at time.Time) {
 	if kind == v1alpha1.NoticeRebalance {
 		reason = v1alpha1.ReasonRebalancing
 	}
-	s.set(v1alpha1.ConditionInterrupted, metav1.ConditionTrue, reason,
+	s.reportInterrupted(metav1.ConditionTrue, reason,
 		fmt.Sprintf("%s notice for instance %s at %s; the drive is being snapshotted", kind, st.InstanceID, at.UTC().Format(time.RFC3339)))
-	s.avoid(s.currentOffering(), reason)
+	s.launch().avoid(s.launch().currentOffering(), reason)
 	metrics.Interruptions.WithLabelValues(string(kind)).Inc()
 	s.event(true, reason, "Interrupt", "%s notice for instance %s (%s in %s)", kind, st.InstanceID, st.InstanceType, st.AvailabilityZone)
 }
 
-func (s *scope) currentOffering() instances.Offering {
+func (s launchStep) currentOffering() instances.Offering {
 	st := s.st
 	return instances.Offering{Type: st.InstanceType, Zone: st.AvailabilityZone, Spot: st.CapacityType == v1alpha1.CapacityTypeSpot}
 }
 
-func (s *scope) avoid(o instances.Offering, reason string) {
+func (s launchStep) avoid(o instances.Offering, reason string) {
 	if o.Type == "" {
 		return
 	}
@@ -252,12 +252,17 @@ func (s *scope) avoid(o instances.Offering, reason string) {
 	}
 }
 
-func (s *scope) expireAvoided() {
+func (s launchStep) expireAvoided() {
 	s.st.AvoidOfferings = slices.DeleteFunc(s.st.AvoidOfferings, func(a v1alpha1.AvoidedOffering) bool {
 		return a.Until.Time.Before(s.now)
 	})
 }
 
-func (s *scope) avoided(o instances.Offering) bool {
+func (s launchStep) avoided(o instances.Offering) bool {
 	return slices.ContainsFunc(s.st.AvoidOfferings, func(a v1alpha1.AvoidedOffering) bool { return a.Offering == o.Key() })
+}
+
+// reportInterrupted sets Interrupted, its one writer.
+func (s teardownStep) reportInterrupted(status metav1.ConditionStatus, reason, msg string) {
+	s.set(v1alpha1.ConditionInterrupted, status, reason, msg)
 }

@@ -30,8 +30,8 @@ func TestFlushDeadlineCountsFromNotice(t *testing.T) {
 			ws.Annotations = map[string]string{NoticeAnnotation(v1alpha1.NoticeSpotInterruption): FormatNotice("i-1", tc.noticeAt)}
 			ws.Status.InstanceID = "i-1"
 			ws.Status.Phase = v1alpha1.WorkstationPhaseRunning
-			s := &scope{r: &Reconciler{Timings: Timings{FlushTimeout: flush, StopTimeout: 5 * time.Minute}},
-				ws: ws, st: &ws.Status, now: now}
+			s := (&scope{r: &Reconciler{Timings: Timings{FlushTimeout: flush, StopTimeout: 5 * time.Minute}},
+				ws: ws, st: &ws.Status, now: now}).teardown()
 			if tc.stopping {
 				s.startTeardown(v1alpha1.TeardownStop)
 			}

@@ -11,7 +11,7 @@ import (
 
 // preserved maps the instance's report on keeping the containers' changes
 // to ContainersPreserved, its one writer; a new failure is also an Event.
-func (s *scope) preserved(status agent.Status) {
+func (s runStep) preserved(status agent.Status) {
 	cond, reason, msg := metav1.ConditionTrue, v1alpha1.ReasonPreserved, "Containers and Docker's store are kept on the drive"
 	switch {
 	case status.StoreError != "":

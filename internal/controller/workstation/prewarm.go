@@ -13,7 +13,7 @@ import (
 // of the drive's volume in status.drivePrewarm, with the time the read
 // should end at its rate so far. A report about another volume is not the
 // drive's. The XDrive folds it into its initialization and Hydrated, which it owns.
-func (s *scope) prewarmed(report *bootstrap.Prewarm, volumeID string) {
+func (s runStep) prewarmed(report *bootstrap.Prewarm, volumeID string) {
 	if report == nil || volumeID == "" || report.VolumeID != volumeID {
 		return
 	}
@@ -24,4 +24,9 @@ func (s *scope) prewarmed(report *bootstrap.Prewarm, volumeID string) {
 		p.EstimatedCompletionTime = &eta
 	}
 	s.st.DrivePrewarm = p
+}
+
+// forgetPrewarm forgets the last instance's report, as a new launch is recorded.
+func (s runStep) forgetPrewarm() {
+	s.st.DrivePrewarm = nil
 }

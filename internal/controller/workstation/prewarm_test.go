@@ -27,8 +27,8 @@ func TestPrewarmDrive(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			xd := &v1alpha1.XDrive{Spec: v1alpha1.XDriveSpec{Prewarm: tc.prewarm}}
-			s := &scope{st: &v1alpha1.WorkstationStatus{
-				Launch: &v1alpha1.LaunchAttempt{SnapshotID: tc.snapshot}, ReattachVolumeID: tc.reattach}}
+			s := (&scope{st: &v1alpha1.WorkstationStatus{
+				Launch: &v1alpha1.LaunchAttempt{SnapshotID: tc.snapshot}, ReattachVolumeID: tc.reattach}}).launch()
 			if got := s.prewarmDrive(xd); got != tc.want {
 				t.Errorf("prewarmDrive = %t, want %t", got, tc.want)
 			}
@@ -41,7 +41,7 @@ func TestPrewarmDrive(t *testing.T) {
 func TestPrewarmed(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	const gib = int64(1) << 30
-	s := &scope{st: &v1alpha1.WorkstationStatus{}, now: now}
+	s := (&scope{st: &v1alpha1.WorkstationStatus{}, now: now}).run()
 	s.prewarmed(&bootstrap.Prewarm{VolumeID: "vol-other", BytesRead: gib, BytesTotal: 2 * gib}, "vol-1")
 	s.prewarmed(nil, "vol-1")
 	if s.st.DrivePrewarm != nil {

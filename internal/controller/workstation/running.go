@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,11 +23,11 @@ import (
 
 // running follows the current instance; it owns the Running, DriveAttached,
 // DriveMounted and ContainersRunning conditions.
-func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
+func (s runStep) running(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	if !s.wants() {
-		s.startTeardown(stopReason(s.ws))
-		return s.releasing(ctx)
+		s.teardown().startTeardown(stopReason(s.ws))
+		return s.teardown().releasing(ctx)
 	}
 	inst, found, err := s.instance(ctx, st.InstanceID)
 	if err != nil {
@@ -41,22 +40,20 @@ func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	}
 	if inst.Gone() {
-		s.vanished(inst)
-		return s.terminating(ctx)
+		s.teardown().vanished(inst)
+		return s.teardown().terminating(ctx)
 	}
 	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionLaunched); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != s.gen {
-		s.set(v1alpha1.ConditionLaunched, metav1.ConditionTrue, v1alpha1.ReasonLaunching, "Instance "+inst.ID+" launched")
+		s.launch().reportLaunched(metav1.ConditionTrue, v1alpha1.ReasonLaunching, "Instance "+inst.ID+" launched")
 	}
 	if inst.Type != "" {
-		price := st.SpotPrice
-		s.recordInstance(inst)
-		st.SpotPrice = price
+		s.launch().recordInstance(inst)
 	}
 	if inst.State != instances.StateRunning {
 		s.setFrom(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonInstancePending, "Instance "+inst.ID+" is "+inst.State)
 		return ctrl.Result{RequeueAfter: 3 * time.Second}, nil
 	}
-	s.set(v1alpha1.ConditionRunning, metav1.ConditionTrue, v1alpha1.ReasonInstanceRunning, "Instance "+inst.ID+" is running")
+	s.reportRunning(metav1.ConditionTrue, v1alpha1.ReasonInstanceRunning, "Instance "+inst.ID+" is running")
 	if price, err := strconv.ParseFloat(st.SpotPrice, 64); err == nil {
 		metrics.HourlyCost.WithLabelValues(s.ws.Namespace, s.ws.Name).Set(price)
 	}
@@ -64,11 +61,11 @@ func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := s.releaseOthers(ctx); err != nil {
+	if err := s.lease().releaseOthers(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
-	if f := s.reattachFailure(xd, inst.ID); f != nil {
-		return s.abandonReattach(ctx, f)
+	if f := s.launch().reattachFailure(xd, inst.ID); f != nil {
+		return s.launch().abandonReattach(ctx, f)
 	}
 	var volumeID string
 	attached := false
@@ -83,13 +80,13 @@ func (s *scope) running(ctx context.Context) (ctrl.Result, error) {
 		}
 		return ctrl.Result{}, nil
 	}
-	s.set(v1alpha1.ConditionDriveAttached, metav1.ConditionTrue, v1alpha1.ReasonAttached,
+	s.reportDriveAttached(metav1.ConditionTrue, v1alpha1.ReasonAttached,
 		fmt.Sprintf("Volume %s is attached in %s", volumeID, inst.Zone))
 	res, err := s.checkInstanceSide(ctx, inst, volumeID)
 	if err != nil || st.Phase != v1alpha1.WorkstationPhaseRunning {
 		return res, err
 	}
-	return s.idle(ctx, inst, res)
+	return s.idle().follow(ctx, inst, res)
 }
 
 func stopReason(w *v1alpha1.Workstation) v1alpha1.TeardownReason {
@@ -100,7 +97,7 @@ func stopReason(w *v1alpha1.Workstation) v1alpha1.TeardownReason {
 }
 
 // vanished closes the books on an instance terminated from outside.
-func (s *scope) vanished(inst instances.Instance) {
+func (s teardownStep) vanished(inst instances.Instance) {
 	st := s.st
 	if st.Teardown == nil || st.Teardown.InstanceID != inst.ID {
 		st.Teardown = &v1alpha1.Teardown{InstanceID: inst.ID, Reason: v1alpha1.TeardownVanished,
@@ -120,20 +117,6 @@ func (s *scope) vanished(inst instances.Instance) {
 	s.event(true, v1alpha1.ReasonInstanceGone, "Observe", "Instance %s is %s without a teardown; its volume is snapshotted once detached", inst.ID, inst.State)
 }
 
-// instanceChain are the conditions of the instance's way to Ready, each
-// False or Unknown when the one before it is; ClassAllowed is not among them.
-var instanceChain = slices.DeleteFunc(slices.Clone(v1alpha1.WorkstationDependents), func(t string) bool {
-	return t == v1alpha1.ConditionClassAllowed
-})
-
-// setFrom sets every condition of the instance chain from the given one on.
-func (s *scope) setFrom(first string, status metav1.ConditionStatus, reason, msg string) {
-	i := slices.Index(instanceChain, first)
-	for _, t := range instanceChain[i:] {
-		s.set(t, status, reason, msg)
-	}
-}
-
 // statusTimeout bounds one status check over SSH, unless Timings.StatusTimeout is set.
 const statusTimeout = 10 * time.Second
 
@@ -142,7 +125,7 @@ func (t Timings) statusTimeout() time.Duration { return cmp.Or(t.StatusTimeout, 
 
 // checkInstanceSide reads the last status check of the instance, and starts
 // the next one in the background when it is due.
-func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, volumeID string) (ctrl.Result, error) {
+func (s runStep) checkInstanceSide(ctx context.Context, inst instances.Instance, volumeID string) (ctrl.Result, error) {
 	last, inFlight := s.r.Calls.Last(inst.ID, agent.CallStatus)
 	if !inFlight && !s.now.Before(s.nextStatusCheck(last)) {
 		creds, err := s.r.credentials(ctx, s.ws)
@@ -150,7 +133,7 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 			return ctrl.Result{}, err
 		}
 		t := creds.statusTarget(inst, volumeID)
-		t.Idle = s.idleCheck()
+		t.Idle = s.idle().idleCheck()
 		s.r.Calls.Start(s.key, inst.ID, agent.CallStatus, t, s.r.Timings.statusTimeout())
 		inFlight = true
 	}
@@ -172,11 +155,11 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 		// The drive is flushed: by the instance's own watcher on a notice the
 		// operator has not seen, or by a release of the operator's whose record
 		// was lost (a lost status write, a restart).
-		s.startTeardown(v1alpha1.TeardownInstanceReleased)
+		s.teardown().startTeardown(v1alpha1.TeardownInstanceReleased)
 		if status.SpotNotice {
-			s.interruptedDuring(s.st.Teardown, v1alpha1.NoticeInstanceWatcher)
+			s.teardown().interruptedDuring(s.st.Teardown, v1alpha1.NoticeInstanceWatcher)
 		}
-		s.recordRelease(v1alpha1.ConsistencyFlushed)
+		s.teardown().recordRelease(v1alpha1.ConsistencyFlushed)
 		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
 	s.preserved(status)
@@ -191,35 +174,54 @@ func (s *scope) checkInstanceSide(ctx context.Context, inst instances.Instance, 
 			fmt.Sprintf("The drive is not mounted at %s yet (bootstrap phase %q)", s.ws.Spec.MountPath, status.Phase))
 		return requeue, nil
 	}
-	s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionTrue, v1alpha1.ReasonMounted,
+	s.reportDriveMounted(metav1.ConditionTrue, v1alpha1.ReasonMounted,
 		fmt.Sprintf("Volume %s is mounted at %s", volumeID, s.ws.Spec.MountPath))
+	s.reportContainersRunning(containersRunning(s.ws, status))
+	return requeue, nil
+}
+
+// containersRunning is what ContainersRunning says of a status check that found the drive mounted.
+func containersRunning(ws *v1alpha1.Workstation, status agent.Status) (metav1.ConditionStatus, string, string) {
 	if status.Phase != bootstrap.PhaseReady {
-		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionFalse, v1alpha1.ReasonContainersStarting,
-			fmt.Sprintf("The bootstrap is in phase %q", status.Phase))
-		return requeue, nil
+		return metav1.ConditionFalse, v1alpha1.ReasonContainersStarting, fmt.Sprintf("The bootstrap is in phase %q", status.Phase)
 	}
 	var down []string
-	for _, c := range s.ws.Spec.Containers {
+	for _, c := range ws.Spec.Containers {
 		if state := status.Containers[c.Name]; state != "running" {
 			down = append(down, fmt.Sprintf("%s (%s)", c.Name, orDefault(state, "absent")))
 		}
 	}
 	switch {
 	case len(down) > 0:
-		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionFalse, v1alpha1.ReasonContainersDown, "Not running: "+strings.Join(down, ", "))
-	case len(s.ws.Spec.Containers) == 0:
-		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionTrue, v1alpha1.ReasonNoContainers, "No containers are declared")
-	default:
-		s.set(v1alpha1.ConditionContainersRunning, metav1.ConditionTrue, v1alpha1.ReasonContainersUp,
-			fmt.Sprintf("%d containers are running", len(s.ws.Spec.Containers)))
+		return metav1.ConditionFalse, v1alpha1.ReasonContainersDown, "Not running: " + strings.Join(down, ", ")
+	case len(ws.Spec.Containers) == 0:
+		return metav1.ConditionTrue, v1alpha1.ReasonNoContainers, "No containers are declared"
 	}
-	return requeue, nil
+	return metav1.ConditionTrue, v1alpha1.ReasonContainersUp, fmt.Sprintf("%d containers are running", len(ws.Spec.Containers))
+}
+
+// The instance chain's conditions past Launched, each set by its one writer.
+
+func (s runStep) reportRunning(status metav1.ConditionStatus, reason, msg string) {
+	s.set(v1alpha1.ConditionRunning, status, reason, msg)
+}
+
+func (s runStep) reportDriveAttached(status metav1.ConditionStatus, reason, msg string) {
+	s.set(v1alpha1.ConditionDriveAttached, status, reason, msg)
+}
+
+func (s runStep) reportDriveMounted(status metav1.ConditionStatus, reason, msg string) {
+	s.set(v1alpha1.ConditionDriveMounted, status, reason, msg)
+}
+
+func (s runStep) reportContainersRunning(status metav1.ConditionStatus, reason, msg string) {
+	s.set(v1alpha1.ConditionContainersRunning, status, reason, msg)
 }
 
 // nextStatusCheck is when the instance is checked again after the last
 // check: soon while it boots, backing off while it cannot be reached, and
 // every IdleRequeue once it is ready.
-func (s *scope) nextStatusCheck(last agent.Result) time.Time {
+func (s runStep) nextStatusCheck(last agent.Result) time.Time {
 	switch {
 	case !last.Done():
 		return time.Time{}
@@ -233,5 +235,5 @@ func (s *scope) nextStatusCheck(last agent.Result) time.Time {
 			return last.Finished.Add(10 * time.Second)
 		}
 	}
-	return s.idleCheckDue(last.Finished.Add(s.r.Timings.IdleRequeue), last)
+	return s.idle().idleCheckDue(last.Finished.Add(s.r.Timings.IdleRequeue), last)
 }

@@ -28,7 +28,7 @@ func ptrTime(t time.Time) *metav1.Time {
 
 // startTeardown begins releasing the current instance. It is the one way
 // from Running to a stopped or replaced instance.
-func (s *scope) startTeardown(reason v1alpha1.TeardownReason) {
+func (s teardownStep) startTeardown(reason v1alpha1.TeardownReason) {
 	st := s.st
 	if st.Teardown != nil && st.Teardown.InstanceID == st.InstanceID {
 		return
@@ -43,7 +43,7 @@ func (s *scope) startTeardown(reason v1alpha1.TeardownReason) {
 }
 
 // recordRelease writes down that no more writes reach the drive from the torn-down instance.
-func (s *scope) recordRelease(c v1alpha1.Consistency) {
+func (s teardownStep) recordRelease(c v1alpha1.Consistency) {
 	st := s.st
 	st.DriveRelease = &v1alpha1.DriveRelease{InstanceID: st.Teardown.InstanceID, Consistency: c, Time: metav1.NewTime(s.now)}
 	s.setPhase(v1alpha1.WorkstationPhaseTerminating)
@@ -52,7 +52,7 @@ func (s *scope) recordRelease(c v1alpha1.Consistency) {
 // releasing stops the containers and flushes the drive over SSH in the
 // background, until the deadline. A status check that finds the drive
 // released by the instance's own watcher counts as a release too.
-func (s *scope) releasing(ctx context.Context) (ctrl.Result, error) {
+func (s teardownStep) releasing(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	td := st.Teardown
 	inst, found, err := s.instance(ctx, td.InstanceID)
@@ -86,7 +86,7 @@ func (s *scope) releasing(ctx context.Context) (ctrl.Result, error) {
 		return s.terminating(ctx)
 	}
 	if release.Err != nil {
-		s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionUnknown, v1alpha1.ReasonSSHUnreachable,
+		s.run().reportDriveMounted(metav1.ConditionUnknown, v1alpha1.ReasonSSHUnreachable,
 			fmt.Sprintf("Teardown over SSH failed (%d attempts), retrying until %s: %v", release.Failures,
 				td.Deadline.UTC().Format(time.RFC3339), release.Err))
 	}
@@ -109,14 +109,14 @@ func (s *scope) releasing(ctx context.Context) (ctrl.Result, error) {
 
 // flushed records the release: it is what starts the snapshot, so it is
 // written down before anything is terminated.
-func (s *scope) flushed(message string) (ctrl.Result, error) {
+func (s teardownStep) flushed(message string) (ctrl.Result, error) {
 	s.recordRelease(v1alpha1.ConsistencyFlushed)
 	s.event(false, v1alpha1.ReasonStopping, "Teardown", "%s", message)
 	return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 }
 
 // terminating ends the released instance and waits until EC2 says it is terminated.
-func (s *scope) terminating(ctx context.Context) (ctrl.Result, error) {
+func (s teardownStep) terminating(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	td := st.Teardown
 	inst, found, err := s.instance(ctx, td.InstanceID)
@@ -157,7 +157,7 @@ func (s *scope) terminating(ctx context.Context) (ctrl.Result, error) {
 
 // waitForSnapshotStart holds a flushed instance until its drive's snapshot
 // has started, so the instance's disk is copied while it still exists.
-func (s *scope) waitForSnapshotStart(ctx context.Context) (bool, error) {
+func (s teardownStep) waitForSnapshotStart(ctx context.Context) (bool, error) {
 	st := s.st
 	if st.DriveRelease.Consistency != v1alpha1.ConsistencyFlushed || s.now.After(st.DriveRelease.Time.Add(terminateFallback)) {
 		return false, nil
@@ -177,7 +177,7 @@ func forcedByAWS(r v1alpha1.TeardownReason) bool {
 
 // noticeFor reports whether a spot or scheduled-change notice named the
 // instance: one that met a stop under way interrupted it all the same.
-func (s *scope) noticeFor(instanceID string) bool {
+func (s teardownStep) noticeFor(instanceID string) bool {
 	return slices.ContainsFunc(s.st.Notices, func(n v1alpha1.ProcessedNotice) bool {
 		return n.InstanceID == instanceID && n.Kind != v1alpha1.NoticeRebalance
 	})
@@ -187,7 +187,7 @@ func (s *scope) noticeFor(instanceID string) bool {
 // started: the instance's watcher acted on a spot notice, or AWS reclaimed
 // the instance. The stop was interrupted all the same, and
 // interruptionPolicy applies when it closes.
-func (s *scope) interruptedDuring(td *v1alpha1.Teardown, kind v1alpha1.NoticeKind) {
+func (s teardownStep) interruptedDuring(td *v1alpha1.Teardown, kind v1alpha1.NoticeKind) {
 	if forcedByAWS(td.Reason) || td.InterruptedBy != "" || s.noticeFor(td.InstanceID) {
 		return
 	}
@@ -198,39 +198,39 @@ func (s *scope) interruptedDuring(td *v1alpha1.Teardown, kind v1alpha1.NoticeKin
 
 // closeTeardown forgets the terminated instance; the Workstation then stops,
 // or launches again.
-func (s *scope) closeTeardown(ctx context.Context) (ctrl.Result, error) {
+func (s teardownStep) closeTeardown(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	td := st.Teardown
 	if (forcedByAWS(td.Reason) || td.InterruptedBy != "" || s.noticeFor(td.InstanceID)) && s.ws.Spec.InterruptionPolicy == v1alpha1.InterruptionPolicyStop {
 		st.HaltedGeneration = s.gen
 	}
-	st.InstanceID, st.PrivateIP, st.PublicIP, st.SpotPrice, st.PricePerHour = "", "", "", "", ""
-	st.LaunchTime, st.Teardown, st.ReattachVolumeID = nil, nil, ""
+	s.launch().forgetInstance()
+	st.Teardown = nil
 	s.r.Calls.Forget(td.InstanceID)
 	s.event(false, v1alpha1.ReasonStopped, "Terminate", "Instance %s is terminated", td.InstanceID)
 	if s.wants() {
-		return s.pending(ctx)
+		return s.launch().pending(ctx)
 	}
 	return s.stopped(ctx)
 }
 
 // stopped holds no instance; it gives the drive's lease back once the drive
 // is at rest, and lets a deleted Workstation go.
-func (s *scope) stopped(ctx context.Context) (ctrl.Result, error) {
+func (s teardownStep) stopped(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	wasStopped := st.Phase == v1alpha1.WorkstationPhaseStopped
 	s.setPhase(v1alpha1.WorkstationPhaseStopped)
-	if res, done, err := s.confirmLaunch(ctx); done {
+	if res, done, err := s.launch().confirmLaunch(ctx); done {
 		return res, err // a launch dropped in this reconcile too
 	}
-	st.InstanceType, st.AvailabilityZone, st.CapacityType = "", "", ""
+	s.launch().forgetPlacement()
 	if !wasStopped || !s.ws.DeletionTimestamp.IsZero() {
 		// A launch whose status write was lost may have left an instance: look once.
-		if adopted, err := s.adoptStray(ctx); err != nil || adopted {
+		if adopted, err := s.launch().adoptStray(ctx); err != nil || adopted {
 			return ctrl.Result{RequeueAfter: time.Millisecond}, err
 		}
 	}
-	released, err := s.releaseLease(ctx)
+	released, err := s.lease().releaseLease(ctx)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -238,49 +238,12 @@ func (s *scope) stopped(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	}
 	if !s.ws.DeletionTimestamp.IsZero() {
-		s.removeFinalizer = true
+		s.teardownDone = true
 	}
 	return ctrl.Result{}, nil
 }
 
-// report sets the conditions of the phases without an instance, and Ready.
-func (s *scope) report(err error) {
-	st := s.st
-	switch st.Phase {
-	case v1alpha1.WorkstationPhasePending:
-		w := s.wait
-		if w == nil {
-			w = &waitReason{v1alpha1.ReasonPending, "Preparing a launch"}
-		}
-		s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, w.reason, w.message)
-	case v1alpha1.WorkstationPhaseLaunching:
-		s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, v1alpha1.ReasonLaunching,
-			fmt.Sprintf("Launching %s (attempt %d)", st.Launch.Offering, st.Launch.Attempt))
-	case v1alpha1.WorkstationPhaseReleasing:
-		s.setFrom(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonStopping,
-			fmt.Sprintf("%s: stopping containers and flushing the drive on %s until %s", st.Teardown.Reason, st.Teardown.InstanceID,
-				st.Teardown.Deadline.UTC().Format(time.RFC3339)))
-	case v1alpha1.WorkstationPhaseTerminating:
-		msg := fmt.Sprintf("%s: drive released (%s); instance %s is terminating", st.Teardown.Reason, st.DriveRelease.Consistency, st.Teardown.InstanceID)
-		s.setFrom(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonStopping, msg)
-		if st.DriveRelease.Consistency == v1alpha1.ConsistencyCrash {
-			s.set(v1alpha1.ConditionDriveMounted, metav1.ConditionFalse, v1alpha1.ReasonCrashConsistent, msg)
-		}
-	case v1alpha1.WorkstationPhaseStopped:
-		msg := "The Workstation is stopped; its drive is archived as snapshots"
-		if st.HaltedGeneration == s.gen {
-			msg = "Stopped after a spot interruption (interruptionPolicy=Stop); edit the spec to start again"
-		}
-		if s.wait != nil {
-			msg = s.wait.message
-		}
-		s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, v1alpha1.ReasonStopped, msg)
-	}
-	if err != nil {
-		reason, msg := common.Failure(err)
-		s.set(v1alpha1.ConditionLaunched, metav1.ConditionUnknown, reason, msg)
-	}
-	s.reportIdle()
-	st.ObservedGeneration = s.gen
-	v1alpha1.SetReady(&st.Conditions, s.gen, v1alpha1.ReasonReady, v1alpha1.WorkstationDependents)
+// forgetRelease forgets the last instance's release, as a new launch is recorded.
+func (s teardownStep) forgetRelease() {
+	s.st.DriveRelease = nil
 }
