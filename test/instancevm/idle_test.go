@@ -105,8 +105,11 @@ func checkIdleSignals(in *instance) {
 	closeSession()
 	in.waitSignal("ssh", bootstrap.SignalIdle, nil)
 
-	// A job in a detached tmux: a loop that keeps a CPU busy.
-	in.run(`tmux new-session -d -s job 'while :; do :; done'`)
+	// A job in a detached tmux: a loop that keeps a CPU busy, at nice 19:
+	// on an emulated CPU under load, a loop at the probe's priority starved
+	// the probe past its 20 s (the cpu signal read unknown); niced, it
+	// still takes every cycle the probe leaves.
+	in.run(`tmux new-session -d -s job 'nice -n 19 sh -c "while :; do :; done"'`)
 	s = in.waitSignal("cpu", bootstrap.SignalActive, func(d string) bool { return strings.Contains(d, "tmux") })
 	in.t.Logf("tmux job: %s", s.Detail)
 	in.run("tmux kill-server")
