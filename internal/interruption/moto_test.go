@@ -405,7 +405,9 @@ func TestHundredInterruptions(t *testing.T) {
 	h := newRecorder()
 	// Hidden long enough that a slow moto (on a loaded machine, deleting
 	// a hundred messages can take past the queue's 30 s) never delivers a
-	// message twice: this test counts single deliveries.
+	// message again for its timeout. Two pollers can still receive one
+	// message at once (moto, like SQS, delivers at least once): the copy
+	// is a duplicate, deleted unhandled.
 	url, q, stop := receive(t, c, h, 10*time.Minute)
 
 	const batches, perBatch = 10, 10
@@ -430,9 +432,15 @@ func TestHundredInterruptions(t *testing.T) {
 	got := waitN(t, h.ch, batches*perBatch, "events")
 	t.Logf("all %d events reached the handler %v after the first send", len(got), time.Since(start))
 	waitN(t, q.deleted, batches*perBatch, "deletes")
+	// Drained while the receiver runs: a duplicate received at the end is
+	// deleted too, not left in flight by the stop.
+	deadline := time.Now().Add(waitLimit)
+	for queueDepth(t, c, url) != 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
 	stop()
 	if n := len(q.deleted); n != 0 {
-		t.Errorf("%d extra deletes: some messages were delivered twice", n)
+		t.Logf("%d duplicate deliveries, deleted unhandled", n)
 	}
 
 	seen := map[string]int{}
