@@ -615,6 +615,7 @@ func converge(b *testing.B, h *harness.Harness, objects int) time.Duration {
 		b.ReportMetric(used, "apiserver-etcd-cpu-s")
 		b.Logf("the API server and etcd used %.1f s of CPU while %d objects converged", used, objects)
 	}()
+	profiled := profileAPIServer(b, harness.Env(b).Config, 25)
 	began := time.Now()
 	fleet(h, objects/2)
 	// 15 minutes per thousand objects: a loaded machine is slow, a stuck fleet is not.
@@ -622,5 +623,6 @@ func converge(b *testing.B, h *harness.Harness, objects int) time.Duration {
 	took := time.Since(began)
 	b.ReportMetric(took.Seconds(), "converge-s")
 	b.Logf("%d objects Ready in %s", objects, took)
+	<-profiled
 	return took
 }

@@ -115,6 +115,9 @@ func New() (*Env, error) {
 	api := env.ControlPlane.GetAPIServer()
 	api.Configure().Set("advertise-address", "127.0.0.1")
 	api.Configure().Set("endpoint-reconciler-type", "none")
+	if os.Getenv("XDRIVE_BENCH_APISERVER_PROFILE") != "" {
+		api.Configure().Set("profiling", "true")
+	}
 
 	cfg, err := env.Start()
 	if err != nil {
