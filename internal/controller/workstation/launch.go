@@ -119,6 +119,8 @@ func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 		SnapshotID: handoff.RestoreSnapshot(xd), Candidates: int32(choice.Candidates), StartTime: metav1.NewTime(s.now),
 		Placement: choice.Reason,
 	}
+	uid, attempt := s.ws.UID, st.Launches
+	s.ev.OnWritten(func() { s.r.launches.wrote(uid, attempt) })
 	st.ReattachVolumeID = ""
 	if reattach {
 		st.Launch.SnapshotID, st.ReattachVolumeID = "", reuse

@@ -3,7 +3,6 @@ package workstation
 import (
 	"fmt"
 	"sync"
-	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -11,23 +10,27 @@ import (
 )
 
 // launchCalls tells a launch dropped before RunInstances was ever called
-// from one that may have run with its answer lost. A launch recorded after
-// this process began reconciling can only have been run by this process, so
-// what it remembers settles it; an older one, from before a restart, may
-// have run: it is kept as unconfirmed (status.unconfirmedLaunch).
+// from one that may have run with its answer lost. A launch record this
+// process wrote can only have been run by this process (the attempt number
+// only grows, so no other process wrote the same attempt), and what it
+// remembers settles it. Any other, e.g. one from before a restart, may have
+// run: it is kept as unconfirmed (status.unconfirmedLaunch).
 type launchCalls struct {
-	mu     sync.Mutex
-	since  time.Time
-	called map[string]bool
+	mu      sync.Mutex
+	written map[string]bool
+	called  map[string]bool
 }
 
-// start marks when this process began reconciling, once.
-func (c *launchCalls) start(now time.Time) {
+// wrote records that this process stored the launch's record: called once
+// the status write that holds it succeeded, never before (a lost write may
+// hold a record of the same attempt a predecessor stored).
+func (c *launchCalls) wrote(uid types.UID, attempt int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.since.IsZero() {
-		c.since = now
+	if c.written == nil {
+		c.written = map[string]bool{}
 	}
+	c.written[launchKey(uid, attempt)] = true
 }
 
 // calling records a RunInstances about to be made for the launch.
@@ -41,11 +44,12 @@ func (c *launchCalls) calling(uid types.UID, attempt int32) {
 }
 
 // mayHaveRun reports whether the launch may have an instance: RunInstances
-// was called for it, or it was recorded before this process began.
+// was called for it, or another process wrote its record.
 func (c *launchCalls) mayHaveRun(uid types.UID, l *v1alpha1.LaunchAttempt) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.since.IsZero() || !l.StartTime.After(c.since) || c.called[launchKey(uid, l.Attempt)]
+	key := launchKey(uid, l.Attempt)
+	return !c.written[key] || c.called[key]
 }
 
 func launchKey(uid types.UID, attempt int32) string { return fmt.Sprintf("%s/%d", uid, attempt) }
