@@ -175,10 +175,6 @@ func (p *Events) Add(warning bool, reason, action, format string, args ...any) {
 	})
 }
 
-// OnWritten queues f to run once the status is written: what must only be
-// remembered of a write that was stored.
-func (p *Events) OnWritten(f func()) { p.list = append(p.list, f) }
-
 // PhaseChanged queues the log line of a phase change (info).
 func (p *Events) PhaseChanged(from, to, why string) {
 	p.list = append(p.list, func() { p.Log.Info("Phase changed", "from", orNew(from), "to", to, "why", why) })

@@ -117,10 +117,8 @@ func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 	st.Launch = &v1alpha1.LaunchAttempt{
 		Attempt: st.Launches, Offering: o.Key(), SubnetID: o.SubnetID, SpotPrice: spotPrice(o), PricePerHour: o.Price,
 		SnapshotID: handoff.RestoreSnapshot(xd), Candidates: int32(choice.Candidates), StartTime: metav1.NewTime(s.now),
-		Placement: choice.Reason,
+		Placement: choice.Reason, RecordedBy: s.r.launches.process(),
 	}
-	uid, attempt := s.ws.UID, st.Launches
-	s.ev.OnWritten(func() { s.r.launches.wrote(uid, attempt) })
 	st.ReattachVolumeID = ""
 	if reattach {
 		st.Launch.SnapshotID, st.ReattachVolumeID = "", reuse

@@ -1,7 +1,9 @@
 package workstation
 
 import (
+	"crypto/rand"
 	"fmt"
+	"os"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -10,27 +12,26 @@ import (
 )
 
 // launchCalls tells a launch dropped before RunInstances was ever called
-// from one that may have run with its answer lost. A launch record this
-// process wrote can only have been run by this process (the attempt number
-// only grows, so no other process wrote the same attempt), and what it
-// remembers settles it. Any other, e.g. one from before a restart, may have
-// run: it is kept as unconfirmed (status.unconfirmedLaunch).
+// from one that may have run with its answer lost. A launch record names
+// the process that wrote it (status.launch.recordedBy). One this process
+// wrote has run only if this process called RunInstances for it; any other,
+// e.g. a predecessor's from before a restart, may have run: it is kept as
+// unconfirmed (status.unconfirmedLaunch).
 type launchCalls struct {
-	mu      sync.Mutex
-	written map[string]bool
-	called  map[string]bool
+	mu     sync.Mutex
+	self   string
+	called map[string]bool
 }
 
-// wrote records that this process stored the launch's record: called once
-// the status write that holds it succeeded, never before (a lost write may
-// hold a record of the same attempt a predecessor stored).
-func (c *launchCalls) wrote(uid types.UID, attempt int32) {
+// process names this process in the launch records it writes.
+func (c *launchCalls) process() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.written == nil {
-		c.written = map[string]bool{}
+	if c.self == "" {
+		host, _ := os.Hostname()
+		c.self = fmt.Sprintf("%.100s/%s", host, rand.Text()[:8])
 	}
-	c.written[launchKey(uid, attempt)] = true
+	return c.self
 }
 
 // calling records a RunInstances about to be made for the launch.
@@ -43,13 +44,13 @@ func (c *launchCalls) calling(uid types.UID, attempt int32) {
 	c.called[launchKey(uid, attempt)] = true
 }
 
-// mayHaveRun reports whether the launch may have an instance: RunInstances
-// was called for it, or another process wrote its record.
+// mayHaveRun reports whether the launch may have an instance: another
+// process recorded it, or this one called RunInstances for it.
 func (c *launchCalls) mayHaveRun(uid types.UID, l *v1alpha1.LaunchAttempt) bool {
+	self := c.process()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key := launchKey(uid, l.Attempt)
-	return !c.written[key] || c.called[key]
+	return l.RecordedBy != self || c.called[launchKey(uid, l.Attempt)]
 }
 
 func launchKey(uid types.UID, attempt int32) string { return fmt.Sprintf("%s/%d", uid, attempt) }

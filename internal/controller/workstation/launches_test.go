@@ -7,29 +7,36 @@ import (
 )
 
 // TestLaunchMayHaveRun: a dropped launch is kept as unconfirmed unless this
-// process wrote its record and never called RunInstances for it.
+// process recorded it and never called RunInstances for it.
 func TestLaunchMayHaveRun(t *testing.T) {
+	var calls launchCalls
+	self := calls.process()
+	if self != calls.process() {
+		t.Fatalf("the process's name changed: %q, then %q", self, calls.process())
+	}
+	var other launchCalls
+	if other.process() == self {
+		t.Fatalf("two processes share the name %q", self)
+	}
 	cases := []struct {
-		name          string
-		wrote, called int32
-		attempt       int32
-		want          bool
+		name       string
+		recordedBy string
+		called     int32
+		attempt    int32
+		want       bool
 	}{
-		{"written by another process (before a restart): its answer may be lost", 0, 0, 1, true},
-		{"written here, never called", 1, 0, 1, false},
-		{"written here, called", 1, 1, 1, true},
-		{"written here, another attempt called", 1, 2, 1, false},
-		{"another attempt written here", 2, 0, 1, true},
+		{"recorded by another process (before a restart): its answer may be lost", other.process(), 0, 1, true},
+		{"recorded before records named their process", "", 0, 1, true},
+		{"recorded here, never called", self, 0, 1, false},
+		{"recorded here, called", self, 1, 1, true},
+		{"recorded here, another attempt called", self, 2, 1, false},
 	}
 	for _, c := range cases {
-		var calls launchCalls
-		if c.wrote != 0 {
-			calls.wrote("uid-1", c.wrote)
-		}
+		calls := launchCalls{self: self}
 		if c.called != 0 {
 			calls.calling("uid-1", c.called)
 		}
-		if got := calls.mayHaveRun("uid-1", &v1alpha1.LaunchAttempt{Attempt: c.attempt}); got != c.want {
+		if got := calls.mayHaveRun("uid-1", &v1alpha1.LaunchAttempt{Attempt: c.attempt, RecordedBy: c.recordedBy}); got != c.want {
 			t.Errorf("%s: mayHaveRun = %v, want %v", c.name, got, c.want)
 		}
 	}
