@@ -155,11 +155,19 @@ prepare_drive() {
 	else
 		mount -t "$fstype" -o noatime "$DRIVE_DEV" "$MOUNT_DIR"
 	fi
-	case $fstype in
-	ext4) resize2fs "$DRIVE_DEV" ;;
-	xfs) xfs_growfs "$MOUNT_DIR" ;;
-	*) log "cannot grow $fstype; skipped" ;;
-	esac
+	watch_resize
+	grow_fs "$DRIVE_DEV" "$fstype"
+}
+
+# watch_resize grows the filesystem online when EBS grows the volume: the
+# kernel announces the new size with a change uevent (RESIZE=1), and udev
+# starts `xdrive-ctl grow`. The rule is on tmpfs: each boot writes it anew.
+watch_resize() {
+	local rules=$ROOT/run/udev/rules.d
+	mkdir -p "$rules"
+	printf 'ACTION=="change", SUBSYSTEM=="block", KERNEL=="%s", ENV{RESIZE}=="1", RUN+="/usr/bin/systemd-run --no-block --collect --unit=xdrive-grow %s grow"\n' \
+		"${DRIVE_DEV##*/}" "${SBIN_DIR#"$ROOT"}/xdrive-ctl" >"$rules/90-xdrive-grow.rules"
+	udevadm control --reload || log "warning: udev rules not reloaded; the drive grows at the next boot"
 }
 
 ensure_docker() {

@@ -8,6 +8,8 @@
 #            the containers' writable layers are on the drive)
 #   prewarm  read every block of the drive once, at idle priority (the bootstrap
 #            starts it in the background for a volume restored from a snapshot)
+#   grow     grow the mounted drive's filesystem to the volume (udev runs it
+#            when EBS grows the volume)
 #   notify, notice, extend  the idle stop's commands, in xdrive-idle.sh: the
 #            status call keeps its SCRIPT in /run/xdrive/idle.sh for them
 set -euo pipefail
@@ -23,7 +25,7 @@ BOOT_WAIT=${XDRIVE_BOOT_WAIT:-30}
 PREWARM_CHUNK_MIB=${XDRIVE_PREWARM_CHUNK_MIB:-64}
 
 usage() {
-	echo "usage: xdrive-ctl status [--drive VOLUME_ID] [--idle CONFIG --probe SCRIPT] | release | prewarm" >&2
+	echo "usage: xdrive-ctl status [--drive VOLUME_ID] [--idle CONFIG --probe SCRIPT] | release | prewarm | grow" >&2
 	exit 2
 }
 
@@ -225,11 +227,40 @@ cmd_release() {
 	log "drive released"
 }
 
+# cmd_grow grows the mounted drive's filesystem to its volume's new size.
+# It takes the drive lock, as the boot and a release do, and gives way to a
+# release: it never grows a drive being released.
+cmd_grow() {
+	local dev fstype
+	load_config
+	mkdir -p "$RUN_DIR"
+	exec 8>"$DRIVE_LOCK"
+	until flock -n 8; do
+		if has_state releasing || has_state released; then
+			log "grow: the drive is being released; not grown"
+			return 0
+		fi
+		((SECONDS < LOCK_TIMEOUT)) || die "grow: the drive lock is still held after ${LOCK_TIMEOUT}s; not grown"
+		sleep "$POLL_INTERVAL"
+	done
+	if has_state releasing || has_state released; then
+		log "grow: the drive is being released; not grown"
+		return 0
+	fi
+	read -r dev fstype < <(findmnt -rn -o SOURCE,FSTYPE --mountpoint "$MOUNT_DIR") || {
+		log "grow: $MOUNT_DIR is not mounted; the boot grows the drive"
+		return 0
+	}
+	log "growing the $fstype filesystem of $dev"
+	grow_fs "$dev" "$fstype"
+}
+
 # Any other command is the idle stop's (xdrive-idle.sh).
 # shellcheck source=xdrive-idle.sh
 case ${1:-} in
 status) cmd_status "${@:2}" ;;
 release) cmd_release && if [[ -e $STATE_DIR/spot-instance-action ]]; then echo spot-notice; fi ;;
 prewarm) cmd_prewarm ;;
+grow) cmd_grow ;;
 *) . "$RUN_DIR/idle.sh" || usage ;;
 esac

@@ -92,6 +92,16 @@ spec_containers() {
 
 is_mounted() { findmnt -rn -o SOURCE --mountpoint "$MOUNT_DIR" >/dev/null 2>&1; }
 
+# grow_fs DEV TYPE grows the TYPE filesystem of DEV, mounted at MOUNT_DIR,
+# to its volume's size.
+grow_fs() {
+	case $2 in
+	ext4) resize2fs "$1" ;;
+	xfs) xfs_growfs "$MOUNT_DIR" ;;
+	*) log "cannot grow $2; skipped" ;;
+	esac
+}
+
 # load_container_states fills CONTAINER_STATE[name]=state and
 # CONTAINER_HASH[name]=its spec hash label from Docker, in one call; it
 # fails when Docker does not answer.

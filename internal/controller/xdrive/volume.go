@@ -410,7 +410,7 @@ func (s *scope) resize(ctx context.Context) (ctrl.Result, error) {
 	case found && mod.TargetSize >= want:
 		st.SizeGiB = want
 		s.set(v1alpha1.ConditionResizing, metav1.ConditionFalse, v1alpha1.ReasonResized,
-			fmt.Sprintf("Volume %s is %d GiB; the filesystem grows to it at the next boot of an instance", st.VolumeID, want))
+			fmt.Sprintf("Volume %s is %d GiB; a running instance grows its filesystem to it when its kernel sees the new size, else the next boot does", st.VolumeID, want))
 		return ctrl.Result{}, nil
 	}
 	vol, found, err := s.describeVolume(ctx, st.VolumeID)

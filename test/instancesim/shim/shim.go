@@ -21,7 +21,7 @@ var Script []byte
 var Commands = []string{
 	"docker", "systemctl", "blkid", "mkfs.ext4", "mkfs.xfs", "mount", "umount", "findmnt",
 	"resize2fs", "xfs_growfs", "nvidia-ctk", "sync", "fuser", "sshd", "who", "ss", "nvidia-smi",
-	"iptables", "ip6tables", "wall",
+	"iptables", "ip6tables", "wall", "udevadm",
 }
 
 // Install writes the shim into bin as xdrive-shim and links each command's

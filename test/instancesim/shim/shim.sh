@@ -346,7 +346,9 @@ mount)
 		mkdir -p "$VOLUME/data"
 		ln -s "$VOLUME/data" "$target"
 	fi
-	echo "$target $dev" >>"$S/mounts"
+	fstype=-
+	if [[ ${1:-} == -t ]]; then fstype=$2; fi
+	echo "$target $dev $fstype" >>"$S/mounts"
 	;;
 umount)
 	target=$1
@@ -367,7 +369,7 @@ umount)
 findmnt)
 	target=$(last_arg "$@")
 	if [[ " $* " == *" --source "* ]]; then
-		[[ -e $S/mounts ]] && grep -q " $target\$" "$S/mounts"
+		[[ -e $S/mounts ]] && grep -q " $target " "$S/mounts"
 		exit
 	fi
 	if [[ $target == "$ROOT/" ]]; then
@@ -375,9 +377,10 @@ findmnt)
 		exit
 	fi
 	[[ -e $S/mounts ]] || exit 1
-	while read -r t src; do
+	while read -r t src fstype; do
 		if [[ $t == "$target" ]]; then
-			echo "$src"
+			# -o SOURCE or -o SOURCE,FSTYPE
+			if [[ " $* " == *",FSTYPE "* ]]; then echo "$src $fstype"; else echo "$src"; fi
 			exit 0
 		fi
 	done <"$S/mounts"
