@@ -60,7 +60,7 @@ func BenchmarkScaleFloor(b *testing.B) {
 // status writes and a Secret.
 func minimalWrites(h *harness.Harness, i int) error {
 	ctx := context.Background()
-	c := h.Stack.Client
+	c := h.Client
 	drive := h.NewDrive(fmt.Sprintf("d-%04d", i), 10)
 	ws := h.NewWorkstation(fmt.Sprintf("ws-%04d", i), drive.Name, []string{"t3.large"}, "us-east-1a", "us-east-1b", "us-east-1c")
 	for _, o := range []client.Object{drive, ws} {
