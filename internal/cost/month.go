@@ -107,3 +107,8 @@ func Until(spent, limit, ratePerHour string) (time.Duration, bool) {
 	}
 	return time.Duration(hours * float64(time.Hour)), true
 }
+
+// Scale is amount times num / den, as a stored amount.
+func Scale(amount string, num, den int64) string {
+	return format(new(big.Rat).Mul(parse(amount), big.NewRat(num, den)), usdDecimals)
+}
