@@ -54,9 +54,9 @@ func TestCost(t *testing.T) {
 	want := []string{
 		"NAMESPACE WORKSTATION CLASS MONTH INSTANCES DRIVE TOTAL BUDGET",
 		// 2 h of February and 712 h in all at $0.0208/h; the drive's $2 is shown on both, and counted once below.
-		f.ns + " dev - $0.04 $0.83 $2.00 $2.83 -",
+		f.ns + " dev - $0.04 $14.81 $2.00 $16.81 -",
 		f.ns + " gpu team $3.25 $12.50 $2.00 $14.50 stopped until 2026-03-01 (namespace limit $3.00)",
-		f.ns + " (total) $3.29 $13.33 $2.00 $15.33",
+		f.ns + " (total) $3.29 $27.31 $2.00 $29.31",
 	}
 	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
 		t.Errorf("cost:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
