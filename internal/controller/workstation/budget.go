@@ -106,9 +106,15 @@ func (s budgetStep) check(ctx context.Context) (stop bool, next time.Duration, e
 	case !warn && b.WarningTime != nil:
 		b.WarningTime = nil // the limit was raised: warn again at 80% of the new one
 	}
-	if exceeded && st.Phase == v1alpha1.WorkstationPhaseRunning {
+	switch {
+	case exceeded && st.Phase == v1alpha1.WorkstationPhaseRunning:
 		s.teardown().startTeardown(v1alpha1.TeardownBudgetExceeded)
 		return true, 0, nil
+	case exceeded && st.Phase == v1alpha1.WorkstationPhaseLaunching:
+		// RunInstances may have taken effect with its answer lost: confirmLaunch looks for its instance.
+		s.event(true, v1alpha1.ReasonBudgetExceeded, "Launch", "Launch %d dropped: the monthly budget is spent", st.Launch.Attempt)
+		s.launch().dropUnconfirmedLaunch()
+		s.setPhase(v1alpha1.WorkstationPhasePending)
 	}
 	return false, s.nextCheck(uses, exceeded, until), nil
 }
