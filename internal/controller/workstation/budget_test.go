@@ -48,6 +48,13 @@ func spentWS(name, class, spent, rate string) *v1alpha1.Workstation {
 	return w
 }
 
+// launchingWS is w with a launch recorded and not yet issued.
+func launchingWS(w *v1alpha1.Workstation) *v1alpha1.Workstation {
+	w.Status.Phase = v1alpha1.WorkstationPhaseLaunching
+	w.Status.Launch = &v1alpha1.LaunchAttempt{Attempt: 1, Offering: "g5.xlarge/us-east-1a/spot"}
+	return w
+}
+
 type budgetCase struct {
 	name   string
 	budget *v1alpha1.ClassBudget
@@ -62,6 +69,7 @@ type budgetCase struct {
 	notified bool
 	scope    v1alpha1.BudgetScope
 	spent    string
+	phase    v1alpha1.WorkstationPhase // after, if set
 	events   []string
 	next     time.Duration // 0: any
 }
@@ -104,6 +112,9 @@ func TestBudgetDecisions(t *testing.T) {
 			ws: spentWS("dev", "gpu", "4", ""), others: []*v1alpha1.Workstation{spentWS("a", "gpu", "50", "")},
 			stopped: true, warned: true, scope: v1alpha1.BudgetScopeWorkstation, spent: "4",
 			events: []string{v1alpha1.ReasonBudgetExceeded, v1alpha1.ReasonBudgetWarning}},
+		{name: "100% while launching: the launch is dropped", budget: perWS, ws: launchingWS(spentWS("dev", "gpu", "10", "")),
+			stopped: true, warned: true, scope: v1alpha1.BudgetScopeWorkstation, spent: "10", phase: v1alpha1.WorkstationPhasePending,
+			events: []string{v1alpha1.ReasonBudgetExceeded, v1alpha1.ReasonBudgetWarning, v1alpha1.ReasonBudgetExceeded}},
 		{name: "a stop is not decided twice", budget: perWS, ws: spentWS("dev", "gpu", "10", ""), state: exceeded(feb),
 			stopped: true, warned: true, scope: v1alpha1.BudgetScopeWorkstation, spent: "10"},
 		{name: "the limit raised: lifted, warned again at 80% of the new one", budget: &v1alpha1.ClassBudget{MonthlyUSDPerWorkstation: "100"},
@@ -162,6 +173,9 @@ func TestBudgetDecisions(t *testing.T) {
 				if !wasRunning || td == nil || td.Reason != v1alpha1.TeardownBudgetExceeded || tc.ws.Status.Phase != v1alpha1.WorkstationPhaseReleasing {
 					t.Errorf("a budget stop takes the normal teardown: phase %s, teardown %+v", tc.ws.Status.Phase, td)
 				}
+			}
+			if tc.phase != "" && (tc.ws.Status.Phase != tc.phase || tc.ws.Status.Launch != nil) {
+				t.Errorf("phase %s, launch %+v; want %s and the launch dropped", tc.ws.Status.Phase, tc.ws.Status.Launch, tc.phase)
 			}
 			if tc.stopped && (b.StoppedUntil == nil || !b.StoppedUntil.Time.Equal(march)) {
 				t.Errorf("stopped until %v, want %s", b.StoppedUntil, march)
