@@ -104,7 +104,7 @@ func TestBudgetDecisions(t *testing.T) {
 			events: []string{v1alpha1.ReasonBudgetExceeded, v1alpha1.ReasonBudgetWarning}, next: march.Sub(budgetNow)},
 		{name: "the namespace's sum in the class, not other classes", budget: perNS, ws: spentWS("dev", "gpu", "2", "1"),
 			others: []*v1alpha1.Workstation{spentWS("a", "gpu", "5", "0.5"), spentWS("b", "gpu", "3", ""), spentWS("c", "cpu", "100", "3")},
-			stop: true, stopped: true, warned: true, scope: v1alpha1.BudgetScopeNamespace, spent: "10",
+			stop:   true, stopped: true, warned: true, scope: v1alpha1.BudgetScopeNamespace, spent: "10",
 			events: []string{v1alpha1.ReasonBudgetExceeded, v1alpha1.ReasonBudgetWarning}},
 		{name: "the namespace's rate brings the next check forward", budget: perNS, ws: spentWS("dev", "gpu", "2", "1"),
 			others: []*v1alpha1.Workstation{spentWS("a", "gpu", "5.9", "2")}, next: 2*time.Minute + time.Second},
