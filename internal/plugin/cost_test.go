@@ -62,3 +62,20 @@ func TestCost(t *testing.T) {
 		t.Errorf("cost:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestStartWaitBudgetStopped: start --wait on a Workstation its budget
+// stopped ends at once, saying until when and what lifts it.
+func TestStartWaitBudgetStopped(t *testing.T) {
+	f := newFixture(t)
+	feb := metav1.NewTime(time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC))
+	march := metav1.NewTime(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	f.setStatus("", func(st *v1alpha1.WorkstationStatus) {
+		*st = v1alpha1.WorkstationStatus{Phase: v1alpha1.WorkstationPhaseStopped, Budget: &v1alpha1.BudgetState{Month: feb, ExceededTime: &feb,
+			StoppedUntil: &march, Scope: v1alpha1.BudgetScopeWorkstation, LimitUSD: "5", SpentUSD: "5.01"}}
+	})
+	_, _, err := f.run("start", "dev", "--wait", "--timeout", "20s")
+	if err == nil || !strings.Contains(err.Error(), "stopped by its class's monthly budget (workstation limit $5.00, $5.01 spent) until 2026-03-01T00:00:00Z") {
+		t.Fatalf("start --wait of a budget-stopped Workstation: %v", err)
+	}
+}
+
