@@ -43,12 +43,12 @@ func TestBudgetStopsSafely(t *testing.T) {
 		addr = first.Status.PrivateIP
 	}
 
-	// Two cents spent, the limit is set to 125% of the spend: warned at
-	// once, and spent some 5 s later with nothing else happening.
+	// Four cents spent, the limit is set to 125% of the spend: warned at
+	// once, and spent some 10 s later with nothing else happening.
 	var spent string
-	h.Eventually(converge, "two cents spent", func() (bool, string) {
+	h.Eventually(converge, "four cents spent", func() (bool, string) {
 		spent = cost.MonthUSD(&h.Workstation("spender").Status, time.Now())
-		return !cost.Less(spent, "0.02"), "spent " + spent
+		return !cost.Less(spent, "0.04"), "spent " + spent
 	})
 	limit := cost.Scale(spent, 5, 4)
 	updateClass(t, h, cls.Name, func(c *v1alpha1.WorkstationClass) {
