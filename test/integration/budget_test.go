@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/controller/workstation"
 	"github.com/xdrive-io/xdrive/internal/cost"
 	"github.com/xdrive-io/xdrive/test/harness"
 )
@@ -109,6 +110,19 @@ func TestBudgetStopsSafely(t *testing.T) {
 		return w.Status.Phase == v1alpha1.WorkstationPhaseStopped && len(live) == 0,
 			fmt.Sprintf("phase %s, %d live instances", w.Status.Phase, len(live))
 	})
+
+	// The stop lives in status: a manager that restarts keeps it, and the month's spend.
+	monthBefore := h.Workstation("spender").Status.Cost.Month.DeepCopy()
+	h.Restart()
+	h.Consistently(5*time.Second, "spender stays stopped after a restart", func() (bool, string) {
+		w := h.Workstation("spender")
+		live := h.LiveWorkstationInstances("spender")
+		return w.Status.Phase == v1alpha1.WorkstationPhaseStopped && workstation.BudgetStopped(w) && len(live) == 0,
+			fmt.Sprintf("phase %s, budget %+v, %d live instances", w.Status.Phase, w.Status.Budget, len(live))
+	})
+	if m := h.Workstation("spender").Status.Cost.Month; m == nil || m.InstanceUSD != monthBefore.InstanceUSD || !m.Start.Equal(&monthBefore.Start) {
+		t.Fatalf("the month's spend after a restart: %+v, before %+v", m, monthBefore)
+	}
 
 	// Raising the limit lifts the stop: spender starts again, on a new instance.
 	raised := new(big.Rat).Mul(new(big.Rat).SetInt64(2), mustRat(t, limit))
