@@ -78,4 +78,3 @@ func TestStartWaitBudgetStopped(t *testing.T) {
 		t.Fatalf("start --wait of a budget-stopped Workstation: %v", err)
 	}
 }
-
