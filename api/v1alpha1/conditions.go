@@ -111,6 +111,13 @@ const (
 	// ReasonIdleStopExtended (an Event): `xdrive-ctl extend` on the instance postponed the stop.
 	ReasonIdleStopExtended = "IdleStopExtended"
 	ReasonResumed          = "Resumed"
+	// ReasonBudgetExceeded: stopped by the class's monthly budget until the
+	// month turns or the limit is raised; spec.state is still Running.
+	ReasonBudgetExceeded = "BudgetExceeded"
+	// ReasonBudgetWarning (an Event): 80% of the class's monthly budget is spent.
+	ReasonBudgetWarning = "BudgetWarning"
+	// ReasonBudgetRestored (an Event): a budget stop ended (the limit was raised or removed, or the month turned).
+	ReasonBudgetRestored = "BudgetRestored"
 	// ReasonCappedByClass (an XDrive Event): a release applied the lease's
 	// bounds (holder.bounds) over keepVolumeForMinutes or snapshotRetention.
 	ReasonCappedByClass = "CappedByClass"

@@ -33,6 +33,11 @@ type WorkstationCost struct {
 	// open is the current launch's time not yet in instanceUSD.
 	// +optional
 	Open *OpenLaunchCost `json:"open,omitempty"`
+
+	// month is the share of instanceUSD spent in the current calendar month
+	// (UTC); it starts again at zero when the month turns.
+	// +optional
+	Month *MonthCost `json:"month,omitempty"`
 }
 
 // OpenLaunchCost is the current instance, counted from since at pricePerHour.

@@ -451,7 +451,7 @@ type LaunchAttempt struct {
 }
 
 // TeardownReason is why an instance is being released.
-// +kubebuilder:validation:Enum=Stop;Delete;Interrupted;Rebalance;Vanished;InstanceReleased;Stray;IdleStop;ReattachFailed
+// +kubebuilder:validation:Enum=Stop;Delete;Interrupted;Rebalance;Vanished;InstanceReleased;Stray;IdleStop;ReattachFailed;BudgetExceeded
 type TeardownReason string
 
 const (
@@ -472,6 +472,9 @@ const (
 
 	// TeardownReattachFailed: the drive's volume could not be attached to the instance.
 	TeardownReattachFailed TeardownReason = "ReattachFailed"
+
+	// TeardownBudgetExceeded: the class's monthly budget is spent (status.budget).
+	TeardownBudgetExceeded TeardownReason = "BudgetExceeded"
 )
 
 // Teardown is the release of one instance, from its start to its termination.
@@ -756,6 +759,10 @@ type WorkstationStatus struct {
 	// USD (its drive's storage is in the XDrive's status.cost).
 	// +optional
 	Cost *WorkstationCost `json:"cost,omitempty"`
+
+	// budget is where the Workstation stands against its class's monthly budget.
+	// +optional
+	Budget *BudgetState `json:"budget,omitempty"`
 }
 
 // DrivePrewarm is an instance's progress reading every block of the drive's volume once.

@@ -210,6 +210,10 @@ type WorkstationClassSpec struct {
 	// idleStop sets the default and the maximum idle time of the class's Workstations.
 	// +optional
 	IdleStop *ClassIdleStop `json:"idleStop,omitempty"`
+
+	// budget limits what the class's Workstations cost per month, in USD (budget_types.go).
+	// +optional
+	Budget *ClassBudget `json:"budget,omitempty"`
 }
 
 // OverridesAllowed reports whether Workstations may set their own infrastructure fields.

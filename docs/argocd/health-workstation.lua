@@ -78,8 +78,8 @@ if ready == nil then
 end
 
 -- Stopped on purpose (spec.state: Stopped, interruptionPolicy: Stop after an
--- interruption, or idle auto-stop): nothing runs and nothing is wrong.
-if ready.status ~= "True" and (ready.reason == "Stopped" or ready.reason == "IdleStopped") then
+-- interruption, idle auto-stop, or the class's monthly budget): nothing runs and nothing is wrong.
+if ready.status ~= "True" and (ready.reason == "Stopped" or ready.reason == "IdleStopped" or ready.reason == "BudgetExceeded") then
   hs.status = "Suspended"
   hs.message = messageOf(ready)
   return hs

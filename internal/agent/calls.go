@@ -16,6 +16,9 @@ const (
 	CallStatus  CallKind = "status"
 	CallRelease CallKind = "release"
 	CallNotify  CallKind = "notify"
+	// CallBudgetNotify tells the instance's users of the class's budget
+	// (Notify): apart from the idle stop's, which reads its own answers.
+	CallBudgetNotify CallKind = "budget-notify"
 )
 
 // Result is the outcome of the last finished call of one kind on one instance.
@@ -93,7 +96,7 @@ func (c *Calls) Start(owner, instanceID string, kind CallKind, t Target, timeout
 		switch kind {
 		case CallRelease:
 			res.Status, res.Err = c.Agent.Release(ctx, t)
-		case CallNotify:
+		case CallNotify, CallBudgetNotify:
 			res.Err = c.Agent.Notify(ctx, t)
 		default:
 			res.Status, res.Err = c.Agent.Status(ctx, t)
@@ -122,7 +125,7 @@ func (c *Calls) Start(owner, instanceID string, kind CallKind, t Target, timeout
 func (c *Calls) Forget(instanceID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, kind := range []CallKind{CallStatus, CallRelease, CallNotify} {
+	for _, kind := range []CallKind{CallStatus, CallRelease, CallNotify, CallBudgetNotify} {
 		delete(c.calls, callKey{instanceID, kind})
 	}
 }

@@ -21,6 +21,9 @@ func Observe(st *v1alpha1.WorkstationStatus, now time.Time) {
 		closeOpen(c, now)
 	}
 	if st.InstanceID == "" || st.InstanceID == lastCounted(st.Cost) {
+		if c != nil {
+			rollMonth(c, now)
+		}
 		return
 	}
 	if c == nil {
@@ -33,9 +36,10 @@ func Observe(st *v1alpha1.WorkstationStatus, now time.Time) {
 			Since: metav1.NewTime(timeOf(st.LaunchTime, now)), PricePerHour: st.PricePerHour}
 	case c.Open.PricePerHour != st.PricePerHour:
 		at := maxTime(now, c.Open.Since.Time)
-		c.InstanceUSD = add(c.InstanceUSD, over(c.Open.PricePerHour, c.Open.Since.Time, at))
+		fold(c, c.Open.PricePerHour, c.Open.Since.Time, at)
 		c.Open.Since, c.Open.PricePerHour = metav1.NewTime(at), st.PricePerHour
 	}
+	rollMonth(c, now)
 }
 
 // Close adds the ended instance's time, up to end, to instanceUSD: once.
@@ -57,7 +61,7 @@ func Close(st *v1alpha1.WorkstationStatus, instanceID string, end time.Time) {
 
 func closeOpen(c *v1alpha1.WorkstationCost, end time.Time) {
 	o := c.Open
-	c.InstanceUSD = add(c.InstanceUSD, over(o.PricePerHour, o.Since.Time, end))
+	fold(c, o.PricePerHour, o.Since.Time, end)
 	c.Launches++
 	c.LastCountedInstanceID, c.Open = o.InstanceID, nil
 }

@@ -25,7 +25,7 @@ func TestMetricsDoc(t *testing.T) {
 	metrics.HourlyCost.WithLabelValues("test", "test").Add(0)
 	metrics.GarbageCollected.WithLabelValues("test", "test").Add(0)
 	metrics.IllegalPhaseChanges.WithLabelValues("test", "test", "test").Add(0)
-	for _, c := range []*metrics.Sampled{metrics.WorkstationCost, metrics.DriveStorageCost} {
+	for _, c := range []*metrics.Sampled{metrics.WorkstationCost, metrics.WorkstationMonthCost, metrics.BudgetLimit, metrics.DriveStorageCost} {
 		c.SetSource(func() []metrics.Sample { return []metrics.Sample{{Labels: []string{"test", "test"}}} })
 		defer c.SetSource(nil)
 	}

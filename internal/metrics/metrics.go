@@ -36,6 +36,14 @@ var (
 	WorkstationCost = sampled("xdrive_workstation_cost_usd",
 		"Instance time times price of every launch of the Workstations, over their life up to now (status.cost), USD, by namespace and class.",
 		"namespace", "class")
+	// WorkstationMonthCost is what Workstations' instances have cost this calendar month (status.cost.month), by namespace and class.
+	WorkstationMonthCost = sampled("xdrive_workstation_month_cost_usd",
+		"Instance time times price of the Workstations in the current calendar month (UTC) up to now (status.cost.month), USD, by namespace and class: what a class's budget counts.",
+		"namespace", "class")
+	// BudgetLimit is each WorkstationClass's monthly budget (spec.budget), by class and scope.
+	BudgetLimit = sampled("xdrive_budget_limit_usd",
+		"The monthly budget of each WorkstationClass (spec.budget), USD, by class and scope: namespace (all of a namespace's Workstations of the class) or workstation (each).",
+		"class", "scope")
 	// DriveStorageCost is the estimated storage cost of XDrives over their life (status.cost), by namespace and kind.
 	DriveStorageCost = sampled("xdrive_drive_storage_cost_usd",
 		"Estimated storage cost of the XDrives over their life up to now (status.cost), USD, by namespace and kind (volume or snapshot).",

@@ -40,6 +40,40 @@ func costMetrics(reader client.Reader) {
 		}
 		return out
 	})
+	metrics.WorkstationMonthCost.SetSource(func() []metrics.Sample {
+		var wss v1alpha1.WorkstationList
+		if !list(&wss) {
+			return nil
+		}
+		now := time.Now()
+		out := make([]metrics.Sample, 0, len(wss.Items))
+		for i := range wss.Items {
+			w := &wss.Items[i]
+			class := ""
+			if w.Status.Class != nil {
+				class = w.Status.Class.Name
+			}
+			out = append(out, metrics.Sample{Labels: []string{w.Namespace, class}, Value: cost.Float(cost.MonthUSD(&w.Status, now))})
+		}
+		return out
+	})
+	metrics.BudgetLimit.SetSource(func() []metrics.Sample {
+		var classes v1alpha1.WorkstationClassList
+		if !list(&classes) {
+			return nil
+		}
+		var out []metrics.Sample
+		for _, c := range classes.Items {
+			if b := c.Spec.Budget; b != nil {
+				for scope, limit := range map[string]string{"namespace": b.MonthlyUSDPerNamespace, "workstation": b.MonthlyUSDPerWorkstation} {
+					if limit != "" {
+						out = append(out, metrics.Sample{Labels: []string{c.Name, scope}, Value: cost.Float(limit)})
+					}
+				}
+			}
+		}
+		return out
+	})
 	metrics.DriveStorageCost.SetSource(func() []metrics.Sample {
 		var xds v1alpha1.XDriveList
 		if !list(&xds) {

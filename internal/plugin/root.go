@@ -135,7 +135,7 @@ progress, status, list, logs and open.`,
 	_ = root.PersistentFlags().MarkHidden("address-map")
 	_ = root.RegisterFlagCompletionFunc("namespace", o.completeNamespaces)
 	root.AddCommand(o.sshCmd(), o.portForwardCmd(), o.sshConfigCmd(), o.proxyCmd(), o.knownHostsCmd(),
-		o.startCmd(), o.stopCmd(), o.statusCmd(), o.listCmd(), o.logsCmd(), o.openCmd(), o.snapshotsCmd(), o.rollbackCmd(), optionsCmd(root))
+		o.startCmd(), o.stopCmd(), o.statusCmd(), o.listCmd(), o.logsCmd(), o.openCmd(), o.snapshotsCmd(), o.rollbackCmd(), o.costCmd(), optionsCmd(root))
 	// As kubectl's: each command's help lists its own flags; "options" lists kubectl's.
 	root.SetUsageTemplate(usageTemplate)
 	return root

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cost"
 )
 
 type waitFlags struct {
@@ -129,6 +130,10 @@ func running(ws *v1alpha1.Workstation, _ *v1alpha1.XDrive) (bool, error) {
 	ready := meta.FindStatusCondition(ws.Status.Conditions, v1alpha1.ConditionReady)
 	if ws.Spec.State == v1alpha1.WorkstationStateStopped {
 		return false, fmt.Errorf("workstation %s was set to Stopped while starting", ws.Name)
+	}
+	if b := ws.Status.Budget; b != nil && b.ExceededTime != nil && b.StoppedUntil != nil && ws.Status.Phase == v1alpha1.WorkstationPhaseStopped {
+		return false, fmt.Errorf("workstation %s is stopped by its class's monthly budget (%s limit %s, %s spent) until %s; an admin can raise the limit (kubectl xdrive cost)",
+			ws.Name, strings.ToLower(string(b.Scope)), cost.Format(b.LimitUSD), cost.Format(b.SpentUSD), b.StoppedUntil.UTC().Format(time.RFC3339))
 	}
 	return ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration == ws.Generation && hasAccess(ws), nil
 }

@@ -36,6 +36,8 @@ import (
 //	I7 the operator can always reach what it runs: a live instance that
 //	   carries an operator-owned security group has SSH from the operator in it;
 //	I10 the cost ledger counts no launch twice (cost.go);
+//	I11 a Workstation its class's budget stopped launches nothing until
+//	    the stop is lifted, and its instance is released flushed (budget.go);
 //	no reconcile panics, and no phase changes outside its kind's table;
 //	and nothing the operator does not own is modified or deleted.
 func (w *World) CheckSafety() error {
@@ -94,6 +96,9 @@ func (w *World) CheckSafety() error {
 		return err
 	}
 	if err := w.ownInstances(insts); err != nil {
+		return err
+	}
+	if err := w.budgetKept(insts); err != nil {
 		return err
 	}
 	if err := w.costCounted(insts); err != nil {
@@ -236,7 +241,7 @@ func (w *World) CheckSettled() error {
 	for _, ws := range w.Workstations() {
 		referenced[ws.Status.InstanceID] = true
 		want := ws.DeletionTimestamp.IsZero() && ws.Spec.State == "Running" && ws.Status.HaltedGeneration != ws.Generation &&
-			!workstation.IdleStopped(&ws)
+			!workstation.IdleStopped(&ws) && !workstation.BudgetStopped(&ws)
 		switch {
 		case !ws.DeletionTimestamp.IsZero():
 			return fmt.Errorf("settle: Workstation %s is still being deleted (phase %s)", ws.Name, ws.Status.Phase)

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ func Run(seed uint64, steps int) error {
 	w := New(seed)
 	w.ConflictRate, w.StaleRate, w.Agent.FailRate = 0.08, 0.15, 0.2
 	w.CrashInCallRate, w.LostAnswerRate, w.LaunchLagRate = 0.03, 0.05, 0.3
+	w.seedBudget(seed)
 	w.setup()
 	for w.step = 1; w.step <= steps; w.step++ {
 		w.randomStep()
@@ -542,11 +544,18 @@ func (w *World) classChange() {
 		w.logf("admin: delete WorkstationClass default")
 	default:
 		cls.Spec.MaxDriveSizeGiB = []int32{0, 5}[w.Rng.IntN(2)]
+		if w.Budget != nil {
+			// The budget raised, or brought back (no draw of the seed's stream: the other seeds stay as they were).
+			cls.Spec.Budget = w.Budget.DeepCopy()
+			if cls.Generation%2 == 1 {
+				cls.Spec.Budget = raisedBudget()
+			}
+		}
 		cls.Generation++
 		if err := w.Client.Update(ctx, cls); err != nil {
 			panic(err)
 		}
-		w.logf("admin: WorkstationClass default maxDriveSizeGiB %d", cls.Spec.MaxDriveSizeGiB)
+		w.logf("admin: WorkstationClass default maxDriveSizeGiB %d, budget %+v", cls.Spec.MaxDriveSizeGiB, cls.Spec.Budget)
 	}
 }
 
@@ -558,8 +567,9 @@ func (w *World) restoreClass() {
 		w.seedDefaultClass()
 		return
 	}
-	if cls.Spec.MaxDriveSizeGiB != 0 {
+	if cls.Spec.MaxDriveSizeGiB != 0 || !equality.Semantic.DeepEqual(cls.Spec.Budget, w.Budget) {
 		cls.Spec.MaxDriveSizeGiB = 0
+		cls.Spec.Budget = w.Budget.DeepCopy()
 		cls.Generation++
 		if err := w.Client.Update(ctx, cls); err != nil {
 			panic(err)

@@ -75,6 +75,8 @@ type World struct {
 	KeepVolumeForMinutes int32
 	// ReattachTolerance is the reattachPriceTolerancePercent of the Workstations created.
 	ReattachTolerance *int32
+	// Budget is the default class's monthly budget (budget.go); nil in most seeds.
+	Budget *v1alpha1.ClassBudget
 	// ConflictRate is the chance that a status write fails as if another writer came first.
 	ConflictRate float64
 	// StaleRate is the chance that a reconciler reads an object as it was a few steps ago.
@@ -308,7 +310,7 @@ func (w *World) seedClass() {
 func (w *World) seedDefaultClass() {
 	cls := &v1alpha1.WorkstationClass{
 		ObjectMeta: metav1.ObjectMeta{Name: "default", Annotations: map[string]string{v1alpha1.DefaultClassAnnotation: "true"}, Generation: 1},
-		Spec:       v1alpha1.WorkstationClassSpec{NamespaceSelector: &metav1.LabelSelector{}},
+		Spec:       v1alpha1.WorkstationClassSpec{NamespaceSelector: &metav1.LabelSelector{}, Budget: w.Budget.DeepCopy()},
 	}
 	if err := w.Client.Create(context.Background(), cls); err != nil {
 		panic(err)

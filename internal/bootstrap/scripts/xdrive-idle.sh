@@ -11,7 +11,7 @@
 # It also holds the idle stop's commands on the instance, only needed with
 # idle stop on: each status call keeps this file in /run/xdrive/idle.sh,
 # and xdrive-ctl sources it for any command it does not know:
-#   notify --kind idle-stop --deadline RFC3339  (the operator's, at the
+#   notify --kind idle-stop|budget --deadline RFC3339  (the operator's, at the
 #            warning) write /run/xdrive/notice and send a wall message
 #   notice   print the pending notice, with the seconds left now; exit 1 if none
 #   extend DURATION  ask the idle stop to wait DURATION (30m, 1h, 1h30m; at
@@ -474,7 +474,7 @@ cmd_notify() {
 	local kind='' deadline='' epoch left msg
 	while (($#)); do
 		case $1 in
-		--kind) [[ ${2:-} == idle-stop ]] || usage ;;
+		--kind) [[ ${2:-} == idle-stop || ${2:-} == budget ]] || usage ;;
 		--deadline) [[ ${2:-} =~ $RFC3339_RE ]] || usage ;;
 		*) usage ;;
 		esac
@@ -490,10 +490,17 @@ cmd_notify() {
 	chmod 0644 "$RUN_DIR/.notice.tmp"
 	mv -f "$RUN_DIR/.notice.tmp" "$NOTICE_FILE"
 	log "notice: $kind at $deadline"
-	msg="xdrive: this machine${WORKSTATION:+ (Workstation $WORKSTATION)} stops for idleness at $(date -u -d "@$epoch" '+%Y-%m-%d %H:%M:%S UTC'), in $(((left + 59) / 60)) min:
+	if [[ $kind == budget ]]; then
+		msg="xdrive: 80% of this machine's monthly budget is spent${WORKSTATION:+ (Workstation $WORKSTATION)}. At today's prices
+the rest runs out at $(date -u -d "@$epoch" '+%Y-%m-%d %H:%M:%S UTC'), in $(((left + 59) / 60)) min: then its containers stop, its
+drive is snapshotted, and it starts again when the month turns or the budget is raised.
+Programs can read $NOTICE_FILE or run: xdrive-ctl notice"
+	else
+		msg="xdrive: this machine${WORKSTATION:+ (Workstation $WORKSTATION)} stops for idleness at $(date -u -d "@$epoch" '+%Y-%m-%d %H:%M:%S UTC'), in $(((left + 59) / 60)) min:
 its containers stop and its drive is snapshotted. To keep it running, use it, or run:
   sudo xdrive-ctl extend 1h
 Programs can read $NOTICE_FILE or run: xdrive-ctl notice"
+	fi
 	timeout 10 wall <<<"$msg" || log "warning: wall failed; the notice is in $NOTICE_FILE"
 }
 
@@ -534,7 +541,7 @@ cmd_extend() {
 		echo "xdrive-ctl extend: cannot write $STATE_DIR; run it as root: sudo xdrive-ctl extend $1" >&2
 		exit 1
 	}
-	if [[ -r $NOTICE_FILE && $(<"$NOTICE_FILE") =~ \"deadline\":\"([^\"]+)\" ]] &&
+	if [[ -r $NOTICE_FILE && $(<"$NOTICE_FILE") == *'"kind":"idle-stop"'* && $(<"$NOTICE_FILE") =~ \"deadline\":\"([^\"]+)\" ]] &&
 		(($(date -u -d "${BASH_REMATCH[1]}" +%s) < $(date -u -d "$until" +%s))); then
 		rm -f "$NOTICE_FILE"
 	fi
@@ -549,7 +556,7 @@ idle_ctl() {
 	notice) cmd_notice ;;
 	extend) cmd_extend "${@:2}" ;;
 	*)
-		echo "usage: xdrive-ctl notify --kind idle-stop --deadline RFC3339 | notice | extend DURATION" >&2
+		echo "usage: xdrive-ctl notify --kind idle-stop|budget --deadline RFC3339 | notice | extend DURATION" >&2
 		usage
 		;;
 	esac

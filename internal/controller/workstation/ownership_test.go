@@ -32,6 +32,7 @@ var fieldOwner = map[string]string{
 	"ReattachVolumeID": "launchStep", "DeclinedVolumeID": "launchStep", "AvoidOfferings": "launchStep",
 	"DrivePrewarm": "runStep",
 	"Idle":         "idleStep",
+	"Budget":       "budgetStep",
 	"Teardown":     "teardownStep", "DriveRelease": "teardownStep", "Notices": "teardownStep", "Interruptions": "teardownStep",
 	"LastInterruptionTime": "teardownStep", "HaltedGeneration": "teardownStep",
 	"SecurityGroup": "accessStep", "SSH": "accessStep", "Endpoints": "accessStep",
@@ -41,7 +42,7 @@ var fieldOwner = map[string]string{
 // them: a write to one of their fields (td.Deadline = ...) writes that field.
 var fieldOfType = map[string]string{
 	"Teardown": "Teardown", "DriveRelease": "DriveRelease", "LaunchAttempt": "Launch", "UnconfirmedLaunch": "UnconfirmedLaunch",
-	"ManagedSecurityGroup": "SecurityGroup", "IdleState": "Idle", "ResolvedClass": "Class", "SSHAccess": "SSH",
+	"ManagedSecurityGroup": "SecurityGroup", "IdleState": "Idle", "BudgetState": "Budget", "ResolvedClass": "Class", "SSHAccess": "SSH",
 	"DrivePrewarm": "DrivePrewarm", "ProcessedNotice": "Notices", "AvoidedOffering": "AvoidOfferings", "Endpoint": "Endpoints",
 }
 

@@ -69,10 +69,10 @@ func (s *scope) wants() bool {
 
 // Wants reports whether the Workstation asks for a running instance: not
 // deleted, not stopped, not halted by an interruption at this generation,
-// and not stopped for idleness (idle.go).
+// not stopped for idleness (idle.go), and not stopped by its class's budget (budget.go).
 func Wants(w *v1alpha1.Workstation) bool {
 	return w.DeletionTimestamp.IsZero() && w.Spec.State != v1alpha1.WorkstationStateStopped &&
-		w.Status.HaltedGeneration != w.Generation && !IdleStopped(w)
+		w.Status.HaltedGeneration != w.Generation && !IdleStopped(w) && !BudgetStopped(w)
 }
 
 func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
@@ -85,6 +85,22 @@ func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
 	if blocked, err := s.admission().admit(ctx); err != nil || blocked {
 		return ctrl.Result{}, err
 	}
+	stop, recheck, err := s.budget().check(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if stop {
+		return s.teardown().releasing(ctx)
+	}
+	res, err := s.phaseStep(ctx)
+	if recheck > 0 && (res.RequeueAfter == 0 || recheck < res.RequeueAfter) {
+		res.RequeueAfter = recheck
+	}
+	return res, err
+}
+
+// phaseStep runs the step of the Workstation's phase.
+func (s *scope) phaseStep(ctx context.Context) (ctrl.Result, error) {
 	switch s.st.Phase {
 	case v1alpha1.WorkstationPhaseLaunching:
 		return s.launch().launching(ctx)
@@ -185,6 +201,7 @@ func (s *scope) report(err error) {
 		s.launch().reportLaunched(metav1.ConditionUnknown, reason, msg)
 	}
 	s.idle().reportIdle()
+	s.budget().reportBudget()
 	st.ObservedGeneration = s.gen
 	v1alpha1.SetReady(&st.Conditions, s.gen, v1alpha1.ReasonReady, v1alpha1.WorkstationDependents)
 }
