@@ -113,6 +113,8 @@ type Status struct {
 	StoreError string `json:"storeError,omitempty"`
 	// Activity holds the idle auto-stop's signals, when asked for (IdleCheck).
 	Activity []Signal `json:"activity,omitempty"`
+	// PreStop holds the preStop hooks' outcomes, once a release ran them.
+	PreStop []HookOutcome `json:"preStop,omitempty"`
 	// Prewarm is the progress of `xdrive-ctl prewarm`, once it has started.
 	Prewarm *Prewarm `json:"prewarm,omitempty"`
 	// ExtendUntil is the RFC 3339 time `xdrive-ctl extend` last asked the
