@@ -87,3 +87,12 @@ type PreStopResult struct {
 	// +optional
 	ExitCode *int32 `json:"exitCode,omitempty"`
 }
+
+// Event reasons of the preStop hooks.
+const (
+	// ReasonPreStopHook (an Event): a container's preStop hook ran to its end.
+	ReasonPreStopHook = "PreStopHook"
+	// ReasonPreStopHookFailed (a warning Event): a hook timed out, failed or
+	// had no time; the stop went on and the drive was flushed.
+	ReasonPreStopHookFailed = "PreStopHookFailed"
+)

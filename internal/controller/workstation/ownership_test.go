@@ -33,7 +33,7 @@ var fieldOwner = map[string]string{
 	"DrivePrewarm": "runStep",
 	"Idle":         "idleStep",
 	"Teardown":     "teardownStep", "DriveRelease": "teardownStep", "Notices": "teardownStep", "Interruptions": "teardownStep",
-	"LastInterruptionTime": "teardownStep", "HaltedGeneration": "teardownStep",
+	"LastInterruptionTime": "teardownStep", "HaltedGeneration": "teardownStep", "PreStop": "teardownStep",
 	"SecurityGroup": "accessStep", "SSH": "accessStep", "Endpoints": "accessStep",
 }
 
@@ -43,6 +43,7 @@ var fieldOfType = map[string]string{
 	"Teardown": "Teardown", "DriveRelease": "DriveRelease", "LaunchAttempt": "Launch", "UnconfirmedLaunch": "UnconfirmedLaunch",
 	"ManagedSecurityGroup": "SecurityGroup", "IdleState": "Idle", "ResolvedClass": "Class", "SSHAccess": "SSH",
 	"DrivePrewarm": "DrivePrewarm", "ProcessedNotice": "Notices", "AvoidedOffering": "AvoidOfferings", "Endpoint": "Endpoints",
+	"PreStopStatus": "PreStop", "PreStopResult": "PreStop",
 }
 
 // decisionOwner names, for each of the scope's decisions, the one type
