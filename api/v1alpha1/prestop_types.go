@@ -90,9 +90,9 @@ type PreStopResult struct {
 
 // Event reasons of the preStop hooks.
 const (
-	// ReasonPreStopHook (an Event): a container's preStop hook ran to its end.
+	// ReasonPreStopHook (an Event): every preStop hook of a stop ran to its end; it lists each.
 	ReasonPreStopHook = "PreStopHook"
-	// ReasonPreStopHookFailed (a warning Event): a hook timed out, failed or
-	// had no time; the stop went on and the drive was flushed.
+	// ReasonPreStopHookFailed (a warning Event): a hook of a stop timed out,
+	// failed or had no time; the stop went on and the drive was flushed. It lists each hook.
 	ReasonPreStopHookFailed = "PreStopHookFailed"
 )

@@ -175,7 +175,7 @@ run_hooks() {
 			continue
 		fi
 		run_hook "$name" "$((hook[0] < budget ? hook[0] : budget))" "${hook[@]:1}" &
-		pids+=($!)
+		pids+=("$!")
 	done
 	((${#pids[@]} == 0)) || wait "${pids[@]}"
 	mv -f "$HOOKS_FILE.new" "$HOOKS_FILE"

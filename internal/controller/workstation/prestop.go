@@ -1,6 +1,9 @@
 package workstation
 
 import (
+	"fmt"
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -28,17 +31,18 @@ func releaseFor(td *v1alpha1.Teardown) bootstrap.Release {
 }
 
 // recordHooks writes down what the preStop hooks did in the release of the
-// torn-down instance, once, with an Event per hook.
+// torn-down instance, once, with one Event listing each hook's outcome: a
+// warning when any did not run to its end. (Events of the same reason
+// within minutes join one series, so an Event per hook would hide some.)
 func (s teardownStep) recordHooks(hooks []bootstrap.HookOutcome) {
 	td := s.st.Teardown
 	if len(hooks) == 0 || (s.st.PreStop != nil && s.st.PreStop.InstanceID == td.InstanceID) {
 		return
 	}
 	ps := &v1alpha1.PreStopStatus{InstanceID: td.InstanceID, Time: metav1.NewTime(s.now)}
-	for _, h := range hooks {
-		if len(ps.Hooks) == maxHooks {
-			break
-		}
+	var lines []string
+	warning := false
+	for _, h := range hooks[:min(len(hooks), maxHooks)] {
 		switch h.Outcome {
 		case v1alpha1.PreStopRan, v1alpha1.PreStopTimedOut, v1alpha1.PreStopSkipped:
 		default:
@@ -46,12 +50,18 @@ func (s teardownStep) recordHooks(hooks []bootstrap.HookOutcome) {
 		}
 		ps.Hooks = append(ps.Hooks, v1alpha1.PreStopResult{Container: h.Container, Outcome: h.Outcome,
 			DurationSeconds: ptr.To(max(h.Seconds, 0)), ExitCode: ptr.To(h.ExitCode)})
-		if h.Outcome == v1alpha1.PreStopRan {
-			s.event(false, v1alpha1.ReasonPreStopHook, "PreStop", "The preStop hook of container %s ran in %ds on %s", h.Container, h.Seconds, td.InstanceID)
-		} else {
-			s.event(true, v1alpha1.ReasonPreStopHookFailed, "PreStop", "The preStop hook of container %s: %s after %ds (exit %d) on %s; the drive was flushed all the same",
-				h.Container, h.Outcome, h.Seconds, h.ExitCode, td.InstanceID)
+		line := fmt.Sprintf("%s %s in %ds", h.Container, h.Outcome, h.Seconds)
+		if h.Outcome != v1alpha1.PreStopRan {
+			warning = true
+			line += fmt.Sprintf(" (exit %d)", h.ExitCode)
 		}
+		lines = append(lines, line)
 	}
 	s.st.PreStop = ps
+	if warning {
+		s.event(true, v1alpha1.ReasonPreStopHookFailed, "PreStop", "The preStop hooks on %s: %s; the drive was flushed all the same",
+			td.InstanceID, strings.Join(lines, "; "))
+		return
+	}
+	s.event(false, v1alpha1.ReasonPreStopHook, "PreStop", "The preStop hooks on %s: %s", td.InstanceID, strings.Join(lines, "; "))
 }
