@@ -140,6 +140,8 @@ func (s *sandbox) command(ctx context.Context, env []string, name string, args .
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(append([]string{}, s.env...), env...)
 	cmd.Dir = s.root
+	// A process the command left behind (a hung docker exec) cannot hold its output past the timeout.
+	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
 

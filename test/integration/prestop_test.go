@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,13 @@ func TestPreStopHooks(t *testing.T) {
 	if ok, why := h.FindEvent("Workstation", "box", v1alpha1.ReasonPreStopHookFailed, first,
 		"train Ran in 1s", "hang TimedOut in 3s (exit 124)", "bad Failed in 0s (exit 1)", "flushed all the same"); !ok {
 		t.Errorf("no event listing the hooks' outcomes: %s", why)
+	}
+
+	// The release passed the Stop's own deadline (90 s), not the instance's default (60 s).
+	if in1, ok := h.Sim.Instance(first); !ok {
+		t.Errorf("no simulated instance %s", first)
+	} else if notice, err := in1.File("run/xdrive/notice"); err != nil || !strings.Contains(notice, `"kind":"stop"`) || !regexp.MustCompile(`"secondsLeft":(7[5-9]|8[0-9]|90),`).MatchString(notice) {
+		t.Errorf("the notice of the Stop on %s: %q, %v", first, notice, err)
 	}
 
 	// The next launch sees the checkpoint; then a spot notice that only the
