@@ -160,7 +160,7 @@ flush_need() {
 # containers' stop, which comes next and ends it. $HOOKS_FILE gets the outcomes.
 run_hooks() {
 	local deadline=$1 budget name f
-	local -a hook pids=()
+	local -a hook hook_pids=()
 	shift
 	budget=$((deadline - $(date +%s) - $(flush_need)))
 	: >"$HOOKS_FILE.new"
@@ -175,9 +175,9 @@ run_hooks() {
 			continue
 		fi
 		run_hook "$name" "$((hook[0] < budget ? hook[0] : budget))" "${hook[@]:1}" &
-		pids+=("$!")
+		hook_pids+=("$!")
 	done
-	((${#pids[@]} == 0)) || wait "${pids[@]}"
+	((${#hook_pids[@]} == 0)) || wait "${hook_pids[@]}"
 	mv -f "$HOOKS_FILE.new" "$HOOKS_FILE"
 }
 
