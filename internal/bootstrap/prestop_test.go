@@ -50,8 +50,10 @@ func TestPreStopHooks(t *testing.T) {
 		t.Errorf("release printed %q: %+v", out, got)
 	}
 	calls := s.calls()
-	for _, name := range []string{"train", "hang", "bad"} {
-		expectOrder(t, calls, "docker exec "+name, "docker stop", "systemctl stop docker.service", "sync", "umount ROOT/v1")
+	// Each hook is told the stop's kind and deadline and its own seconds (the README documents the variables).
+	env := "docker exec -e XDRIVE_STOP_KIND=stop -e XDRIVE_STOP_DEADLINE=" + deadline.Format(time.RFC3339) + " -e XDRIVE_HOOK_SECONDS="
+	for name, secs := range map[string]string{"train": "30", "hang": "2", "bad": "30"} {
+		expectOrder(t, calls, env+secs+" "+name, "docker stop", "systemctl stop docker.service", "sync", "umount ROOT/v1")
 	}
 	if !s.sees("train", "/work/ckpt-1") {
 		t.Error("the checkpoint is not in the container")

@@ -181,15 +181,18 @@ run_hooks() {
 	mv -f "$HOOKS_FILE.new" "$HOOKS_FILE"
 }
 
-# run_hook NAME SECONDS EXEC... runs one hook within SECONDS; its output is
-# kept in $RUN_DIR/prestop-NAME.log (the last 64 KiB).
+# run_hook NAME SECONDS EXEC... runs one hook within SECONDS, telling it the
+# stop's kind, deadline and its own seconds in XDRIVE_STOP_KIND,
+# XDRIVE_STOP_DEADLINE and XDRIVE_HOOK_SECONDS (the container does not see
+# /run/xdrive/notice); its output is kept in $RUN_DIR/prestop-NAME.log (the last 64 KiB).
 run_hook() {
 	local name=$1 limit=$2 start rc outcome=Failed secs
 	shift 2
 	set +e
 	start=${EPOCHREALTIME/[.,]/}
 	log "preStop of $name, at most ${limit}s: $*"
-	timeout -k 2 "$limit" docker exec "$name" "$@" </dev/null 2>&1 7>&- 8>&- 9>&- | tail -c 65536 >"$RUN_DIR/prestop-$name.log"
+	timeout -k 2 "$limit" docker exec -e "XDRIVE_STOP_KIND=$KIND" -e "XDRIVE_STOP_DEADLINE=$(date -u -d "@$DEADLINE" +%Y-%m-%dT%H:%M:%SZ)" \
+		-e "XDRIVE_HOOK_SECONDS=$limit" "$name" "$@" </dev/null 2>&1 7>&- 8>&- 9>&- | tail -c 65536 >"$RUN_DIR/prestop-$name.log"
 	rc=${PIPESTATUS[0]}
 	secs=$(((${EPOCHREALTIME/[.,]/} - start + 500000) / 1000000))
 	if ((rc == 0)); then
@@ -305,6 +308,7 @@ cmd_release() {
 		shift 2
 	done
 	deadline=${deadline:-$(($(date +%s) + RELEASE_SECONDS))}
+	KIND=$kind DEADLINE=$deadline
 	load_config
 	mkdir -p "$RUN_DIR"
 	exec 9>"$RUN_DIR/release.lock"

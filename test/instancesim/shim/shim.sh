@@ -269,6 +269,7 @@ fake_docker() {
 		done
 		;;
 	exec)
+		while [[ $1 == -e ]]; do shift 2; done
 		local c=$1
 		[[ $(cat "$dr/containers/$c" 2>/dev/null) == running ]] || { echo "Error: container $c is not running" >&2; return 1; }
 		# When each exec started (preStop hooks' latency): "NAME COMMAND EPOCHREALTIME".
