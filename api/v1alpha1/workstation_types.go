@@ -149,6 +149,10 @@ type Container struct {
 	// +optional
 	// +kubebuilder:default=Auto
 	GPUs GPUMode `json:"gpus,omitempty"`
+
+	// preStop runs in the container before it is stopped and the drive flushed (prestop_types.go).
+	// +optional
+	PreStop *PreStopHook `json:"preStop,omitempty"`
 }
 
 // AccessPort names a declared container port to expose.
@@ -754,6 +758,10 @@ type WorkstationStatus struct {
 	// idle is the idle auto-stop's state, while spec.idleStop applies.
 	// +optional
 	Idle *IdleState `json:"idle,omitempty"`
+
+	// preStop is what the containers' preStop hooks did at the last stop.
+	// +optional
+	PreStop *PreStopStatus `json:"preStop,omitempty"`
 
 	// cost is what the Workstation's instances have cost over its life, in
 	// USD (its drive's storage is in the XDrive's status.cost).

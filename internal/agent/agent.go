@@ -28,6 +28,9 @@ type Target struct {
 	Idle *bootstrap.IdleCheck
 	// Notice is what a notify call tells the instance's users.
 	Notice *bootstrap.Notice
+	// Release is the kind and deadline a release call passes on: its
+	// preStop hooks get what the deadline leaves after the flush.
+	Release bootstrap.Release
 }
 
 // Status is what `xdrive-ctl status` reports.

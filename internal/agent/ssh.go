@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/sshx"
@@ -34,15 +32,19 @@ func (s SSH) Status(ctx context.Context, t Target) (Status, error) {
 	return bootstrap.ParseStatus(out)
 }
 
-// Release runs `xdrive-ctl release`, which prints spot-notice when the
-// instance's watcher saw one.
+// Release runs `xdrive-ctl release` with t.Release's kind and deadline. It
+// prints the preStop hooks' outcomes, and spot-notice when the instance's
+// watcher saw one.
 func (s SSH) Release(ctx context.Context, t Target) (Status, error) {
-	out, err := s.run(ctx, t, ReleaseCommand)
+	args, err := t.Release.Args()
+	if err != nil {
+		return Status{}, fmt.Errorf("release: %w", err)
+	}
+	out, err := s.run(ctx, t, ReleaseCommand+args)
 	if err != nil {
 		return Status{}, err
 	}
-	notice := slices.Contains(strings.Fields(string(out)), bootstrap.SpotNoticeWord)
-	return Status{Phase: bootstrap.PhaseReleased, Released: true, SpotNotice: notice}, nil
+	return bootstrap.ParseRelease(out), nil
 }
 
 // Notify runs `xdrive-ctl notify` with t.Notice.

@@ -7,6 +7,7 @@ package bootstrap
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"embed"
 	"encoding/base64"
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +34,8 @@ const (
 	// DriveDevice is the block device mapping name the drive's volume gets
 	// on every instance, at launch (instances.Launch) and on reattach.
 	DriveDevice = "/dev/sdf"
+	// DefaultHookTimeout is a preStop hook's timeoutSeconds when it sets none.
+	DefaultHookTimeout = 30
 )
 
 // Phases reported by `xdrive-ctl status`.
@@ -109,6 +113,8 @@ type Status struct {
 	StoreError string `json:"storeError,omitempty"`
 	// Activity holds the idle auto-stop's signals, when asked for (IdleCheck).
 	Activity []Signal `json:"activity,omitempty"`
+	// PreStop holds the preStop hooks' outcomes, once a release ran them.
+	PreStop []HookOutcome `json:"preStop,omitempty"`
 	// Prewarm is the progress of `xdrive-ctl prewarm`, once it has started.
 	Prewarm *Prewarm `json:"prewarm,omitempty"`
 	// ExtendUntil is the RFC 3339 time `xdrive-ctl extend` last asked the
@@ -297,6 +303,11 @@ func (p Params) files() ([]file, error) {
 			file{dir + "opts", 0o600, nulList(opts)},
 			file{dir + "argv", 0o600, nulList(argv)},
 		)
+		if h := c.PreStop; h != nil {
+			// The timeout, then the exec: one file, only for a container with a hook.
+			timeout := cmp.Or(h.TimeoutSeconds, DefaultHookTimeout)
+			fs = append(fs, file{dir + "prestop", 0o600, nulList(append([]string{strconv.Itoa(int(timeout))}, h.Exec...))})
+		}
 	}
 	fs = append(fs, file{"etc/xdrive/containers.list", 0o644, []byte(names.String())})
 	return fs, nil

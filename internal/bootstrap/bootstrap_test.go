@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -130,6 +131,12 @@ func bigParams(t *testing.T, compressible bool) Params {
 		for j := range 3 {
 			c.Ports = append(c.Ports, v1alpha1.ContainerPort{ContainerPort: int32(8000 + j), HostPort: int32(10000 + 10*i + j)})
 		}
+		// The longest preStop hook the API allows: maxHookExec items of maxHookItem characters.
+		c.PreStop = &v1alpha1.PreStopHook{TimeoutSeconds: maxHookTimeout}
+		for j := range maxHookExec {
+			arg := fmt.Sprintf("--checkpoint-%d=/v1/checkpoints/service-%02d/step-", j, i)
+			c.PreStop.Exec = append(c.PreStop.Exec, arg+strings.Repeat(strconv.Itoa(j), maxHookItem-len(arg)))
+		}
 		p.Containers = append(p.Containers, c)
 	}
 	return p
@@ -188,6 +195,14 @@ func TestRenderRejectsBadParams(t *testing.T) {
 		{"gpus", container(func(c *v1alpha1.Container) { c.GPUs = "Some" }), "gpus"},
 		{"empty command", container(func(c *v1alpha1.Container) { c.Command = []string{""} }), "command[0]"},
 		{"NUL arg", container(func(c *v1alpha1.Container) { c.Args = []string{"a\x00b"} }), "NUL"},
+		{"empty preStop", container(func(c *v1alpha1.Container) { c.PreStop = &v1alpha1.PreStopHook{} }), "preStop"},
+		{"long preStop item", container(func(c *v1alpha1.Container) {
+			c.PreStop = &v1alpha1.PreStopHook{Exec: []string{strings.Repeat("x", maxHookItem+1)}}
+		}), "preStop"},
+		{"preStop newline", container(func(c *v1alpha1.Container) { c.PreStop = &v1alpha1.PreStopHook{Exec: []string{"a\nb"}} }), "preStop"},
+		{"preStop timeout", container(func(c *v1alpha1.Container) {
+			c.PreStop = &v1alpha1.PreStopHook{Exec: []string{"true"}, TimeoutSeconds: maxHookTimeout + 1}
+		}), "preStop"},
 		{"env name", container(func(c *v1alpha1.Container) { c.Env = []corev1.EnvVar{{Name: "A=B"}} }), "env name"},
 		{"env valueFrom", container(func(c *v1alpha1.Container) {
 			c.Env = []corev1.EnvVar{{Name: "A", ValueFrom: &corev1.EnvVarSource{}}}

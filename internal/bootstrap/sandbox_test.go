@@ -34,7 +34,7 @@ var shimmed = append(slices.Clip(shim.Commands), "ssh-keygen")
 // sandbox is a fake instance: a root directory with /sys/block and /dev
 // entries, and PATH shims that log their argv and keep a little state.
 type sandbox struct {
-	t     *testing.T
+	t     testing.TB
 	root  string // XDRIVE_ROOT
 	state string // SHIM_STATE
 	bin   string // shims, first on PATH
@@ -46,7 +46,7 @@ type sandbox struct {
 // newSandbox makes a sandbox with a root disk, an instance-store disk and,
 // unless noDrive, the drive: nvme2n1 holding driveVolumeID. With -short
 // (make test-unit) it skips t: the scripts' runs take minutes.
-func newSandbox(t *testing.T, noDrive bool, shims ...string) *sandbox {
+func newSandbox(t testing.TB, noDrive bool, shims ...string) *sandbox {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: no sandbox")
@@ -140,6 +140,8 @@ func (s *sandbox) command(ctx context.Context, env []string, name string, args .
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(append([]string{}, s.env...), env...)
 	cmd.Dir = s.root
+	// A process the command left behind (a hung docker exec) cannot hold its output past the timeout.
+	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
 
@@ -262,7 +264,7 @@ func contains(list []string, s string) bool {
 }
 
 // testKeys returns an ed25519 host key in OpenSSH PEM form and an authorized key line.
-func testKeys(t *testing.T) (hostKeyPEM, authorizedKey string) {
+func testKeys(t testing.TB) (hostKeyPEM, authorizedKey string) {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
@@ -291,7 +293,7 @@ func testKeys(t *testing.T) (hostKeyPEM, authorizedKey string) {
 }
 
 // testParams are valid Params with one container, web.
-func testParams(t *testing.T) Params {
+func testParams(t testing.TB) Params {
 	hostKey, authKey := testKeys(t)
 	return Params{
 		HostKeyPEM:     hostKey,

@@ -45,6 +45,10 @@ const (
 	maxEnv        = 128
 	maxPorts      = 32
 	maxImage      = 512
+	// A preStop hook's exec: items and the length of each; its timeout in seconds.
+	maxHookExec    = 8
+	maxHookItem    = 128
+	maxHookTimeout = 600
 )
 
 // Validate reports every problem with p, after defaults are applied.
@@ -190,6 +194,9 @@ func checkContainers(cs []v1alpha1.Container) []error {
 				add("%s: command/args item %d contains a NUL byte", at, j)
 			}
 		}
+		if err := checkHook(c.PreStop); err != nil {
+			add("%s: preStop: %v", at, err)
+		}
 		for _, e := range c.Env {
 			switch {
 			case !envNameRE.MatchString(e.Name):
@@ -221,6 +228,25 @@ func checkContainers(cs []v1alpha1.Container) []error {
 		}
 	}
 	return errs
+}
+
+// checkHook bounds a preStop hook as the API does: its exec must fit the user-data.
+func checkHook(h *v1alpha1.PreStopHook) error {
+	if h == nil {
+		return nil
+	}
+	if len(h.Exec) < 1 || len(h.Exec) > maxHookExec {
+		return fmt.Errorf("exec: %d items, must be 1 to %d", len(h.Exec), maxHookExec)
+	}
+	for j, s := range h.Exec {
+		if s == "" || len(s) > maxHookItem || strings.ContainsAny(s, "\x00\n") {
+			return fmt.Errorf("exec[%d]: must be 1 to %d characters, without NUL or newline", j, maxHookItem)
+		}
+	}
+	if h.TimeoutSeconds < 0 || h.TimeoutSeconds > maxHookTimeout {
+		return fmt.Errorf("timeoutSeconds %d: must be 1 to %d", h.TimeoutSeconds, maxHookTimeout)
+	}
+	return nil
 }
 
 // sshReader reads SSH wire-format fields; err is set on truncation.

@@ -172,6 +172,17 @@ func (o *Options) status(out io.Writer, ws *v1alpha1.Workstation, xd *v1alpha1.X
 			line("Idle", "%s since the last activity (%s)", ago(now, idle.LastActivityTime.Time), idle.LastActivitySignal)
 		}
 	}
+	if ps := st.PreStop; ps != nil && len(ps.Hooks) > 0 {
+		var hooks []string
+		for _, h := range ps.Hooks {
+			secs := int32(0)
+			if h.DurationSeconds != nil {
+				secs = *h.DurationSeconds
+			}
+			hooks = append(hooks, fmt.Sprintf("%s %s in %ds", h.Container, h.Outcome, secs))
+		}
+		line("PreStop", "%s, at the stop of %s %s ago", strings.Join(hooks, ", "), ps.InstanceID, ago(now, ps.Time.Time))
+	}
 	for i, e := range st.Endpoints {
 		k := ""
 		if i == 0 {

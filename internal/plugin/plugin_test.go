@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -118,6 +119,8 @@ func (f *fixture) setStatus(hostKey string, change ...func(*v1alpha1.Workstation
 		SpotPrice: "0.0208", PricePerHour: "0.0208", LaunchTime: &launched,
 		Idle: &v1alpha1.IdleState{InstanceID: "i-0123456789abcdef0", LastActivityTime: metav1.NewTime(launched.Add(100 * time.Minute)),
 			LastActivitySignal: v1alpha1.IdleSignalSSH},
+		PreStop: &v1alpha1.PreStopStatus{InstanceID: "i-0fedcba9876543210", Time: metav1.NewTime(launched.Add(-time.Hour)),
+			Hooks: []v1alpha1.PreStopResult{{Container: "train", Outcome: v1alpha1.PreStopTimedOut, DurationSeconds: ptr.To[int32](30)}}},
 		Endpoints: []v1alpha1.Endpoint{
 			{Name: "ssh", URL: "ssh://" + f.srv.User + "@" + instanceIP + ":22"}, {Name: "jupyter", URL: "http://" + instanceIP + ":8888"},
 		},
@@ -352,6 +355,7 @@ func TestStartStopStatus(t *testing.T) {
 		"Phase:", "Running", "i-0123456789abcdef0 t3.large Spot in us-east-1a, launched 120m ago",
 		"home: Attached, 100 GiB, volume vol-0a1b2c3d4e5f60718", "snap-0123456789abcdef0, 3h old",
 		"$0.0208/h (spot price at launch)", "$0.0416 so far", "Idle:", "20m since the last activity (ssh)", "jupyter http://" + instanceIP + ":8888",
+		"PreStop:", "train TimedOut in 30s, at the stop of i-0fedcba9876543210 3h ago",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)

@@ -258,6 +258,7 @@ func interruptionBench(b *testing.B, unreachable, queued, buckets bool) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	volumeOfWS, flushOf := map[string]string{}, map[string]time.Duration{}
 	flushAt := map[string]time.Duration{} // by instance address
+	addrOf := map[string]string{}         // by Workstation, before the notices
 	instances := make([]string, 0, n)
 	for _, name := range names {
 		ws := h.Workstation(name)
@@ -265,6 +266,7 @@ func interruptionBench(b *testing.B, unreachable, queued, buckets bool) {
 		volumeOfWS[name] = h.Drive(ws.Spec.DriveRef.Name).Status.VolumeID
 		flushOf[name] = 20*time.Second + time.Duration(rng.Int64N(int64(40*time.Second)))
 		flushAt[ws.Status.PublicIP] = flushOf[name]
+		addrOf[name] = ws.Status.PublicIP
 	}
 	if unreachable {
 		h.Agent.SetHung(true)
@@ -291,8 +293,12 @@ func interruptionBench(b *testing.B, unreachable, queued, buckets bool) {
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	var total, over, overFromDone, receipt, overAfterNotice, overStamp []time.Duration
+	var total, over, overFromDone, receipt, overAfterNotice, overStamp, toRelease []time.Duration
 	for i, ws := range names {
+		if at, _, ok := h.Agent.ReleaseStarted(addrOf[ws]); ok && !unreachable {
+			// The preStop hooks start with the release: notice recorded → release call.
+			toRelease = append(toRelease, at.Sub(received[ws]))
+		}
 		sent := sentAt[instances[i]]
 		issued, _ := snapshotIssued(ws)
 		took := issued.Sub(sent)
@@ -326,6 +332,12 @@ func interruptionBench(b *testing.B, unreachable, queued, buckets bool) {
 	b.Logf("%s → CreateSnapshot for %d Workstations, beyond the %s: p50 %s, p99 %s, max %s (from each send call's start; from its return: p99 %s); total p99 %s; → notice recorded p50 %s, p99 %s; notice recorded → CreateSnapshot beyond the %s: p50 %s, p99 %s",
 		from, n, what, pct(over, 0.5), pct(over, 0.99), pct(over, 1), pct(overFromDone, 0.99), pct(total, 0.99), pct(receipt, 0.5), pct(receipt, 0.99),
 		what, pct(overAfterNotice, 0.5), pct(overAfterNotice, 0.99))
+	if len(toRelease) > 0 {
+		// The instance's own part, release → hook started, is BenchmarkPreStopHookStart (internal/bootstrap).
+		b.ReportMetric(pct(toRelease, 0.99).Seconds(), "p99-notice-to-release-s")
+		b.Logf("notice recorded → release call (the preStop hooks' start, less the instance's part) for %d Workstations: p50 %s, p99 %s, max %s",
+			len(toRelease), pct(toRelease, 0.5), pct(toRelease, 0.99), pct(toRelease, 1))
+	}
 	if len(overStamp) > 0 {
 		b.Logf("from the notice's own time (whole seconds) → CreateSnapshot, beyond the %s: p50 %s, p99 %s", what, pct(overStamp, 0.5), pct(overStamp, 0.99))
 	}

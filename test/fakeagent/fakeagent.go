@@ -27,6 +27,10 @@ type FakeAgent struct {
 	activity    map[string][]bootstrap.Signal // by address; absent: every signal idle
 	prewarm     func(t agent.Target) *bootstrap.Prewarm
 	extend      map[string][2]string // by address: until, by
+	// releaseStart is when the first release call reached each address, and
+	// releaseArgs what it asked (kind, deadline): where the preStop hooks start.
+	releaseStart map[string]time.Time
+	releaseArgs  map[string]bootstrap.Release
 }
 
 // ErrUnreachable is what an unreachable instance answers.
@@ -34,7 +38,8 @@ var ErrUnreachable = errors.New("fake agent: connection refused")
 
 // NewFakeAgent returns an agent whose instances are all healthy.
 func NewFakeAgent() *FakeAgent {
-	return &FakeAgent{released: map[string]bool{}, hostKeys: map[string]string{}}
+	return &FakeAgent{released: map[string]bool{}, hostKeys: map[string]string{},
+		releaseStart: map[string]time.Time{}, releaseArgs: map[string]bootstrap.Release{}}
 }
 
 // HostKey returns the host key last pinned for an address.
@@ -100,6 +105,15 @@ func (a *FakeAgent) Releases() int {
 	return len(a.released)
 }
 
+// ReleaseStarted reports when the first release call reached an address,
+// and the kind and deadline it passed on.
+func (a *FakeAgent) ReleaseStarted(address string) (time.Time, bootstrap.Release, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	at, ok := a.releaseStart[address]
+	return at, a.releaseArgs[address], ok
+}
+
 // Status reports a mounted drive and running containers.
 func (a *FakeAgent) Status(ctx context.Context, t agent.Target) (agent.Status, error) {
 	a.mu.Lock()
@@ -160,6 +174,9 @@ func (a *FakeAgent) Release(ctx context.Context, t agent.Target) (agent.Status, 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls = append(a.calls, "release "+t.Address)
+	if _, seen := a.releaseStart[t.Address]; !seen {
+		a.releaseStart[t.Address], a.releaseArgs[t.Address] = time.Now(), t.Release
+	}
 	if a.unreachable {
 		return agent.Status{}, ErrUnreachable
 	}

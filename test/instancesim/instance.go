@@ -314,16 +314,21 @@ func forceCommand(h *Instance, env []string) string {
 	}
 	log := sshd.ShellQuote(filepath.Join(h.logs, "ssh.log"))
 	b.WriteString(`echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) command: $SSH_ORIGINAL_COMMAND" >>` + log + "\n")
-	b.WriteString(`notify=
+	b.WriteString(`notify= release=
 case $SSH_ORIGINAL_COMMAND in
 ` + sshd.ShellQuote(agent.StatusCommand) + ` | ` + sshd.ShellQuote(agent.StatusCommand+" --drive ") + `vol-* | ` + sshd.ShellQuote(agent.ReleaseCommand) + `) ;;
 ` + sshd.ShellQuote(bootstrap.CtlPath+" notify --kind "+bootstrap.NoticeKindIdleStop+" --deadline ") + `*Z) notify=1 ;;
+` + sshd.ShellQuote(agent.ReleaseCommand+" --kind ") + `*Z) release=1 ;;
 *) echo "instancesim: only the agent's commands run here" >&2; exit 126 ;;
 esac
 set -f
 set -- $SSH_ORIGINAL_COMMAND
 if [ -n "$notify" ]; then
 	case "$#|$6" in 6\|*[!0-9TZ:-]*) echo "instancesim: bad deadline" >&2; exit 126 ;; 6\|*) ;; *) echo "instancesim: bad arguments" >&2; exit 126 ;; esac
+elif [ -n "$release" ]; then
+	[ "$#|$3|$5" = "6|--kind|--deadline" ] || { echo "instancesim: bad arguments" >&2; exit 126; }
+	case $4 in stop | idle-stop | spot-interruption | rebalance) ;; *) echo "instancesim: bad kind" >&2; exit 126 ;; esac
+	case $6 in *[!0-9TZ:-]*) echo "instancesim: bad deadline" >&2; exit 126 ;; esac
 else
 	case ${4#vol-} in *[!0-9a-f]*) echo "instancesim: bad volume ID" >&2; exit 126 ;; esac
 	case "${5:-}|${7:-}|${9:-}" in "||" | "--idle|--probe|") ;; *) echo "instancesim: bad arguments" >&2; exit 126 ;; esac
@@ -500,7 +505,8 @@ func (h *Instance) SSHCommands() (status, release int) {
 		case strings.HasSuffix(sc.Text(), "command: "+agent.StatusCommand),
 			strings.Contains(sc.Text(), "command: "+agent.StatusCommand+" --drive "):
 			status++
-		case strings.HasSuffix(sc.Text(), "command: "+agent.ReleaseCommand):
+		case strings.HasSuffix(sc.Text(), "command: "+agent.ReleaseCommand),
+			strings.Contains(sc.Text(), "command: "+agent.ReleaseCommand+" --kind "):
 			release++
 		}
 	}
@@ -509,7 +515,7 @@ func (h *Instance) SSHCommands() (status, release int) {
 
 var (
 	bootLines  = regexp.MustCompile(`is blank; making|^drive vol-|carrying its writable layer|starting the existing container|starting container|phase: ready|error|failed|refus`)
-	sshLines   = regexp.MustCompile(`command: .*release|stopping|drive released|already released|error|warning`)
+	sshLines   = regexp.MustCompile(`command: .*release|preStop of|stopping|drive released|already released|error|warning`)
 	watchLines = regexp.MustCompile(`spot interruption notice|released after|already released|release failed`)
 	logPrefix  = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (xdrive: )?`)
 )

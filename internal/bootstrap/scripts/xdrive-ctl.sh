@@ -4,8 +4,12 @@
 #            object describing the drive and containers; --drive passes the drive's
 #            volume ID, which the boot waits for; --idle adds the activity signals
 #            read by SCRIPT (base64 of gzipped xdrive-idle.sh, sent by the operator)
-#   release  stop the containers and Docker, sync, unmount the drive (no commit:
-#            the containers' writable layers are on the drive)
+#   release [--kind KIND --deadline RFC3339]  write /run/xdrive/notice and
+#            tell the logged-in users, run the containers' preStop hooks at
+#            once, then stop the containers and Docker, sync, unmount the drive
+#            (no commit: the containers' writable layers are on the drive);
+#            it prints a "prestop NAME OUTCOME SECONDS EXIT" line per hook.
+#            KIND: stop, idle-stop, spot-interruption or rebalance
 #   prewarm  read every block of the drive once, at idle priority (the bootstrap
 #            starts it in the background for a volume restored from a snapshot)
 #   grow     grow the mounted drive's filesystem to the volume (udev runs it
@@ -23,9 +27,21 @@ LOCK_TIMEOUT=${XDRIVE_LOCK_TIMEOUT:-300}
 BOOT_WAIT=${XDRIVE_BOOT_WAIT:-30}
 # How much `prewarm` reads at a time, in MiB; it records its progress after each chunk.
 PREWARM_CHUNK_MIB=${XDRIVE_PREWARM_CHUNK_MIB:-64}
+# Seconds a release has when not told its deadline (the operator's flush timeout).
+RELEASE_SECONDS=${XDRIVE_RELEASE_SECONDS:-60}
+# Seconds the flush (stop, sync, unmount) is given when none was measured yet;
+# a measured one gets half again and this margin.
+FLUSH_NEED=${XDRIVE_FLUSH_NEED:-$((STOP_TIMEOUT + 15))}
+FLUSH_MARGIN=5
+# The last flush's seconds, kept on the drive for the next instance's release.
+FLUSH_FILE=.xdrive-flush-seconds
+# The preStop hooks' outcomes, "NAME OUTCOME SECONDS EXIT" lines, and the notice.
+HOOKS_FILE=$RUN_DIR/prestop
+NOTICE_FILE=$RUN_DIR/notice
+TIME_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
 
 usage() {
-	echo "usage: xdrive-ctl status [--drive VOLUME_ID] [--idle CONFIG --probe SCRIPT] | release | prewarm | grow" >&2
+	echo "usage: xdrive-ctl status [--drive VOLUME_ID] [--idle CONFIG --probe SCRIPT] | release [--kind KIND --deadline RFC3339] | prewarm | grow" >&2
 	exit 2
 }
 
@@ -81,6 +97,7 @@ cmd_status() {
 		"$(json_bool test -e "$STATE_DIR/rebalance")" "$(json_str "$(read_state message)")" \
 		"$(json_str "$(read_state preserve-error)")" "$(json_str "$(read_state store-error)")"
 	print_prewarm
+	print_hooks
 	if [[ -n $idle && -n $probe ]]; then
 		# shellcheck source=xdrive-idle.sh
 		. <(base64 -d <<<"$probe" | gzip -dc)
@@ -101,7 +118,101 @@ print_prewarm() {
 	printf ',"prewarm":{"volumeID":"%s","bytesRead":%d,"bytesTotal":%d,"bytesPerSecond":%d}' "${p[@]:0:3}" "$rate"
 }
 
+# print_hooks prints the preStop hooks' outcomes as a "preStop" member, once they ran.
+print_hooks() {
+	local sep='' name outcome secs rc
+	[[ -r $HOOKS_FILE ]] || return 0
+	printf ',"preStop":['
+	while read -r name outcome secs rc; do
+		printf '%s{"container":%s,"outcome":%s,"seconds":%d,"exitCode":%d}' "$sep" "$(json_str "$name")" "$(json_str "$outcome")" "$secs" "$rc"
+		sep=,
+	done <"$HOOKS_FILE"
+	printf ']'
+}
+
 releasing() { has_state releasing || has_state released; }
+
+# notify_stop KIND DEADLINE writes $NOTICE_FILE ({"kind", "deadline",
+# "secondsLeft" as of now, "workstation"}), which programs can poll, and
+# tells the logged-in users with wall, in the background: it never delays
+# the hooks.
+notify_stop() {
+	local left=$(($2 - $(date +%s))) at
+	at=$(date -u -d "@$2" +%Y-%m-%dT%H:%M:%SZ)
+	if ! { printf '{"kind":"%s","deadline":"%s","secondsLeft":%d,"workstation":%s}\n' "$1" "$at" "$left" "$(json_str "$WORKSTATION")" >"$RUN_DIR/.notice.tmp" &&
+		chmod 0644 "$RUN_DIR/.notice.tmp" && mv -f "$RUN_DIR/.notice.tmp" "$NOTICE_FILE"; }; then
+		log "warning: cannot write $NOTICE_FILE"
+	fi
+	log "notice: $1, the drive is flushed by $at"
+	timeout 10 wall <<<"xdrive: this machine${WORKSTATION:+ (Workstation $WORKSTATION)} stops now ($1): its containers stop and its drive is flushed by $at, in ${left}s. Save your work. Programs can read $NOTICE_FILE" >/dev/null 2>&1 7>&- 8>&- 9>&- &
+}
+
+# flush_need prints the seconds to keep for the flush: the last measured
+# one, with room, or FLUSH_NEED.
+flush_need() {
+	local secs=''
+	[[ -r $MOUNT_DIR/$FLUSH_FILE ]] && read -r secs <"$MOUNT_DIR/$FLUSH_FILE"
+	if [[ $secs =~ ^[0-9]{1,4}$ ]]; then echo $((secs + secs / 2 + FLUSH_MARGIN)); else echo "$FLUSH_NEED"; fi
+}
+
+# run_hooks DEADLINE NAME... runs the preStop hooks of the named running
+# containers at once. Each gets its timeoutSeconds, cut to what DEADLINE
+# leaves once the flush's need is set aside (none: Skipped). A cut hook's
+# `docker exec` ends but what it ran in the container goes on until the
+# containers' stop, which comes next and ends it. $HOOKS_FILE gets the outcomes.
+run_hooks() {
+	local deadline=$1 budget name f
+	local -a hook hook_pids=()
+	shift
+	budget=$((deadline - $(date +%s) - $(flush_need)))
+	: >"$HOOKS_FILE.new"
+	for name in "$@"; do
+		f=$CONF_DIR/containers/$name/prestop
+		[[ -r $f ]] || continue
+		mapfile -d '' hook <"$f"
+		[[ ${#hook[@]} -gt 1 && ${hook[0]} =~ ^[0-9]{1,3}$ ]] || { log "warning: bad preStop hook of $name"; continue; }
+		if ((budget < 1)); then
+			log "no time for the preStop hook of $name"
+			echo "$name Skipped 0 0" >>"$HOOKS_FILE.new"
+			continue
+		fi
+		run_hook "$name" "$((hook[0] < budget ? hook[0] : budget))" "${hook[@]:1}" &
+		hook_pids+=("$!")
+	done
+	((${#hook_pids[@]} == 0)) || wait "${hook_pids[@]}"
+	mv -f "$HOOKS_FILE.new" "$HOOKS_FILE"
+}
+
+# run_hook NAME SECONDS EXEC... runs one hook within SECONDS, telling it the
+# stop's kind, deadline and its own seconds in XDRIVE_STOP_KIND,
+# XDRIVE_STOP_DEADLINE and XDRIVE_HOOK_SECONDS (the container does not see
+# /run/xdrive/notice); its output is kept in $RUN_DIR/prestop-NAME.log (the last 64 KiB).
+run_hook() {
+	local name=$1 limit=$2 start rc outcome=Failed secs
+	shift 2
+	set +e
+	start=${EPOCHREALTIME/[.,]/}
+	log "preStop of $name, at most ${limit}s: $*"
+	timeout -k 2 "$limit" docker exec -e "XDRIVE_STOP_KIND=$KIND" -e "XDRIVE_STOP_DEADLINE=$(date -u -d "@$DEADLINE" +%Y-%m-%dT%H:%M:%SZ)" \
+		-e "XDRIVE_HOOK_SECONDS=$limit" "$name" "$@" </dev/null 2>&1 7>&- 8>&- 9>&- | tail -c 65536 >"$RUN_DIR/prestop-$name.log"
+	rc=${PIPESTATUS[0]}
+	secs=$(((${EPOCHREALTIME/[.,]/} - start + 500000) / 1000000))
+	if ((rc == 0)); then
+		outcome=Ran
+	elif ((rc == 124 || rc == 137)) && ((secs >= limit)); then
+		outcome=TimedOut
+	fi
+	log "preStop of $name: $outcome after ${secs}s (exit $rc)"
+	echo "$name $outcome $secs $rc" >>"$HOOKS_FILE.new"
+}
+
+# print_release prints what the operator reads from a release: the hooks'
+# outcomes, and spot-notice if the watcher saw one.
+print_release() {
+	local line
+	if [[ -r $HOOKS_FILE ]]; then while read -r line; do echo "prestop $line"; done <"$HOOKS_FILE"; fi
+	if [[ -e $STATE_DIR/spot-instance-action ]]; then echo spot-notice; fi
+}
 
 # cmd_prewarm reads every block of the drive once, so that a volume restored
 # from a snapshot has loaded them all from S3 before the user needs them. It
@@ -183,11 +294,23 @@ drive_mounted_anywhere() {
 }
 
 # cmd_release writes its state with mark, on tmpfs: it flushes with a full
-# root disk. It writes nothing on the drive. Then it prints spot-notice if
-# the watcher saw one.
+# root disk. On the drive it writes only the flush's time, when there is room.
+# The order: notice, preStop hooks, stop the containers and Docker, sync,
+# unmount.
 cmd_release() {
-	local name warnings=
+	local name warnings='' kind=stop deadline='' flush_start=''
 	local -a running=()
+	while (($#)); do
+		case $1 in
+		--kind) [[ ${2:-} =~ ^(stop|idle-stop|spot-interruption|rebalance)$ ]] || usage ;;
+		--deadline) [[ ${2:-} =~ $TIME_RE ]] || usage ;;
+		*) usage ;;
+		esac
+		if [[ $1 == --kind ]]; then kind=$2; else deadline=$(date -u -d "$2" +%s) || usage; fi
+		shift 2
+	done
+	deadline=${deadline:-$(($(date +%s) + RELEASE_SECONDS))}
+	KIND=$kind DEADLINE=$deadline
 	load_config
 	mkdir -p "$RUN_DIR"
 	exec 9>"$RUN_DIR/release.lock"
@@ -198,13 +321,17 @@ cmd_release() {
 	fi
 	mark releasing ""
 	mark phase releasing
-	log "releasing the drive"
+	log "releasing the drive ($kind)"
+	notify_stop "$kind" "$deadline"
 	stop_prewarm
 	wait_for_boot || die "release: the bootstrap still holds the drive after $((2 * BOOT_WAIT))s; not released"
 	if load_container_states; then
 		for name in "${!CONTAINER_STATE[@]}"; do
 			if [[ ${CONTAINER_STATE[$name]} == running ]]; then running+=("$name"); fi
 		done
+		# Once per instance: a release tried again finds the containers stopped.
+		[[ -e $HOOKS_FILE ]] || run_hooks "$deadline" "${running[@]}"
+		flush_start=$SECONDS
 		if ((${#running[@]} > 0)); then
 			log "stopping ${running[*]}"
 			dk $((STOP_TIMEOUT + DOCKER_CALL_TIMEOUT)) stop -t "$STOP_TIMEOUT" "${running[@]}" >/dev/null || warnings+=" docker stop failed;"
@@ -214,6 +341,7 @@ cmd_release() {
 	fi
 	timeout -k 10 60 systemctl stop docker.service docker.socket || log "warning: cannot stop Docker"
 	sync
+	[[ -z $flush_start ]] || record_flush $((SECONDS - flush_start))
 	unmount_drive || die "release: cannot unmount $MOUNT_DIR: still busy"
 	! drive_mounted_anywhere || die "release: the drive is still mounted elsewhere; not released"
 	# The "released" mark comes last: a status that reads it reads the rest too.
@@ -255,11 +383,18 @@ cmd_grow() {
 	grow_fs "$dev" "$fstype"
 }
 
+# record_flush SECONDS keeps the flush's time on the drive for the next
+# release (unmount writes it); a full drive keeps the last one.
+record_flush() {
+	{ printf '%s\n' "$1" >"$MOUNT_DIR/.$FLUSH_FILE.tmp" && mv -f "$MOUNT_DIR/.$FLUSH_FILE.tmp" "$MOUNT_DIR/$FLUSH_FILE"; } 2>/dev/null ||
+		rm -f "$MOUNT_DIR/.$FLUSH_FILE.tmp" 2>/dev/null || true
+}
+
 # Any other command is the idle stop's (xdrive-idle.sh).
 # shellcheck source=xdrive-idle.sh
 case ${1:-} in
 status) cmd_status "${@:2}" ;;
-release) cmd_release && if [[ -e $STATE_DIR/spot-instance-action ]]; then echo spot-notice; fi ;;
+release) cmd_release "${@:2}" && print_release ;;
 prewarm) cmd_prewarm ;;
 grow) cmd_grow ;;
 *) . "$RUN_DIR/idle.sh" || usage ;;

@@ -1,6 +1,8 @@
 #!/bin/bash
 # xdrive-watch: polls IMDSv2 for a spot interruption notice and releases the
-# drive at once when one comes. Rebalance recommendations are only recorded.
+# drive at once when one comes, by the notice's time (the release runs the
+# containers' preStop hooks first, within it). Rebalance recommendations are
+# only recorded.
 set -uo pipefail
 # shellcheck source=xdrive-lib.sh
 . "${XDRIVE_ROOT:-}/usr/local/lib/xdrive/xdrive-lib.sh"
@@ -30,6 +32,7 @@ imds_get() {
 
 main() {
 	local last=
+	local -a deadline
 	mkdir -p "$STATE_DIR" "$RUN_DIR"
 	log "watching $IMDS for spot interruption notices every ${INTERVAL}s"
 	while :; do
@@ -50,7 +53,12 @@ main() {
 		if [[ $CODE == 200 ]]; then
 			cp "$BODY" "$STATE_DIR/spot-instance-action"
 			log "spot interruption notice: $(tr -d '\n\t' <"$BODY"); releasing the drive"
-			if "$SBIN_DIR/xdrive-ctl" release; then
+			# The notice's time, when it has one the release takes: its deadline.
+			deadline=()
+			if [[ $(<"$BODY") =~ \"time\"[[:space:]]*:[[:space:]]*\"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)\" ]]; then
+				deadline=(--deadline "${BASH_REMATCH[1]}")
+			fi
+			if "$SBIN_DIR/xdrive-ctl" release --kind spot-interruption "${deadline[@]}"; then
 				log "drive released after the interruption notice"
 				return 0
 			fi

@@ -34,7 +34,7 @@ var fieldOwner = map[string]string{
 	"Idle":         "idleStep",
 	"Budget":       "budgetStep",
 	"Teardown":     "teardownStep", "DriveRelease": "teardownStep", "Notices": "teardownStep", "Interruptions": "teardownStep",
-	"LastInterruptionTime": "teardownStep", "HaltedGeneration": "teardownStep",
+	"LastInterruptionTime": "teardownStep", "HaltedGeneration": "teardownStep", "PreStop": "teardownStep",
 	"SecurityGroup": "accessStep", "SSH": "accessStep", "Endpoints": "accessStep",
 }
 
@@ -44,6 +44,7 @@ var fieldOfType = map[string]string{
 	"Teardown": "Teardown", "DriveRelease": "DriveRelease", "LaunchAttempt": "Launch", "UnconfirmedLaunch": "UnconfirmedLaunch",
 	"ManagedSecurityGroup": "SecurityGroup", "IdleState": "Idle", "BudgetState": "Budget", "ResolvedClass": "Class", "SSHAccess": "SSH",
 	"DrivePrewarm": "DrivePrewarm", "ProcessedNotice": "Notices", "AvoidedOffering": "AvoidOfferings", "Endpoint": "Endpoints",
+	"PreStopStatus": "PreStop", "PreStopResult": "PreStop",
 }
 
 // decisionOwner names, for each of the scope's decisions, the one type

@@ -156,6 +156,7 @@ func (s runStep) checkInstanceSide(ctx context.Context, inst instances.Instance,
 		// operator has not seen, or by a release of the operator's whose record
 		// was lost (a lost status write, a restart).
 		s.teardown().startTeardown(v1alpha1.TeardownInstanceReleased)
+		s.teardown().recordHooks(status.PreStop)
 		if status.SpotNotice {
 			s.teardown().interruptedDuring(s.st.Teardown, v1alpha1.NoticeInstanceWatcher)
 		}

@@ -65,6 +65,7 @@ func (s teardownStep) releasing(ctx context.Context) (ctrl.Result, error) {
 	}
 	release, inFlight := s.r.Calls.Last(td.InstanceID, agent.CallRelease)
 	if status, _ := s.r.Calls.Last(td.InstanceID, agent.CallStatus); status.Done() && status.Err == nil && status.Status.Released {
+		s.recordHooks(status.Status.PreStop)
 		if status.Status.SpotNotice {
 			s.interruptedDuring(td, v1alpha1.NoticeInstanceWatcher)
 			return s.flushed("The instance's watcher flushed the drive on " + td.InstanceID)
@@ -72,6 +73,7 @@ func (s teardownStep) releasing(ctx context.Context) (ctrl.Result, error) {
 		return s.flushed("The drive on " + td.InstanceID + " is released")
 	}
 	if release.Done() && release.Err == nil {
+		s.recordHooks(release.Status.PreStop)
 		if release.Status.SpotNotice {
 			s.interruptedDuring(td, v1alpha1.NoticeInstanceWatcher)
 		}
@@ -103,7 +105,9 @@ func (s teardownStep) releasing(ctx context.Context) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	s.r.Calls.Start(s.key, td.InstanceID, agent.CallRelease, creds.target(inst), min(remaining, 2*time.Minute))
+	target := creds.target(inst)
+	target.Release = releaseFor(td)
+	s.r.Calls.Start(s.key, td.InstanceID, agent.CallRelease, target, min(remaining, 2*time.Minute))
 	return ctrl.Result{RequeueAfter: remaining}, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -159,8 +160,10 @@ func (sc *scenario) objects() (*v1alpha1.XDrive, *v1alpha1.Workstation, error) {
 		xd.Spec.SizeGiB = 4
 		sc.out.Note("VM instances: container %s runs xdrive.test/busybox:1 (in the VM's image; no registry), and XDrive %s is %d GiB", ws.Spec.Containers[0].Name, xd.Name, xd.Spec.SizeGiB)
 	}
-	sc.out.Note("demo changes: XDrive %s deletionPolicy=Delete (so step e removes its snapshots); Workstation %s gets container %q to show its changes kept across moves and a spec change",
-		xd.Name, ws.Name, ws.Spec.Containers[0].Name)
+	// A checkpoint inside the notice: the hook runs before the container stops (step d shows it).
+	ws.Spec.Containers[0].PreStop = &v1alpha1.PreStopHook{Exec: []string{"touch", sc.checkpointPath()}, TimeoutSeconds: 10}
+	sc.out.Note("demo changes: XDrive %s deletionPolicy=Delete (so step e removes its snapshots); Workstation %s gets container %q to show its changes kept across moves and a spec change, and its preStop hook %q",
+		xd.Name, ws.Name, ws.Spec.Containers[0].Name, strings.Join(ws.Spec.Containers[0].PreStop.Exec, " "))
 	return xd, ws, nil
 }
 
@@ -370,6 +373,9 @@ func (sc *scenario) interrupt(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alph
 	if d.Status.VolumeID != d0.Status.VolumeID || w.Status.AvailabilityZone != "us-east-1b" || ts == nil {
 		return fmt.Errorf("relaunch in %s on volume %s (was %s), trailing snapshot %+v: want the same volume reattached in us-east-1b, its snapshot pending",
 			w.Status.AvailabilityZone, d.Status.VolumeID, d0.Status.VolumeID, ts)
+	}
+	if err := sc.checkpointSaved(w); err != nil {
+		return err
 	}
 	from := ts.ID // the operator followed it as pending when it reattached the volume
 	sc.out.Progress("Ready on volume %s, reattached in %s, while snapshot %s of the interruption is still pending: no restore, no wait",
@@ -655,6 +661,25 @@ func (sc *scenario) changeContainer(ctx context.Context, w *v1alpha1.Workstation
 	sc.specHash = strings.TrimSpace(hash)
 	sc.out.Progress("the user changes container %s on %s: docker exec %s touch %s", name, w.Status.InstanceID, name, path)
 	return err
+}
+
+// checkpointPath is the file the container's preStop hook writes.
+func (sc *scenario) checkpointPath() string { return sc.changeDir() + "/checkpoint-at-notice" }
+
+// checkpointSaved shows the preStop hook's run inside the spot notice of
+// the second instance; checkContainer then finds its file on the relaunch.
+func (sc *scenario) checkpointSaved(w *v1alpha1.Workstation) error {
+	ps := w.Status.PreStop
+	if ps == nil || ps.InstanceID != sc.secondInstance || len(ps.Hooks) != 1 || ps.Hooks[0].Outcome != v1alpha1.PreStopRan {
+		return fmt.Errorf("status.preStop = %+v, want the hook run on %s", ps, sc.secondInstance)
+	}
+	h := ps.Hooks[0]
+	sc.out.Progress("inside the spot notice, before its containers stopped and the drive was flushed, %s ran container %s's preStop hook (%s): %s in %ds",
+		sc.secondInstance, h.Container, strings.Join(w.Spec.Containers[0].PreStop.Exec, " "), h.Outcome, ptr.Deref(h.DurationSeconds, 0))
+	if !slices.Contains(sc.changes, sc.checkpointPath()) {
+		sc.changes = append(sc.changes, sc.checkpointPath())
+	}
+	return nil
 }
 
 // standIns names what plays the instances.

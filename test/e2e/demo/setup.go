@@ -89,7 +89,8 @@ func (s *setup) start(ctx context.Context, pollInterval time.Duration) error {
 		PollInterval: pollInterval, FastPollInterval: time.Second,
 		QueueName: queueName, CreateQueue: true,
 	}
-	opts.Timings.FlushTimeout, opts.Timings.StopTimeout, opts.Timings.IdleRequeue = 20*time.Second, 30*time.Second, 10*time.Second
+	// A Stop's 60 s leave the preStop hook its time before the first flush is measured (35 s kept for it).
+	opts.Timings.FlushTimeout, opts.Timings.StopTimeout, opts.Timings.IdleRequeue = 20*time.Second, 60*time.Second, 10*time.Second
 	opts.Timings.IdleMinute = demoIdleMinute
 	cfg := harness.StackConfig{Env: s.env, Namespace: namespace, MotoURL: s.moto.URL, ClusterPrefix: "demo-", Options: opts}
 	if s.vm {

@@ -45,7 +45,8 @@
 # labels ("key=value" lines), volumes ("name:destination" lines), from
 # (the image it was made from), fs
 # (the files it sees, one per line, changed by `docker exec NAME touch
-# PATH`), layers (its image's), started (when it was last started) and
+# PATH` or `checkpoint PATH [SECONDS]`; `docker exec` also runs sleep, true
+# and false, and logs its start in exec-started), layers (its image's), started (when it was last started) and
 # jupyter-servers (what `docker exec NAME jupyter server list` prints);
 # images/REF an image: "layers N", then its "file PATH" lines, its
 # "label KEY=VALUE" lines (a commit keeps the container's labels), its
@@ -268,12 +269,19 @@ fake_docker() {
 		done
 		;;
 	exec)
+		while [[ $1 == -e ]]; do shift 2; done
 		local c=$1
 		[[ $(cat "$dr/containers/$c" 2>/dev/null) == running ]] || { echo "Error: container $c is not running" >&2; return 1; }
+		# When each exec started (preStop hooks' latency): "NAME COMMAND EPOCHREALTIME".
+		echo "$c $2 $EPOCHREALTIME" >>"$S/exec-started"
 		case $2 in
 		touch) echo "$3" >>"$dr/meta/$c/fs" ;;
 		test) grep -qxF -- "$4" "$dr/meta/$c/fs" ;;
 		jupyter) cat "$dr/meta/$c/jupyter-servers" 2>/dev/null ;;
+		sleep) exec sleep "$3" ;;
+		true | false) "$2" ;;
+		# checkpoint PATH SECONDS: a hook that saves PATH after SECONDS.
+		checkpoint) sleep "${4:-0}" && echo "$3" >>"$dr/meta/$c/fs" ;;
 		*) return 126 ;;
 		esac
 		;;
