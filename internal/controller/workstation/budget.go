@@ -159,7 +159,8 @@ func (s budgetStep) uses(ctx context.Context, limits *v1alpha1.ClassBudget) ([]b
 		return out, nil
 	}
 	var list v1alpha1.WorkstationList
-	if err := s.r.List(ctx, &list, client.InNamespace(s.ws.Namespace)); err != nil {
+	// Read only: the cache's objects, not copies of each (a namespace may hold thousands).
+	if err := s.r.List(ctx, &list, client.InNamespace(s.ws.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list the Workstations of namespace %s for the budget of Workstation %s: %w", s.ws.Namespace, s.key, err)
 	}
 	spent, rates := []string{own}, []string{rate}
