@@ -330,6 +330,11 @@ type WorkstationSpec struct {
 	// +optional
 	IdleStop *IdleStop `json:"idleStop,omitempty"`
 
+	// schedule starts and stops the Workstation at set times (while
+	// spec.state is Running); its class's default if absent.
+	// +optional
+	Schedule *Schedule `json:"schedule,omitempty"`
+
 	// access opens SSH and the listed container ports to allowedCIDRs through a
 	// security group the operator manages; the class's groups only if absent.
 	// +optional
@@ -442,7 +447,7 @@ type LaunchAttempt struct {
 }
 
 // TeardownReason is why an instance is being released.
-// +kubebuilder:validation:Enum=Stop;Delete;Interrupted;Rebalance;Vanished;InstanceReleased;Stray;IdleStop;ReattachFailed
+// +kubebuilder:validation:Enum=Stop;Delete;Interrupted;Rebalance;Vanished;InstanceReleased;Stray;IdleStop;ReattachFailed;ScheduledStop
 type TeardownReason string
 
 const (
@@ -742,6 +747,10 @@ type WorkstationStatus struct {
 	// idle is the idle auto-stop's state, while spec.idleStop applies.
 	// +optional
 	Idle *IdleState `json:"idle,omitempty"`
+
+	// schedule is the next start and stop of spec.schedule, and the lead.
+	// +optional
+	Schedule *ScheduleStatus `json:"schedule,omitempty"`
 
 	// cost is what the Workstation's instances have cost over its life, in
 	// USD (its drive's storage is in the XDrive's status.cost).

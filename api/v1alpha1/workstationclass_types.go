@@ -210,6 +210,10 @@ type WorkstationClassSpec struct {
 	// idleStop sets the default and the maximum idle time of the class's Workstations.
 	// +optional
 	IdleStop *ClassIdleStop `json:"idleStop,omitempty"`
+
+	// schedule sets the default schedule of the class's Workstations and its bounds.
+	// +optional
+	Schedule *ClassSchedule `json:"schedule,omitempty"`
 }
 
 // OverridesAllowed reports whether Workstations may set their own infrastructure fields.
