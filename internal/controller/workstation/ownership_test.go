@@ -35,6 +35,7 @@ var fieldOwner = map[string]string{
 	"Teardown":     "teardownStep", "DriveRelease": "teardownStep", "Notices": "teardownStep", "Interruptions": "teardownStep",
 	"LastInterruptionTime": "teardownStep", "HaltedGeneration": "teardownStep",
 	"SecurityGroup": "accessStep", "SSH": "accessStep", "Endpoints": "accessStep",
+	"Schedule": "scheduleStep",
 }
 
 // fieldOfType maps the status's own struct types to the field that holds
@@ -43,6 +44,7 @@ var fieldOfType = map[string]string{
 	"Teardown": "Teardown", "DriveRelease": "DriveRelease", "LaunchAttempt": "Launch", "UnconfirmedLaunch": "UnconfirmedLaunch",
 	"ManagedSecurityGroup": "SecurityGroup", "IdleState": "Idle", "ResolvedClass": "Class", "SSHAccess": "SSH",
 	"DrivePrewarm": "DrivePrewarm", "ProcessedNotice": "Notices", "AvoidedOffering": "AvoidOfferings", "Endpoint": "Endpoints",
+	"ScheduleStatus": "Schedule", "LaunchMeasurement": "Schedule",
 }
 
 // decisionOwner names, for each of the scope's decisions, the one type
@@ -52,6 +54,7 @@ var decisionOwner = map[string]string{
 	"class":        "admissionStep", // the class resolved
 	"refused":      "admissionStep",
 	"teardownDone": "teardownStep", // with the group gone, the finalizer comes off (Reconcile)
+	"sched":        "scheduleStep", // the schedule's window
 }
 
 // conditionOwner names the type whose one method sets each condition

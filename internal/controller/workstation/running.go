@@ -26,7 +26,7 @@ import (
 func (s runStep) running(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	if !s.wants() {
-		s.teardown().startTeardown(stopReason(s.ws))
+		s.teardown().startTeardown(s.schedule().stopReason())
 		return s.teardown().releasing(ctx)
 	}
 	inst, found, err := s.instance(ctx, st.InstanceID)
@@ -83,6 +83,7 @@ func (s runStep) running(ctx context.Context) (ctrl.Result, error) {
 	s.reportDriveAttached(metav1.ConditionTrue, v1alpha1.ReasonAttached,
 		fmt.Sprintf("Volume %s is attached in %s", volumeID, inst.Zone))
 	res, err := s.checkInstanceSide(ctx, inst, volumeID)
+	s.schedule().observe(xd, inst.ID, volumeID)
 	if err != nil || st.Phase != v1alpha1.WorkstationPhaseRunning {
 		return res, err
 	}

@@ -19,6 +19,9 @@ type (
 	// teardownStep releases the drive and ends the instance; it takes the
 	// interruption notices, which start teardowns (teardown.go, notices.go).
 	teardownStep struct{ *scope }
+	// scheduleStep starts and stops the Workstation by spec.schedule and
+	// measures its launches for the lead (schedule.go).
+	scheduleStep struct{ *scope }
 	// accessStep opens the instance to spec.access and publishes how to reach it (access.go).
 	accessStep struct{ *scope }
 )
@@ -30,3 +33,4 @@ func (s *scope) run() runStep             { return runStep{s} }
 func (s *scope) idle() idleStep           { return idleStep{s} }
 func (s *scope) teardown() teardownStep   { return teardownStep{s} }
 func (s *scope) access() accessStep       { return accessStep{s} }
+func (s *scope) schedule() scheduleStep   { return scheduleStep{s} }
