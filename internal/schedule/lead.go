@@ -78,7 +78,7 @@ func Lead(d Drive, m Measured) (lead time.Duration, basis string) {
 	}
 	est := ready + load
 	lead = est + est*MarginPercent/100 + Margin
-	lead = min((lead+time.Second-1).Truncate(time.Second), MaxLead)
+	lead = min((lead + time.Second - 1).Truncate(time.Second), MaxLead)
 	parts = append(parts, fmt.Sprintf("+%d%% and %s margin", MarginPercent, Margin))
 	return lead, strings.Join(parts, "; ")
 }

@@ -125,7 +125,7 @@ func TestLongestWindow(t *testing.T) {
 		{"0 9 * * 1-5", "0 19 * * 1-5", 10 * time.Hour},
 		{"0 9 * * 1", "0 19 * * 5", 4*24*time.Hour + 10*time.Hour},
 		{"0 22 * * *", "0 6 * * *", 8 * time.Hour}, // overnight
-		{"0 9 * * *", "0 9 * * *", 0}, // a stop at the start's minute wins: the window never opens
+		{"0 9 * * *", "0 9 * * *", 0},              // a stop at the start's minute wins: the window never opens
 	} {
 		got, _ := mustParse(t, "", c.start, c.stop).LongestWindow(from, 8*24*time.Hour)
 		if got != c.want {
