@@ -137,6 +137,7 @@ func TestWorkstationReadyReasons(t *testing.T) {
 		{metav1.ConditionTrue, v1alpha1.ReasonReady, "Healthy"},
 		{metav1.ConditionFalse, v1alpha1.ReasonStopped, "Suspended"},
 		{metav1.ConditionFalse, v1alpha1.ReasonIdleStopped, "Suspended"},
+		{metav1.ConditionFalse, v1alpha1.ReasonScheduledStop, "Suspended"},
 		{metav1.ConditionFalse, v1alpha1.ReasonLaunching, "Progressing"},
 		{metav1.ConditionFalse, v1alpha1.ReasonInstancePending, "Progressing"},
 		{metav1.ConditionFalse, v1alpha1.ReasonWaitingForDrive, "Progressing"},
@@ -157,6 +158,7 @@ func TestWorkstationReadyReasons(t *testing.T) {
 		{metav1.ConditionFalse, v1alpha1.ReasonNamespaceNotAllowed, "Degraded"},
 		{metav1.ConditionFalse, v1alpha1.ReasonClassViolation, "Degraded"},
 		{metav1.ConditionFalse, v1alpha1.ReasonForeignSnapshot, "Degraded"},
+		{metav1.ConditionFalse, v1alpha1.ReasonInvalidSchedule, "Degraded"},
 	})
 }
 

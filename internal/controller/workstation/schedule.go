@@ -181,8 +181,13 @@ func (s scheduleStep) record(res ctrl.Result) ctrl.Result {
 	}
 	if d.Window == v1alpha1.ScheduleWindowOpen && (prev == nil || prev.Window != v1alpha1.ScheduleWindowOpen) && Wants(s.ws) &&
 		s.st.Phase != v1alpha1.WorkstationPhaseRunning {
-		s.event(false, v1alpha1.ReasonScheduledStart, "Schedule", "Starting %s ahead of the scheduled start %s, to be Ready with the drive loaded by then (%s)",
-			s.sched.lead, timeText(d.WindowStart), s.sched.basis)
+		if d.WindowStart.After(s.now) {
+			s.event(false, v1alpha1.ReasonScheduledStart, "Schedule", "Starting %s ahead of the scheduled start %s, to be Ready with the drive loaded by then (%s)",
+				d.WindowStart.Sub(s.now).Round(time.Second), timeText(d.WindowStart), s.sched.basis)
+		} else {
+			s.event(false, v1alpha1.ReasonScheduledStart, "Schedule", "Starting: the scheduled window opened at %s; it ends at %s",
+				timeText(d.WindowStart), timeText(d.NextStop))
+		}
 	}
 	s.st.Schedule = st
 	wake := d.Wake(s.now)
