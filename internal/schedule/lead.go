@@ -20,11 +20,13 @@ const (
 	// provisioned rate nor a prewarm: only the blocks read load, so the
 	// estimate is a guess, kept low.
 	DefaultLazyMiBps = 20
-	// Margin is added to every lead, besides MarginPercent of the estimate:
-	// the drive's progress is read once a minute.
-	Margin = 90 * time.Second
-	// MarginPercent is the estimate's share added to the lead.
-	MarginPercent = 20
+	// Margin is added to every lead, besides MarginPercent of the estimate,
+	// for the requeue and the reads of the drive's progress: the aim is
+	// Ready and Hydrated within a minute before the start.
+	Margin = 40 * time.Second
+	// MarginPercent is the estimate's share added to the lead, for a launch
+	// slower than the last one measured.
+	MarginPercent = 10
 	// MaxLead caps the lead.
 	MaxLead = 12 * time.Hour
 )
