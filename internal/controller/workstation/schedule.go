@@ -136,7 +136,7 @@ func (s scheduleStep) forget() {
 	}
 }
 
-// closed reports whether the schedule keeps the Workstation stopped now.
+// scheduleClosed reports whether the schedule keeps the Workstation stopped now.
 func (s *scope) scheduleClosed() bool {
 	return s.sched != nil && !s.sched.decision.Open()
 }
