@@ -49,14 +49,14 @@ type ClassSchedule struct {
 	// +optional
 	AllowWorkstationSchedules *bool `json:"allowWorkstationSchedules,omitempty"`
 
-	// maxWindow is the longest a scheduled window (a start to the next stop)
-	// may last, e.g. 12h; a Workstation whose schedule opens a longer window
-	// in the next 8 days is refused. Unbounded if absent.
+	// maxWindowMinutes is the longest a scheduled window (a start to the
+	// next stop) may last, e.g. 720 for 12 hours; a Workstation whose
+	// schedule opens a longer window in the next 8 days is refused.
+	// Unbounded if absent.
 	// +optional
-	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Format=duration
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('8760h')",message="maxWindow: must be between 1m and 8760h"
-	MaxWindow *metav1.Duration `json:"maxWindow,omitempty"`
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=525600
+	MaxWindowMinutes int32 `json:"maxWindowMinutes,omitempty"`
 }
 
 // WorkstationSchedulesAllowed reports whether the class lets Workstations set a schedule.
@@ -119,7 +119,7 @@ type ScheduleStatus struct {
 
 	// leadSeconds is how long before a start the operator launches.
 	// +optional
-	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Minimum=1
 	LeadSeconds int32 `json:"leadSeconds,omitempty"`
 
 	// basis says how leadSeconds was estimated, for people.
@@ -147,7 +147,7 @@ type LaunchMeasurement struct {
 	// its containers running.
 	// +required
 	// +kubebuilder:validation:Minimum=0
-	ReadySeconds int32 `json:"readySeconds,omitempty"`
+	ReadySeconds *int32 `json:"readySeconds,omitempty"`
 
 	// loadInstanceID is the last instance whose restored drive was seen fully loaded.
 	// +optional
@@ -159,10 +159,10 @@ type LaunchMeasurement struct {
 	// loaded (Hydrated); 0 if it was by then.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
-	LoadSeconds int32 `json:"loadSeconds,omitempty"`
+	LoadSeconds *int32 `json:"loadSeconds,omitempty"`
 
 	// loadedGiB is the size of that restored drive.
 	// +optional
-	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Minimum=1
 	LoadedGiB int32 `json:"loadedGiB,omitempty"`
 }

@@ -36,7 +36,7 @@ func TestScheduleEarlyStart(t *testing.T) {
 		return m != nil && m.InstanceID == st.InstanceID && m.LoadInstanceID == st.InstanceID, fmt.Sprintf("%+v", m)
 	})
 	m := measuredOf(h.Workstation("box").Status)
-	t.Logf("measured: Ready %d s after launch, the 5 GiB restore loaded %d s after Ready", m.ReadySeconds, m.LoadSeconds)
+	t.Logf("measured: Ready %d s after launch, the 5 GiB restore loaded %d s after Ready", *m.ReadySeconds, *m.LoadSeconds)
 
 	// A start far enough ahead for the lead and a stop well after it, in a zone east of UTC.
 	lead := 3 * time.Minute // above the estimate with this measurement: checked below
@@ -73,7 +73,7 @@ func TestScheduleEarlyStart(t *testing.T) {
 
 	// Nothing before the launch time; then Ready and Hydrated by the start.
 	var launched, ready, hydrated time.Time
-	h.Eventually(start.Add(2*time.Minute).Sub(time.Now()), "box Ready and its drive Hydrated", func() (bool, string) {
+	h.Eventually(time.Until(start.Add(2*time.Minute)), "box Ready and its drive Hydrated", func() (bool, string) {
 		ws := h.Workstation("box")
 		now := time.Now()
 		if ws.Status.Phase != v1alpha1.WorkstationPhaseStopped && launched.IsZero() {

@@ -90,17 +90,18 @@ func (s scheduleStep) classBounds(spec *schedule.Spec, own bool) *refusal {
 		return &refusal{v1alpha1.ReasonClassViolation, fmt.Sprintf(
 			"WorkstationClass %s refuses this Workstation: spec.schedule is set, and the class sets schedule.allowWorkstationSchedules: false", name)}
 	}
-	if cs.MaxWindow == nil {
+	if cs.MaxWindowMinutes == 0 {
 		return nil
 	}
-	if longest, at := spec.LongestWindow(s.now, windowHorizon); longest > cs.MaxWindow.Duration {
+	limit := time.Duration(cs.MaxWindowMinutes) * time.Minute
+	if longest, at := spec.LongestWindow(s.now, windowHorizon); longest > limit {
 		length := "never stops"
 		if longest < math.MaxInt64 {
 			length = "lasts " + longest.String()
 		}
 		return &refusal{v1alpha1.ReasonClassViolation, fmt.Sprintf(
-			"WorkstationClass %s refuses this Workstation: the schedule's window from %s %s, above the class's schedule.maxWindow %s",
-			name, at.Format(time.RFC3339), length, cs.MaxWindow.Duration)}
+			"WorkstationClass %s refuses this Workstation: the schedule's window from %s %s, above the class's schedule.maxWindowMinutes %d (%s)",
+			name, at.Format(time.RFC3339), length, cs.MaxWindowMinutes, limit)}
 	}
 	return nil
 }
@@ -120,10 +121,19 @@ func (s scheduleStep) measured() schedule.Measured {
 		return schedule.Measured{}
 	}
 	m := st.Measured
-	return schedule.Measured{Ready: seconds(m.ReadySeconds), Load: seconds(m.LoadSeconds), LoadedGiB: m.LoadedGiB}
+	out := schedule.Measured{Ready: seconds(m.ReadySeconds)}
+	if m.LoadSeconds != nil && m.LoadedGiB > 0 {
+		out.Load, out.LoadedGiB = seconds(m.LoadSeconds), m.LoadedGiB
+	}
+	return out
 }
 
-func seconds(n int32) time.Duration { return time.Duration(n) * time.Second }
+func seconds(n *int32) time.Duration {
+	if n == nil {
+		return 0
+	}
+	return time.Duration(*n) * time.Second
+}
 
 // forget drops the schedule's decisions from status, keeping the measurements.
 func (s scheduleStep) forget() {
@@ -228,14 +238,14 @@ func (s scheduleStep) observe(xd *v1alpha1.XDrive, instanceID, volumeID string) 
 		if !readyStatus(s.ws, last, volumeID) {
 			return
 		}
-		m = &v1alpha1.LaunchMeasurement{InstanceID: instanceID, ReadySeconds: secondsOf(since)}
+		m = &v1alpha1.LaunchMeasurement{InstanceID: instanceID, ReadySeconds: new(secondsOf(since))}
 		if st.Measured != nil {
 			m.LoadInstanceID, m.LoadSeconds, m.LoadedGiB = st.Measured.LoadInstanceID, st.Measured.LoadSeconds, st.Measured.LoadedGiB
 		}
 	}
-	if m.LoadInstanceID != instanceID {
+	if m.LoadInstanceID != instanceID && m.ReadySeconds != nil {
 		if loaded, restored := handoff.Loaded(xd, volumeID); loaded && restored {
-			m.LoadInstanceID, m.LoadSeconds, m.LoadedGiB = instanceID, max(0, secondsOf(since)-m.ReadySeconds), xd.Spec.SizeGiB
+			m.LoadInstanceID, m.LoadSeconds, m.LoadedGiB = instanceID, new(max(0, secondsOf(since)-*m.ReadySeconds)), xd.Spec.SizeGiB
 		}
 	}
 	if st.Measured != m {

@@ -99,7 +99,7 @@ func TestScheduleRefusals(t *testing.T) {
 	forbid := &v1alpha1.WorkstationClass{}
 	forbid.Spec.Schedule = &v1alpha1.ClassSchedule{AllowWorkstationSchedules: new(false)}
 	short := &v1alpha1.WorkstationClass{}
-	short.Spec.Schedule = &v1alpha1.ClassSchedule{MaxWindow: dur(8 * time.Hour)}
+	short.Spec.Schedule = &v1alpha1.ClassSchedule{MaxWindowMinutes: 480}
 	badDefault := &v1alpha1.WorkstationClass{}
 	badDefault.Spec.Schedule = &v1alpha1.ClassSchedule{Default: &v1alpha1.Schedule{Start: "0 9 * * 1-5", Stop: "0 19 * * 8"}}
 	cases := []struct {
@@ -114,7 +114,7 @@ func TestScheduleRefusals(t *testing.T) {
 		{"a bad start", &v1alpha1.Schedule{Start: "0 9 * * mon-fry", Stop: "0 19 * * *"}, nil,
 			v1alpha1.ReasonInvalidSchedule, []string{"spec.schedule", "start"}},
 		{"the class forbids schedules", weekdays, forbid, v1alpha1.ReasonClassViolation, []string{"allowWorkstationSchedules: false"}},
-		{"a window above the class's maximum", weekdays, short, v1alpha1.ReasonClassViolation, []string{"lasts 10h0m0s", "maxWindow 8h0m0s"}},
+		{"a window above the class's maximum", weekdays, short, v1alpha1.ReasonClassViolation, []string{"lasts 10h0m0s", "maxWindowMinutes 480 (8h0m0s)"}},
 		{"the class's default does not parse", nil, badDefault, v1alpha1.ReasonInvalidSchedule, []string{"standard's schedule.default", "stop"}},
 	}
 	for _, c := range cases {
@@ -231,18 +231,18 @@ func TestScheduleObserve(t *testing.T) {
 	s.now = t0.Add(2 * time.Minute)
 	s.schedule().observe(xd, "i-1", "vol-1")
 	m := s.st.Schedule.Measured
-	if m == nil || m.InstanceID != "i-1" || m.ReadySeconds != 120 || m.LoadInstanceID != "" {
+	if m == nil || m.InstanceID != "i-1" || m.ReadySeconds == nil || *m.ReadySeconds != 120 || m.LoadInstanceID != "" {
 		t.Fatalf("Ready at 2m: measured %+v", m)
 	}
 	s.now = t0.Add(5 * time.Minute)
 	s.schedule().observe(xd, "i-1", "vol-1")
-	if m.ReadySeconds != 120 || m.LoadInstanceID != "" {
+	if *m.ReadySeconds != 120 || m.LoadInstanceID != "" {
 		t.Errorf("40%% loaded: measured %+v, want Ready kept and no load", m)
 	}
 	xd.Status.Initialization.Percent = new(int32(100))
 	s.now = t0.Add(9 * time.Minute)
 	s.schedule().observe(xd, "i-1", "vol-1")
-	if m := s.st.Schedule.Measured; m.LoadInstanceID != "i-1" || m.LoadSeconds != 420 || m.LoadedGiB != 100 {
+	if m := s.st.Schedule.Measured; m.LoadInstanceID != "i-1" || m.LoadSeconds == nil || *m.LoadSeconds != 420 || m.LoadedGiB != 100 {
 		t.Errorf("loaded at 9m: measured %+v, want 420 s after Ready for 100 GiB", m)
 	}
 	if lead, basis := schedule.Lead(driveOf(xd), s.schedule().measured()); lead >= defaultLead()+7*time.Minute || !strings.Contains(basis, "measured") {
