@@ -10,7 +10,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
-	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/schedule"
 )
@@ -220,49 +219,39 @@ func timeOrNil(t time.Time) *metav1.Time {
 	return &m
 }
 
-// observe measures the running instance: its time from launch to Ready
-// (the drive mounted, the containers running), once; then, for a drive
-// restored at this launch, how long after Ready it was fully loaded.
-func (s scheduleStep) observe(xd *v1alpha1.XDrive, instanceID, volumeID string) {
-	if s.st.LaunchTime == nil || xd == nil {
+// observeReady measures the instance's time from its launch to Ready
+// (the drive mounted, the containers running), once, on the status check
+// that reports it Ready: the measurement goes in the same status write.
+func (s scheduleStep) observeReady(instanceID string) {
+	st := s.st.Schedule
+	if s.st.LaunchTime == nil || (st != nil && st.Measured != nil && st.Measured.InstanceID == instanceID) {
 		return
 	}
-	since := s.now.Sub(s.st.LaunchTime.Time)
-	st := s.st.Schedule
+	m := &v1alpha1.LaunchMeasurement{InstanceID: instanceID, ReadySeconds: new(secondsOf(s.now.Sub(s.st.LaunchTime.Time)))}
 	if st == nil {
 		st = &v1alpha1.ScheduleStatus{}
+	} else if was := st.Measured; was != nil {
+		m.LoadInstanceID, m.LoadSeconds, m.LoadedGiB = was.LoadInstanceID, was.LoadSeconds, was.LoadedGiB
 	}
-	m := st.Measured
-	if m == nil || m.InstanceID != instanceID {
-		last, _ := s.r.Calls.Last(instanceID, agent.CallStatus)
-		if !readyStatus(s.ws, last, volumeID) {
-			return
-		}
-		m = &v1alpha1.LaunchMeasurement{InstanceID: instanceID, ReadySeconds: new(secondsOf(since))}
-		if st.Measured != nil {
-			m.LoadInstanceID, m.LoadSeconds, m.LoadedGiB = st.Measured.LoadInstanceID, st.Measured.LoadSeconds, st.Measured.LoadedGiB
-		}
-	}
-	if m.LoadInstanceID != instanceID && m.ReadySeconds != nil {
-		if loaded, restored := handoff.Loaded(xd, volumeID); loaded && restored {
-			m.LoadInstanceID, m.LoadSeconds, m.LoadedGiB = instanceID, new(max(0, secondsOf(since)-*m.ReadySeconds)), xd.Spec.SizeGiB
-		}
-	}
-	if st.Measured != m {
-		st.Measured = m
-		s.st.Schedule = st
-	}
+	st.Measured = m
+	s.st.Schedule = st
 }
 
-// readyStatus reports whether a status check found the instance Ready: the
-// drive mounted and every container running.
-func readyStatus(ws *v1alpha1.Workstation, last agent.Result, volumeID string) bool {
-	if !last.Done() || last.Err != nil || !last.Status.Mounted || last.Status.Released ||
-		(last.Status.VolumeID != "" && last.Status.VolumeID != volumeID) {
-		return false
+// observeLoad measures, for a drive restored at this instance's launch,
+// how long after Ready it was fully loaded, once.
+func (s scheduleStep) observeLoad(xd *v1alpha1.XDrive, instanceID, volumeID string) {
+	st := s.st.Schedule
+	if xd == nil || s.st.LaunchTime == nil || st == nil || st.Measured == nil {
+		return
 	}
-	status, _, _ := containersRunning(ws, last.Status)
-	return status == metav1.ConditionTrue
+	m := st.Measured
+	if m.InstanceID != instanceID || m.ReadySeconds == nil || m.LoadInstanceID == instanceID {
+		return
+	}
+	if loaded, restored := handoff.Loaded(xd, volumeID); loaded && restored {
+		since := secondsOf(s.now.Sub(s.st.LaunchTime.Time))
+		m.LoadInstanceID, m.LoadSeconds, m.LoadedGiB = instanceID, new(max(0, since-*m.ReadySeconds)), xd.Spec.SizeGiB
+	}
 }
 
 func secondsOf(d time.Duration) int32 {

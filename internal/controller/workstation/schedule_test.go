@@ -7,12 +7,10 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
-	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/agent"
-	"github.com/xdrive-io/xdrive/internal/bootstrap"
 	"github.com/xdrive-io/xdrive/internal/controller/common"
 	"github.com/xdrive-io/xdrive/internal/schedule"
 )
@@ -206,15 +204,11 @@ func TestScheduleRecord(t *testing.T) {
 }
 
 // TestScheduleObserve: the launch's time to Ready is measured once, from
-// the instance's launch time to the first status check that finds it
-// Ready; a restored drive's load is measured after it, a blank one's not.
+// the instance's launch time to the reconcile that reports it Ready; a
+// restored drive's load is measured after it, a blank one's not.
 func TestScheduleObserve(t *testing.T) {
 	t0 := at("2026-12-07T08:40:00Z")
-	clock := clocktesting.NewFakeClock(t0)
-	ag := &noticeAgent{status: bootstrap.Status{Phase: bootstrap.PhaseReady, Mounted: true, VolumeID: "vol-1"}}
-	calls := &agent.Calls{Agent: ag, Clock: clock, Spawn: func(run func()) { run() }}
 	s, _ := scheduleScope(t0, weekdays, nil, nil)
-	s.r.Calls = calls
 	s.st.LaunchTime = &metav1.Time{Time: t0}
 	xd := &v1alpha1.XDrive{}
 	xd.Spec.SizeGiB = 100
@@ -222,30 +216,35 @@ func TestScheduleObserve(t *testing.T) {
 	xd.Status.Initialization = &v1alpha1.VolumeInitialization{VolumeID: "vol-1", Percent: new(int32(40))}
 
 	s.now = t0.Add(time.Minute)
-	s.schedule().observe(xd, "i-1", "vol-1")
+	s.schedule().observeLoad(xd, "i-1", "vol-1")
 	if s.st.Schedule != nil {
-		t.Fatalf("no status check yet: measured %+v", s.st.Schedule)
+		t.Fatalf("not Ready yet: measured %+v", s.st.Schedule)
 	}
-	clock.SetTime(t0.Add(2 * time.Minute))
-	calls.Start("team/dev", "i-1", agent.CallStatus, agent.Target{}, time.Minute)
 	s.now = t0.Add(2 * time.Minute)
-	s.schedule().observe(xd, "i-1", "vol-1")
+	s.schedule().observeReady("i-1")
 	m := s.st.Schedule.Measured
 	if m == nil || m.InstanceID != "i-1" || m.ReadySeconds == nil || *m.ReadySeconds != 120 || m.LoadInstanceID != "" {
 		t.Fatalf("Ready at 2m: measured %+v", m)
 	}
 	s.now = t0.Add(5 * time.Minute)
-	s.schedule().observe(xd, "i-1", "vol-1")
-	if *m.ReadySeconds != 120 || m.LoadInstanceID != "" {
-		t.Errorf("40%% loaded: measured %+v, want Ready kept and no load", m)
+	s.schedule().observeReady("i-1")
+	s.schedule().observeLoad(xd, "i-1", "vol-1")
+	if m := s.st.Schedule.Measured; *m.ReadySeconds != 120 || m.LoadInstanceID != "" {
+		t.Errorf("Ready again, 40%% loaded: measured %+v, want Ready kept and no load", m)
 	}
 	xd.Status.Initialization.Percent = new(int32(100))
 	s.now = t0.Add(9 * time.Minute)
-	s.schedule().observe(xd, "i-1", "vol-1")
+	s.schedule().observeLoad(xd, "i-1", "vol-1")
 	if m := s.st.Schedule.Measured; m.LoadInstanceID != "i-1" || m.LoadSeconds == nil || *m.LoadSeconds != 420 || m.LoadedGiB != 100 {
 		t.Errorf("loaded at 9m: measured %+v, want 420 s after Ready for 100 GiB", m)
 	}
-	if lead, basis := schedule.Lead(driveOf(xd), s.schedule().measured()); lead >= defaultLead()+7*time.Minute || !strings.Contains(basis, "measured") {
-		t.Errorf("lead from the measurement %s (%s)", lead, basis)
+	// The next launch, of a blank volume: its Ready replaces the last, the load is kept.
+	s.st.LaunchTime = &metav1.Time{Time: t0.Add(time.Hour)}
+	s.now = t0.Add(time.Hour + 30*time.Second)
+	s.schedule().observeReady("i-2")
+	xd.Status.Initialization = &v1alpha1.VolumeInitialization{VolumeID: "vol-2"}
+	s.schedule().observeLoad(xd, "i-2", "vol-2")
+	if m := s.st.Schedule.Measured; m.InstanceID != "i-2" || *m.ReadySeconds != 30 || m.LoadInstanceID != "i-1" || *m.LoadSeconds != 420 {
+		t.Errorf("a blank relaunch: measured %+v, want Ready 30 s and i-1's load kept", m)
 	}
 }
