@@ -334,6 +334,11 @@ type WorkstationSpec struct {
 	// +optional
 	IdleStop *IdleStop `json:"idleStop,omitempty"`
 
+	// schedule starts and stops the Workstation at set times (while
+	// spec.state is Running); its class's default if absent.
+	// +optional
+	Schedule *Schedule `json:"schedule,omitempty"`
+
 	// access opens SSH and the listed container ports to allowedCIDRs through a
 	// security group the operator manages; the class's groups only if absent.
 	// +optional
@@ -455,7 +460,7 @@ type LaunchAttempt struct {
 }
 
 // TeardownReason is why an instance is being released.
-// +kubebuilder:validation:Enum=Stop;Delete;Interrupted;Rebalance;Vanished;InstanceReleased;Stray;IdleStop;ReattachFailed;BudgetExceeded
+// +kubebuilder:validation:Enum=Stop;Delete;Interrupted;Rebalance;Vanished;InstanceReleased;Stray;IdleStop;ReattachFailed;BudgetExceeded;ScheduledStop
 type TeardownReason string
 
 const (
@@ -762,6 +767,9 @@ type WorkstationStatus struct {
 	// preStop is what the containers' preStop hooks did at the last stop.
 	// +optional
 	PreStop *PreStopStatus `json:"preStop,omitempty"`
+	// schedule is the next start and stop of spec.schedule, and the lead.
+	// +optional
+	Schedule *ScheduleStatus `json:"schedule,omitempty"`
 
 	// cost is what the Workstation's instances have cost over its life, in
 	// USD (its drive's storage is in the XDrive's status.cost).

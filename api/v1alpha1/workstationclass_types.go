@@ -214,6 +214,9 @@ type WorkstationClassSpec struct {
 	// budget limits what the class's Workstations cost per month, in USD (budget_types.go).
 	// +optional
 	Budget *ClassBudget `json:"budget,omitempty"`
+	// schedule sets the default schedule of the class's Workstations and its bounds.
+	// +optional
+	Schedule *ClassSchedule `json:"schedule,omitempty"`
 }
 
 // OverridesAllowed reports whether Workstations may set their own infrastructure fields.

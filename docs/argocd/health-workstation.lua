@@ -42,6 +42,7 @@ local degraded = {
   NamespaceNotAllowed = true,
   ClassViolation = true,
   ForeignSnapshot = true,
+  InvalidSchedule = true,
 }
 local progressing = {
   Launching = true,
@@ -78,8 +79,8 @@ if ready == nil then
 end
 
 -- Stopped on purpose (spec.state: Stopped, interruptionPolicy: Stop after an
--- interruption, idle auto-stop, or the class's monthly budget): nothing runs and nothing is wrong.
-if ready.status ~= "True" and (ready.reason == "Stopped" or ready.reason == "IdleStopped" or ready.reason == "BudgetExceeded") then
+-- interruption, idle auto-stop, the class's monthly budget, or outside spec.schedule): nothing runs and nothing is wrong.
+if ready.status ~= "True" and (ready.reason == "Stopped" or ready.reason == "IdleStopped" or ready.reason == "BudgetExceeded" or ready.reason == "ScheduledStop") then
   hs.status = "Suspended"
   hs.message = messageOf(ready)
   return hs

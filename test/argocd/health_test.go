@@ -138,6 +138,7 @@ func TestWorkstationReadyReasons(t *testing.T) {
 		{metav1.ConditionFalse, v1alpha1.ReasonStopped, "Suspended"},
 		{metav1.ConditionFalse, v1alpha1.ReasonIdleStopped, "Suspended"},
 		{metav1.ConditionFalse, v1alpha1.ReasonBudgetExceeded, "Suspended"},
+		{metav1.ConditionFalse, v1alpha1.ReasonScheduledStop, "Suspended"},
 		{metav1.ConditionFalse, v1alpha1.ReasonLaunching, "Progressing"},
 		{metav1.ConditionFalse, v1alpha1.ReasonInstancePending, "Progressing"},
 		{metav1.ConditionFalse, v1alpha1.ReasonWaitingForDrive, "Progressing"},
@@ -158,6 +159,7 @@ func TestWorkstationReadyReasons(t *testing.T) {
 		{metav1.ConditionFalse, v1alpha1.ReasonNamespaceNotAllowed, "Degraded"},
 		{metav1.ConditionFalse, v1alpha1.ReasonClassViolation, "Degraded"},
 		{metav1.ConditionFalse, v1alpha1.ReasonForeignSnapshot, "Degraded"},
+		{metav1.ConditionFalse, v1alpha1.ReasonInvalidSchedule, "Degraded"},
 	})
 }
 

@@ -154,10 +154,17 @@ var invalidCases = []invalidCase{
 	{name: "kmsKeyID an S3 ARN", kind: kindXD, spec: `{sizeGiB: 10, kmsKeyID: "arn:aws:s3:::bucket/key/1234abcd-12ab-34cd-56ef-1234567890ab"}`, want: []string{"spec.kmsKeyID", "should match"}},
 	{name: "kmsKeyID ARN without account", kind: kindXD, spec: `{sizeGiB: 10, kmsKeyID: "arn:aws:kms:us-east-1::key/1234abcd-12ab-34cd-56ef-1234567890ab"}`, want: []string{"spec.kmsKeyID", "should match"}},
 	{name: "kmsKeyID alias with a space", kind: kindXD, spec: `{sizeGiB: 10, kmsKeyID: "alias/my key"}`, want: []string{"spec.kmsKeyID", "should match"}},
+	// Workstation: schedule (the cron expressions themselves are parsed by the operator).
+	{name: "schedule start of 4 fields", kind: kindWS, spec: `{` + ws + `, schedule: {start: "0 9 * *", stop: "0 19 * * 1-5"}}`, want: []string{"spec.schedule.start", "start: must be a cron expression of 5 fields"}},
+	{name: "schedule stop of 6 fields", kind: kindWS, spec: `{` + ws + `, schedule: {start: "0 9 * * 1-5", stop: "0 0 19 * * 1-5"}}`, want: []string{"spec.schedule.stop", "stop: must be a cron expression of 5 fields"}},
+	{name: "schedule without a stop", kind: kindWS, spec: `{` + ws + `, schedule: {start: "0 9 * * 1-5"}}`, want: []string{"spec.schedule.stop", "Required value"}},
+	{name: "schedule timeZone with a space", kind: kindWS, spec: `{` + ws + `, schedule: {timeZone: "Europe/Berlin x", start: "0 9 * * 1-5", stop: "0 19 * * 1-5"}}`, want: []string{"spec.schedule.timeZone", "should match"}},
 }
 
 // validCases are manifests next to the rules above that the API server must accept.
 var validCases = []invalidCase{
+	{name: "schedule", kind: kindWS, spec: `{` + ws + `, schedule: {timeZone: America/Argentina/Buenos_Aires, start: "0 9 * * 1-5", stop: "30  19 * * MON-FRI"}}`},
+	{name: "schedule in UTC", kind: kindWS, spec: `{` + ws + `, schedule: {start: "*/15 8-9 1,15 * *", stop: "0 18 * * *"}}`},
 	{name: "mountPath /data", kind: kindWS, spec: `{` + ws + `, mountPath: /data}`},
 	{name: "mountPath /var/data", kind: kindWS, spec: `{` + ws + `, mountPath: /var/data}`},
 	{name: "mountPath /etcetera", kind: kindWS, spec: `{` + ws + `, mountPath: /etcetera}`},

@@ -124,3 +124,18 @@ func SnapshotStarted(xd *v1alpha1.XDrive, instanceID string) bool {
 	return xs.AttachedTo != instanceID || xs.PendingSnapshot != nil && xs.Release != nil && xs.Release.InstanceID == instanceID ||
 		xs.Phase == v1alpha1.XDrivePhaseDetaching
 }
+
+// Loaded reports whether the drive's live volume has every block loaded
+// (what Hydrated says), and whether this volume was restored from a
+// snapshot, not created blank nor reattached: only such a load tells how
+// long the next restore takes.
+func Loaded(xd *v1alpha1.XDrive, volumeID string) (loaded, restored bool) {
+	in := xd.Status.Initialization
+	if in == nil || in.VolumeID != volumeID || in.ReadError != "" {
+		return false, false
+	}
+	if in.Percent == nil {
+		return true, false // nothing to load
+	}
+	return *in.Percent >= 100, xd.Status.ReattachedAt == nil
+}

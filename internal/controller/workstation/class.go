@@ -51,6 +51,11 @@ func (s admissionStep) admit(ctx context.Context) (blocked bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	schedRef, err := s.schedule().decideSchedule(ctx)
+	if err != nil {
+		return false, err
+	}
+	ref = cmp.Or(ref, schedRef)
 	s.reportClassAllowed(ref)
 	if ref == nil {
 		return false, nil

@@ -187,6 +187,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	result, err := s.reconcile(ctx)
+	result = s.schedule().record(result)
 	result, err = s.access().apply(ctx, result, err)
 	s.observeCost()
 	if s.wait != nil && err == nil {

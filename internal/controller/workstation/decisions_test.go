@@ -81,6 +81,7 @@ func TestForcedByAWS(t *testing.T) {
 		v1alpha1.TeardownStray:            false,
 		v1alpha1.TeardownIdleStop:         false,
 		v1alpha1.TeardownReattachFailed:   false,
+		v1alpha1.TeardownScheduledStop:    false,
 	} {
 		if got := forcedByAWS(reason); got != want {
 			t.Errorf("forcedByAWS(%s) = %v, want %v", reason, got, want)

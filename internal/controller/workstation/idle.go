@@ -389,6 +389,18 @@ func (s idleStep) resume() {
 	}
 }
 
+// resumeForWindow ends an idle stop made before the schedule's window
+// opened at openedAt: a new window starts the Workstation again.
+func (s idleStep) resumeForWindow(openedAt time.Time) {
+	idle := s.st.Idle
+	if idle == nil || idle.StopTime == nil || !idle.StopTime.Time.Before(openedAt) {
+		return
+	}
+	s.event(false, v1alpha1.ReasonResumed, "IdleStop", "Resumed by the schedule: its window opened at %s, after the idle stop at %s",
+		openedAt.UTC().Format(time.RFC3339), idle.StopTime.UTC().Format(time.RFC3339))
+	s.st.Idle = nil
+}
+
 // reportIdle shows an idle stop in the conditions of a stopped Workstation.
 func (s idleStep) reportIdle() {
 	if s.st.Phase != v1alpha1.WorkstationPhaseStopped || !IdleStopped(s.ws) {

@@ -36,6 +36,7 @@ var fieldOwner = map[string]string{
 	"Teardown":     "teardownStep", "DriveRelease": "teardownStep", "Notices": "teardownStep", "Interruptions": "teardownStep",
 	"LastInterruptionTime": "teardownStep", "HaltedGeneration": "teardownStep", "PreStop": "teardownStep",
 	"SecurityGroup": "accessStep", "SSH": "accessStep", "Endpoints": "accessStep",
+	"Schedule": "scheduleStep",
 }
 
 // fieldOfType maps the status's own struct types to the field that holds
@@ -45,6 +46,7 @@ var fieldOfType = map[string]string{
 	"ManagedSecurityGroup": "SecurityGroup", "IdleState": "Idle", "BudgetState": "Budget", "ResolvedClass": "Class", "SSHAccess": "SSH",
 	"DrivePrewarm": "DrivePrewarm", "ProcessedNotice": "Notices", "AvoidedOffering": "AvoidOfferings", "Endpoint": "Endpoints",
 	"PreStopStatus": "PreStop", "PreStopResult": "PreStop",
+	"ScheduleStatus": "Schedule", "LaunchMeasurement": "Schedule",
 }
 
 // decisionOwner names, for each of the scope's decisions, the one type
@@ -54,6 +56,7 @@ var decisionOwner = map[string]string{
 	"class":        "admissionStep", // the class resolved
 	"refused":      "admissionStep",
 	"teardownDone": "teardownStep", // with the group gone, the finalizer comes off (Reconcile)
+	"sched":        "scheduleStep", // the schedule's window
 }
 
 // conditionOwner names the type whose one method sets each condition

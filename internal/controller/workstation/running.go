@@ -26,7 +26,7 @@ import (
 func (s runStep) running(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
 	if !s.wants() {
-		s.teardown().startTeardown(stopReason(s.ws))
+		s.teardown().startTeardown(s.schedule().stopReason())
 		return s.teardown().releasing(ctx)
 	}
 	inst, found, err := s.instance(ctx, st.InstanceID)
@@ -83,6 +83,7 @@ func (s runStep) running(ctx context.Context) (ctrl.Result, error) {
 	s.reportDriveAttached(metav1.ConditionTrue, v1alpha1.ReasonAttached,
 		fmt.Sprintf("Volume %s is attached in %s", volumeID, inst.Zone))
 	res, err := s.checkInstanceSide(ctx, inst, volumeID)
+	s.schedule().observeLoad(xd, inst.ID, volumeID)
 	if err != nil || st.Phase != v1alpha1.WorkstationPhaseRunning {
 		return res, err
 	}
@@ -177,7 +178,11 @@ func (s runStep) checkInstanceSide(ctx context.Context, inst instances.Instance,
 	}
 	s.reportDriveMounted(metav1.ConditionTrue, v1alpha1.ReasonMounted,
 		fmt.Sprintf("Volume %s is mounted at %s", volumeID, s.ws.Spec.MountPath))
-	s.reportContainersRunning(containersRunning(s.ws, status))
+	up, reason, msg := containersRunning(s.ws, status)
+	s.reportContainersRunning(up, reason, msg)
+	if up == metav1.ConditionTrue {
+		s.schedule().observeReady(inst.ID) // in the write that reports it Ready
+	}
 	return requeue, nil
 }
 

@@ -38,6 +38,9 @@ type scope struct {
 	class *classParams
 	// refused is why the class refuses the Workstation now; nil if it allows it.
 	refused *refusal
+	// sched is the schedule's decision; nil without a schedule, or before
+	// the class is resolved.
+	sched *scheduled
 }
 
 type waitReason struct{ reason, message string }
@@ -62,9 +65,11 @@ func (s *scope) set(condType string, status metav1.ConditionStatus, reason, msg 
 	v1alpha1.SetCondition(&s.st.Conditions, s.gen, condType, status, reason, msg)
 }
 
-// wants reports whether the user asks for a running instance now.
+// wants reports whether the user asks for a running instance now, and
+// the schedule's window, if any, is open: spec.state Stopped is a hard off
+// that no schedule overrides.
 func (s *scope) wants() bool {
-	return Wants(s.ws)
+	return Wants(s.ws) && !s.scheduleClosed()
 }
 
 // Wants reports whether the Workstation asks for a running instance: not
@@ -202,6 +207,7 @@ func (s *scope) report(err error) {
 	}
 	s.idle().reportIdle()
 	s.budget().reportBudget()
+	s.schedule().reportSchedule()
 	st.ObservedGeneration = s.gen
 	v1alpha1.SetReady(&st.Conditions, s.gen, v1alpha1.ReasonReady, v1alpha1.WorkstationDependents)
 }

@@ -21,6 +21,9 @@ type (
 	teardownStep struct{ *scope }
 	// budgetStep keeps the Workstation within its class's monthly budget (budget.go).
 	budgetStep struct{ *scope }
+	// scheduleStep starts and stops the Workstation by spec.schedule and
+	// measures its launches for the lead (schedule.go).
+	scheduleStep struct{ *scope }
 	// accessStep opens the instance to spec.access and publishes how to reach it (access.go).
 	accessStep struct{ *scope }
 )
@@ -33,3 +36,4 @@ func (s *scope) idle() idleStep           { return idleStep{s} }
 func (s *scope) teardown() teardownStep   { return teardownStep{s} }
 func (s *scope) access() accessStep       { return accessStep{s} }
 func (s *scope) budget() budgetStep       { return budgetStep{s} }
+func (s *scope) schedule() scheduleStep   { return scheduleStep{s} }
