@@ -23,40 +23,28 @@ func costMetrics(reader client.Reader) {
 		}
 		return true
 	}
-	metrics.WorkstationCost.SetSource(func() []metrics.Sample {
-		var wss v1alpha1.WorkstationList
-		if !list(&wss) {
-			return nil
-		}
-		now := time.Now()
-		out := make([]metrics.Sample, 0, len(wss.Items))
-		for i := range wss.Items {
-			w := &wss.Items[i]
-			class := ""
-			if w.Status.Class != nil {
-				class = w.Status.Class.Name
+	// byClass samples each Workstation's amount, labelled by namespace and class.
+	byClass := func(amount func(*v1alpha1.WorkstationStatus, time.Time) string) func() []metrics.Sample {
+		return func() []metrics.Sample {
+			var wss v1alpha1.WorkstationList
+			if !list(&wss) {
+				return nil
 			}
-			out = append(out, metrics.Sample{Labels: []string{w.Namespace, class}, Value: cost.Float(cost.InstanceUSD(&w.Status, now))})
-		}
-		return out
-	})
-	metrics.WorkstationMonthCost.SetSource(func() []metrics.Sample {
-		var wss v1alpha1.WorkstationList
-		if !list(&wss) {
-			return nil
-		}
-		now := time.Now()
-		out := make([]metrics.Sample, 0, len(wss.Items))
-		for i := range wss.Items {
-			w := &wss.Items[i]
-			class := ""
-			if w.Status.Class != nil {
-				class = w.Status.Class.Name
+			now := time.Now()
+			out := make([]metrics.Sample, 0, len(wss.Items))
+			for i := range wss.Items {
+				w := &wss.Items[i]
+				class := ""
+				if w.Status.Class != nil {
+					class = w.Status.Class.Name
+				}
+				out = append(out, metrics.Sample{Labels: []string{w.Namespace, class}, Value: cost.Float(amount(&w.Status, now))})
 			}
-			out = append(out, metrics.Sample{Labels: []string{w.Namespace, class}, Value: cost.Float(cost.MonthUSD(&w.Status, now))})
+			return out
 		}
-		return out
-	})
+	}
+	metrics.WorkstationCost.SetSource(byClass(cost.InstanceUSD))
+	metrics.WorkstationMonthCost.SetSource(byClass(cost.MonthUSD))
 	metrics.BudgetLimit.SetSource(func() []metrics.Sample {
 		var classes v1alpha1.WorkstationClassList
 		if !list(&classes) {
