@@ -93,3 +93,45 @@ type MonthCost struct {
 	// +kubebuilder:validation:Pattern=`^[0-9]{1,12}(\.[0-9]{1,6})?$`
 	InstanceUSD string `json:"instanceUSD,omitempty"`
 }
+
+// WorkstationClassStatus is what the operator keeps of a class.
+type WorkstationClassStatus struct {
+	// retiredSpend is, per namespace, what the class's Workstations deleted
+	// this month spent in it: a namespace's budget counts it with its live
+	// Workstations', so that deleting a Workstation and creating another
+	// does not start its sum afresh. Kept only while the class sets
+	// monthlyUSDPerNamespace; an entry of an earlier month is replaced.
+	// +optional
+	// +listType=map
+	// +listMapKey=namespace
+	// +kubebuilder:validation:MaxItems=4096
+	RetiredSpend []RetiredSpend `json:"retiredSpend,omitempty"`
+}
+
+// RetiredSpend is what a namespace's deleted Workstations of a class spent in one month.
+type RetiredSpend struct {
+	// namespace is the Workstations' namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace,omitempty"`
+
+	// month is the first instant (UTC) of the month counted.
+	// +required
+	Month metav1.Time `json:"month,omitempty"`
+
+	// instanceUSD is the instance time the deleted Workstations spent in the month.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,12}(\.[0-9]{1,6})?$`
+	InstanceUSD string `json:"instanceUSD,omitempty"`
+
+	// workstations are the UIDs of the newest Workstations counted (at
+	// most 32): a deletion retried after a crash is counted once.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=64
+	Workstations []string `json:"workstations,omitempty"`
+}

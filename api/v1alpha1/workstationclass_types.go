@@ -235,6 +235,7 @@ func (s WorkstationClassSpec) UntaggedSnapshotsAllowed() bool {
 }
 
 // +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=wsc
 // +kubebuilder:printcolumn:name="Default",type=string,JSONPath=`.metadata.annotations.xdrive\.io/default-class`
 // +kubebuilder:printcolumn:name="Types",type=string,JSONPath=`.spec.instanceTypes`
@@ -255,6 +256,11 @@ type WorkstationClass struct {
 	// spec is what the class allows.
 	// +required
 	Spec WorkstationClassSpec `json:"spec,omitzero"`
+
+	// status is what the operator keeps of the class: the month's spend of
+	// deleted Workstations, for budgets.
+	// +optional
+	Status WorkstationClassStatus `json:"status,omitzero"`
 }
 
 // +kubebuilder:object:root=true

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -43,7 +44,12 @@ BUDGET shows where a Workstation stands against its class's monthly budget.`,
 				_, err := fmt.Fprintf(o.Stderr, "No Workstations in %s.\n", o.Namespace)
 				return err
 			}
-			return o.costTable(list.Items, drives.Items)
+			// The classes keep what deleted Workstations spent; a user who may not read them sees the live ones.
+			var classes v1alpha1.WorkstationClassList
+			if err := o.Client.List(cmd.Context(), &classes); err != nil && !apierrors.IsForbidden(err) {
+				return fmt.Errorf("listing WorkstationClasses: %w", err)
+			}
+			return o.costTable(list.Items, drives.Items, classes.Items)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "sum the Workstations of every namespace")
@@ -51,7 +57,7 @@ BUDGET shows where a Workstation stands against its class's monthly budget.`,
 }
 
 // costTable prints a row per Workstation, a total per namespace, and a total of all when there are several namespaces.
-func (o *Options) costTable(items []v1alpha1.Workstation, drives []v1alpha1.XDrive) error {
+func (o *Options) costTable(items []v1alpha1.Workstation, drives []v1alpha1.XDrive, classes []v1alpha1.WorkstationClass) error {
 	now := o.Now()
 	slices.SortFunc(items, func(a, b v1alpha1.Workstation) int {
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
@@ -93,6 +99,15 @@ func (o *Options) costTable(items []v1alpha1.Workstation, drives []v1alpha1.XDri
 			_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ns, ws.Name, class, cost.Format(m), cost.Format(l), driveCol,
 				cost.Format(cost.Sum(l, d)), budgetColumn(ws.Status.Budget, now))
 			month, life = append(month, m), append(life, l)
+		}
+		for _, cls := range classes {
+			for _, r := range cls.Status.RetiredSpend {
+				if r.Namespace == ns && r.Month.Time.Equal(cost.MonthStart(now)) {
+					// Deleted Workstations' earlier months are not kept: their life's cost is not shown.
+					_, _ = fmt.Fprintf(w, "%s\t(deleted)\t%s\t%s\t-\t-\t-\t-\n", ns, cls.Name, cost.Format(r.InstanceUSD))
+					month = append(month, r.InstanceUSD)
+				}
+			}
 		}
 		for key, d := range driveUSD {
 			if strings.HasPrefix(key, ns+"/") {

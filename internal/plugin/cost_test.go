@@ -13,7 +13,8 @@ import (
 
 // TestCost: kubectl xdrive cost sums each Workstation's instances this
 // month and over their life, its drive's storage, and the namespace's total
-// (each XDrive once), and shows a budget stop.
+// (each XDrive once), what deleted Workstations spent this month (kept by
+// their class), and shows a budget stop.
 func TestCost(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -43,6 +44,18 @@ func TestCost(t *testing.T) {
 	if err := f.c.Status().Update(ctx, xd); err != nil {
 		t.Fatal(err)
 	}
+	// What deleted Workstations of a class spent in the namespace this month; another namespace's is not shown.
+	cls := &v1alpha1.WorkstationClass{ObjectMeta: metav1.ObjectMeta{Name: "cost-" + f.ns, Annotations: map[string]string{v1alpha1.DefaultClassAnnotation: "false"}},
+		Spec: v1alpha1.WorkstationClassSpec{NamespaceSelector: &metav1.LabelSelector{}}}
+	if err := f.c.Create(ctx, cls); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.c.Delete(context.Background(), cls) })
+	cls.Status.RetiredSpend = []v1alpha1.RetiredSpend{{Namespace: f.ns, Month: feb, InstanceUSD: "1.5", Workstations: []string{"uid-old"}},
+		{Namespace: f.ns + "-other", Month: feb, InstanceUSD: "7"}}
+	if err := f.c.Status().Update(ctx, cls); err != nil {
+		t.Fatal(err)
+	}
 	out, _, err := f.run("cost")
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +69,8 @@ func TestCost(t *testing.T) {
 		// 2 h of February and 712 h in all at $0.0208/h; the drive's $2 is shown on both, and counted once below.
 		f.ns + " dev - $0.04 $14.81 $2.00 $16.81 -",
 		f.ns + " gpu team $3.25 $12.50 $2.00 $14.50 stopped until 2026-03-01 (namespace limit $3.00)",
-		f.ns + " (total) $3.29 $27.31 $2.00 $29.31",
+		f.ns + " (deleted) cost-" + f.ns + " $1.50 - - - -",
+		f.ns + " (total) $4.79 $27.31 $2.00 $29.31",
 	}
 	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
 		t.Errorf("cost:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))

@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"context"
 	"fmt"
 	"math/big"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/controller/workstation"
@@ -23,6 +25,8 @@ import (
 // Ready False with reason BudgetExceeded until the month's turn. Nothing
 // relaunches it until the limit is raised; then it starts again. The
 // instance is priced by the class at $3.60/h, a tenth of a cent a second.
+// Once deleted, its spend stays in the namespace's sum (the class's
+// status.retiredSpend): a new Workstation under a limit it meets never launches.
 func TestBudgetStopsSafely(t *testing.T) {
 	h := harness.New(t, harness.Config{Env: requireEnv(t)})
 	cls := newClass(h, "budget", map[string]string{corev1.LabelMetadataName: h.Namespace})
@@ -136,6 +140,43 @@ func TestBudgetStopsSafely(t *testing.T) {
 	}
 	if ok, events := h.FindEvent("Workstation", "spender", v1alpha1.ReasonBudgetRestored, "raised"); !ok {
 		t.Fatalf("no BudgetRestored Event; events: %s", events)
+	}
+
+	// Deleting the Workstation does not take its spend out of the namespace's sum:
+	// the class keeps it, and a new Workstation under a limit it already meets never launches.
+	h.Delete(again)
+	h.Eventually(converge, "spender gone", func() (bool, string) {
+		return !h.Exists(&v1alpha1.Workstation{}, "spender"), "spender still stored"
+	})
+	before := mustRat(t, monthBefore.InstanceUSD) // the first launch's; the second one's adds to it
+	var kept v1alpha1.RetiredSpend
+	stored := &v1alpha1.WorkstationClass{}
+	if err := h.Client.Get(context.Background(), types.NamespacedName{Name: cls.Name}, stored); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range stored.Status.RetiredSpend {
+		if r.Namespace == h.Namespace {
+			kept = r
+		}
+	}
+	if !kept.Month.Time.Equal(cost.MonthStart(time.Now())) || mustRat(t, kept.InstanceUSD).Cmp(before) <= 0 || !slices.Contains(kept.Workstations, string(again.UID)) {
+		t.Fatalf("the class's retired spend for %s: %+v; want this month's, more than the %s of the first launch, naming %s",
+			h.Namespace, kept, before.FloatString(6), again.UID)
+	}
+	updateClass(t, h, cls.Name, func(c *v1alpha1.WorkstationClass) {
+		c.Spec.Budget = &v1alpha1.ClassBudget{MonthlyUSDPerNamespace: kept.InstanceUSD}
+	})
+	next := h.NewWorkstation("successor", "spender-data", []string{"t3.large"}, "us-east-1a")
+	next.Spec.ClassName, next.Spec.CapacityType = cls.Name, v1alpha1.CapacityTypeOnDemand
+	h.Create(next)
+	h.Eventually(converge, "successor stopped by the deleted Workstation's spend", func() (bool, string) {
+		w := h.Workstation("successor")
+		status, reason := harness.ReadyReason(w.Status.Conditions)
+		return w.Status.Phase == v1alpha1.WorkstationPhaseStopped && reason == v1alpha1.ReasonBudgetExceeded && workstation.BudgetStopped(w),
+			fmt.Sprintf("phase %s, Ready %s/%s, budget %+v", w.Status.Phase, status, reason, w.Status.Budget)
+	})
+	if live := h.LiveWorkstationInstances("successor"); len(live) != 0 || h.Workstation("successor").Status.Launches != 0 {
+		t.Fatalf("successor launched under a spent budget: %d live instances, %d launches", len(live), h.Workstation("successor").Status.Launches)
 	}
 }
 

@@ -3,6 +3,7 @@ package workstation
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -163,7 +164,7 @@ func (s budgetStep) uses(ctx context.Context, limits *v1alpha1.ClassBudget) ([]b
 	if err := s.r.List(ctx, &list, client.InNamespace(s.ws.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list the Workstations of namespace %s for the budget of Workstation %s: %w", s.ws.Namespace, s.key, err)
 	}
-	spent, rates := []string{own}, []string{rate}
+	spent, rates := []string{own, retiredUSD(&s.class.class.Status, s.ws.Namespace, cost.MonthStart(s.now))}, []string{rate}
 	for i := range list.Items {
 		w := &list.Items[i]
 		if w.UID == s.ws.UID || w.Status.Class == nil || w.Status.Class.Name != s.class.class.Name {
@@ -227,4 +228,65 @@ func (s budgetStep) reportBudget() {
 	s.setFrom(v1alpha1.ConditionLaunched, metav1.ConditionFalse, v1alpha1.ReasonBudgetExceeded, fmt.Sprintf(
 		"Stopped at %s: the %s monthly budget of %s was spent (%s this month); spec.state is still Running. It starts again at %s, or when the class's limit is raised",
 		b.ExceededTime.UTC().Format(time.RFC3339), b.Scope, cost.Format(b.LimitUSD), cost.Format(b.SpentUSD), b.StoppedUntil.UTC().Format(time.RFC3339)))
+}
+
+// maxRetiredUIDs bounds the Workstations a namespace's retired spend names.
+const maxRetiredUIDs = 32
+
+// retire adds a deleted Workstation's spend this month to its class's
+// ledger of its namespace's deleted Workstations (status.retiredSpend)
+// before its finalizer comes off: the namespace's budget keeps counting it.
+// Once per Workstation (by UID), and only under a namespace budget.
+func (s budgetStep) retire(ctx context.Context) error {
+	if s.class == nil || s.class.class.Spec.Budget == nil || s.class.class.Spec.Budget.MonthlyUSDPerNamespace == "" {
+		return nil
+	}
+	spent := cost.MonthUSD(s.st, s.now)
+	if !cost.Less("0", spent) {
+		return nil
+	}
+	cls := s.class.class
+	patched := cls.DeepCopy()
+	if !addRetired(&patched.Status, s.ws.Namespace, string(s.ws.UID), cost.MonthStart(s.now), spent) {
+		return nil
+	}
+	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(cls, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("record the month's spend of deleted Workstation %s in WorkstationClass %s: %w", s.key, cls.Name, err)
+	}
+	s.ev.Log.Info("Kept the month's spend of the deleted Workstation in its namespace's budget", "workstation", s.key,
+		"class", cls.Name, "spentUSD", spent)
+	return nil
+}
+
+// addRetired adds uid's spend to namespace's entry for month, replacing an
+// entry of an earlier month. It reports false when uid is already counted.
+func addRetired(st *v1alpha1.WorkstationClassStatus, namespace, uid string, month time.Time, spent string) bool {
+	i := slices.IndexFunc(st.RetiredSpend, func(r v1alpha1.RetiredSpend) bool { return r.Namespace == namespace })
+	if i < 0 {
+		st.RetiredSpend = append(st.RetiredSpend, v1alpha1.RetiredSpend{Namespace: namespace})
+		i = len(st.RetiredSpend) - 1
+	}
+	r := &st.RetiredSpend[i]
+	if !r.Month.Time.Equal(month) {
+		*r = v1alpha1.RetiredSpend{Namespace: namespace, Month: metav1.NewTime(month), InstanceUSD: "0"}
+	}
+	if slices.Contains(r.Workstations, uid) {
+		return false
+	}
+	r.InstanceUSD = cost.Sum(r.InstanceUSD, spent)
+	r.Workstations = append(r.Workstations, uid)
+	if n := len(r.Workstations); n > maxRetiredUIDs {
+		r.Workstations = r.Workstations[n-maxRetiredUIDs:]
+	}
+	return true
+}
+
+// retiredUSD is what namespace's deleted Workstations of the class spent in month.
+func retiredUSD(st *v1alpha1.WorkstationClassStatus, namespace string, month time.Time) string {
+	for _, r := range st.RetiredSpend {
+		if r.Namespace == namespace && r.Month.Time.Equal(month) {
+			return r.InstanceUSD
+		}
+	}
+	return "0"
 }

@@ -2,10 +2,12 @@ package workstation
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -60,7 +62,9 @@ type budgetCase struct {
 	budget *v1alpha1.ClassBudget
 	ws     *v1alpha1.Workstation
 	others []*v1alpha1.Workstation
-	state  *v1alpha1.BudgetState // status.budget before
+	// retired is the class's ledger of deleted Workstations' spend.
+	retired []v1alpha1.RetiredSpend
+	state   *v1alpha1.BudgetState // status.budget before
 	now    time.Time
 
 	stop     bool
@@ -106,6 +110,13 @@ func TestBudgetDecisions(t *testing.T) {
 			others: []*v1alpha1.Workstation{spentWS("a", "gpu", "5", "0.5"), spentWS("b", "gpu", "3", ""), spentWS("c", "cpu", "100", "3")},
 			stop:   true, stopped: true, warned: true, scope: v1alpha1.BudgetScopeNamespace, spent: "10",
 			events: []string{v1alpha1.ReasonBudgetExceeded, v1alpha1.ReasonBudgetWarning}},
+		{name: "deleted Workstations' spend this month stays in the namespace's sum", budget: perNS, ws: spentWS("dev", "gpu", "2", "1"),
+			others:  []*v1alpha1.Workstation{spentWS("a", "gpu", "3", "")},
+			retired: []v1alpha1.RetiredSpend{{Namespace: "team", Month: feb, InstanceUSD: "5"}, {Namespace: "other", Month: feb, InstanceUSD: "50"}},
+			stop:    true, stopped: true, warned: true, scope: v1alpha1.BudgetScopeNamespace, spent: "10",
+			events: []string{v1alpha1.ReasonBudgetExceeded, v1alpha1.ReasonBudgetWarning}},
+		{name: "deleted Workstations' spend of an earlier month is not counted", budget: perNS, ws: spentWS("dev", "gpu", "2", ""),
+			retired: []v1alpha1.RetiredSpend{{Namespace: "team", Month: jan, InstanceUSD: "50"}}},
 		{name: "the namespace's rate brings the next check forward", budget: perNS, ws: spentWS("dev", "gpu", "2", "1"),
 			others: []*v1alpha1.Workstation{spentWS("a", "gpu", "5.9", "2")}, next: 2*time.Minute + time.Second},
 		{name: "the nearer of the two limits", budget: &v1alpha1.ClassBudget{MonthlyUSDPerNamespace: "100", MonthlyUSDPerWorkstation: "4"},
@@ -143,7 +154,7 @@ func TestBudgetDecisions(t *testing.T) {
 				Calls: &agent.Calls{Agent: notices, Clock: clock, Spawn: func(run func()) { queued = append(queued, run) }},
 				creds: map[types.UID]Credentials{tc.ws.UID: {ClientKey: []byte("key"), uid: tc.ws.UID}}}
 			cls := &v1alpha1.WorkstationClass{ObjectMeta: metav1.ObjectMeta{Name: "gpu"}}
-			cls.Spec.Budget = tc.budget
+			cls.Spec.Budget, cls.Status.RetiredSpend = tc.budget, tc.retired
 			rec := events.NewFakeRecorder(10)
 			s := &scope{r: r, ws: tc.ws, st: &tc.ws.Status, key: "team/" + tc.ws.Name, now: now, class: &classParams{class: cls},
 				ev: common.Events{Recorder: rec, Object: tc.ws}}
@@ -229,5 +240,84 @@ func TestBudgetNoticeDeadline(t *testing.T) {
 	}
 	if len(notices.notices) != 1 || !notices.notices[0].Deadline.Equal(budgetNow.Add(4*time.Hour)) {
 		t.Fatalf("notices %+v; want one, at %s ($2 left at $0.5/h)", notices.notices, budgetNow.Add(4*time.Hour))
+	}
+}
+
+// TestRetire: a deleted Workstation's spend this month is added to its
+// class's ledger for the namespace once, even when its deletion is retried;
+// a new month starts the entry afresh; under no namespace budget nothing is
+// written. A stale class (another deletion recorded since) is a conflict.
+func TestRetire(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	feb := metav1.NewTime(time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC))
+	jan := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	cls := &v1alpha1.WorkstationClass{ObjectMeta: metav1.ObjectMeta{Name: "gpu"}}
+	cls.Spec.Budget = &v1alpha1.ClassBudget{MonthlyUSDPerNamespace: "100"}
+	cls.Status.RetiredSpend = []v1alpha1.RetiredSpend{{Namespace: "team", Month: jan, InstanceUSD: "40", Workstations: []string{"uid-old"}},
+		{Namespace: "other", Month: feb, InstanceUSD: "7", Workstations: []string{"uid-x"}}}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(cls).WithStatusSubresource(cls).Build()
+	r := &Reconciler{Client: c}
+	read := func() *v1alpha1.WorkstationClass {
+		got := &v1alpha1.WorkstationClass{}
+		if err := c.Get(context.Background(), types.NamespacedName{Name: "gpu"}, got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	retire := func(ws *v1alpha1.Workstation, cls *v1alpha1.WorkstationClass) error {
+		s := &scope{r: r, ws: ws, st: &ws.Status, key: "team/" + ws.Name, now: budgetNow, class: &classParams{class: cls},
+			ev: common.Events{Recorder: events.NewFakeRecorder(10), Object: ws}}
+		return s.budget().retire(context.Background())
+	}
+	entry := func(cls *v1alpha1.WorkstationClass, ns string) v1alpha1.RetiredSpend {
+		for _, e := range cls.Status.RetiredSpend {
+			if e.Namespace == ns {
+				return e
+			}
+		}
+		t.Fatalf("no entry for %s in %+v", ns, cls.Status.RetiredSpend)
+		return v1alpha1.RetiredSpend{}
+	}
+
+	if err := retire(spentWS("a", "gpu", "3", ""), read()); err != nil {
+		t.Fatal(err)
+	}
+	if e := entry(read(), "team"); !e.Month.Equal(&feb) || e.InstanceUSD != "3" || strings.Join(e.Workstations, ",") != "uid-a" {
+		t.Fatalf("after a's deletion: %+v; want February's 3 for uid-a, January's dropped", e)
+	}
+	stale := read()
+	if err := retire(spentWS("a", "gpu", "3", ""), read()); err != nil {
+		t.Fatal(err)
+	}
+	if err := retire(spentWS("b", "gpu", "2.5", "1"), read()); err != nil {
+		t.Fatal(err)
+	}
+	if e := entry(read(), "team"); e.InstanceUSD != "5.5" || strings.Join(e.Workstations, ",") != "uid-a,uid-b" {
+		t.Fatalf("after a's retried deletion and b's: %+v; want 5.5 for uid-a and uid-b", e)
+	}
+	if e := entry(read(), "other"); e.InstanceUSD != "7" {
+		t.Fatalf("another namespace's entry changed: %+v", e)
+	}
+	if err := retire(spentWS("c", "gpu", "1", ""), stale); !apierrors.IsConflict(err) {
+		t.Fatalf("retire from a class read before b's deletion: %v, want a conflict", err)
+	}
+	noBudget := read()
+	noBudget.Spec.Budget = &v1alpha1.ClassBudget{MonthlyUSDPerWorkstation: "5"}
+	if err := retire(spentWS("d", "gpu", "1", ""), noBudget); err != nil {
+		t.Fatal(err)
+	}
+	if e := entry(read(), "team"); e.InstanceUSD != "5.5" {
+		t.Fatalf("recorded without a namespace budget: %+v", e)
+	}
+
+	st := &v1alpha1.WorkstationClassStatus{}
+	for i := range maxRetiredUIDs + 3 {
+		addRetired(st, "team", fmt.Sprintf("uid-%d", i), feb.Time, "1")
+	}
+	if e := st.RetiredSpend[0]; len(e.Workstations) != maxRetiredUIDs || e.Workstations[0] != "uid-3" || e.InstanceUSD != fmt.Sprint(maxRetiredUIDs+3) {
+		t.Fatalf("after %d deletions: %d UIDs from %s, %s USD", maxRetiredUIDs+3, len(e.Workstations), e.Workstations[0], e.InstanceUSD)
 	}
 }

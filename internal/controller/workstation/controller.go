@@ -10,6 +10,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -161,6 +162,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // Classes and namespace labels are read through the cache (class.go).
 // +kubebuilder:rbac:groups=xdrive.io,resources=workstationclasses,verbs=list;watch
+// +kubebuilder:rbac:groups=xdrive.io,resources=workstationclasses/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=list;watch
 
 // Reconcile moves the Workstation one step along its lifecycle.
@@ -198,6 +200,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// The finalizer comes off once the teardown has let the deleted
 	// Workstation go and its security group, if any, is deleted.
 	removeFinalizer := s.teardownDone && s.st.SecurityGroup == nil
+	if removeFinalizer {
+		// The month's spend stays in the namespace's budget after the Workstation is gone.
+		if rerr := s.budget().retire(ctx); rerr != nil {
+			removeFinalizer = false
+			result, err = ctrl.Result{}, rerr
+			if apierrors.IsConflict(rerr) {
+				result, err = ctrl.Result{RequeueAfter: common.Jitter(common.CacheCatchUp)}, nil
+			}
+		}
+	}
 	if removeFinalizer {
 		r.forgetCredentials(ws.UID)
 		r.leases.forget(ws.UID)
