@@ -65,7 +65,7 @@ type budgetCase struct {
 	// retired is the class's ledger of deleted Workstations' spend.
 	retired []v1alpha1.RetiredSpend
 	state   *v1alpha1.BudgetState // status.budget before
-	now    time.Time
+	now     time.Time
 
 	stop     bool
 	stopped  bool // status.budget says stopped after
