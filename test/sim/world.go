@@ -607,6 +607,9 @@ func (w *World) Crash() {
 		}
 	}
 	w.agentCalls = nil
+	// A new process's informers start from a consistent list: nothing it
+	// reads is older than what was stored when it started.
+	w.history = map[string][]client.Object{}
 	w.boot()
 }
 
