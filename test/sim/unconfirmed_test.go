@@ -61,7 +61,7 @@ func TestNoLaunchBesideUnconfirmed(t *testing.T) {
 		t.Fatalf("the drive is %s again, its volume %s not reusable", s.Drive("home").Status.Phase, vol)
 	}
 
-	// The reads of the drive up to launching's see it Detaching; pending's sees it as stored.
+	// The class's check and launching read the drive Detaching; pending's read sees it as stored.
 	s.lagReads = map[string][]client.Object{key(detaching): {detaching, detaching}}
 	s.ReconcileWorkstation("dev")
 	s.lagReads = nil
