@@ -445,6 +445,15 @@ type LaunchAttempt struct {
 	// +kubebuilder:validation:MaxLength=1024
 	Placement string `json:"placement,omitempty"`
 
+	// recordedBy names the operator process that recorded the launch (its
+	// host name and a nonce of its start). A launch another process recorded
+	// may have run with its answer lost; one this process recorded has run
+	// only if this process called RunInstances for it.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	RecordedBy string `json:"recordedBy,omitempty"`
+
 	// startTime is when the launch was recorded.
 	// +required
 	StartTime metav1.Time `json:"startTime,omitempty"`

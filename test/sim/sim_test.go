@@ -158,7 +158,9 @@ func TestSoakSeeds(t *testing.T) {
 		"UnconfirmedLaunchExpires": {500000009, 500014510},
 		// A launch dropped after its RunInstances was called is not followed
 		// by another in the same reconcile: pending (and stopped) look for
-		// the dropped launch's instance first (I2: two live instances).
+		// the dropped launch's instance first (I2: two live instances). They
+		// needed a stale read across a restart; TestNoLaunchBesideUnconfirmed
+		// plays it within one process.
 		"NoLaunchBesideUnconfirmed": {700006934, 700008542},
 		// The operator's release whose teardown record was lost, then the user
 		// wants Running again: the status check's "released" ends the instance,

@@ -83,6 +83,10 @@ type World struct {
 	StaleRate float64
 	// StaleOldest, when set, serves every read from the oldest version remembered.
 	StaleOldest bool
+	// lagReads are versions served, in order, to the next reads of an object
+	// (by key) before its stored one: a watch that lags, then catches up
+	// within one reconcile.
+	lagReads map[string][]client.Object
 	// CrashInCallRate is the chance that the manager dies around a mutating
 	// EC2 call: after it took effect (before the status write that records
 	// it), or while it was on its way (it may or may not have reached EC2).
@@ -375,6 +379,10 @@ func (w *World) laggingGet(ctx context.Context, c client.WithWatch, k client.Obj
 			w.seen[key(obj)] = obj.DeepCopyObject().(client.Object)
 		}
 	}()
+	if q := w.lagReads[key(obj)]; len(q) > 0 {
+		w.lagReads[key(obj)] = q[1:]
+		return c.Scheme().Convert(q[0].DeepCopyObject(), obj, nil)
+	}
 	past := w.history[key(obj)]
 	if len(past) > 0 && w.StaleOldest {
 		return c.Scheme().Convert(past[0].DeepCopyObject(), obj, nil)
@@ -599,6 +607,9 @@ func (w *World) Crash() {
 		}
 	}
 	w.agentCalls = nil
+	// A new process's informers start from a consistent list: nothing it
+	// reads is older than what was stored when it started.
+	w.history = map[string][]client.Object{}
 	w.boot()
 }
 

@@ -167,7 +167,6 @@ type Reconciler struct {
 
 // Reconcile moves the Workstation one step along its lifecycle.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	r.launches.start(r.clock().Now())
 	ws := &v1alpha1.Workstation{}
 	found, fresh, err := common.Load(ctx, r.Client, &r.writes, req.NamespacedName, ws)
 	if !found {

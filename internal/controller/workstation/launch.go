@@ -117,7 +117,7 @@ func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 	st.Launch = &v1alpha1.LaunchAttempt{
 		Attempt: st.Launches, Offering: o.Key(), SubnetID: o.SubnetID, SpotPrice: spotPrice(o), PricePerHour: o.Price,
 		SnapshotID: handoff.RestoreSnapshot(xd), Candidates: int32(choice.Candidates), StartTime: metav1.NewTime(s.now),
-		Placement: choice.Reason,
+		Placement: choice.Reason, RecordedBy: s.r.launches.process(),
 	}
 	st.ReattachVolumeID = ""
 	if reattach {

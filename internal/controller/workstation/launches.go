@@ -1,9 +1,10 @@
 package workstation
 
 import (
+	"crypto/rand"
 	"fmt"
+	"os"
 	"sync"
-	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -11,23 +12,26 @@ import (
 )
 
 // launchCalls tells a launch dropped before RunInstances was ever called
-// from one that may have run with its answer lost. A launch recorded after
-// this process began reconciling can only have been run by this process, so
-// what it remembers settles it; an older one, from before a restart, may
-// have run: it is kept as unconfirmed (status.unconfirmedLaunch).
+// from one that may have run with its answer lost. A launch record names
+// the process that wrote it (status.launch.recordedBy). One this process
+// wrote has run only if this process called RunInstances for it; any other,
+// e.g. a predecessor's from before a restart, may have run: it is kept as
+// unconfirmed (status.unconfirmedLaunch).
 type launchCalls struct {
 	mu     sync.Mutex
-	since  time.Time
+	self   string
 	called map[string]bool
 }
 
-// start marks when this process began reconciling, once.
-func (c *launchCalls) start(now time.Time) {
+// process names this process in the launch records it writes.
+func (c *launchCalls) process() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.since.IsZero() {
-		c.since = now
+	if c.self == "" {
+		host, _ := os.Hostname()
+		c.self = fmt.Sprintf("%.100s/%s", host, rand.Text()[:8])
 	}
+	return c.self
 }
 
 // calling records a RunInstances about to be made for the launch.
@@ -40,12 +44,13 @@ func (c *launchCalls) calling(uid types.UID, attempt int32) {
 	c.called[launchKey(uid, attempt)] = true
 }
 
-// mayHaveRun reports whether the launch may have an instance: RunInstances
-// was called for it, or it was recorded before this process began.
+// mayHaveRun reports whether the launch may have an instance: another
+// process recorded it, or this one called RunInstances for it.
 func (c *launchCalls) mayHaveRun(uid types.UID, l *v1alpha1.LaunchAttempt) bool {
+	self := c.process()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.since.IsZero() || !l.StartTime.After(c.since) || c.called[launchKey(uid, l.Attempt)]
+	return l.RecordedBy != self || c.called[launchKey(uid, l.Attempt)]
 }
 
 func launchKey(uid types.UID, attempt int32) string { return fmt.Sprintf("%s/%d", uid, attempt) }
