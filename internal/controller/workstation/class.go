@@ -460,7 +460,9 @@ func (r *Reconciler) workstationsOfClass(ctx context.Context, o client.Object) [
 	return out
 }
 
-// workstationsOfNamespace wakes a namespace's Workstations when its labels change.
+// workstationsOfNamespace wakes a namespace's Workstations when its labels
+// change, and those whose drive forks a drive of it (a class's allowForkFrom
+// selects the source's namespace by them).
 func (r *Reconciler) workstationsOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
 	var list v1alpha1.WorkstationList
 	if err := r.List(ctx, &list, client.InNamespace(o.GetName())); err != nil {
@@ -469,6 +471,16 @@ func (r *Reconciler) workstationsOfNamespace(ctx context.Context, o client.Objec
 	out := make([]reconcile.Request, 0, len(list.Items))
 	for _, w := range list.Items {
 		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Name}})
+	}
+	var forks v1alpha1.XDriveList
+	if err := r.List(ctx, &forks); err != nil {
+		return out
+	}
+	for i := range forks.Items {
+		xd := &forks.Items[i]
+		if src := xd.Spec.Source; src != nil && src.XDrive != nil && xd.Namespace != o.GetName() && src.XDrive.Namespace == o.GetName() {
+			out = append(out, r.workstationsOfDrive(ctx, xd)...)
+		}
 	}
 	return out
 }
