@@ -136,13 +136,16 @@ const (
 	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
 	ReasonClassViolation      = "ClassViolation"
 	ReasonForeignSnapshot     = "ForeignSnapshot"
-	ReasonKept                = "Kept"
-	ReasonRolledBack          = "RolledBack"
-	ReasonRollbackRefused     = "RollbackRefused"
-	ReasonReattached          = "Reattached"
-	ReasonReattachFailed      = "ReattachFailed"
-	ReasonInitializing        = "Initializing"
-	ReasonInitialized         = "Initialized"
+	// ReasonForkNotAllowed: the drive would be restored from a snapshot of an
+	// XDrive in another namespace, and the class's allowForkFrom does not select it.
+	ReasonForkNotAllowed  = "ForkNotAllowed"
+	ReasonKept            = "Kept"
+	ReasonRolledBack      = "RolledBack"
+	ReasonRollbackRefused = "RollbackRefused"
+	ReasonReattached      = "Reattached"
+	ReasonReattachFailed  = "ReattachFailed"
+	ReasonInitializing    = "Initializing"
+	ReasonInitialized     = "Initialized"
 )
 
 // SetCondition sets one condition, stamped with the generation it was computed for.

@@ -35,6 +35,14 @@ type InstanceTypePrice struct {
 	PricePerHour string `json:"pricePerHour,omitempty"`
 }
 
+// ForkPolicy says from which other namespaces a class's drives may be forked.
+type ForkPolicy struct {
+	// namespaceSelector selects the namespaces whose XDrives may be forked; {} selects all.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'] && ((e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0)))",message="namespaceSelector: each matchExpression's operator must be In or NotIn (with values) or Exists or DoesNotExist (without)"
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+}
+
 // WorkstationClassSpec is what an admin allows the Workstations of a class.
 // +kubebuilder:validation:XValidation:rule="!has(self.maxSpotPricePerHour) || !has(self.capacityTypes) || 'Spot' in self.capacityTypes",message="maxSpotPricePerHour: only meaningful when capacityTypes allows Spot"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxOnDemandPricePerHour) || !has(self.capacityTypes) || 'OnDemand' in self.capacityTypes",message="maxOnDemandPricePerHour: only meaningful when capacityTypes allows OnDemand"
@@ -206,6 +214,12 @@ type WorkstationClassSpec struct {
 	// xdrive.io tags (made outside xdrive, e.g. by the original tool). On if absent.
 	// +optional
 	AllowUntaggedSnapshots *bool `json:"allowUntaggedSnapshots,omitempty"`
+
+	// allowForkFrom lets the class's Workstations restore a drive forked from
+	// an XDrive of another namespace (source.xdrive.namespace), if its
+	// namespaceSelector selects that namespace. Absent: no fork across namespaces.
+	// +optional
+	AllowForkFrom *ForkPolicy `json:"allowForkFrom,omitempty"`
 
 	// idleStop sets the default and the maximum idle time of the class's Workstations.
 	// +optional

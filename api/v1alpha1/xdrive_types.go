@@ -54,16 +54,17 @@ type DriveSource struct {
 	// +kubebuilder:validation:MaxLength=255
 	NameTag string `json:"nameTag,omitempty"`
 
-	// xdrive forks another XDrive of the namespace: the drive starts from
-	// that drive's newest completed snapshot, or the one named. From then on
-	// the two are independent: each keeps and prunes its own snapshots.
+	// xdrive forks another XDrive, of the namespace or, where the class of
+	// the Workstation allows it (allowForkFrom), of another: the drive starts
+	// from that drive's newest completed snapshot, or the one named. From then
+	// on the two are independent: each keeps and prunes its own snapshots.
 	// +optional
 	XDrive *ForkSource `json:"xdrive,omitempty"`
 }
 
 // ForkSource names the drive, and optionally the snapshot, a fork starts from.
 type ForkSource struct {
-	// name is the XDrive forked, in the same namespace.
+	// name is the XDrive forked.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
@@ -76,6 +77,23 @@ type ForkSource struct {
 	// +kubebuilder:validation:MaxLength=22
 	// +kubebuilder:validation:Pattern=`^snap-[0-9a-f]{8,17}$`
 	SnapshotID string `json:"snapshotID,omitempty"`
+
+	// namespace is the namespace of the XDrive forked; the fork's own if absent.
+	// Another namespace's drive is restored only by a Workstation whose class's
+	// allowForkFrom selects that namespace.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// NamespaceOf is the namespace of the drive forked, for a fork in namespace ns.
+func (f *ForkSource) NamespaceOf(ns string) string {
+	if f.Namespace == "" {
+		return ns
+	}
+	return f.Namespace
 }
 
 // XDriveSpec is the desired state of a drive.

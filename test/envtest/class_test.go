@@ -35,6 +35,9 @@ var invalidClassCases = []invalidCase{
 	{name: "selector bad operator", kind: kindWSC, spec: `{namespaceSelector: {matchExpressions: [{key: team, operator: Near, values: [a]}]}}`, want: []string{"spec.namespaceSelector", "namespaceSelector: each matchExpression's operator"}},
 	{name: "selector In without values", kind: kindWSC, spec: `{namespaceSelector: {matchExpressions: [{key: team, operator: In}]}}`, want: []string{"spec.namespaceSelector", "namespaceSelector: each matchExpression's operator"}},
 	{name: "selector Exists with values", kind: kindWSC, spec: `{namespaceSelector: {matchExpressions: [{key: team, operator: Exists, values: [a]}]}}`, want: []string{"spec.namespaceSelector", "namespaceSelector: each matchExpression's operator"}},
+	{name: "allowForkFrom without selector", kind: kindWSC, spec: `{` + wsc + `, allowForkFrom: {}}`, want: []string{"spec.allowForkFrom.namespaceSelector", "Required value"}},
+	{name: "allowForkFrom bad operator", kind: kindWSC, spec: `{` + wsc + `, allowForkFrom: {namespaceSelector: {matchExpressions: [{key: team, operator: Near, values: [a]}]}}}`, want: []string{"spec.allowForkFrom.namespaceSelector", "namespaceSelector: each matchExpression's operator"}},
+	{name: "allowForkFrom In without values", kind: kindWSC, spec: `{` + wsc + `, allowForkFrom: {namespaceSelector: {matchExpressions: [{key: team, operator: In}]}}}`, want: []string{"spec.allowForkFrom.namespaceSelector", "namespaceSelector: each matchExpression's operator"}},
 	{name: "maxDriveIOPS 99", kind: kindWSC, spec: `{` + wsc + `, maxDriveIOPS: 99}`, want: []string{"spec.maxDriveIOPS", "greater than or equal to 100"}},
 	{name: "maxKeepVolumeForMinutes negative", kind: kindWSC, spec: `{` + wsc + `, maxKeepVolumeForMinutes: -1}`, want: []string{"spec.maxKeepVolumeForMinutes", "greater than or equal to 0"}},
 	{name: "maxInitializationRateMiBps 301", kind: kindWSC, spec: `{` + wsc + `, maxInitializationRateMiBps: 301}`, want: []string{"spec.maxInitializationRateMiBps", "less than or equal to 300"}},
@@ -72,6 +75,7 @@ func TestWorkstationClassValidation(t *testing.T) {
 		maxDriveSizeGiB: 500, tags: {cost-center: research}, allowWorkstationOverrides: false, allowUntaggedSnapshots: false,
 		allowedVolumeTypes: [gp3, gp2], maxDriveIOPS: 6000, maxDriveThroughputMiBps: 250, maxKeepVolumeForMinutes: 0,
 		maxInitializationRateMiBps: 0, maxSnapshotRetention: 7, allowContainersReachInstanceMetadata: false,
+		allowForkFrom: {namespaceSelector: {matchLabels: {golden: "true"}, matchExpressions: [{key: team, operator: Exists}]}},
 		idleStop: {maxAfter: 4h, minCPULoad: "0.8", minGPUUtilizationPercent: 20, minNetworkBytesPerSecond: 8192, allowCheckCommand: false}}`)
 	if err := e.Client.Create(testCtx(t), full); err != nil {
 		t.Fatalf("a full class was rejected: %v", err)

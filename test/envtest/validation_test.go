@@ -67,6 +67,10 @@ var invalidCases = []invalidCase{
 	{name: "source neither", kind: kindXD, spec: `{sizeGiB: 10, source: {}}`, want: []string{"spec.source", "source: set exactly one of snapshotID, nameTag or xdrive"}},
 	{name: "fork of a bad name", kind: kindXD, spec: `{sizeGiB: 10, source: {xdrive: {name: Gold_1}}}`, want: []string{"spec.source.xdrive.name"}},
 	{name: "fork of a bad snapshot", kind: kindXD, spec: `{sizeGiB: 10, source: {xdrive: {name: gold, snapshotID: vol-1}}}`, want: []string{"spec.source.xdrive.snapshotID"}},
+	{name: "fork of a bad namespace", kind: kindXD, spec: `{sizeGiB: 10, source: {xdrive: {name: gold, namespace: Team_A}}}`, want: []string{"spec.source.xdrive.namespace", "should match"}},
+	{name: "fork of a dotted namespace", kind: kindXD, spec: `{sizeGiB: 10, source: {xdrive: {name: gold, namespace: team.a}}}`, want: []string{"spec.source.xdrive.namespace", "should match"}},
+	{name: "fork of an empty namespace", kind: kindXD, spec: `{sizeGiB: 10, source: {xdrive: {name: gold, namespace: ""}}}`, want: []string{"spec.source.xdrive.namespace"}},
+	{name: "fork of a long namespace", kind: kindXD, spec: `{sizeGiB: 10, source: {xdrive: {name: gold, namespace: ` + strings.Repeat("a", 64) + `}}}`, want: []string{"spec.source.xdrive.namespace"}},
 	{name: "source bad snapshotID", kind: kindXD, spec: `{sizeGiB: 10, source: {snapshotID: snap-XYZ}}`, want: []string{"spec.source.snapshotID", "should match"}},
 	{name: "source snapshotID without prefix", kind: kindXD, spec: `{sizeGiB: 10, source: {snapshotID: 0123456789abcdef0}}`, want: []string{"spec.source.snapshotID", "should match"}},
 	{name: "source empty nameTag", kind: kindXD, spec: `{sizeGiB: 10, source: {nameTag: ""}}`, want: []string{"spec.source.nameTag"}},
@@ -177,6 +181,7 @@ var validCases = []invalidCase{
 	{name: "kmsKeyID alias name", kind: kindXD, spec: `{sizeGiB: 10, kmsKeyID: alias/team/xdrive_key-1}`},
 	{name: "kmsKeyID alias ARN", kind: kindXD, spec: `{sizeGiB: 10, kmsKeyID: "arn:aws:kms:eu-west-1:111122223333:alias/xdrive"}`},
 	{name: "fork", kind: kindXD, spec: `{sizeGiB: 10, source: {xdrive: {name: gold}}}`},
+	{name: "fork of another namespace", kind: kindXD, spec: `{sizeGiB: 10, source: {xdrive: {name: gold, namespace: team-a, snapshotID: snap-0123456789abcdef0}}}`},
 	{name: "fork of a snapshot", kind: kindXD, spec: `{sizeGiB: 10, source: {xdrive: {name: team.gold, snapshotID: snap-0123456789abcdef0}}}`},
 }
 

@@ -261,10 +261,12 @@ func TestNewDriveReportsReady(t *testing.T) {
 // TestForkIsIndependent: source.xdrive starts a drive from another drive's
 // newest completed snapshot; from then on each keeps and prunes its own
 // snapshots, and the fork restores from its own. A fork of a missing drive,
-// or one too small for the snapshot, waits and says why.
+// or one too small for the snapshot, waits and says why. A fork from another
+// namespace launches only once its class's allowForkFrom selects that
+// namespace, and is as independent (crossFork).
 func TestForkIsIndependent(t *testing.T) {
 	h := harness.New(t, harness.Config{Env: requireEnv(t)})
-	h.Start()
+	cross := startCrossFork(t, h)
 	h.Create(h.NewDrive("gold", 10), h.NewWorkstation("g", "gold", []string{"t3.large"}, "us-east-1a"))
 	h.Eventually(converge, "g Ready", h.WorkstationReady("g"))
 	h.SetState("g", v1alpha1.WorkstationStateStopped)
@@ -283,6 +285,7 @@ func TestForkIsIndependent(t *testing.T) {
 	small := h.NewDrive("small", 5)
 	small.Spec.Source = &v1alpha1.DriveSource{XDrive: &v1alpha1.ForkSource{Name: "gold", SnapshotID: goldSnap}}
 	h.Create(mine, missing, small)
+	cross.create()
 	h.Eventually(converge, "mine archived on gold's snapshot", func() (bool, string) {
 		st := h.Drive("mine").Status
 		return st.Phase == v1alpha1.XDrivePhaseArchived && st.RestoreSnapshotID == goldSnap, fmt.Sprintf("want restore from %s: %+v", goldSnap, st)
@@ -296,14 +299,19 @@ func TestForkIsIndependent(t *testing.T) {
 			return c.Status == "False" && c.Reason == want, fmt.Sprintf("%+v", c)
 		})
 	}
+	// Another namespace's fork is restored only where its class allows it.
+	cross.refused(goldSnap)
+	cross.allow()
 
 	h.Create(h.NewWorkstation("m", "mine", []string{"t3.large"}, "us-east-1a"))
 	h.Eventually(converge, "m Ready", h.WorkstationReady("m"))
+	cross.launched(goldSnap)
 	first := h.Drive("mine").Status.VolumeID
 	if vol, _ := h.Volume(first); aws.ToString(vol.SnapshotId) != goldSnap {
 		t.Fatalf("the fork's volume %s is created from %q, want gold's snapshot %s", first, aws.ToString(vol.SnapshotId), goldSnap)
 	}
 	h.SetState("m", v1alpha1.WorkstationStateStopped)
+	cross.stop()
 	h.Eventually(converge, "mine archived with its own snapshot", func() (bool, string) {
 		st := h.Drive("mine").Status
 		return st.Phase == v1alpha1.XDrivePhaseArchived && st.LatestSnapshotID != "" && st.LatestSnapshotID != goldSnap, fmt.Sprintf("%+v", st)
@@ -318,6 +326,7 @@ func TestForkIsIndependent(t *testing.T) {
 	if st := h.Drive("gold").Status; st.LatestSnapshotID != goldSnap || st.VolumeID != "" {
 		t.Errorf("gold's status changed by the fork: %+v", st)
 	}
+	cross.independent(goldSnap)
 
 	h.SetState("m", v1alpha1.WorkstationStateRunning)
 	h.Eventually(converge, "m Ready again", h.WorkstationReady("m"))

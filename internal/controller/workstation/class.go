@@ -189,12 +189,21 @@ func (s admissionStep) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cl
 	if !found {
 		return nil, nil // a missing snapshot is the launch's to handle
 	}
-	forked, err := s.forkedFrom(ctx, xd, sn)
+	srcNS, err := s.forkedFrom(ctx, xd, sn)
 	if err != nil {
 		return nil, err
 	}
+	if srcNS != "" && srcNS != xd.Namespace {
+		ns := &corev1.Namespace{}
+		if err := s.r.Get(ctx, types.NamespacedName{Name: srcNS}, ns); client.IgnoreNotFound(err) != nil {
+			return nil, fmt.Errorf("read namespace %s, of the fork source of XDrive %s, for Workstation %s: %w", srcNS, xd.Name, s.key, err)
+		}
+		if ref := forkRefusal(cls, xd.Name, id, srcNS, ns.Labels); ref != nil {
+			return ref, nil
+		}
+	}
 	switch {
-	case s.r.Volumes.Foreign(sn, cloud.ObjectKey(xd.Namespace, xd.Name), string(xd.UID)) && !forked:
+	case s.r.Volumes.Foreign(sn, cloud.ObjectKey(xd.Namespace, xd.Name), string(xd.UID)) && srcNS == "":
 		return &refusal{v1alpha1.ReasonForeignSnapshot, fmt.Sprintf(
 			"XDrive %s would be restored from snapshot %s, which belongs to another drive; a drive restores only its own snapshots", xd.Name, id)}, nil
 	case sn.Untagged() && !cls.Spec.UntaggedSnapshotsAllowed():
@@ -205,20 +214,48 @@ func (s admissionStep) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cl
 	return nil, nil
 }
 
-// forkedFrom reports whether the snapshot is one of the drive's fork source
-// (spec.source.xdrive, the same namespace): a fork's first restore.
-func (s admissionStep) forkedFrom(ctx context.Context, xd *v1alpha1.XDrive, sn drives.Snapshot) (bool, error) {
+// forkedFrom returns the namespace of the drive's fork source
+// (spec.source.xdrive) if the snapshot is one of that drive's: a fork's
+// first restore. Empty: the snapshot is not its fork source's.
+func (s admissionStep) forkedFrom(ctx context.Context, xd *v1alpha1.XDrive, sn drives.Snapshot) (string, error) {
 	if xd.Spec.Source == nil || xd.Spec.Source.XDrive == nil {
-		return false, nil
+		return "", nil
 	}
+	fork := xd.Spec.Source.XDrive
 	var src v1alpha1.XDrive
-	if err := s.r.Get(ctx, client.ObjectKey{Namespace: xd.Namespace, Name: xd.Spec.Source.XDrive.Name}, &src); err != nil {
+	if err := s.r.Get(ctx, client.ObjectKey{Namespace: fork.NamespaceOf(xd.Namespace), Name: fork.Name}, &src); err != nil {
 		if apierrors.IsNotFound(err) {
-			return false, nil
+			return "", nil
 		}
-		return false, fmt.Errorf("read XDrive %s, the fork source of XDrive %s: %w", xd.Spec.Source.XDrive.Name, xd.Name, err)
+		return "", fmt.Errorf("read XDrive %s/%s, the fork source of XDrive %s: %w", fork.NamespaceOf(xd.Namespace), fork.Name, xd.Name, err)
 	}
-	return !s.r.Volumes.Foreign(sn, cloud.ObjectKey(src.Namespace, src.Name), string(src.UID)), nil
+	if s.r.Volumes.Foreign(sn, cloud.ObjectKey(src.Namespace, src.Name), string(src.UID)) {
+		return "", nil
+	}
+	return src.Namespace, nil
+}
+
+// forkRefusal says why the class refuses to restore XDrive name from
+// snapshot id of its fork source in another namespace, srcNS with labels
+// srcLabels; nil if its allowForkFrom selects that namespace.
+func forkRefusal(cls *v1alpha1.WorkstationClass, name, id, srcNS string, srcLabels map[string]string) *refusal {
+	refused := func(why string) *refusal {
+		return &refusal{v1alpha1.ReasonForkNotAllowed, fmt.Sprintf(
+			"WorkstationClass %s refuses this Workstation: XDrive %s forks a drive of namespace %s and would be restored from its snapshot %s, and %s",
+			cls.Name, name, srcNS, id, why)}
+	}
+	policy := cls.Spec.AllowForkFrom
+	if policy == nil || policy.NamespaceSelector == nil {
+		return refused("the class has no allowForkFrom: it allows no fork across namespaces")
+	}
+	sel, err := metav1.LabelSelectorAsSelector(policy.NamespaceSelector)
+	if err != nil {
+		return refused(fmt.Sprintf("the class's allowForkFrom.namespaceSelector is invalid: %v", err))
+	}
+	if !sel.Matches(labels.Set(srcLabels)) {
+		return refused("the class's allowForkFrom.namespaceSelector does not select that namespace")
+	}
+	return nil
 }
 
 // violations lists what the spec asks that the class does not allow; region prices on-demand types.
@@ -423,7 +460,9 @@ func (r *Reconciler) workstationsOfClass(ctx context.Context, o client.Object) [
 	return out
 }
 
-// workstationsOfNamespace wakes a namespace's Workstations when its labels change.
+// workstationsOfNamespace wakes a namespace's Workstations when its labels
+// change, and those whose drive forks a drive of it (a class's allowForkFrom
+// selects the source's namespace by them).
 func (r *Reconciler) workstationsOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
 	var list v1alpha1.WorkstationList
 	if err := r.List(ctx, &list, client.InNamespace(o.GetName())); err != nil {
@@ -432,6 +471,16 @@ func (r *Reconciler) workstationsOfNamespace(ctx context.Context, o client.Objec
 	out := make([]reconcile.Request, 0, len(list.Items))
 	for _, w := range list.Items {
 		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Name}})
+	}
+	var forks v1alpha1.XDriveList
+	if err := r.List(ctx, &forks); err != nil {
+		return out
+	}
+	for i := range forks.Items {
+		xd := &forks.Items[i]
+		if src := xd.Spec.Source; src != nil && src.XDrive != nil && xd.Namespace != o.GetName() && src.XDrive.Namespace == o.GetName() {
+			out = append(out, r.workstationsOfDrive(ctx, xd)...)
+		}
 	}
 	return out
 }

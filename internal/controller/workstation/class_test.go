@@ -176,3 +176,37 @@ func TestDriveViolations(t *testing.T) {
 		})
 	}
 }
+
+// TestForkRefusal: a fork from another namespace is restored only when the
+// class's allowForkFrom selects that namespace by its labels.
+func TestForkRefusal(t *testing.T) {
+	golden := map[string]string{"team": "platform", "golden": "true"}
+	for name, tc := range map[string]struct {
+		policy *v1alpha1.ForkPolicy
+		labels map[string]string
+		want   string // a word of the refusal; "" for allowed
+	}{
+		"no allowForkFrom": {nil, golden, "no allowForkFrom"},
+		"no selector":      {&v1alpha1.ForkPolicy{}, golden, "no allowForkFrom"},
+		"selects all":      {&v1alpha1.ForkPolicy{NamespaceSelector: &metav1.LabelSelector{}}, golden, ""},
+		"matches":          {&v1alpha1.ForkPolicy{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"golden": "true"}}}, golden, ""},
+		"does not match": {&v1alpha1.ForkPolicy{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"golden": "true"}}},
+			map[string]string{"team": "platform"}, "does not select"},
+		"expression": {&v1alpha1.ForkPolicy{NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "team", Operator: metav1.LabelSelectorOpIn, Values: []string{"platform"}}}}}, golden, ""},
+		"invalid": {&v1alpha1.ForkPolicy{NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "team", Operator: "Near"}}}}, golden, "invalid"},
+	} {
+		cls := &v1alpha1.WorkstationClass{ObjectMeta: metav1.ObjectMeta{Name: "dev"}, Spec: v1alpha1.WorkstationClassSpec{AllowForkFrom: tc.policy}}
+		ref := forkRefusal(cls, "mine", "snap-0123456789abcdef0", "gold-ns", tc.labels)
+		switch {
+		case tc.want == "" && ref != nil:
+			t.Errorf("%s: refused %q, want allowed", name, ref.message)
+		case tc.want != "" && ref == nil:
+			t.Errorf("%s: allowed, want refused with %q", name, tc.want)
+		case ref != nil && (ref.reason != v1alpha1.ReasonForkNotAllowed || !strings.Contains(ref.message, tc.want) ||
+			!strings.Contains(ref.message, "gold-ns") || !strings.Contains(ref.message, "snap-0123456789abcdef0")):
+			t.Errorf("%s: refused %s %q, want %s naming %q, the namespace and the snapshot", name, ref.reason, ref.message, v1alpha1.ReasonForkNotAllowed, tc.want)
+		}
+	}
+}

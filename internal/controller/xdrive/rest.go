@@ -166,22 +166,33 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 
 // resolveFork restores a fork from its source drive's newest completed
 // snapshot, or the one named; until the fork has snapshots of its own. The
-// source must exist, in the namespace, and the snapshot be its own.
+// source must exist, and the snapshot be its own. A source in another
+// namespace is read through the cache like any drive; whether its data may
+// be restored here is the Workstation's class's to say, before the launch.
 func (s *scope) resolveFork(ctx context.Context, fork *v1alpha1.ForkSource, failed string) error {
 	st := s.st
-	if fork.Name == s.xd.Name {
+	srcNS := fork.NamespaceOf(s.xd.Namespace)
+	if fork.Name == s.xd.Name && srcNS == s.xd.Namespace {
 		s.blocked = &blocker{v1alpha1.ReasonSourceNotFound, "source.xdrive names this drive itself; a fork needs another drive"}
 		return nil
 	}
 	var src v1alpha1.XDrive
-	if err := s.r.Get(ctx, client.ObjectKey{Namespace: s.xd.Namespace, Name: fork.Name}, &src); err != nil {
+	if err := s.r.Get(ctx, client.ObjectKey{Namespace: srcNS, Name: fork.Name}, &src); err != nil {
 		if apierrors.IsNotFound(err) {
-			s.blocked = &blocker{v1alpha1.ReasonSourceNotFound, fmt.Sprintf("source.xdrive: XDrive %s does not exist in namespace %s", fork.Name, s.xd.Namespace)}
+			msg := fmt.Sprintf("source.xdrive: XDrive %s does not exist in namespace %s", fork.Name, srcNS)
+			if st.RestoreSnapshotID != "" {
+				msg += fmt.Sprintf("; it was deleted before this fork made a snapshot of its own, and its snapshot %s may be gone with it: the fork has nothing to restore until the source is back", st.RestoreSnapshotID)
+			}
+			s.blocked = &blocker{v1alpha1.ReasonSourceNotFound, msg}
 			return nil
 		}
-		return fmt.Errorf("read XDrive %s, the source of fork %s: %w", fork.Name, s.key, err)
+		return fmt.Errorf("read XDrive %s/%s, the source of fork %s: %w", srcNS, fork.Name, s.key, err)
 	}
 	srcKey := cloud.ObjectKey(src.Namespace, src.Name)
+	name := fork.Name // as the user wrote it: ns/name across namespaces
+	if srcNS != s.xd.Namespace {
+		name = srcKey
+	}
 	list, err := s.r.Snapshots.DriveSnapshots(ctx, srcKey, string(src.UID))
 	if err != nil {
 		return fmt.Errorf("list the snapshots of XDrive %s, the source of fork %s: %w", srcKey, s.key, err)
@@ -190,20 +201,20 @@ func (s *scope) resolveFork(ctx context.Context, fork *v1alpha1.ForkSource, fail
 		return sn.State == drives.SnapshotCompleted && sn.ID != failed && (fork.SnapshotID == "" || sn.ID == fork.SnapshotID)
 	})
 	if i < 0 {
-		msg := fmt.Sprintf("source.xdrive: XDrive %s has no completed snapshot yet; the fork starts once it has one", fork.Name)
+		msg := fmt.Sprintf("source.xdrive: XDrive %s has no completed snapshot yet; the fork starts once it has one", name)
 		if fork.SnapshotID != "" {
-			msg = fmt.Sprintf("source.xdrive: %s is not a completed snapshot of XDrive %s", fork.SnapshotID, fork.Name)
+			msg = fmt.Sprintf("source.xdrive: %s is not a completed snapshot of XDrive %s", fork.SnapshotID, name)
 		}
 		s.blocked = &blocker{v1alpha1.ReasonSourceNotFound, msg}
 		return nil
 	}
 	if size := list[i].SizeGiB; size > s.xd.Spec.SizeGiB {
 		s.blocked = &blocker{v1alpha1.ReasonInvalidSpec, fmt.Sprintf(
-			"sizeGiB %d is smaller than snapshot %s of XDrive %s (%d GiB); a volume cannot shrink", s.xd.Spec.SizeGiB, list[i].ID, fork.Name, size)}
+			"sizeGiB %d is smaller than snapshot %s of XDrive %s (%d GiB); a volume cannot shrink", s.xd.Spec.SizeGiB, list[i].ID, name, size)}
 		return nil
 	}
 	if st.RestoreSnapshotID != list[i].ID {
-		s.ev.Add(false, "Forked", "Restore", "Forking XDrive %s: the first volume is restored from its snapshot %s", fork.Name, list[i].ID)
+		s.ev.Add(false, "Forked", "Restore", "Forking XDrive %s: the first volume is restored from its snapshot %s", name, list[i].ID)
 	}
 	st.RestoreSnapshotID = list[i].ID
 	return nil
