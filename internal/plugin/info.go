@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -76,6 +77,36 @@ func endpointURLs(ws *v1alpha1.Workstation) []string {
 
 // ago renders the time since t as kubectl does (duration.HumanDuration).
 func ago(now, t time.Time) string { return duration.HumanDuration(now.Sub(t)) }
+
+// scheduleLine says what the schedule wants now and what comes next; "" without a schedule.
+func scheduleLine(sc *v1alpha1.ScheduleStatus, now time.Time) string {
+	if sc == nil || sc.Window == "" {
+		return ""
+	}
+	at := func(t *metav1.Time) string {
+		if t == nil {
+			return "-"
+		}
+		if t.After(now) {
+			return fmt.Sprintf("%s (in %s)", t.UTC().Format(time.RFC3339), duration.HumanDuration(t.Sub(now)))
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	switch sc.Window {
+	case v1alpha1.ScheduleWindowOpen:
+		return "open until " + at(sc.NextStop)
+	case v1alpha1.ScheduleWindowResumed:
+		return "started by hand outside its window, until " + at(sc.NextStop)
+	}
+	next := "closed; next start " + at(sc.NextStart)
+	if sc.LaunchAt != nil {
+		next += fmt.Sprintf(", launching %ds ahead, at %s", sc.LeadSeconds, at(sc.LaunchAt))
+		if sc.Basis != "" {
+			next += " (" + sc.Basis + ")"
+		}
+	}
+	return next
+}
 
 // launchCost is the current launch's cost so far, and whether it is known.
 func launchCost(ws *v1alpha1.Workstation, now time.Time) (float64, bool) {
@@ -171,6 +202,12 @@ func (o *Options) status(out io.Writer, ws *v1alpha1.Workstation, xd *v1alpha1.X
 		default:
 			line("Idle", "%s since the last activity (%s)", ago(now, idle.LastActivityTime.Time), idle.LastActivitySignal)
 		}
+	}
+	if sc := scheduleLine(st.Schedule, now); sc != "" {
+		line("Schedule", "%s", sc)
+	}
+	if b := budgetColumn(st.Budget, now); b != "-" {
+		line("Budget", "%s", b)
 	}
 	if ps := st.PreStop; ps != nil && len(ps.Hooks) > 0 {
 		var hooks []string

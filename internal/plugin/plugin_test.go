@@ -345,6 +345,9 @@ func TestStartStopStatus(t *testing.T) {
 	f.setStatus(f.srv.HostKey, func(st *v1alpha1.WorkstationStatus) {
 		st.Cost = &v1alpha1.WorkstationCost{InstanceUSD: "1.25", Launches: 2, LastCountedInstanceID: "i-0fedcba9876543210",
 			Open: &v1alpha1.OpenLaunchCost{InstanceID: st.InstanceID, Since: *st.LaunchTime, PricePerHour: st.PricePerHour}}
+		stop, month := metav1.NewTime(now.Add(2*time.Hour)), metav1.NewTime(time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC))
+		st.Schedule = &v1alpha1.ScheduleStatus{Window: v1alpha1.ScheduleWindowOpen, NextStop: &stop}
+		st.Budget = &v1alpha1.BudgetState{Month: month, WarningTime: &month, Scope: v1alpha1.BudgetScopeNamespace, LimitUSD: "10", SpentUSD: "8.5"}
 	})
 	out, _, err := f.run("status", "dev")
 	if err != nil {
@@ -356,10 +359,25 @@ func TestStartStopStatus(t *testing.T) {
 		"home: Attached, 100 GiB, volume vol-0a1b2c3d4e5f60718", "snap-0123456789abcdef0, 3h old",
 		"$0.0208/h (spot price at launch)", "$0.0416 so far", "Idle:", "20m since the last activity (ssh)", "jupyter http://" + instanceIP + ":8888",
 		"PreStop:", "train TimedOut in 30s, at the stop of i-0fedcba9876543210 3h ago",
+		"Schedule:", "open until " + now.Add(2*time.Hour).Format(time.RFC3339) + " (in 120m)",
+		"Budget:", "warned: $8.50 of $10.00 (namespace)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
+	}
+	// A closed window says when the next start is, and when the launch for it comes.
+	f.setStatus(f.srv.HostKey, func(st *v1alpha1.WorkstationStatus) {
+		start, launch := metav1.NewTime(now.Add(10*time.Hour)), metav1.NewTime(now.Add(10*time.Hour-400*time.Second))
+		st.Schedule = &v1alpha1.ScheduleStatus{Window: v1alpha1.ScheduleWindowClosed, NextStart: &start, LaunchAt: &launch, LeadSeconds: 400,
+			Basis: "measured: 5m to Ready"}
+	})
+	if out, _, err = f.run("status", "dev"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "closed; next start " + now.Add(10*time.Hour).Format(time.RFC3339) + " (in 10h), launching 400s ahead, at " +
+		now.Add(10*time.Hour-400*time.Second).Format(time.RFC3339) + " (in 9h) (measured: 5m to Ready)"; !strings.Contains(out, want) {
+		t.Errorf("status lacks %q:\n%s", want, out)
 	}
 }
 
