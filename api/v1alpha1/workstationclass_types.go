@@ -274,7 +274,7 @@ type WorkstationClass struct {
 	// status is what the operator keeps of the class: the month's spend of
 	// deleted Workstations, for budgets.
 	// +optional
-	Status WorkstationClassStatus `json:"status,omitzero"`
+	Status *WorkstationClassStatus `json:"status,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -101,6 +101,9 @@ func (o *Options) costTable(items []v1alpha1.Workstation, drives []v1alpha1.XDri
 			month, life = append(month, m), append(life, l)
 		}
 		for _, cls := range classes {
+			if cls.Status == nil {
+				continue
+			}
 			for _, r := range cls.Status.RetiredSpend {
 				if r.Namespace == ns && r.Month.Time.Equal(cost.MonthStart(now)) {
 					// Deleted Workstations' earlier months are not kept: their life's cost is not shown.

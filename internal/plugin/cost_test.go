@@ -51,8 +51,8 @@ func TestCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = f.c.Delete(context.Background(), cls) })
-	cls.Status.RetiredSpend = []v1alpha1.RetiredSpend{{Namespace: f.ns, Month: feb, InstanceUSD: "1.5", Workstations: []string{"uid-old"}},
-		{Namespace: f.ns + "-other", Month: feb, InstanceUSD: "7"}}
+	cls.Status = &v1alpha1.WorkstationClassStatus{RetiredSpend: []v1alpha1.RetiredSpend{{Namespace: f.ns, Month: feb, InstanceUSD: "1.5", Workstations: []string{"uid-old"}},
+		{Namespace: f.ns + "-other", Month: feb, InstanceUSD: "7"}}}
 	if err := f.c.Status().Update(ctx, cls); err != nil {
 		t.Fatal(err)
 	}

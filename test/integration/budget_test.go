@@ -154,6 +154,9 @@ func TestBudgetStopsSafely(t *testing.T) {
 	if err := h.Client.Get(context.Background(), types.NamespacedName{Name: cls.Name}, stored); err != nil {
 		t.Fatal(err)
 	}
+	if stored.Status == nil {
+		t.Fatalf("WorkstationClass %s has no status after spender's deletion", cls.Name)
+	}
 	for _, r := range stored.Status.RetiredSpend {
 		if r.Namespace == h.Namespace {
 			kept = r

@@ -164,7 +164,7 @@ func (s budgetStep) uses(ctx context.Context, limits *v1alpha1.ClassBudget) ([]b
 	if err := s.r.List(ctx, &list, client.InNamespace(s.ws.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list the Workstations of namespace %s for the budget of Workstation %s: %w", s.ws.Namespace, s.key, err)
 	}
-	spent, rates := []string{own, retiredUSD(&s.class.class.Status, s.ws.Namespace, cost.MonthStart(s.now))}, []string{rate}
+	spent, rates := []string{own, retiredUSD(s.class.class.Status, s.ws.Namespace, cost.MonthStart(s.now))}, []string{rate}
 	for i := range list.Items {
 		w := &list.Items[i]
 		if w.UID == s.ws.UID || w.Status.Class == nil || w.Status.Class.Name != s.class.class.Name {
@@ -247,7 +247,10 @@ func (s budgetStep) retire(ctx context.Context) error {
 	}
 	cls := s.class.class
 	patched := cls.DeepCopy()
-	if !addRetired(&patched.Status, s.ws.Namespace, string(s.ws.UID), cost.MonthStart(s.now), spent) {
+	if patched.Status == nil {
+		patched.Status = &v1alpha1.WorkstationClassStatus{}
+	}
+	if !addRetired(patched.Status, s.ws.Namespace, string(s.ws.UID), cost.MonthStart(s.now), spent) {
 		return nil
 	}
 	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(cls, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -283,6 +286,9 @@ func addRetired(st *v1alpha1.WorkstationClassStatus, namespace, uid string, mont
 
 // retiredUSD is what namespace's deleted Workstations of the class spent in month.
 func retiredUSD(st *v1alpha1.WorkstationClassStatus, namespace string, month time.Time) string {
+	if st == nil {
+		return "0"
+	}
 	for _, r := range st.RetiredSpend {
 		if r.Namespace == namespace && r.Month.Time.Equal(month) {
 			return r.InstanceUSD

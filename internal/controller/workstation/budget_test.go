@@ -154,7 +154,7 @@ func TestBudgetDecisions(t *testing.T) {
 				Calls: &agent.Calls{Agent: notices, Clock: clock, Spawn: func(run func()) { queued = append(queued, run) }},
 				creds: map[types.UID]Credentials{tc.ws.UID: {ClientKey: []byte("key"), uid: tc.ws.UID}}}
 			cls := &v1alpha1.WorkstationClass{ObjectMeta: metav1.ObjectMeta{Name: "gpu"}}
-			cls.Spec.Budget, cls.Status.RetiredSpend = tc.budget, tc.retired
+			cls.Spec.Budget, cls.Status = tc.budget, &v1alpha1.WorkstationClassStatus{RetiredSpend: tc.retired}
 			rec := events.NewFakeRecorder(10)
 			s := &scope{r: r, ws: tc.ws, st: &tc.ws.Status, key: "team/" + tc.ws.Name, now: now, class: &classParams{class: cls},
 				ev: common.Events{Recorder: rec, Object: tc.ws}}
@@ -256,6 +256,7 @@ func TestRetire(t *testing.T) {
 	jan := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cls := &v1alpha1.WorkstationClass{ObjectMeta: metav1.ObjectMeta{Name: "gpu"}}
 	cls.Spec.Budget = &v1alpha1.ClassBudget{MonthlyUSDPerNamespace: "100"}
+	cls.Status = &v1alpha1.WorkstationClassStatus{}
 	cls.Status.RetiredSpend = []v1alpha1.RetiredSpend{{Namespace: "team", Month: jan, InstanceUSD: "40", Workstations: []string{"uid-old"}},
 		{Namespace: "other", Month: feb, InstanceUSD: "7", Workstations: []string{"uid-x"}}}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(cls).WithStatusSubresource(cls).Build()
