@@ -142,13 +142,13 @@ func BenchmarkLifecycleEC2Calls(b *testing.B) {
 // BenchmarkInterruptionFlush: 100 Workstations interrupted at once, each
 // instance's flush taking a random 20–60 s, four reconciles per controller,
 // all on moto. The figure is the time from the notice's send to
-// CreateSnapshot, less the instance's own flush time; the target is p99 ≤ 2 s.
+// CreateSnapshot, less the instance's own flush time; the target is p99 ≤ 1 s.
 func BenchmarkInterruptionFlush(b *testing.B) {
 	interruptionBench(b, false, false, false)
 }
 
 // BenchmarkInterruptionUnreachable: the same with every SSH call hanging;
-// the target is p99 ≤ the flush deadline + 2 s.
+// the target is p99 ≤ the flush deadline + 1 s.
 func BenchmarkInterruptionUnreachable(b *testing.B) {
 	interruptionBench(b, true, false, false)
 }
