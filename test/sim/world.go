@@ -265,7 +265,7 @@ func New(seed uint64) *World {
 	// A plain object tracker: the field-managed default costs a REST mapper per patch.
 	tracker := clienttesting.NewObjectTracker(scheme, serializer.NewCodecFactory(scheme).UniversalDecoder())
 	base := fake.NewClientBuilder().WithScheme(scheme).WithObjectTracker(tracker).
-		WithStatusSubresource(&v1alpha1.Workstation{}, &v1alpha1.XDrive{}).
+		WithStatusSubresource(&v1alpha1.Workstation{}, &v1alpha1.XDrive{}, &v1alpha1.WorkstationClass{}).
 		WithIndex(&v1alpha1.Workstation{}, common.DriveRefIndex, common.WorkstationDrive).
 		WithIndex(&v1alpha1.XDrive{}, common.HolderIndex, common.DriveHolder).Build()
 	w.Client = base

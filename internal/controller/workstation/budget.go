@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -253,7 +254,11 @@ func (s budgetStep) retire(ctx context.Context) error {
 	if !addRetired(patched.Status, s.ws.Namespace, string(s.ws.UID), cost.MonthStart(s.now), spent) {
 		return nil
 	}
-	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(cls, client.MergeFromWithOptimisticLock{})); err != nil {
+	err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(cls, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsNotFound(err) {
+		return nil // the class is gone, and its budget with it
+	}
+	if err != nil {
 		return fmt.Errorf("record the month's spend of deleted Workstation %s in WorkstationClass %s: %w", s.key, cls.Name, err)
 	}
 	s.ev.Log.Info("Kept the month's spend of the deleted Workstation in its namespace's budget", "workstation", s.key,

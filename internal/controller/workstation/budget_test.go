@@ -246,7 +246,8 @@ func TestBudgetNoticeDeadline(t *testing.T) {
 // TestRetire: a deleted Workstation's spend this month is added to its
 // class's ledger for the namespace once, even when its deletion is retried;
 // a new month starts the entry afresh; under no namespace budget nothing is
-// written. A stale class (another deletion recorded since) is a conflict.
+// written. A stale class (another deletion recorded since) is a conflict;
+// a class deleted meanwhile holds the deletion up no more.
 func TestRetire(t *testing.T) {
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
@@ -312,6 +313,13 @@ func TestRetire(t *testing.T) {
 	}
 	if e := entry(read(), "team"); e.InstanceUSD != "5.5" {
 		t.Fatalf("recorded without a namespace budget: %+v", e)
+	}
+
+	// A class deleted since it was read has no budget left to keep the spend in: the deletion goes on.
+	gone := read()
+	gone.Name = "deleted-class"
+	if err := retire(spentWS("e", "deleted-class", "1", ""), gone); err != nil {
+		t.Fatalf("retire into a deleted class: %v, want nothing to do", err)
 	}
 
 	st := &v1alpha1.WorkstationClassStatus{}
