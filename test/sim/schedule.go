@@ -31,17 +31,23 @@ func (f *Failure) Error() string {
 		f.Seed, f.Err, f.Seed, strings.Join(tail, "\n"))
 }
 
+var newHook = func(*World) {}
+
 // Run plays one seed: a random setup, steps random events with the invariants
 // checked after each, then settles and checks that nothing leaked.
 func Run(seed uint64, steps int) error {
 	w := New(seed)
+	newHook(w)
 	w.ConflictRate, w.StaleRate, w.Agent.FailRate = 0.08, 0.15, 0.2
 	w.CrashInCallRate, w.LostAnswerRate, w.LaunchLagRate = 0.03, 0.05, 0.3
 	w.seedBudget(seed)
 	w.setup()
 	w.setSchedule(seed)
+	w.seedForks(seed)
 	for w.step = 1; w.step <= steps; w.step++ {
-		w.randomStep()
+		if !w.forkStep() {
+			w.randomStep()
+		}
 		w.Agent.ShutdownWrites()
 		if err := w.CheckSafety(); err != nil {
 			return &Failure{Seed: seed, Err: err, Trace: w.Trace}
@@ -119,6 +125,7 @@ func (w *World) Settle() error {
 	last, stable := "", 0
 	for round := 0; round < 60 && (round < minRounds || stable < 2); round++ {
 		w.step++
+		w.settleForks()
 		w.Advance(roundTime)
 		w.Agent.ShutdownWrites()
 		w.EC2.Settle()
