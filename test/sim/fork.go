@@ -215,7 +215,8 @@ func (w *World) makeFork() {
 	}
 	xd := &v1alpha1.XDrive{}
 	xd.Namespace, xd.Name, xd.UID = Namespace, "fork", w.uid()
-	xd.Spec = v1alpha1.XDriveSpec{SizeGiB: home.Spec.SizeGiB, VolumeType: v1alpha1.VolumeTypeGP3, Filesystem: v1alpha1.FilesystemExt4,
+	// Room for home to grow (driveChange): a fork smaller than its snapshot waits, rightly.
+	xd.Spec = v1alpha1.XDriveSpec{SizeGiB: home.Spec.SizeGiB + 40, VolumeType: v1alpha1.VolumeTypeGP3, Filesystem: v1alpha1.FilesystemExt4,
 		DeletionPolicy: home.Spec.DeletionPolicy, SnapshotRetention: 1 + int32(f.rng.IntN(2)), KeepVolumeForMinutes: w.KeepVolumeForMinutes,
 		Source: &v1alpha1.DriveSource{XDrive: &v1alpha1.ForkSource{Name: src.name, SnapshotID: src.snapshotID}}}
 	f.sources[string(xd.UID)] = src
@@ -347,6 +348,19 @@ func (w *World) forgedRestore(xd *v1alpha1.XDrive) bool {
 		}
 	}
 	return false
+}
+
+// forkSourceGone reports a fork that has not restored yet whose source is
+// gone: it waits, as the design says a missing source does. (The drive
+// resolved its restore while the source existed, so it is Archived; its
+// Workstation's restore check, which can no longer tell the snapshot is
+// the source's, refuses it as ForeignSnapshot.)
+func (w *World) forkSourceGone(xd *v1alpha1.XDrive) bool {
+	if xd.Spec.Source == nil || xd.Spec.Source.XDrive == nil || xd.Status.LatestSnapshotID != "" {
+		return false
+	}
+	src := w.Drive(xd.Spec.Source.XDrive.Name)
+	return src == nil || !src.DeletionTimestamp.IsZero()
 }
 
 // superseded tells I5 the snapshots a rollback made not current.

@@ -322,6 +322,9 @@ func (w *World) waitsForDrive(drive, ws string) bool {
 		c != nil && (c.Reason == v1alpha1.ReasonSnapshotMissing || c.Reason == v1alpha1.ReasonSourceNotFound) {
 		return true // every snapshot was deleted from outside: the drive refuses to start blank
 	}
+	if w.forkSourceGone(xd) {
+		return true // a missing source waits (fork.go)
+	}
 	holders := []string{"", ws}
 	return !slices.Contains(holders, xd.Status.HolderName())
 }
