@@ -382,8 +382,9 @@ func (w *World) droppedWrite(id int64) bool {
 //	    drive or, for a fork, of its source (the one named, if named);
 //	    never from another drive's;
 //	I13 while a rollback is in effect, no snapshot newer than its target
-//	    is deleted (but from outside), and it ends only once a snapshot
-//	    started after its request completes, or its target is gone;
+//	    is deleted (but from outside); it ends once the drive records a
+//	    snapshot started after its request, and only then (or once its
+//	    target is gone);
 //	I14 a volume restored while a rollback is in effect is restored from its target;
 //	I15 a rollback is taken only from a drive at rest whose Workstation is
 //	    stopped (a request while in use changes nothing), only to a
@@ -493,6 +494,10 @@ func (w *World) rollbacksKept(drives map[string]*v1alpha1.XDrive, byID map[strin
 				if byID[id].Deleted && !w.deletedOutside[id] {
 					return fmt.Errorf("I13: snapshot %s, newer than the rollback's target %s, was deleted while the rollback is in effect", id, rb.target)
 				}
+			}
+			if latest, ok := byID[xd.Status.LatestSnapshotID]; ok && latest.StartTime.After(rb.request) {
+				return fmt.Errorf("I13: XDrive %s recorded snapshot %s, which completed after its rollback to %s, and the rollback is still in effect",
+					xd.Name, latest.ID, rb.target)
 			}
 			continue
 		}
