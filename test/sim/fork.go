@@ -51,6 +51,9 @@ type forkSource struct {
 type rollbackTaken struct {
 	drive, target string
 	request       time.Time
+	// before are the drive's snapshots (any state) when it was taken: the
+	// drive was at rest, so its next snapshot is none of them.
+	before map[string]bool
 	// newer are the drive's completed snapshots newer than the target when it was taken.
 	newer []string
 	ended bool
@@ -383,7 +386,7 @@ func (w *World) droppedWrite(id int64) bool {
 //	    never from another drive's;
 //	I13 while a rollback is in effect, no snapshot newer than its target
 //	    is deleted (but from outside); it ends once the drive records a
-//	    snapshot started after its request, and only then (or once its
+//	    snapshot started after it was taken, and only then (or once its
 //	    target is gone);
 //	I14 a volume restored while a rollback is in effect is restored from its target;
 //	I15 a rollback is taken only from a drive at rest whose Workstation is
@@ -443,8 +446,8 @@ func (w *World) restoredFromOwn(v fakeec2.VolumeView, byID map[string]fakeec2.Sn
 	case !isFork:
 		return fmt.Errorf("I12: volume %s of %s is restored from snapshot %s of another drive (%s)", v.ID, v.Tags[cloud.TagDrive], sn.ID, sn.Tags[cloud.TagDrive])
 	case !slices.Contains(f.uids[src.name], owner):
-		return fmt.Errorf("I12: volume %s of fork %s is restored from snapshot %s of %s, not of its source %s",
-			v.ID, v.Tags[cloud.TagDrive], sn.ID, sn.Tags[cloud.TagDrive], src.name)
+		return fmt.Errorf("I12: volume %s of fork %s is restored from snapshot %s (drive %s, UID %q, installation %q), not of its source %s",
+			v.ID, v.Tags[cloud.TagDrive], sn.ID, sn.Tags[cloud.TagDrive], owner, sn.Tags[cloud.TagCluster], src.name)
 	case src.snapshotID != "" && sn.ID != src.snapshotID:
 		return fmt.Errorf("I12: volume %s of fork %s is restored from snapshot %s of its source, not the one named, %s",
 			v.ID, v.Tags[cloud.TagDrive], sn.ID, src.snapshotID)
@@ -472,8 +475,11 @@ func (w *World) rollbacksKept(drives map[string]*v1alpha1.XDrive, byID map[strin
 		if !ok || target.Deleted || target.State != fakeec2.SnapshotCompleted || target.Tags[cloud.TagDriveUID] != uid {
 			return fmt.Errorf("I15: XDrive %s took a rollback to %s, which is not a completed snapshot of its own", xd.Name, rb.SnapshotID)
 		}
-		taken := &rollbackTaken{drive: uid, target: rb.SnapshotID, request: rb.RequestTime.Time}
+		taken := &rollbackTaken{drive: uid, target: rb.SnapshotID, request: rb.RequestTime.Time, before: map[string]bool{}}
 		for _, sn := range byID {
+			if sn.Tags[cloud.TagDriveUID] == uid {
+				taken.before[sn.ID] = true
+			}
 			if !sn.Deleted && sn.State == fakeec2.SnapshotCompleted && sn.Tags[cloud.TagDriveUID] == uid && sn.StartTime.After(target.StartTime) {
 				taken.newer = append(taken.newer, sn.ID)
 				f.superseded[sn.ID] = true
@@ -495,7 +501,7 @@ func (w *World) rollbacksKept(drives map[string]*v1alpha1.XDrive, byID map[strin
 					return fmt.Errorf("I13: snapshot %s, newer than the rollback's target %s, was deleted while the rollback is in effect", id, rb.target)
 				}
 			}
-			if latest, ok := byID[xd.Status.LatestSnapshotID]; ok && latest.StartTime.After(rb.request) {
+			if latest, ok := byID[xd.Status.LatestSnapshotID]; ok && !rb.before[latest.ID] {
 				return fmt.Errorf("I13: XDrive %s recorded snapshot %s, which completed after its rollback to %s, and the rollback is still in effect",
 					xd.Name, latest.ID, rb.target)
 			}
@@ -505,17 +511,17 @@ func (w *World) rollbacksKept(drives map[string]*v1alpha1.XDrive, byID map[strin
 		if xd == nil || !xd.DeletionTimestamp.IsZero() || xd.Status.Rollback != nil || byID[rb.target].Deleted {
 			continue // gone, replaced by a newer request, or its target is gone
 		}
-		if !w.completedAfter(rb.drive, rb.request, byID) {
+		if !w.completedAfter(rb, byID) {
 			return fmt.Errorf("I13: XDrive %s's rollback to %s (%s) ended, and no snapshot completed after it", xd.Name, rb.target, k)
 		}
 	}
 	return nil
 }
 
-// completedAfter reports whether a snapshot of the drive started after the time has completed.
-func (w *World) completedAfter(uid string, at time.Time, byID map[string]fakeec2.SnapshotView) bool {
+// completedAfter reports whether a snapshot of the drive taken after the rollback has completed.
+func (w *World) completedAfter(rb *rollbackTaken, byID map[string]fakeec2.SnapshotView) bool {
 	for _, sn := range byID {
-		if sn.Tags[cloud.TagDriveUID] == uid && sn.State == fakeec2.SnapshotCompleted && !sn.StartTime.Before(at) {
+		if sn.Tags[cloud.TagDriveUID] == rb.drive && sn.State == fakeec2.SnapshotCompleted && !rb.before[sn.ID] {
 			return true
 		}
 	}

@@ -38,6 +38,8 @@ import (
 //	I10 the cost ledger counts no launch twice (cost.go);
 //	I11 a Workstation its class's budget stopped launches nothing until
 //	    the stop is lifted, and its instance is released flushed (budget.go);
+//	I12-I15 forks restore only their source, rollbacks keep what they made
+//	    not current, restore their target, and are taken only at rest (fork.go);
 //	no reconcile panics, and no phase changes outside its kind's table;
 //	and nothing the operator does not own is modified or deleted.
 func (w *World) CheckSafety() error {
