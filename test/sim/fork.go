@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/test/fakeec2"
@@ -537,7 +539,9 @@ func (w *World) dropWrites(newer, target *fakeec2.Data) {
 
 // rollbackAtRest is I15's first part, around one reconcile of a drive: a
 // rollback it takes was requested of a drive at rest (no volume) whose
-// holder had no launch, instance or teardown when the reconcile began.
+// holder had no launch, instance or teardown, as the reconcile read the
+// drive and its holder (reads may lag; a lagging read is what the
+// controller decides on, so it is what the check holds it to).
 func (w *World) rollbackAtRest(name string) func() {
 	if w.forks == nil {
 		return func() {}
@@ -546,29 +550,37 @@ func (w *World) rollbackAtRest(name string) func() {
 	if before == nil {
 		return func() {}
 	}
-	rest := w.atRest(before)
 	return func() {
 		after := w.Drive(name)
-		if after == nil || after.Status.Rollback == nil || rest {
+		if after == nil || after.Status.Rollback == nil {
 			return
 		}
 		if b := before.Status.Rollback; b != nil && b.RequestTime.Equal(&after.Status.Rollback.RequestTime) {
 			return
 		}
-		w.broken = append(w.broken, fmt.Sprintf("I15: XDrive %s took a rollback to %s while in use (phase %s, volume %q, holder %s active)",
-			name, after.Status.Rollback.SnapshotID, before.Status.Phase, before.Status.VolumeID, before.Status.HolderName()))
+		read, _ := w.seen[key(before)].(*v1alpha1.XDrive)
+		if read == nil {
+			read = before
+		}
+		var holder *v1alpha1.Workstation
+		if h := read.Status.Holder; h != nil {
+			holder, _ = w.seen[key(&v1alpha1.Workstation{ObjectMeta: metav1.ObjectMeta{Name: h.Name}})].(*v1alpha1.Workstation)
+		}
+		if atRest(read, holder) {
+			return
+		}
+		w.broken = append(w.broken, fmt.Sprintf("I15: XDrive %s took a rollback to %s while in use, as it read itself and its holder (phase %s, volume %q, holder %s active)",
+			name, after.Status.Rollback.SnapshotID, read.Status.Phase, read.Status.VolumeID, read.Status.HolderName()))
 	}
 }
 
-// atRest reports whether a drive is at rest with its holder stopped.
-func (w *World) atRest(xd *v1alpha1.XDrive) bool {
+// atRest reports whether a drive is at rest with its holder (as read, if any) stopped.
+func atRest(xd *v1alpha1.XDrive, holder *v1alpha1.Workstation) bool {
 	st := xd.Status
 	rest := st.VolumeID == "" && (st.Phase == v1alpha1.XDrivePhaseArchived || st.Phase == v1alpha1.XDrivePhasePending || st.Phase == "")
-	if h := st.Holder; rest && h != nil {
-		if ws := w.Workstation(h.Name); ws != nil && string(ws.UID) == h.UID {
-			hs := ws.Status
-			rest = hs.Launch == nil && hs.InstanceID == "" && hs.Teardown == nil
-		}
+	if h := st.Holder; rest && h != nil && holder != nil && string(holder.UID) == h.UID {
+		hs := holder.Status
+		rest = hs.Launch == nil && hs.InstanceID == "" && hs.Teardown == nil
 	}
 	return rest
 }
