@@ -62,9 +62,9 @@ type rollbackTaken struct {
 }
 
 // forkShare decides from the seed alone (the other seeds play as they did):
-// a seventh of the seeds fork, another seventh roll back, a third both.
+// one seed in fourteen forks, another rolls back, a third both.
 func forkShare(seed uint64) (fork, rollback bool) {
-	switch seed % 7 {
+	switch seed % 14 {
 	case 2:
 		return true, false
 	case 3:
@@ -118,6 +118,10 @@ func (w *World) forkStep() bool {
 	if w.step == f.forkAt {
 		w.makeFork()
 	}
+	if f.rollbacks && slices.Contains(f.cycleAt, w.step) {
+		w.cycle()
+		return true
+	}
 	r := f.rng.IntN(100)
 	switch {
 	case f.rollbacks && r < 8:
@@ -130,9 +134,8 @@ func (w *World) forkStep() bool {
 		}
 	case r < 12 && f.forkAt > 0:
 		w.forgeRestore()
-	case f.rollbacks && slices.Contains(f.cycleAt, w.step):
-		w.cycle()
-		return true
+	case f.rollbacks && r < 30:
+		w.lowerRetentionUnderRollback()
 	}
 	return false
 }
@@ -237,6 +240,18 @@ func (w *World) makeFork() {
 				ws.Spec.DriveRef.Name = "fork"
 			}
 		}) {
+			return
+		}
+	}
+}
+
+// lowerRetentionUnderRollback is a user who, the drive rolled back, lowers
+// its retention to one: the newer snapshots must stay until the next
+// snapshot completes, whatever the retention (I13).
+func (w *World) lowerRetentionUnderRollback() {
+	for _, xd := range w.Drives() {
+		if rb := xd.Status.Rollback; rb != nil && xd.Spec.SnapshotRetention != 1 && xd.Status.SnapshotCount > 1 {
+			w.setRetention(xd.Name, 1)
 			return
 		}
 	}
