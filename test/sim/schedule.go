@@ -31,13 +31,10 @@ func (f *Failure) Error() string {
 		f.Seed, f.Err, f.Seed, strings.Join(tail, "\n"))
 }
 
-var newHook = func(*World) {}
-
 // Run plays one seed: a random setup, steps random events with the invariants
 // checked after each, then settles and checks that nothing leaked.
 func Run(seed uint64, steps int) error {
 	w := New(seed)
-	newHook(w)
 	w.ConflictRate, w.StaleRate, w.Agent.FailRate = 0.08, 0.15, 0.2
 	w.CrashInCallRate, w.LostAnswerRate, w.LaunchLagRate = 0.03, 0.05, 0.3
 	w.seedBudget(seed)
