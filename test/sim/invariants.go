@@ -38,6 +38,8 @@ import (
 //	I10 the cost ledger counts no launch twice (cost.go);
 //	I11 a Workstation its class's budget stopped launches nothing until
 //	    the stop is lifted, and its instance is released flushed (budget.go);
+//	I12-I15 forks restore only their source, rollbacks keep what they made
+//	    not current, restore their target, and are taken only at rest (fork.go);
 //	no reconcile panics, and no phase changes outside its kind's table;
 //	and nothing the operator does not own is modified or deleted.
 func (w *World) CheckSafety() error {
@@ -89,7 +91,10 @@ func (w *World) CheckSafety() error {
 			return fmt.Errorf("I4: drive %s is mounted by %v", uid, ids)
 		}
 	}
-	if err := notBehind(vols, snaps); err != nil {
+	if err := notBehind(vols, snaps, w.supersededSnapshots()); err != nil {
+		return err
+	}
+	if err := w.forksKept(vols, snaps); err != nil {
 		return err
 	}
 	if err := w.haltHeld(insts); err != nil {
@@ -224,7 +229,7 @@ func (w *World) noWriteLost(vols []fakeec2.VolumeView, snaps []fakeec2.SnapshotV
 	}
 	var lost []int64
 	for _, wr := range w.EC2.AllWrites() {
-		if !held[wr.ID] && !w.deletedDrives[volumeDrive[wr.VolumeID]] {
+		if !held[wr.ID] && !w.deletedDrives[volumeDrive[wr.VolumeID]] && !w.droppedWrite(wr.ID) {
 			lost = append(lost, wr.ID)
 		}
 	}
@@ -319,19 +324,23 @@ func (w *World) waitsForDrive(drive, ws string) bool {
 		c != nil && (c.Reason == v1alpha1.ReasonSnapshotMissing || c.Reason == v1alpha1.ReasonSourceNotFound) {
 		return true // every snapshot was deleted from outside: the drive refuses to start blank
 	}
+	if w.forkSourceGone(xd) {
+		return true // a missing source waits (fork.go)
+	}
 	holders := []string{"", ws}
 	return !slices.Contains(holders, xd.Status.HolderName())
 }
 
 // notBehind is I5: an attached drive volume descends from every completed
 // snapshot of its drive, so no write the drive once had is missing from it.
-func notBehind(vols []fakeec2.VolumeView, snaps []fakeec2.SnapshotView) error {
+// A snapshot a rollback made not current (superseded) is left out.
+func notBehind(vols []fakeec2.VolumeView, snaps []fakeec2.SnapshotView, superseded map[string]bool) error {
 	for _, v := range vols {
 		if v.Deleted || v.Attachment == nil || !isDriveVolume(v) {
 			continue
 		}
 		for _, sn := range snaps {
-			if sn.Deleted || sn.State != fakeec2.SnapshotCompleted || sn.Tags[cloud.TagDriveUID] != v.Tags[cloud.TagDriveUID] || sn.Data == nil {
+			if sn.Deleted || sn.State != fakeec2.SnapshotCompleted || sn.Tags[cloud.TagDriveUID] != v.Tags[cloud.TagDriveUID] || sn.Data == nil || superseded[sn.ID] {
 				continue
 			}
 			if !v.Data.Descends(sn.Data) {

@@ -40,8 +40,11 @@ func Run(seed uint64, steps int) error {
 	w.seedBudget(seed)
 	w.setup()
 	w.setSchedule(seed)
+	w.seedForks(seed)
 	for w.step = 1; w.step <= steps; w.step++ {
-		w.randomStep()
+		if !w.forkStep() {
+			w.randomStep()
+		}
 		w.Agent.ShutdownWrites()
 		if err := w.CheckSafety(); err != nil {
 			return &Failure{Seed: seed, Err: err, Trace: w.Trace}
@@ -119,6 +122,7 @@ func (w *World) Settle() error {
 	last, stable := "", 0
 	for round := 0; round < 60 && (round < minRounds || stable < 2); round++ {
 		w.step++
+		w.settleForks()
 		w.Advance(roundTime)
 		w.Agent.ShutdownWrites()
 		w.EC2.Settle()

@@ -162,6 +162,11 @@ func TestSoakSeeds(t *testing.T) {
 		// needed a stale read across a restart; TestNoLaunchBesideUnconfirmed
 		// plays it within one process.
 		"NoLaunchBesideUnconfirmed": {700006934, 700008542},
+		// A Workstation that takes a free fork's lease and launches in the
+		// same reconcile checks its restore first: a forged
+		// status.restoreSnapshotID naming another installation's snapshot is
+		// refused (I12).
+		"FreeDriveRestoreChecked": {677},
 		// The operator's release whose teardown record was lost, then the user
 		// wants Running again: the status check's "released" ends the instance,
 		// and the Workstation relaunches instead of staying Running unmounted.

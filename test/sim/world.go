@@ -151,6 +151,8 @@ type World struct {
 	// broken are invariants broken inside a reconcile (ownership, status
 	// against EC2): each fails the seed at the next check.
 	broken []string
+	// forks are the seed's forks and rollbacks (fork.go); nil in most seeds.
+	forks *forks
 }
 
 // spotNotice is a notice AWS gave an instance. One the operator could see
@@ -527,10 +529,12 @@ func (w *World) ReconcileDrive(name string) {
 		w.reconciling = "xd/" + name
 		w.seen = map[string]client.Object{}
 		live := w.liveVolumes()
+		rollbackAtRest := w.rollbackAtRest(name)
 		defer func() { w.reconciling, w.seen = "", nil }()
 		_, err := w.xd.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
 		w.logf("reconcile xd/%s -> %s %v", name, w.phaseOfXD(name), errText(err))
 		w.noDeleteUnderLaunch(name, live)
+		rollbackAtRest()
 	})
 }
 

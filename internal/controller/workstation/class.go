@@ -179,7 +179,8 @@ func IsDefaultClass(c *v1alpha1.WorkstationClass) bool {
 // right before a launch: never another drive's, and untagged only if allowed.
 func (s admissionStep) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cls *v1alpha1.WorkstationClass) (*refusal, error) {
 	id := handoff.RestoreSnapshot(xd)
-	if id == "" || !s.wants() || !handoff.HeldBy(xd, string(s.ws.UID)) || !handoff.Archived(xd) {
+	// A free drive is checked too: the launch may take its lease and launch in the same reconcile.
+	if holder := handoff.HolderUID(xd); id == "" || !s.wants() || holder != "" && holder != string(s.ws.UID) || !handoff.Archived(xd) {
 		return nil, nil
 	}
 	sn, found, err := s.r.Volumes.Snapshot(ctx, id)

@@ -180,12 +180,14 @@ func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
 
 // step takes the drive one step along its lifecycle from its phase.
 func (s *scope) step(ctx context.Context) (ctrl.Result, error) {
+	switch s.st.Phase {
+	case v1alpha1.XDrivePhasePending, v1alpha1.XDrivePhaseArchived, v1alpha1.XDrivePhaseDeleting:
+		return s.atRest(ctx) // takes a rollback once it has found no volume
+	}
 	if err := s.takeRollback(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
 	switch s.st.Phase {
-	case v1alpha1.XDrivePhasePending, v1alpha1.XDrivePhaseArchived, v1alpha1.XDrivePhaseDeleting:
-		return s.atRest(ctx)
 	case v1alpha1.XDrivePhaseRestoring, v1alpha1.XDrivePhaseAttached:
 		return s.live(ctx)
 	case v1alpha1.XDrivePhaseDetaching:

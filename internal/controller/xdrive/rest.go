@@ -38,6 +38,10 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 	if found {
 		return s.live(ctx)
 	}
+	// At rest only now: a status that says Archived may miss a volume still being archived (a crash).
+	if err := s.takeRollback(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
 	if deleting {
 		s.setPhase(v1alpha1.XDrivePhaseDeleting)
 		return s.finalize(ctx)
