@@ -460,7 +460,7 @@ type LaunchAttempt struct {
 }
 
 // TeardownReason is why an instance is being released.
-// +kubebuilder:validation:Enum=Stop;Delete;Interrupted;Rebalance;Vanished;InstanceReleased;Stray;IdleStop;ReattachFailed;BudgetExceeded;ScheduledStop
+// +kubebuilder:validation:Enum=Stop;Delete;Interrupted;Rebalance;Vanished;InstanceReleased;Stray;IdleStop;ReattachFailed;BudgetExceeded;ScheduledStop;DriveChanged
 type TeardownReason string
 
 const (
@@ -484,6 +484,11 @@ const (
 
 	// TeardownBudgetExceeded: the class's monthly budget is spent (status.budget).
 	TeardownBudgetExceeded TeardownReason = "BudgetExceeded"
+
+	// TeardownDriveChanged: the instance runs on a drive spec.driveRef no
+	// longer names (changed while spec.state was Stopped, then started again
+	// before the operator stopped it); the next launch takes the new drive.
+	TeardownDriveChanged TeardownReason = "DriveChanged"
 )
 
 // Teardown is the release of one instance, from its start to its termination.

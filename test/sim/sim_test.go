@@ -141,6 +141,10 @@ func TestSoakSeeds(t *testing.T) {
 		// A notice for an earlier object's instance must not overwrite the
 		// current instance's before the Workstation reads it (I6).
 		"NoticeOfOtherInstanceKeepsCurrent": {251298337, 101699},
+		// Stopped, re-pointed to another drive and started again before the
+		// operator saw the stop: the instance on the earlier drive is stopped
+		// (flush, snapshot) and the next launch takes the drive named.
+		"DriveChangedWhileStopped": {574346004},
 		// A Pending Workstation that now names another drive gives back the
 		// lease of the one it named before, as a running one does.
 		"PendingGivesBackEarlierDrive": {300007260, 300012562},

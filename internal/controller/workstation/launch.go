@@ -275,6 +275,22 @@ func (s leaseStep) releaseOthers(ctx context.Context) error {
 	return nil
 }
 
+// earlierDriveOn names a drive this Workstation holds but no longer names
+// whose volume is attached to the instance: the spec changed its driveRef
+// while stopped and was started again before the instance was stopped.
+func (s leaseStep) earlierDriveOn(ctx context.Context, instanceID string) (string, error) {
+	held, err := s.heldDrives(ctx)
+	if err != nil {
+		return "", err
+	}
+	for i := range held {
+		if _, on := handoff.AttachedVolume(&held[i], instanceID); on && held[i].Name != s.ws.Spec.DriveRef.Name {
+			return held[i].Name, nil
+		}
+	}
+	return "", nil
+}
+
 // heldDrives are the drives of the namespace whose lease this Workstation
 // holds: its drive, and one it held before spec.driveRef changed.
 func (s leaseStep) heldDrives(ctx context.Context) ([]v1alpha1.XDrive, error) {

@@ -64,6 +64,16 @@ func (s runStep) running(ctx context.Context) (ctrl.Result, error) {
 	if err := s.lease().releaseOthers(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
+	if earlier, err := s.lease().earlierDriveOn(ctx, inst.ID); err != nil || earlier != "" {
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		// Stopped the normal way (flush, snapshot); the next launch takes the drive the spec names.
+		s.event(false, v1alpha1.ReasonStopping, "Teardown", "Instance %s runs on XDrive %s, which spec.driveRef no longer names: stopping it to launch on XDrive %s",
+			inst.ID, earlier, s.ws.Spec.DriveRef.Name)
+		s.teardown().startTeardown(v1alpha1.TeardownDriveChanged)
+		return s.teardown().releasing(ctx)
+	}
 	if f := s.launch().reattachFailure(xd, inst.ID); f != nil {
 		return s.launch().abandonReattach(ctx, f)
 	}
