@@ -205,7 +205,10 @@ type WorkstationSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	ClassName string `json:"className,omitempty"`
 
-	// driveRef names the XDrive mounted on the instance.
+	// driveRef names the XDrive mounted on the instance. It changes only
+	// while state is Stopped; an instance still running on the earlier drive
+	// when the Workstation is started again is stopped (flush, snapshot) and
+	// relaunched on the drive named.
 	// +required
 	DriveRef DriveReference `json:"driveRef,omitzero"`
 
