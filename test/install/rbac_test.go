@@ -179,12 +179,13 @@ var checkedByAdmission = map[string]string{
 
 // neededBeyondTheRun are permissions the run may not exercise, and why they stay.
 var neededBeyondTheRun = map[string]string{
-	"list core/secrets":                 "informers stream their initial list with a watch, and fall back to list where the API server cannot",
-	"list xdrive.io/workstations":       "informers fall back to list (see secrets)",
-	"list xdrive.io/xdrives":            "informers fall back to list (see secrets)",
-	"list xdrive.io/workstationclasses": "informers fall back to list (see secrets)",
-	"list core/namespaces":              "informers fall back to list (see secrets)",
-	"patch events.k8s.io/events":        "an Event repeated within minutes becomes a series, which the recorder patches",
+	"list core/secrets":                         "informers stream their initial list with a watch, and fall back to list where the API server cannot",
+	"list xdrive.io/workstations":               "informers fall back to list (see secrets)",
+	"list xdrive.io/xdrives":                    "informers fall back to list (see secrets)",
+	"list xdrive.io/workstationclasses":         "informers fall back to list (see secrets)",
+	"list core/namespaces":                      "informers fall back to list (see secrets)",
+	"patch events.k8s.io/events":                "an Event repeated within minutes becomes a series, which the recorder patches",
+	"patch xdrive.io/workstationclasses/status": "a deleted Workstation's spend this month, kept in its class's status under a namespace budget (TestBudgetStopsSafely)",
 }
 
 // spotWarning publishes a spot interruption warning for the instance to EventBridge.
