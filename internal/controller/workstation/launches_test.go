@@ -41,3 +41,35 @@ func TestLaunchMayHaveRun(t *testing.T) {
 		}
 	}
 }
+
+// TestDropUnconfirmedKeepsReattach: a dropped reattach launch that may have
+// run keeps its reattach request with the unconfirmed record, so the
+// instance it finds gets the kept volume; one that never ran drops both.
+func TestDropUnconfirmedKeepsReattach(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		recordedBy string
+		keep       bool
+	}{
+		{"recorded by a predecessor: may have run", "other/process", true},
+		{"recorded here, never sent", "", false},
+	} {
+		r := &Reconciler{}
+		self := r.launches.process()
+		ws := &v1alpha1.Workstation{}
+		ws.UID = "uid-dev"
+		by := c.recordedBy
+		if by == "" {
+			by = self
+		}
+		ws.Status.Launch = &v1alpha1.LaunchAttempt{Attempt: 2, RecordedBy: by}
+		ws.Status.ReattachVolumeID = "vol-kept"
+		s := &scope{r: r, ws: ws, st: &ws.Status}
+		s.launch().dropUnconfirmedLaunch()
+		st := ws.Status
+		kept := st.UnconfirmedLaunch != nil && st.ReattachVolumeID == "vol-kept"
+		if st.Launch != nil || kept != c.keep || !c.keep && (st.UnconfirmedLaunch != nil || st.ReattachVolumeID != "") {
+			t.Errorf("%s: launch %+v, unconfirmed %+v, reattach %q; want kept %v", c.name, st.Launch, st.UnconfirmedLaunch, st.ReattachVolumeID, c.keep)
+		}
+	}
+}
