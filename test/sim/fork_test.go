@@ -23,23 +23,7 @@ func TestRollbackWaitsForUnrecordedVolume(t *testing.T) {
 	})
 	first := s.Drive("home").Status.LatestSnapshotID
 	s.SetState("dev", v1alpha1.WorkstationStateRunning)
-	s.until("a launch recorded", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseLaunching })
-	s.ReconcileWorkstation("dev") // RunInstances; the drive does not see it yet
-	id := s.Workstation("dev").Status.InstanceID
-	if id == "" || s.Drive("home").Status.VolumeID != "" {
-		t.Fatalf("want a launch the drive has not adopted; instance %q, drive volume %q", id, s.Drive("home").Status.VolumeID)
-	}
-	s.EC2.Settle()
-	s.Agent.Boot()
-	s.mustWrite(id)
-	s.SetState("dev", v1alpha1.WorkstationStateStopped)
-	for range 20 { // the drive is not reconciled until the instance is gone
-		s.EC2.Settle()
-		s.Poll()
-		s.ReconcileWorkstation("dev")
-		s.check()
-		s.Advance(10 * time.Second)
-	}
+	s.stoppedBeforeAdopted()
 	xd := s.Drive("home")
 	if xd.Status.Phase != v1alpha1.XDrivePhaseArchived || xd.Status.VolumeID != "" || s.Workstation("dev").Status.Phase != v1alpha1.WorkstationPhaseStopped {
 		t.Fatalf("want dev stopped and home Archived without a recorded volume; home %+v", xd.Status)

@@ -292,23 +292,7 @@ func TestOrdering4StoppedRightAfterLaunch(t *testing.T) {
 	s := newScenario(t)
 	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
 	s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeSpot, v1alpha1.InterruptionPolicyRelaunch)
-	s.until("a launch recorded", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseLaunching })
-	s.ReconcileWorkstation("dev") // RunInstances; the drive does not see it yet
-	id := s.Workstation("dev").Status.InstanceID
-	if id == "" || s.Drive("home").Status.VolumeID != "" {
-		t.Fatalf("want a launch the drive has not adopted; instance %q, drive volume %q", id, s.Drive("home").Status.VolumeID)
-	}
-	s.EC2.Settle()
-	s.Agent.Boot()
-	s.mustWrite(id)
-	s.SetState("dev", v1alpha1.WorkstationStateStopped)
-	for range 20 { // the drive is not reconciled until the instance is gone
-		s.EC2.Settle()
-		s.Poll()
-		s.ReconcileWorkstation("dev")
-		s.check()
-		s.Advance(10 * time.Second)
-	}
+	id := s.stoppedBeforeAdopted()
 	if st := s.instanceState(id); st != fakeec2.StateTerminated {
 		t.Fatalf("instance is %s, want terminated", st)
 	}
@@ -316,6 +300,31 @@ func TestOrdering4StoppedRightAfterLaunch(t *testing.T) {
 	if xd := s.Drive("home"); xd.Status.LatestSnapshotID == "" || xd.Status.VolumeID != "" {
 		t.Fatalf("drive status %+v: want the launch's volume snapshotted and gone", xd.Status)
 	}
+}
+
+// stoppedBeforeAdopted launches dev (its drive not reconciled since),
+// writes on the instance and stops it, the drive still not reconciled until
+// the instance is gone: a volume its status never recorded. It returns the instance.
+func (s *scenario) stoppedBeforeAdopted() string {
+	s.t.Helper()
+	s.until("a launch recorded", func() bool { return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseLaunching })
+	s.ReconcileWorkstation("dev") // RunInstances; the drive does not see it yet
+	id := s.Workstation("dev").Status.InstanceID
+	if id == "" || s.Drive("home").Status.VolumeID != "" {
+		s.t.Fatalf("want a launch the drive has not adopted; instance %q, drive volume %q", id, s.Drive("home").Status.VolumeID)
+	}
+	s.EC2.Settle()
+	s.Agent.Boot()
+	s.mustWrite(id)
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	for range 20 {
+		s.EC2.Settle()
+		s.Poll()
+		s.ReconcileWorkstation("dev")
+		s.check()
+		s.Advance(10 * time.Second)
+	}
+	return id
 }
 
 // Ordering 5: Running, Stopped, Running again before the instance went: no
