@@ -40,7 +40,7 @@ func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 	if res, done, err := s.confirmLaunch(ctx); done {
 		return res, err // a launch dropped in this reconcile too
 	}
-	if err := s.lease().releaseOthers(ctx); err != nil {
+	if _, err := s.lease().releaseOthers(ctx); err != nil {
 		// A drive named before a driveRef change is given back once at rest, as a running Workstation does.
 		return ctrl.Result{}, err
 	}
@@ -252,11 +252,11 @@ func (s leaseStep) releaseLease(ctx context.Context) (bool, error) {
 // holds but no longer names (spec.driveRef changed during a relaunch), once
 // that drive is at rest; until then the drive archives within the class's
 // current bounds. It never waits: a running Workstation looks again at its
-// next reconcile.
-func (s leaseStep) releaseOthers(ctx context.Context) error {
+// next reconcile. It returns the drives it found held, as read.
+func (s leaseStep) releaseOthers(ctx context.Context) ([]v1alpha1.XDrive, error) {
 	held, err := s.heldDrives(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i := range held {
 		xd := &held[i]
@@ -264,31 +264,27 @@ func (s leaseStep) releaseOthers(ctx context.Context) error {
 		case xd.Name == s.ws.Spec.DriveRef.Name:
 		case !handoff.LeaseFree(xd):
 			if err := s.recordBounds(ctx, xd); err != nil {
-				return err
+				return nil, err
 			}
 		default:
 			if _, err := s.giveBack(ctx, xd); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return held, nil
 }
 
-// earlierDriveOn names a drive this Workstation holds but no longer names
-// whose volume is attached to the instance: the spec changed its driveRef
-// while stopped and was started again before the instance was stopped.
-func (s leaseStep) earlierDriveOn(ctx context.Context, instanceID string) (string, error) {
-	held, err := s.heldDrives(ctx)
-	if err != nil {
-		return "", err
-	}
+// earlierDriveOn names a held drive this Workstation no longer names whose
+// volume is attached to the instance: the spec changed its driveRef while
+// stopped and was started again before the instance was stopped.
+func (s leaseStep) earlierDriveOn(held []v1alpha1.XDrive, instanceID string) string {
 	for i := range held {
 		if _, on := handoff.AttachedVolume(&held[i], instanceID); on && held[i].Name != s.ws.Spec.DriveRef.Name {
-			return held[i].Name, nil
+			return held[i].Name
 		}
 	}
-	return "", nil
+	return ""
 }
 
 // heldDrives are the drives of the namespace whose lease this Workstation

@@ -61,13 +61,11 @@ func (s runStep) running(ctx context.Context) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := s.lease().releaseOthers(ctx); err != nil {
+	held, err := s.lease().releaseOthers(ctx)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if earlier, err := s.lease().earlierDriveOn(ctx, inst.ID); err != nil || earlier != "" {
-		if err != nil {
-			return ctrl.Result{}, err
-		}
+	if earlier := s.lease().earlierDriveOn(held, inst.ID); earlier != "" {
 		// Stopped the normal way (flush, snapshot); the next launch takes the drive the spec names.
 		s.event(false, v1alpha1.ReasonStopping, "Teardown", "Instance %s runs on XDrive %s, which spec.driveRef no longer names: stopping it to launch on XDrive %s",
 			inst.ID, earlier, s.ws.Spec.DriveRef.Name)
