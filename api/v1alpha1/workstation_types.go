@@ -248,6 +248,15 @@ type WorkstationSpec struct {
 	// +kubebuilder:validation:Maximum=1000
 	ReattachPriceTolerancePercent *int32 `json:"reattachPriceTolerancePercent,omitempty"`
 
+	// regions narrow the class's regions to these; the class's if absent. A
+	// region the class does not allow is refused.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:Pattern=`^[a-z]{2}(-[a-z]+)+-[0-9]$`
+	// +kubebuilder:validation:items:MaxLength=32
+	Regions []string `json:"regions,omitempty"`
+
 	// availabilityZones are the candidate zones; every zone offering a listed type if absent.
 	// +optional
 	// +listType=set
@@ -430,6 +439,12 @@ type LaunchAttempt struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=32
 	PricePerHour string `json:"pricePerHour,omitempty"`
+
+	// region is the offering's region; the operator's if absent.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Region string `json:"region,omitempty"`
 
 	// snapshotID is the snapshot the drive volume is created from; absent for a blank drive.
 	// +optional
@@ -639,6 +654,12 @@ type WorkstationStatus struct {
 	// capacityType is how the current instance was bought.
 	// +optional
 	CapacityType CapacityType `json:"capacityType,omitempty"`
+
+	// region is the region of the current instance; the operator's if absent.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Region string `json:"region,omitempty"`
 
 	// availabilityZone is the zone of the current instance.
 	// +optional

@@ -43,6 +43,36 @@ type ForkPolicy struct {
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 }
 
+// ClassRegion is a region a class's Workstations may run in, with its own
+// network and images (subnet, group and image IDs differ between regions).
+type ClassRegion struct {
+	// name is the AWS region, e.g. us-west-2.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[a-z]{2}(-[a-z]+)+-[0-9]$`
+	Name string `json:"name,omitempty"`
+
+	// subnetIDs are the candidate subnets in the region; the zone's default subnet if absent.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:Pattern=`^subnet-[0-9a-f]{8,17}$`
+	SubnetIDs []string `json:"subnetIDs,omitempty"`
+
+	// securityGroupIDs are attached to every instance of the class in the region.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:validation:items:Pattern=`^sg-[0-9a-f]{8,17}$`
+	SecurityGroupIDs []string `json:"securityGroupIDs,omitempty"`
+
+	// image selects the AMI in the region; the class's image if absent (an
+	// SSM parameter names the same image family in every region, an AMI ID does not).
+	// +optional
+	Image *ImagePolicy `json:"image,omitempty"`
+}
+
 // WorkstationClassSpec is what an admin allows the Workstations of a class.
 // +kubebuilder:validation:XValidation:rule="!has(self.maxSpotPricePerHour) || !has(self.capacityTypes) || 'Spot' in self.capacityTypes",message="maxSpotPricePerHour: only meaningful when capacityTypes allows Spot"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxOnDemandPricePerHour) || !has(self.capacityTypes) || 'OnDemand' in self.capacityTypes",message="maxOnDemandPricePerHour: only meaningful when capacityTypes allows OnDemand"
@@ -220,6 +250,26 @@ type WorkstationClassSpec struct {
 	// namespaceSelector selects that namespace. Absent: no fork across namespaces.
 	// +optional
 	AllowForkFrom *ForkPolicy `json:"allowForkFrom,omitempty"`
+
+	// regions are the regions the class's Workstations may run in, each with
+	// its own network and images. A drive follows its Workstation: it is
+	// copied to the region chosen (CopySnapshot) before the launch there.
+	// Absent: the operator's region only, with the fields above.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=8
+	Regions []ClassRegion `json:"regions,omitempty"`
+
+	// driveMoveHorizonHours is how many hours of running a move of the drive
+	// to another region must pay back: a region other than the drive's is
+	// chosen only if its price, lower by this many hours, saves more than
+	// the copy costs (GiB transferred) and the copy's wait (priced at the
+	// drive's region's offering). Default 8.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=720
+	DriveMoveHorizonHours *int32 `json:"driveMoveHorizonHours,omitempty"`
 
 	// idleStop sets the default and the maximum idle time of the class's Workstations.
 	// +optional

@@ -235,6 +235,15 @@ type DriveHolder struct {
 	// +kubebuilder:validation:MaxLength=128
 	UID string `json:"uid,omitempty"`
 
+	// region is where the holder launches next. When it is not the drive's
+	// region and the drive is at rest, the drive copies its restore snapshot
+	// there and moves once the copy completes. The Workstation controller
+	// writes it with the lease; the drive's region if absent.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Region string `json:"region,omitempty"`
+
 	// bounds are the limits the holder's WorkstationClass puts on what the
 	// drive does at a release. The Workstation controller writes them with the
 	// lease and keeps them current while the class exists; the drive applies
@@ -335,6 +344,74 @@ type DriveRollback struct {
 	RequestTime metav1.Time `json:"requestTime,omitempty"`
 }
 
+// DriveMove is a move of a drive at rest to another region: its restore
+// snapshot is copied there, and the drive's region changes only once the
+// copy has completed.
+type DriveMove struct {
+	// region the drive moves to.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Region string `json:"region,omitempty"`
+
+	// sourceSnapshotID is the snapshot copied: the restore snapshot when the move began.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	SourceSnapshotID string `json:"sourceSnapshotID,omitempty"`
+
+	// copySnapshotID is the copy in region, once CopySnapshot answered.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	CopySnapshotID string `json:"copySnapshotID,omitempty"`
+
+	// startTime is when the move was recorded, before CopySnapshot.
+	// +required
+	StartTime metav1.Time `json:"startTime,omitempty"`
+
+	// progress is EC2's progress of the copy, e.g. "45%", as last seen.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=8
+	Progress string `json:"progress,omitempty"`
+
+	// attempts counts the copies begun; a failed copy is deleted and begun again.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// failure says why the last copy failed, for people.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Failure string `json:"failure,omitempty"`
+}
+
+// RegionSnapshots are a drive's snapshots left in a region it moved from.
+type RegionSnapshots struct {
+	// region of the snapshots.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Region string `json:"region,omitempty"`
+
+	// latestSnapshotID is the newest of them.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	LatestSnapshotID string `json:"latestSnapshotID,omitempty"`
+
+	// latestSnapshotTime is when the write it holds was taken.
+	// +optional
+	LatestSnapshotTime *metav1.Time `json:"latestSnapshotTime,omitempty"`
+
+	// snapshotCount is how many are kept there; absent means none.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	SnapshotCount int32 `json:"snapshotCount,omitempty"`
+}
+
 // DriveSnapshot is one of a drive's completed snapshots.
 type DriveSnapshot struct {
 	// id is the EBS snapshot ID.
@@ -381,6 +458,25 @@ type XDriveStatus struct {
 	// controller writes it, with an optimistic lock, so two Workstations can never both hold it.
 	// +optional
 	Holder *DriveHolder `json:"holder,omitempty"`
+
+	// region is the drive's region: where its live volume, its newest
+	// snapshot and its restore snapshot are. The operator's region if absent.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Region string `json:"region,omitempty"`
+
+	// move is a move to another region in progress.
+	// +optional
+	Move *DriveMove `json:"move,omitempty"`
+
+	// elsewhere are the drive's snapshots kept in the regions it moved from,
+	// pruned to its retention there, and deleted with it per deletionPolicy.
+	// +optional
+	// +listType=map
+	// +listMapKey=region
+	// +kubebuilder:validation:MaxItems=16
+	Elsewhere []RegionSnapshots `json:"elsewhere,omitempty"`
 
 	// volumeID is the live EBS volume, if any.
 	// +optional
