@@ -142,10 +142,18 @@ const (
 	ReasonKept            = "Kept"
 	ReasonRolledBack      = "RolledBack"
 	ReasonRollbackRefused = "RollbackRefused"
-	ReasonReattached      = "Reattached"
-	ReasonReattachFailed  = "ReattachFailed"
-	ReasonInitializing    = "Initializing"
-	ReasonInitialized     = "Initialized"
+	// ReasonMoving: the drive's restore snapshot is being copied to the region its Workstation launches in.
+	ReasonMoving = "Moving"
+	// ReasonMoved: the drive moved to another region (or stopped moving).
+	ReasonMoved = "Moved"
+	// ReasonMoveFailed: a copy to another region failed or vanished; it is begun again.
+	ReasonMoveFailed = "MoveFailed"
+	// ReasonMoveRefused: the drive does not move (a rollback in effect, or a region the operator does not serve).
+	ReasonMoveRefused    = "MoveRefused"
+	ReasonReattached     = "Reattached"
+	ReasonReattachFailed = "ReattachFailed"
+	ReasonInitializing   = "Initializing"
+	ReasonInitialized    = "Initialized"
 )
 
 // SetCondition sets one condition, stamped with the generation it was computed for.

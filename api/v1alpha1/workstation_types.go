@@ -401,6 +401,12 @@ type UnconfirmedLaunch struct {
 	// +kubebuilder:validation:Minimum=1
 	Attempt int32 `json:"attempt,omitempty"`
 
+	// region is the dropped launch's region; the operator's if absent.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Region string `json:"region,omitempty"`
+
 	// since is when the launch was dropped; its instance is looked for for
 	// 3 minutes after it.
 	// +required
@@ -842,6 +848,12 @@ type ManagedSecurityGroup struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=32
 	VPCID string `json:"vpcID,omitempty"`
+
+	// region is the group's region; the operator's if absent.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Region string `json:"region,omitempty"`
 
 	// syncedGeneration is the generation whose spec.access the rules were last set from.
 	// +optional

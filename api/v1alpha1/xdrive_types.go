@@ -354,6 +354,13 @@ type DriveMove struct {
 	// +kubebuilder:validation:MaxLength=32
 	Region string `json:"region,omitempty"`
 
+	// sourceRegion is the region of the snapshot copied: the drive's, or a
+	// fork's source's when the fork restores from another region.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	SourceRegion string `json:"sourceRegion,omitempty"`
+
 	// sourceSnapshotID is the snapshot copied: the restore snapshot when the move began.
 	// +required
 	// +kubebuilder:validation:MinLength=1

@@ -43,6 +43,33 @@ type AWS struct {
 	SecurityGroups cloud.SecurityGroupsAPI
 	// Pricing reads on-demand prices; nil leaves the committed table alone.
 	Pricing cloud.PricingAPI
+	// Elsewhere are the clients of the other regions Workstations may run
+	// in (--regions), by region; each has its own poll, queue and collector.
+	Elsewhere map[string]AWS
+}
+
+// regionParts are the services the controllers use in one region.
+type regionParts struct {
+	clients  AWS
+	cache    *instances.Cache
+	drives   *drives.Service
+	launcher *instances.Launcher
+	catalog  *instances.Catalog
+	groups   *securitygroup.Service
+}
+
+func newRegionParts(clients AWS, opts Options, wsEvents chan event.TypedGenericEvent[*v1alpha1.Workstation], xdEvents chan event.TypedGenericEvent[*v1alpha1.XDrive]) regionParts {
+	p := regionParts{clients: clients}
+	p.cache = instances.NewCache(instances.CacheOptions{
+		API: clients.EC2, Cluster: opts.Cluster, Window: opts.BatchWindow,
+		OnChange: func(i instances.Instance) { wake(i, wsEvents, xdEvents) },
+	})
+	p.drives = drives.NewService(clients.EC2, opts.Cluster, opts.BatchWindow, nil)
+	p.launcher = &instances.Launcher{API: clients.EC2, Cluster: opts.Cluster, TerminateWindow: opts.BatchWindow}
+	p.catalog = instances.NewCatalog(clients.EC2, clients.SSM, time.Hour)
+	p.catalog.Region = clients.Region
+	p.groups = securityGroups(clients, opts.Cluster)
+	return p
 }
 
 // Options configures the operator.
@@ -157,22 +184,28 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 	costMetrics(mgr.GetClient())
 	wsEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 4096)
 	xdEvents := make(chan event.TypedGenericEvent[*v1alpha1.XDrive], 4096)
-	cache := instances.NewCache(instances.CacheOptions{
-		API: clients.EC2, Cluster: opts.Cluster, Window: opts.BatchWindow,
-		OnChange: func(i instances.Instance) { wake(i, wsEvents, xdEvents) },
-	})
+	home := newRegionParts(clients, opts, wsEvents, xdEvents)
+	elsewhere := map[string]regionParts{}
+	for region, c := range clients.Elsewhere {
+		if region != clients.Region {
+			elsewhere[region] = newRegionParts(c, opts, wsEvents, xdEvents)
+		}
+	}
 	ag := opts.Agent
 	if ag == nil {
 		ag = agent.SSH{Resolver: opts.SSHResolver}
 	}
-	driveService := drives.NewService(clients.EC2, opts.Cluster, opts.BatchWindow, nil)
+	driveRegions := map[string]xdrive.RegionServices{}
+	for region, p := range elsewhere {
+		driveRegions[region] = xdrive.RegionServices{Volumes: p.drives, Snapshots: p.drives, Copies: p.drives, Instances: p.cache}
+	}
 	if err := (&xdrive.Reconciler{
-		Client: mgr.GetClient(), Volumes: driveService, Snapshots: driveService,
-		Instances: cache, Recorder: mgr.GetEventRecorder("xdrive"), InstanceEvents: xdEvents, MaxConcurrent: opts.Concurrency,
+		Client: mgr.GetClient(), Region: clients.Region, Volumes: home.drives, Snapshots: home.drives, Copies: home.drives,
+		Instances: home.cache, Elsewhere: driveRegions,
+		Recorder: mgr.GetEventRecorder("xdrive"), InstanceEvents: xdEvents, MaxConcurrent: opts.Concurrency,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the XDrive controller: %w", err)
 	}
-	launcher := &instances.Launcher{API: clients.EC2, Cluster: opts.Cluster, TerminateWindow: opts.BatchWindow}
 	agentEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 4096)
 	urgentEvents := make(chan event.TypedGenericEvent[*v1alpha1.Workstation], 1024)
 	calls := &agent.Calls{Agent: ag, Context: ctx, Finished: func(owner string, kind agent.CallKind) {
@@ -188,45 +221,65 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		}
 		agentEvents <- event.TypedGenericEvent[*v1alpha1.Workstation]{Object: w}
 	}}
-	catalog := instances.NewCatalog(clients.EC2, clients.SSM, time.Hour)
-	catalog.Region = clients.Region
+	wsRegions := map[string]workstation.RegionServices{}
+	for region, p := range elsewhere {
+		wsRegions[region] = workstation.RegionServices{Catalog: p.catalog, Launcher: p.launcher, Instances: p.cache, Volumes: p.drives, Groups: p.groups}
+	}
 	if err := (&workstation.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-		Catalog: catalog, Region: clients.Region,
-		Launcher: launcher, Volumes: driveService,
-		Instances: cache, Calls: calls, Recorder: mgr.GetEventRecorder("workstation"),
+		Catalog: home.catalog, Region: clients.Region,
+		Launcher: home.launcher, Volumes: home.drives,
+		Instances: home.cache, Calls: calls, Recorder: mgr.GetEventRecorder("workstation"),
 		UserData: opts.UserData, Images: opts.Images, Timings: opts.Timings,
 		InstanceEvents: wsEvents, AgentEvents: agentEvents, UrgentEvents: urgentEvents, MaxConcurrent: opts.Concurrency,
-		Access: workstation.Access{Groups: securityGroups(clients, opts.Cluster), OperatorCIDRs: opts.OperatorCIDRs, Resync: opts.AccessResync},
+		Access:    workstation.Access{Groups: home.groups, OperatorCIDRs: opts.OperatorCIDRs, Resync: opts.AccessResync},
+		Elsewhere: wsRegions,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Workstation controller: %w", err)
 	}
+	all := []regionParts{home}
+	for _, p := range elsewhere {
+		all = append(all, p)
+	}
+	for _, p := range all {
+		if err := p.run(ctx, mgr, opts, wsEvents, xdEvents); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run adds the region's collector, instance poll, price refresh and interruption queue to the manager.
+func (p regionParts) run(ctx context.Context, mgr manager.Manager, opts Options,
+	wsEvents chan event.TypedGenericEvent[*v1alpha1.Workstation], xdEvents chan event.TypedGenericEvent[*v1alpha1.XDrive]) error {
+	clients := p.clients
 	collector := &gc.Collector{
-		Client: mgr.GetClient(), Instances: cache, Launcher: launcher, Volumes: driveService, Snapshots: driveService,
+		Client: mgr.GetClient(), Instances: p.cache, Launcher: p.launcher, Volumes: p.drives, Snapshots: p.drives,
 		Recorder: mgr.GetEventRecorder("xdrive-gc"), Grace: opts.GCGrace,
 		Wake: func(i instances.Instance) { wake(i, wsEvents, xdEvents) },
 	}
-	if groups := securityGroups(clients, opts.Cluster); groups != nil {
-		collector.Groups = groups
+	if p.groups != nil {
+		collector.Groups = p.groups
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		return collector.Run(ctx, opts.GCInterval)
 	})); err != nil {
-		return fmt.Errorf("adding the garbage collector: %w", err)
+		return fmt.Errorf("adding the garbage collector of region %s: %w", clients.Region, err)
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		return cache.Run(ctx, opts.PollInterval, opts.FastPollInterval)
+		return p.cache.Run(ctx, opts.PollInterval, opts.FastPollInterval)
 	})); err != nil {
-		return fmt.Errorf("adding the instance poll: %w", err)
+		return fmt.Errorf("adding the instance poll of region %s: %w", clients.Region, err)
 	}
 	if clients.Pricing != nil && opts.PriceRefresh > 0 {
 		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 			refreshPrices(ctx, clients.Pricing, clients.Region, opts.PriceRefresh)
 			return nil
 		})); err != nil {
-			return fmt.Errorf("adding the price refresh: %w", err)
+			return fmt.Errorf("adding the price refresh of region %s: %w", clients.Region, err)
 		}
 	}
+	cache := p.cache
 	if opts.QueueName == "" {
 		return nil
 	}
@@ -247,7 +300,8 @@ func Setup(ctx context.Context, mgr manager.Manager, clients AWS, opts Options) 
 		for _, w := range warnings {
 			log.Info("WARNING: the interruption queue must not be shared: "+w, "queue", url)
 		}
-		log.Info("Receiving interruption events", "queue", url)
+		log.Info("Receiving interruption events", "queue", url, "region", clients.Region)
+		log = log.WithValues("region", clients.Region)
 		return (&interruption.Receiver{
 			QueueAPI: clients.SQS, QueueURL: url, Logger: log, Pollers: opts.QueuePollers,
 			Handler: &workstation.NoticeHandler{Client: mgr.GetClient(), Instances: cache, Received: opts.OnNotice},

@@ -139,3 +139,54 @@ func Loaded(xd *v1alpha1.XDrive, volumeID string) (loaded, restored bool) {
 	}
 	return *in.Percent >= 100, xd.Status.ReattachedAt == nil
 }
+
+// Region is the drive's region (its volume, newest and restore snapshots),
+// or home, the operator's, when the status names none.
+func Region(xd *v1alpha1.XDrive, home string) string {
+	if xd.Status.Region != "" {
+		return xd.Status.Region
+	}
+	return home
+}
+
+// LeaseRegion is the region the lease holder launches in next, or the
+// drive's own when the lease names none.
+func LeaseRegion(xd *v1alpha1.XDrive, home string) string {
+	if h := xd.Status.Holder; h != nil && h.Region != "" {
+		return h.Region
+	}
+	return Region(xd, home)
+}
+
+// WithLeaseRegion is a copy of the drive whose lease asks for region, to
+// patch with an optimistic lock: the drive moves only while the lease asks.
+func WithLeaseRegion(xd *v1alpha1.XDrive, region string) *v1alpha1.XDrive {
+	patched := xd.DeepCopy()
+	patched.Status.Holder.Region = region
+	return patched
+}
+
+// InRegion reports whether a launch in region may restore the drive now:
+// the drive is there, no move is under way, and the lease asks for no other.
+// The drive moves only while the lease asks for another region, so a
+// launch the holder records after this read cannot find the drive gone.
+func InRegion(xd *v1alpha1.XDrive, region, home string) bool {
+	return Region(xd, home) == region && xd.Status.Move == nil && LeaseRegion(xd, home) == region
+}
+
+// Move is the drive's move to another region under way, nil without one.
+func Move(xd *v1alpha1.XDrive) *v1alpha1.DriveMove { return xd.Status.Move }
+
+// RollbackInEffect reports whether the next restore is an older snapshot:
+// the drive does not move to another region meanwhile.
+func RollbackInEffect(xd *v1alpha1.XDrive) bool { return xd.Status.Rollback != nil }
+
+// SizeGiB is the drive's size as last known, for the cost of copying it.
+func SizeGiB(xd *v1alpha1.XDrive) int32 { return max(xd.Status.SizeGiB, xd.Spec.SizeGiB) }
+
+// LeaseChanged reports whether the drive's lease changed between two
+// versions of the drive: its region asks for a move.
+func LeaseChanged(old, new *v1alpha1.XDrive) bool {
+	o, n := old.Status.Holder, new.Status.Holder
+	return (o == nil) != (n == nil) || o != nil && (o.UID != n.UID || o.Region != n.Region)
+}

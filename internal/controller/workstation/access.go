@@ -40,11 +40,13 @@ var errNoGroups = errors.New("spec.access needs the operator's security group se
 // VPC's default group when it names none) and, with spec.access, the
 // Workstation's own, created in the offering's VPC before RunInstances.
 func (s accessStep) launchGroups(ctx context.Context, o instances.Offering) ([]string, error) {
+	region := s.st.Launch.Region
+	rp, _ := s.class.region(orDefault(region, s.r.Region))
 	access := s.ws.Spec.Access
 	if access == nil {
-		return s.class.securityGroupIDs, nil
+		return rp.securityGroupIDs, nil
 	}
-	svc := s.r.Access.Groups
+	svc := s.groups(region)
 	if svc == nil {
 		return nil, invalidSpecError{errNoGroups}
 	}
@@ -52,9 +54,13 @@ func (s accessStep) launchGroups(ctx context.Context, o instances.Offering) ([]s
 	if err != nil {
 		return nil, fmt.Errorf("find the VPC of subnet %s for Workstation %s: %w", o.SubnetID, s.key, err)
 	}
-	if sg := s.st.SecurityGroup; sg != nil && sg.VPCID != vpc {
+	if sg := s.st.SecurityGroup; sg != nil && (sg.VPCID != vpc || sg.Region != region) {
 		// The last instance ran in another VPC and is terminated: the old group goes first.
-		if err := svc.Delete(ctx, sg.ID); err != nil {
+		old := s.groups(sg.Region)
+		if old == nil {
+			return nil, invalidSpecError{errNoGroups}
+		}
+		if err := old.Delete(ctx, sg.ID); err != nil {
 			return nil, fmt.Errorf("delete security group %s of Workstation %s in VPC %s: %w", sg.ID, s.key, sg.VPCID, err)
 		}
 		s.event(false, "SecurityGroupDeleted", "Access", "Deleted security group %s of VPC %s; this launch is in %s", sg.ID, sg.VPCID, vpc)
@@ -67,7 +73,7 @@ func (s accessStep) launchGroups(ctx context.Context, o instances.Offering) ([]s
 		s.st.SecurityGroup = nil
 	}
 	if s.st.SecurityGroup == nil {
-		if sg, err = s.ensureGroup(ctx, vpc); err != nil {
+		if sg, err = s.ensureGroup(ctx, vpc, region); err != nil {
 			return nil, err
 		}
 		err = s.syncRules(ctx)
@@ -75,7 +81,7 @@ func (s accessStep) launchGroups(ctx context.Context, o instances.Offering) ([]s
 	if err != nil {
 		return nil, err
 	}
-	groups := s.class.securityGroupIDs
+	groups := rp.securityGroupIDs
 	if len(groups) == 0 {
 		def, err := svc.DefaultGroup(ctx, vpc)
 		if err != nil {
@@ -87,12 +93,12 @@ func (s accessStep) launchGroups(ctx context.Context, o instances.Offering) ([]s
 }
 
 // ensureGroup finds or makes the Workstation's group in the VPC and records it.
-func (s accessStep) ensureGroup(ctx context.Context, vpc string) (*v1alpha1.ManagedSecurityGroup, error) {
-	id, err := s.r.Access.Groups.Ensure(ctx, securitygroup.Owner{Workstation: s.key, UID: string(s.ws.UID), VPCID: vpc})
+func (s accessStep) ensureGroup(ctx context.Context, vpc, region string) (*v1alpha1.ManagedSecurityGroup, error) {
+	id, err := s.groups(region).Ensure(ctx, securitygroup.Owner{Workstation: s.key, UID: string(s.ws.UID), VPCID: vpc})
 	if err != nil {
 		return nil, fmt.Errorf("make the security group of Workstation %s in VPC %s: %w", s.key, vpc, err)
 	}
-	s.st.SecurityGroup = &v1alpha1.ManagedSecurityGroup{ID: id, VPCID: vpc}
+	s.st.SecurityGroup = &v1alpha1.ManagedSecurityGroup{ID: id, VPCID: vpc, Region: region}
 	s.event(false, "SecurityGroupReady", "Access", "Security group %s in %s holds this Workstation's access rules", id, vpc)
 	return s.st.SecurityGroup, nil
 }
@@ -103,7 +109,11 @@ func (s accessStep) syncRules(ctx context.Context) error {
 	if sg == nil {
 		return nil
 	}
-	added, revoked, err := s.r.Access.Groups.Sync(ctx, sg.ID, s.wantedRules())
+	svc := s.groups(sg.Region)
+	if svc == nil {
+		return errNoGroups
+	}
+	added, revoked, err := svc.Sync(ctx, sg.ID, s.wantedRules())
 	if err != nil {
 		return fmt.Errorf("set the rules of security group %s of Workstation %s: %w", sg.ID, s.key, err)
 	}
@@ -124,7 +134,11 @@ func (s accessStep) restrictRules(ctx context.Context) error {
 	if s.class != nil {
 		bounds, name = s.class.class.Spec.AllowedAccessCIDRs, s.class.class.Name
 	}
-	revoked, err := s.r.Access.Groups.Restrict(ctx, sg.ID, func(r securitygroup.Rule) bool {
+	svc := s.groups(sg.Region)
+	if svc == nil {
+		return errNoGroups
+	}
+	revoked, err := svc.Restrict(ctx, sg.ID, func(r securitygroup.Rule) bool {
 		return len(bounds) == 0 || withinAny(r.CIDR, bounds) || r.Port == SSHPort && slices.ContainsFunc(s.r.Access.OperatorCIDRs, func(c string) bool {
 			return canonicalCIDR(c) == r.CIDR
 		})
@@ -229,7 +243,7 @@ func (s accessStep) apply(ctx context.Context, result ctrl.Result, err error) (c
 	if sg == nil || err != nil {
 		return result, err
 	}
-	svc := s.r.Access.Groups
+	svc := s.groups(sg.Region)
 	if svc == nil {
 		return result, errNoGroups
 	}
@@ -295,7 +309,7 @@ func (s accessStep) publishAccess(ctx context.Context) {
 	if st.SSH == nil || st.SSH.InstanceID != st.InstanceID {
 		st.SSH = nil
 		// From the cache only: publishing never costs an EC2 call; the shared poll fills it.
-		if inst, found := s.r.Instances.Cached(st.InstanceID); found {
+		if inst, found := s.cachedInstance(st.InstanceID); found {
 			if creds, err := s.r.credentials(ctx, s.ws); err == nil {
 				if key := creds.target(inst).HostKey; key != "" {
 					st.SSH = &v1alpha1.SSHAccess{InstanceID: inst.ID, User: sshUser, HostPublicKey: strings.TrimSpace(key)}
@@ -354,4 +368,13 @@ func withinAny(c string, allowed []string) bool {
 		}
 	}
 	return false
+}
+
+// groups is the security group service of a region ("" is the operator's); nil if it has none.
+func (s accessStep) groups(region string) *securitygroup.Service {
+	svc, ok := s.r.in(region)
+	if !ok {
+		return nil
+	}
+	return svc.Groups
 }

@@ -202,7 +202,7 @@ func (s budgetStep) notify(ctx context.Context, u budgetUse, until time.Time) {
 	if s.st.Phase != v1alpha1.WorkstationPhaseRunning || s.st.InstanceID == "" {
 		return
 	}
-	inst, ok := s.r.Instances.Cached(s.st.InstanceID)
+	inst, ok := s.cachedInstance(s.st.InstanceID)
 	if !ok {
 		return
 	}

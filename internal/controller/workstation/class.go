@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -38,6 +39,31 @@ type classParams struct {
 	onDemandPrices   map[string]string
 	image            *v1alpha1.ImageSource // the Workstation's own, if allowed
 	tags             map[string]string
+	// regions are where the Workstation may run, each with its network and
+	// images; one, the operator's region with the fields above, when the class lists none.
+	regions []regionParams
+	// moveHorizonHours is how many hours a move of the drive must pay back.
+	moveHorizonHours int32
+}
+
+// regionParams are a class's network and images in one region.
+type regionParams struct {
+	name             string
+	subnetIDs        []string
+	securityGroupIDs []string
+	image            *v1alpha1.ImagePolicy
+}
+
+// defaultMoveHorizonHours is driveMoveHorizonHours' default.
+const defaultMoveHorizonHours = 8
+
+// region returns the class's parameters in a region.
+func (p *classParams) region(name string) (regionParams, bool) {
+	i := slices.IndexFunc(p.regions, func(r regionParams) bool { return r.name == name })
+	if i < 0 {
+		return regionParams{}, false
+	}
+	return p.regions[i], true
 }
 
 // refusal is why a class refuses a Workstation.
@@ -183,7 +209,11 @@ func (s admissionStep) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cl
 	if holder := handoff.HolderUID(xd); id == "" || !s.wants() || holder != "" && holder != string(s.ws.UID) || !handoff.Archived(xd) {
 		return nil, nil
 	}
-	sn, found, err := s.r.Volumes.Snapshot(ctx, id)
+	svc, err := s.services(handoff.Region(xd, s.r.Region))
+	if err != nil {
+		return nil, err
+	}
+	sn, found, err := svc.Volumes.Snapshot(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("describe snapshot %s, the restore of XDrive %s, for Workstation %s: %w", id, xd.Name, s.key, err)
 	}
@@ -204,7 +234,7 @@ func (s admissionStep) checkRestore(ctx context.Context, xd *v1alpha1.XDrive, cl
 		}
 	}
 	switch {
-	case s.r.Volumes.Foreign(sn, cloud.ObjectKey(xd.Namespace, xd.Name), string(xd.UID)) && srcNS == "":
+	case svc.Volumes.Foreign(sn, cloud.ObjectKey(xd.Namespace, xd.Name), string(xd.UID)) && srcNS == "":
 		return &refusal{v1alpha1.ReasonForeignSnapshot, fmt.Sprintf(
 			"XDrive %s would be restored from snapshot %s, which belongs to another drive; a drive restores only its own snapshots", xd.Name, id)}, nil
 	case sn.Untagged() && !cls.Spec.UntaggedSnapshotsAllowed():
@@ -312,6 +342,7 @@ func violations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSpec, 
 		out = append(out, "containersReachInstanceMetadata is true, and the class sets allowContainersReachInstanceMetadata: false")
 	}
 	out = append(out, idleViolations(spec, c)...)
+	out = append(out, regionViolations(spec, c, region)...)
 	return append(out, accessViolations(spec, c)...)
 }
 
@@ -407,6 +438,21 @@ func (s admissionStep) params(cls *v1alpha1.WorkstationClass) *classParams {
 		p.keyName = orDefault(spec.KeyName, p.keyName)
 		p.image = spec.Image
 	}
+	p.moveHorizonHours = ptr.Deref(c.DriveMoveHorizonHours, defaultMoveHorizonHours)
+	if len(c.Regions) == 0 {
+		p.regions = []regionParams{{name: s.r.Region, subnetIDs: p.subnetIDs, securityGroupIDs: p.securityGroupIDs, image: c.Image}}
+	}
+	for _, r := range c.Regions {
+		if len(spec.Regions) > 0 && !slices.Contains(spec.Regions, r.Name) {
+			continue
+		}
+		rp := regionParams{name: r.Name, subnetIDs: r.SubnetIDs, securityGroupIDs: r.SecurityGroupIDs, image: cmp.Or(r.Image, c.Image)}
+		if c.OverridesAllowed() && len(spec.Regions) == 1 {
+			rp.subnetIDs = orList(spec.SubnetIDs, rp.subnetIDs)
+			rp.securityGroupIDs = orList(spec.SecurityGroupIDs, rp.securityGroupIDs)
+		}
+		p.regions = append(p.regions, rp)
+	}
 	if len(spec.Tags)+len(c.Tags) > 0 {
 		p.tags = maps.Clone(spec.Tags)
 		if p.tags == nil {
@@ -424,12 +470,13 @@ func orList(a, b []string) []string {
 	return b
 }
 
-// imageSource is the image the class or the Workstation names for a type; nil means the operator's default.
-func (p *classParams) imageSource(info instances.TypeInfo) *v1alpha1.ImageSource {
+// imageSource is the image the class (in the region) or the Workstation
+// names for a type; nil means the operator's default.
+func (p *classParams) imageSource(info instances.TypeInfo, region regionParams) *v1alpha1.ImageSource {
 	if p.image != nil {
 		return p.image
 	}
-	if img := p.class.Spec.Image; img != nil {
+	if img := region.image; img != nil {
 		if info.GPUs > 0 {
 			return img.GPU
 		}
@@ -499,4 +546,31 @@ func (s admissionStep) reportClassAllowed(ref *refusal) {
 		}
 	}
 	s.set(v1alpha1.ConditionClassAllowed, status, reason, msg)
+}
+
+// regionViolations lists the Workstation's regions the class does not
+// allow (the operator's alone when it lists none), and network overrides
+// that could be meant for more than one region.
+func regionViolations(spec v1alpha1.WorkstationSpec, c v1alpha1.WorkstationClassSpec, home string) []string {
+	allowed := []string{home}
+	if len(c.Regions) > 0 {
+		allowed = nil
+		for _, r := range c.Regions {
+			allowed = append(allowed, r.Name)
+		}
+	}
+	var out []string
+	var bad []string
+	for _, r := range spec.Regions {
+		if !slices.Contains(allowed, r) {
+			bad = append(bad, r)
+		}
+	}
+	if len(bad) > 0 {
+		out = append(out, fmt.Sprintf("regions %s are not among the class's %s", strings.Join(bad, ", "), strings.Join(allowed, ", ")))
+	}
+	if len(c.Regions) > 0 && len(spec.Regions) != 1 && (len(spec.SubnetIDs) > 0 || len(spec.SecurityGroupIDs) > 0) {
+		out = append(out, "subnetIDs and securityGroupIDs belong to one region: with a class that lists regions, set spec.regions to that one region")
+	}
+	return out
 }

@@ -115,10 +115,10 @@ func TestParams(t *testing.T) {
 	if p.tags["team"] != "class" || p.tags["owner"] != "me" || p.tags["cost"] != "c" {
 		t.Errorf("tags = %v, want the Workstation's with the class's over them", p.tags)
 	}
-	if img := p.imageSource(instances.TypeInfo{GPUs: 1}); img == nil || img.ID != "ami-0000000000000000a" {
+	if img := p.imageSource(instances.TypeInfo{GPUs: 1}, p.regions[0]); img == nil || img.ID != "ami-0000000000000000a" {
 		t.Errorf("GPU image = %+v, want the class's", img)
 	}
-	if img := p.imageSource(instances.TypeInfo{}); img != nil {
+	if img := p.imageSource(instances.TypeInfo{}, p.regions[0]); img != nil {
 		t.Errorf("CPU image = %+v, want the operator's default (nil)", img)
 	}
 

@@ -32,6 +32,7 @@ import (
 	"github.com/xdrive-io/xdrive/internal/instances"
 	"github.com/xdrive-io/xdrive/internal/metrics"
 	"github.com/xdrive-io/xdrive/internal/placement"
+	"github.com/xdrive-io/xdrive/internal/securitygroup"
 )
 
 // UserDataInput is what the bootstrap needs to render one instance's user-data.
@@ -110,6 +111,16 @@ type Catalog interface {
 	RootMapping(ctx context.Context, imageID string) (*ec2types.BlockDeviceMapping, error)
 }
 
+// RegionServices are one region's EC2 services, as a Workstation uses them.
+type RegionServices struct {
+	Catalog   Catalog
+	Launcher  Launcher
+	Instances Instances
+	Volumes   DriveVolumes
+	// Groups manages the Workstations' own security groups there; nil refuses spec.access.
+	Groups *securitygroup.Service
+}
+
 // Reconciler runs a Workstation's instance.
 type Reconciler struct {
 	client.Client
@@ -139,6 +150,8 @@ type Reconciler struct {
 	OnIllegalPhase func(key, from, to string)
 	// Access opens instances to spec.access (access.go).
 	Access Access
+	// Elsewhere are the services of the regions besides Region that classes may list.
+	Elsewhere map[string]RegionServices
 
 	writes common.Writes
 	leases leaseWrites
@@ -146,6 +159,15 @@ type Reconciler struct {
 	launches launchCalls
 	credsMu  sync.Mutex
 	creds    map[types.UID]Credentials
+}
+
+// in returns a region's services ("" is Region's); false for a region the operator does not serve.
+func (r *Reconciler) in(region string) (RegionServices, bool) {
+	if region == "" || region == r.Region {
+		return RegionServices{Catalog: r.Catalog, Launcher: r.Launcher, Instances: r.Instances, Volumes: r.Volumes, Groups: r.Access.Groups}, true
+	}
+	svc, ok := r.Elsewhere[region]
+	return svc, ok
 }
 
 // RBAC: only what test/install's TestRBACSufficient sees the manager use, as

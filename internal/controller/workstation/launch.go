@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,7 +98,10 @@ func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 		s.waitFor(v1alpha1.ReasonNoCapacity, "%s", msg)
 		return ctrl.Result{RequeueAfter: common.Backoff(int(st.Launches), 30*time.Second, 5*time.Minute)}, nil
 	}
-	if adopted, err := s.adoptStray(ctx); err != nil || adopted {
+	if !handoff.InRegion(xd, choice.region, s.r.Region) {
+		return s.awaitRegion(ctx, xd, choice)
+	}
+	if adopted, err := s.adoptStray(ctx, s.st.Region, choice.region); err != nil || adopted {
 		return ctrl.Result{RequeueAfter: time.Millisecond}, err
 	}
 	o, reattach := choice.Offering, choice.Reattach
@@ -115,9 +119,9 @@ func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 	}
 	st.Launches++
 	st.Launch = &v1alpha1.LaunchAttempt{
-		Attempt: st.Launches, Offering: o.Key(), SubnetID: o.SubnetID, SpotPrice: spotPrice(o), PricePerHour: o.Price,
+		Attempt: st.Launches, Region: choice.region, Offering: o.Key(), SubnetID: o.SubnetID, SpotPrice: spotPrice(o), PricePerHour: o.Price,
 		SnapshotID: handoff.RestoreSnapshot(xd), Candidates: int32(choice.Candidates), StartTime: metav1.NewTime(s.now),
-		Placement: choice.Reason, RecordedBy: s.r.launches.process(),
+		Placement: choice.reason(), RecordedBy: s.r.launches.process(),
 	}
 	st.ReattachVolumeID = ""
 	if reattach {
@@ -134,12 +138,16 @@ func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 // one of an instance that vanished before the drive saw it: a launch now
 // would make a second volume of the drive.
 func (s launchStep) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (string, error) {
-	vols, err := s.r.Volumes.DriveVolumes(ctx, string(xd.UID))
+	svc, err := s.services(handoff.Region(xd, s.r.Region))
+	if err != nil {
+		return "", err
+	}
+	vols, err := svc.Volumes.DriveVolumes(ctx, string(xd.UID))
 	if err != nil {
 		return "", fmt.Errorf("list the volumes of XDrive %s for Workstation %s: %w", xd.Name, s.key, err)
 	}
 	for _, v := range vols {
-		ours, err := s.r.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, cloud.ObjectKey(xd.Namespace, xd.Name),
+		ours, err := svc.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, cloud.ObjectKey(xd.Namespace, xd.Name),
 			handoff.KnownSnapshots(xd)...)
 		if err != nil {
 			return v.ID, fmt.Errorf("tell whether volume %s belongs to XDrive %s, for Workstation %s: %w", v.ID, xd.Name, s.key, err)
@@ -324,16 +332,31 @@ func (s leaseStep) giveBack(ctx context.Context, xd *v1alpha1.XDrive) (bool, err
 
 // adoptStray finds a live instance of this Workstation that no status
 // records, e.g. after a lost status write, and makes it the current one.
-func (s launchStep) adoptStray(ctx context.Context) (bool, error) {
-	owned, err := s.r.Instances.Owned(ctx, s.key, string(s.ws.UID))
-	if err != nil {
-		return false, fmt.Errorf("look for instances of Workstation %s by their tags: %w", s.key, err)
+// It looks in the regions given: where this Workstation's instances may be.
+func (s launchStep) adoptStray(ctx context.Context, regions ...string) (bool, error) {
+	var inst instances.Instance
+	region := ""
+	for i, r := range regions {
+		if slices.Contains(regions[:i], r) {
+			continue
+		}
+		svc, err := s.services(r)
+		if err != nil {
+			return false, err
+		}
+		owned, err := svc.Instances.Owned(ctx, s.key, string(s.ws.UID))
+		if err != nil {
+			return false, fmt.Errorf("look for instances of Workstation %s by their tags in region %s: %w", s.key, orDefault(r, s.r.Region), err)
+		}
+		if len(owned) > 0 {
+			inst, region = owned[0], r
+			break
+		}
 	}
-	if len(owned) == 0 {
+	if inst.ID == "" {
 		return false, nil
 	}
-	inst := owned[0]
-	s.recordInstance(inst)
+	s.recordInstance(inst, region)
 	s.st.UnconfirmedLaunch = nil
 	if s.st.Launch != nil {
 		s.st.SpotPrice, s.st.PricePerHour = s.st.Launch.SpotPrice, s.st.Launch.PricePerHour
@@ -356,17 +379,21 @@ func (s launchStep) confirmLaunch(ctx context.Context) (res ctrl.Result, done bo
 	if u == nil || (s.st.Phase != v1alpha1.WorkstationPhasePending && s.st.Phase != v1alpha1.WorkstationPhaseStopped) {
 		return ctrl.Result{}, false, nil
 	}
-	if adopted, err := s.adoptStray(ctx); err != nil || adopted {
+	if adopted, err := s.adoptStray(ctx, u.Region); err != nil || adopted {
 		return ctrl.Result{RequeueAfter: time.Millisecond}, true, err
 	}
+	svc, err := s.services(u.Region)
+	if err != nil {
+		return ctrl.Result{}, true, err
+	}
 	// Not live: it may have run and ended (a spot reclaim) before it was seen.
-	inst, found, err := s.r.Instances.OfLaunch(ctx, s.key, string(s.ws.UID), u.Attempt)
+	inst, found, err := svc.Instances.OfLaunch(ctx, s.key, string(s.ws.UID), u.Attempt)
 	if err != nil {
 		return ctrl.Result{}, true, fmt.Errorf("look for the instance of launch %d of Workstation %s: %w", u.Attempt, s.key, err)
 	}
 	if found {
 		// Recorded, it is torn down as any instance seen gone, and a notice for it counts.
-		s.recordInstance(inst)
+		s.recordInstance(inst, u.Region)
 		s.st.UnconfirmedLaunch = nil
 		s.setPhase(v1alpha1.WorkstationPhaseRunning)
 		s.event(false, "Adopted", "Launch", "Found instance %s of launch %d by its tags (%s)", inst.ID, u.Attempt, inst.State)
@@ -386,7 +413,7 @@ func (s launchStep) confirmLaunch(ctx context.Context) (res ctrl.Result, done bo
 // launching issues RunInstances for the recorded launch, with its client token.
 func (s launchStep) launching(ctx context.Context) (ctrl.Result, error) {
 	st := s.st
-	if adopted, err := s.adoptStray(ctx); err != nil || adopted {
+	if adopted, err := s.adoptStray(ctx, st.Launch.Region); err != nil || adopted {
 		return ctrl.Result{RequeueAfter: time.Millisecond}, err
 	}
 	if !s.wants() {
@@ -437,8 +464,10 @@ func (s launchStep) launching(ctx context.Context) (ctrl.Result, error) {
 	case err != nil:
 		return ctrl.Result{}, err
 	}
-	s.r.Instances.Remember(inst)
-	s.recordInstance(inst)
+	if svc, err := s.services(st.Launch.Region); err == nil {
+		svc.Instances.Remember(inst)
+	}
+	s.recordInstance(inst, st.Launch.Region)
 	st.SpotPrice, st.PricePerHour = st.Launch.SpotPrice, st.Launch.PricePerHour
 	from := restoreText(st.Launch.SnapshotID)
 	if st.ReattachVolumeID != "" {
@@ -510,9 +539,9 @@ func orDefault(s, d string) string {
 	return s
 }
 
-func (s launchStep) recordInstance(inst instances.Instance) {
+func (s launchStep) recordInstance(inst instances.Instance, region string) {
 	st := s.st
-	st.InstanceID, st.InstanceType, st.AvailabilityZone = inst.ID, inst.Type, inst.Zone
+	st.InstanceID, st.InstanceType, st.AvailabilityZone, st.Region = inst.ID, inst.Type, inst.Zone, region
 	st.PrivateIP, st.PublicIP = inst.PrivateIP, inst.PublicIP
 	if !inst.LaunchTime.IsZero() {
 		t := metav1.NewTime(inst.LaunchTime)
@@ -526,38 +555,127 @@ func (s launchStep) recordInstance(inst instances.Instance) {
 
 // place asks placement for an offering, with the drive's released volume
 // to reattach if this Workstation has not declined it.
-func (s launchStep) place(ctx context.Context, xd *v1alpha1.XDrive) (placement.Choice, error) {
+// regionChoice is a placement and the region it is in.
+type regionChoice struct {
+	placement.Choice
+	region string
+	// why says why the region was chosen, when the class allows more than one.
+	why string
+}
+
+func (c regionChoice) reason() string {
+	if c.why == "" {
+		return c.Reason
+	}
+	return c.Reason + "; " + c.why
+}
+
+func (s launchStep) place(ctx context.Context, xd *v1alpha1.XDrive) (regionChoice, error) {
 	spec := s.ws.Spec
-	req := placement.Request{
-		Types: spec.InstanceTypes, Zones: spec.AvailabilityZones, SubnetIDs: s.class.subnetIDs,
-		Spot: spec.CapacityType != v1alpha1.CapacityTypeOnDemand, OnDemandFallback: ptr.Deref(spec.OnDemandFallback, false),
-		MaxSpotPrice: s.class.maxSpotPrice, MaxOnDemandPrice: s.class.maxOnDemandPrice, OnDemandPrices: s.class.onDemandPrices,
-		Avoid: s.avoided, TolerancePercent: ptr.Deref(spec.ReattachPriceTolerancePercent, defaultReattachTolerance),
+	home := handoff.Region(xd, s.r.Region)
+	var options []placement.RegionOption
+	var skipped []string
+	for _, rp := range s.class.regions {
+		// A drive moves only at rest, and not while a rollback is in effect.
+		if rp.name != home && (!handoff.Archived(xd) || handoff.RollbackInEffect(xd)) {
+			continue
+		}
+		svc, ok := s.r.in(rp.name)
+		if !ok {
+			skipped = append(skipped, rp.name+" (not served by this operator)")
+			continue
+		}
+		req := placement.Request{
+			Types: spec.InstanceTypes, Zones: spec.AvailabilityZones, SubnetIDs: rp.subnetIDs,
+			Spot: spec.CapacityType != v1alpha1.CapacityTypeOnDemand, OnDemandFallback: ptr.Deref(spec.OnDemandFallback, false),
+			MaxSpotPrice: s.class.maxSpotPrice, MaxOnDemandPrice: s.class.maxOnDemandPrice, OnDemandPrices: s.class.onDemandPrices,
+			Avoid: s.avoided, TolerancePercent: ptr.Deref(spec.ReattachPriceTolerancePercent, defaultReattachTolerance),
+		}
+		if id, zone := handoff.ReusableVolume(xd, s.st.DeclinedVolumeID); id != "" && rp.name == home {
+			req.Volume = placement.Volume{ID: id, Zone: zone}
+		}
+		choice, err := placement.Place(ctx, svc.Catalog, req)
+		if err != nil && rp.name == home {
+			return regionChoice{}, fmt.Errorf("place Workstation %s in region %s: %w", s.key, rp.name, err)
+		}
+		if err != nil {
+			// Another region's market is optional: the launch goes on without it.
+			s.event(true, v1alpha1.ReasonNoCapacity, "Launch", "Could not read region %s's offerings for Workstation %s: %v", rp.name, s.key, err)
+			continue
+		}
+		options = append(options, placement.RegionOption{Region: rp.name, Choice: choice})
 	}
-	if id, zone := handoff.ReusableVolume(xd, s.st.DeclinedVolumeID); id != "" {
-		req.Volume = placement.Volume{ID: id, Zone: zone}
+	if len(options) == 0 {
+		reason := "No region of the class is usable"
+		if len(skipped) > 0 {
+			reason += ": " + strings.Join(skipped, ", ")
+		}
+		return regionChoice{Choice: placement.Choice{Reason: reason}}, nil
 	}
-	choice, err := placement.Place(ctx, s.r.Catalog, req)
-	if err != nil {
-		return choice, fmt.Errorf("place Workstation %s: %w", s.key, err)
+	move := placement.DriveMove{From: home, SizeGiB: handoff.SizeGiB(xd), Blank: handoff.RestoreSnapshot(xd) == "",
+		HorizonHours: s.class.moveHorizonHours}
+	if lease := handoff.LeaseRegion(xd, s.r.Region); lease != home {
+		move.Under = lease
 	}
-	if choice.Declined != "" {
-		s.event(false, "ReattachDeclined", "Launch", "%s", choice.Reason)
+	picked, why := placement.PickRegion(options, move)
+	if !picked.Choice.Found() {
+		return regionChoice{Choice: placement.Choice{Reason: why}}, nil
 	}
-	return choice, nil
+	if len(options) == 1 && picked.Region == home {
+		why = ""
+	}
+	if picked.Choice.Declined != "" {
+		s.event(false, "ReattachDeclined", "Launch", "%s", picked.Choice.Reason)
+	}
+	return regionChoice{Choice: picked.Choice, region: picked.Region, why: why}, nil
+}
+
+// awaitRegion asks the drive, through its lease, to move to the chosen
+// region, and waits for it there: the launch restores only a drive in its
+// own region (handoff.InRegion).
+func (s launchStep) awaitRegion(ctx context.Context, xd *v1alpha1.XDrive, choice regionChoice) (ctrl.Result, error) {
+	if handoff.LeaseRegion(xd, s.r.Region) != choice.region {
+		patched := handoff.WithLeaseRegion(xd, choice.region)
+		err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{}))
+		switch {
+		case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+			s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s changed while asking it to move; retrying", xd.Name)
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		case err != nil:
+			return ctrl.Result{}, fmt.Errorf("ask XDrive %s to move to region %s for Workstation %s: %w", xd.Name, choice.region, s.key, err)
+		}
+		s.r.leases.wrote(s.ws.UID, patched)
+		s.event(false, v1alpha1.ReasonMoving, "Launch", "Launching in region %s: %s", choice.region, choice.why)
+		*xd = *patched
+	}
+	msg := fmt.Sprintf("Waiting for XDrive %s to move to region %s", xd.Name, choice.region)
+	if m := handoff.Move(xd); m != nil && m.Region == choice.region {
+		if m.Progress != "" {
+			msg += fmt.Sprintf(" (copy %s %s)", m.CopySnapshotID, m.Progress)
+		}
+		if m.Failure != "" {
+			msg += "; the last copy failed: " + m.Failure
+		}
+	}
+	s.waitFor(v1alpha1.ReasonMoving, "%s", msg)
+	return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
 }
 
 func (s launchStep) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, creds Credentials, o instances.Offering) (instances.Instance, error) {
-	info, err := s.r.Catalog.Type(ctx, o.Type)
+	svc, err := s.services(s.st.Launch.Region)
+	if err != nil {
+		return instances.Instance{}, err
+	}
+	info, err := svc.Catalog.Type(ctx, o.Type)
 	if err != nil {
 		return instances.Instance{}, fmt.Errorf("describe instance type %s for Workstation %s: %w", o.Type, s.key, err)
 	}
-	image, err := s.image(ctx, info)
+	image, err := s.image(ctx, svc.Catalog, info)
 	if err != nil {
 		return instances.Instance{}, fmt.Errorf("find the image of Workstation %s: %w", s.key, err)
 	}
 	s.admission().recordImage(image)
-	root, err := s.r.Catalog.RootMapping(ctx, image)
+	root, err := svc.Catalog.RootMapping(ctx, image)
 	if err != nil {
 		return instances.Instance{}, fmt.Errorf("describe image %s for Workstation %s: %w", image, s.key, err)
 	}
@@ -576,7 +694,7 @@ func (s launchStep) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, cre
 	}
 	spec := xd.Spec
 	s.r.launches.calling(s.ws.UID, s.st.Launch.Attempt) // before the call: it may take effect with its answer lost
-	inst, err := s.r.Launcher.Launch(ctx, instances.LaunchRequest{
+	inst, err := svc.Launcher.Launch(ctx, instances.LaunchRequest{
 		Workstation: s.key, WorkstationUID: string(s.ws.UID),
 		Drive: cloud.ObjectKey(xd.Namespace, xd.Name), DriveUID: string(xd.UID), DriveName: xd.Name,
 		Offering: o, ImageID: image, RootMapping: root, UserData: userData,
@@ -596,13 +714,14 @@ func (s launchStep) launchOffering(ctx context.Context, xd *v1alpha1.XDrive, cre
 	return inst, nil
 }
 
-func (s launchStep) image(ctx context.Context, info instances.TypeInfo) (string, error) {
-	img := s.class.imageSource(info)
+func (s launchStep) image(ctx context.Context, catalog Catalog, info instances.TypeInfo) (string, error) {
+	rp, _ := s.class.region(orDefault(s.st.Launch.Region, s.r.Region))
+	img := s.class.imageSource(info, rp)
 	switch {
 	case img != nil && img.ID != "":
 		return img.ID, nil
 	case img != nil && img.SSMParameter != "":
-		return s.imageOf(ctx, img.SSMParameter)
+		return s.imageOf(ctx, catalog, img.SSMParameter)
 	}
 	params := s.r.Images.CPU
 	if info.GPUs > 0 {
@@ -612,12 +731,12 @@ func (s launchStep) image(ctx context.Context, info instances.TypeInfo) (string,
 	if !ok {
 		return "", invalidSpecError{fmt.Errorf("no default image for %s (gpu=%t); set the class's image", info.Arch, info.GPUs > 0)}
 	}
-	return s.imageOf(ctx, p)
+	return s.imageOf(ctx, catalog, p)
 }
 
 // imageOf resolves an SSM parameter to the image it names.
-func (s launchStep) imageOf(ctx context.Context, parameter string) (string, error) {
-	id, err := s.r.Catalog.Image(ctx, parameter)
+func (s launchStep) imageOf(ctx context.Context, catalog Catalog, parameter string) (string, error) {
+	id, err := catalog.Image(ctx, parameter)
 	if err != nil {
 		return "", fmt.Errorf("read image parameter %s: %w", parameter, err)
 	}

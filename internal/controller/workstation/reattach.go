@@ -23,6 +23,9 @@ func (s launchStep) reusableVolume(xd *v1alpha1.XDrive) string {
 
 // driveReadyFor reports whether the drive is still as the recorded launch found it.
 func (s launchStep) driveReadyFor(xd *v1alpha1.XDrive) bool {
+	if !handoff.InRegion(xd, s.st.Launch.Region, s.r.Region) {
+		return false // cannot happen while the lease asks for the launch's region; a drive elsewhere is not restored here
+	}
 	if id := s.st.ReattachVolumeID; id != "" {
 		return s.reusableVolume(xd) == id
 	}
@@ -62,7 +65,7 @@ func (s launchStep) dropUnconfirmedLaunch() {
 		s.dropLaunch()
 		return
 	}
-	s.st.UnconfirmedLaunch = &v1alpha1.UnconfirmedLaunch{Attempt: l.Attempt, Since: metav1.NewTime(s.now)}
+	s.st.UnconfirmedLaunch = &v1alpha1.UnconfirmedLaunch{Attempt: l.Attempt, Region: l.Region, Since: metav1.NewTime(s.now)}
 	s.st.Launch = nil
 }
 

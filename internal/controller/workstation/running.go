@@ -47,7 +47,7 @@ func (s runStep) running(ctx context.Context) (ctrl.Result, error) {
 		s.launch().reportLaunched(metav1.ConditionTrue, v1alpha1.ReasonLaunching, "Instance "+inst.ID+" launched")
 	}
 	if inst.Type != "" {
-		s.launch().recordInstance(inst)
+		s.launch().recordInstance(inst, st.Region)
 	}
 	if inst.State != instances.StateRunning {
 		s.setFrom(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonInstancePending, "Instance "+inst.ID+" is "+inst.State)

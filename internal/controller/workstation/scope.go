@@ -122,13 +122,38 @@ func (s *scope) phaseStep(ctx context.Context) (ctrl.Result, error) {
 	return s.teardown().stopped(ctx)
 }
 
+// services returns a region's services ("" is the operator's).
+func (s *scope) services(region string) (RegionServices, error) {
+	svc, ok := s.r.in(region)
+	if !ok {
+		return svc, fmt.Errorf("Workstation %s uses region %s, which this operator does not serve (add it to --regions)", s.key, region)
+	}
+	return svc, nil
+}
+
+// instanceServices are the services of the region of the Workstation's instance.
+func (s *scope) instanceServices() (RegionServices, error) { return s.services(s.st.Region) }
+
+// cachedInstance is the instance by ID from the shared poll of its region, without an EC2 call.
+func (s *scope) cachedInstance(id string) (instances.Instance, bool) {
+	svc, ok := s.r.in(s.st.Region)
+	if !ok {
+		return instances.Instance{}, false
+	}
+	return svc.Instances.Cached(id)
+}
+
 // instance returns the instance by ID, from the shared poll or EC2.
 // Missing from EC2's answers is not gone: found is then false.
 func (s *scope) instance(ctx context.Context, id string) (instances.Instance, bool, error) {
-	if inst, ok := s.r.Instances.Cached(id); ok {
+	svc, err := s.instanceServices()
+	if err != nil {
+		return instances.Instance{}, false, err
+	}
+	if inst, ok := svc.Instances.Cached(id); ok {
 		return inst, true, nil
 	}
-	inst, found, err := s.r.Instances.Get(ctx, id)
+	inst, found, err := svc.Instances.Get(ctx, id)
 	if err != nil {
 		return inst, found, fmt.Errorf("describe instance %s of Workstation %s: %w", id, s.key, err)
 	}

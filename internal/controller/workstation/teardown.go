@@ -143,8 +143,12 @@ func (s teardownStep) terminating(ctx context.Context) (ctrl.Result, error) {
 			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil // terminate needs its ownership tags
 		}
 		// Shutting down already: a reconcile from a read older than its own Terminate.
+		svc, err := s.instanceServices()
+		if err != nil {
+			return ctrl.Result{}, err
+		}
 		if inst.State != instances.StateShuttingDown {
-			if err := s.r.Launcher.Terminate(ctx, inst); err != nil {
+			if err := svc.Launcher.Terminate(ctx, inst); err != nil {
 				return ctrl.Result{}, fmt.Errorf("terminate instance %s of Workstation %s: %w", inst.ID, s.key, err)
 			}
 		}
@@ -152,7 +156,7 @@ func (s teardownStep) terminating(ctx context.Context) (ctrl.Result, error) {
 		td.TerminateTime = &t
 		if inst.State != instances.StateShuttingDown {
 			inst.State = instances.StateShuttingDown
-			s.r.Instances.Remember(inst)
+			svc.Instances.Remember(inst)
 		}
 		s.event(false, v1alpha1.ReasonStopping, "Terminate", "Terminating instance %s", inst.ID)
 	}

@@ -60,12 +60,31 @@ type Instances interface {
 	Get(ctx context.Context, id string) (instances.Instance, bool, error)
 }
 
+// Copies copies a drive's snapshot into a region, the one of its service.
+type Copies interface {
+	CopySnapshot(ctx context.Context, r drives.CopyRequest) (drives.Snapshot, error)
+}
+
+// RegionServices are one region's EC2 services, as the drive uses them.
+type RegionServices struct {
+	Volumes   Volumes
+	Snapshots Snapshots
+	Copies    Copies
+	Instances Instances
+}
+
 // Reconciler keeps a drive's volume and snapshots.
 type Reconciler struct {
 	client.Client
+	// Region is the operator's region, a drive's until it moves; Volumes,
+	// Snapshots, Copies and Instances are its services.
+	Region    string
 	Volumes   Volumes
 	Snapshots Snapshots
+	Copies    Copies
 	Instances Instances
+	// Elsewhere are the services of the other regions drives may move to.
+	Elsewhere map[string]RegionServices
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
 	// InstanceEvents wakes drives when their instance changes state.
@@ -123,6 +142,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return common.Finish(ctx, r.Client, &r.writes, before, xd, before.Status, after, &s.ev, s.removeFinalizer, result, err)
 }
 
+// in returns a region's services; false for a region the operator does not serve.
+func (r *Reconciler) in(region string) (RegionServices, bool) {
+	if region == "" || region == r.Region {
+		return RegionServices{Volumes: r.Volumes, Snapshots: r.Snapshots, Copies: r.Copies, Instances: r.Instances}, true
+	}
+	svc, ok := r.Elsewhere[region]
+	return svc, ok
+}
+
 func (r *Reconciler) clock() clock.PassiveClock {
 	if r.Clock == nil {
 		return clock.RealClock{}
@@ -132,6 +160,8 @@ func (r *Reconciler) clock() clock.PassiveClock {
 
 type scope struct {
 	r   *Reconciler
+	// svc are the services of the drive's region.
+	svc RegionServices
 	xd  *v1alpha1.XDrive
 	st  *v1alpha1.XDriveStatus
 	key string
@@ -160,6 +190,11 @@ func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
 	if err := s.readHolder(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
+	svc, ok := s.r.in(s.region())
+	if !ok {
+		return ctrl.Result{}, fmt.Errorf("drive %s is in region %s, which this operator does not serve (add it to --regions)", s.key, s.region())
+	}
+	s.svc = svc
 	var res ctrl.Result
 	var err error
 	id, vol := s.reattachRequest()
@@ -206,6 +241,9 @@ func (s *scope) step(ctx context.Context) (ctrl.Result, error) {
 	return ctrl.Result{}, nil
 }
 
+// region is the drive's region.
+func (s *scope) region() string { return handoff.Region(s.xd, s.r.Region) }
+
 // readHolder reads the lease holder; a Workstation of that name with another UID is not it.
 func (s *scope) readHolder(ctx context.Context) error {
 	h := s.st.Holder
@@ -236,7 +274,12 @@ func (s *scope) setPhase(p v1alpha1.XDrivePhase) {
 // SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.XDrive{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, common.DeletionPredicate()))).
+		For(&v1alpha1.XDrive{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, common.DeletionPredicate(),
+			predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { // the lease asks for a move
+				old, oldOK := e.ObjectOld.(*v1alpha1.XDrive)
+				new, newOK := e.ObjectNew.(*v1alpha1.XDrive)
+				return oldOK && newOK && handoff.LeaseChanged(old, new)
+			}}))).
 		Watches(&v1alpha1.Workstation{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return handoff.DriveOf(o)
 		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {

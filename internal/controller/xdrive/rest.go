@@ -50,17 +50,29 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 		if err := s.resolveRestore(ctx); err != nil {
 			return ctrl.Result{}, err
 		}
-		if s.blocked != nil {
-			s.setPhase(v1alpha1.XDrivePhasePending)
-			return ctrl.Result{RequeueAfter: time.Minute}, nil
+		if s.blocked == nil {
+			if err := s.prune(ctx); err != nil {
+				return ctrl.Result{}, err
+			}
 		}
-		if err := s.prune(ctx); err != nil {
+	}
+	if s.blocked == nil {
+		// A prune that failed after the volume was deleted is done here.
+		if err := s.pruneBeyondRetention(ctx); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
-	// A prune that failed after the volume was deleted is done here.
-	if err := s.pruneBeyondRetention(ctx); err != nil {
-		return ctrl.Result{}, err
+	res, settled, err := s.moveStep(ctx)
+	switch {
+	case s.blocked != nil:
+		s.setPhase(v1alpha1.XDrivePhasePending)
+		if settled {
+			res = ctrl.Result{RequeueAfter: time.Minute}
+		}
+		return res, err
+	case err != nil || !settled:
+		s.setPhase(v1alpha1.XDrivePhaseArchived)
+		return res, err
 	}
 	s.setPhase(v1alpha1.XDrivePhaseArchived)
 	if s.holderActive() {
@@ -144,7 +156,7 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 				fmt.Sprintf("source.snapshotID %s is not a completed snapshot in this account and region", src.SnapshotID)}
 			return nil
 		}
-		if s.r.Snapshots.Foreign(sn, s.key, string(s.xd.UID)) {
+		if s.svc.Snapshots.Foreign(sn, s.key, string(s.xd.UID)) {
 			s.blocked = &blocker{v1alpha1.ReasonForeignSnapshot,
 				fmt.Sprintf("source.snapshotID %s belongs to another drive (its xdrive.io tags name another namespace, drive, installation or an earlier XDrive of this name); a drive restores only its own snapshots or untagged ones", src.SnapshotID)}
 			return nil
@@ -197,9 +209,16 @@ func (s *scope) resolveFork(ctx context.Context, fork *v1alpha1.ForkSource, fail
 	if srcNS != s.xd.Namespace {
 		name = srcKey
 	}
-	list, err := s.r.Snapshots.DriveSnapshots(ctx, srcKey, string(src.UID))
+	srcRegion := handoff.Region(&src, s.r.Region)
+	srcSvc, ok := s.r.in(srcRegion)
+	if !ok {
+		s.blocked = &blocker{v1alpha1.ReasonSourceNotFound, fmt.Sprintf(
+			"source.xdrive: XDrive %s is in region %s, which this operator does not serve (--regions)", name, srcRegion)}
+		return nil
+	}
+	list, err := srcSvc.Snapshots.DriveSnapshots(ctx, srcKey, string(src.UID))
 	if err != nil {
-		return fmt.Errorf("list the snapshots of XDrive %s, the source of fork %s: %w", srcKey, s.key, err)
+		return fmt.Errorf("list the snapshots of XDrive %s in region %s, the source of fork %s: %w", srcKey, srcRegion, s.key, err)
 	}
 	i := slices.IndexFunc(list, func(sn drives.Snapshot) bool {
 		return sn.State == drives.SnapshotCompleted && sn.ID != failed && (fork.SnapshotID == "" || sn.ID == fork.SnapshotID)
@@ -216,6 +235,15 @@ func (s *scope) resolveFork(ctx context.Context, fork *v1alpha1.ForkSource, fail
 		s.blocked = &blocker{v1alpha1.ReasonInvalidSpec, fmt.Sprintf(
 			"sizeGiB %d is smaller than snapshot %s of XDrive %s (%d GiB); a volume cannot shrink", s.xd.Spec.SizeGiB, list[i].ID, name, size)}
 		return nil
+	}
+	if srcRegion != s.region() && srcNS != s.xd.Namespace {
+		// The copy would be the fork's own snapshot, which no class check of the source's namespace would see.
+		s.blocked = &blocker{v1alpha1.ReasonMoveRefused, fmt.Sprintf(
+			"source.xdrive: XDrive %s is in region %s and this fork in %s; a fork of another namespace's drive is not copied across regions", name, srcRegion, s.region())}
+		return nil
+	}
+	if srcRegion != s.region() {
+		return s.importFork(name, srcRegion, list[i].ID)
 	}
 	if st.RestoreSnapshotID != list[i].ID {
 		s.ev.Add(false, "Forked", "Restore", "Forking XDrive %s: the first volume is restored from its snapshot %s", name, list[i].ID)
@@ -275,7 +303,15 @@ func (s *scope) finalize(ctx context.Context) (ctrl.Result, error) {
 	if s.holder != nil {
 		return ctrl.Result{}, nil
 	}
+	if s.st.Move != nil {
+		if err := s.abandonMove(ctx); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if s.xd.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete {
+		if err := s.pruneElsewhere(ctx, "", true); err != nil {
+			return ctrl.Result{}, err
+		}
 		owned, err := s.listSnapshots(ctx)
 		if err != nil {
 			return ctrl.Result{}, err

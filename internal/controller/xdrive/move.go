@@ -1,0 +1,267 @@
+package xdrive
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/common"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
+	"github.com/xdrive-io/xdrive/internal/drives"
+)
+
+// A drive moves between regions only at rest, and only while its lease asks
+// for the region: its restore snapshot is copied there, and the drive's
+// region changes once the copy has completed. Until then the drive stays
+// where it is, whole; the holder launches nowhere meanwhile
+// (handoff.InRegion). A fork whose source is in another region imports the
+// source's snapshot the same way, into its own region.
+
+// moveRequested is the region the lease asks the drive to move to, "" for none.
+func (s *scope) moveRequested() string {
+	want := handoff.LeaseRegion(s.xd, s.r.Region)
+	if want == s.region() || !s.xd.DeletionTimestamp.IsZero() {
+		return ""
+	}
+	return want
+}
+
+// moveStep runs while the drive is at rest with its restore resolved: it
+// starts, follows or abandons a move. done is false while a copy is under way.
+func (s *scope) moveStep(ctx context.Context) (res ctrl.Result, done bool, err error) {
+	want := s.moveRequested()
+	m := s.st.Move
+	if s.blocked != nil && (m == nil || m.Region != s.region()) {
+		return ctrl.Result{}, true, nil // nothing to move until the restore is resolved; a fork's import goes on
+	}
+	if m != nil && m.Region != s.region() && (m.Region != want || m.SourceSnapshotID != s.st.RestoreSnapshotID) {
+		// The lease asks for another region now, or the restore changed: this copy would be stale.
+		if err := s.abandonMove(ctx); err != nil {
+			return ctrl.Result{}, false, err
+		}
+		m = nil
+	}
+	if want == "" && m == nil {
+		return ctrl.Result{}, true, nil
+	}
+	if m == nil {
+		if s.st.Rollback != nil {
+			s.ev.Add(true, v1alpha1.ReasonMoveRefused, "Move", "A rollback to %s is in effect; the drive stays in region %s until the next snapshot ends it",
+				s.st.Rollback.SnapshotID, s.region())
+			return ctrl.Result{}, true, nil
+		}
+		if _, ok := s.r.in(want); !ok {
+			s.ev.Add(true, v1alpha1.ReasonMoveRefused, "Move", "Region %s is not served by this operator (--regions); the drive stays in region %s", want, s.region())
+			return ctrl.Result{}, true, nil
+		}
+		if s.st.RestoreSnapshotID == "" {
+			// Nothing written yet: the drive moves without a copy.
+			s.switchRegion(want, drives.Snapshot{})
+			return ctrl.Result{}, true, nil
+		}
+		// Recorded before CopySnapshot: a retry after a crash finds the copy by its tags.
+		s.st.Move = &v1alpha1.DriveMove{Region: want, SourceRegion: s.region(), SourceSnapshotID: s.st.RestoreSnapshotID, StartTime: metav1.NewTime(s.now)}
+		s.ev.Add(false, v1alpha1.ReasonMoving, "Move", "Moving to region %s: copying snapshot %s there", want, s.st.RestoreSnapshotID)
+		return ctrl.Result{RequeueAfter: time.Millisecond}, false, nil
+	}
+	return s.followCopy(ctx)
+}
+
+// followCopy starts the move's copy, or reads it, and ends the move once it has completed.
+func (s *scope) followCopy(ctx context.Context) (ctrl.Result, bool, error) {
+	m := s.st.Move
+	dst, ok := s.r.in(m.Region)
+	if !ok {
+		s.st.Move = nil
+		return ctrl.Result{}, true, nil
+	}
+	if m.CopySnapshotID == "" {
+		src, ok := s.r.in(m.SourceRegion)
+		if !ok {
+			s.st.Move = nil
+			return ctrl.Result{}, true, nil
+		}
+		sn, found, err := src.Snapshots.Snapshot(ctx, m.SourceSnapshotID)
+		if err != nil {
+			return ctrl.Result{}, false, fmt.Errorf("describe snapshot %s, which drive %s copies to region %s: %w", m.SourceSnapshotID, s.key, m.Region, err)
+		}
+		if !found || sn.State != drives.SnapshotCompleted {
+			// Gone from outside: the restore is resolved again, and a move begins from what it picks.
+			s.ev.Add(true, v1alpha1.ReasonRestoreMissing, "Move", "Snapshot %s, to be copied to region %s, is gone", m.SourceSnapshotID, m.Region)
+			s.st.Move = nil
+			return ctrl.Result{RequeueAfter: time.Millisecond}, false, s.resolveRestore(ctx)
+		}
+		cp, err := dst.Copies.CopySnapshot(ctx, drives.CopyRequest{
+			Source: sn, SourceRegion: m.SourceRegion, Drive: s.key, DriveUID: string(s.xd.UID), DriveName: s.xd.Name,
+			Encrypted: s.xd.Spec.IsEncrypted(), KMSKeyID: s.xd.Spec.KMSKeyID,
+		})
+		if err != nil {
+			return ctrl.Result{}, false, fmt.Errorf("copy snapshot %s of drive %s to region %s: %w", sn.ID, s.key, m.Region, err)
+		}
+		m.CopySnapshotID, m.Attempts = cp.ID, m.Attempts+1
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, false, nil
+	}
+	cp, found, err := dst.Snapshots.Snapshot(ctx, m.CopySnapshotID)
+	if err != nil {
+		return ctrl.Result{}, false, fmt.Errorf("describe copy %s of drive %s in region %s: %w", m.CopySnapshotID, s.key, m.Region, err)
+	}
+	switch {
+	case !found:
+		m.Failure = fmt.Sprintf("copy %s was deleted outside xdrive", m.CopySnapshotID)
+		m.CopySnapshotID = ""
+		s.ev.Add(true, v1alpha1.ReasonMoveFailed, "Move", "Copying to region %s again: %s", m.Region, m.Failure)
+		return ctrl.Result{RequeueAfter: time.Millisecond}, false, nil
+	case cp.State == drives.SnapshotError:
+		m.Failure = fmt.Sprintf("copy %s failed", cp.ID)
+		if err := dst.Snapshots.DeleteSnapshot(ctx, cp); err != nil {
+			return ctrl.Result{}, false, fmt.Errorf("delete the failed copy %s of drive %s in region %s: %w", cp.ID, s.key, m.Region, err)
+		}
+		m.CopySnapshotID = ""
+		s.ev.Add(true, v1alpha1.ReasonMoveFailed, "Move", "Copying to region %s again: %s", m.Region, m.Failure)
+		return ctrl.Result{RequeueAfter: common.Backoff(int(m.Attempts), 10*time.Second, 5*time.Minute)}, false, nil
+	case cp.State != drives.SnapshotCompleted:
+		m.Progress = cp.Progress
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, false, nil
+	}
+	if m.Region == s.region() {
+		// A fork's import of its source's snapshot: now its own, and its restore.
+		s.st.Move, s.st.RestoreSnapshotID, s.blocked = nil, cp.ID, nil
+		s.ev.Add(false, v1alpha1.ReasonMoved, "Move", "Copied snapshot %s from region %s as %s", m.SourceSnapshotID, m.SourceRegion, cp.ID)
+		return ctrl.Result{}, true, nil
+	}
+	from := s.region()
+	s.switchRegion(m.Region, cp)
+	return ctrl.Result{}, true, s.pruneElsewhere(ctx, from, false)
+}
+
+// switchRegion makes region the drive's, with the completed copy (if any)
+// as its restore; what it leaves is listed under elsewhere.
+func (s *scope) switchRegion(region string, cp drives.Snapshot) {
+	st := s.st
+	from := s.region()
+	if st.LatestSnapshotID != "" {
+		left := v1alpha1.RegionSnapshots{Region: from, LatestSnapshotID: st.LatestSnapshotID, LatestSnapshotTime: st.LatestSnapshotTime,
+			SnapshotCount: st.SnapshotCount}
+		st.Elsewhere = setRegion(st.Elsewhere, left)
+	}
+	st.Elsewhere = dropRegion(st.Elsewhere, region)
+	st.Region, st.Move = region, nil
+	if cp.ID == "" {
+		st.RestoreSnapshotID, st.LatestSnapshotID, st.LatestSnapshotTime, st.SnapshotCount, st.Snapshots = "", "", nil, 0, nil
+	} else {
+		t := metav1.NewTime(cp.TakenAt())
+		st.RestoreSnapshotID, st.LatestSnapshotID, st.LatestSnapshotTime = cp.ID, cp.ID, &t
+		st.Snapshots = nil // listed again in the new region
+	}
+	s.svc, _ = s.r.in(region)
+	s.ev.Add(false, v1alpha1.ReasonMoved, "Move", "Moved from region %s to region %s%s", from, region, restoreFrom(cp.ID))
+}
+
+func restoreFrom(id string) string {
+	if id == "" {
+		return " (blank: nothing to copy)"
+	}
+	return "; the next restore is copy " + id
+}
+
+// abandonMove ends a move the lease no longer asks for, deleting its copy:
+// the drive's own region still holds every write.
+func (s *scope) abandonMove(ctx context.Context) error {
+	m := s.st.Move
+	if dst, ok := s.r.in(m.Region); ok {
+		id := m.CopySnapshotID
+		if id != "" {
+			cp, found, err := dst.Snapshots.Snapshot(ctx, id)
+			if err != nil {
+				return fmt.Errorf("describe the abandoned copy %s of drive %s in region %s: %w", id, s.key, m.Region, err)
+			}
+			if found {
+				if err := dst.Snapshots.DeleteSnapshot(ctx, cp); err != nil {
+					return fmt.Errorf("delete the abandoned copy %s of drive %s in region %s: %w", id, s.key, m.Region, err)
+				}
+			}
+		}
+	}
+	s.ev.Add(false, v1alpha1.ReasonMoved, "Move", "Stopped moving to region %s: the drive stays in region %s", m.Region, s.region())
+	s.st.Move = nil
+	return nil
+}
+
+// pruneElsewhere keeps the drive's retention in the regions it left, and
+// deletes every snapshot there when deleting is asked: all keys are the
+// drive's own tags, in that region.
+// region "" is every region left.
+func (s *scope) pruneElsewhere(ctx context.Context, region string, all bool) error {
+	keep, _ := s.xd.BoundedSnapshotRetention()
+	for i := range s.st.Elsewhere {
+		e := &s.st.Elsewhere[i]
+		svc, ok := s.r.in(e.Region)
+		if !ok || region != "" && e.Region != region {
+			continue
+		}
+		list, err := svc.Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
+		if err != nil {
+			return fmt.Errorf("list the snapshots of drive %s in region %s: %w", s.key, e.Region, err)
+		}
+		doomed := list
+		if !all {
+			if keep == 0 {
+				continue
+			}
+			doomed = drives.Prunable(list, int(keep))
+		}
+		deleted := int32(0)
+		for _, sn := range doomed {
+			if !all && sn.ID == e.LatestSnapshotID || sn.Tags[cloud.TagDriveUID] != string(s.xd.UID) {
+				continue
+			}
+			if err := svc.Snapshots.DeleteSnapshot(ctx, sn); err != nil {
+				return fmt.Errorf("delete snapshot %s of drive %s in region %s: %w", sn.ID, s.key, e.Region, err)
+			}
+			deleted++
+		}
+		e.SnapshotCount = max(0, countCompleted(list)-deleted)
+	}
+	return nil
+}
+
+func setRegion(list []v1alpha1.RegionSnapshots, r v1alpha1.RegionSnapshots) []v1alpha1.RegionSnapshots {
+	list = dropRegion(list, r.Region)
+	return append(list, r)
+}
+
+func dropRegion(list []v1alpha1.RegionSnapshots, region string) []v1alpha1.RegionSnapshots {
+	out := list[:0:0]
+	for _, r := range list {
+		if r.Region != region {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// importFork copies the snapshot of a fork's source from the source's region
+// into the fork's: the fork restores only from its own region. Until the
+// copy completes the fork has nothing to restore.
+func (s *scope) importFork(source, region, snapshotID string) error {
+	m := s.st.Move
+	if m == nil || m.Region != s.region() || m.SourceRegion != region || m.SourceSnapshotID != snapshotID {
+		s.st.Move = &v1alpha1.DriveMove{Region: s.region(), SourceRegion: region, SourceSnapshotID: snapshotID, StartTime: metav1.NewTime(s.now)}
+		s.ev.Add(false, "Forked", "Restore", "Forking XDrive %s of region %s: copying its snapshot %s here first", source, region, snapshotID)
+	}
+	s.st.RestoreSnapshotID = ""
+	s.blocked = &blocker{v1alpha1.ReasonMoving, fmt.Sprintf("Copying snapshot %s of XDrive %s from region %s%s", snapshotID, source, region, progressOf(s.st.Move))}
+	return nil
+}
+
+func progressOf(m *v1alpha1.DriveMove) string {
+	if m.Progress == "" {
+		return ""
+	}
+	return " (" + m.Progress + ")"
+}
