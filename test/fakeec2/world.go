@@ -115,6 +115,8 @@ type SnapshotView struct {
 	Data                *Data
 	StartTime           time.Time
 	Deleted             bool
+	// SourceRegion and SourceID name the snapshot a copy was made from.
+	SourceRegion, SourceID string
 }
 
 // Instances lists every instance ever launched, in launch order.
@@ -166,7 +168,7 @@ func (f *Fake) Snapshots() []SnapshotView {
 		}
 		out = append(out, SnapshotView{
 			ID: s.id, VolumeID: s.volumeID, State: s.state, SizeGiB: s.size, Tags: copyMap(s.tags),
-			Data: s.data, StartTime: s.startTime, Deleted: s.deleted,
+			Data: s.data, StartTime: s.startTime, Deleted: s.deleted, SourceRegion: s.sourceRegion, SourceID: s.sourceID,
 		})
 	}
 	return out
