@@ -110,6 +110,7 @@ type VolumeView struct {
 // SnapshotView is what a checker can see of a snapshot, deleted ones included.
 type SnapshotView struct {
 	ID, VolumeID, State string
+	Description         string
 	SizeGiB             int32
 	Tags                map[string]string
 	Data                *Data
@@ -167,7 +168,7 @@ func (f *Fake) Snapshots() []SnapshotView {
 			continue
 		}
 		out = append(out, SnapshotView{
-			ID: s.id, VolumeID: s.volumeID, State: s.state, SizeGiB: s.size, Tags: copyMap(s.tags),
+			ID: s.id, VolumeID: s.volumeID, State: s.state, Description: s.description, SizeGiB: s.size, Tags: copyMap(s.tags),
 			Data: s.data, StartTime: s.startTime, Deleted: s.deleted, SourceRegion: s.sourceRegion, SourceID: s.sourceID,
 		})
 	}
