@@ -132,8 +132,11 @@ func TestCopySnapshotRetries(t *testing.T) {
 		}, 1, 0},
 		"copy in error": {func(t *testing.T, r *regions) {
 			r.west.FailCopies(1)
-			r.copy(t, r.req)
+			failed := r.copy(t, r.req)
 			r.west.Settle()
+			if sn, found, err := r.westSvc.Snapshot(ctx, failed.ID); !found || err != nil || sn.State != drives.SnapshotError {
+				t.Fatalf("failed copy read as %+v, %v, %v; want error", sn, found, err)
+			}
 		}, 2, 1},
 		"another drive's copy": {func(t *testing.T, r *regions) {
 			other := r.req
