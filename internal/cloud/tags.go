@@ -33,6 +33,12 @@ const (
 	TagSourceVol     = "xdrive.io/source-volume"
 	TagConsistency   = "xdrive.io/consistency"
 	TagName          = "Name"
+
+	// TagCopiedFrom on a snapshot copied from another region is the source
+	// snapshot's ID, and TagCopiedFromRegion that region: the record that
+	// finds the copy again after a crash (CopySnapshot takes no client token).
+	TagCopiedFrom       = "xdrive.io/copied-from"
+	TagCopiedFromRegion = "xdrive.io/copied-from-region"
 )
 
 // ObjectKey renders a namespaced name as used in tag values.

@@ -2,23 +2,112 @@ package drives
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/xdrive-io/xdrive/internal/cloud"
 )
 
-// CopyRequest is a copy of a drive's snapshot into the service's region.
-// (Placeholder until the copies branch lands.)
+// CopyRequest describes a copy of a drive's snapshot from another region
+// into the Service's region.
 type CopyRequest struct {
-	Source                    Snapshot
-	SourceRegion              string
-	Drive, DriveUID, DriveName string
-	Encrypted                 bool
-	KMSKeyID                  string
+	// Source is the snapshot to copy, as read in SourceRegion.
+	Source       Snapshot
+	SourceRegion string
+	Drive        string // ns/name
+	DriveUID     string
+	DriveName    string
+	// Encrypted encrypts the copy of an unencrypted snapshot; a copy of an
+	// encrypted one is encrypted anyway.
+	Encrypted bool
+	// KMSKeyID is the key of the copy, in the Service's region; empty: EBS's
+	// default key. It needs Encrypted.
+	KMSKeyID string
 }
 
-// CopySnapshot is a placeholder until the copies branch lands.
+// CopySnapshot copies the drive's snapshot from r.SourceRegion into this
+// Service's region, unless a pending or completed copy of it made for the
+// drive exists: CopySnapshot takes no client token, so the tags are the
+// record that makes a retry after a crash safe. The copy carries the
+// source's taken-at, so it sorts by the writes it holds, not by when it was
+// copied.
 func (s *Service) CopySnapshot(ctx context.Context, r CopyRequest) (Snapshot, error) {
-	return Snapshot{}, errors.New("not yet")
+	existing, found, err := s.FindCopy(ctx, r.DriveUID, r.Source.ID)
+	if err != nil || found {
+		return existing, err
+	}
+	takenAt := r.Source.takenAt().UTC()
+	tagMap := map[string]string{
+		cloud.TagCluster:          s.cluster,
+		cloud.TagDrive:            r.Drive,
+		cloud.TagName:             r.DriveName,
+		cloud.TagTakenAt:          takenAt.Format(time.RFC3339Nano),
+		cloud.TagCopiedFrom:       r.Source.ID,
+		cloud.TagCopiedFromRegion: r.SourceRegion,
+	}
+	if r.DriveUID != "" {
+		tagMap[cloud.TagDriveUID] = r.DriveUID
+	}
+	if c := r.Source.Tags[cloud.TagConsistency]; c != "" {
+		tagMap[cloud.TagConsistency] = c
+	}
+	tags := cloud.Tags(tagMap)
+	in := &ec2.CopySnapshotInput{
+		SourceRegion:      aws.String(r.SourceRegion),
+		SourceSnapshotId:  aws.String(r.Source.ID),
+		Description:       aws.String(fmt.Sprintf("xdrive %s: copy of %s from %s, taken at %s", r.Drive, r.Source.ID, r.SourceRegion, takenAt.Format(time.RFC3339))),
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSnapshot, Tags: tags}},
+	}
+	if r.Encrypted {
+		in.Encrypted = aws.Bool(true)
+	}
+	if r.KMSKeyID != "" {
+		in.KmsKeyId = aws.String(r.KMSKeyID)
+	}
+	out, err := s.api.CopySnapshot(ctx, in)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("copying snapshot %s from %s for drive %s: %w", r.Source.ID, r.SourceRegion, r.Drive, err)
+	}
+	// CopySnapshot answers with the ID alone; StartTime is this side's clock.
+	return Snapshot{
+		ID: aws.ToString(out.SnapshotId), State: SnapshotPending, Progress: "0%",
+		StartTime: s.clock.Now().UTC(), SizeGiB: r.Source.SizeGiB, Tags: cloud.TagMap(tags),
+	}, nil
+}
+
+// FindCopy returns the drive's pending or completed copy of the snapshot
+// sourceID in this Service's region, a completed one first; a copy in error
+// does not count.
+func (s *Service) FindCopy(ctx context.Context, driveUID, sourceID string) (Snapshot, bool, error) {
+	list, err := s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
+		OwnerIds: []string{"self"},
+		Filters: []ec2types.Filter{
+			cloud.TagFilter(cloud.TagCluster, s.cluster),
+			cloud.TagFilter(cloud.TagCopiedFrom, sourceID),
+			cloud.Filter("status", SnapshotPending, SnapshotCompleted),
+		},
+	})
+	if err != nil {
+		return Snapshot{}, false, fmt.Errorf("finding the copy of %s for drive %s: %w", sourceID, driveUID, err)
+	}
+	var pending *Snapshot
+	for i, sn := range list {
+		switch {
+		case sn.Tags[cloud.TagDriveUID] != driveUID:
+		case sn.State == SnapshotCompleted:
+			return sn, true, nil
+		case sn.State == SnapshotPending && pending == nil:
+			pending = &list[i]
+		}
+	}
+	if pending == nil {
+		return Snapshot{}, false, nil
+	}
+	return *pending, true, nil
 }
 
 // TakenAt is when the write the snapshot holds was taken (a copy keeps its source's).

@@ -181,8 +181,8 @@ func checkPolicy(p policy) []string {
 			case a == "ec2:CreateTags":
 				got := append([]string(nil), s.condition("StringEquals", "ec2:CreateAction")...)
 				sort.Strings(got)
-				if !slices.Equal(got, []string{"CreateSecurityGroup", "CreateSnapshot", "RunInstances"}) {
-					bad("%s: ec2:CreateTags must be limited by ec2:CreateAction to RunInstances, CreateSnapshot and CreateSecurityGroup, got %v", n, got)
+				if !slices.Equal(got, []string{"CopySnapshot", "CreateSecurityGroup", "CreateSnapshot", "RunInstances"}) {
+					bad("%s: ec2:CreateTags must be limited by ec2:CreateAction to RunInstances, CreateSnapshot, CopySnapshot and CreateSecurityGroup, got %v", n, got)
 				}
 			case creates(a):
 				// New instances, volumes, snapshots and security groups must carry the
@@ -190,7 +190,7 @@ func checkPolicy(p policy) []string {
 				for _, r := range s.Resource {
 					created := strings.Contains(r, ":instance/") || strings.Contains(r, ":volume/")
 					switch a {
-					case "ec2:CreateSnapshot":
+					case "ec2:CreateSnapshot", "ec2:CopySnapshot":
 						created = strings.Contains(r, ":snapshot/")
 					case "ec2:CreateSecurityGroup":
 						created = strings.Contains(r, ":security-group/") || r == "*"
@@ -263,7 +263,7 @@ func checkPolicy(p policy) []string {
 
 // creates reports whether an action makes a resource that must carry the ownership tag.
 func creates(action string) bool {
-	return action == "ec2:RunInstances" || action == "ec2:CreateSnapshot" || action == "ec2:CreateSecurityGroup"
+	return action == "ec2:RunInstances" || action == "ec2:CreateSnapshot" || action == "ec2:CopySnapshot" || action == "ec2:CreateSecurityGroup"
 }
 
 func TestIAMPolicy(t *testing.T) {
@@ -296,6 +296,7 @@ func TestIAMPolicyCheckRejectsUnscopedDeletes(t *testing.T) {
 		"tagging anything":         forAction("ec2:CreateTags", noCondition),
 		"untagged launches":        forAction("ec2:RunInstances", noCondition),
 		"untagged security groups": forSid("CreateOnlyTaggedSecurityGroups", noCondition),
+		"untagged copies":          forAction("ec2:CopySnapshot", noCondition),
 		"rules of any group":       forAction("ec2:RevokeSecurityGroupIngress", noCondition),
 		"deleting any group": forSid("ChangeAndDeleteOwnedSecurityGroups", func(s *statement) {
 			s.Condition["StringEquals"]["ec2:ResourceTag/"+clusterTagKey] = stringOrList{"*"}

@@ -34,10 +34,14 @@ type InstanceType struct {
 type Options struct {
 	// Cluster is the value of the xdrive.io/cluster tag that marks the operator's resources.
 	Cluster string
+	// Region is the region's name; default: the region of Zones, else us-east-1.
+	// A fake outside us-east-1 numbers its IDs apart, so that two linked
+	// regions never share an ID.
+	Region string
 	// Now is the clock; default: a fixed instant, 2026-01-01T00:00:00Z. It is
 	// called with the fake locked, so it must not call the fake.
 	Now func() time.Time
-	// Zones default to us-east-1a, us-east-1b and us-east-1c.
+	// Zones default to the region's a, b and c zones: us-east-1a, us-east-1b and us-east-1c.
 	Zones []string
 	// InstanceTypes default to t3.large, m5.large, g5.xlarge and g4dn.xlarge.
 	InstanceTypes []InstanceType
@@ -75,12 +79,20 @@ var DefaultInstanceTypes = []InstanceType{
 
 var defaultEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
+const defaultRegion = "us-east-1"
+
 func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = func() time.Time { return defaultEpoch }
 	}
+	switch {
+	case o.Region == "" && len(o.Zones) > 0:
+		o.Region = o.Zones[0][:len(o.Zones[0])-1]
+	case o.Region == "":
+		o.Region = defaultRegion
+	}
 	if len(o.Zones) == 0 {
-		o.Zones = []string{"us-east-1a", "us-east-1b", "us-east-1c"}
+		o.Zones = []string{o.Region + "a", o.Region + "b", o.Region + "c"}
 	}
 	if len(o.InstanceTypes) == 0 {
 		o.InstanceTypes = DefaultInstanceTypes
@@ -130,6 +142,9 @@ type Fake struct {
 	violations  []string
 	typesByName map[string]InstanceType
 	fault       Fault
+
+	regions    map[string]*Fake // linked regions, by name (Link); this one included
+	failCopies int              // copies still to fail (FailCopies)
 }
 
 // hiding leaves an instance out of listings: the next calls that would list
@@ -152,7 +167,7 @@ type Fault func(action string, effected bool) error
 // mutating are the actions a Fault is asked about.
 var mutating = map[string]bool{
 	"RunInstances": true, "TerminateInstances": true, "AttachVolume": true, "DeleteVolume": true, "ModifyVolume": true,
-	"CreateSnapshot": true, "DeleteSnapshot": true, "CreateTags": true, "CreateSecurityGroup": true,
+	"CreateSnapshot": true, "CopySnapshot": true, "DeleteSnapshot": true, "CreateTags": true, "CreateSecurityGroup": true,
 	"AuthorizeSecurityGroupIngress": true, "RevokeSecurityGroupIngress": true, "DeleteSecurityGroup": true,
 }
 
@@ -191,6 +206,9 @@ func New(o Options) *Fake {
 	}
 	for _, t := range o.InstanceTypes {
 		f.typesByName[t.Name] = t
+	}
+	if o.Region != defaultRegion {
+		f.lastID = idBase(o.Region)
 	}
 	f.seedDefaultGroup()
 	f.snapshots.add(ImageSnapshotID, &snapshot{id: ImageSnapshotID, state: SnapshotCompleted, size: rootVolumeGiB,

@@ -71,10 +71,7 @@ func (f *Fake) spotPrice(o *offering) string {
 	return fmt.Sprintf("%.6f", o.typ.SpotPrice+0.001*float64(slices.Index(f.opts.Zones, o.location)))
 }
 
-func (f *Fake) region() string {
-	z := f.opts.Zones[0]
-	return z[:len(z)-1]
-}
+func (f *Fake) region() string { return f.opts.Region }
 
 var instanceTypeSchema = schema[InstanceType]{fields: map[string]func(*InstanceType) []string{
 	"instance-type":                         func(t *InstanceType) []string { return one(t.Name) },

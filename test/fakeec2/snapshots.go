@@ -29,6 +29,10 @@ type snapshot struct {
 	tags                      map[string]string
 	data                      *Data
 	deleted                   bool
+	// sourceRegion and sourceID name the snapshot a copy was made from.
+	sourceRegion, sourceID string
+	// fails: a copy that ends in error (FailCopies).
+	fails bool
 }
 
 func (s *snapshot) progress() string {

@@ -20,6 +20,8 @@ const (
 	KindInstanceTerminated Kind = "instance-terminated"
 	// KindSnapshotCompleted: a pending snapshot completes (100%).
 	KindSnapshotCompleted Kind = "snapshot-completed"
+	// KindSnapshotFailed: a pending copy that FailCopies marked ends in error.
+	KindSnapshotFailed Kind = "snapshot-failed"
 	// KindModificationOptimizing: a volume modification goes from modifying to optimizing.
 	KindModificationOptimizing Kind = "modification-optimizing"
 	// KindModificationCompleted: a volume modification goes from optimizing to completed.
@@ -61,7 +63,11 @@ func (f *Fake) transitions() []Transition {
 		}
 	}
 	for _, s := range f.snapshots.order {
-		if s.state == SnapshotPending && !s.deleted {
+		switch {
+		case s.state != SnapshotPending || s.deleted:
+		case s.fails:
+			add(KindSnapshotFailed, s.id)
+		default:
 			add(KindSnapshotCompleted, s.id)
 		}
 	}
@@ -105,6 +111,9 @@ func (f *Fake) apply(t Transition) {
 	case KindSnapshotCompleted:
 		s := f.snapshots.byID[t.ResourceID]
 		s.state, s.completionTime = SnapshotCompleted, f.now()
+	case KindSnapshotFailed:
+		s := f.snapshots.byID[t.ResourceID]
+		s.state, s.message = SnapshotError, "the copy failed (FailCopies)"
 	case KindVolumeInitialized:
 		f.volumes.byID[t.ResourceID].initialized = true
 	case KindModificationOptimizing, KindModificationCompleted:

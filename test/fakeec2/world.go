@@ -110,11 +110,14 @@ type VolumeView struct {
 // SnapshotView is what a checker can see of a snapshot, deleted ones included.
 type SnapshotView struct {
 	ID, VolumeID, State string
+	Description         string
 	SizeGiB             int32
 	Tags                map[string]string
 	Data                *Data
 	StartTime           time.Time
 	Deleted             bool
+	// SourceRegion and SourceID name the snapshot a copy was made from.
+	SourceRegion, SourceID string
 }
 
 // Instances lists every instance ever launched, in launch order.
@@ -165,8 +168,8 @@ func (f *Fake) Snapshots() []SnapshotView {
 			continue
 		}
 		out = append(out, SnapshotView{
-			ID: s.id, VolumeID: s.volumeID, State: s.state, SizeGiB: s.size, Tags: copyMap(s.tags),
-			Data: s.data, StartTime: s.startTime, Deleted: s.deleted,
+			ID: s.id, VolumeID: s.volumeID, State: s.state, Description: s.description, SizeGiB: s.size, Tags: copyMap(s.tags),
+			Data: s.data, StartTime: s.startTime, Deleted: s.deleted, SourceRegion: s.sourceRegion, SourceID: s.sourceID,
 		})
 	}
 	return out

@@ -159,7 +159,7 @@ func (r *Reconciler) clock() clock.PassiveClock {
 }
 
 type scope struct {
-	r   *Reconciler
+	r *Reconciler
 	// svc are the services of the drive's region.
 	svc RegionServices
 	xd  *v1alpha1.XDrive
