@@ -106,7 +106,7 @@ func TestParams(t *testing.T) {
 	ws := &v1alpha1.Workstation{Spec: v1alpha1.WorkstationSpec{
 		SubnetIDs: []string{"subnet-mine"}, IAMInstanceProfile: "my-profile", Tags: map[string]string{"team": "mine", "owner": "me"},
 	}}
-	s := (&scope{ws: ws}).admission()
+	s := (&scope{ws: ws, r: &Reconciler{Region: "us-east-1"}}).admission()
 
 	p := s.params(cls)
 	if !slices.Equal(p.subnetIDs, []string{"subnet-class"}) || p.profile != "class-profile" || p.maxSpotPrice != "0.5" {

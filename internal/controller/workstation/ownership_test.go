@@ -26,7 +26,7 @@ var fieldOwner = map[string]string{
 	"Cost":  "scope",
 	"Class": "admissionStep",
 	// The instance's identity, from its launch or adoption until its teardown closes.
-	"InstanceID": "launchStep", "InstanceType": "launchStep", "CapacityType": "launchStep", "AvailabilityZone": "launchStep",
+	"InstanceID": "launchStep", "InstanceType": "launchStep", "CapacityType": "launchStep", "AvailabilityZone": "launchStep", "Region": "launchStep",
 	"PrivateIP": "launchStep", "PublicIP": "launchStep", "LaunchTime": "launchStep", "SpotPrice": "launchStep", "PricePerHour": "launchStep",
 	"Launches": "launchStep", "Launch": "launchStep", "UnconfirmedLaunch": "launchStep", "FailedRestoreSnapshotID": "launchStep",
 	"ReattachVolumeID": "launchStep", "DeclinedVolumeID": "launchStep", "AvoidOfferings": "launchStep",

@@ -13,7 +13,7 @@ import (
 // cloud.Classify and cloud.ErrorCode still read it.
 
 func (s *scope) describeVolume(ctx context.Context, id string) (drives.Volume, bool, error) {
-	v, found, err := s.svc.Volumes.Volume(ctx, id)
+	v, found, err := s.svc().Volumes.Volume(ctx, id)
 	if err != nil {
 		return v, found, fmt.Errorf("describe volume %s of drive %s: %w", id, s.key, err)
 	}
@@ -21,7 +21,7 @@ func (s *scope) describeVolume(ctx context.Context, id string) (drives.Volume, b
 }
 
 func (s *scope) listVolumes(ctx context.Context) ([]drives.Volume, error) {
-	vols, err := s.svc.Volumes.DriveVolumes(ctx, string(s.xd.UID))
+	vols, err := s.svc().Volumes.DriveVolumes(ctx, string(s.xd.UID))
 	if err != nil {
 		return nil, fmt.Errorf("list the volumes of drive %s: %w", s.key, err)
 	}
@@ -29,21 +29,21 @@ func (s *scope) listVolumes(ctx context.Context) ([]drives.Volume, error) {
 }
 
 func (s *scope) deleteVolume(ctx context.Context, v drives.Volume) error {
-	if err := s.svc.Volumes.DeleteVolume(ctx, v); err != nil {
+	if err := s.svc().Volumes.DeleteVolume(ctx, v); err != nil {
 		return fmt.Errorf("delete volume %s of drive %s: %w", v.ID, s.key, err)
 	}
 	return nil
 }
 
 func (s *scope) growVolume(ctx context.Context, v drives.Volume, sizeGiB int32) error {
-	if err := s.svc.Volumes.Resize(ctx, v, sizeGiB); err != nil {
+	if err := s.svc().Volumes.Resize(ctx, v, sizeGiB); err != nil {
 		return fmt.Errorf("grow volume %s of drive %s to %d GiB: %w", v.ID, s.key, sizeGiB, err)
 	}
 	return nil
 }
 
 func (s *scope) describeModification(ctx context.Context, volumeID string) (drives.Modification, bool, error) {
-	m, found, err := s.svc.Volumes.Modification(ctx, volumeID)
+	m, found, err := s.svc().Volumes.Modification(ctx, volumeID)
 	if err != nil {
 		return m, found, fmt.Errorf("describe the modification of volume %s of drive %s: %w", volumeID, s.key, err)
 	}
@@ -51,14 +51,14 @@ func (s *scope) describeModification(ctx context.Context, volumeID string) (driv
 }
 
 func (s *scope) attachVolume(ctx context.Context, v drives.Volume, instanceID, device string) error {
-	if err := s.svc.Volumes.Attach(ctx, v, instanceID, device); err != nil {
+	if err := s.svc().Volumes.Attach(ctx, v, instanceID, device); err != nil {
 		return fmt.Errorf("attach volume %s of drive %s to instance %s: %w", v.ID, s.key, instanceID, err)
 	}
 	return nil
 }
 
 func (s *scope) describeInitialization(ctx context.Context, volumeID string) (drives.Initialization, bool, error) {
-	in, found, err := s.svc.Volumes.Initialization(ctx, volumeID)
+	in, found, err := s.svc().Volumes.Initialization(ctx, volumeID)
 	if err != nil {
 		return in, found, fmt.Errorf("describe the initialization of volume %s of drive %s: %w", volumeID, s.key, err)
 	}
@@ -66,7 +66,7 @@ func (s *scope) describeInitialization(ctx context.Context, volumeID string) (dr
 }
 
 func (s *scope) describeSnapshot(ctx context.Context, id string) (drives.Snapshot, bool, error) {
-	sn, found, err := s.svc.Snapshots.Snapshot(ctx, id)
+	sn, found, err := s.svc().Snapshots.Snapshot(ctx, id)
 	if err != nil {
 		return sn, found, fmt.Errorf("describe snapshot %s of drive %s: %w", id, s.key, err)
 	}
@@ -74,7 +74,7 @@ func (s *scope) describeSnapshot(ctx context.Context, id string) (drives.Snapsho
 }
 
 func (s *scope) listSnapshots(ctx context.Context) ([]drives.Snapshot, error) {
-	owned, err := s.svc.Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
+	owned, err := s.svc().Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
 	if err != nil {
 		return nil, fmt.Errorf("list the snapshots of drive %s: %w", s.key, err)
 	}
@@ -83,7 +83,7 @@ func (s *scope) listSnapshots(ctx context.Context) ([]drives.Snapshot, error) {
 }
 
 func (s *scope) newestSnapshotNamed(ctx context.Context, name string) (drives.Snapshot, bool, error) {
-	sn, found, err := s.svc.Snapshots.NewestNamed(ctx, name, s.key, string(s.xd.UID))
+	sn, found, err := s.svc().Snapshots.NewestNamed(ctx, name, s.key, string(s.xd.UID))
 	if err != nil {
 		return sn, found, fmt.Errorf("find the newest snapshot named %s for drive %s: %w", name, s.key, err)
 	}
@@ -91,7 +91,7 @@ func (s *scope) newestSnapshotNamed(ctx context.Context, name string) (drives.Sn
 }
 
 func (s *scope) createSnapshot(ctx context.Context, r drives.SnapshotRequest) (drives.Snapshot, error) {
-	sn, err := s.svc.Snapshots.CreateSnapshot(ctx, r)
+	sn, err := s.svc().Snapshots.CreateSnapshot(ctx, r)
 	if err != nil {
 		return sn, fmt.Errorf("snapshot volume %s of drive %s: %w", s.st.VolumeID, s.key, err)
 	}
@@ -99,14 +99,14 @@ func (s *scope) createSnapshot(ctx context.Context, r drives.SnapshotRequest) (d
 }
 
 func (s *scope) deleteSnapshot(ctx context.Context, sn drives.Snapshot) error {
-	if err := s.svc.Snapshots.DeleteSnapshot(ctx, sn); err != nil {
+	if err := s.svc().Snapshots.DeleteSnapshot(ctx, sn); err != nil {
 		return fmt.Errorf("delete snapshot %s of drive %s: %w", sn.ID, s.key, err)
 	}
 	return nil
 }
 
 func (s *scope) describeInstance(ctx context.Context, id string) (instances.Instance, bool, error) {
-	inst, found, err := s.svc.Instances.Get(ctx, id)
+	inst, found, err := s.svc().Instances.Get(ctx, id)
 	if err != nil {
 		return inst, found, fmt.Errorf("describe instance %s of drive %s: %w", id, s.key, err)
 	}

@@ -160,8 +160,6 @@ func (r *Reconciler) clock() clock.PassiveClock {
 
 type scope struct {
 	r *Reconciler
-	// svc are the services of the drive's region.
-	svc RegionServices
 	xd  *v1alpha1.XDrive
 	st  *v1alpha1.XDriveStatus
 	key string
@@ -190,11 +188,9 @@ func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
 	if err := s.readHolder(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
-	svc, ok := s.r.in(s.region())
-	if !ok {
+	if _, ok := s.r.in(s.region()); !ok {
 		return ctrl.Result{}, fmt.Errorf("drive %s is in region %s, which this operator does not serve (add it to --regions)", s.key, s.region())
 	}
-	s.svc = svc
 	var res ctrl.Result
 	var err error
 	id, vol := s.reattachRequest()
@@ -242,7 +238,18 @@ func (s *scope) step(ctx context.Context) (ctrl.Result, error) {
 }
 
 // region is the drive's region.
-func (s *scope) region() string { return handoff.Region(s.xd, s.r.Region) }
+func (s *scope) region() string {
+	if s.st.Region != "" {
+		return s.st.Region
+	}
+	return s.r.Region
+}
+
+// svc are the services of the drive's region (reconcile refuses a region not served).
+func (s *scope) svc() RegionServices {
+	svc, _ := s.r.in(s.region())
+	return svc
+}
 
 // readHolder reads the lease holder; a Workstation of that name with another UID is not it.
 func (s *scope) readHolder(ctx context.Context) error {

@@ -158,7 +158,6 @@ func (s *scope) switchRegion(region string, cp drives.Snapshot) {
 		st.RestoreSnapshotID, st.LatestSnapshotID, st.LatestSnapshotTime = cp.ID, cp.ID, &t
 		st.Snapshots = nil // listed again in the new region
 	}
-	s.svc, _ = s.r.in(region)
 	s.ev.Add(false, v1alpha1.ReasonMoved, "Move", "Moved from region %s to region %s%s", from, region, restoreFrom(cp.ID))
 }
 

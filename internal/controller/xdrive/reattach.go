@@ -114,7 +114,7 @@ func (s *scope) reattachPending() bool {
 
 // instanceByID is the instance from the cache, else from EC2.
 func (s *scope) instanceByID(ctx context.Context, id string) (instances.Instance, bool, error) {
-	if inst, ok := s.svc.Instances.Cached(id); ok {
+	if inst, ok := s.svc().Instances.Cached(id); ok {
 		return inst, true, nil
 	}
 	return s.describeInstance(ctx, id)

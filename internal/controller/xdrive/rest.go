@@ -156,7 +156,7 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 				fmt.Sprintf("source.snapshotID %s is not a completed snapshot in this account and region", src.SnapshotID)}
 			return nil
 		}
-		if s.svc.Snapshots.Foreign(sn, s.key, string(s.xd.UID)) {
+		if s.svc().Snapshots.Foreign(sn, s.key, string(s.xd.UID)) {
 			s.blocked = &blocker{v1alpha1.ReasonForeignSnapshot,
 				fmt.Sprintf("source.snapshotID %s belongs to another drive (its xdrive.io tags name another namespace, drive, installation or an earlier XDrive of this name); a drive restores only its own snapshots or untagged ones", src.SnapshotID)}
 			return nil

@@ -76,7 +76,7 @@ func (s *scope) isDriveVolume(ctx context.Context, v drives.Volume) (bool, error
 	if id, ok := handoff.LaunchSnapshot(s.holder); ok {
 		known = append(known, id)
 	}
-	ours, err := s.svc.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, s.key, known...)
+	ours, err := s.svc().Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, s.key, known...)
 	if err != nil {
 		return false, fmt.Errorf("tell whether volume %s belongs to drive %s: %w", v.ID, s.key, err)
 	}
