@@ -49,6 +49,7 @@ type flags struct {
 	showVersion                         bool
 	ec2RateScale                        float64
 	pprofAddr                           string
+	regions                             []string
 	opts                                operator.Options
 	zap                                 zap.Options
 }
@@ -85,6 +86,17 @@ func newFlags(fs *flag.FlagSet) *flags {
 		return err
 	})
 	fs.DurationVar(&opts.AccessResync, "access-resync-interval", opts.AccessResync, "How often the rules of each Workstation's own security group are compared with EC2's, to undo changes made from outside.")
+	fs.Func("regions", "Other AWS regions (repeatable, or comma-separated) that WorkstationClasses may list in spec.regions, besides AWS_REGION: each gets its own EC2 clients and rate limits, instance poll, garbage collector and interruption queue (of the same name). A drive moves to one by copying its snapshot (ec2:CopySnapshot).", func(v string) error {
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				if err := cloud.CheckRegion(r); err != nil {
+					return err
+				}
+				f.regions = append(f.regions, r)
+			}
+		}
+		return nil
+	})
 	fs.DurationVar(&opts.PriceRefresh, "on-demand-price-refresh", opts.PriceRefresh, "How often the region's on-demand prices are read from the Pricing API (pricing:GetProducts, in us-east-1); until it answers, and outside the commercial regions, the committed table prices them. 0 reads only the table.")
 	f.zap.BindFlags(fs)
 	return f
@@ -154,7 +166,24 @@ func run() error {
 	if f.ec2RateScale > 0 {
 		apiOptions = append(apiOptions, cloud.NewEC2RateLimiter(cloud.AWSEC2Limits.Scaled(f.ec2RateScale)).Middleware)
 	}
-	if err := operator.Setup(ctx, mgr, operator.NewAWS(awsCfg, apiOptions...), *opts); err != nil {
+	clients := operator.NewAWS(awsCfg, apiOptions...)
+	for _, region := range f.regions {
+		if region == awsCfg.Region {
+			continue
+		}
+		cfg := awsCfg.Copy()
+		cfg.Region = region
+		var regionOptions []func(*middleware.Stack) error
+		if f.ec2RateScale > 0 {
+			// EC2 throttles each region on its own.
+			regionOptions = append(regionOptions, cloud.NewEC2RateLimiter(cloud.AWSEC2Limits.Scaled(f.ec2RateScale)).Middleware)
+		}
+		if clients.Elsewhere == nil {
+			clients.Elsewhere = map[string]operator.AWS{}
+		}
+		clients.Elsewhere[region] = operator.NewAWS(cfg, regionOptions...)
+	}
+	if err := operator.Setup(ctx, mgr, clients, *opts); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
