@@ -55,6 +55,8 @@ type Config struct {
 	Instances bool
 	// AWS replaces the operator's AWS clients (see StackConfig.AWS).
 	AWS func(cluster string) operator.AWS
+	// Regions are the operator's regions besides moto.Region (--regions).
+	Regions []string
 	// NoDefaultClass leaves out the default WorkstationClass that New
 	// otherwise makes sure exists (DefaultClass, shared by every harness of Env).
 	NoDefaultClass bool
@@ -90,7 +92,7 @@ func New(t testing.TB, cfg Config) *Harness {
 		}
 	}
 	sc := StackConfig{Env: cfg.Env, Namespace: testenv.CreateNamespace(t, cfg.Env.Client),
-		MotoURL: moto.Shared(t).URL, Options: cfg.Options, AWS: cfg.AWS}
+		MotoURL: moto.Shared(t).URL, Options: cfg.Options, AWS: cfg.AWS, Regions: cfg.Regions}
 	if cfg.Instances {
 		sc.Instances = &instancesim.Options{Dir: t.TempDir()}
 	} else if sc.Options.Agent == nil {

@@ -41,8 +41,9 @@ type Stack struct {
 	// Sim simulates the instances when StackConfig.Instances asks for it.
 	Sim *instancesim.Sim
 
-	cfg *rest.Config
-	aws operator.AWS
+	cfg     *rest.Config
+	aws     operator.AWS
+	regions []string
 	// requests counts the manager's API server requests.
 	requests requestCounter
 	awsCfg   aws.Config
@@ -69,6 +70,9 @@ type StackConfig struct {
 	// through the proxy) that it sets, for example EC2 with the in-process
 	// fake of the benchmarks.
 	AWS func(cluster string) operator.AWS
+	// Regions are the operator's regions besides moto.Region, each with its
+	// own clients (moto through the proxy).
+	Regions []string
 	// Instances, when set, simulates the cluster's instances
 	// (test/instancesim; its EC2 and Cluster are filled in) and points
 	// Options.SSHResolver at them.
@@ -103,6 +107,7 @@ func NewStack(sc StackConfig) (*Stack, error) {
 	if sc.AWS != nil {
 		s.aws = sc.AWS(s.Cluster)
 	}
+	s.regions = sc.Regions
 	if sc.Instances != nil {
 		simOpts := *sc.Instances
 		simOpts.EC2, simOpts.Cluster = s.EC2, s.Cluster
@@ -164,7 +169,20 @@ func (s *Stack) AWS() operator.AWS {
 	if s.aws.Events != nil {
 		clients.Events = s.aws.Events
 	}
+	for _, r := range s.regions {
+		cfg := s.AWSConfig()
+		cfg.Region = r
+		if clients.Elsewhere == nil {
+			clients.Elsewhere = map[string]operator.AWS{}
+		}
+		clients.Elsewhere[r] = operator.NewAWS(cfg)
+	}
 	return clients
+}
+
+// EC2In talks to moto directly in another region, for checks.
+func (s *Stack) EC2In(region string) *ec2.Client {
+	return ec2.NewFromConfig(s.direct, func(o *ec2.Options) { o.Region = region })
 }
 
 // AWSConfig is the SDK config that goes through the proxy.

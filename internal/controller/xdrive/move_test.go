@@ -1,0 +1,189 @@
+package xdrive
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/drives"
+	"github.com/xdrive-io/xdrive/test/fakeec2"
+)
+
+const (
+	east, west      = "us-east-1", "us-west-2"
+	moveTestCluster = "move-test"
+)
+
+// moveWorld is a drive at rest in east, with a snapshot, whose lease asks for west.
+type moveWorld struct {
+	t          *testing.T
+	east, west *fakeec2.Fake
+	r          *Reconciler
+	xd         *v1alpha1.XDrive
+	snapshot   string
+	now        time.Time
+}
+
+func newMoveWorld(t *testing.T) *moveWorld {
+	w := &moveWorld{t: t, now: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)}
+	clock := func() time.Time { return w.now }
+	w.east = fakeec2.New(fakeec2.Options{Region: east, Cluster: moveTestCluster, Now: clock})
+	w.west = fakeec2.New(fakeec2.Options{Region: west, Cluster: moveTestCluster, Now: clock})
+	fakeec2.Link(w.east, w.west)
+	e := drives.NewService(w.east, moveTestCluster, 0, nil)
+	ws := drives.NewService(w.west, moveTestCluster, 0, nil)
+	w.r = &Reconciler{Region: east, Volumes: e, Snapshots: e, Copies: e,
+		Elsewhere: map[string]RegionServices{west: {Volumes: ws, Snapshots: ws, Copies: ws}}}
+	w.xd = &v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "home", UID: "uid-home"}}
+	w.snapshot = w.east.SeedSnapshot(10, map[string]string{
+		cloud.TagCluster: moveTestCluster, cloud.TagDrive: "ns/home", cloud.TagDriveUID: "uid-home",
+		cloud.TagTakenAt: w.now.Add(-time.Hour).Format(time.RFC3339Nano),
+	})
+	w.xd.Status = v1alpha1.XDriveStatus{Phase: v1alpha1.XDrivePhaseArchived, RestoreSnapshotID: w.snapshot,
+		LatestSnapshotID: w.snapshot, SnapshotCount: 1, Holder: &v1alpha1.DriveHolder{Name: "dev", UID: "uid-dev", Region: west}}
+	return w
+}
+
+// step runs one move step; settled says the drive is where the lease asks, or stays.
+func (w *moveWorld) step() (settled bool) {
+	w.t.Helper()
+	s := &scope{r: w.r, xd: w.xd, st: &w.xd.Status, key: "ns/home", now: w.now}
+	_, settled, err := s.moveStep(context.Background())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return settled
+}
+
+func (w *moveWorld) copiesIn(f *fakeec2.Fake) []fakeec2.SnapshotView {
+	var out []fakeec2.SnapshotView
+	for _, sn := range f.Snapshots() {
+		if sn.SourceID != "" && !sn.Deleted {
+			out = append(out, sn)
+		}
+	}
+	return out
+}
+
+// TestMoveCopiesThenSwitches: the intent is recorded before the copy, a
+// retry after a lost status write finds the copy by its tags, and the drive
+// switches region only once the copy has completed, with the copy as its
+// restore and the region it left listed.
+func TestMoveCopiesThenSwitches(t *testing.T) {
+	w := newMoveWorld(t)
+	// copies stay pending until the fake settles
+	if w.step() || w.xd.Status.Move == nil || len(w.copiesIn(w.west)) != 0 {
+		t.Fatalf("first step: move %+v, copies %v; want the intent recorded and no copy yet", w.xd.Status.Move, w.copiesIn(w.west))
+	}
+	w.step()
+	m := w.xd.Status.Move
+	if m == nil || m.CopySnapshotID == "" || m.SourceSnapshotID != w.snapshot || m.SourceRegion != east {
+		t.Fatalf("move %+v, want a copy of %s from %s recorded", m, w.snapshot, east)
+	}
+	copyID := m.CopySnapshotID
+	m.CopySnapshotID = "" // the status write with the copy's ID was lost
+	w.step()
+	if got := w.copiesIn(w.west); len(got) != 1 || w.xd.Status.Move.CopySnapshotID != copyID {
+		t.Fatalf("after a lost write: copies %v, recorded %s; want the one copy %s found again", got, w.xd.Status.Move.CopySnapshotID, copyID)
+	}
+	if w.step() || w.xd.Status.Region != "" {
+		t.Fatalf("the drive switched to %q while its copy is pending", w.xd.Status.Region)
+	}
+	w.west.Settle()
+	if !w.step() {
+		t.Fatal("the drive did not settle once the copy completed")
+	}
+	st := w.xd.Status
+	if st.Region != west || st.RestoreSnapshotID != copyID || st.LatestSnapshotID != copyID || st.Move != nil {
+		t.Fatalf("after the copy: region %q, restore %s, latest %s, move %+v; want %s, the copy %s", st.Region, st.RestoreSnapshotID, st.LatestSnapshotID, st.Move, west, copyID)
+	}
+	if len(st.Elsewhere) != 1 || st.Elsewhere[0].Region != east || st.Elsewhere[0].LatestSnapshotID != w.snapshot {
+		t.Fatalf("status.elsewhere %+v, want %s holding %s", st.Elsewhere, east, w.snapshot)
+	}
+	if st.LatestSnapshotTime == nil || !st.LatestSnapshotTime.Time.Equal(w.now.Add(-time.Hour)) {
+		t.Errorf("latestSnapshotTime %v, want the source's taken-at %v", st.LatestSnapshotTime, w.now.Add(-time.Hour))
+	}
+}
+
+// TestMoveRetriesFailedAndDeletedCopies: a copy that fails is deleted and
+// begun again; one deleted from outside is begun again; neither switches
+// the drive.
+func TestMoveRetriesFailedAndDeletedCopies(t *testing.T) {
+	w := newMoveWorld(t)
+	w.west.FailCopies(1)
+	w.step()
+	w.step()
+	failed := w.xd.Status.Move.CopySnapshotID
+	w.west.Settle()
+	w.step()
+	if m := w.xd.Status.Move; m == nil || m.CopySnapshotID != "" || m.Failure == "" || w.xd.Status.Region != "" {
+		t.Fatalf("after a failed copy: move %+v, region %q; want the failure recorded, no switch", m, w.xd.Status.Region)
+	}
+	for _, sn := range w.copiesIn(w.west) {
+		if sn.ID == failed {
+			t.Fatalf("the failed copy %s was not deleted", failed)
+		}
+	}
+	w.step()
+	second := w.xd.Status.Move.CopySnapshotID
+	if second == "" || second == failed {
+		t.Fatalf("copy after the failure %q, want a new one", second)
+	}
+	if _, err := w.west.DeleteSnapshot(context.Background(), &ec2.DeleteSnapshotInput{SnapshotId: aws.String(second)}); err != nil {
+		t.Fatal(err)
+	}
+	w.step()
+	if m := w.xd.Status.Move; m.CopySnapshotID != "" || w.xd.Status.Region != "" {
+		t.Fatalf("after the copy was deleted from outside: move %+v, region %q; want it begun again", m, w.xd.Status.Region)
+	}
+	w.step()
+	w.west.Settle()
+	if !w.step() || w.xd.Status.Region != west {
+		t.Fatalf("the third copy did not complete the move: %+v", w.xd.Status)
+	}
+}
+
+// TestMoveAbandonedOrRefused: a lease that asks for the drive's own region
+// again ends the move and deletes its copy; a rollback in effect, or a
+// region the operator does not serve, keeps the drive where it is; a blank
+// drive moves without a copy.
+func TestMoveAbandonedOrRefused(t *testing.T) {
+	w := newMoveWorld(t)
+	w.step()
+	w.step()
+	copyID := w.xd.Status.Move.CopySnapshotID
+	w.xd.Status.Holder.Region = east
+	if !w.step() || w.xd.Status.Move != nil || w.xd.Status.Region != "" {
+		t.Fatalf("abandoned move: %+v", w.xd.Status)
+	}
+	for _, sn := range w.copiesIn(w.west) {
+		if sn.ID == copyID {
+			t.Fatalf("the abandoned copy %s was left", copyID)
+		}
+	}
+
+	w = newMoveWorld(t)
+	w.xd.Status.Rollback = &v1alpha1.DriveRollback{SnapshotID: w.snapshot}
+	if !w.step() || w.xd.Status.Move != nil || w.xd.Status.Region != "" {
+		t.Fatalf("a rollback in effect: %+v, want no move", w.xd.Status)
+	}
+
+	w = newMoveWorld(t)
+	w.xd.Status.Holder.Region = "eu-west-1"
+	if !w.step() || w.xd.Status.Move != nil || w.xd.Status.Region != "" {
+		t.Fatalf("a region not served: %+v, want no move", w.xd.Status)
+	}
+
+	w = newMoveWorld(t)
+	w.xd.Status.RestoreSnapshotID, w.xd.Status.LatestSnapshotID, w.xd.Status.SnapshotCount = "", "", 0
+	if !w.step() || w.xd.Status.Region != west || len(w.copiesIn(w.west)) != 0 {
+		t.Fatalf("a blank drive: %+v, copies %v; want it in %s with no copy", w.xd.Status, w.copiesIn(w.west), west)
+	}
+}
