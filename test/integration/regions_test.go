@@ -85,9 +85,11 @@ func TestDriveFollowsCheaperRegion(t *testing.T) {
 	}
 	first := h.Drive("home").Status.LatestSnapshotID
 
-	// us-west-2 is cheaper by far more than the move of 10 GiB costs over 8 hours.
+	// us-west-2 is cheaper by far more than the move of 10 GiB costs over 8
+	// hours. The catalog keeps spot prices 5 minutes: a fresh manager reads them.
 	price(otherRegion, "0.0050")
 	price(moto.Region, "0.0900")
+	h.Restart()
 	restored, second := cycle(otherRegion)
 	if from := copiedFrom(t, west, restored); from != first {
 		t.Fatalf("the volume in %s is restored from %s, copied from %q; want a copy of %s", otherRegion, restored, from, first)
@@ -111,6 +113,7 @@ func TestDriveFollowsCheaperRegion(t *testing.T) {
 	// us-east-1 is cheaper again: it still holds the first snapshot, which is stale.
 	price(moto.Region, "0.0050")
 	price(otherRegion, "0.0900")
+	h.Restart()
 	restored, _ = cycle(moto.Region)
 	if restored == first {
 		t.Fatalf("the volume in %s is restored from %s, the stale snapshot left there", moto.Region, first)

@@ -119,3 +119,37 @@ func TestLeaseFree(t *testing.T) {
 		}
 	}
 }
+
+// TestInRegion: a launch restores the drive in a region only while the
+// drive is there, no move is under way, and the lease asks for no other
+// region: the drive moves only while the lease asks, so a launch recorded
+// after such a read cannot find the drive gone.
+func TestInRegion(t *testing.T) {
+	const home = "us-east-1"
+	drive := func(change func(*v1alpha1.XDriveStatus)) *v1alpha1.XDrive {
+		xd := &v1alpha1.XDrive{Status: v1alpha1.XDriveStatus{Holder: &v1alpha1.DriveHolder{Name: "dev", UID: "u"}}}
+		change(&xd.Status)
+		return xd
+	}
+	cases := []struct {
+		name   string
+		change func(*v1alpha1.XDriveStatus)
+		region string
+		want   bool
+	}{
+		{"the operator's region, unnamed", func(*v1alpha1.XDriveStatus) {}, home, true},
+		{"another region, unnamed", func(*v1alpha1.XDriveStatus) {}, "us-west-2", false},
+		{"the drive's named region", func(st *v1alpha1.XDriveStatus) { st.Region = "us-west-2" }, "us-west-2", true},
+		{"the lease asks for another", func(st *v1alpha1.XDriveStatus) { st.Holder.Region = "us-west-2" }, home, false},
+		{"the lease asks for it, the drive is not there yet", func(st *v1alpha1.XDriveStatus) { st.Holder.Region = "us-west-2" }, "us-west-2", false},
+		{"a move under way", func(st *v1alpha1.XDriveStatus) {
+			st.Move = &v1alpha1.DriveMove{Region: "us-west-2", SourceSnapshotID: "snap-1"}
+		}, home, false},
+		{"moved, and the lease asks for it", func(st *v1alpha1.XDriveStatus) { st.Region, st.Holder.Region = "us-west-2", "us-west-2" }, "us-west-2", true},
+	}
+	for _, c := range cases {
+		if got := InRegion(drive(c.change), c.region, home); got != c.want {
+			t.Errorf("%s: InRegion(%s) = %v, want %v", c.name, c.region, got, c.want)
+		}
+	}
+}

@@ -210,3 +210,64 @@ func TestForkRefusal(t *testing.T) {
 		}
 	}
 }
+
+// TestRegionParams: a class without regions runs in the operator's region
+// with its own network; one with regions, in those the Workstation keeps,
+// each with its network and image (the class's image where it names none);
+// the Workstation's own subnets apply only when it keeps one region.
+func TestRegionParams(t *testing.T) {
+	gpu := &v1alpha1.ImagePolicy{GPU: &v1alpha1.ImageSource{ID: "ami-0000000000000000a"}}
+	west := &v1alpha1.ImagePolicy{GPU: &v1alpha1.ImageSource{ID: "ami-0000000000000000b"}}
+	cls := &v1alpha1.WorkstationClass{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: v1alpha1.WorkstationClassSpec{
+		SubnetIDs: []string{"subnet-class"}, Image: gpu, AllowWorkstationOverrides: ptr.To(true),
+	}}
+	params := func(spec v1alpha1.WorkstationSpec) *classParams {
+		return (&scope{ws: &v1alpha1.Workstation{Spec: spec}, r: &Reconciler{Region: "us-east-1"}}).admission().params(cls)
+	}
+	p := params(v1alpha1.WorkstationSpec{})
+	if len(p.regions) != 1 || p.regions[0].name != "us-east-1" || !slices.Equal(p.regions[0].subnetIDs, []string{"subnet-class"}) ||
+		p.moveHorizonHours != defaultMoveHorizonHours {
+		t.Fatalf("without regions: %+v, horizon %d", p.regions, p.moveHorizonHours)
+	}
+	cls.Spec.Regions = []v1alpha1.ClassRegion{
+		{Name: "us-east-1", SubnetIDs: []string{"subnet-east"}},
+		{Name: "us-west-2", SubnetIDs: []string{"subnet-west"}, SecurityGroupIDs: []string{"sg-west"}, Image: west},
+	}
+	cls.Spec.DriveMoveHorizonHours = ptr.To[int32](24)
+	p = params(v1alpha1.WorkstationSpec{})
+	w, ok := p.region("us-west-2")
+	if len(p.regions) != 2 || !ok || !slices.Equal(w.subnetIDs, []string{"subnet-west"}) || p.moveHorizonHours != 24 {
+		t.Fatalf("with regions: %+v, horizon %d", p.regions, p.moveHorizonHours)
+	}
+	if img := p.imageSource(instances.TypeInfo{GPUs: 1}, w); img == nil || img.ID != "ami-0000000000000000b" {
+		t.Errorf("us-west-2's GPU image = %+v, want its own", img)
+	}
+	e, _ := p.region("us-east-1")
+	if img := p.imageSource(instances.TypeInfo{GPUs: 1}, e); img == nil || img.ID != "ami-0000000000000000a" {
+		t.Errorf("us-east-1's GPU image = %+v, want the class's", img)
+	}
+	p = params(v1alpha1.WorkstationSpec{Regions: []string{"us-west-2"}, SubnetIDs: []string{"subnet-mine"}})
+	if len(p.regions) != 1 || p.regions[0].name != "us-west-2" || !slices.Equal(p.regions[0].subnetIDs, []string{"subnet-mine"}) {
+		t.Fatalf("narrowed to us-west-2 with its own subnet: %+v", p.regions)
+	}
+
+	for _, c := range []struct {
+		name string
+		spec v1alpha1.WorkstationSpec
+		want string
+	}{
+		{"a region the class lacks", v1alpha1.WorkstationSpec{Regions: []string{"eu-west-1"}}, "eu-west-1 are not among the class's us-east-1, us-west-2"},
+		{"subnets with two regions", v1alpha1.WorkstationSpec{SubnetIDs: []string{"subnet-mine"}}, "belong to one region"},
+	} {
+		if got := strings.Join(regionViolations(c.spec, cls.Spec, "us-east-1"), "; "); !strings.Contains(got, c.want) {
+			t.Errorf("%s: violations %q, want %q", c.name, got, c.want)
+		}
+	}
+	if got := regionViolations(v1alpha1.WorkstationSpec{Regions: []string{"us-west-2"}, SubnetIDs: []string{"subnet-mine"}}, cls.Spec, "us-east-1"); len(got) > 0 {
+		t.Errorf("one region with its own subnets: violations %v, want none", got)
+	}
+	cls.Spec.Regions = nil
+	if got := strings.Join(regionViolations(v1alpha1.WorkstationSpec{Regions: []string{"us-west-2"}}, cls.Spec, "us-east-1"), "; "); !strings.Contains(got, "not among the class's us-east-1") {
+		t.Errorf("a region beyond the operator's without class regions: %q", got)
+	}
+}
