@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -110,7 +111,11 @@ func PickRegion(options []RegionOption, m DriveMove) (RegionOption, string) {
 			best, bestTotal = o, total
 		}
 	}
-	return best, fmt.Sprintf("region %s, the cheapest with the drive's move counted: the drive's region %s has no usable offering", best.Region, m.From)
+	why := "has no usable offering"
+	if !slices.ContainsFunc(options, func(o RegionOption) bool { return o.Region == m.From }) {
+		why = "is not among the Workstation's regions"
+	}
+	return best, fmt.Sprintf("region %s, the cheapest with the drive's move counted: the drive's region %s %s", best.Region, m.From, why)
 }
 
 // hourly is the chosen offering's price per hour, if known.

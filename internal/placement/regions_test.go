@@ -48,6 +48,7 @@ func TestPickRegion(t *testing.T) {
 			"eu-west-1", "has no usable offering"},
 		{"an unpriced offering in the drive's region stays", []RegionOption{option("us-east-1", ""), option("us-west-2", "0.01")}, nil,
 			"us-east-1", "the drive's"},
+		{"the drive's region left out", []RegionOption{option("us-west-2", "0.40")}, nil, "us-west-2", "is not among the Workstation's regions"},
 		{"no offering anywhere", []RegionOption{noOffering("us-east-1"), noOffering("us-west-2")}, nil, "", "us-west-2: No listed"},
 	}
 	for _, c := range cases {

@@ -55,8 +55,23 @@ func (o *Options) snapshots(xd *v1alpha1.XDrive) error {
 		_, err := fmt.Fprintf(o.Stderr, "XDrive %s has no completed snapshot.\n", xd.Name)
 		return err
 	}
+	if m := st.Move; m != nil && m.Region != st.Region {
+		_, _ = fmt.Fprintf(o.Stdout, "Moving to region %s: copying %s there%s; the drive stays in %s until the copy completes.\n\n",
+			m.Region, m.SourceSnapshotID, progressText(m), orDash(st.Region))
+	}
 	w := tabwriter.NewWriter(o.Stdout, 0, 4, 3, ' ', 0)
-	_, _ = fmt.Fprintln(w, "SNAPSHOT\tTAKEN\tAGE\tSIZE\tCONSISTENCY\tNEXT")
+	_, _ = fmt.Fprintln(w, "SNAPSHOT\tREGION\tTAKEN\tAGE\tSIZE\tCONSISTENCY\tNEXT")
+	for _, e := range st.Elsewhere {
+		if e.LatestSnapshotID == "" {
+			continue
+		}
+		taken, age := "-", "-"
+		if t := e.LatestSnapshotTime; t != nil {
+			taken, age = t.UTC().Format(time.RFC3339), ago(now, t.Time)
+		}
+		_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.LatestSnapshotID, e.Region+fmt.Sprintf(" (left; %d kept)", e.SnapshotCount),
+			taken, age, "-", "-", "")
+	}
 	for _, sn := range st.Snapshots {
 		next := ""
 		if sn.ID == st.RestoreSnapshotID {
@@ -66,7 +81,7 @@ func (o *Options) snapshots(xd *v1alpha1.XDrive) error {
 		if sn.SizeGiB > 0 {
 			size = fmt.Sprintf("%dGi", sn.SizeGiB)
 		}
-		_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", sn.ID, sn.StartTime.UTC().Format(time.RFC3339), ago(now, sn.StartTime.Time),
+		_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sn.ID, orDash(st.Region), sn.StartTime.UTC().Format(time.RFC3339), ago(now, sn.StartTime.Time),
 			size, orDash(string(sn.Consistency)), next)
 	}
 	return w.Flush()
@@ -156,4 +171,14 @@ func (o *Options) waitRollback(ctx context.Context, name, to string, at time.Tim
 		case <-tick.C:
 		}
 	}
+}
+
+func progressText(m *v1alpha1.DriveMove) string {
+	switch {
+	case m.Failure != "":
+		return " (the last copy failed: " + m.Failure + ")"
+	case m.Progress != "":
+		return " (" + m.Progress + ")"
+	}
+	return ""
 }

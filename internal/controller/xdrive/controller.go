@@ -188,6 +188,9 @@ func (s *scope) reconcile(ctx context.Context) (ctrl.Result, error) {
 	if err := s.readHolder(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
+	if s.st.Region == "" {
+		s.st.Region = s.r.Region // named, for people and the plugin
+	}
 	if _, ok := s.r.in(s.region()); !ok {
 		return ctrl.Result{}, fmt.Errorf("drive %s is in region %s, which this operator does not serve (add it to --regions)", s.key, s.region())
 	}
