@@ -187,4 +187,3 @@ func copiedFrom(t *testing.T, api *ec2.Client, id string) string {
 	}
 	return cloud.TagMap(out.Snapshots[0].Tags)[cloud.TagCopiedFrom]
 }
-

@@ -126,7 +126,7 @@ func (s *scope) phaseStep(ctx context.Context) (ctrl.Result, error) {
 func (s *scope) services(region string) (RegionServices, error) {
 	svc, ok := s.r.in(region)
 	if !ok {
-		return svc, fmt.Errorf("Workstation %s uses region %s, which this operator does not serve (add it to --regions)", s.key, region)
+		return svc, fmt.Errorf("region %s of Workstation %s is not served by this operator (add it to --regions)", region, s.key)
 	}
 	return svc, nil
 }

@@ -159,7 +159,7 @@ func (r *Reconciler) clock() clock.PassiveClock {
 }
 
 type scope struct {
-	r *Reconciler
+	r   *Reconciler
 	xd  *v1alpha1.XDrive
 	st  *v1alpha1.XDriveStatus
 	key string
