@@ -269,7 +269,7 @@ type WorkstationClassSpec struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=720
-	DriveMoveHorizonHours *int32 `json:"driveMoveHorizonHours,omitempty"`
+	DriveMoveHorizonHours int32 `json:"driveMoveHorizonHours,omitempty"`
 
 	// idleStop sets the default and the maximum idle time of the class's Workstations.
 	// +optional

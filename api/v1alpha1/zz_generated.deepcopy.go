@@ -1189,11 +1189,6 @@ func (in *WorkstationClassSpec) DeepCopyInto(out *WorkstationClassSpec) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
-	if in.DriveMoveHorizonHours != nil {
-		in, out := &in.DriveMoveHorizonHours, &out.DriveMoveHorizonHours
-		*out = new(int32)
-		**out = **in
-	}
 	if in.IdleStop != nil {
 		in, out := &in.IdleStop, &out.IdleStop
 		*out = new(ClassIdleStop)

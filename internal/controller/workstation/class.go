@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -438,7 +437,7 @@ func (s admissionStep) params(cls *v1alpha1.WorkstationClass) *classParams {
 		p.keyName = orDefault(spec.KeyName, p.keyName)
 		p.image = spec.Image
 	}
-	p.moveHorizonHours = ptr.Deref(c.DriveMoveHorizonHours, defaultMoveHorizonHours)
+	p.moveHorizonHours = cmp.Or(c.DriveMoveHorizonHours, defaultMoveHorizonHours)
 	if len(c.Regions) == 0 {
 		p.regions = []regionParams{{name: s.r.Region, subnetIDs: p.subnetIDs, securityGroupIDs: p.securityGroupIDs, image: c.Image}}
 	}

@@ -233,7 +233,7 @@ func TestRegionParams(t *testing.T) {
 		{Name: "us-east-1", SubnetIDs: []string{"subnet-east"}},
 		{Name: "us-west-2", SubnetIDs: []string{"subnet-west"}, SecurityGroupIDs: []string{"sg-west"}, Image: west},
 	}
-	cls.Spec.DriveMoveHorizonHours = ptr.To[int32](24)
+	cls.Spec.DriveMoveHorizonHours = 24
 	p = params(v1alpha1.WorkstationSpec{})
 	w, ok := p.region("us-west-2")
 	if len(p.regions) != 2 || !ok || !slices.Equal(w.subnetIDs, []string{"subnet-west"}) || p.moveHorizonHours != 24 {
