@@ -175,6 +175,12 @@ func TestSoakSeeds(t *testing.T) {
 		// wants Running again: the status check's "released" ends the instance,
 		// and the Workstation relaunches instead of staying Running unmounted.
 		"LostReleaseEndsInstance": {400005351},
+		// A fork's first volume, made from its source's snapshot, is the
+		// fork's to the drive and to its Workstation once its status no
+		// longer names that snapshot (a forged restore): the source is the
+		// second owner of the snapshots it may come from. Before, a second
+		// volume was launched beside it (I2).
+		"ForkFirstVolumeKnown": {920004727},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, seed := range seeds {

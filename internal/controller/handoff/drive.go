@@ -2,6 +2,7 @@ package handoff
 
 import (
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
 )
 
 // What the Workstation controller asks about its XDrive, and the one thing
@@ -42,9 +43,25 @@ func LeaseFree(xd *v1alpha1.XDrive) bool {
 // RestoreSnapshot is the snapshot a launch now restores the drive from.
 func RestoreSnapshot(xd *v1alpha1.XDrive) string { return xd.Status.RestoreSnapshotID }
 
-// KnownSnapshots are the drive's snapshots a volume of it may come from.
+// KnownSnapshots are the drive's snapshots a volume of it may come from:
+// the restore, the latest, and the source's named snapshot.
 func KnownSnapshots(xd *v1alpha1.XDrive) []string {
-	return []string{xd.Status.RestoreSnapshotID, xd.Status.LatestSnapshotID}
+	known := []string{xd.Status.RestoreSnapshotID, xd.Status.LatestSnapshotID}
+	if src := xd.Spec.Source; src != nil && src.SnapshotID != "" {
+		known = append(known, src.SnapshotID)
+	}
+	return known
+}
+
+// SnapshotOwners are the drives (ns/name, as snapshots are tagged) whose
+// snapshots a volume of the drive may be made from: the drive itself and,
+// for a fork, its source, whose snapshot the first volume restores.
+func SnapshotOwners(xd *v1alpha1.XDrive) []string {
+	owners := []string{cloud.ObjectKey(xd.Namespace, xd.Name)}
+	if src := xd.Spec.Source; src != nil && src.XDrive != nil {
+		owners = append(owners, cloud.ObjectKey(src.XDrive.NamespaceOf(xd.Namespace), src.XDrive.Name))
+	}
+	return owners
 }
 
 // NeverSnapshotted reports whether the drive has no data to restore: no

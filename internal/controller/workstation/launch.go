@@ -139,8 +139,7 @@ func (s launchStep) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (s
 		return "", fmt.Errorf("list the volumes of XDrive %s for Workstation %s: %w", xd.Name, s.key, err)
 	}
 	for _, v := range vols {
-		ours, err := s.r.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, cloud.ObjectKey(xd.Namespace, xd.Name),
-			handoff.KnownSnapshots(xd)...)
+		ours, err := s.r.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, handoff.SnapshotOwners(xd), handoff.KnownSnapshots(xd)...)
 		if err != nil {
 			return v.ID, fmt.Errorf("tell whether volume %s belongs to XDrive %s, for Workstation %s: %w", v.ID, xd.Name, s.key, err)
 		}
