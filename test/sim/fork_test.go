@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 )
 
@@ -38,5 +40,64 @@ func TestRollbackWaitsForUnrecordedVolume(t *testing.T) {
 	if st.Rollback == nil || st.Rollback.SnapshotID != first || st.RestoreSnapshotID != first || st.LatestSnapshotID == first {
 		t.Fatalf("want the rollback to %s in effect after the launch's volume was archived (a newer snapshot kept); status rollback %+v, restore %s, latest %s",
 			first, st.Rollback, st.RestoreSnapshotID, st.LatestSnapshotID)
+	}
+}
+
+// A rollback requested while the Workstation is started again: the launch
+// records its restore (the newest snapshot) in the drive's lease before its
+// own status, and the drive, reading its holder as it was before the start,
+// does not take the rollback after it unseen. It waits until it sees the
+// launch, then refuses the rollback as the drive is in use. Taken, the
+// volume would be the newest snapshot's while the rollback said the older
+// one was in effect (seed 574348045, I14).
+func TestRollbackRacingStart(t *testing.T) {
+	s := newScenario(t)
+	s.running()
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	s.until("home archived with a snapshot", func() bool {
+		st := s.Drive("home").Status
+		return st.Phase == v1alpha1.XDrivePhaseArchived && st.LatestSnapshotID != "" && s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseStopped
+	})
+	first := s.Drive("home").Status.LatestSnapshotID
+	s.SetState("dev", v1alpha1.WorkstationStateRunning)
+	s.until("dev running again with the drive mounted", func() bool {
+		ws := s.Workstation("dev")
+		return ws.Status.Phase == v1alpha1.WorkstationPhaseRunning && s.Agent.Mounted(ws.Status.InstanceID)
+	})
+	s.mustWrite(s.Workstation("dev").Status.InstanceID)
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	s.until("home archived with a newer snapshot", func() bool {
+		st := s.Drive("home").Status
+		return st.Phase == v1alpha1.XDrivePhaseArchived && st.LatestSnapshotID != first && s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseStopped
+	})
+	newest := s.Drive("home").Status.RestoreSnapshotID
+	stopped := s.Workstation("dev")
+	xd := s.Drive("home")
+	xd.Annotations = map[string]string{v1alpha1.RollbackAnnotation: first + "@" + s.Clock.Now().UTC().Format(time.RFC3339)}
+	if err := s.Client.Update(context.Background(), xd); err != nil {
+		t.Fatal(err)
+	}
+	s.logf("user: rollback xd/home to %s", first)
+	s.SetState("dev", v1alpha1.WorkstationStateRunning)
+	for range 3 {
+		if s.Workstation("dev").Status.Launch != nil {
+			break
+		}
+		s.ReconcileWorkstation("dev")
+	}
+	if l := s.Workstation("dev").Status.Launch; l == nil || l.SnapshotID != newest {
+		t.Fatalf("want dev's launch recorded, restoring %s; launch %+v", newest, l)
+	}
+	s.lagReads = map[string][]client.Object{key(stopped): {stopped, stopped}} // the drive reads dev as it was before the start
+	s.ReconcileDrive("home")
+	s.ReconcileDrive("home")
+	s.lagReads = nil
+	s.check()
+	if st := s.Drive("home").Status; st.Rollback != nil || st.RestoreSnapshotID != newest {
+		t.Fatalf("the rollback to %s was taken beside the launch restoring %s: status rollback %+v, restore %s", first, newest, st.Rollback, st.RestoreSnapshotID)
+	}
+	s.settle()
+	if st := s.Drive("home").Status; st.Rollback != nil || st.LastRollbackRequest == nil {
+		t.Fatalf("want the rollback refused (the drive was in use); status rollback %+v, last request %v", st.Rollback, st.LastRollbackRequest)
 	}
 }

@@ -1,6 +1,8 @@
 package handoff
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
 )
@@ -92,6 +94,14 @@ func HolderUID(xd *v1alpha1.XDrive) string {
 func WithLease(xd *v1alpha1.XDrive, h *v1alpha1.DriveHolder) *v1alpha1.XDrive {
 	patched := xd.DeepCopy()
 	patched.Status.Holder = h
+	return patched
+}
+
+// WithLaunch is a copy of the drive whose lease records the holder's launch
+// attempt about to be recorded.
+func WithLaunch(xd *v1alpha1.XDrive, attempt int32, at metav1.Time) *v1alpha1.XDrive {
+	patched := xd.DeepCopy()
+	patched.Status.Holder.Launch = &v1alpha1.HolderLaunch{Attempt: attempt, StartTime: at}
 	return patched
 }
 
