@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
 )
 
 // A rollback requested of a drive whose status says Archived while a volume
@@ -100,4 +101,67 @@ func TestRollbackRacingStart(t *testing.T) {
 	if st := s.Drive("home").Status; st.Rollback != nil || st.LastRollbackRequest == nil {
 		t.Fatalf("want the rollback refused (the drive was in use); status rollback %+v, last request %v", st.Rollback, st.LastRollbackRequest)
 	}
+}
+
+// A fork's first volume is made from its source's snapshot, which is tagged
+// for the source. Left unrecorded (a launch stopped before the fork
+// adopted it), and the fork's status no longer naming that snapshot (a
+// forged restore), it is still the fork's: the drive adopts and archives
+// it, and the Workstation launches no second volume beside it. Before, the
+// fork knew only snapshots tagged for itself: the volume leaked, or a
+// second was launched beside it (seeds 910002508, I3; 920004727, I2).
+func TestForkFirstVolumeKnownBySource(t *testing.T) {
+	s := newScenario(t)
+	s.running()
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	s.until("home archived with a snapshot", func() bool {
+		st := s.Drive("home").Status
+		return st.Phase == v1alpha1.XDrivePhaseArchived && st.LatestSnapshotID != "" && s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseStopped
+	})
+	home := s.Drive("home")
+	fork := &v1alpha1.XDrive{}
+	fork.Namespace, fork.Name, fork.UID = Namespace, "fork", s.uid()
+	fork.Spec = v1alpha1.XDriveSpec{SizeGiB: home.Spec.SizeGiB, VolumeType: v1alpha1.VolumeTypeGP3, Filesystem: v1alpha1.FilesystemExt4,
+		DeletionPolicy: v1alpha1.DeletionPolicyRetain, SnapshotRetention: 2, Source: &v1alpha1.DriveSource{XDrive: &v1alpha1.ForkSource{Name: "home"}}}
+	s.create(fork)
+	s.UpdateWorkstation("dev", "switch drive to fork", func(ws *v1alpha1.Workstation) { ws.Spec.DriveRef.Name = "fork" })
+	s.until("fork archived, restoring home's snapshot", func() bool {
+		return s.Drive("fork").Status.RestoreSnapshotID == home.Status.LatestSnapshotID && s.Drive("fork").Status.Phase == v1alpha1.XDrivePhaseArchived
+	})
+	s.SetState("dev", v1alpha1.WorkstationStateRunning)
+	for range 10 {
+		if s.Workstation("dev").Status.InstanceID != "" {
+			break
+		}
+		s.EC2.Settle()
+		s.Poll()
+		s.ReconcileWorkstation("dev") // the fork is not reconciled: it never sees the launch
+	}
+	id := s.Workstation("dev").Status.InstanceID
+	if id == "" || s.Drive("fork").Status.VolumeID != "" {
+		t.Fatalf("want a launch the fork has not adopted; instance %q, fork volume %q", id, s.Drive("fork").Status.VolumeID)
+	}
+	s.EC2.Settle()
+	s.Agent.Boot()
+	s.mustWrite(id)
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	for range 20 {
+		s.EC2.Settle()
+		s.Poll()
+		s.ReconcileWorkstation("dev")
+		s.check()
+		s.Advance(10 * time.Second)
+	}
+	xd := s.Drive("fork")
+	xd.Status.RestoreSnapshotID = s.EC2.SeedSnapshot(10, map[string]string{cloud.TagCluster: Cluster, cloud.TagDrive: Namespace + "/other"})
+	if err := s.Client.Status().Update(context.Background(), xd); err != nil {
+		t.Fatal(err)
+	}
+	s.logf("tenant: forge xd/fork status.restoreSnapshotID %s", xd.Status.RestoreSnapshotID)
+	s.ReconcileDrive("fork")
+	if st := s.Drive("fork").Status; st.VolumeID == "" {
+		t.Fatalf("the fork did not adopt its first volume, made from home's snapshot %s: status %+v", home.Status.LatestSnapshotID, st)
+	}
+	s.SetState("dev", v1alpha1.WorkstationStateRunning)
+	s.settle()
 }
