@@ -165,3 +165,43 @@ func TestForkFirstVolumeKnownBySource(t *testing.T) {
 	s.SetState("dev", v1alpha1.WorkstationStateRunning)
 	s.settle()
 }
+
+// A relaunch that reads the drive a whole stop cycle old (Archived and held,
+// but before its first snapshot: a blank restore) launches nothing from that
+// read: the launch is written into the lease with an optimistic lock on the
+// drive as read, which fails, and the next read shows the newest snapshot.
+// Before, the relaunch restored a blank volume (seed 900000153, I5).
+func TestRelaunchFromStaleDriveRefused(t *testing.T) {
+	s := newScenario(t)
+	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
+	s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeSpot, v1alpha1.InterruptionPolicyRelaunch)
+	s.until("home held by dev, not yet launched on", func() bool {
+		st := s.Drive("home").Status
+		return st.HolderName() == "dev" && st.Phase == v1alpha1.XDrivePhaseArchived
+	})
+	stale := s.Drive("home")
+	if stale.Status.RestoreSnapshotID != "" {
+		t.Fatalf("want a drive that restores blank, held by dev; restore %s", stale.Status.RestoreSnapshotID)
+	}
+	s.until("dev running with the drive mounted", func() bool {
+		ws := s.Workstation("dev")
+		return ws.Status.Phase == v1alpha1.WorkstationPhaseRunning && s.Agent.Mounted(ws.Status.InstanceID)
+	})
+	s.mustWrite(s.Workstation("dev").Status.InstanceID)
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	s.until("home archived with a snapshot", func() bool {
+		st := s.Drive("home").Status
+		return st.Phase == v1alpha1.XDrivePhaseArchived && st.LatestSnapshotID != "" && s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhaseStopped
+	})
+	newest := s.Drive("home").Status.RestoreSnapshotID
+	s.SetState("dev", v1alpha1.WorkstationStateRunning)
+	s.lagReads = map[string][]client.Object{key(stale): {stale, stale, stale, stale, stale, stale}}
+	for range 3 {
+		s.ReconcileWorkstation("dev")
+		if l := s.Workstation("dev").Status.Launch; l != nil && l.SnapshotID != newest {
+			t.Fatalf("the relaunch restores %q from a drive read a stop cycle old, not the newest snapshot %s", l.SnapshotID, newest)
+		}
+	}
+	s.lagReads = nil
+	s.settle()
+}

@@ -191,6 +191,11 @@ func TestSoakSeeds(t *testing.T) {
 		// drive, reading its holder a version late, does not take the
 		// rollback after the launch chose the newest snapshot (I14).
 		"RollbackRacingStart": {574348045},
+		// A relaunch that read the drive a whole stop cycle old (before its
+		// first snapshot) restored a blank volume (I5): the launch's write
+		// into the lease, with an optimistic lock on the drive as read, now
+		// fails on such a read (TestRelaunchFromStaleDriveRefused).
+		"RelaunchFromStaleDrive": {900000153},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, seed := range seeds {
