@@ -251,6 +251,26 @@ type DriveHolder struct {
 	// lease written before the operator recorded them.
 	// +optional
 	Bounds *DriveBounds `json:"bounds,omitempty"`
+
+	// launch is the holder's latest launch on the drive, written with an
+	// optimistic lock before the Workstation records it: a rollback the drive
+	// read before it cannot be taken after it unseen. The drive takes no
+	// rollback until it sees the holder record that launch (its
+	// status.launches), or a minute has passed.
+	// +optional
+	Launch *HolderLaunch `json:"launch,omitempty"`
+}
+
+// HolderLaunch is a launch the lease's holder is about to record.
+type HolderLaunch struct {
+	// attempt is the launch's number, the holder's status.launches once recorded.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Attempt int32 `json:"attempt,omitempty"`
+
+	// startTime is when the holder decided to launch.
+	// +required
+	StartTime metav1.Time `json:"startTime,omitempty"`
 }
 
 // DriveBounds are a WorkstationClass's limits on what a drive does at a release.

@@ -105,9 +105,13 @@ func (s *Service) DriveVolumes(ctx context.Context, driveUID string) ([]Volume, 
 
 // IsDriveVolume tells a drive's volume from the other volumes a launch tags
 // alike, such as the instance's root volume: the drive is attached at
-// device, and is blank or made from one of the drive's snapshots (one of
-// known, or one tagged for drive).
-func (s *Service) IsDriveVolume(ctx context.Context, v Volume, device, drive string, known ...string) (bool, error) {
+// device, and is blank or made from one of the drive's snapshots: one of
+// known, or one tagged for one of owners. owners are the drive and, for a
+// fork, its source, whose snapshot the fork's first volume is made from.
+// Only volumes tagged with the drive's UID are asked about, so a source's own
+// volumes (tagged with the source's UID) are never taken for a fork's; a root
+// volume is made from an image's snapshot, which no drive tags.
+func (s *Service) IsDriveVolume(ctx context.Context, v Volume, device string, owners []string, known ...string) (bool, error) {
 	if v.AttachedTo != "" {
 		return v.Device == device, nil
 	}
@@ -115,7 +119,7 @@ func (s *Service) IsDriveVolume(ctx context.Context, v Volume, device, drive str
 		return true, nil
 	}
 	sn, found, err := s.Snapshot(ctx, v.SnapshotID)
-	return found && sn.Tags[cloud.TagDrive] == drive, err
+	return found && slices.Contains(owners, sn.Tags[cloud.TagDrive]), err
 }
 
 // OwnedVolumes returns every live volume this cluster owns, for the garbage collector.

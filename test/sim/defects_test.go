@@ -346,6 +346,41 @@ func TestLeaseOfEarlierDriveGivenBack(t *testing.T) {
 	s.settle()
 }
 
+// A Workstation stopping, whose driveRef then changes to a drive it cannot
+// launch on yet (not there), and which is started again, goes on to
+// Pending, not Stopped: it gives the earlier drive's lease back there too,
+// once that drive is at rest (seeds 300007260 and 300012562 found it).
+func TestPendingGivesBackEarlierDrive(t *testing.T) {
+	s := newScenario(t)
+	s.running()
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	s.ReconcileWorkstation("dev") // the teardown starts; the lease is still held
+	s.UpdateWorkstation("dev", "switch drive to data", func(ws *v1alpha1.Workstation) { ws.Spec.DriveRef.Name = "data" })
+	s.SetState("dev", v1alpha1.WorkstationStateRunning)
+	s.until("dev pending on data, and home's lease given back", func() bool {
+		return s.Workstation("dev").Status.Phase == v1alpha1.WorkstationPhasePending && s.Drive("home").Status.Holder == nil
+	})
+}
+
+// A user stops a Workstation, re-points its driveRef and starts it again
+// before the operator saw the stop: the instance still runs on the earlier
+// drive, and is stopped the normal way (flush, snapshot) so that the next
+// launch takes the drive named (seed 574346004 found it).
+func TestDriveChangedWhileStopped(t *testing.T) {
+	s := newScenario(t)
+	first := s.running()
+	s.CreateDrive("data", v1alpha1.DeletionPolicyRetain)
+	s.SetState("dev", v1alpha1.WorkstationStateStopped)
+	s.UpdateWorkstation("dev", "switch drive to data", func(ws *v1alpha1.Workstation) { ws.Spec.DriveRef.Name = "data" })
+	s.SetState("dev", v1alpha1.WorkstationStateRunning)
+	s.until("dev running on data, home archived and given back", func() bool {
+		ws, home := s.Workstation("dev"), s.Drive("home")
+		return ws.Status.Phase == v1alpha1.WorkstationPhaseRunning && ws.Status.InstanceID != first &&
+			s.Drive("data").Status.HolderName() == "dev" && home.Status.Holder == nil && home.Status.Phase == v1alpha1.XDrivePhaseArchived
+	})
+	s.settle()
+}
+
 // #24.7: a launch tags every volume it makes with the drive's tags, the root
 // volume too; it maps an image's kept root volume with DeleteOnTermination,
 // so no root volume outlives its instance.

@@ -175,6 +175,27 @@ func TestSoakSeeds(t *testing.T) {
 		// wants Running again: the status check's "released" ends the instance,
 		// and the Workstation relaunches instead of staying Running unmounted.
 		"LostReleaseEndsInstance": {400005351},
+		// A fork's first volume, made from its source's snapshot, is the
+		// fork's to the drive and to its Workstation once its status no
+		// longer names that snapshot (a forged restore): the source is the
+		// second owner of the snapshots it may come from. Before, a second
+		// volume was launched beside it (920004727, I2), or it leaked
+		// (910002508, I3). Both take another path since the launch is
+		// written into the lease (RollbackRacingStart); the scenario
+		// TestForkFirstVolumeKnownBySource plays the fork's case. 910002508's
+		// own cause (that snapshot deleted from outside too) is not
+		// recognisable: nothing left names the volume's lineage.
+		"ForkFirstVolumeKnown": {920004727, 910002508},
+		// A rollback requested as the Workstation is started again: the
+		// launch records its restore in the drive's lease first, so the
+		// drive, reading its holder a version late, does not take the
+		// rollback after the launch chose the newest snapshot (I14).
+		"RollbackRacingStart": {574348045},
+		// A relaunch that read the drive a whole stop cycle old (before its
+		// first snapshot) restored a blank volume (I5): the launch's write
+		// into the lease, with an optimistic lock on the drive as read, now
+		// fails on such a read (TestRelaunchFromStaleDriveRefused).
+		"RelaunchFromStaleDrive": {900000153},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, seed := range seeds {

@@ -1,7 +1,10 @@
 package handoff
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
+	"github.com/xdrive-io/xdrive/internal/cloud"
 )
 
 // What the Workstation controller asks about its XDrive, and the one thing
@@ -42,9 +45,25 @@ func LeaseFree(xd *v1alpha1.XDrive) bool {
 // RestoreSnapshot is the snapshot a launch now restores the drive from.
 func RestoreSnapshot(xd *v1alpha1.XDrive) string { return xd.Status.RestoreSnapshotID }
 
-// KnownSnapshots are the drive's snapshots a volume of it may come from.
+// KnownSnapshots are the drive's snapshots a volume of it may come from:
+// the restore, the latest, and the source's named snapshot.
 func KnownSnapshots(xd *v1alpha1.XDrive) []string {
-	return []string{xd.Status.RestoreSnapshotID, xd.Status.LatestSnapshotID}
+	known := []string{xd.Status.RestoreSnapshotID, xd.Status.LatestSnapshotID}
+	if src := xd.Spec.Source; src != nil && src.SnapshotID != "" {
+		known = append(known, src.SnapshotID)
+	}
+	return known
+}
+
+// SnapshotOwners are the drives (ns/name, as snapshots are tagged) whose
+// snapshots a volume of the drive may be made from: the drive itself and,
+// for a fork, its source, whose snapshot the first volume restores.
+func SnapshotOwners(xd *v1alpha1.XDrive) []string {
+	owners := []string{cloud.ObjectKey(xd.Namespace, xd.Name)}
+	if src := xd.Spec.Source; src != nil && src.XDrive != nil {
+		owners = append(owners, cloud.ObjectKey(src.XDrive.NamespaceOf(xd.Namespace), src.XDrive.Name))
+	}
+	return owners
 }
 
 // NeverSnapshotted reports whether the drive has no data to restore: no
@@ -75,6 +94,14 @@ func HolderUID(xd *v1alpha1.XDrive) string {
 func WithLease(xd *v1alpha1.XDrive, h *v1alpha1.DriveHolder) *v1alpha1.XDrive {
 	patched := xd.DeepCopy()
 	patched.Status.Holder = h
+	return patched
+}
+
+// WithLaunch is a copy of the drive whose lease records the holder's launch
+// attempt about to be recorded.
+func WithLaunch(xd *v1alpha1.XDrive, attempt int32, at metav1.Time) *v1alpha1.XDrive {
+	patched := xd.DeepCopy()
+	patched.Status.Holder.Launch = &v1alpha1.HolderLaunch{Attempt: attempt, StartTime: at}
 	return patched
 }
 

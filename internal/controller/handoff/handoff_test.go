@@ -1,6 +1,7 @@
 package handoff
 
 import (
+	"slices"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -150,6 +151,31 @@ func TestInRegion(t *testing.T) {
 	for _, c := range cases {
 		if got := InRegion(drive(c.change), c.region, home); got != c.want {
 			t.Errorf("%s: InRegion(%s) = %v, want %v", c.name, c.region, got, c.want)
+		}
+	}
+}
+
+// TestSnapshotOwners: a fork's volumes may be made from its source's
+// snapshots (its first volume), so the source owns them too; the source's
+// namespace is the fork's unless named.
+func TestSnapshotOwners(t *testing.T) {
+	drive := func(src *v1alpha1.DriveSource) *v1alpha1.XDrive {
+		return &v1alpha1.XDrive{ObjectMeta: metav1.ObjectMeta{Namespace: "lab", Name: "fork"}, Spec: v1alpha1.XDriveSpec{Source: src}}
+	}
+	cases := []struct {
+		name string
+		xd   *v1alpha1.XDrive
+		want []string
+	}{
+		{"no source", drive(nil), []string{"lab/fork"}},
+		{"a snapshot source", drive(&v1alpha1.DriveSource{SnapshotID: "snap-1"}), []string{"lab/fork"}},
+		{"a fork", drive(&v1alpha1.DriveSource{XDrive: &v1alpha1.ForkSource{Name: "home"}}), []string{"lab/fork", "lab/home"}},
+		{"a fork of another namespace", drive(&v1alpha1.DriveSource{XDrive: &v1alpha1.ForkSource{Name: "home", Namespace: "team"}}),
+			[]string{"lab/fork", "team/home"}},
+	}
+	for _, c := range cases {
+		if got := SnapshotOwners(c.xd); !slices.Equal(got, c.want) {
+			t.Errorf("%s: SnapshotOwners = %v, want %v", c.name, got, c.want)
 		}
 	}
 }

@@ -84,6 +84,16 @@ func FailedRestore(w *v1alpha1.Workstation) string {
 	return w.Status.FailedRestoreSnapshotID
 }
 
+// LaunchesRecorded is how many launches the holder has recorded (its
+// status.launches): the drive's view of it has seen the launch its lease
+// records once this reaches that launch's attempt.
+func LaunchesRecorded(w *v1alpha1.Workstation) int32 {
+	if w == nil {
+		return 0
+	}
+	return w.Status.Launches
+}
+
 // LaunchSnapshot is the snapshot the holder's recorded launch restores, if any.
 func LaunchSnapshot(w *v1alpha1.Workstation) (string, bool) {
 	if w == nil || w.Status.Launch == nil {
@@ -147,6 +157,7 @@ type holderView struct {
 	Drive, InstanceID, FailedRestore string
 	ReattachVolumeID, Declined       string
 	Deleted                          bool
+	Launches                         int32
 	Launch                           *v1alpha1.LaunchAttempt
 	Teardown                         *v1alpha1.Teardown
 	Release                          *v1alpha1.DriveRelease
@@ -157,7 +168,7 @@ type holderView struct {
 func viewOf(w *v1alpha1.Workstation) holderView {
 	return holderView{Drive: w.Spec.DriveRef.Name, InstanceID: w.Status.InstanceID, FailedRestore: w.Status.FailedRestoreSnapshotID,
 		ReattachVolumeID: w.Status.ReattachVolumeID, Declined: w.Status.DeclinedVolumeID,
-		Deleted: !w.DeletionTimestamp.IsZero(), Launch: w.Status.Launch, Teardown: w.Status.Teardown,
+		Deleted: !w.DeletionTimestamp.IsZero(), Launches: w.Status.Launches, Launch: w.Status.Launch, Teardown: w.Status.Teardown,
 		Release: w.Status.DriveRelease, Interrupted: w.Status.LastInterruptionTime, Prewarm: w.Status.DrivePrewarm}
 }
 

@@ -91,7 +91,7 @@ type Instances interface {
 // DriveVolumes finds a drive's volumes: a launch must not make a second one.
 type DriveVolumes interface {
 	DriveVolumes(ctx context.Context, driveUID string) ([]drives.Volume, error)
-	IsDriveVolume(ctx context.Context, v drives.Volume, device, drive string, known ...string) (bool, error)
+	IsDriveVolume(ctx context.Context, v drives.Volume, device string, owners []string, known ...string) (bool, error)
 	// Snapshot and Foreign check a restore snapshot against the class (class.go).
 	Snapshot(ctx context.Context, id string) (drives.Snapshot, bool, error)
 	Foreign(sn drives.Snapshot, drive, uid string) bool

@@ -117,6 +117,9 @@ func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s still has volume %s; waiting for it to be archived", xd.Name, left)
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, err
 	}
+	if recorded, err := s.lease().recordLaunch(ctx, xd, st.Launches+1); err != nil || !recorded {
+		return ctrl.Result{RequeueAfter: common.Jitter(time.Second)}, err
+	}
 	st.Launches++
 	st.Launch = &v1alpha1.LaunchAttempt{
 		Attempt: st.Launches, Region: choice.region, Offering: o.Key(), SubnetID: o.SubnetID, SpotPrice: spotPrice(o), PricePerHour: o.Price,
@@ -147,8 +150,7 @@ func (s launchStep) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (s
 		return "", fmt.Errorf("list the volumes of XDrive %s for Workstation %s: %w", xd.Name, s.key, err)
 	}
 	for _, v := range vols {
-		ours, err := svc.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, cloud.ObjectKey(xd.Namespace, xd.Name),
-			handoff.KnownSnapshots(xd)...)
+		ours, err := svc.Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, handoff.SnapshotOwners(xd), handoff.KnownSnapshots(xd)...)
 		if err != nil {
 			return v.ID, fmt.Errorf("tell whether volume %s belongs to XDrive %s, for Workstation %s: %w", v.ID, xd.Name, s.key, err)
 		}
@@ -188,6 +190,25 @@ func (s leaseStep) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool,
 	}
 	s.event(false, v1alpha1.ReasonBound, "Lease", "Took the lease of XDrive %s", xd.Name)
 	// Go on from the write's answer, which shows the lease; later reads wait for the cache to show it too.
+	s.r.leases.wrote(s.ws.UID, patched)
+	*xd = *patched
+	return true, nil
+}
+
+// recordLaunch writes the launch about to be recorded into the lease, with
+// an optimistic lock on the drive as read: the launch restores what that
+// read showed, and a rollback the drive read before this write cannot be
+// taken after it unseen (its own status write then conflicts; I14). False
+// when the drive changed meanwhile: the next read shows why.
+func (s leaseStep) recordLaunch(ctx context.Context, xd *v1alpha1.XDrive, attempt int32) (bool, error) {
+	patched := handoff.WithLaunch(xd, attempt, metav1.NewTime(s.now))
+	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) {
+			s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s changed while recording the launch in its lease; retrying", xd.Name)
+			return false, nil
+		}
+		return false, fmt.Errorf("record launch %d of Workstation %s in the lease of XDrive %s: %w", attempt, s.key, xd.Name, err)
+	}
 	s.r.leases.wrote(s.ws.UID, patched)
 	*xd = *patched
 	return true, nil

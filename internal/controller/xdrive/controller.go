@@ -36,7 +36,7 @@ import (
 type Volumes interface {
 	Volume(ctx context.Context, id string) (drives.Volume, bool, error)
 	DriveVolumes(ctx context.Context, driveUID string) ([]drives.Volume, error)
-	IsDriveVolume(ctx context.Context, v drives.Volume, device, drive string, known ...string) (bool, error)
+	IsDriveVolume(ctx context.Context, v drives.Volume, device string, owners []string, known ...string) (bool, error)
 	DeleteVolume(ctx context.Context, v drives.Volume) error
 	Resize(ctx context.Context, v drives.Volume, sizeGiB int32) error
 	Modification(ctx context.Context, volumeID string) (drives.Modification, bool, error)

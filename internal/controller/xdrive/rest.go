@@ -75,8 +75,8 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 		return res, err
 	}
 	s.setPhase(v1alpha1.XDrivePhaseArchived)
-	if s.holderActive() {
-		// The launch's volume may not be listed yet.
+	if s.holderActive() || s.launchUnseen() {
+		// The launch's volume may not be listed yet; a rollback waits to see the launch.
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	return ctrl.Result{}, nil

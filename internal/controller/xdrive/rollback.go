@@ -11,6 +11,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
+	"github.com/xdrive-io/xdrive/internal/controller/handoff"
 	"github.com/xdrive-io/xdrive/internal/drives"
 )
 
@@ -60,6 +61,8 @@ func (s *scope) takeRollback(ctx context.Context) error {
 		problem = fmt.Sprintf("the drive is in use (%s); stop its Workstation first", orDefault(string(st.Phase), "new"))
 	case !atRest:
 		return nil // archived first: the request waits
+	case s.launchUnseen():
+		return nil // the holder's launch decides: in use once seen
 	}
 	requested := metav1.NewTime(at)
 	if problem != "" {
@@ -86,6 +89,18 @@ func (s *scope) takeRollback(ctx context.Context) error {
 		"The next restore is snapshot %s of %s; the %d newer snapshots are kept, whatever the retention, until the next snapshot completes",
 		sn.ID, sn.StartTime.UTC().Format(time.RFC3339), i)
 	return nil
+}
+
+// launchUnseen reports that the lease records a launch of the holder that
+// the drive's read of the holder does not show yet (it lags): the launch
+// restores what the drive said before any rollback now. Past
+// launchRecordWithin the holder never recorded it (its status write was lost).
+func (s *scope) launchUnseen() bool {
+	h := s.st.Holder
+	if h == nil || h.Launch == nil {
+		return false
+	}
+	return handoff.LaunchesRecorded(s.holder) < h.Launch.Attempt && s.now.Before(h.Launch.StartTime.Add(launchRecordWithin))
 }
 
 // keptByRollback reports a snapshot newer than the rollback's: kept while it is in effect.

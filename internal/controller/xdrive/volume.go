@@ -69,14 +69,11 @@ func (s *scope) findVolume(ctx context.Context) (bool, error) {
 
 // isDriveVolume tells the drive's volume from the other volumes a launch tags alike.
 func (s *scope) isDriveVolume(ctx context.Context, v drives.Volume) (bool, error) {
-	known := []string{s.st.RestoreSnapshotID, s.st.LatestSnapshotID}
-	if src := s.xd.Spec.Source; src != nil {
-		known = append(known, src.SnapshotID)
-	}
+	known := handoff.KnownSnapshots(s.xd)
 	if id, ok := handoff.LaunchSnapshot(s.holder); ok {
 		known = append(known, id)
 	}
-	ours, err := s.svc().Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, s.key, known...)
+	ours, err := s.svc().Volumes.IsDriveVolume(ctx, v, bootstrap.DriveDevice, handoff.SnapshotOwners(s.xd), known...)
 	if err != nil {
 		return false, fmt.Errorf("tell whether volume %s belongs to drive %s: %w", v.ID, s.key, err)
 	}
