@@ -163,6 +163,14 @@ func (sc *scenario) leftInOtherRegion(ctx context.Context) ([]string, error) {
 	return left, nil
 }
 
+// otherRegions names the regions besides moto.Region the demo uses: none with VMs.
+func (sc *scenario) otherRegions() string {
+	if sc.vm {
+		return "no other region"
+	}
+	return otherRegion
+}
+
 func orRegion(r string) string {
 	if r == "" {
 		return moto.Region

@@ -541,7 +541,7 @@ func (sc *scenario) summary(ctx context.Context) (result, error) {
 			}
 			r.problems = append(r.problems, what+" is left in "+otherRegion)
 		}
-		sc.out.Progress("left in %s: %d instances not terminated, volumes, snapshots or security groups", otherRegion, len(west))
+		sc.out.Progress("left in %s: %d instances not terminated, volumes, snapshots or security groups of the cluster", otherRegion, len(west))
 	}
 	var wsList v1alpha1.WorkstationList
 	var xdList v1alpha1.XDriveList
@@ -563,12 +563,13 @@ func (sc *scenario) summary(ctx context.Context) (result, error) {
 	switch {
 	case sc.vm && (r.snapshots != 3 || r.instances != 3):
 		r.problems = append(r.problems, fmt.Sprintf("expected 3 snapshots (stop, interruption, delete) and 3 instances, got %d and %d", r.snapshots, r.instances))
-	case !sc.vm && (r.snapshots != 5 || r.instances != 5):
-		r.problems = append(r.problems, fmt.Sprintf("expected 5 snapshots (stop, interruption, idle stop, stop before the move, delete) and 5 instances, got %d and %d", r.snapshots, r.instances))
+	case !sc.vm && (r.snapshots != 6 || r.instances != 5):
+		r.problems = append(r.problems, fmt.Sprintf("expected 6 snapshots (stop, interruption, idle stop, stop before the move, its copy in %s, delete) and 5 instances, got %d and %d",
+			otherRegion, r.snapshots, r.instances))
 	}
-	sc.out.Progress("left in moto: %d volumes, %d instances not terminated, %d snapshots; in the API server: %d objects; %s running: %d",
-		r.leftVolumes, r.leftInstances, r.leftSnapshots, r.leftObjects, sc.standIns(), r.leftStandIns)
-	sc.out.Progress("%s%s as the last instance read it, after restores from snapshots and a reattach:", sc.mount+"/", notesFile)
+	sc.out.Progress("left in moto (%s and %s): %d volumes, %d instances not terminated, %d snapshots; in the API server: %d objects; %s running: %d",
+		moto.Region, sc.otherRegions(), r.leftVolumes, r.leftInstances, r.leftSnapshots, r.leftObjects, sc.standIns(), r.leftStandIns)
+	sc.out.Progress("%s%s as the last instance left it, after restores from snapshots, a reattach and a move to %s:", sc.mount+"/", notesFile, sc.otherRegions())
 	for _, n := range sc.notes {
 		sc.out.Raw("    %s\n", n)
 	}
