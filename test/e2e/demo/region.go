@@ -67,6 +67,8 @@ func (sc *scenario) moveRegion(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alp
 	}); err != nil {
 		return err
 	}
+	sc.out.Progress("the drive copies snapshot %s to %s, then the Workstation launches there; the fault proxy shows the copy pending for its first describes, as EC2 would, and the drive looks again every 10 s",
+		before, otherRegion)
 	w, d, err := sc.waitReady(ctx, "")
 	if err != nil {
 		return err
@@ -96,7 +98,7 @@ func (sc *scenario) moveRegion(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alp
 	sc.out.Progress("volume %s in %s was restored from %s, a copy (%s=%s, %s=%s) of the drive's newest snapshot",
 		d.Status.VolumeID, aws.ToString(vols.Volumes[0].AvailabilityZone), copyID, cloud.TagCopiedFrom, before, cloud.TagCopiedFromRegion, moto.Region)
 	for _, e := range []struct{ kind, name, reason string }{
-		{"Workstation", sc.ws, v1alpha1.ReasonMoving}, {"XDrive", sc.drive, v1alpha1.ReasonMoved},
+		{"Workstation", sc.ws, v1alpha1.ReasonMoving}, {"XDrive", sc.drive, v1alpha1.ReasonMoving}, {"XDrive", sc.drive, v1alpha1.ReasonMoved},
 	} {
 		events, err := sc.st.Events(ctx, e.kind, e.name)
 		if err != nil {
