@@ -78,17 +78,26 @@ func (sc *scenario) moveRegion(ctx context.Context, _ *v1alpha1.XDrive, _ *v1alp
 	}
 	west := sc.st.EC2In(otherRegion)
 	inst, err := west.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{w.Status.InstanceID}})
-	if err != nil || len(inst.Reservations) != 1 {
-		return fmt.Errorf("instance %s is not in %s: %v", w.Status.InstanceID, otherRegion, err)
+	if err != nil {
+		return fmt.Errorf("describing instance %s in %s: %w", w.Status.InstanceID, otherRegion, err)
+	}
+	if len(inst.Reservations) != 1 {
+		return fmt.Errorf("instance %s is not in %s", w.Status.InstanceID, otherRegion)
 	}
 	vols, err := west.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{d.Status.VolumeID}})
-	if err != nil || len(vols.Volumes) != 1 {
-		return fmt.Errorf("volume %s is not in %s: %v", d.Status.VolumeID, otherRegion, err)
+	if err != nil {
+		return fmt.Errorf("describing volume %s in %s: %w", d.Status.VolumeID, otherRegion, err)
+	}
+	if len(vols.Volumes) != 1 {
+		return fmt.Errorf("volume %s is not in %s", d.Status.VolumeID, otherRegion)
 	}
 	copyID := aws.ToString(vols.Volumes[0].SnapshotId)
 	snaps, err := west.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{copyID}})
-	if err != nil || len(snaps.Snapshots) != 1 {
-		return fmt.Errorf("snapshot %s, the restore of volume %s, is not in %s: %v", copyID, d.Status.VolumeID, otherRegion, err)
+	if err != nil {
+		return fmt.Errorf("describing snapshot %s in %s: %w", copyID, otherRegion, err)
+	}
+	if len(snaps.Snapshots) != 1 {
+		return fmt.Errorf("snapshot %s, the restore of volume %s, is not in %s", copyID, d.Status.VolumeID, otherRegion)
 	}
 	tags := cloud.TagMap(snaps.Snapshots[0].Tags)
 	if tags[cloud.TagCopiedFrom] != before || tags[cloud.TagCopiedFromRegion] != moto.Region {
