@@ -19,8 +19,10 @@
 // instance stopped or terminated, its processes are killed, as a power-off
 // would. An EBS volume is a directory: a volume restored from a snapshot
 // starts as a copy of the volume the snapshot was taken from (EC2's
-// DescribeVolumes and DescribeSnapshots say which), so data written on one
-// instance is there on the next.
+// DescribeVolumes and DescribeSnapshots say which; for a snapshot copied from
+// another region, the source its xdrive.io/copied-from tags name), so data
+// written on one instance is there on the next. Options.Elsewhere adds
+// regions: their instances are followed too.
 //
 // Typical use, with the operator started on the same EC2 account:
 //
