@@ -74,7 +74,7 @@ type StackConfig struct {
 	// own clients (moto through the proxy).
 	Regions []string
 	// Instances, when set, simulates the cluster's instances
-	// (test/instancesim; its EC2 and Cluster are filled in) and points
+	// (test/instancesim; its EC2, Elsewhere (Regions) and Cluster are filled in) and points
 	// Options.SSHResolver at them.
 	Instances *instancesim.Options
 }
@@ -111,6 +111,12 @@ func NewStack(sc StackConfig) (*Stack, error) {
 	if sc.Instances != nil {
 		simOpts := *sc.Instances
 		simOpts.EC2, simOpts.Cluster = s.EC2, s.Cluster
+		for _, r := range sc.Regions {
+			if simOpts.Elsewhere == nil {
+				simOpts.Elsewhere = map[string]instancesim.EC2API{}
+			}
+			simOpts.Elsewhere[r] = s.EC2In(r)
+		}
 		if s.Sim, err = instancesim.Start(simOpts); err != nil {
 			_ = s.Close()
 			return nil, err

@@ -23,6 +23,7 @@ import (
 
 	"github.com/xdrive-io/xdrive/internal/agent"
 	"github.com/xdrive-io/xdrive/internal/bootstrap"
+	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/test/sshd"
 )
 
@@ -34,11 +35,14 @@ const (
 
 // Instance is one simulated instance.
 type Instance struct {
-	ID, Type, Zone      string
+	ID, Type, Zone string
+	// Region is the instance's region when it is one of Options.Elsewhere; "" for Options.EC2's.
+	Region              string
 	PublicIP, PrivateIP string
 	// VolumeID is the drive's volume, mapped at bootstrap.DriveDevice.
 	VolumeID string
 
+	api          EC2API // the instance's region
 	rootVolume   string
 	restoredFrom string // the snapshot the drive was restored from
 	dir          string // instances/ID: root/ (XDRIVE_ROOT), shim/ (SHIM_STATE), log/
@@ -92,7 +96,7 @@ func (s *Sim) bootSteps(ctx context.Context, h *Instance) error {
 			return err
 		}
 	}
-	userData, err := s.userData(ctx, h.ID)
+	userData, err := s.userData(ctx, h)
 	if err != nil {
 		return err
 	}
@@ -191,8 +195,9 @@ func (s *Sim) startSSHD(h *Instance, env []string) error {
 }
 
 // userData reads the instance's user-data back from EC2, as cloud-init would from IMDS.
-func (s *Sim) userData(ctx context.Context, id string) ([]byte, error) {
-	out, err := s.opts.EC2.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{
+func (s *Sim) userData(ctx context.Context, h *Instance) ([]byte, error) {
+	id := h.ID
+	out, err := h.api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{
 		InstanceId: aws.String(id), Attribute: ec2types.InstanceAttributeNameUserData,
 	})
 	if err != nil {
@@ -213,7 +218,7 @@ func (s *Sim) userData(ctx context.Context, id string) ([]byte, error) {
 // from the snapshot's source volume when the volume is new.
 func (s *Sim) volume(ctx context.Context, h *Instance) (string, error) {
 	dir := filepath.Join(s.opts.Dir, "volumes", h.VolumeID)
-	out, err := s.opts.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{h.VolumeID}})
+	out, err := h.api.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{h.VolumeID}})
 	if err != nil {
 		return "", fmt.Errorf("describing volume %s: %w", h.VolumeID, err)
 	}
@@ -226,20 +231,62 @@ func (s *Sim) volume(ctx context.Context, h *Instance) (string, error) {
 	if h.restoredFrom == "" {
 		return dir, os.MkdirAll(dir, 0o755)
 	}
-	snaps, err := s.opts.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{h.restoredFrom}})
+	srcVolume, err := s.sourceVolume(ctx, h.api, h.Region, h.restoredFrom)
 	if err != nil {
-		return "", fmt.Errorf("describing snapshot %s: %w", h.restoredFrom, err)
+		return "", err
 	}
-	if len(snaps.Snapshots) == 1 {
-		src := filepath.Join(s.opts.Dir, "volumes", aws.ToString(snaps.Snapshots[0].VolumeId))
-		if exists(src) {
-			if out, err := exec.Command("cp", "-a", src, dir).CombinedOutput(); err != nil {
-				return "", fmt.Errorf("restoring %s from %s: %w: %s", h.VolumeID, src, err, out)
-			}
-			return dir, nil
+	src := filepath.Join(s.opts.Dir, "volumes", srcVolume)
+	if !exists(src) {
+		return "", fmt.Errorf("snapshot %s: the data of its source volume %s is unknown to the simulator", h.restoredFrom, srcVolume)
+	}
+	if out, err := exec.Command("cp", "-a", src, dir).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("restoring %s from %s: %w: %s", h.VolumeID, src, err, out)
+	}
+	return dir, nil
+}
+
+// sourceVolume returns the volume a snapshot was taken from: for a copy
+// (tags xdrive.io/copied-from and copied-from-region), that of the snapshot
+// it was copied from, followed to its region.
+func (s *Sim) sourceVolume(ctx context.Context, api EC2API, region, snapshot string) (string, error) {
+	for range 8 { // a copy of a copy of ...; a longer chain is a loop
+		out, err := api.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{snapshot}})
+		if err != nil {
+			return "", fmt.Errorf("describing snapshot %s in %s: %w", snapshot, orHome(region), err)
 		}
+		if len(out.Snapshots) != 1 {
+			return "", fmt.Errorf("snapshot %s is not in %s", snapshot, orHome(region))
+		}
+		tags := cloud.TagMap(out.Snapshots[0].Tags)
+		from, fromRegion := tags[cloud.TagCopiedFrom], tags[cloud.TagCopiedFromRegion]
+		if from == "" {
+			return aws.ToString(out.Snapshots[0].VolumeId), nil
+		}
+		if api = s.regionAPI(fromRegion); api == nil {
+			return "", fmt.Errorf("snapshot %s was copied from %s in %s, a region the simulator does not read", snapshot, from, fromRegion)
+		}
+		snapshot, region = from, fromRegion
 	}
-	return "", fmt.Errorf("snapshot %s: the data of its source volume is unknown to the simulator", h.restoredFrom)
+	return "", fmt.Errorf("snapshot %s: too many copies to follow", snapshot)
+}
+
+// regionAPI returns the client of a region: Options.Elsewhere's, else
+// Options.EC2 (whose region the simulator does not know by name).
+func (s *Sim) regionAPI(region string) EC2API {
+	if api, ok := s.opts.Elsewhere[region]; ok {
+		return api
+	}
+	if region == "" {
+		return nil
+	}
+	return s.opts.EC2
+}
+
+func orHome(region string) string {
+	if region == "" {
+		return "the home region"
+	}
+	return region
 }
 
 // addDisks makes the root disk and the drive under /sys/block and /dev, and

@@ -19,8 +19,10 @@
 // instance stopped or terminated, its processes are killed, as a power-off
 // would. An EBS volume is a directory: a volume restored from a snapshot
 // starts as a copy of the volume the snapshot was taken from (EC2's
-// DescribeVolumes and DescribeSnapshots say which), so data written on one
-// instance is there on the next.
+// DescribeVolumes and DescribeSnapshots say which; for a snapshot copied from
+// another region, the source its xdrive.io/copied-from tags name), so data
+// written on one instance is there on the next. Options.Elsewhere adds
+// regions: their instances are followed too.
 //
 // Typical use, with the operator started on the same EC2 account:
 //
@@ -34,9 +36,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,6 +65,11 @@ type EC2API interface {
 type Options struct {
 	// EC2 is read for the cluster's instances, their user-data and volumes. Required.
 	EC2 EC2API
+	// Elsewhere are EC2's other regions, by name, read the same way: an
+	// instance's user-data and volume are read in its own region, and a
+	// volume restored from a copied snapshot (tag xdrive.io/copied-from)
+	// starts as a copy of the data of the source snapshot's volume.
+	Elsewhere map[string]EC2API
 	// Cluster is the xdrive.io/cluster tag of the instances to simulate. Required.
 	Cluster string
 	// Dir is the work directory: instances/ID holds an instance's sandbox
@@ -256,8 +265,22 @@ func (s *Sim) run(ctx context.Context) {
 	}
 }
 
+// sync follows the instances of every region.
 func (s *Sim) sync(ctx context.Context) error {
-	p := ec2.NewDescribeInstancesPaginator(s.opts.EC2, &ec2.DescribeInstancesInput{
+	var errs []error
+	if err := s.syncRegion(ctx, "", s.opts.EC2); err != nil {
+		errs = append(errs, err)
+	}
+	for _, region := range slices.Sorted(maps.Keys(s.opts.Elsewhere)) {
+		if err := s.syncRegion(ctx, region, s.opts.Elsewhere[region]); err != nil {
+			errs = append(errs, fmt.Errorf("in %s: %w", region, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Sim) syncRegion(ctx context.Context, region string, api EC2API) error {
+	p := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{
 		Filters: []ec2types.Filter{cloud.TagFilter(cloud.TagCluster, s.opts.Cluster)},
 	})
 	for p.HasMorePages() {
@@ -267,7 +290,7 @@ func (s *Sim) sync(ctx context.Context) error {
 		}
 		for _, r := range page.Reservations {
 			for _, in := range r.Instances {
-				s.observe(ctx, in)
+				s.observe(ctx, in, region, api)
 			}
 		}
 	}
@@ -276,7 +299,7 @@ func (s *Sim) sync(ctx context.Context) error {
 
 // observe boots an instance seen running for the first time, and powers off
 // one that EC2 no longer runs.
-func (s *Sim) observe(ctx context.Context, in ec2types.Instance) {
+func (s *Sim) observe(ctx context.Context, in ec2types.Instance, region string, api EC2API) {
 	id := aws.ToString(in.InstanceId)
 	state := ec2types.InstanceStateNamePending
 	if in.State != nil {
@@ -286,6 +309,7 @@ func (s *Sim) observe(ctx context.Context, in ec2types.Instance) {
 	h, known := s.hosts[id]
 	if !known && state == ec2types.InstanceStateNameRunning && !s.stopping {
 		if h = newInstance(in, filepath.Join(s.opts.Dir, "instances", id)); h.VolumeID != "" {
+			h.Region, h.api = region, api
 			s.hosts[id] = h
 			s.order = append(s.order, id)
 			for _, a := range []string{h.PublicIP, h.PrivateIP} {

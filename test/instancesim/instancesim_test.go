@@ -24,7 +24,8 @@ import (
 
 // TestInstanceLifecycle launches an instance in moto with real user-data and
 // drives its simulation through the real SSH agent: status, release, a
-// restore from a snapshot on a second instance, and a spot notice there.
+// restore from a snapshot on a second instance, and a spot notice there; a
+// third instance, in another region, restores a copy of the snapshot.
 func TestInstanceLifecycle(t *testing.T) {
 	if _, err := os.Stat(sshd.Binary); err != nil || os.Geteuid() != 0 {
 		skipOrFail(t, "the simulated instances need root and "+sshd.Binary)
@@ -32,6 +33,8 @@ func TestInstanceLifecycle(t *testing.T) {
 	srv := moto.Shared(t)
 	account := moto.NewAccount()
 	api := ec2.NewFromConfig(moto.Config(srv.URL, account))
+	const otherRegion = "us-west-2"
+	west := ec2.NewFromConfig(moto.Config(srv.URL, account), func(o *ec2.Options) { o.Region = otherRegion })
 	cluster := "sim-" + account
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -39,6 +42,7 @@ func TestInstanceLifecycle(t *testing.T) {
 	var mu sync.Mutex
 	var logs strings.Builder
 	sim, err := instancesim.Start(instancesim.Options{EC2: api, Cluster: cluster, Dir: t.TempDir(),
+		Elsewhere: map[string]instancesim.EC2API{otherRegion: west},
 		Log: func(id, msg string) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -56,7 +60,7 @@ func TestInstanceLifecycle(t *testing.T) {
 
 	hostKey, hostPub := sshd.GenerateKey(t)
 	clientKey, clientPub := sshd.GenerateKey(t)
-	launch := func(snapshot string) (*instancesim.Instance, agent.Target) {
+	launch := func(api *ec2.Client, snapshot string) (*instancesim.Instance, agent.Target) {
 		t.Helper()
 		ud, err := bootstrap.Render(bootstrap.Params{
 			HostKeyPEM: string(hostKey), AuthorizedKey: clientPub, WorkstationKey: "default/box", BlankDrive: snapshot == "",
@@ -99,7 +103,7 @@ func TestInstanceLifecycle(t *testing.T) {
 		return st
 	}
 
-	first, target := launch("")
+	first, target := launch(api, "")
 	st := ready(target)
 	if st.Phase != bootstrap.PhaseReady || !st.Mounted || st.VolumeID != first.VolumeID || st.Containers["shell"] != "running" {
 		t.Fatalf("status of the first instance = %+v", st)
@@ -150,7 +154,7 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Error("a powered-off instance's address still resolves")
 	}
 
-	second, target := launch(aws.ToString(snap.SnapshotId))
+	second, target := launch(api, aws.ToString(snap.SnapshotId))
 	if st := ready(target); st.Phase != bootstrap.PhaseReady || st.Containers["shell"] != "running" {
 		t.Fatalf("status of the second instance = %+v", st)
 	}
@@ -159,7 +163,23 @@ func TestInstanceLifecycle(t *testing.T) {
 	}
 	sim.Notice(second.ID)
 	waitFor(ctx, t, "xdrive-watch to release the drive on the spot notice", second.Released)
-	if got := sim.Launched(); len(got) != 2 || got[0] != first.ID || got[1] != second.ID {
+
+	// The operator copies a snapshot to another region with tags that name its source.
+	cp, err := west.CopySnapshot(ctx, &ec2.CopySnapshotInput{SourceSnapshotId: snap.SnapshotId, SourceRegion: aws.String(moto.Region),
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSnapshot, Tags: []ec2types.Tag{
+			{Key: aws.String(cloud.TagCopiedFrom), Value: snap.SnapshotId},
+			{Key: aws.String(cloud.TagCopiedFromRegion), Value: aws.String(moto.Region)}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, target := launch(west, aws.ToString(cp.SnapshotId))
+	if st := ready(target); st.Phase != bootstrap.PhaseReady || third.Region != otherRegion {
+		t.Fatalf("status of the third instance = %+v, in region %q", st, third.Region)
+	}
+	if got, err := third.ReadDrive("/v1", "notes.txt"); err != nil || got != "written on "+first.ID+"\n" {
+		t.Errorf("notes on the drive restored from a copy in %s = %q, %v", otherRegion, got, err)
+	}
+	if got := sim.Launched(); len(got) != 3 || got[0] != first.ID || got[1] != second.ID || got[2] != third.ID {
 		t.Errorf("Launched() = %v", got)
 	}
 	if err := sim.Failed(); err != nil {

@@ -67,10 +67,10 @@ func TestDemo(t *testing.T) {
 		t.Errorf("the verdict is not the last line of the output:\n%s", text)
 	}
 	n := func(i int) int { v, _ := strconv.Atoi(got[i]); return v }
-	if got[1] != "OK" || n(2) != 4 || n(3) != 4 || n(4) != 0 || n(5) != 0 || n(6) != 0 || n(7) != 0 {
-		t.Errorf("verdict %q; want OK with 4 snapshots (stop, interruption, idle stop, delete), 4 instances and nothing left over; output:\n%s", got[0], text)
+	if got[1] != "OK" || n(2) != 6 || n(3) != 5 || n(4) != 0 || n(5) != 0 || n(6) != 0 || n(7) != 0 {
+		t.Errorf("verdict %q; want OK with 6 snapshots (stop, interruption, idle stop, stop before the move, its copy in us-west-2, delete), 5 instances and nothing left over; output:\n%s", got[0], text)
 	}
-	for _, want := range []string{"step a:", "step b:", "step c:", "step d:", "step idle:", "step e:", "step summary:", "Simulated:", "ran container shell's preStop hook (touch /root/checkpoint-at-notice): Ran"} {
+	for _, want := range []string{"step a:", "step b:", "step c:", "step d:", "step idle:", "step move:", "step e:", "step summary:", "Simulated:", "ran container shell's preStop hook (touch /root/checkpoint-at-notice): Ran"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the output lacks %q", want)
 		}

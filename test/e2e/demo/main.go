@@ -9,7 +9,7 @@
 //
 // The last line is machine-checkable:
 //
-//	demo: OK snapshots=3 instances=3 leftover_volumes=0 leftover_instances=0 ...
+//	demo: OK snapshots=6 instances=5 leftover_volumes=0 leftover_instances=0 ...
 package main
 
 import (

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
@@ -17,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/xdrive-io/xdrive/internal/cloud"
 	"github.com/xdrive-io/xdrive/internal/operator"
 	"github.com/xdrive-io/xdrive/internal/plugin"
 	testenv "github.com/xdrive-io/xdrive/test/envtest"
@@ -100,6 +105,7 @@ func (s *setup) start(ctx context.Context, pollInterval time.Duration) error {
 		cfg.Options.Timings.StatusTimeout = time.Minute
 	} else {
 		cfg.Instances = &instancesim.Options{Dir: s.workDir, Log: s.instanceLog}
+		cfg.Regions = []string{otherRegion} // step move; the VM fleet follows one region
 	}
 	if s.st, err = harness.NewStack(cfg); err != nil {
 		return err
@@ -161,8 +167,11 @@ func (s *setup) instanceLog(id, msg string) {
 // setSpotPrices gives every (type, zone) the demo may use a price, so that
 // t3.large is cheapest in us-east-1a, then us-east-1b, then us-east-1c, and
 // m6i.large in us-east-1b is within 20% of t3.large in us-east-1c (so that a
-// relaunch after t3.large's interruption in us-east-1b reattaches the volume there).
-func (s *setup) setSpotPrices(ctx context.Context, types []string) error {
+// relaunch after t3.large's interruption in us-east-1b reattaches the volume
+// there). With regions, every zone of the other region costs more than any
+// of moto.Region's, so that the Workstation moves there only when told to
+// (step move).
+func (s *setup) setSpotPrices(ctx context.Context, types []string, regions bool) error {
 	base := map[string]float64{"t3.large": 0.0208, "m6i.large": 0.0240, "m7i.large": 0.0412}
 	step := map[string]float64{"us-east-1a": 0, "us-east-1b": 0.0023, "us-east-1c": 0.0046}
 	s.out.Note("spot prices, set through the fault proxy (moto's own are all $0.00001):")
@@ -171,6 +180,13 @@ func (s *setup) setSpotPrices(ctx context.Context, types []string) error {
 		if err != nil {
 			return err
 		}
+		if regions {
+			west, err := offeredZones(ctx, s.st.EC2In(otherRegion), t)
+			if err != nil {
+				return err
+			}
+			zones = append(zones, west...)
+		}
 		p, ok := base[t]
 		if !ok {
 			p = 0.030 + 0.003*float64(i)
@@ -178,7 +194,10 @@ func (s *setup) setSpotPrices(ctx context.Context, types []string) error {
 		var prices []string
 		for _, z := range zones {
 			d, ok := step[z]
-			if !ok {
+			switch {
+			case strings.HasPrefix(z, otherRegion):
+				d = 0.0120
+			case !ok:
 				d = 0.0090
 			}
 			price := fmt.Sprintf("%.4f", p+d)
@@ -188,6 +207,23 @@ func (s *setup) setSpotPrices(ctx context.Context, types []string) error {
 		s.out.Note("  %-10s %s", t, strings.Join(prices, ", "))
 	}
 	return nil
+}
+
+// offeredZones lists the zones where a region offers an instance type.
+func offeredZones(ctx context.Context, api *ec2.Client, instanceType string) ([]string, error) {
+	out, err := api.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{
+		LocationType: ec2types.LocationTypeAvailabilityZone,
+		Filters:      []ec2types.Filter{cloud.Filter("instance-type", instanceType)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describing offerings of %s: %w", instanceType, err)
+	}
+	var zones []string
+	for _, o := range out.InstanceTypeOfferings {
+		zones = append(zones, aws.ToString(o.Location))
+	}
+	slices.Sort(zones)
+	return zones, nil
 }
 
 // stop tears everything down; it is safe to call more than once and from a signal handler.
