@@ -68,6 +68,7 @@ func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 	if !handoff.Reconciled(xd) {
 		// The drive's first look at AWS comes first: a lease written meanwhile would make it look twice.
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be reconciled", xd.Name)
+		s.hold.Until(s.now, s.ws.CreationTimestamp.Add(firstReportHold)) // a new Workstation's first status waits for it
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	}
 	if held, err := s.lease().acquireLease(ctx, xd); err != nil || !held {
