@@ -12,7 +12,8 @@ import (
 const reportHold = 30 * time.Second
 
 // firstReportHold bounds how long after its creation a Workstation's first
-// status may wait for its drive's first report, whose update wakes it.
+// status may wait for its drive to appear in the cache and report once:
+// the drive's creation and its update wake it.
 const firstReportHold = 10 * time.Second
 
 // reportOnly reports whether two statuses differ in their report alone:
@@ -30,8 +31,8 @@ func reportOnly(before, after v1alpha1.WorkstationStatus) bool {
 // firstReportOnly reports whether a status written for the first time holds
 // only what each reconcile computes again: the phase Pending, the class as
 // resolved now, observedGeneration and conditions. Such a first status may
-// wait for the drive's first report (s.hold), and go out with the lease's
-// launch record, one write rather than two.
+// wait for the drive, created with the Workstation, to appear and report
+// (s.hold), and go out with the launch record, one write rather than two.
 func firstReportOnly(before, after v1alpha1.WorkstationStatus) bool {
 	if !common.StoredAlike(before, v1alpha1.WorkstationStatus{}) || after.Phase != v1alpha1.WorkstationPhasePending ||
 		after.Class != nil && after.Class.ImageID != "" {
