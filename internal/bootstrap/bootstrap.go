@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -196,14 +198,16 @@ func Render(p Params) ([]byte, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	files, err := p.files()
+	installed, err := installedArchive()
 	if err != nil {
 		return nil, err
 	}
-	archive, err := tarGz(files)
+	own, err := tarGz(p.files(), true)
 	if err != nil {
 		return nil, err
 	}
+	// Two gzip members, one archive: gzip -d (tar -z) unpacks their concatenation.
+	archive := append(slices.Clip(installed), own...)
 	tmpl, err := scripts.ReadFile("scripts/user-data.sh")
 	if err != nil {
 		return nil, err
@@ -213,14 +217,7 @@ func Render(p Params) ([]byte, error) {
 		"@ARCHIVE@", wrap(base64.StdEncoding.EncodeToString(archive), 1024),
 	).Replace(string(tmpl))
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := zw.Write([]byte(out)); err != nil {
-		return nil, fmt.Errorf("compressing the user-data: %w", err)
-	}
-	if err := zw.Close(); err != nil {
+	if err := compress(&buf, []byte(out)); err != nil {
 		return nil, fmt.Errorf("compressing the user-data: %w", err)
 	}
 	if buf.Len() > MaxUserDataSize {
@@ -265,8 +262,9 @@ type file struct {
 	data []byte
 }
 
-// files lists everything the user-data installs, in a fixed order.
-func (p Params) files() ([]file, error) {
+// installedArchive is the archive's first part, the same in every user-data:
+// the installed scripts and units, tarred and gzipped once per process.
+var installedArchive = sync.OnceValues(func() ([]byte, error) {
 	var fs []file
 	for _, f := range installed {
 		data, err := installedData(f.src)
@@ -275,6 +273,13 @@ func (p Params) files() ([]file, error) {
 		}
 		fs = append(fs, file{f.dst, f.mode, data})
 	}
+	return tarGz(fs, false)
+})
+
+// files lists what the user-data installs for this instance, in a fixed
+// order, after the installed scripts (installedArchive).
+func (p Params) files() []file {
+	var fs []file
 	source := "snapshot"
 	if p.BlankDrive {
 		source = "blank"
@@ -310,7 +315,7 @@ func (p Params) files() ([]file, error) {
 		}
 	}
 	fs = append(fs, file{"etc/xdrive/containers.list", 0o644, []byte(names.String())})
-	return fs, nil
+	return fs
 }
 
 // installedData is an embedded file as installed: a script loses its
@@ -366,14 +371,28 @@ func nulList(items []string) []byte {
 	return b.Bytes()
 }
 
-// tarGz packs files, owned by root, with a fixed time so output is stable.
-func tarGz(files []file) ([]byte, error) {
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		return nil, err
+// gzipWriters are reused: each holds a megabyte of compressor state.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestCompression) // a valid level: no error
+	return zw
+}}
+
+// compress writes data to w as one gzip member.
+func compress(w io.Writer, data []byte) error {
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(w)
+	if _, err := zw.Write(data); err != nil {
+		return err
 	}
-	tw := tar.NewWriter(zw)
+	return zw.Close()
+}
+
+// tarGz packs files, owned by root, with a fixed time so output is stable,
+// into one gzip member; last ends the archive, else more files follow.
+func tarGz(files []file, last bool) ([]byte, error) {
+	var raw bytes.Buffer
+	tw := tar.NewWriter(&raw)
 	mtime := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, f := range files {
 		hdr := &tar.Header{
@@ -387,10 +406,15 @@ func tarGz(files []file) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if err := tw.Close(); err != nil {
+	end := tw.Flush // pads the last file: the next part's tar goes on from here
+	if last {
+		end = tw.Close
+	}
+	if err := end(); err != nil {
 		return nil, err
 	}
-	if err := zw.Close(); err != nil {
+	var buf bytes.Buffer
+	if err := compress(&buf, raw.Bytes()); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

@@ -10,9 +10,11 @@ import (
 )
 
 // statusWritesToReady is the budget of a Workstation's status writes from
-// its creation to Ready: the wait for its drive's first reconcile, the
-// launch recorded before RunInstances, the instance recorded after it, and
-// Ready (docs/performance.md). Each is a round trip to the API server, which
+// its creation to Ready: the wait for its drive (still missing or not
+// reconciled 10 s after the Workstation's creation; a shorter wait goes out
+// with the launch), the launch recorded
+// before RunInstances, the instance recorded after it, and Ready
+// (docs/performance.md). Each is a round trip to the API server, which
 // is where the time of a large fleet goes.
 const statusWritesToReady = 4
 

@@ -237,7 +237,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		metrics.HourlyCost.DeleteLabelValues(ws.Namespace, ws.Name)
 	}
 	after := ws.Status
-	result, held := s.hold.Held(s.now, reportOnly(before.Status, ws.Status), &s.ev, removeFinalizer, result, err)
+	reportAlone := reportOnly(before.Status, ws.Status) || firstReportOnly(before.Status, ws.Status)
+	result, held := s.hold.Held(s.now, reportAlone, &s.ev, removeFinalizer, result, err)
 	if held {
 		after = before.Status
 	}

@@ -56,6 +56,7 @@ func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 	}
 	if xd == nil {
 		s.waitFor(v1alpha1.ReasonDriveNotFound, "XDrive %s does not exist in namespace %s", s.ws.Spec.DriveRef.Name, s.ws.Namespace)
+		s.hold.Until(s.now, s.ws.CreationTimestamp.Add(firstReportHold)) // a drive created with it: its creation wakes a new Workstation
 		return ctrl.Result{}, nil
 	}
 	if !xd.DeletionTimestamp.IsZero() {
@@ -69,6 +70,7 @@ func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 	if !handoff.Reconciled(xd) {
 		// The drive's first look at AWS comes first: a lease written meanwhile would make it look twice.
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be reconciled", xd.Name)
+		s.hold.Until(s.now, s.ws.CreationTimestamp.Add(firstReportHold)) // a new Workstation's first status waits for the report
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	}
 	if held, err := s.lease().acquireLease(ctx, xd); err != nil || !held {

@@ -74,7 +74,8 @@ var conditionOwner = map[string]string{
 
 // onCopies are functions that assign fields of copies of a status, never the Workstation's.
 var onCopies = map[string]string{
-	"reportOnly": "clears the report of two copies to compare the rest",
+	"reportOnly":      "clears the report of two copies to compare the rest",
+	"firstReportOnly": "clears the first report of a copy to compare the rest",
 }
 
 const thisPackage = "github.com/xdrive-io/xdrive/internal/controller/workstation"
