@@ -120,6 +120,7 @@ func TestChartValues(t *testing.T) {
 		"clusterName":       "prod",
 		"region":            "eu-west-1",
 		"operatorCIDRs":     []any{"198.51.100.7/32", "203.0.113.0/24"},
+		"otherRegions":      []any{"us-west-2", "eu-central-1"},
 		"interruptionQueue": map[string]any{"name": "xdrive-events", "create": true},
 		"image":             map[string]any{"repository": "registry.example/xdrive-controller", "tag": "1.2.3"},
 		"serviceAccount": map[string]any{"annotations": map[string]any{
@@ -141,7 +142,7 @@ func TestChartValues(t *testing.T) {
 	args, _, _ := unstructured.NestedStringSlice(c, "args")
 	for _, want := range []string{"--cluster-name=prod", "--leader-elect=true", "--health-probe-bind-address=:8081",
 		"--metrics-bind-address=:8443", "--interruption-queue=xdrive-events", "--create-interruption-queue", "--instance-poll-interval=1m",
-		"--operator-cidr=198.51.100.7/32", "--operator-cidr=203.0.113.0/24"} {
+		"--operator-cidr=198.51.100.7/32", "--operator-cidr=203.0.113.0/24", "--regions=us-west-2,eu-central-1"} {
 		if !slices.Contains(args, want) {
 			t.Errorf("args %q lack %s", args, want)
 		}
