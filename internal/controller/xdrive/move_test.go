@@ -169,6 +169,32 @@ func TestMoveAbandonedOrRefused(t *testing.T) {
 		}
 	}
 
+	// A newer snapshot became the restore while the copy ran: that copy would be stale.
+	w = newMoveWorld(t)
+	w.step()
+	w.step()
+	stale := w.xd.Status.Move.CopySnapshotID
+	newer := w.east.SeedSnapshot(10, map[string]string{
+		cloud.TagCluster: moveTestCluster, cloud.TagDrive: "ns/home", cloud.TagDriveUID: "uid-home",
+		cloud.TagTakenAt: w.now.Format(time.RFC3339Nano),
+	})
+	w.xd.Status.RestoreSnapshotID, w.xd.Status.LatestSnapshotID = newer, newer
+	w.west.Settle()
+	for i := 0; i < 10 && !w.step(); i++ {
+		w.west.Settle()
+	}
+	if st := w.xd.Status; st.Region != west || st.RestoreSnapshotID == stale || st.RestoreSnapshotID == "" {
+		t.Fatalf("after the restore changed mid-copy: region %q, restore %s; want %s restored from a copy of %s, not the stale %s", st.Region, st.RestoreSnapshotID, west, newer, stale)
+	}
+	for _, sn := range w.copiesIn(w.west) {
+		if sn.ID == w.xd.Status.RestoreSnapshotID && sn.SourceID != newer {
+			t.Fatalf("restore %s is a copy of %s, want of %s", sn.ID, sn.SourceID, newer)
+		}
+		if sn.ID == stale {
+			t.Fatalf("the stale copy %s was left", stale)
+		}
+	}
+
 	w = newMoveWorld(t)
 	w.xd.Status.Rollback = &v1alpha1.DriveRollback{SnapshotID: w.snapshot}
 	if !w.step() || w.xd.Status.Move != nil || w.xd.Status.Region != "" {
