@@ -48,6 +48,12 @@ func TestViolations(t *testing.T) {
 		"override allowed": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
 			w.KeyName, c.AllowWorkstationOverrides = "mine", ptr.To(true)
 		}, ""},
+		"region beyond the class's": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
+			w.Regions, c.Regions = []string{"eu-west-1"}, []v1alpha1.ClassRegion{{Name: "us-east-1"}, {Name: "us-west-2"}}
+		}, "eu-west-1"},
+		"region of the class": {func(w *v1alpha1.WorkstationSpec, c *v1alpha1.WorkstationClassSpec) {
+			w.Regions, c.Regions = []string{"us-west-2"}, []v1alpha1.ClassRegion{{Name: "us-east-1"}, {Name: "us-west-2"}}
+		}, ""},
 		"image override": {func(w *v1alpha1.WorkstationSpec, _ *v1alpha1.WorkstationClassSpec) {
 			w.Image = &v1alpha1.ImageSource{ID: "ami-0123456789abcdef0"}
 		}, "image"},
