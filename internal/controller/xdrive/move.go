@@ -136,7 +136,16 @@ func (s *scope) followCopy(ctx context.Context) (ctrl.Result, bool, error) {
 	}
 	from := s.region()
 	s.switchRegion(m.Region, cp)
-	return ctrl.Result{}, true, s.pruneElsewhere(ctx, from, false)
+	if err := s.pruneElsewhere(ctx, from, false); err != nil {
+		return ctrl.Result{}, true, err
+	}
+	// The new region may hold snapshots of an earlier stay: listed, and pruned to the retention.
+	owned, err := s.listSnapshots(ctx)
+	if err != nil {
+		return ctrl.Result{}, true, err
+	}
+	s.st.SnapshotCount = countCompleted(owned)
+	return ctrl.Result{}, true, s.prune(ctx)
 }
 
 // switchRegion makes region the drive's, with the completed copy (if any)

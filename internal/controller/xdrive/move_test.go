@@ -107,6 +107,9 @@ func TestMoveCopiesThenSwitches(t *testing.T) {
 	if len(st.Elsewhere) != 1 || st.Elsewhere[0].Region != east || st.Elsewhere[0].LatestSnapshotID != w.snapshot {
 		t.Fatalf("status.elsewhere %+v, want %s holding %s", st.Elsewhere, east, w.snapshot)
 	}
+	if st.SnapshotCount != 1 || len(st.Snapshots) != 1 || st.Snapshots[0].ID != copyID {
+		t.Errorf("after the move: snapshotCount %d, snapshots %+v; want the copy listed", st.SnapshotCount, st.Snapshots)
+	}
 	if st.LatestSnapshotTime == nil || !st.LatestSnapshotTime.Time.Equal(w.now.Add(-time.Hour)) {
 		t.Errorf("latestSnapshotTime %v, want the source's taken-at %v", st.LatestSnapshotTime, w.now.Add(-time.Hour))
 	}
