@@ -91,7 +91,7 @@ func (w *World) CheckSafety() error {
 			return fmt.Errorf("I4: drive %s is mounted by %v", uid, ids)
 		}
 	}
-	if err := notBehind(vols, snaps, w.supersededSnapshots()); err != nil {
+	if err := notBehind(vols, snaps, w.lostOutside(snaps, w.supersededSnapshots())); err != nil {
 		return err
 	}
 	if err := w.forksKept(vols, snaps); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
 	"github.com/xdrive-io/xdrive/internal/cloud"
@@ -42,6 +43,9 @@ type regions struct {
 	deletedChecked map[string]bool
 	// launches are the instances already checked by I19.
 	launches map[string]bool
+	// cycleAt are the steps a user stops home's Workstation, waits for the
+	// drive to rest, and starts it again where spot is cheap (moveCycle).
+	cycleAt []int
 }
 
 // regionShare decides from the seed alone (the other seeds play as they
@@ -60,8 +64,10 @@ func (w *World) seedRegions(seed uint64) {
 		NewInstanceLag: w.newInstanceLag})
 	west.SetFault(w.fault)
 	fakeec2.Link(w.EC2, west)
-	w.regions = &regions{rng: rand.New(rand.NewPCG(seed^0x3c6ef372fe94f82b, seed)), west: west, cheap: HomeRegion,
-		held: map[string]int{}, volumes: map[string]bool{}, deletedChecked: map[string]bool{}, launches: map[string]bool{}}
+	rng := rand.New(rand.NewPCG(seed^0x3c6ef372fe94f82b, seed))
+	w.regions = &regions{rng: rng, west: west, cheap: HomeRegion,
+		held: map[string]int{}, volumes: map[string]bool{}, deletedChecked: map[string]bool{}, launches: map[string]bool{},
+		cycleAt: []int{15 + rng.IntN(20), 55 + rng.IntN(20), 100 + rng.IntN(20)}}
 }
 
 // bootRegions gives the reconcilers and the collector the west's services.
@@ -172,11 +178,15 @@ func (w *World) fakeOf(id string) *fakeec2.Fake {
 
 // regionStep is the seed's region events of one step: prices change
 // between the regions, copies stay pending, fail or are deleted from
-// outside, and a relaunch races a move.
-func (w *World) regionStep() {
+// outside, and a relaunch races a move. true if it made the step's move.
+func (w *World) regionStep() bool {
 	rg := w.regions
 	if rg == nil {
-		return
+		return false
+	}
+	if slices.Contains(rg.cycleAt, w.step) {
+		w.moveCycle()
+		return true
 	}
 	for id, at := range rg.held {
 		if w.step >= at {
@@ -184,6 +194,9 @@ func (w *World) regionStep() {
 			delete(rg.held, id)
 			w.logf("aws: copy %s may complete again", id)
 		}
+	}
+	if w.holdMoveCopy() {
+		return false
 	}
 	r := rg.rng.IntN(100)
 	switch {
@@ -212,6 +225,7 @@ func (w *World) regionStep() {
 	case r < 24:
 		w.raceMove()
 	}
+	return false
 }
 
 // flipPrices makes the other region's spot market the cheap one.
@@ -261,9 +275,23 @@ func (w *World) raceMove() {
 		if xd.Status.Move == nil || xd.Status.Holder == nil {
 			continue
 		}
-		if w.regions.rng.IntN(2) == 0 {
+		switch w.regions.rng.IntN(3) {
+		case 0:
 			w.logf("race: the move of xd/%s to %s meets a price change", xd.Name, xd.Status.Move.Region)
 			w.flipPrices()
+			return
+		case 1:
+			// No spot capacity where the drive is going, for a while: the
+			// next launch picks the drive's own region, and the move is abandoned.
+			target := xd.Status.Move.Region
+			f := w.EC2
+			if target == WestRegion {
+				f = w.regions.west
+			}
+			w.setSpotCapacity(f, false)
+			w.logf("race: the move of xd/%s meets no spot capacity in %s", xd.Name, target)
+			w.later(3+w.regions.rng.IntN(15), func() { w.setSpotCapacity(f, true) })
+			w.relaunch(xd.Name)
 			return
 		}
 		w.logf("race: the move of xd/%s to %s meets a relaunch", xd.Name, xd.Status.Move.Region)
@@ -284,11 +312,45 @@ func (w *World) relaunch(drive string) {
 	}
 }
 
-// regionSetup makes dev a spot Workstation, so that the prices move it.
+// regionSetup makes dev a spot Workstation, so that the prices move it,
+// and the other region the cheap one.
 func (w *World) regionSetup() {
 	if w.regions != nil {
 		w.UpdateWorkstation("dev", "capacity spot (regions)", func(ws *v1alpha1.Workstation) { ws.Spec.CapacityType = v1alpha1.CapacityTypeSpot })
+		w.flipPrices()
 	}
+}
+
+// setSpotCapacity gives or takes the region's spot capacity.
+func (w *World) setSpotCapacity(f *fakeec2.Fake, available bool) {
+	for _, t := range []string{"t3.large", "m5.large"} {
+		for _, z := range []string{"a", "b", "c"} {
+			f.SetCapacity(t, f.Region()+z, true, available)
+		}
+	}
+}
+
+// holdMoveCopy keeps the pending copy of a move under way pending for a
+// while, half the time it finds one: the drive waits, and everything else
+// meets the wait.
+func (w *World) holdMoveCopy() bool {
+	rg := w.regions
+	for _, xd := range w.Drives() {
+		m := xd.Status.Move
+		if m == nil || m.CopySnapshotID == "" || rg.held[m.CopySnapshotID] != 0 || rg.rng.IntN(2) == 0 {
+			continue
+		}
+		f := w.fakeOf(m.CopySnapshotID)
+		for _, s := range f.Snapshots() {
+			if s.ID == m.CopySnapshotID && s.State == fakeec2.SnapshotPending && !s.Deleted {
+				f.Hold(s.ID)
+				rg.held[s.ID] = w.step + 5 + rg.rng.IntN(30)
+				w.logf("aws: copy %s of xd/%s stays pending until step %d", s.ID, xd.Name, rg.held[s.ID])
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // settleRegions lets every copy complete.
@@ -303,6 +365,7 @@ func (w *World) settleRegions() {
 	clear(rg.held)
 	for _, f := range w.fakes() {
 		f.FailCopies(0)
+		w.setSpotCapacity(f, true)
 	}
 }
 
@@ -346,12 +409,26 @@ func (w *World) regionsKept() error {
 	for _, v := range vols {
 		volumeDrive[v.ID] = v.Tags[cloud.TagDriveUID]
 	}
+	// Writes a snapshot deleted from outside held are lost by that hand, in any region.
+	excused := map[int64]bool{}
+	for _, list := range byRegion {
+		for _, s := range list {
+			if s.State == fakeec2.SnapshotCompleted && s.Deleted && w.deletedOutside[s.ID] {
+				for d := s.Data; d != nil; d = d.Parent {
+					excused[d.Write] = true
+				}
+			}
+		}
+	}
 	drivesByUID := map[string]v1alpha1.XDrive{}
 	for _, xd := range w.Drives() {
 		drivesByUID[string(xd.UID)] = xd
 	}
 	// I16: every write a drive carries is in its volume or a completed snapshot of its region.
 	for uid, xd := range drivesByUID {
+		if w.deletedDrives[uid] {
+			continue // its data may go
+		}
 		region := driveRegion(&xd)
 		held := heldIn(region)
 		for _, v := range vols {
@@ -362,7 +439,7 @@ func (w *World) regionsKept() error {
 			}
 		}
 		for _, wr := range w.allWrites() {
-			if volumeDrive[wr.VolumeID] == uid && !held[wr.ID] && !w.droppedWrite(wr.ID) {
+			if volumeDrive[wr.VolumeID] == uid && !held[wr.ID] && !excused[wr.ID] && !w.droppedWrite(wr.ID) {
 				return fmt.Errorf("I16: write %d of XDrive %s (to %s) is in no volume and no completed snapshot of its region %s", wr.ID, xd.Name, wr.VolumeID, region)
 			}
 		}
@@ -398,7 +475,7 @@ func (w *World) regionsKept() error {
 			continue
 		}
 		uid := v.Tags[cloud.TagDriveUID]
-		if last := w.lastWriteOf(uid, volumeDrive); last != 0 && !v.Data.Has(last) {
+		if last := w.lastWriteOf(uid, volumeDrive); last != 0 && !excused[last] && !v.Data.Has(last) {
 			return fmt.Errorf("I17: volume %s of %s in %s, restored from copy %s (of %s in %s), lacks the drive's newest write %d",
 				v.ID, v.Tags[cloud.TagDrive], volRegion[v.ID], sn.ID, sn.SourceID, sn.SourceRegion, last)
 		}
@@ -474,6 +551,126 @@ func regionText(xd *v1alpha1.XDrive) string {
 	}
 	if m := xd.Status.Move; m != nil {
 		out += fmt.Sprintf(" moving-to %s (copy %q of %s)", m.Region, m.CopySnapshotID, m.SourceSnapshotID)
+	}
+	return out
+}
+
+// moveCycle is a user who runs home's Workstation and writes, stops it and
+// waits for the drive to rest, then starts it again with spot cheap in the
+// other region: the launch moves the drive there. While the copy runs,
+// copies fail, stay pending, are deleted from outside, or the prices or
+// capacity change under the move. It plays short rounds, each a step with
+// its invariants checked, and the faults on.
+func (w *World) moveCycle() {
+	rg := w.regions
+	xd := w.Drive("home")
+	if xd == nil || xd.Status.Holder == nil {
+		return
+	}
+	name := xd.Status.Holder.Name
+	w.logf("user: move cycle ws/%s (start, write, stop, wait, start where spot is cheap)", name)
+	for _, want := range []v1alpha1.WorkstationState{v1alpha1.WorkstationStateRunning, v1alpha1.WorkstationStateStopped, v1alpha1.WorkstationStateRunning} {
+		if ws := w.Workstation(name); ws == nil || ws.Spec.State != want && !w.SetState(name, want) {
+			return
+		}
+		if want == v1alpha1.WorkstationStateRunning {
+			if xd := w.Drive("home"); xd != nil && xd.Status.Phase != v1alpha1.XDrivePhaseAttached && rg.cheap == driveRegion(xd) {
+				w.flipPrices()
+			}
+		}
+		for range 20 {
+			if w.cycled(name, want) && (want == v1alpha1.WorkstationStateRunning || w.archived("home")) {
+				break
+			}
+			if w.kept("home") {
+				w.Advance(time.Duration(1+rg.rng.IntN(3)) * time.Minute) // past the warm period: the drive moves only at rest
+			}
+			w.moveRound(name)
+			if len(w.broken) > 0 {
+				return
+			}
+		}
+		if want == v1alpha1.WorkstationStateRunning {
+			w.write()
+			w.write()
+		}
+	}
+}
+
+// moveRound is one round of a move cycle: EC2, the instance and the
+// operator each move once, and now and then a fault meets the copy.
+func (w *World) moveRound(name string) {
+	rg := w.regions
+	w.step++
+	w.Advance(time.Duration(5+rg.rng.IntN(25)) * time.Second)
+	w.transition()
+	w.transition()
+	w.Agent.Boot()
+	w.Poll()
+	w.ReconcileWorkstation(name)
+	w.runAgentCalls()
+	w.ReconcileDrive("home")
+	if xd := w.Drive("home"); xd != nil && xd.Status.Move != nil {
+		switch rg.rng.IntN(12) {
+		case 0:
+			w.fakes()[rg.rng.IntN(2)].FailCopies(1)
+			w.logf("aws: the next copy fails")
+		case 1:
+			if id := w.pickCopy(rg.rng.IntN(3) == 0); id != "" && w.fakeOf(id).DeleteSnapshotOutside(id) == nil {
+				w.deletedOutside[id] = true
+				w.logf("aws: copy %s deleted from outside", id)
+			}
+		case 2:
+			w.raceMove()
+		case 3, 4:
+			w.holdMoveCopy()
+		case 5:
+			w.Crash()
+		}
+	}
+	w.Agent.ShutdownWrites()
+	if err := w.CheckSafety(); err != nil {
+		w.broken = append(w.broken, err.Error())
+	}
+	if w.step%2 == 0 {
+		w.remember()
+	}
+}
+
+func (w *World) archived(drive string) bool {
+	xd := w.Drive(drive)
+	return xd == nil || xd.Status.Phase == v1alpha1.XDrivePhaseArchived
+}
+
+func (w *World) kept(drive string) bool {
+	xd := w.Drive(drive)
+	return xd != nil && xd.Status.Phase == v1alpha1.XDrivePhaseKept
+}
+
+// lostOutside adds to superseded, in a region seed, the snapshots whose
+// newest write a snapshot deleted from outside held: a drive whose restore
+// was deleted falls back to an older one of its region, though a region it
+// left may keep a newer one (I5 leaves those out; see docs/design.md).
+func (w *World) lostOutside(snaps []fakeec2.SnapshotView, superseded map[string]bool) map[string]bool {
+	if w.regions == nil {
+		return superseded
+	}
+	lost := map[*fakeec2.Data]bool{}
+	for _, s := range snaps {
+		if s.Deleted && w.deletedOutside[s.ID] && s.State == fakeec2.SnapshotCompleted {
+			for d := s.Data; d != nil; d = d.Parent {
+				lost[d] = true
+			}
+		}
+	}
+	out := map[string]bool{}
+	for id := range superseded {
+		out[id] = true
+	}
+	for _, s := range snaps {
+		if s.Data != nil && lost[s.Data] {
+			out[s.ID] = true
+		}
 	}
 	return out
 }

@@ -43,8 +43,7 @@ func Run(seed uint64, steps int) error {
 	w.setSchedule(seed)
 	w.seedForks(seed)
 	for w.step = 1; w.step <= steps; w.step++ {
-		w.regionStep()
-		if !w.forkStep() {
+		if !w.regionStep() && !w.forkStep() {
 			w.randomStep()
 		}
 		w.Agent.ShutdownWrites()
