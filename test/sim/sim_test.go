@@ -175,6 +175,10 @@ func TestSoakSeeds(t *testing.T) {
 		// wants Running again: the status check's "released" ends the instance,
 		// and the Workstation relaunches instead of staying Running unmounted.
 		"LostReleaseEndsInstance": {400005351},
+		// A move abandoned after its CopySnapshot took effect with the answer
+		// lost (the move records no copy ID): the copy is found by its tags
+		// and deleted, not left in the other region (I18).
+		"AbandonedCopyFoundByTags": {34, 104},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, seed := range seeds {
