@@ -208,7 +208,8 @@ func New(o Options) *Fake {
 		f.typesByName[t.Name] = t
 	}
 	if o.Region != defaultRegion {
-		f.lastID = idBase(o.Region)
+		// Writes too: a copy carries its data to another region, whose writes go on top.
+		f.lastID, f.lastWrite = idBase(o.Region), idBase(o.Region)
 	}
 	f.seedDefaultGroup()
 	f.snapshots.add(ImageSnapshotID, &snapshot{id: ImageSnapshotID, state: SnapshotCompleted, size: rootVolumeGiB,

@@ -34,7 +34,7 @@ func NewAgent(w *World) *Agent {
 var errUnreachable = errors.New("ssh: connection refused (simulated)")
 
 func (a *Agent) at(addr string) (fakeec2.InstanceView, bool) {
-	for _, i := range a.w.EC2.Instances() {
+	for _, i := range a.w.allInstances() {
 		if i.PublicIP == addr && i.State == fakeec2.StateRunning {
 			return i, true
 		}
@@ -116,12 +116,12 @@ func (a *Agent) SelfRelease(id string) bool {
 // (docker stop, the page cache, the unmount). A flushed or released drive
 // has nothing left to write.
 func (a *Agent) ShutdownWrites() {
-	for _, i := range a.w.EC2.Instances() {
+	for _, i := range a.w.allInstances() {
 		if i.State != fakeec2.StateShuttingDown || a.shutDown[i.ID] || !a.Mounted(i.ID) {
 			continue
 		}
 		a.shutDown[i.ID] = true
-		if n, err := a.w.EC2.Write(a.driveVolume(i.ID)); err == nil {
+		if n, err := a.w.fakeOf(i.ID).Write(a.driveVolume(i.ID)); err == nil {
 			a.w.logf("instance %s: its shutdown writes %d", i.ID, n)
 		}
 	}
@@ -129,7 +129,7 @@ func (a *Agent) ShutdownWrites() {
 
 // Boot mounts the drive on every running instance that has it attached and has not released it.
 func (a *Agent) Boot() {
-	for _, i := range a.w.EC2.Instances() {
+	for _, i := range a.w.allInstances() {
 		if i.State == fakeec2.StateRunning && !a.released[i.ID] && !a.mounted[i.ID] && a.driveVolume(i.ID) != "" {
 			a.mounted[i.ID] = true
 			a.w.logf("instance %s: bootstrap mounted %s", i.ID, a.driveVolume(i.ID))
@@ -142,7 +142,7 @@ func (a *Agent) Mounted(id string) bool {
 	if !a.mounted[id] || a.released[id] {
 		return false
 	}
-	for _, i := range a.w.EC2.Instances() {
+	for _, i := range a.w.allInstances() {
 		if i.ID == id {
 			return i.State == fakeec2.StatePending || i.State == fakeec2.StateRunning || i.State == fakeec2.StateShuttingDown
 		}
@@ -152,7 +152,7 @@ func (a *Agent) Mounted(id string) bool {
 
 // driveVolume is the volume the instance has at the drive's device.
 func (a *Agent) driveVolume(id string) string {
-	for _, v := range a.w.EC2.Volumes() {
+	for _, v := range a.w.allVolumes() {
 		if !v.Deleted && v.Attachment != nil && v.Attachment.InstanceID == id && v.Attachment.Device == bootstrap.DriveDevice {
 			return v.ID
 		}

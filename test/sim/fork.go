@@ -260,7 +260,7 @@ func (w *World) lowerRetentionUnderRollback() {
 // completedSnapshots are a drive's completed snapshots not deleted, by its UID.
 func (w *World) completedSnapshots(uid string) []string {
 	var out []string
-	for _, sn := range w.EC2.Snapshots() {
+	for _, sn := range w.allSnapshots() {
 		if !sn.Deleted && sn.State == fakeec2.SnapshotCompleted && sn.Tags[cloud.TagDriveUID] == uid {
 			out = append(out, sn.ID)
 		}
@@ -303,7 +303,7 @@ func (w *World) requestRollback(name string) {
 // otherSnapshots are the completed snapshots of the cluster's other drives.
 func (w *World) otherSnapshots(xd *v1alpha1.XDrive) []string {
 	var out []string
-	for _, sn := range w.EC2.Snapshots() {
+	for _, sn := range w.allSnapshots() {
 		if !sn.Deleted && sn.State == fakeec2.SnapshotCompleted && sn.Tags[cloud.TagCluster] == Cluster &&
 			sn.Tags[cloud.TagDriveUID] != "" && sn.Tags[cloud.TagDriveUID] != string(xd.UID) {
 			out = append(out, sn.ID)
@@ -323,7 +323,7 @@ func (w *World) forgeRestore() {
 	}
 	src := w.forks.sources[string(xd.UID)]
 	var theirs []string
-	for _, sn := range w.EC2.Snapshots() {
+	for _, sn := range w.allSnapshots() {
 		uid := sn.Tags[cloud.TagDriveUID]
 		if !sn.Deleted && sn.State == fakeec2.SnapshotCompleted && uid != string(xd.UID) && !slices.Contains(w.forks.uids[src.name], uid) {
 			theirs = append(theirs, sn.ID)
@@ -361,7 +361,7 @@ func (w *World) settleForks() {
 // forgedRestore reports whether a fork's next restore is neither its own snapshot nor its source's.
 func (w *World) forgedRestore(xd *v1alpha1.XDrive) bool {
 	id := xd.Status.RestoreSnapshotID
-	for _, sn := range w.EC2.Snapshots() {
+	for _, sn := range w.allSnapshots() {
 		if sn.ID == id {
 			uid := sn.Tags[cloud.TagDriveUID]
 			return uid != string(xd.UID) && !slices.Contains(w.forks.uids[w.forks.sources[string(xd.UID)].name], uid)

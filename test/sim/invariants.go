@@ -55,9 +55,9 @@ func (w *World) CheckSafety() error {
 	if len(w.illegalPhases) > 0 {
 		return fmt.Errorf("phase change not in internal/controller/phases: %s", w.illegalPhases[0])
 	}
-	vols := w.EC2.Volumes()
-	snaps := w.EC2.Snapshots()
-	insts := w.EC2.Instances()
+	vols := w.allVolumes()
+	snaps := w.allSnapshots()
+	insts := w.allInstances()
 	if err := w.noWriteLost(vols, snaps); err != nil {
 		return err
 	}
@@ -91,10 +91,13 @@ func (w *World) CheckSafety() error {
 			return fmt.Errorf("I4: drive %s is mounted by %v", uid, ids)
 		}
 	}
-	if err := notBehind(vols, snaps, w.supersededSnapshots()); err != nil {
+	if err := notBehind(vols, snaps, w.lostOutside(snaps, w.supersededSnapshots())); err != nil {
 		return err
 	}
 	if err := w.forksKept(vols, snaps); err != nil {
+		return err
+	}
+	if err := w.regionsKept(); err != nil {
 		return err
 	}
 	if err := w.haltHeld(insts); err != nil {
@@ -109,10 +112,10 @@ func (w *World) CheckSafety() error {
 	if err := w.costCounted(insts); err != nil {
 		return err
 	}
-	if err := operatorReaches(insts, w.EC2.Groups()); err != nil {
+	if err := operatorReaches(insts, w.allGroups()); err != nil {
 		return err
 	}
-	if v := w.EC2.Violations(); len(v) > 0 {
+	if v := w.violations(); len(v) > 0 {
 		return fmt.Errorf("ownership: the operator touched resources it does not own: %v", v)
 	}
 	return nil
@@ -228,7 +231,7 @@ func (w *World) noWriteLost(vols []fakeec2.VolumeView, snaps []fakeec2.SnapshotV
 		}
 	}
 	var lost []int64
-	for _, wr := range w.EC2.AllWrites() {
+	for _, wr := range w.allWrites() {
 		if !held[wr.ID] && !w.deletedDrives[volumeDrive[wr.VolumeID]] && !w.droppedWrite(wr.ID) {
 			lost = append(lost, wr.ID)
 		}
@@ -272,12 +275,12 @@ func (w *World) CheckSettled() error {
 			return fmt.Errorf("settle: XDrive %s is still being deleted (phase %s, holder %q)", xd.Name, xd.Status.Phase, xd.Status.HolderName())
 		}
 	}
-	for _, i := range w.EC2.Instances() {
+	for _, i := range w.allInstances() {
 		if i.Tags[cloud.TagCluster] == Cluster && i.State != fakeec2.StateTerminated && !referenced[i.ID] {
 			return fmt.Errorf("I3: instance %s (%s) is %s and referenced by no Workstation", i.ID, i.Tags[cloud.TagWorkstation], i.State)
 		}
 	}
-	for _, v := range w.EC2.Volumes() {
+	for _, v := range w.allVolumes() {
 		if !v.Deleted && isDriveVolume(v) && !referenced[v.ID] {
 			return fmt.Errorf("I3: volume %s of %s is referenced by no XDrive", v.ID, v.Tags[cloud.TagDrive])
 		}
@@ -285,7 +288,7 @@ func (w *World) CheckSettled() error {
 			return fmt.Errorf("I3: root volume %s outlived its instance", v.ID)
 		}
 	}
-	for _, s := range w.EC2.Snapshots() {
+	for _, s := range w.allSnapshots() {
 		if !s.Deleted && s.State == fakeec2.SnapshotPending && s.Tags[cloud.TagCluster] == Cluster {
 			return fmt.Errorf("I3: snapshot %s is still pending", s.ID)
 		}
@@ -294,12 +297,12 @@ func (w *World) CheckSettled() error {
 	for _, ws := range w.Workstations() {
 		owners[string(ws.UID)] = true
 	}
-	for _, g := range w.EC2.Groups() {
+	for _, g := range w.allGroups() {
 		if !g.Deleted && g.Tags[cloud.TagCluster] == Cluster && !owners[g.Tags[cloud.TagOwnerUID]] {
 			return fmt.Errorf("I3: security group %s of %s outlived its Workstation", g.ID, g.Tags[cloud.TagWorkstation])
 		}
 	}
-	return nil
+	return w.regionsSettled()
 }
 
 // holdsWithInstance reports whether the drive's lease holder runs an
@@ -355,7 +358,7 @@ func notBehind(vols []fakeec2.VolumeView, snaps []fakeec2.SnapshotView, supersed
 // liveVolumes are the drive volumes not deleted, by ID.
 func (w *World) liveVolumes() map[string]fakeec2.VolumeView {
 	out := map[string]fakeec2.VolumeView{}
-	for _, v := range w.EC2.Volumes() {
+	for _, v := range w.allVolumes() {
 		if !v.Deleted && isDriveVolume(v) {
 			out[v.ID] = v
 		}
@@ -367,12 +370,12 @@ func (w *World) liveVolumes() map[string]fakeec2.VolumeView {
 // it snapshots and deletes only the volumes of drives that no longer exist
 // (drives, by UID, as they were when it ran); a drive archives its own.
 func (w *World) collectorOwnsOnlyOrphans(drives map[string]string, live map[string]fakeec2.VolumeView, snaps map[string]bool) {
-	for _, v := range w.EC2.Volumes() {
+	for _, v := range w.allVolumes() {
 		if name, ok := drives[v.Tags[cloud.TagDriveUID]]; ok && v.Deleted && live[v.ID].ID != "" {
 			w.broken = append(w.broken, fmt.Sprintf("ownership: the collector deleted volume %s of XDrive %s, which exists (a drive archives its own volumes)", v.ID, name))
 		}
 	}
-	for _, sn := range w.EC2.Snapshots() {
+	for _, sn := range w.allSnapshots() {
 		if name, ok := drives[sn.Tags[cloud.TagDriveUID]]; ok && !snaps[sn.ID] {
 			w.broken = append(w.broken, fmt.Sprintf("ownership: the collector snapshotted volume %s of XDrive %s, which exists (a drive archives its own volumes)", sn.VolumeID, name))
 		}
@@ -396,7 +399,7 @@ func (w *World) noDeleteUnderLaunch(name string, live map[string]fakeec2.VolumeV
 	if hs.Launch == nil || hs.InstanceID != "" || hs.ReattachVolumeID == "" || live[hs.ReattachVolumeID].ID == "" {
 		return
 	}
-	for _, v := range w.EC2.Volumes() {
+	for _, v := range w.allVolumes() {
 		if v.ID == hs.ReattachVolumeID && v.Deleted {
 			w.broken = append(w.broken, fmt.Sprintf("reattach: XDrive %s deleted volume %s, which the launch its holder %s recorded asks to reattach", name, v.ID, h.Name))
 		}
@@ -414,7 +417,7 @@ func (w *World) failureTrue(before *v1alpha1.XDrive, obj client.Object) {
 	if before != nil && before.Status.FailedReattach != nil && *before.Status.FailedReattach == *f {
 		return
 	}
-	for _, v := range w.EC2.Volumes() {
+	for _, v := range w.allVolumes() {
 		if v.ID == f.VolumeID && !v.Deleted && v.Attachment != nil && v.Attachment.InstanceID == f.InstanceID {
 			w.broken = append(w.broken, fmt.Sprintf("reattach: XDrive %s recorded its reattach of %s to %s as failed (%s), and EC2 says it is attached there",
 				after.Name, v.ID, f.InstanceID, f.Reason))

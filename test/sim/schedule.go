@@ -39,10 +39,11 @@ func Run(seed uint64, steps int) error {
 	w.CrashInCallRate, w.LostAnswerRate, w.LaunchLagRate = 0.03, 0.05, 0.3
 	w.seedBudget(seed)
 	w.setup()
+	w.regionSetup()
 	w.setSchedule(seed)
 	w.seedForks(seed)
 	for w.step = 1; w.step <= steps; w.step++ {
-		if !w.forkStep() {
+		if !w.regionStep() && !w.forkStep() {
 			w.randomStep()
 		}
 		w.Agent.ShutdownWrites()
@@ -117,6 +118,7 @@ func (w *World) Settle() error {
 	w.logf("SETTLE: no more events")
 	w.restoreClass()
 	w.clearSchedules()
+	w.settleRegions()
 	const roundTime = 2 * time.Minute
 	minRounds := int(GCGrace/roundTime) + 2
 	last, stable := "", 0
@@ -125,7 +127,9 @@ func (w *World) Settle() error {
 		w.settleForks()
 		w.Advance(roundTime)
 		w.Agent.ShutdownWrites()
-		w.EC2.Settle()
+		for _, f := range w.fakes() {
+			f.Settle()
+		}
 		w.Agent.Boot()
 		w.Poll()
 		for range 2 {
@@ -156,16 +160,16 @@ func (w *World) fingerprint() string {
 	for _, o := range w.objects() {
 		b.WriteString(o.GetName() + "@" + o.GetResourceVersion() + " ")
 	}
-	for _, i := range w.EC2.Instances() {
+	for _, i := range w.allInstances() {
 		b.WriteString(i.ID + i.State + " ")
 	}
-	for _, v := range w.EC2.Volumes() {
+	for _, v := range w.allVolumes() {
 		fmt.Fprintf(&b, "%s%v ", v.ID, v.Deleted)
 	}
-	for _, sn := range w.EC2.Snapshots() {
+	for _, sn := range w.allSnapshots() {
 		fmt.Fprintf(&b, "%s%s%v ", sn.ID, sn.State, sn.Deleted)
 	}
-	for _, g := range w.EC2.Groups() {
+	for _, g := range w.allGroups() {
 		fmt.Fprintf(&b, "%s%v%d ", g.ID, g.Deleted, len(g.Rules))
 	}
 	return b.String()
@@ -248,12 +252,19 @@ func (w *World) driveNames() []string {
 
 // transition lets EC2 move one resource to its next state.
 func (w *World) transition() {
-	ts := w.EC2.Transitions()
+	var ts []fakeec2.Transition
+	var in []*fakeec2.Fake
+	for _, f := range w.fakes() {
+		for _, t := range f.Transitions() {
+			ts, in = append(ts, t), append(in, f)
+		}
+	}
 	if len(ts) == 0 {
 		return
 	}
-	t := ts[w.Rng.IntN(len(ts))]
-	if err := w.EC2.Apply(t); err == nil {
+	k := w.Rng.IntN(len(ts))
+	t := ts[k]
+	if err := in[k].Apply(t); err == nil {
 		w.logf("aws: %s", t)
 	}
 }
@@ -261,7 +272,7 @@ func (w *World) transition() {
 // write is the user writing to a mounted drive.
 func (w *World) write() {
 	var mounted []string
-	for _, i := range w.EC2.Instances() {
+	for _, i := range w.allInstances() {
 		if w.Agent.Mounted(i.ID) {
 			mounted = append(mounted, i.ID)
 		}
@@ -274,7 +285,7 @@ func (w *World) write() {
 	if vol == "" {
 		return
 	}
-	if n, err := w.EC2.Write(vol); err == nil {
+	if n, err := w.fakeOf(vol).Write(vol); err == nil {
 		w.logf("instance %s: write %d to %s", id, n, vol)
 	}
 }
@@ -492,27 +503,27 @@ func (w *World) awsEvent() {
 	case 2:
 		if len(live) > 0 {
 			i := live[w.Rng.IntN(len(live))]
-			if w.EC2.TerminateOutside(i.ID) == nil {
+			if w.fakeOf(i.ID).TerminateOutside(i.ID) == nil {
 				w.logf("aws: instance %s terminated from outside", i.ID)
 			}
 		}
 	case 3:
 		if len(live) > 0 {
 			i := live[w.Rng.IntN(len(live))]
-			w.EC2.HideInstance(i.ID, 1+w.Rng.IntN(3))
+			w.fakeOf(i.ID).HideInstance(i.ID, 1+w.Rng.IntN(3))
 			w.logf("aws: instance %s missing from the next listings", i.ID)
 		}
 	case 4:
-		if id := w.ownedSnapshot(fakeec2.SnapshotCompleted); id != "" && w.EC2.DeleteSnapshotOutside(id) == nil {
+		if id := w.ownedSnapshot(fakeec2.SnapshotCompleted); id != "" && w.fakeOf(id).DeleteSnapshotOutside(id) == nil {
 			w.deletedOutside[id] = true
 			w.logf("aws: snapshot %s deleted from outside", id)
 		}
 	case 5:
-		if id := w.ownedSnapshot(fakeec2.SnapshotPending); id != "" && w.EC2.FailSnapshot(id) == nil {
+		if id := w.ownedSnapshot(fakeec2.SnapshotPending); id != "" && w.fakeOf(id).FailSnapshot(id) == nil {
 			w.logf("aws: snapshot %s failed", id)
 		}
 	case 6:
-		if id := w.ownedSnapshot(fakeec2.SnapshotPending); id != "" && w.EC2.DeleteSnapshotOutside(id) == nil {
+		if id := w.ownedSnapshot(fakeec2.SnapshotPending); id != "" && w.fakeOf(id).DeleteSnapshotOutside(id) == nil {
 			w.logf("aws: pending snapshot %s deleted from outside", id)
 		}
 	case 7:
@@ -534,7 +545,7 @@ func (w *World) awsEvent() {
 
 func (w *World) liveInstances() []fakeec2.InstanceView {
 	var out []fakeec2.InstanceView
-	for _, i := range w.EC2.Instances() {
+	for _, i := range w.allInstances() {
 		if i.Tags[cloud.TagCluster] == Cluster && (i.State == fakeec2.StatePending || i.State == fakeec2.StateRunning) {
 			out = append(out, i)
 		}
@@ -549,7 +560,7 @@ func workstationName(i fakeec2.InstanceView) string {
 
 func (w *World) ownedSnapshot(state string) string {
 	var ids []string
-	for _, s := range w.EC2.Snapshots() {
+	for _, s := range w.allSnapshots() {
 		if !s.Deleted && s.State == state && s.Tags[cloud.TagCluster] == Cluster {
 			ids = append(ids, s.ID)
 		}

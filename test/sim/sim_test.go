@@ -196,6 +196,10 @@ func TestSoakSeeds(t *testing.T) {
 		// into the lease, with an optimistic lock on the drive as read, now
 		// fails on such a read (TestRelaunchFromStaleDriveRefused).
 		"RelaunchFromStaleDrive": {900000153},
+		// A move abandoned after its CopySnapshot took effect with the answer
+		// lost (the move records no copy ID): the copy is found by its tags
+		// and deleted, not left in the other region (I18).
+		"AbandonedCopyFoundByTags": {34, 104},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, seed := range seeds {

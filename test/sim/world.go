@@ -153,6 +153,8 @@ type World struct {
 	broken []string
 	// forks are the seed's forks and rollbacks (fork.go); nil in most seeds.
 	forks *forks
+	// regions is the seed's second region (regions.go); nil in most seeds.
+	regions *regions
 }
 
 // spotNotice is a notice AWS gave an instance. One the operator could see
@@ -262,6 +264,7 @@ func New(seed uint64) *World {
 	// Half the seeds launch an image whose root volume outlives its instance.
 	w.EC2 = fakeec2.New(fakeec2.Options{Cluster: Cluster, Now: w.Clock.Now, KeepRootVolumes: seed%2 == 0, NewInstanceLag: w.newInstanceLag})
 	w.EC2.SetFault(w.fault)
+	w.seedRegions(seed)
 	w.Agent = NewAgent(w)
 	scheme := testenv.NewScheme()
 	// A plain object tracker: the field-managed default costs a REST mapper per patch.
@@ -316,7 +319,8 @@ func (w *World) seedClass() {
 func (w *World) seedDefaultClass() {
 	cls := &v1alpha1.WorkstationClass{
 		ObjectMeta: metav1.ObjectMeta{Name: "default", Annotations: map[string]string{v1alpha1.DefaultClassAnnotation: "true"}, Generation: 1},
-		Spec:       v1alpha1.WorkstationClassSpec{NamespaceSelector: &metav1.LabelSelector{}, Budget: w.Budget.DeepCopy()},
+		Spec: v1alpha1.WorkstationClassSpec{NamespaceSelector: &metav1.LabelSelector{}, Budget: w.Budget.DeepCopy(),
+			Regions: w.classRegions()},
 	}
 	if err := w.Client.Create(context.Background(), cls); err != nil {
 		panic(err)
@@ -350,6 +354,7 @@ func (w *World) boot() {
 			w.illegalPhases = append(w.illegalPhases, fmt.Sprintf("%s %s: %q -> %q", kind, key, from, to))
 		}
 	}
+	w.bootRegions(svc)
 	w.xd.OnIllegalPhase, w.ws.OnIllegalPhase = illegal("XDrive"), illegal("Workstation")
 	w.gc = &gc.Collector{Client: w.operatorClient, Instances: w.cache, Launcher: launcher, Volumes: svc, Snapshots: svc, Groups: groups,
 		Clock: w.Clock, Grace: GCGrace}
@@ -554,6 +559,9 @@ func (w *World) phaseOfWS(name string) string {
 
 func (w *World) phaseOfXD(name string) string {
 	if xd := w.Drive(name); xd != nil {
+		if w.regions != nil {
+			return fmt.Sprintf("%s %s holder=%s %s", xd.Status.Phase, xd.Status.VolumeID, xd.Status.HolderName(), regionText(xd))
+		}
 		return fmt.Sprintf("%s %s holder=%s", xd.Status.Phase, xd.Status.VolumeID, xd.Status.HolderName())
 	}
 	return "gone"
@@ -564,6 +572,10 @@ func (w *World) Poll() {
 	w.guard("poll", func() {
 		err := w.cache.Poll(context.Background())
 		w.logf("poll instances %v", errText(err))
+		if w.regions != nil {
+			err := w.regions.cache.Poll(context.Background())
+			w.logf("poll instances in %s %v", WestRegion, errText(err))
+		}
 	})
 }
 
@@ -582,7 +594,7 @@ func (w *World) Collect() {
 		}
 		delete(named, "")
 		live, snaps := w.liveVolumes(), map[string]bool{}
-		for _, sn := range w.EC2.Snapshots() {
+		for _, sn := range w.allSnapshots() {
 			snaps[sn.ID] = true
 		}
 		running := map[string]bool{}
@@ -591,8 +603,12 @@ func (w *World) Collect() {
 		}
 		rep, err := w.gc.Collect(context.Background())
 		w.logf("gc %+v %v", rep, errText(err))
+		if w.regions != nil {
+			rep, err := w.regions.gc.Collect(context.Background())
+			w.logf("gc %s %+v %v", WestRegion, rep, errText(err))
+		}
 		w.collectorOwnsOnlyOrphans(drives, live, snaps)
-		for _, i := range w.EC2.Instances() {
+		for _, i := range w.allInstances() {
 			if name, ok := named[i.ID]; ok && running[i.ID] && i.State != fakeec2.StatePending && i.State != fakeec2.StateRunning {
 				w.broken = append(w.broken, fmt.Sprintf("ownership: the collector ended instance %s, which Workstation %s names (its instances are its own)", i.ID, name))
 			}
@@ -670,7 +686,7 @@ func (w *World) reclaim() {
 			continue
 		}
 		delete(w.notices, id)
-		if w.EC2.TerminateOutside(id) == nil {
+		if w.fakeOf(id).TerminateOutside(id) == nil {
 			w.logf("aws: spot instance %s reclaimed, two minutes after its notice", id)
 			w.interrupted(n.instance)
 		}

@@ -178,7 +178,8 @@ func restoreFrom(id string) string {
 }
 
 // abandonMove ends a move the lease no longer asks for, deleting its copy:
-// the drive's own region still holds every write.
+// the drive's own region still holds every write. The copy is looked up by
+// its tags too: a CopySnapshot whose answer was lost left no ID in the move.
 func (s *scope) abandonMove(ctx context.Context) error {
 	m := s.st.Move
 	if dst, ok := s.r.in(m.Region); ok {
@@ -192,6 +193,18 @@ func (s *scope) abandonMove(ctx context.Context) error {
 				if err := dst.Snapshots.DeleteSnapshot(ctx, cp); err != nil {
 					return fmt.Errorf("delete the abandoned copy %s of drive %s in region %s: %w", id, s.key, m.Region, err)
 				}
+			}
+		}
+		list, err := dst.Snapshots.DriveSnapshots(ctx, s.key, string(s.xd.UID))
+		if err != nil {
+			return fmt.Errorf("list the copies of drive %s in region %s: %w", s.key, m.Region, err)
+		}
+		for _, sn := range list {
+			if sn.ID == id || sn.Tags[cloud.TagCopiedFrom] != m.SourceSnapshotID || sn.Tags[cloud.TagDriveUID] != string(s.xd.UID) || s.keptElsewhere(m.Region, sn.ID) {
+				continue
+			}
+			if err := dst.Snapshots.DeleteSnapshot(ctx, sn); err != nil {
+				return fmt.Errorf("delete the abandoned copy %s of drive %s in region %s: %w", sn.ID, s.key, m.Region, err)
 			}
 		}
 	}
@@ -272,4 +285,14 @@ func progressOf(m *v1alpha1.DriveMove) string {
 		return ""
 	}
 	return " (" + m.Progress + ")"
+}
+
+// keptElsewhere reports whether the snapshot is the newest the drive keeps in a region it left.
+func (s *scope) keptElsewhere(region, id string) bool {
+	for _, e := range s.st.Elsewhere {
+		if e.Region == region && e.LatestSnapshotID == id {
+			return true
+		}
+	}
+	return false
 }
