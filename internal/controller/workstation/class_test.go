@@ -277,3 +277,29 @@ func TestRegionParams(t *testing.T) {
 		t.Errorf("a region beyond the operator's without class regions: %q", got)
 	}
 }
+
+// TestDriveReadyForRegion: a recorded launch runs only while the drive is in
+// its region, with no move under way and the lease asking for that region.
+func TestDriveReadyForRegion(t *testing.T) {
+	archived := func(region, lease string) *v1alpha1.XDrive {
+		return &v1alpha1.XDrive{Status: v1alpha1.XDriveStatus{Phase: v1alpha1.XDrivePhaseArchived, Region: region,
+			Holder: &v1alpha1.DriveHolder{Name: "dev", UID: "u", Region: lease}}}
+	}
+	for _, c := range []struct {
+		name   string
+		launch string
+		xd     *v1alpha1.XDrive
+		want   bool
+	}{
+		{"in the launch's region", "us-west-2", archived("us-west-2", "us-west-2"), true},
+		{"the operator's region, unnamed", "", archived("", ""), true},
+		{"the drive elsewhere", "us-west-2", archived("us-east-1", ""), false},
+		{"the lease asks elsewhere", "us-east-1", archived("us-east-1", "us-west-2"), false},
+	} {
+		s := &scope{r: &Reconciler{Region: "us-east-1"}, ws: &v1alpha1.Workstation{},
+			st: &v1alpha1.WorkstationStatus{Launch: &v1alpha1.LaunchAttempt{Attempt: 1, Region: c.launch}}}
+		if got := s.launch().driveReadyFor(c.xd); got != c.want {
+			t.Errorf("%s: driveReadyFor = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
