@@ -172,6 +172,23 @@ func TestMoveAbandonedOrRefused(t *testing.T) {
 		}
 	}
 
+	// A CopySnapshot took effect with its answer lost (no ID recorded), then the lease changed its mind:
+	// the copy is found by its tags and deleted.
+	w = newMoveWorld(t)
+	w.step()
+	w.step()
+	lost := w.xd.Status.Move.CopySnapshotID
+	w.xd.Status.Move.CopySnapshotID = ""
+	w.xd.Status.Holder.Region = east
+	if !w.step() || w.xd.Status.Move != nil {
+		t.Fatalf("abandoned move with its copy's answer lost: %+v", w.xd.Status)
+	}
+	for _, sn := range w.copiesIn(w.west) {
+		if sn.ID == lost {
+			t.Fatalf("the copy %s, whose answer was lost, was left in %s", lost, west)
+		}
+	}
+
 	// A newer snapshot became the restore while the copy ran: that copy would be stale.
 	w = newMoveWorld(t)
 	w.step()
