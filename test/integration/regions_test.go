@@ -23,10 +23,10 @@ const otherRegion = "us-west-2"
 // TestDriveFollowsCheaperRegion: a Workstation whose class allows two
 // regions launches in the cheaper one, its drive copied there first; it
 // comes back with the writes made there (the restore is the newest
-// snapshot, taken there); when the other region is cheaper again the drive
-// moves back, and the restore is a copy of the newest snapshot, never the
-// older one left in that region. Deleting the drive deletes its snapshots
-// in both regions.
+// snapshot, taken there); each time the other region is cheaper again the
+// drive moves back, and the restore is a copy of the newest snapshot, never
+// an older snapshot or copy left in that region. Deleting the drive deletes
+// its snapshots in both regions.
 func TestDriveFollowsCheaperRegion(t *testing.T) {
 	h := harness.New(t, harness.Config{Env: requireEnv(t), Regions: []string{otherRegion}})
 	west := h.EC2In(otherRegion)
@@ -114,12 +114,25 @@ func TestDriveFollowsCheaperRegion(t *testing.T) {
 	price(moto.Region, "0.0050")
 	price(otherRegion, "0.0900")
 	h.Restart()
-	restored, _ = cycle(moto.Region)
+	restored, fourth := cycle(moto.Region)
 	if restored == first {
 		t.Fatalf("the volume in %s is restored from %s, the stale snapshot left there", moto.Region, first)
 	}
 	if from := copiedFrom(t, h.EC2, restored); from != third {
 		t.Fatalf("the volume in %s is restored from %s, copied from %q; want a copy of the newest, %s", moto.Region, restored, from, third)
+	}
+
+	// And to us-west-2 once more: it keeps the first copy and the snapshots taken there, all stale now.
+	stale := []string{second, third}
+	price(otherRegion, "0.0050")
+	price(moto.Region, "0.0900")
+	h.Restart()
+	restored, _ = cycle(otherRegion)
+	if slices.Contains(stale, restored) {
+		t.Fatalf("the volume in %s is restored from %s, a stale snapshot left there", otherRegion, restored)
+	}
+	if from := copiedFrom(t, west, restored); from != fourth {
+		t.Fatalf("the volume in %s is restored from %s, copied from %q; want a copy of the newest, %s", otherRegion, restored, from, fourth)
 	}
 
 	h.Delete(ws)
