@@ -233,3 +233,31 @@ func TestMoveAbandonedOrRefused(t *testing.T) {
 		t.Fatalf("a blank drive: %+v, copies %v; want it in %s with no copy", w.xd.Status, w.copiesIn(w.west), west)
 	}
 }
+
+// TestPruneElsewhereKeepsNewest: in a region the drive left, the retention
+// prunes, but never the snapshot recorded as the newest there, whatever
+// sorts after it (a copy with a later taken-at).
+func TestPruneElsewhereKeepsNewest(t *testing.T) {
+	w := newMoveWorld(t)
+	w.xd.Spec.SnapshotRetention = 1
+	tags := func(at time.Time) map[string]string {
+		return map[string]string{cloud.TagCluster: moveTestCluster, cloud.TagDrive: "ns/home", cloud.TagDriveUID: "uid-home",
+			cloud.TagTakenAt: at.Format(time.RFC3339Nano)}
+	}
+	older := w.west.SeedSnapshot(10, tags(w.now.Add(-3*time.Hour)))
+	latest := w.west.SeedSnapshot(10, tags(w.now.Add(-2*time.Hour)))
+	later := w.west.SeedSnapshot(10, tags(w.now.Add(-time.Hour)))
+	w.xd.Status.Elsewhere = []v1alpha1.RegionSnapshots{{Region: west, LatestSnapshotID: latest}}
+	s := &scope{r: w.r, xd: w.xd, st: &w.xd.Status, key: "ns/home", now: w.now}
+	if err := s.pruneElsewhere(context.Background(), west, false); err != nil {
+		t.Fatal(err)
+	}
+	live := map[string]bool{}
+	for _, sn := range w.west.Snapshots() {
+		live[sn.ID] = !sn.Deleted
+	}
+	if !live[latest] || live[older] {
+		t.Fatalf("after pruning %s to 1: latest %s live %v, older %s live %v, later %s live %v; want the latest kept, the older pruned",
+			west, latest, live[latest], older, live[older], later, live[later])
+	}
+}
