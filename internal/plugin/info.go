@@ -168,6 +168,12 @@ func (o *Options) status(out io.Writer, ws *v1alpha1.Workstation, xd *v1alpha1.X
 		if in := xd.Status.Initialization; in != nil && in.Percent != nil && *in.Percent < 100 {
 			d += ", initializing " + bar(*in.Percent)
 		}
+		if r := xd.Status.Region; r != "" {
+			d += ", in " + r
+		}
+		if m := xd.Status.Move; m != nil && m.Region != xd.Status.Region {
+			d += fmt.Sprintf("; moving to %s (copying %s%s)", m.Region, m.SourceSnapshotID, progressText(m))
+		}
 		line("Drive", "%s", d)
 		snap := "none yet"
 		if xd.Status.LatestSnapshotID != "" {
