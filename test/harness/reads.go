@@ -218,7 +218,12 @@ func first[T any](list []T, err error) (T, bool, error) {
 
 // OfferedZones returns the zones where moto offers an instance type, sorted.
 func (s *Stack) OfferedZones(ctx context.Context, instanceType string) ([]string, error) {
-	out, err := s.EC2.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{
+	return OfferedZonesOf(ctx, s.EC2, instanceType)
+}
+
+// OfferedZonesOf returns the zones where an EC2 client's region offers an instance type, sorted.
+func OfferedZonesOf(ctx context.Context, api *ec2.Client, instanceType string) ([]string, error) {
+	out, err := api.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{
 		LocationType: ec2types.LocationTypeAvailabilityZone,
 		Filters:      []ec2types.Filter{cloud.Filter("instance-type", instanceType)},
 	})

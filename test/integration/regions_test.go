@@ -34,7 +34,10 @@ func TestDriveFollowsCheaperRegion(t *testing.T) {
 	price := func(region, p string) {
 		zones := h.OfferedZones("t3.large")
 		if region == otherRegion {
-			zones = offeredZones(t, west, "t3.large")
+			var err error
+			if zones, err = harness.OfferedZonesOf(ctx, west, "t3.large"); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if len(zones) == 0 {
 			t.Fatalf("moto offers t3.large in no zone of %s", region)
@@ -159,23 +162,6 @@ func orRegion(r string) string {
 		return moto.Region
 	}
 	return r
-}
-
-func offeredZones(t *testing.T, api *ec2.Client, instanceType string) []string {
-	t.Helper()
-	out, err := api.DescribeInstanceTypeOfferings(context.Background(), &ec2.DescribeInstanceTypeOfferingsInput{
-		LocationType: ec2types.LocationTypeAvailabilityZone,
-		Filters:      []ec2types.Filter{cloud.Filter("instance-type", instanceType)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var zones []string
-	for _, o := range out.InstanceTypeOfferings {
-		zones = append(zones, aws.ToString(o.Location))
-	}
-	slices.Sort(zones)
-	return zones
 }
 
 func volumeIn(t *testing.T, h *harness.Harness, region, id string) ec2types.Volume {

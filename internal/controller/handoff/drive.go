@@ -198,6 +198,9 @@ func WithLeaseRegion(xd *v1alpha1.XDrive, region string) *v1alpha1.XDrive {
 // The drive moves only while the lease asks for another region, so a
 // launch the holder records after this read cannot find the drive gone.
 func InRegion(xd *v1alpha1.XDrive, region, home string) bool {
+	if region == "" {
+		region = home // a launch recorded before regions: the operator's
+	}
 	return Region(xd, home) == region && xd.Status.Move == nil && LeaseRegion(xd, home) == region
 }
 

@@ -139,6 +139,8 @@ func TestInRegion(t *testing.T) {
 		want   bool
 	}{
 		{"the operator's region, unnamed", func(*v1alpha1.XDriveStatus) {}, home, true},
+		{"a launch that names no region, in the operator's", func(*v1alpha1.XDriveStatus) {}, "", true},
+		{"a launch that names no region, the drive elsewhere", func(st *v1alpha1.XDriveStatus) { st.Region = "us-west-2" }, "", false},
 		{"another region, unnamed", func(*v1alpha1.XDriveStatus) {}, "us-west-2", false},
 		{"the drive's named region", func(st *v1alpha1.XDriveStatus) { st.Region = "us-west-2" }, "us-west-2", true},
 		{"the lease asks for another", func(st *v1alpha1.XDriveStatus) { st.Holder.Region = "us-west-2" }, home, false},

@@ -23,7 +23,7 @@ func (s launchStep) reusableVolume(xd *v1alpha1.XDrive) string {
 
 // driveReadyFor reports whether the drive is still as the recorded launch found it.
 func (s launchStep) driveReadyFor(xd *v1alpha1.XDrive) bool {
-	if !handoff.InRegion(xd, orDefault(s.st.Launch.Region, s.r.Region), s.r.Region) {
+	if !handoff.InRegion(xd, s.st.Launch.Region, s.r.Region) {
 		return false // cannot happen while the lease asks for the launch's region; a drive elsewhere is not restored here
 	}
 	if id := s.st.ReattachVolumeID; id != "" {
