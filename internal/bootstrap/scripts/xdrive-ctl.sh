@@ -60,7 +60,7 @@ json_str() {
 json_bool() { if "$@"; then printf true; else printf false; fi; }
 
 cmd_status() {
-	local phase name state sep='' docker_up=true idle='' probe=''
+	local phase released released_at name state sep='' docker_up=true idle='' probe=''
 	load_config
 	while (($#)); do
 		case $1 in
@@ -76,6 +76,9 @@ cmd_status() {
 		esac
 		shift 2
 	done
+	# The released mark is read before the phase, which a release marks first:
+	# a status that shows it released shows the phase released too.
+	released=$(json_bool has_state released) released_at=$(json_str "$(read_state released)")
 	phase=$(read_state phase)
 	# The operator's call has 10 s in all: a Docker that hangs is "unknown".
 	DOCKER_CALL_TIMEOUT=${XDRIVE_STATUS_DOCKER_TIMEOUT:-2}
@@ -92,7 +95,7 @@ cmd_status() {
 		sep=,
 	done < <(spec_containers)
 	printf '},"released":%s,"releasedAt":%s,"spotNotice":%s,"rebalance":%s,"message":%s,"preserveError":%s,"storeError":%s' \
-		"$(json_bool has_state released)" "$(json_str "$(read_state released)")" \
+		"$released" "$released_at" \
 		"$(json_bool test -e "$STATE_DIR/spot-instance-action")" \
 		"$(json_bool test -e "$STATE_DIR/rebalance")" "$(json_str "$(read_state message)")" \
 		"$(json_str "$(read_state preserve-error)")" "$(json_str "$(read_state store-error)")"
