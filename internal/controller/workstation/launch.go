@@ -36,7 +36,6 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 // pending prepares a launch: the drive's lease, the drive at rest, an
 // offering. It records the launch before any RunInstances.
 func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
-	st := s.st
 	s.setPhase(v1alpha1.WorkstationPhasePending)
 	if res, done, err := s.confirmLaunch(ctx); done {
 		return res, err // a launch dropped in this reconcile too
@@ -76,6 +75,17 @@ func (s launchStep) pending(ctx context.Context) (ctrl.Result, error) {
 	if held, err := s.lease().acquireLease(ctx, xd); err != nil || !held {
 		return ctrl.Result{RequeueAfter: time.Minute}, client.IgnoreNotFound(err)
 	}
+	res, err := s.leased(ctx, xd)
+	if flushed, ferr := s.lease().flushLease(ctx, xd); ferr != nil || flushed.RequeueAfter > 0 {
+		return flushed, errors.Join(err, ferr)
+	}
+	return res, err
+}
+
+// leased prepares a launch from a drive whose lease this Workstation holds,
+// if only in memory (acquireLease).
+func (s launchStep) leased(ctx context.Context, xd *v1alpha1.XDrive) (ctrl.Result, error) {
+	st := s.st
 	reuse := s.reusableVolume(xd)
 	if !handoff.Archived(xd) && reuse == "" {
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "Waiting for XDrive %s to be archived (it is %s)", xd.Name, orDefault(string(handoff.Phase(xd)), "new"))
@@ -166,6 +176,8 @@ func (s launchStep) driveVolumeLeft(ctx context.Context, xd *v1alpha1.XDrive) (s
 // acquireLease takes the drive's lease with an optimistic lock: of two
 // Workstations racing for one drive, one write fails.
 // The lease carries the class's bounds from the start: they are recorded before any launch, so before any release.
+// A free lease is taken in memory first: its write goes out with the
+// launch's record (recordLaunch), or alone when the step ends (flushLease).
 func (s leaseStep) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool, error) {
 	me := v1alpha1.DriveHolder{Name: s.ws.Name, UID: string(s.ws.UID), Bounds: driveBounds(s.class.class)}
 	h := handoff.Lease(xd)
@@ -182,19 +194,47 @@ func (s leaseStep) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool,
 			return false, nil
 		}
 	}
-	patched := handoff.WithLease(xd, &me)
-	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{})); err != nil {
-		if apierrors.IsConflict(err) {
-			s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s changed while taking its lease; retrying", xd.Name)
-			return false, nil
-		}
-		return false, fmt.Errorf("take the lease of XDrive %s for Workstation %s: %w", xd.Name, s.key, err)
+	s.leaseRead = xd.DeepCopy()
+	*xd = *handoff.WithLease(xd, &me)
+	return true, nil
+}
+
+// writeLease writes patched, a change of xd's lease, with an optimistic
+// lock on the drive as read; a lease taken in memory goes out with it. On
+// any failure the drive is read afresh at the next reconcile.
+func (s leaseStep) writeLease(ctx context.Context, xd, patched *v1alpha1.XDrive) error {
+	from, taken := xd, s.leaseRead != nil
+	if taken {
+		from = s.leaseRead
 	}
-	s.event(false, v1alpha1.ReasonBound, "Lease", "Took the lease of XDrive %s", xd.Name)
+	s.leaseRead = nil
+	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(from, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	if taken {
+		s.event(false, v1alpha1.ReasonBound, "Lease", "Took the lease of XDrive %s", xd.Name)
+	}
 	// Go on from the write's answer, which shows the lease; later reads wait for the cache to show it too.
 	s.r.leases.wrote(s.ws.UID, patched)
 	*xd = *patched
-	return true, nil
+	return nil
+}
+
+// flushLease writes a lease taken in memory that no launch went out with:
+// a Workstation waiting for capacity, the drive or a region holds its drive.
+func (s leaseStep) flushLease(ctx context.Context, xd *v1alpha1.XDrive) (ctrl.Result, error) {
+	if s.leaseRead == nil {
+		return ctrl.Result{}, nil
+	}
+	err := s.writeLease(ctx, xd, handoff.WithLease(s.leaseRead, handoff.Lease(xd)))
+	switch {
+	case apierrors.IsConflict(err):
+		s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s changed while taking its lease; retrying", xd.Name)
+		return ctrl.Result{RequeueAfter: time.Minute}, nil
+	case err != nil:
+		return ctrl.Result{}, fmt.Errorf("take the lease of XDrive %s for Workstation %s: %w", xd.Name, s.key, err)
+	}
+	return ctrl.Result{}, nil
 }
 
 // recordLaunch writes the launch about to be recorded into the lease, with
@@ -203,16 +243,13 @@ func (s leaseStep) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool,
 // taken after it unseen (its own status write then conflicts; I14). False
 // when the drive changed meanwhile: the next read shows why.
 func (s leaseStep) recordLaunch(ctx context.Context, xd *v1alpha1.XDrive, attempt int32) (bool, error) {
-	patched := handoff.WithLaunch(xd, attempt, metav1.NewTime(s.now))
-	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := s.writeLease(ctx, xd, handoff.WithLaunch(xd, attempt, metav1.NewTime(s.now))); err != nil {
 		if apierrors.IsConflict(err) {
 			s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s changed while recording the launch in its lease; retrying", xd.Name)
 			return false, nil
 		}
 		return false, fmt.Errorf("record launch %d of Workstation %s in the lease of XDrive %s: %w", attempt, s.key, xd.Name, err)
 	}
-	s.r.leases.wrote(s.ws.UID, patched)
-	*xd = *patched
 	return true, nil
 }
 
@@ -658,8 +695,7 @@ func (s launchStep) place(ctx context.Context, xd *v1alpha1.XDrive) (regionChoic
 // own region (handoff.InRegion).
 func (s launchStep) awaitRegion(ctx context.Context, xd *v1alpha1.XDrive, choice regionChoice) (ctrl.Result, error) {
 	if handoff.LeaseRegion(xd, s.r.Region) != choice.region {
-		patched := handoff.WithLeaseRegion(xd, choice.region)
-		err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(xd, client.MergeFromWithOptimisticLock{}))
+		err := s.lease().writeLease(ctx, xd, handoff.WithLeaseRegion(xd, choice.region))
 		switch {
 		case apierrors.IsConflict(err), apierrors.IsNotFound(err):
 			s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s changed while asking it to move; retrying", xd.Name)
@@ -667,9 +703,7 @@ func (s launchStep) awaitRegion(ctx context.Context, xd *v1alpha1.XDrive, choice
 		case err != nil:
 			return ctrl.Result{}, fmt.Errorf("ask XDrive %s to move to region %s for Workstation %s: %w", xd.Name, choice.region, s.key, err)
 		}
-		s.r.leases.wrote(s.ws.UID, patched)
 		s.event(false, v1alpha1.ReasonMoving, "Launch", "Launching in region %s: %s", choice.region, choice.why)
-		*xd = *patched
 	}
 	msg := fmt.Sprintf("Waiting for XDrive %s to move to region %s", xd.Name, choice.region)
 	if m := handoff.Move(xd); m != nil && m.Region == choice.region {

@@ -41,6 +41,9 @@ type scope struct {
 	// sched is the schedule's decision; nil without a schedule, or before
 	// the class is resolved.
 	sched *scheduled
+	// leaseRead is the drive as read before this reconcile took its lease,
+	// while that lease is in memory only (acquireLease).
+	leaseRead *v1alpha1.XDrive
 }
 
 type waitReason struct{ reason, message string }
