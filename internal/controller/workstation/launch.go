@@ -200,9 +200,10 @@ func (s leaseStep) acquireLease(ctx context.Context, xd *v1alpha1.XDrive) (bool,
 }
 
 // writeLease writes patched, a change of xd's lease, with an optimistic
-// lock on the drive as read; a lease taken in memory goes out with it. On
-// any failure the drive is read afresh at the next reconcile.
-func (s leaseStep) writeLease(ctx context.Context, xd, patched *v1alpha1.XDrive) error {
+// lock on the drive as read; a lease taken in memory goes out with it, and
+// is announced unless withLaunch (the launch's own Event follows). On any
+// failure the drive is read afresh at the next reconcile.
+func (s leaseStep) writeLease(ctx context.Context, xd, patched *v1alpha1.XDrive, withLaunch bool) error {
 	from, taken := xd, s.leaseRead != nil
 	if taken {
 		from = s.leaseRead
@@ -211,7 +212,7 @@ func (s leaseStep) writeLease(ctx context.Context, xd, patched *v1alpha1.XDrive)
 	if err := s.r.Status().Patch(ctx, patched, client.MergeFromWithOptions(from, client.MergeFromWithOptimisticLock{})); err != nil {
 		return err
 	}
-	if taken {
+	if taken && !withLaunch {
 		s.event(false, v1alpha1.ReasonBound, "Lease", "Took the lease of XDrive %s", xd.Name)
 	}
 	// Go on from the write's answer, which shows the lease; later reads wait for the cache to show it too.
@@ -226,7 +227,7 @@ func (s leaseStep) flushLease(ctx context.Context, xd *v1alpha1.XDrive) (ctrl.Re
 	if s.leaseRead == nil {
 		return ctrl.Result{}, nil
 	}
-	err := s.writeLease(ctx, xd, handoff.WithLease(s.leaseRead, handoff.Lease(xd)))
+	err := s.writeLease(ctx, xd, handoff.WithLease(s.leaseRead, handoff.Lease(xd)), false)
 	switch {
 	case apierrors.IsConflict(err):
 		s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s changed while taking its lease; retrying", xd.Name)
@@ -243,7 +244,7 @@ func (s leaseStep) flushLease(ctx context.Context, xd *v1alpha1.XDrive) (ctrl.Re
 // taken after it unseen (its own status write then conflicts; I14). False
 // when the drive changed meanwhile: the next read shows why.
 func (s leaseStep) recordLaunch(ctx context.Context, xd *v1alpha1.XDrive, attempt int32) (bool, error) {
-	if err := s.writeLease(ctx, xd, handoff.WithLaunch(xd, attempt, metav1.NewTime(s.now))); err != nil {
+	if err := s.writeLease(ctx, xd, handoff.WithLaunch(xd, attempt, metav1.NewTime(s.now)), true); err != nil {
 		if apierrors.IsConflict(err) {
 			s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s changed while recording the launch in its lease; retrying", xd.Name)
 			return false, nil
@@ -695,7 +696,7 @@ func (s launchStep) place(ctx context.Context, xd *v1alpha1.XDrive) (regionChoic
 // own region (handoff.InRegion).
 func (s launchStep) awaitRegion(ctx context.Context, xd *v1alpha1.XDrive, choice regionChoice) (ctrl.Result, error) {
 	if handoff.LeaseRegion(xd, s.r.Region) != choice.region {
-		err := s.lease().writeLease(ctx, xd, handoff.WithLeaseRegion(xd, choice.region))
+		err := s.lease().writeLease(ctx, xd, handoff.WithLeaseRegion(xd, choice.region), false)
 		switch {
 		case apierrors.IsConflict(err), apierrors.IsNotFound(err):
 			s.waitFor(v1alpha1.ReasonWaitingForDrive, "XDrive %s changed while asking it to move; retrying", xd.Name)
