@@ -24,7 +24,16 @@ import (
 // Workstation's key Secret), 32 at a time. Its time is the floor under
 // BenchmarkScaleFake's on this machine: the API server and etcd share its
 // cores with everything else.
-func BenchmarkScaleFloor(b *testing.B) {
+func BenchmarkScaleFloor(b *testing.B) { scaleFloor(b, false) }
+
+// BenchmarkScaleFloorFull is BenchmarkScaleFloor with each status write
+// carrying the whole status a Ready Workstation and an attached drive end
+// with (8 and 5 conditions), patched as the operator patches: what the
+// size of the operator's objects costs the API server, apart from the
+// number of its writes.
+func BenchmarkScaleFloorFull(b *testing.B) { scaleFloor(b, true) }
+
+func scaleFloor(b *testing.B, full bool) {
 	objects := count("XDRIVE_BENCH_OBJECTS", 1000)
 	h := harness.New(b, harness.Config{Env: harness.Env(b)})
 	serverCPU := serverCPUSeconds()
@@ -38,7 +47,7 @@ func BenchmarkScaleFloor(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := minimalWrites(h, i); err != nil {
+			if err := minimalWrites(h, i, full); err != nil {
 				errs <- err
 			}
 		}()
@@ -57,8 +66,8 @@ func BenchmarkScaleFloor(b *testing.B) {
 }
 
 // minimalWrites makes pair i's fewest writes: 2 creates, 2 finalizers, 2
-// status writes and a Secret.
-func minimalWrites(h *harness.Harness, i int) error {
+// status writes and a Secret; full writes the whole statuses (fullStatus).
+func minimalWrites(h *harness.Harness, i int, full bool) error {
 	ctx := context.Background()
 	c := h.Client
 	drive := h.NewDrive(fmt.Sprintf("d-%04d", i), 10)
@@ -72,14 +81,24 @@ func minimalWrites(h *harness.Harness, i int) error {
 			return fmt.Errorf("finalizer on %s: %w", o.GetName(), err)
 		}
 	}
-	ready := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready", Message: "floor", LastTransitionTime: metav1.Now()}
-	drive.Status.Phase = v1alpha1.XDrivePhaseAttached
-	drive.Status.Conditions = []metav1.Condition{ready}
-	ws.Status.Phase = v1alpha1.WorkstationPhaseRunning
-	ws.Status.Conditions = []metav1.Condition{ready}
-	for _, o := range []client.Object{drive, ws} {
-		if err := c.Status().Update(ctx, o); err != nil {
-			return fmt.Errorf("status of %s: %w", o.GetName(), err)
+	if full {
+		for _, o := range []client.Object{drive, ws} {
+			before := o.DeepCopyObject().(client.Object)
+			fullStatus(o, i)
+			if err := c.Status().Patch(ctx, o, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+				return fmt.Errorf("status of %s: %w", o.GetName(), err)
+			}
+		}
+	} else {
+		ready := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready", Message: "floor", LastTransitionTime: metav1.Now()}
+		drive.Status.Phase = v1alpha1.XDrivePhaseAttached
+		drive.Status.Conditions = []metav1.Condition{ready}
+		ws.Status.Phase = v1alpha1.WorkstationPhaseRunning
+		ws.Status.Conditions = []metav1.Condition{ready}
+		for _, o := range []client.Object{drive, ws} {
+			if err := c.Status().Update(ctx, o); err != nil {
+				return fmt.Errorf("status of %s: %w", o.GetName(), err)
+			}
 		}
 	}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: ws.Name + "-ssh", Namespace: ws.Namespace},
@@ -88,4 +107,39 @@ func minimalWrites(h *harness.Harness, i int) error {
 		return fmt.Errorf("secret of %s: %w", ws.Name, err)
 	}
 	return nil
+}
+
+// fullStatus sets the status a Ready Workstation, or an attached drive, of
+// BenchmarkScaleFake ends with (as its traces show), for pair i.
+func fullStatus(o client.Object, i int) {
+	now := metav1.Now()
+	cond := func(t, reason, msg string) metav1.Condition {
+		return metav1.Condition{Type: t, Status: metav1.ConditionTrue, Reason: reason, Message: msg, LastTransitionTime: now, ObservedGeneration: 1}
+	}
+	inst, vol := fmt.Sprintf("i-%017d", 2*i), fmt.Sprintf("vol-%017d", 2*i+1)
+	switch o := o.(type) {
+	case *v1alpha1.XDrive:
+		attached := fmt.Sprintf("Volume %s in us-east-1a is attached to %s", vol, inst)
+		o.Status = v1alpha1.XDriveStatus{Phase: v1alpha1.XDrivePhaseAttached, VolumeID: vol, AttachedTo: inst, AvailabilityZone: "us-east-1a",
+			SizeGiB: 10, ObservedGeneration: 1, Region: "us-east-1",
+			Holder:         &v1alpha1.DriveHolder{Name: "ws-" + o.Name[2:], UID: "3d2aa0a8-1a9c-4f65-b23b-1d6b03d6ad9d", Bounds: &v1alpha1.DriveBounds{ClassName: "xdrive-test-default"}, Launch: &v1alpha1.HolderLaunch{Attempt: 1, StartTime: now}},
+			Initialization: &v1alpha1.VolumeInitialization{VolumeID: vol},
+			Cost:           &v1alpha1.DriveCost{AsOf: now, VolumeUSDPerHour: "0.00109589"},
+			Conditions: []metav1.Condition{cond(v1alpha1.ConditionReady, "Attached", attached), cond("VolumeReady", "Attached", attached),
+				cond("SnapshotsHealthy", "SnapshotsCompleted", "No snapshot has failed"), cond("Bound", "Bound", "Held by Workstation ws-"+o.Name[2:]),
+				cond("Hydrated", "Initialized", fmt.Sprintf("Volume %s has nothing to load from a snapshot", vol))}}
+	case *v1alpha1.Workstation:
+		launched := fmt.Sprintf("Launched %s (Spot/t3.large/us-east-1a) in us-east-1a from a blank drive: Spot/t3.large/us-east-1a at $0.025000/h, the cheapest of 3 spot offerings", inst)
+		o.Status = v1alpha1.WorkstationStatus{Phase: v1alpha1.WorkstationPhaseRunning, ObservedGeneration: 1, InstanceID: inst, InstanceType: "t3.large",
+			AvailabilityZone: "us-east-1a", CapacityType: "Spot", PrivateIP: "10.0.0.39", PublicIP: "198.18.0.39", LaunchTime: &now, Launches: 1,
+			SpotPrice: "0.025000", PricePerHour: "0.025000",
+			Class:     &v1alpha1.ResolvedClass{Name: "xdrive-test-default", SSHUser: "ec2-user", ImageID: "ami-00000000000000a01"},
+			Endpoints: []v1alpha1.Endpoint{{Name: "ssh", URL: "ssh://root@198.18.0.39:22"}},
+			SSH:       &v1alpha1.SSHAccess{User: "root", InstanceID: inst, HostPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC+eL6necduB/o/CmYs2Tuljlr2g+bDqG00oEqD3vpQ7"},
+			Conditions: []metav1.Condition{cond(v1alpha1.ConditionReady, "Ready", launched), cond("Launched", "Launching", launched),
+				cond("Running", "InstanceRunning", "Instance "+inst+" is running"), cond("DriveAttached", "Attached", "Volume "+vol+" is attached in us-east-1a"),
+				cond("DriveMounted", "Mounted", "Volume "+vol+" is mounted at /v1"), cond("ContainersRunning", "NoContainers", "No containers are declared"),
+				cond("ClassAllowed", "ClassAllowed", "WorkstationClass xdrive-test-default allows this Workstation"),
+				cond("ContainersPreserved", "Preserved", "Containers and Docker's store are kept on the drive")}}
+	}
 }
