@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -32,6 +33,9 @@ func Link(fakes ...*Fake) {
 
 // Region returns the fake's region.
 func (f *Fake) Region() string { return f.opts.Region }
+
+// Zones are the fake's availability zones.
+func (f *Fake) Zones() []string { return slices.Clone(f.opts.Zones) }
 
 // idBase starts a region's IDs apart from the default region's, by its name.
 func idBase(region string) int64 {

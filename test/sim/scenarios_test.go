@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -544,5 +545,27 @@ func TestCollectorArchivesOrphans(t *testing.T) {
 	}
 	if st := s.instanceState(s.foreign[0]); st != fakeec2.StateRunning {
 		t.Fatalf("a foreign instance was touched: %s", st)
+	}
+}
+
+// A Workstation that waits for capacity holds its drive's lease meanwhile:
+// the lease it takes in memory is written when its reconcile ends without a
+// launch (flushLease), and stays.
+func TestWaitingWorkstationHoldsLease(t *testing.T) {
+	s := newScenario(t)
+	for _, typ := range []string{"t3.large", "m5.large"} {
+		for _, zone := range s.EC2.Zones() {
+			s.EC2.SetOffered(typ, zone, false)
+		}
+	}
+	s.CreateDrive("home", v1alpha1.DeletionPolicyRetain)
+	s.CreateWorkstation("dev", "home", v1alpha1.CapacityTypeSpot, v1alpha1.InterruptionPolicyRelaunch)
+	s.until("home held by dev, which waits for capacity", func() bool {
+		return s.Drive("home").Status.HolderName() == "dev" &&
+			meta.FindStatusCondition(s.Workstation("dev").Status.Conditions, v1alpha1.ConditionReady).Reason == v1alpha1.ReasonNoCapacity
+	})
+	s.rounds(5)
+	if h := s.Drive("home").Status.Holder; h == nil || h.Name != "dev" || h.Launch != nil || s.Workstation("dev").Status.Launches != 0 {
+		t.Fatalf("want home's lease held by dev, without a launch, while nothing is offered; holder %+v, launches %d", h, s.Workstation("dev").Status.Launches)
 	}
 }
