@@ -458,11 +458,20 @@ func (w *World) regionsKept() error {
 				v.ID, v.Tags[cloud.TagDrive], volRegion[v.ID], volRegion[v.ID], v.Data.Write)
 		}
 	}
-	// I17: a volume restored from a copy holds the newest write of its drive.
+	// I17: a volume restored from a copy holds the newest write of its drive;
+	// one restored from any snapshot does while a completed snapshot, in any
+	// region, still holds that write (one deleted from outside here does not
+	// excuse restoring older data while a region left keeps the newer).
 	snapByID := map[string]fakeec2.SnapshotView{}
+	keptAnywhere := map[int64]string{} // write → a live completed snapshot holding it
 	for _, list := range byRegion {
 		for _, s := range list {
 			snapByID[s.ID] = s
+			if s.State == fakeec2.SnapshotCompleted && !s.Deleted {
+				for d := s.Data; d != nil; d = d.Parent {
+					keptAnywhere[d.Write] = s.ID
+				}
+			}
 		}
 	}
 	for _, v := range vols {
@@ -471,13 +480,21 @@ func (w *World) regionsKept() error {
 		}
 		rg.volumes[v.ID] = true
 		sn, ok := snapByID[v.SnapshotID]
-		if !ok || sn.SourceID == "" {
+		if !ok {
 			continue
 		}
 		uid := v.Tags[cloud.TagDriveUID]
-		if last := w.lastWriteOf(uid, volumeDrive); last != 0 && !excused[last] && !v.Data.Has(last) {
+		last := w.lastWriteOf(uid, volumeDrive)
+		if last == 0 || v.Data.Has(last) {
+			continue
+		}
+		if sn.SourceID != "" && !excused[last] {
 			return fmt.Errorf("I17: volume %s of %s in %s, restored from copy %s (of %s in %s), lacks the drive's newest write %d",
 				v.ID, v.Tags[cloud.TagDrive], volRegion[v.ID], sn.ID, sn.SourceID, sn.SourceRegion, last)
+		}
+		if kept := keptAnywhere[last]; kept != "" {
+			return fmt.Errorf("I17: volume %s of %s in %s, restored from %s, lacks the drive's newest write %d, which snapshot %s still holds",
+				v.ID, v.Tags[cloud.TagDrive], volRegion[v.ID], sn.ID, last, kept)
 		}
 	}
 	// I19: a Workstation launches only in its drive's region.

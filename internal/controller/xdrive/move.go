@@ -129,7 +129,8 @@ func (s *scope) followCopy(ctx context.Context) (ctrl.Result, bool, error) {
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, false, nil
 	}
 	if m.Region == s.region() {
-		// A fork's import of its source's snapshot: now its own, and its restore.
+		// An import (a fork's source's snapshot, or the drive's own newer one
+		// from a region it left): now its own, and its restore.
 		s.st.Move, s.st.RestoreSnapshotID, s.blocked = nil, cp.ID, nil
 		s.ev.Add(false, v1alpha1.ReasonMoved, "Move", "Copied snapshot %s from region %s as %s", m.SourceSnapshotID, m.SourceRegion, cp.ID)
 		return ctrl.Result{}, true, nil
@@ -295,4 +296,53 @@ func (s *scope) keptElsewhere(region, id string) bool {
 		}
 	}
 	return false
+}
+
+// newerElsewhere is a region the drive left whose newest snapshot holds
+// newer writes than the newest completed one here (owned[best]; best < 0:
+// none here): after snapshots here were deleted from outside, a restore
+// from what is left would take the drive back in time while a region it
+// left keeps its newer data. The recorded times are checked against EC2
+// (a copy's own time may have been recorded, not its source's), and mended.
+func (s *scope) newerElsewhere(ctx context.Context, owned []drives.Snapshot, best int) (*v1alpha1.RegionSnapshots, error) {
+	var newer *v1alpha1.RegionSnapshots
+	var newerAt time.Time
+	for i := range s.st.Elsewhere {
+		e := &s.st.Elsewhere[i]
+		svc, ok := s.r.in(e.Region)
+		if !ok || e.LatestSnapshotID == "" || e.LatestSnapshotTime == nil || best >= 0 && !e.LatestSnapshotTime.After(owned[best].TakenAt()) {
+			continue
+		}
+		sn, found, err := svc.Snapshots.Snapshot(ctx, e.LatestSnapshotID)
+		if err != nil {
+			return nil, fmt.Errorf("describe snapshot %s that drive %s keeps in region %s: %w", e.LatestSnapshotID, s.key, e.Region, err)
+		}
+		if !found || sn.State != drives.SnapshotCompleted {
+			e.LatestSnapshotTime = nil // gone there too: nothing newer to fetch
+			continue
+		}
+		at := sn.TakenAt()
+		e.LatestSnapshotTime = &metav1.Time{Time: at}
+		if best >= 0 && !at.After(owned[best].TakenAt()) {
+			continue
+		}
+		if newer == nil || at.After(newerAt) {
+			newer, newerAt = e, at
+		}
+	}
+	return newer, nil
+}
+
+// importNewer copies the newest snapshot of a region the drive left into the
+// drive's own region, as a fork imports its source's; the drive restores
+// nothing until the copy completes, and then restores the copy.
+func (s *scope) importNewer(e v1alpha1.RegionSnapshots) {
+	m := s.st.Move
+	if m == nil || m.Region != s.region() || m.SourceRegion != e.Region || m.SourceSnapshotID != e.LatestSnapshotID {
+		s.st.Move = &v1alpha1.DriveMove{Region: s.region(), SourceRegion: e.Region, SourceSnapshotID: e.LatestSnapshotID, StartTime: metav1.NewTime(s.now)}
+		s.ev.Add(true, v1alpha1.ReasonRestoreMissing, "Restore", "The newest snapshot in region %s is gone; copying snapshot %s, which region %s keeps and which is newer than any here, before any restore",
+			s.region(), e.LatestSnapshotID, e.Region)
+	}
+	s.st.RestoreSnapshotID = ""
+	s.blocked = &blocker{v1alpha1.ReasonMoving, fmt.Sprintf("Copying snapshot %s from region %s, newer than any snapshot here%s", e.LatestSnapshotID, e.Region, progressOf(s.st.Move))}
 }

@@ -261,3 +261,72 @@ func TestPruneElsewhereKeepsNewest(t *testing.T) {
 			west, latest, live[latest], older, live[older], later, live[later])
 	}
 }
+
+// TestRestoreImportsNewerElsewhere: when the snapshots left in the drive's
+// region are older than the newest one a region it left keeps (the newer
+// ones here deleted from outside), the drive copies that one here and
+// restores the copy, instead of going back in time; a recorded time that is
+// a copy's own, not its source's, is mended from EC2; a region left whose
+// newest is older, or gone, is not copied from.
+func TestRestoreImportsNewerElsewhere(t *testing.T) {
+	w := newMoveWorld(t)
+	w.xd.Status.Holder.Region = "" // the lease asks for no move
+	tags := func(at time.Time) map[string]string {
+		return map[string]string{cloud.TagCluster: moveTestCluster, cloud.TagDrive: "ns/home", cloud.TagDriveUID: "uid-home",
+			cloud.TagTakenAt: at.Format(time.RFC3339Nano)}
+	}
+	// east keeps w.snapshot, taken an hour ago; the newer one here was deleted from outside.
+	newer := w.west.SeedSnapshot(10, tags(w.now.Add(-30*time.Minute)))
+	copyTime := metav1.NewTime(w.now.Add(-10 * time.Minute)) // as recorded before: a copy's own start
+	w.xd.Status.RestoreSnapshotID, w.xd.Status.LatestSnapshotID = "snap-deleted", "snap-deleted"
+	w.xd.Status.Elsewhere = []v1alpha1.RegionSnapshots{{Region: west, LatestSnapshotID: newer, LatestSnapshotTime: &copyTime}}
+	resolve := func() *scope {
+		t.Helper()
+		s := &scope{r: w.r, xd: w.xd, st: &w.xd.Status, key: "ns/home", now: w.now}
+		if err := s.resolveRestore(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := resolve()
+	m := w.xd.Status.Move
+	if s.blocked == nil || m == nil || m.Region != east || m.SourceRegion != west || m.SourceSnapshotID != newer || w.xd.Status.RestoreSnapshotID != "" {
+		t.Fatalf("restore %q, move %+v, blocked %v; want nothing restored until %s is copied from %s", w.xd.Status.RestoreSnapshotID, m, s.blocked, newer, west)
+	}
+	if at := w.xd.Status.Elsewhere[0].LatestSnapshotTime; at == nil || !at.Time.Equal(w.now.Add(-30*time.Minute)) {
+		t.Errorf("elsewhere's time %v, want it mended to the source's %v", at, w.now.Add(-30*time.Minute))
+	}
+	for range 3 {
+		w.step()
+		w.east.Settle()
+	}
+	copied := w.xd.Status.RestoreSnapshotID
+	if w.xd.Status.Move != nil || copied == "" || copied == w.snapshot || copied == newer {
+		t.Fatalf("after the copy: move %+v, restore %q; want a copy of %s here", w.xd.Status.Move, copied, newer)
+	}
+	resolve()
+	if w.xd.Status.Move != nil || w.xd.Status.RestoreSnapshotID != copied {
+		t.Fatalf("resolved again: move %+v, restore %q; want the copy %s kept, nothing copied again", w.xd.Status.Move, w.xd.Status.RestoreSnapshotID, copied)
+	}
+
+	// A region left whose newest is older than what is here, or gone: nothing is copied.
+	older := w.west.SeedSnapshot(10, tags(w.now.Add(-2*time.Hour)))
+	w.xd.Status.Elsewhere = []v1alpha1.RegionSnapshots{{Region: west, LatestSnapshotID: older, LatestSnapshotTime: &copyTime}}
+	resolve()
+	if w.xd.Status.Move != nil || w.xd.Status.RestoreSnapshotID != copied {
+		t.Fatalf("older elsewhere: move %+v, restore %q; want %s kept", w.xd.Status.Move, w.xd.Status.RestoreSnapshotID, copied)
+	}
+	if err := w.west.DeleteSnapshotOutside(newer); err != nil {
+		t.Fatal(err)
+	}
+	later := metav1.NewTime(w.now)
+	w.xd.Status.Elsewhere = []v1alpha1.RegionSnapshots{{Region: west, LatestSnapshotID: newer, LatestSnapshotTime: &later}}
+	if err := w.east.DeleteSnapshotOutside(copied); err != nil {
+		t.Fatal(err)
+	}
+	resolve()
+	if w.xd.Status.Move != nil || w.xd.Status.RestoreSnapshotID != w.snapshot || w.xd.Status.Elsewhere[0].LatestSnapshotTime != nil {
+		t.Fatalf("gone elsewhere too: move %+v, restore %q, elsewhere %+v; want the newest here, %s, and the time cleared",
+			w.xd.Status.Move, w.xd.Status.RestoreSnapshotID, w.xd.Status.Elsewhere, w.snapshot)
+	}
+}

@@ -123,6 +123,15 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 		st.LatestSnapshotID = owned[i].ID
 		return nil
 	}
+	if len(st.Elsewhere) > 0 {
+		newer, err := s.newerElsewhere(ctx, owned, i)
+		if err != nil || newer != nil {
+			if newer != nil {
+				s.importNewer(*newer)
+			}
+			return err
+		}
+	}
 	if i >= 0 {
 		if st.RestoreSnapshotID != "" && st.RestoreSnapshotID != owned[i].ID && st.LatestSnapshotID != owned[i].ID {
 			s.ev.Add(true, v1alpha1.ReasonRestoreMissing, "Restore", "Snapshot %s is gone; restoring from %s instead", st.RestoreSnapshotID, owned[i].ID)
