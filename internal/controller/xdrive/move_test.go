@@ -330,3 +330,32 @@ func TestRestoreImportsNewerElsewhere(t *testing.T) {
 			w.xd.Status.Move, w.xd.Status.RestoreSnapshotID, w.xd.Status.Elsewhere, w.snapshot)
 	}
 }
+
+// TestRetentionChangePrunesElsewhere: a snapshotRetention lowered in spec
+// while the drive is at rest holds in the regions it left too, their
+// newest kept.
+func TestRetentionChangePrunesElsewhere(t *testing.T) {
+	w := newMoveWorld(t)
+	w.xd.Status.Holder.Region = ""
+	tags := func(at time.Time) map[string]string {
+		return map[string]string{cloud.TagCluster: moveTestCluster, cloud.TagDrive: "ns/home", cloud.TagDriveUID: "uid-home",
+			cloud.TagTakenAt: at.Format(time.RFC3339Nano)}
+	}
+	older := w.west.SeedSnapshot(10, tags(w.now.Add(-4*time.Hour)))
+	latest := w.west.SeedSnapshot(10, tags(w.now.Add(-3*time.Hour)))
+	at := metav1.NewTime(w.now.Add(-3 * time.Hour))
+	w.xd.Status.Elsewhere = []v1alpha1.RegionSnapshots{{Region: west, LatestSnapshotID: latest, LatestSnapshotTime: &at, SnapshotCount: 2}}
+	w.xd.Status.ObservedGeneration, w.xd.Generation, w.xd.Spec.SnapshotRetention = 1, 2, 1
+	s := &scope{r: w.r, xd: w.xd, st: &w.xd.Status, key: "ns/home", gen: w.xd.Generation, now: w.now}
+	if _, err := s.atRest(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	live := map[string]bool{}
+	for _, sn := range w.west.Snapshots() {
+		live[sn.ID] = !sn.Deleted
+	}
+	if !live[latest] || live[older] || w.xd.Status.Elsewhere[0].SnapshotCount != 1 {
+		t.Fatalf("retention 1 set in spec: %s's newest %s live %v, older %s live %v, count %d; want the older pruned",
+			west, latest, live[latest], older, live[older], w.xd.Status.Elsewhere[0].SnapshotCount)
+	}
+}

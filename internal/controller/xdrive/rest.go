@@ -55,6 +55,12 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 				return ctrl.Result{}, err
 			}
 		}
+		if s.st.ObservedGeneration != s.gen {
+			// A retention changed in spec holds in the regions left too.
+			if err := s.pruneElsewhere(ctx, "", false); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 	}
 	if s.blocked == nil {
 		// A prune that failed after the volume was deleted is done here.
