@@ -224,8 +224,35 @@ func (w *World) regionStep() bool {
 		}
 	case r < 24:
 		w.raceMove()
+	case r < 26:
+		if id := w.pickNewest(); id != "" && w.fakeOf(id).DeleteSnapshotOutside(id) == nil {
+			w.deletedOutside[id] = true
+			w.logf("aws: snapshot %s, the newest of its region, deleted from outside", id)
+		}
 	}
 	return false
+}
+
+// pickNewest is the newest completed snapshot of drive home in its region:
+// deleted from outside, the drive may hold newer data only in a region it left.
+func (w *World) pickNewest() string {
+	xd := w.Drive("home")
+	if xd == nil {
+		return ""
+	}
+	var newest fakeec2.SnapshotView
+	for _, f := range w.fakes() {
+		if f.Region() != driveRegion(xd) {
+			continue
+		}
+		for _, s := range f.Snapshots() {
+			if !s.Deleted && s.State == fakeec2.SnapshotCompleted && s.Tags[cloud.TagDriveUID] == string(xd.UID) && w.regions.held[s.ID] == 0 &&
+				(newest.ID == "" || takenAt(s).After(takenAt(newest))) {
+				newest = s
+			}
+		}
+	}
+	return newest.ID
 }
 
 // flipPrices makes the other region's spot market the cheap one.
@@ -690,4 +717,12 @@ func (w *World) lostOutside(snaps []fakeec2.SnapshotView, superseded map[string]
 		}
 	}
 	return out
+}
+
+// takenAt is when the write a snapshot holds was taken: a copy's source's time.
+func takenAt(s fakeec2.SnapshotView) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, s.Tags[cloud.TagTakenAt]); err == nil {
+		return t
+	}
+	return s.StartTime
 }

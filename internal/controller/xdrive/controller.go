@@ -63,6 +63,8 @@ type Instances interface {
 // Copies copies a drive's snapshot into a region, the one of its service.
 type Copies interface {
 	CopySnapshot(ctx context.Context, r drives.CopyRequest) (drives.Snapshot, error)
+	// FindCopy finds the drive's pending or completed copy of a snapshot by its tags.
+	FindCopy(ctx context.Context, driveUID, sourceID string) (drives.Snapshot, bool, error)
 }
 
 // RegionServices are one region's EC2 services, as the drive uses them.

@@ -90,6 +90,17 @@ func (s *scope) followCopy(ctx context.Context) (ctrl.Result, bool, error) {
 		if err != nil {
 			return ctrl.Result{}, false, fmt.Errorf("describe snapshot %s, which drive %s copies to region %s: %w", m.SourceSnapshotID, s.key, m.Region, err)
 		}
+		if !found {
+			// Gone from outside: a copy made before (its answer lost) still holds its writes.
+			cp, copied, err := dst.Copies.FindCopy(ctx, string(s.xd.UID), m.SourceSnapshotID)
+			if err != nil {
+				return ctrl.Result{}, false, fmt.Errorf("find the copy of snapshot %s, gone, that drive %s copies to region %s: %w", m.SourceSnapshotID, s.key, m.Region, err)
+			}
+			if copied {
+				m.CopySnapshotID = cp.ID
+				return ctrl.Result{RequeueAfter: time.Millisecond}, false, nil
+			}
+		}
 		if !found || sn.State != drives.SnapshotCompleted {
 			// Gone from outside: the restore is resolved again, and a move begins from what it picks.
 			s.ev.Add(true, v1alpha1.ReasonRestoreMissing, "Move", "Snapshot %s, to be copied to region %s, is gone", m.SourceSnapshotID, m.Region)
