@@ -359,3 +359,26 @@ func TestRetentionChangePrunesElsewhere(t *testing.T) {
 			west, latest, live[latest], older, live[older], w.xd.Status.Elsewhere[0].SnapshotCount)
 	}
 }
+
+// TestMoveSourceGoneFollowsCopy: a move whose CopySnapshot took effect but
+// whose answer was lost, and whose source is then deleted from outside,
+// follows the copy it made (found by its tags): it holds the source's writes.
+func TestMoveSourceGoneFollowsCopy(t *testing.T) {
+	w := newMoveWorld(t)
+	w.step() // the intent
+	w.step() // the copy
+	copyID := w.xd.Status.Move.CopySnapshotID
+	w.xd.Status.Move.CopySnapshotID = "" // the status write with the copy's ID was lost
+	if err := w.east.DeleteSnapshotOutside(w.snapshot); err != nil {
+		t.Fatal(err)
+	}
+	w.west.Settle()
+	for range 3 {
+		w.step()
+	}
+	st := w.xd.Status
+	if st.Region != west || st.RestoreSnapshotID != copyID || st.Move != nil {
+		t.Fatalf("source %s gone after its copy %s was made: region %q, restore %q, move %+v; want the drive in %s restoring the copy",
+			w.snapshot, copyID, st.Region, st.RestoreSnapshotID, st.Move, west)
+	}
+}
