@@ -382,3 +382,61 @@ func TestMoveSourceGoneFollowsCopy(t *testing.T) {
 			w.snapshot, copyID, st.Region, st.RestoreSnapshotID, st.Move, west)
 	}
 }
+
+// TestRollbackRecordedBeforePrune: a rollback taken while another is in
+// effect, with a lower retention, prunes nothing in the reconcile that takes
+// it: that status write may be lost, and the rollback it records keeps the
+// snapshots newer than its own, older target (I13). The next reconcile
+// prunes.
+func TestRollbackRecordedBeforePrune(t *testing.T) {
+	w := newMoveWorld(t)
+	w.xd.Status.Holder = nil
+	tags := func(at time.Time) map[string]string {
+		return map[string]string{cloud.TagCluster: moveTestCluster, cloud.TagDrive: "ns/home", cloud.TagDriveUID: "uid-home",
+			cloud.TagTakenAt: at.Format(time.RFC3339Nano)}
+	}
+	w.now = w.now.Add(time.Hour)
+	middle := w.east.SeedSnapshot(10, tags(w.now.Add(-30*time.Minute)))
+	w.now = w.now.Add(time.Hour)
+	newest := w.east.SeedSnapshot(10, tags(w.now.Add(-10*time.Minute)))
+	w.east.Settle()
+	var oldest drives.Snapshot
+	for _, sn := range w.east.Snapshots() {
+		if sn.ID == w.snapshot {
+			oldest = drives.Snapshot{ID: sn.ID, StartTime: sn.StartTime}
+		}
+	}
+	// A rollback to the oldest is in effect; the user asks for the newest, and a retention of 1.
+	w.xd.Status.Rollback = &v1alpha1.DriveRollback{SnapshotID: oldest.ID, SnapshotTime: metav1.NewTime(oldest.StartTime), RequestTime: metav1.NewTime(w.now.Add(-time.Hour))}
+	w.xd.Status.LastRollbackRequest = &w.xd.Status.Rollback.RequestTime
+	w.xd.Status.ObservedGeneration, w.xd.Generation, w.xd.Spec.SnapshotRetention = 1, 2, 1
+	w.xd.Status.SnapshotCount = 3
+	w.xd.Annotations = map[string]string{v1alpha1.RollbackAnnotation: newest + "@" + w.now.UTC().Format(time.RFC3339)}
+	live := func() map[string]bool {
+		out := map[string]bool{}
+		for _, sn := range w.east.Snapshots() {
+			out[sn.ID] = !sn.Deleted
+		}
+		return out
+	}
+	s := &scope{r: w.r, xd: w.xd, st: &w.xd.Status, key: "ns/home", gen: w.xd.Generation, now: w.now}
+	res, err := s.atRest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb := w.xd.Status.Rollback; rb == nil || rb.SnapshotID != newest {
+		t.Fatalf("rollback %+v, want the one to %s taken", rb, newest)
+	}
+	if l := live(); !l[middle] || !l[w.snapshot] || res.RequeueAfter == 0 {
+		t.Fatalf("the reconcile that took the rollback: middle %s live %v, oldest live %v, requeue %v; want nothing pruned yet, and a requeue",
+			middle, l[middle], l[w.snapshot], res.RequeueAfter)
+	}
+	w.xd.Status.ObservedGeneration = w.xd.Generation // the status written
+	s = &scope{r: w.r, xd: w.xd, st: &w.xd.Status, key: "ns/home", gen: w.xd.Generation, now: w.now}
+	if _, err := s.atRest(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l := live(); l[middle] || !l[newest] {
+		t.Fatalf("the next reconcile: middle %s live %v, newest live %v; want the retention applied", middle, l[middle], l[newest])
+	}
+}

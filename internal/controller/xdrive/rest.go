@@ -39,9 +39,13 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 		return s.live(ctx)
 	}
 	// At rest only now: a status that says Archived may miss a volume still being archived (a crash).
+	prior := s.st.Rollback
 	if err := s.takeRollback(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
+	// A rollback taken now is recorded before a prune acts on it: its status
+	// write may be lost, and the one recorded may keep more (I13).
+	pruning := s.st.Rollback == prior
 	if deleting {
 		s.setPhase(v1alpha1.XDrivePhaseDeleting)
 		return s.finalize(ctx)
@@ -50,7 +54,7 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 		if err := s.resolveRestore(ctx); err != nil {
 			return ctrl.Result{}, err
 		}
-		if s.blocked == nil {
+		if s.blocked == nil && pruning {
 			if err := s.prune(ctx); err != nil {
 				return ctrl.Result{}, err
 			}
@@ -62,13 +66,16 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 			}
 		}
 	}
-	if s.blocked == nil {
+	if s.blocked == nil && pruning {
 		// A prune that failed after the volume was deleted is done here.
 		if err := s.pruneBeyondRetention(ctx); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 	res, settled, err := s.moveStep(ctx)
+	if !pruning && (res.RequeueAfter == 0 || res.RequeueAfter > time.Second) {
+		res.RequeueAfter = time.Second // the prune, once the rollback is recorded
+	}
 	switch {
 	case s.blocked != nil:
 		s.setPhase(v1alpha1.XDrivePhasePending)
@@ -85,7 +92,7 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 		// The launch's volume may not be listed yet; a rollback waits to see the launch.
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
 }
 
 // launchRecordWithin bounds the wait for a holder to record the instance of
