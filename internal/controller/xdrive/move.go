@@ -282,9 +282,7 @@ func dropRegion(list []v1alpha1.RegionSnapshots, region string) []v1alpha1.Regio
 // into the fork's: the fork restores only from its own region. Until the
 // copy completes the fork has nothing to restore.
 func (s *scope) importFork(source, region, snapshotID string) error {
-	m := s.st.Move
-	if m == nil || m.Region != s.region() || m.SourceRegion != region || m.SourceSnapshotID != snapshotID {
-		s.st.Move = &v1alpha1.DriveMove{Region: s.region(), SourceRegion: region, SourceSnapshotID: snapshotID, StartTime: metav1.NewTime(s.now)}
+	if s.beginImport(region, snapshotID) {
 		s.ev.Add(false, "Forked", "Restore", "Forking XDrive %s of region %s: copying its snapshot %s here first", source, region, snapshotID)
 	}
 	s.st.RestoreSnapshotID = ""
@@ -348,12 +346,21 @@ func (s *scope) newerElsewhere(ctx context.Context, owned []drives.Snapshot, bes
 // drive's own region, as a fork imports its source's; the drive restores
 // nothing until the copy completes, and then restores the copy.
 func (s *scope) importNewer(e v1alpha1.RegionSnapshots) {
-	m := s.st.Move
-	if m == nil || m.Region != s.region() || m.SourceRegion != e.Region || m.SourceSnapshotID != e.LatestSnapshotID {
-		s.st.Move = &v1alpha1.DriveMove{Region: s.region(), SourceRegion: e.Region, SourceSnapshotID: e.LatestSnapshotID, StartTime: metav1.NewTime(s.now)}
+	if s.beginImport(e.Region, e.LatestSnapshotID) {
 		s.ev.Add(true, v1alpha1.ReasonRestoreMissing, "Restore", "The newest snapshot in region %s is gone; copying snapshot %s, which region %s keeps and which is newer than any here, before any restore",
 			s.region(), e.LatestSnapshotID, e.Region)
 	}
 	s.st.RestoreSnapshotID = ""
 	s.blocked = &blocker{v1alpha1.ReasonMoving, fmt.Sprintf("Copying snapshot %s from region %s, newer than any snapshot here%s", e.LatestSnapshotID, e.Region, progressOf(s.st.Move))}
+}
+
+// beginImport records an import of snapshotID from region into the drive's
+// own region (a move whose region is its own), unless that import is under
+// way; it reports whether it began now.
+func (s *scope) beginImport(region, snapshotID string) bool {
+	if m := s.st.Move; m != nil && m.Region == s.region() && m.SourceRegion == region && m.SourceSnapshotID == snapshotID {
+		return false
+	}
+	s.st.Move = &v1alpha1.DriveMove{Region: s.region(), SourceRegion: region, SourceSnapshotID: snapshotID, StartTime: metav1.NewTime(s.now)}
+	return true
 }
