@@ -12,7 +12,8 @@ import (
 // open.pricePerHour until it ends. Readers add the open part up to now.
 type WorkstationCost struct {
 	// instanceUSD is the cost of the instance time counted so far: every
-	// ended launch, and the current one up to open.since.
+	// ended launch (at least a minute of each, as EC2 bills), and the
+	// current one up to open.since.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[0-9]{1,12}(\.[0-9]{1,6})?$`

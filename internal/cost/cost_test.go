@@ -198,3 +198,50 @@ func TestFormat(t *testing.T) {
 		t.Errorf("Sum = %s", got)
 	}
 }
+
+// EC2 bills a launch at least a minute: a launch that ended within its first
+// minute, or in the very second it started, counts a minute, at the prices
+// it ran at; a longer one counts its own time.
+func TestShortLaunchBilledAMinute(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		lived time.Duration
+		want  string
+	}{
+		{"ended in its first second", 0, "0.06"},
+		{"lived a second", time.Second, "0.06"},
+		{"lived 59 s", 59 * time.Second, "0.06"},
+		{"lived 90 s", 90 * time.Second, "0.09"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := &v1alpha1.WorkstationStatus{}
+			launch(st, "i-1", t0, "3.6")
+			Observe(st, t0)
+			end(st, t0.Add(c.lived))
+			if st.Cost.InstanceUSD != c.want || st.Cost.Month.InstanceUSD != c.want {
+				t.Fatalf("at $3.6/h: ledger %+v, month %+v; want %s", st.Cost, st.Cost.Month, c.want)
+			}
+		})
+	}
+
+	// The price changed 20 s in: 20 s at the old price, the rest of the minute at the new.
+	st := &v1alpha1.WorkstationStatus{}
+	launch(st, "i-1", t0, "3.6")
+	Observe(st, t0)
+	st.PricePerHour = "7.2"
+	Observe(st, t0.Add(20*time.Second))
+	end(st, t0.Add(30*time.Second))
+	if st.Cost.InstanceUSD != "0.1" {
+		t.Fatalf("20 s at $3.6/h and 40 s at $7.2/h: ledger %+v, want 0.1", st.Cost)
+	}
+
+	// A launch the ledger saw end without a close (Observe) counts its minute too.
+	st = &v1alpha1.WorkstationStatus{}
+	launch(st, "i-1", t0, "3.6")
+	Observe(st, t0)
+	st.InstanceID, st.LaunchTime = "", nil
+	Observe(st, t0.Add(5*time.Second))
+	if st.Cost.InstanceUSD != "0.06" {
+		t.Fatalf("a launch seen gone after 5 s: ledger %+v, want 0.06", st.Cost)
+	}
+}

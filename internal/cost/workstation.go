@@ -18,7 +18,7 @@ import (
 func Observe(st *v1alpha1.WorkstationStatus, now time.Time) {
 	c := st.Cost
 	if c != nil && c.Open != nil && c.Open.InstanceID != st.InstanceID {
-		closeOpen(c, now)
+		closeOpen(c, c.Open.Since.Time, now)
 	}
 	if st.InstanceID == "" || st.InstanceID == lastCounted(st.Cost) {
 		if c != nil {
@@ -56,11 +56,22 @@ func Close(st *v1alpha1.WorkstationStatus, instanceID string, end time.Time) {
 		}
 		Observe(st, st.LaunchTime.Time)
 	}
-	closeOpen(st.Cost, end)
+	launched := st.Cost.Open.Since.Time
+	if st.InstanceID == instanceID && st.LaunchTime != nil && st.LaunchTime.Time.Before(launched) {
+		launched = st.LaunchTime.Time
+	}
+	closeOpen(st.Cost, launched, end)
 }
 
-func closeOpen(c *v1alpha1.WorkstationCost, end time.Time) {
+// MinimumBilled is the least instance time EC2 bills a launch: per-second
+// billing counts at least a minute, however soon the instance ends.
+const MinimumBilled = time.Minute
+
+// closeOpen folds the open launch into instanceUSD up to end, or up to a
+// minute after launched if it ended sooner.
+func closeOpen(c *v1alpha1.WorkstationCost, launched, end time.Time) {
 	o := c.Open
+	end = maxTime(end, launched.Add(MinimumBilled))
 	fold(c, o.PricePerHour, o.Since.Time, end)
 	c.Launches++
 	c.LastCountedInstanceID, c.Open = o.InstanceID, nil

@@ -148,7 +148,7 @@ func TestBudgetStopsSafely(t *testing.T) {
 	h.Eventually(converge, "spender gone", func() (bool, string) {
 		return !h.Exists(&v1alpha1.Workstation{}, "spender"), "spender still stored"
 	})
-	before := mustRat(t, monthBefore.InstanceUSD) // the first launch's; the second one's adds to it
+	before := mustRat(t, monthBefore.InstanceUSD) // the first launch's; the second one's (a minute at least) adds to it
 	var kept v1alpha1.RetiredSpend
 	stored := &v1alpha1.WorkstationClass{}
 	if err := h.Client.Get(context.Background(), types.NamespacedName{Name: cls.Name}, stored); err != nil {

@@ -19,7 +19,8 @@ func TestCostAcrossLaunches(t *testing.T) {
 	h.Create(h.NewDrive("data", 20), h.NewWorkstation("box", "data", []string{"t3.large"}, "us-east-1a"))
 
 	// runStop runs one launch and returns what it must have added: its price
-	// times its time, between the stop being asked for and it being seen stopped.
+	// times its time, between the stop being asked for and it being seen
+	// stopped, and a minute at least (EC2's least billed time).
 	runStop := func() (low, high *big.Rat, instanceID string) {
 		t.Helper()
 		h.Eventually(converge, "workstation Ready", h.WorkstationReady("box"))
@@ -40,6 +41,9 @@ func TestCostAcrossLaunches(t *testing.T) {
 		h.Eventually(converge, "workstation Stopped", h.WorkstationPhase("box", v1alpha1.WorkstationPhaseStopped))
 		seen := time.Now()
 		at := func(end time.Time) *big.Rat {
+			if least := open.Since.Add(cost.MinimumBilled); end.Before(least) {
+				end = least
+			}
 			r, _ := new(big.Rat).SetString(open.PricePerHour)
 			return r.Mul(r, new(big.Rat).SetFrac64(end.Sub(open.Since.Time).Milliseconds(), int64(time.Hour/time.Millisecond)))
 		}
