@@ -50,7 +50,7 @@ func setupQueue(t *testing.T, c awsClients) string {
 	return url
 }
 
-// deleteCounter reports each successful DeleteMessage.
+// deleteCounter reports each message a DeleteMessageBatch deleted.
 type deleteCounter struct {
 	cloud.QueueAPI
 	deleted chan string
@@ -60,10 +60,16 @@ func countDeletes(q cloud.QueueAPI) *deleteCounter {
 	return &deleteCounter{QueueAPI: q, deleted: make(chan string, 1000)}
 }
 
-func (d *deleteCounter) DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
-	out, err := d.QueueAPI.DeleteMessage(ctx, in, opts...)
+func (d *deleteCounter) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	out, err := d.QueueAPI.DeleteMessageBatch(ctx, in, opts...)
 	if err == nil {
-		d.deleted <- aws.ToString(in.ReceiptHandle)
+		for _, ok := range out.Successful {
+			for _, e := range in.Entries {
+				if aws.ToString(e.Id) == aws.ToString(ok.Id) {
+					d.deleted <- aws.ToString(e.ReceiptHandle)
+				}
+			}
+		}
 	}
 	return out, err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -83,14 +84,18 @@ func (r *Receiver) Run(ctx context.Context) error {
 	p := &pool{
 		log:     r.Logger.WithValues("queue", r.QueueURL),
 		workers: make(chan struct{}, r.Workers),
-		deletes: make(chan struct{}, r.Workers),
+		deletes: make(chan finished, r.Workers),
 	}
+	var deleter sync.WaitGroup
+	deleter.Go(func() { r.deleteFinished(ctx, p) })
 	var pollers sync.WaitGroup
 	for range r.Pollers {
 		pollers.Go(func() { r.poll(ctx, p) })
 	}
 	pollers.Wait()
 	p.wg.Wait()
+	close(p.deletes)
+	deleter.Wait()
 	return nil
 }
 
@@ -98,8 +103,14 @@ func (r *Receiver) Run(ctx context.Context) error {
 type pool struct {
 	log     logr.Logger
 	workers chan struct{} // a slot per message being handled
-	deletes chan struct{} // a slot per DeleteMessage in flight
+	deletes chan finished // handled messages, to be deleted in batches
 	wg      sync.WaitGroup
+}
+
+// finished is a handled message, waiting for its delete.
+type finished struct {
+	log     logr.Logger
+	receipt string
 }
 
 func (r *Receiver) poll(ctx context.Context, p *pool) {
@@ -164,9 +175,7 @@ func (r *Receiver) poll(ctx context.Context, p *pool) {
 				del := r.process(ctx, log, m, received)
 				<-p.workers // free the worker before the delete round trip
 				if del {
-					p.deletes <- struct{}{}
-					r.delete(ctx, log, m)
-					<-p.deletes
+					p.deletes <- finished{log: log, receipt: aws.ToString(m.ReceiptHandle)}
 				}
 			})
 		}
@@ -272,16 +281,67 @@ func (r *Receiver) handle(ctx context.Context, ev Event) (err error) {
 	return r.Handler.Handle(ctx, ev)
 }
 
-// delete removes a finished message. It outlives ctx briefly so that a
-// handled event is not delivered again just because we are stopping.
-func (r *Receiver) delete(ctx context.Context, log logr.Logger, m sqstypes.Message) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+// maxDeletesInFlight bounds the DeleteMessageBatch calls at once.
+const maxDeletesInFlight = 4
+
+// deleteFinished deletes handled messages until p.deletes is closed: each
+// call takes every message waiting, up to the 10 one call may carry, so a
+// burst of notices costs a tenth of the calls and one alone waits for
+// nothing. The calls outlive ctx briefly, so a handled event is not
+// delivered again just because we are stopping.
+func (r *Receiver) deleteFinished(ctx context.Context, p *pool) {
+	ctx = context.WithoutCancel(ctx)
+	slots := make(chan struct{}, maxDeletesInFlight)
+	var calls sync.WaitGroup
+	for first := range p.deletes {
+		batch := []finished{first}
+	fill:
+		for len(batch) < maxBatchDelete {
+			select {
+			case f, ok := <-p.deletes:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, f)
+			default:
+				break fill
+			}
+		}
+		slots <- struct{}{}
+		calls.Go(func() {
+			defer func() { <-slots }()
+			r.deleteBatch(ctx, batch)
+		})
+	}
+	calls.Wait()
+}
+
+// maxBatchDelete is the most entries one DeleteMessageBatch takes.
+const maxBatchDelete = 10
+
+// deleteBatch deletes a batch of handled messages in one call. A message
+// whose delete failed is delivered again after its visibility timeout, and
+// the event's ID makes its second handling a no-op.
+func (r *Receiver) deleteBatch(ctx context.Context, batch []finished) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := r.QueueAPI.DeleteMessage(ctx, &sqs.DeleteMessageInput{
-		QueueUrl:      aws.String(r.QueueURL),
-		ReceiptHandle: m.ReceiptHandle,
-	})
+	entries := make([]sqstypes.DeleteMessageBatchRequestEntry, len(batch))
+	for i, f := range batch {
+		entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(f.receipt)}
+	}
+	out, err := r.QueueAPI.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(r.QueueURL), Entries: entries})
 	if err != nil {
-		log.Error(err, "deleting message failed; it will be delivered again")
+		for _, f := range batch {
+			f.log.Error(err, "deleting message failed; it will be delivered again")
+		}
+		return
+	}
+	for _, e := range out.Failed {
+		i, convErr := strconv.Atoi(aws.ToString(e.Id))
+		if convErr != nil || i < 0 || i >= len(batch) {
+			continue
+		}
+		batch[i].log.Error(fmt.Errorf("%s: %s", aws.ToString(e.Code), aws.ToString(e.Message)),
+			"deleting message failed; it will be delivered again", "senderFault", e.SenderFault)
 	}
 }

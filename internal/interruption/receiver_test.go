@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+	"github.com/go-logr/logr/funcr"
 
 	"github.com/xdrive-io/xdrive/internal/cloud"
 )
@@ -43,6 +46,9 @@ type fakeQueue struct {
 	asked    []int32 // MaxNumberOfMessages per call
 	deleted  []string
 	deleteCh chan string
+	// batches is the entries of each DeleteMessageBatch; failDelete the receipts whose delete fails.
+	batches    []int
+	failDelete map[string]bool
 }
 
 type receiveResult struct {
@@ -76,12 +82,30 @@ func (f *fakeQueue) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageIn
 	return nil, ctx.Err()
 }
 
-func (f *fakeQueue) DeleteMessage(_ context.Context, in *sqs.DeleteMessageInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
+// DeleteMessageBatch deletes every entry but those failDelete names, which fail as SQS reports a bad receipt.
+func (f *fakeQueue) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	if n := len(in.Entries); n == 0 || n > maxBatchDelete {
+		return nil, fmt.Errorf("DeleteMessageBatch with %d entries", n)
+	}
 	f.mu.Lock()
-	f.deleted = append(f.deleted, aws.ToString(in.ReceiptHandle))
+	f.batches = append(f.batches, len(in.Entries))
+	out := &sqs.DeleteMessageBatchOutput{}
+	var deleted []string
+	for _, e := range in.Entries {
+		rh := aws.ToString(e.ReceiptHandle)
+		if f.failDelete[rh] {
+			out.Failed = append(out.Failed, sqstypes.BatchResultErrorEntry{Id: e.Id, Code: aws.String("ReceiptHandleIsInvalid"), SenderFault: true})
+			continue
+		}
+		f.deleted = append(f.deleted, rh)
+		deleted = append(deleted, rh)
+		out.Successful = append(out.Successful, sqstypes.DeleteMessageBatchResultEntry{Id: e.Id})
+	}
 	f.mu.Unlock()
-	f.deleteCh <- aws.ToString(in.ReceiptHandle)
-	return &sqs.DeleteMessageOutput{}, nil
+	for _, rh := range deleted {
+		f.deleteCh <- rh
+	}
+	return out, nil
 }
 
 func (f *fakeQueue) deletedHandles() []string {
@@ -343,5 +367,61 @@ func TestReceiverOnEvent(t *testing.T) {
 func TestReceiverNeedsConfig(t *testing.T) {
 	if err := (&Receiver{}).Run(context.Background()); err == nil {
 		t.Fatal("Run without configuration succeeded")
+	}
+}
+
+// Handled messages waiting together are deleted together, at most 10 a
+// call; an entry SQS refuses is logged with its message, and the rest are deleted.
+func TestReceiverDeletesInBatches(t *testing.T) {
+	q := newFakeQueue()
+	q.failDelete = map[string]bool{"rh-3": true}
+	var logged []string
+	var mu sync.Mutex
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		logged = append(logged, args)
+		mu.Unlock()
+	}, funcr.Options{})
+	r := &Receiver{QueueAPI: q, QueueURL: "q"}
+	p := &pool{deletes: make(chan finished, 25)}
+	for i := range 25 {
+		p.deletes <- finished{log: log.WithValues("messageID", fmt.Sprintf("msg-%d", i)), receipt: fmt.Sprintf("rh-%d", i)}
+	}
+	close(p.deletes)
+	r.deleteFinished(context.Background(), p)
+
+	q.mu.Lock()
+	batches, deleted := append([]int(nil), q.batches...), len(q.deleted)
+	q.mu.Unlock()
+	slices.Sort(batches) // the calls run at once
+	if !slices.Equal(batches, []int{5, 10, 10}) || deleted != 24 {
+		t.Fatalf("25 handled messages, one refused: calls of %v entries, %d deleted; want 10, 10 and 5, 24 deleted", batches, deleted)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(logged) != 1 || !strings.Contains(logged[0], `"messageID"="msg-3"`) || !strings.Contains(logged[0], "ReceiptHandleIsInvalid") {
+		t.Fatalf("logged %q; want one line for msg-3 with SQS's code", logged)
+	}
+}
+
+// A message handled as the receiver stops is still deleted before Run returns.
+func TestReceiverDeletesAfterStop(t *testing.T) {
+	q := newFakeQueue(receiveResult{msgs: []sqstypes.Message{message(1, spotBody("ev-1", "i-1"))}})
+	started, release := make(chan struct{}), make(chan struct{})
+	h := HandlerFunc(func(ctx context.Context, ev Event) error {
+		close(started)
+		<-release
+		return nil
+	})
+	stop := runUntilStopped(t, &Receiver{QueueAPI: q, QueueURL: "q", Handler: h})
+	select {
+	case <-started:
+	case <-time.After(waitLimit):
+		t.Fatal("the handler never started")
+	}
+	go func() { time.Sleep(10 * time.Millisecond); close(release) }()
+	stop()
+	if d := q.deletedHandles(); !slices.Equal(d, []string{"rh-1"}) {
+		t.Fatalf("deleted %v after Run returned, want rh-1", d)
 	}
 }
