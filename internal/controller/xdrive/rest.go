@@ -90,6 +90,10 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 	s.setPhase(v1alpha1.XDrivePhaseArchived)
 	if s.holderActive() || s.launchUnseen() {
 		// The launch's volume may not be listed yet; a rollback waits to see the launch.
+		// Its attach reports the lease too: a report of the lease alone waits for it, a while.
+		if l := s.st.Holder; l != nil && l.Launch != nil {
+			s.hold.Until(s.now, l.Launch.StartTime.Add(launchAttachWithin))
+		}
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
@@ -98,6 +102,10 @@ func (s *scope) atRest(ctx context.Context) (ctrl.Result, error) {
 // launchRecordWithin bounds the wait for a holder to record the instance of
 // its launch; past it the drive looks for the launch's volume anyway.
 const launchRecordWithin = time.Minute
+
+// launchAttachWithin bounds how long after a launch's start a report that
+// its attach would carry (the lease, Bound) waits for it.
+const launchAttachWithin = 30 * time.Second
 
 // launchUnrecorded returns how much longer to wait for the holder to record
 // the instance of a launch under way (zero: look now). The holder records
