@@ -32,13 +32,17 @@ type CopyRequest struct {
 // CopySnapshot copies the drive's snapshot from r.SourceRegion into this
 // Service's region, unless a pending or completed copy of it made for the
 // drive exists: CopySnapshot takes no client token, so the tags are the
-// record that makes a retry after a crash safe. The copy carries the
-// source's taken-at, so it sorts by the writes it holds, not by when it was
-// copied.
+// record that makes a retry after a crash safe. A failed copy of it made for
+// the drive is deleted first: a copy whose answer was lost, then failed, is
+// recorded nowhere else. The copy carries the source's taken-at, so it sorts
+// by the writes it holds, not by when it was copied.
 func (s *Service) CopySnapshot(ctx context.Context, r CopyRequest) (Snapshot, error) {
 	existing, found, err := s.FindCopy(ctx, r.DriveUID, r.Source.ID)
 	if err != nil || found {
 		return existing, err
+	}
+	if err := s.DeleteFailedCopies(ctx, r.DriveUID, r.Source.ID); err != nil {
+		return Snapshot{}, err
 	}
 	takenAt := r.Source.takenAt().UTC()
 	tagMap := map[string]string{
@@ -108,6 +112,36 @@ func (s *Service) FindCopy(ctx context.Context, driveUID, sourceID string) (Snap
 		return Snapshot{}, false, nil
 	}
 	return *pending, true, nil
+}
+
+// DeleteFailedCopies deletes the drive's copies of the snapshot sourceID in
+// this Service's region that failed (state error): they hold nothing, and a
+// copy whose CopySnapshot answer was lost is recorded only by its tags.
+func (s *Service) DeleteFailedCopies(ctx context.Context, driveUID, sourceID string) error {
+	if driveUID == "" {
+		return nil // copies are the drive's by its UID only
+	}
+	list, err := s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
+		OwnerIds: []string{"self"},
+		Filters: []ec2types.Filter{
+			cloud.TagFilter(cloud.TagCluster, s.cluster),
+			cloud.TagFilter(cloud.TagCopiedFrom, sourceID),
+			cloud.TagFilter(cloud.TagDriveUID, driveUID),
+			cloud.Filter("status", SnapshotError),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("finding the failed copies of %s for drive %s: %w", sourceID, driveUID, err)
+	}
+	for _, sn := range list {
+		if sn.State != SnapshotError || sn.Tags[cloud.TagDriveUID] != driveUID {
+			continue
+		}
+		if err := s.DeleteSnapshot(ctx, sn); err != nil {
+			return fmt.Errorf("deleting the failed copy %s of %s for drive %s: %w", sn.ID, sourceID, driveUID, err)
+		}
+	}
+	return nil
 }
 
 // TakenAt is when the write the snapshot holds was taken (a copy keeps its source's).

@@ -138,6 +138,13 @@ func TestCopySnapshotRetries(t *testing.T) {
 				t.Fatalf("failed copy read as %+v, %v, %v; want error", sn, found, err)
 			}
 		}, 2, 1},
+		"another drive's failed copy": {func(t *testing.T, r *regions) {
+			other := r.req
+			other.DriveUID, other.Drive = "uid-2", "ns/e"
+			r.west.FailCopies(1)
+			r.copy(t, other)
+			r.west.Settle()
+		}, 2, 1},
 		"another drive's copy": {func(t *testing.T, r *regions) {
 			other := r.req
 			other.DriveUID, other.Drive = "uid-2", "ns/e"
@@ -160,6 +167,12 @@ func TestCopySnapshotRetries(t *testing.T) {
 			got, found, err := r.westSvc.FindCopy(ctx, "uid-1", r.source.ID)
 			if err != nil || !found || got.ID != sn.ID {
 				t.Errorf("FindCopy = %+v, %v, %v; want %s", got, found, err, sn.ID)
+			}
+			// A failed copy of the drive's is deleted by the retry; nothing else of it, nor anyone else's.
+			for _, c := range all {
+				if failedOwn := c.State == drives.SnapshotError && c.Tags[cloud.TagDriveUID] == "uid-1"; c.Deleted != failedOwn {
+					t.Errorf("copy %s (%s, drive %s) deleted=%v after the retry", c.ID, c.State, c.Tags[cloud.TagDriveUID], c.Deleted)
+				}
 			}
 		})
 	}

@@ -65,6 +65,8 @@ type Copies interface {
 	CopySnapshot(ctx context.Context, r drives.CopyRequest) (drives.Snapshot, error)
 	// FindCopy finds the drive's pending or completed copy of a snapshot by its tags.
 	FindCopy(ctx context.Context, driveUID, sourceID string) (drives.Snapshot, bool, error)
+	// DeleteFailedCopies deletes the drive's failed copies of a snapshot, found by their tags.
+	DeleteFailedCopies(ctx context.Context, driveUID, sourceID string) error
 }
 
 // RegionServices are one region's EC2 services, as the drive uses them.

@@ -100,6 +100,10 @@ func (s *scope) followCopy(ctx context.Context) (ctrl.Result, bool, error) {
 				m.CopySnapshotID = cp.ID
 				return ctrl.Result{RequeueAfter: time.Millisecond}, false, nil
 			}
+			// One that failed holds nothing, and only its tags record it.
+			if err := dst.Copies.DeleteFailedCopies(ctx, string(s.xd.UID), m.SourceSnapshotID); err != nil {
+				return ctrl.Result{}, false, fmt.Errorf("delete the failed copies of snapshot %s, gone, that drive %s copied to region %s: %w", m.SourceSnapshotID, s.key, m.Region, err)
+			}
 		}
 		if !found || sn.State != drives.SnapshotCompleted {
 			// Gone from outside: the restore is resolved again, and a move begins from what it picks.

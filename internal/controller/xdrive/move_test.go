@@ -383,6 +383,29 @@ func TestMoveSourceGoneFollowsCopy(t *testing.T) {
 	}
 }
 
+// TestMoveSourceGoneDeletesFailedCopy: a copy whose answer was lost, then
+// failed, is recorded only by its tags; when the source is gone from
+// outside too, the move ends, and the failed copy does not stay behind (I18).
+func TestMoveSourceGoneDeletesFailedCopy(t *testing.T) {
+	w := newMoveWorld(t)
+	w.step() // the intent
+	w.west.FailCopies(1)
+	w.step() // the copy, which fails
+	failed := w.xd.Status.Move.CopySnapshotID
+	w.xd.Status.Move.CopySnapshotID = "" // the status write with the copy's ID was lost
+	w.west.Settle()
+	if err := w.east.DeleteSnapshotOutside(w.snapshot); err != nil {
+		t.Fatal(err)
+	}
+	w.step()
+	if w.xd.Status.Move != nil {
+		t.Fatalf("source %s gone and its only copy failed: move %+v; want it ended", w.snapshot, w.xd.Status.Move)
+	}
+	if left := w.copiesIn(w.west); len(left) != 0 {
+		t.Fatalf("copies left in %s: %+v; want the failed copy %s deleted", west, left, failed)
+	}
+}
+
 // TestRollbackRecordedBeforePrune: a rollback taken while another is in
 // effect, with a lower retention, prunes nothing in the reconcile that takes
 // it: that status write may be lost, and the rollback it records keeps the
