@@ -109,8 +109,8 @@ type pool struct {
 
 // finished is a handled message, waiting for its delete.
 type finished struct {
-	log     logr.Logger
-	receipt string
+	log                logr.Logger
+	messageID, receipt string
 }
 
 func (r *Receiver) poll(ctx context.Context, p *pool) {
@@ -175,7 +175,7 @@ func (r *Receiver) poll(ctx context.Context, p *pool) {
 				del := r.process(ctx, log, m, received)
 				<-p.workers // free the worker before the delete round trip
 				if del {
-					p.deletes <- finished{log: log, receipt: aws.ToString(m.ReceiptHandle)}
+					p.deletes <- finished{log: log, messageID: aws.ToString(m.MessageId), receipt: aws.ToString(m.ReceiptHandle)}
 				}
 			})
 		}
@@ -310,7 +310,7 @@ func (r *Receiver) deleteFinished(ctx context.Context, p *pool) {
 		slots <- struct{}{}
 		calls.Go(func() {
 			defer func() { <-slots }()
-			r.deleteBatch(ctx, batch)
+			r.deleteBatch(ctx, p.log, batch)
 		})
 	}
 	calls.Wait()
@@ -322,7 +322,7 @@ const maxBatchDelete = 10
 // deleteBatch deletes a batch of handled messages in one call. A message
 // whose delete failed is delivered again after its visibility timeout, and
 // the event's ID makes its second handling a no-op.
-func (r *Receiver) deleteBatch(ctx context.Context, batch []finished) {
+func (r *Receiver) deleteBatch(ctx context.Context, log logr.Logger, batch []finished) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	entries := make([]sqstypes.DeleteMessageBatchRequestEntry, len(batch))
@@ -331,9 +331,11 @@ func (r *Receiver) deleteBatch(ctx context.Context, batch []finished) {
 	}
 	out, err := r.QueueAPI.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(r.QueueURL), Entries: entries})
 	if err != nil {
-		for _, f := range batch {
-			f.log.Error(err, "deleting message failed; it will be delivered again")
+		ids := make([]string, len(batch))
+		for i, f := range batch {
+			ids[i] = f.messageID
 		}
+		log.Error(err, "deleting messages failed; they will be delivered again", "messageIDs", ids)
 		return
 	}
 	for _, e := range out.Failed {

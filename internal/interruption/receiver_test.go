@@ -49,6 +49,7 @@ type fakeQueue struct {
 	// batches is the entries of each DeleteMessageBatch; failDelete the receipts whose delete fails.
 	batches    []int
 	failDelete map[string]bool
+	deleteErr  error // every DeleteMessageBatch fails with it
 }
 
 type receiveResult struct {
@@ -89,6 +90,10 @@ func (f *fakeQueue) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageB
 	}
 	f.mu.Lock()
 	f.batches = append(f.batches, len(in.Entries))
+	if f.deleteErr != nil {
+		f.mu.Unlock()
+		return nil, f.deleteErr
+	}
 	out := &sqs.DeleteMessageBatchOutput{}
 	var deleted []string
 	for _, e := range in.Entries {
@@ -383,9 +388,10 @@ func TestReceiverDeletesInBatches(t *testing.T) {
 		mu.Unlock()
 	}, funcr.Options{})
 	r := &Receiver{QueueAPI: q, QueueURL: "q"}
-	p := &pool{deletes: make(chan finished, 25)}
+	p := &pool{log: log, deletes: make(chan finished, 25)}
 	for i := range 25 {
-		p.deletes <- finished{log: log.WithValues("messageID", fmt.Sprintf("msg-%d", i)), receipt: fmt.Sprintf("rh-%d", i)}
+		id := fmt.Sprintf("msg-%d", i)
+		p.deletes <- finished{log: log.WithValues("messageID", id), messageID: id, receipt: fmt.Sprintf("rh-%d", i)}
 	}
 	close(p.deletes)
 	r.deleteFinished(context.Background(), p)
@@ -423,5 +429,24 @@ func TestReceiverDeletesAfterStop(t *testing.T) {
 	stop()
 	if d := q.deletedHandles(); !slices.Equal(d, []string{"rh-1"}) {
 		t.Fatalf("deleted %v after Run returned, want rh-1", d)
+	}
+}
+
+// A DeleteMessageBatch that fails whole is logged once, naming its messages.
+func TestReceiverDeleteCallFailureLoggedOnce(t *testing.T) {
+	q := newFakeQueue()
+	q.deleteErr = errors.New("throttled")
+	var logged []string
+	log := funcr.New(func(prefix, args string) { logged = append(logged, args) }, funcr.Options{})
+	r := &Receiver{QueueAPI: q, QueueURL: "q"}
+	p := &pool{log: log, deletes: make(chan finished, 3)}
+	for i := range 3 {
+		id := fmt.Sprintf("msg-%d", i)
+		p.deletes <- finished{log: log.WithValues("messageID", id), messageID: id, receipt: fmt.Sprintf("rh-%d", i)}
+	}
+	close(p.deletes)
+	r.deleteFinished(context.Background(), p)
+	if len(logged) != 1 || !strings.Contains(logged[0], `"messageIDs"=["msg-0" "msg-1" "msg-2"]`) || !strings.Contains(logged[0], "throttled") {
+		t.Fatalf("logged %q; want one line naming the three messages and the error", logged)
 	}
 }
