@@ -40,11 +40,18 @@ func (s *scope) moveStep(ctx context.Context) (res ctrl.Result, done bool, err e
 		return ctrl.Result{}, true, nil // nothing to move until the restore is resolved; a fork's import goes on
 	}
 	if m != nil && m.Region != s.region() && (m.Region != want || m.SourceSnapshotID != s.st.RestoreSnapshotID) {
-		// The lease asks for another region now, or the restore changed: this copy would be stale.
-		if err := s.abandonMove(ctx); err != nil {
+		// The lease asks for another region now, or the restore changed: this copy would be stale,
+		// unless its source is gone and it holds the writes alone: then the drive goes where it is.
+		carried, err := s.moveCarriesRestore(ctx)
+		if err != nil {
 			return ctrl.Result{}, false, err
 		}
-		m = nil
+		if !carried {
+			if err := s.abandonMove(ctx); err != nil {
+				return ctrl.Result{}, false, err
+			}
+			m = nil
+		}
 	}
 	if want == "" && m == nil {
 		return ctrl.Result{}, true, nil
@@ -162,6 +169,45 @@ func (s *scope) followCopy(ctx context.Context) (ctrl.Result, bool, error) {
 	}
 	s.st.SnapshotCount = countCompleted(owned)
 	return ctrl.Result{}, true, s.prune(ctx)
+}
+
+// moveCarriesRestore reports whether a move under way to another region,
+// from the drive's restore, holds that restore's writes alone: the restore
+// is gone from outside, and its copy is there, pending or completed. Such a
+// move is neither abandoned nor re-resolved past: it goes on, and the drive
+// with it. A copy found by its tags only (its answer lost) is recorded.
+func (s *scope) moveCarriesRestore(ctx context.Context) (bool, error) {
+	m := s.st.Move
+	if m == nil || m.Region == s.region() || m.SourceSnapshotID == "" || m.SourceSnapshotID != s.st.RestoreSnapshotID {
+		return false, nil
+	}
+	src, ok := s.r.in(m.SourceRegion)
+	dst, ok2 := s.r.in(m.Region)
+	if !ok || !ok2 {
+		return false, nil
+	}
+	sn, found, err := src.Snapshots.Snapshot(ctx, m.SourceSnapshotID)
+	if err != nil {
+		return false, fmt.Errorf("describe snapshot %s, which drive %s copies to region %s: %w", m.SourceSnapshotID, s.key, m.Region, err)
+	}
+	if found && sn.State == drives.SnapshotCompleted {
+		return false, nil // the source still holds the writes
+	}
+	if m.CopySnapshotID != "" {
+		cp, found, err := dst.Snapshots.Snapshot(ctx, m.CopySnapshotID)
+		if err != nil {
+			return false, fmt.Errorf("describe copy %s of drive %s in region %s: %w", m.CopySnapshotID, s.key, m.Region, err)
+		}
+		return found && cp.State != drives.SnapshotError, nil
+	}
+	cp, copied, err := dst.Copies.FindCopy(ctx, string(s.xd.UID), m.SourceSnapshotID)
+	if err != nil {
+		return false, fmt.Errorf("find the copy of snapshot %s, gone, that drive %s copies to region %s: %w", m.SourceSnapshotID, s.key, m.Region, err)
+	}
+	if copied {
+		m.CopySnapshotID = cp.ID
+	}
+	return copied, nil
 }
 
 // switchRegion makes region the drive's, with the completed copy (if any)

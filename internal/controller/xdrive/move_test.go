@@ -406,6 +406,64 @@ func TestMoveSourceGoneDeletesFailedCopy(t *testing.T) {
 	}
 }
 
+// moveWithGoneSource starts the move to west, makes its copy (pending), and
+// deletes the source from outside: the copy alone holds the drive's newest
+// writes; east keeps an older snapshot.
+func moveWithGoneSource(t *testing.T) (w *moveWorld, copyID, older string) {
+	t.Helper()
+	w = newMoveWorld(t)
+	older = w.east.SeedSnapshot(10, map[string]string{cloud.TagCluster: moveTestCluster, cloud.TagDrive: "ns/home",
+		cloud.TagDriveUID: "uid-home", cloud.TagTakenAt: w.now.Add(-2 * time.Hour).Format(time.RFC3339Nano)})
+	w.east.Settle()
+	w.step() // the intent
+	w.step() // the copy
+	copyID = w.xd.Status.Move.CopySnapshotID
+	if err := w.east.DeleteSnapshotOutside(w.snapshot); err != nil {
+		t.Fatal(err)
+	}
+	return w, copyID, older
+}
+
+// TestGoneRestoreCarriedByMove: the restore is gone from outside while its
+// copy to the region the lease asks for is under way. Resolving the restore
+// again (a new generation, a launch that found it gone) keeps it and the
+// move: the copy holds the newest writes, the older snapshot left here does
+// not (I17, soak seed 990307636). The move ends in the copy.
+func TestGoneRestoreCarriedByMove(t *testing.T) {
+	w, copyID, older := moveWithGoneSource(t)
+	s := &scope{r: w.r, xd: w.xd, st: &w.xd.Status, key: "ns/home", now: w.now}
+	if err := s.resolveRestore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.xd.Status; st.RestoreSnapshotID != w.snapshot || st.Move == nil || st.Move.CopySnapshotID != copyID {
+		t.Fatalf("restore %q, move %+v; want the restore %s kept and the move with copy %s (not the older %s)",
+			st.RestoreSnapshotID, st.Move, w.snapshot, copyID, older)
+	}
+	w.west.Settle()
+	w.step()
+	if st := w.xd.Status; st.Region != west || st.RestoreSnapshotID != copyID {
+		t.Fatalf("region %q, restore %q; want the drive in %s restoring copy %s", st.Region, st.RestoreSnapshotID, west, copyID)
+	}
+}
+
+// TestGoneRestoreMoveNotAbandoned: the lease stops asking for the move's
+// region while its copy alone holds the writes of a restore gone from
+// outside. The move is not abandoned (that would delete the copy): the
+// drive goes where its writes are.
+func TestGoneRestoreMoveNotAbandoned(t *testing.T) {
+	w, copyID, _ := moveWithGoneSource(t)
+	w.xd.Status.Holder = nil // the lease is given back: no region asked for
+	w.step()
+	if left := w.copiesIn(w.west); len(left) != 1 || left[0].ID != copyID {
+		t.Fatalf("copies in %s: %+v; want %s kept", west, left, copyID)
+	}
+	w.west.Settle()
+	w.step()
+	if st := w.xd.Status; st.Region != west || st.RestoreSnapshotID != copyID || st.Move != nil {
+		t.Fatalf("region %q, restore %q, move %+v; want the drive in %s restoring copy %s", st.Region, st.RestoreSnapshotID, st.Move, west, copyID)
+	}
+}
+
 // TestRollbackRecordedBeforePrune: a rollback taken while another is in
 // effect, with a lower retention, prunes nothing in the reconcile that takes
 // it: that status write may be lost, and the rollback it records keeps the

@@ -139,6 +139,10 @@ func (s *scope) resolveRestore(ctx context.Context) error {
 	}
 	failed := handoff.FailedRestore(s.holder)
 	st.SnapshotCount = countCompleted(owned)
+	// A move whose copy alone holds the restore's writes carries the restore: nothing older replaces it.
+	if carried, err := s.moveCarriesRestore(ctx); err != nil || carried {
+		return err
+	}
 	i := slices.IndexFunc(owned, func(sn drives.Snapshot) bool { return sn.State == drives.SnapshotCompleted && sn.ID != failed })
 	if i >= 0 && s.rollbackRestore(owned) {
 		st.LatestSnapshotID = owned[i].ID
