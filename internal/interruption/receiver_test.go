@@ -375,11 +375,9 @@ func TestReceiverNeedsConfig(t *testing.T) {
 	}
 }
 
-// Handled messages waiting together are deleted together, at most 10 a
-// call; an entry SQS refuses is logged with its message, and the rest are deleted.
-func TestReceiverDeletesInBatches(t *testing.T) {
-	q := newFakeQueue()
-	q.failDelete = map[string]bool{"rh-3": true}
+// deleteHandled has n handled messages (msg-i, receipt rh-i) deleted from q
+// as the receiver does, and returns what it logged.
+func deleteHandled(q *fakeQueue, n int) []string {
 	var logged []string
 	var mu sync.Mutex
 	log := funcr.New(func(prefix, args string) {
@@ -388,13 +386,22 @@ func TestReceiverDeletesInBatches(t *testing.T) {
 		mu.Unlock()
 	}, funcr.Options{})
 	r := &Receiver{QueueAPI: q, QueueURL: "q"}
-	p := &pool{log: log, deletes: make(chan finished, 25)}
-	for i := range 25 {
+	p := &pool{log: log, deletes: make(chan finished, n)}
+	for i := range n {
 		id := fmt.Sprintf("msg-%d", i)
 		p.deletes <- finished{log: log.WithValues("messageID", id), messageID: id, receipt: fmt.Sprintf("rh-%d", i)}
 	}
 	close(p.deletes)
-	r.deleteFinished(context.Background(), p)
+	r.deleteFinished(context.Background(), p) // every call has returned
+	return logged
+}
+
+// Handled messages waiting together are deleted together, at most 10 a
+// call; an entry SQS refuses is logged with its message, and the rest are deleted.
+func TestReceiverDeletesInBatches(t *testing.T) {
+	q := newFakeQueue()
+	q.failDelete = map[string]bool{"rh-3": true}
+	logged := deleteHandled(q, 25)
 
 	q.mu.Lock()
 	batches, deleted := append([]int(nil), q.batches...), len(q.deleted)
@@ -403,8 +410,6 @@ func TestReceiverDeletesInBatches(t *testing.T) {
 	if !slices.Equal(batches, []int{5, 10, 10}) || deleted != 24 {
 		t.Fatalf("25 handled messages, one refused: calls of %v entries, %d deleted; want 10, 10 and 5, 24 deleted", batches, deleted)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if len(logged) != 1 || !strings.Contains(logged[0], `"messageID"="msg-3"`) || !strings.Contains(logged[0], "ReceiptHandleIsInvalid") {
 		t.Fatalf("logged %q; want one line for msg-3 with SQS's code", logged)
 	}
@@ -436,16 +441,7 @@ func TestReceiverDeletesAfterStop(t *testing.T) {
 func TestReceiverDeleteCallFailureLoggedOnce(t *testing.T) {
 	q := newFakeQueue()
 	q.deleteErr = errors.New("throttled")
-	var logged []string
-	log := funcr.New(func(prefix, args string) { logged = append(logged, args) }, funcr.Options{})
-	r := &Receiver{QueueAPI: q, QueueURL: "q"}
-	p := &pool{log: log, deletes: make(chan finished, 3)}
-	for i := range 3 {
-		id := fmt.Sprintf("msg-%d", i)
-		p.deletes <- finished{log: log.WithValues("messageID", id), messageID: id, receipt: fmt.Sprintf("rh-%d", i)}
-	}
-	close(p.deletes)
-	r.deleteFinished(context.Background(), p)
+	logged := deleteHandled(q, 3)
 	if len(logged) != 1 || !strings.Contains(logged[0], `"messageIDs"=["msg-0" "msg-1" "msg-2"]`) || !strings.Contains(logged[0], "throttled") {
 		t.Fatalf("logged %q; want one line naming the three messages and the error", logged)
 	}
