@@ -3,6 +3,7 @@ package drives
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,11 +38,14 @@ type CopyRequest struct {
 // recorded nowhere else. The copy carries the source's taken-at, so it sorts
 // by the writes it holds, not by when it was copied.
 func (s *Service) CopySnapshot(ctx context.Context, r CopyRequest) (Snapshot, error) {
-	existing, found, err := s.FindCopy(ctx, r.DriveUID, r.Source.ID)
-	if err != nil || found {
-		return existing, err
+	copies, err := s.copiesOf(ctx, r.DriveUID, r.Source.ID, SnapshotPending, SnapshotCompleted, SnapshotError)
+	if err != nil {
+		return Snapshot{}, err
 	}
-	if err := s.DeleteFailedCopies(ctx, r.DriveUID, r.Source.ID); err != nil {
+	if existing, found := usableCopy(copies); found {
+		return existing, nil
+	}
+	if err := s.deleteFailed(ctx, copies); err != nil {
 		return Snapshot{}, err
 	}
 	takenAt := r.Source.takenAt().UTC()
@@ -87,58 +91,68 @@ func (s *Service) CopySnapshot(ctx context.Context, r CopyRequest) (Snapshot, er
 // sourceID in this Service's region, a completed one first; a copy in error
 // does not count.
 func (s *Service) FindCopy(ctx context.Context, driveUID, sourceID string) (Snapshot, bool, error) {
-	list, err := s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
-		OwnerIds: []string{"self"},
-		Filters: []ec2types.Filter{
-			cloud.TagFilter(cloud.TagCluster, s.cluster),
-			cloud.TagFilter(cloud.TagCopiedFrom, sourceID),
-			cloud.Filter("status", SnapshotPending, SnapshotCompleted),
-		},
-	})
+	copies, err := s.copiesOf(ctx, driveUID, sourceID, SnapshotPending, SnapshotCompleted)
 	if err != nil {
-		return Snapshot{}, false, fmt.Errorf("finding the copy of %s for drive %s: %w", sourceID, driveUID, err)
+		return Snapshot{}, false, err
 	}
-	var pending *Snapshot
-	for i, sn := range list {
-		switch {
-		case sn.Tags[cloud.TagDriveUID] != driveUID:
-		case sn.State == SnapshotCompleted:
-			return sn, true, nil
-		case sn.State == SnapshotPending && pending == nil:
-			pending = &list[i]
-		}
-	}
-	if pending == nil {
-		return Snapshot{}, false, nil
-	}
-	return *pending, true, nil
+	sn, found := usableCopy(copies)
+	return sn, found, nil
 }
 
 // DeleteFailedCopies deletes the drive's copies of the snapshot sourceID in
 // this Service's region that failed (state error): they hold nothing, and a
 // copy whose CopySnapshot answer was lost is recorded only by its tags.
 func (s *Service) DeleteFailedCopies(ctx context.Context, driveUID, sourceID string) error {
-	if driveUID == "" {
-		return nil // copies are the drive's by its UID only
+	copies, err := s.copiesOf(ctx, driveUID, sourceID, SnapshotError)
+	if err != nil {
+		return err
 	}
+	return s.deleteFailed(ctx, copies)
+}
+
+// copiesOf lists the drive's copies of the snapshot sourceID in this
+// Service's region, in the given states: by the cluster's and the source's
+// tags, and the drive's UID.
+func (s *Service) copiesOf(ctx context.Context, driveUID, sourceID string, states ...string) ([]Snapshot, error) {
 	list, err := s.describeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
 		OwnerIds: []string{"self"},
 		Filters: []ec2types.Filter{
 			cloud.TagFilter(cloud.TagCluster, s.cluster),
 			cloud.TagFilter(cloud.TagCopiedFrom, sourceID),
-			cloud.TagFilter(cloud.TagDriveUID, driveUID),
-			cloud.Filter("status", SnapshotError),
+			cloud.Filter("status", states...),
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("finding the failed copies of %s for drive %s: %w", sourceID, driveUID, err)
+		return nil, fmt.Errorf("finding the copies of %s for drive %s: %w", sourceID, driveUID, err)
 	}
-	for _, sn := range list {
-		if sn.State != SnapshotError || sn.Tags[cloud.TagDriveUID] != driveUID {
+	return slices.DeleteFunc(list, func(sn Snapshot) bool { return sn.Tags[cloud.TagDriveUID] != driveUID }), nil
+}
+
+// usableCopy is the completed copy among copies, else a pending one.
+func usableCopy(copies []Snapshot) (Snapshot, bool) {
+	var pending *Snapshot
+	for i, sn := range copies {
+		switch {
+		case sn.State == SnapshotCompleted:
+			return sn, true
+		case sn.State == SnapshotPending && pending == nil:
+			pending = &copies[i]
+		}
+	}
+	if pending == nil {
+		return Snapshot{}, false
+	}
+	return *pending, true
+}
+
+// deleteFailed deletes the copies in error among copies.
+func (s *Service) deleteFailed(ctx context.Context, copies []Snapshot) error {
+	for _, sn := range copies {
+		if sn.State != SnapshotError {
 			continue
 		}
 		if err := s.DeleteSnapshot(ctx, sn); err != nil {
-			return fmt.Errorf("deleting the failed copy %s of %s for drive %s: %w", sn.ID, sourceID, driveUID, err)
+			return fmt.Errorf("deleting the failed copy %s of %s: %w", sn.ID, sn.Tags[cloud.TagCopiedFrom], err)
 		}
 	}
 	return nil
