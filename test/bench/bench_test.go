@@ -620,9 +620,34 @@ func serverCPUSeconds() float64 {
 	return ticks / ticksPerSecond
 }
 
+func cpuByProcess() map[string]float64 {
+	out := map[string]float64{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range dirs {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(data), ')')
+		j := strings.IndexByte(string(data), '(')
+		f := strings.Fields(string(data)[i+1:])
+		utime, _ := strconv.ParseFloat(f[11], 64)
+		stime, _ := strconv.ParseFloat(f[12], 64)
+		out[string(data[j+1:i])] += (utime + stime) / 100
+	}
+	return out
+}
+
 func converge(b *testing.B, h *harness.Harness, objects int) time.Duration {
 	serverCPU := serverCPUSeconds()
+	parts := cpuByProcess()
 	defer func() {
+		after := cpuByProcess()
+		for name, t := range after {
+			if t-parts[name] > 0.1 {
+				b.Logf("CPU %s: %.1f s", name, t-parts[name])
+			}
+		}
 		used := serverCPUSeconds() - serverCPU
 		b.ReportMetric(used, "apiserver-etcd-cpu-s")
 		b.Logf("the API server and etcd used %.1f s of CPU while %d objects converged", used, objects)
@@ -636,5 +661,6 @@ func converge(b *testing.B, h *harness.Harness, objects int) time.Duration {
 	b.ReportMetric(took.Seconds(), "converge-s")
 	b.Logf("%d objects Ready in %s", objects, took)
 	<-profiled
+	dumpStored(b, harness.Env(b).Config, h.Namespace)
 	return took
 }

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -24,18 +26,44 @@ import (
 // Workstation's key Secret), 32 at a time. Its time is the floor under
 // BenchmarkScaleFake's on this machine: the API server and etcd share its
 // cores with everything else.
-func BenchmarkScaleFloor(b *testing.B) { scaleFloor(b, false) }
+func BenchmarkScaleFloor(b *testing.B) { scaleFloor(b, floorMinimal) }
 
 // BenchmarkScaleFloorFull is BenchmarkScaleFloor with each status write
 // carrying the whole status a Ready Workstation and an attached drive end
 // with (8 and 5 conditions), patched as the operator patches: what the
 // size of the operator's objects costs the API server, apart from the
 // number of its writes.
-func BenchmarkScaleFloorFull(b *testing.B) { scaleFloor(b, true) }
+func BenchmarkScaleFloorFull(b *testing.B) { scaleFloor(b, floorFull) }
 
-func scaleFloor(b *testing.B, full bool) {
+// BenchmarkScaleFloorRules makes, with no operator, the writes the
+// operator's rules ask of each pair (docs/design.md, *Status writes*), the
+// statuses whole: the 2 creates and 2 finalizers; the drive's first look at
+// AWS, the lease with the launch, the volume attached; the Workstation's
+// launch record before RunInstances and Ready; the key Secret and the 2
+// Events. The Workstations and drives are watched as the manager watches
+// them. Its time and CPU are what no operator of these objects that keeps
+// those rules can go under on this machine.
+func BenchmarkScaleFloorRules(b *testing.B) { scaleFloor(b, floorRules) }
+
+type floorKind int
+
+const (
+	floorMinimal floorKind = iota
+	floorFull
+	floorRules
+)
+
+func scaleFloor(b *testing.B, kind floorKind) {
 	objects := count("XDRIVE_BENCH_OBJECTS", 1000)
 	h := harness.New(b, harness.Config{Env: harness.Env(b)})
+	if kind == floorRules {
+		stop := watchBoth(b, h)
+		defer stop()
+	}
+	writes := 7
+	if kind == floorRules {
+		writes = 13
+	}
 	serverCPU := serverCPUSeconds()
 	began := time.Now()
 	var wg sync.WaitGroup
@@ -47,7 +75,11 @@ func scaleFloor(b *testing.B, full bool) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := minimalWrites(h, i, full); err != nil {
+			write := minimalWrites
+			if kind == floorRules {
+				write = ruleWrites
+			}
+			if err := write(h, i, kind == floorFull); err != nil {
 				errs <- err
 			}
 		}()
@@ -61,8 +93,8 @@ func scaleFloor(b *testing.B, full bool) {
 	used := serverCPUSeconds() - serverCPU
 	b.ReportMetric(took.Seconds(), "floor-s")
 	b.ReportMetric(used, "apiserver-etcd-cpu-s")
-	b.Logf("%d objects' minimal writes (7 per pair) took %s; the API server and etcd used %.1f s of CPU (load %.1f)",
-		objects, took, used, loadAverage())
+	b.Logf("%d objects' writes (%d per pair) took %s; the API server and etcd used %.1f s of CPU (load %.1f)",
+		objects, writes, took, used, loadAverage())
 }
 
 // minimalWrites makes pair i's fewest writes: 2 creates, 2 finalizers, 2
@@ -142,4 +174,82 @@ func fullStatus(o client.Object, i int) {
 				cond("ClassAllowed", "ClassAllowed", "WorkstationClass xdrive-test-default allows this Workstation"),
 				cond("ContainersPreserved", "Preserved", "Containers and Docker's store are kept on the drive")}}
 	}
+}
+
+// ruleWrites makes pair i's writes as BenchmarkScaleFloorRules lists them,
+// in the operator's order.
+func ruleWrites(h *harness.Harness, i int, _ bool) error {
+	ctx := context.Background()
+	c := h.Client
+	drive := h.NewDrive(fmt.Sprintf("d-%04d", i), 10)
+	ws := h.NewWorkstation(fmt.Sprintf("ws-%04d", i), drive.Name, []string{"t3.large"}, "us-east-1a", "us-east-1b", "us-east-1c")
+	for _, o := range []client.Object{drive, ws} {
+		if err := c.Create(ctx, o); err != nil {
+			return fmt.Errorf("create %s: %w", o.GetName(), err)
+		}
+		controllerutil.AddFinalizer(o, common.Finalizer)
+		if err := c.Update(ctx, o); err != nil {
+			return fmt.Errorf("finalizer on %s: %w", o.GetName(), err)
+		}
+	}
+	patch := func(o client.Object) error {
+		before := o.DeepCopyObject().(client.Object)
+		fullStatus(o, i)
+		if err := c.Status().Patch(ctx, o, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("status of %s: %w", o.GetName(), err)
+		}
+		return nil
+	}
+	event := func(o client.Object, kind, reason, note string) error {
+		ev := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", o.GetName(), time.Now().UnixNano()), Namespace: o.GetNamespace()},
+			EventTime: metav1.NowMicro(), ReportingController: "xdrive.io/workstation", ReportingInstance: "floor",
+			Action: reason, Reason: reason, Note: note, Type: corev1.EventTypeNormal,
+			Regarding: corev1.ObjectReference{Kind: kind, APIVersion: v1alpha1.GroupVersion.String(),
+				Name: o.GetName(), Namespace: o.GetNamespace(), UID: o.GetUID(), ResourceVersion: o.GetResourceVersion()}}
+		if err := c.Create(ctx, ev); err != nil {
+			return fmt.Errorf("event on %s: %w", o.GetName(), err)
+		}
+		return nil
+	}
+	// The drive's first look; the lease and launch record (the drive's and
+	// the Workstation's); the key; the launch's Event; attached; Ready.
+	steps := []func() error{
+		func() error { return patch(drive) }, func() error { return patch(drive) }, func() error { return patch(ws) },
+		func() error {
+			return c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: ws.Name + "-ssh", Namespace: ws.Namespace},
+				Data: map[string][]byte{"key": make([]byte, 400)}})
+		},
+		func() error { return event(ws, "Workstation", "Launched", "Launched an instance") },
+		func() error { return patch(drive) }, func() error { return event(drive, "XDrive", "Attached", "Volume attached") },
+		func() error { return patch(ws) },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+		// Each status write must change the stored object, as the operator's do.
+		drive.Status.ObservedGeneration++
+		ws.Status.ObservedGeneration++
+	}
+	return nil
+}
+
+// watchBoth watches the fleet's Workstations and drives as the manager does,
+// until stopped.
+func watchBoth(b *testing.B, h *harness.Harness) func() {
+	env := harness.Env(b)
+	watched, err := cache.New(env.Config, cache.Options{Scheme: env.Scheme, DefaultNamespaces: map[string]cache.Config{h.Namespace: {}},
+		DefaultTransform: cache.TransformStripManagedFields()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	for _, o := range []client.Object{&v1alpha1.Workstation{}, &v1alpha1.XDrive{}} {
+		if _, err := watched.GetInformer(ctx, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	go func() { _ = watched.Start(ctx) }()
+	watched.WaitForCacheSync(ctx)
+	return cancel
 }

@@ -50,3 +50,32 @@ func fetchProfile(client *http.Client, url, path string) error {
 	}
 	return os.WriteFile(path, data, 0o644)
 }
+
+// dumpStored logs the named objects as the API server stores them
+// (XDRIVE_BENCH_DUMP=ws-0007,d-0007), managed fields included: what each
+// status write makes the server decode, patch, validate and encode.
+func dumpStored(b *testing.B, cfg *rest.Config, namespace string) {
+	names := os.Getenv("XDRIVE_BENCH_DUMP")
+	if names == "" {
+		return
+	}
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		b.Fatalf("dump: %v", err)
+	}
+	for _, name := range strings.Split(names, ",") {
+		kind := "workstations"
+		if strings.HasPrefix(name, "d-") {
+			kind = "xdrives"
+		}
+		url := fmt.Sprintf("%s/apis/xdrive.io/v1alpha1/namespaces/%s/%s/%s", strings.TrimSuffix(cfg.Host, "/"), namespace, kind, name)
+		resp, err := client.Get(url)
+		if err != nil {
+			b.Logf("dump %s: %v", name, err)
+			continue
+		}
+		data, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		b.Logf("%s %s: %d bytes\n%s", kind, name, len(data), data)
+	}
+}
