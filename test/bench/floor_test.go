@@ -116,7 +116,7 @@ func minimalWrites(h *harness.Harness, i int, full bool) error {
 	if full {
 		for _, o := range []client.Object{drive, ws} {
 			before := o.DeepCopyObject().(client.Object)
-			fullStatus(o, i)
+			fullStatus(o, i, 1)
 			if err := c.Status().Patch(ctx, o, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 				return fmt.Errorf("status of %s: %w", o.GetName(), err)
 			}
@@ -142,8 +142,9 @@ func minimalWrites(h *harness.Harness, i int, full bool) error {
 }
 
 // fullStatus sets the status a Ready Workstation, or an attached drive, of
-// BenchmarkScaleFake ends with (as its traces show), for pair i.
-func fullStatus(o client.Object, i int) {
+// BenchmarkScaleFake ends with (as its traces show), for pair i, with the
+// given observedGeneration.
+func fullStatus(o client.Object, i int, observed int64) {
 	now := metav1.Now()
 	cond := func(t, reason, msg string) metav1.Condition {
 		return metav1.Condition{Type: t, Status: metav1.ConditionTrue, Reason: reason, Message: msg, LastTransitionTime: now, ObservedGeneration: 1}
@@ -153,7 +154,7 @@ func fullStatus(o client.Object, i int) {
 	case *v1alpha1.XDrive:
 		attached := fmt.Sprintf("Volume %s in us-east-1a is attached to %s", vol, inst)
 		o.Status = v1alpha1.XDriveStatus{Phase: v1alpha1.XDrivePhaseAttached, VolumeID: vol, AttachedTo: inst, AvailabilityZone: "us-east-1a",
-			SizeGiB: 10, ObservedGeneration: 1, Region: "us-east-1",
+			SizeGiB: 10, ObservedGeneration: observed, Region: "us-east-1",
 			Holder:         &v1alpha1.DriveHolder{Name: "ws-" + o.Name[2:], UID: "3d2aa0a8-1a9c-4f65-b23b-1d6b03d6ad9d", Bounds: &v1alpha1.DriveBounds{ClassName: "xdrive-test-default"}, Launch: &v1alpha1.HolderLaunch{Attempt: 1, StartTime: now}},
 			Initialization: &v1alpha1.VolumeInitialization{VolumeID: vol},
 			Cost:           &v1alpha1.DriveCost{AsOf: now, VolumeUSDPerHour: "0.00109589"},
@@ -162,7 +163,7 @@ func fullStatus(o client.Object, i int) {
 				cond("Hydrated", "Initialized", fmt.Sprintf("Volume %s has nothing to load from a snapshot", vol))}}
 	case *v1alpha1.Workstation:
 		launched := fmt.Sprintf("Launched %s (Spot/t3.large/us-east-1a) in us-east-1a from a blank drive: Spot/t3.large/us-east-1a at $0.025000/h, the cheapest of 3 spot offerings", inst)
-		o.Status = v1alpha1.WorkstationStatus{Phase: v1alpha1.WorkstationPhaseRunning, ObservedGeneration: 1, InstanceID: inst, InstanceType: "t3.large",
+		o.Status = v1alpha1.WorkstationStatus{Phase: v1alpha1.WorkstationPhaseRunning, ObservedGeneration: observed, InstanceID: inst, InstanceType: "t3.large",
 			AvailabilityZone: "us-east-1a", CapacityType: "Spot", PrivateIP: "10.0.0.39", PublicIP: "198.18.0.39", LaunchTime: &now, Launches: 1,
 			SpotPrice: "0.025000", PricePerHour: "0.025000",
 			Class:     &v1alpha1.ResolvedClass{Name: "xdrive-test-default", SSHUser: "ec2-user", ImageID: "ami-00000000000000a01"},
@@ -192,9 +193,12 @@ func ruleWrites(h *harness.Harness, i int, _ bool) error {
 			return fmt.Errorf("finalizer on %s: %w", o.GetName(), err)
 		}
 	}
+	written := int64(0)
 	patch := func(o client.Object) error {
 		before := o.DeepCopyObject().(client.Object)
-		fullStatus(o, i)
+		// Each write changes the stored object, as the operator's do.
+		written++
+		fullStatus(o, i, written)
 		if err := c.Status().Patch(ctx, o, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 			return fmt.Errorf("status of %s: %w", o.GetName(), err)
 		}
@@ -227,9 +231,6 @@ func ruleWrites(h *harness.Harness, i int, _ bool) error {
 		if err := step(); err != nil {
 			return err
 		}
-		// Each status write must change the stored object, as the operator's do.
-		drive.Status.ObservedGeneration++
-		ws.Status.ObservedGeneration++
 	}
 	return nil
 }
