@@ -20,6 +20,11 @@ const (
 	TagCluster  = "xdrive.io/cluster"
 	TagDrive    = "xdrive.io/drive"
 	TagDriveUID = "xdrive.io/drive-uid"
+	// TagDriveSnapshot on a launch's volumes names the snapshot its drive
+	// volume is restored from: a detached drive volume is known by it after
+	// that snapshot is gone, apart from the root volume, which carries the
+	// same tags but is made from the image's snapshot.
+	TagDriveSnapshot = "xdrive.io/drive-snapshot"
 	// TagTakenAt is when the operator asked for a snapshot, to nanoseconds:
 	// EC2's start times may tie at one second.
 	TagTakenAt = "xdrive.io/taken-at"

@@ -106,7 +106,8 @@ func (s *Service) DriveVolumes(ctx context.Context, driveUID string) ([]Volume, 
 // IsDriveVolume tells a drive's volume from the other volumes a launch tags
 // alike, such as the instance's root volume: the drive is attached at
 // device, and is blank or made from one of the drive's snapshots: one of
-// known, or one tagged for one of owners. owners are the drive and, for a
+// known, the one its launch named (TagDriveSnapshot: it holds after that
+// snapshot is gone), or one tagged for one of owners. owners are the drive and, for a
 // fork, its source, whose snapshot the fork's first volume is made from.
 // Only volumes tagged with the drive's UID are asked about, so a source's own
 // volumes (tagged with the source's UID) are never taken for a fork's; a root
@@ -115,7 +116,7 @@ func (s *Service) IsDriveVolume(ctx context.Context, v Volume, device string, ow
 	if v.AttachedTo != "" {
 		return v.Device == device, nil
 	}
-	if v.SnapshotID == "" || slices.Contains(known, v.SnapshotID) {
+	if v.SnapshotID == "" || slices.Contains(known, v.SnapshotID) || v.SnapshotID == v.Tags[cloud.TagDriveSnapshot] {
 		return true, nil
 	}
 	sn, found, err := s.Snapshot(ctx, v.SnapshotID)

@@ -60,6 +60,12 @@ func TestIsDriveVolume(t *testing.T) {
 		{"another drive's snapshot", Volume{SnapshotID: "snap-other"}, []string{fork, source}, nil, false},
 		{"an image's snapshot: a kept root volume", Volume{SnapshotID: "snap-image"}, []string{fork, source}, []string{""}, false},
 		{"from a snapshot EC2 no longer knows", Volume{SnapshotID: "snap-gone"}, []string{fork, source}, []string{""}, false},
+		{"from the snapshot its launch named, gone", Volume{SnapshotID: "snap-gone", Tags: map[string]string{cloud.TagDriveSnapshot: "snap-gone"}},
+			[]string{fork, source}, []string{""}, true},
+		{"the root beside it, its image's snapshot", Volume{SnapshotID: "snap-image", Tags: map[string]string{cloud.TagDriveSnapshot: "snap-gone"}},
+			[]string{fork, source}, []string{""}, false},
+		{"the root, its image's snapshot gone", Volume{SnapshotID: "snap-image-gone", Tags: map[string]string{cloud.TagDriveSnapshot: "snap-gone"}},
+			[]string{fork, source}, []string{""}, false},
 	} {
 		got, err := s.IsDriveVolume(context.Background(), tc.v, device, tc.owners, tc.known...)
 		if err != nil || got != tc.want {

@@ -101,6 +101,9 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest) (Instance, error
 	instanceTags := cloud.Tags(instanceTagMap)
 	volumeTagMap := withName(tags, r.DriveName)
 	volumeTagMap[cloud.TagDriveUID] = r.DriveUID
+	if r.Volume.SnapshotID != "" && !r.Volume.Reattach {
+		volumeTagMap[cloud.TagDriveSnapshot] = r.Volume.SnapshotID
+	}
 	volumeTags := cloud.Tags(volumeTagMap)
 
 	ebs := &ec2types.EbsBlockDevice{

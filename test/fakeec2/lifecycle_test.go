@@ -213,6 +213,44 @@ func TestTerminationKeepsDriveAndDeletesRoot(t *testing.T) {
 	}
 }
 
+// TestDriveVolumeKnownAfterItsSnapshotIsGone: a launch's drive volume
+// names the snapshot it is restored from, so the drive knows it once
+// detached even after that snapshot is deleted and no status records it;
+// a kept root volume, tagged alike, is not taken for it.
+func TestDriveVolumeKnownAfterItsSnapshotIsGone(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, Options{KeepRootVolumes: true})
+	first := w.launchRunning(t, "us-east-1a", "", 0)
+	snap := w.completedSnapshot(t, first.DriveVolumeID)
+	inst := w.launchRunning(t, "us-east-1a", snap.ID, 1)
+	root := w.instance(t, inst.ID).VolumeIDs[1]
+	if err := w.launcher.Terminate(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	w.mustApply(t, KindInstanceTerminated, inst.ID)
+	if err := w.DeleteSnapshotOutside(snap.ID); err != nil {
+		t.Fatal(err)
+	}
+	vols, err := w.drives.DriveVolumes(ctx, "drive-uid-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, v := range vols {
+		if v.ID != inst.DriveVolumeID && v.ID != root {
+			continue
+		}
+		seen++
+		ours, err := w.drives.IsDriveVolume(ctx, v, bootstrap.DriveDevice, []string{"ns/drive"})
+		if err != nil || ours != (v.ID == inst.DriveVolumeID) {
+			t.Errorf("IsDriveVolume(%s, from %s, tags %v) = %t, %v; want %t", v.ID, v.SnapshotID, v.Tags, ours, err, v.ID == inst.DriveVolumeID)
+		}
+	}
+	if seen != 2 {
+		t.Fatalf("the drive's volumes %+v: want the drive volume %s and the kept root %s", vols, inst.DriveVolumeID, root)
+	}
+}
+
 func TestSpotReclaim(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, Options{})

@@ -183,9 +183,16 @@ func TestSoakSeeds(t *testing.T) {
 		// (910002508, I3). Both take another path since the launch is
 		// written into the lease (RollbackRacingStart); the scenario
 		// TestForkFirstVolumeKnownBySource plays the fork's case. 910002508's
-		// own cause (that snapshot deleted from outside too) is not
-		// recognisable: nothing left names the volume's lineage.
+		// own cause (that snapshot deleted from outside too) is
+		// LaunchSnapshotGone's.
 		"ForkFirstVolumeKnown": {920004727, 910002508},
+		// A fork's first volume, never recorded (its status writes lost),
+		// outlives its instance after the source's snapshot it came from
+		// was deleted from outside and a spec change re-resolved the
+		// restore: the launch tagged its volumes with that snapshot
+		// (TagDriveSnapshot), so the drive still knows the volume, and
+		// archives it with the fork's writes (I3: it leaked).
+		"LaunchSnapshotGone": {990809223},
 		// A rollback requested as the Workstation is started again: the
 		// launch records its restore in the drive's lease first, so the
 		// drive, reading its holder a version late, does not take the
