@@ -33,6 +33,7 @@ func startManagerChild(b *testing.B, h *harness.Harness, pollInterval, idleReque
 	bin := filepath.Join(dir, "managerchild")
 	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/xdrive-io/xdrive/test/bench/managerchild/cmd")
 	build.Stderr = os.Stderr
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as the image's (Dockerfile)
 	if err := build.Run(); err != nil {
 		b.Fatalf("build the manager process: %v", err)
 	}
