@@ -97,21 +97,30 @@ func scaleFloor(b *testing.B, kind floorKind) {
 		objects, writes, took, used, loadAverage())
 }
 
+// createPair creates pair i's drive and Workstation and puts the finalizer on each.
+func createPair(ctx context.Context, h *harness.Harness, i int) (*v1alpha1.XDrive, *v1alpha1.Workstation, error) {
+	drive := h.NewDrive(fmt.Sprintf("d-%04d", i), 10)
+	ws := h.NewWorkstation(fmt.Sprintf("ws-%04d", i), drive.Name, []string{"t3.large"}, "us-east-1a", "us-east-1b", "us-east-1c")
+	for _, o := range []client.Object{drive, ws} {
+		if err := h.Client.Create(ctx, o); err != nil {
+			return nil, nil, fmt.Errorf("create %s: %w", o.GetName(), err)
+		}
+		controllerutil.AddFinalizer(o, common.Finalizer)
+		if err := h.Client.Update(ctx, o); err != nil {
+			return nil, nil, fmt.Errorf("finalizer on %s: %w", o.GetName(), err)
+		}
+	}
+	return drive, ws, nil
+}
+
 // minimalWrites makes pair i's fewest writes: 2 creates, 2 finalizers, 2
 // status writes and a Secret; full writes the whole statuses (fullStatus).
 func minimalWrites(h *harness.Harness, i int, full bool) error {
 	ctx := context.Background()
 	c := h.Client
-	drive := h.NewDrive(fmt.Sprintf("d-%04d", i), 10)
-	ws := h.NewWorkstation(fmt.Sprintf("ws-%04d", i), drive.Name, []string{"t3.large"}, "us-east-1a", "us-east-1b", "us-east-1c")
-	for _, o := range []client.Object{drive, ws} {
-		if err := c.Create(ctx, o); err != nil {
-			return fmt.Errorf("create %s: %w", o.GetName(), err)
-		}
-		controllerutil.AddFinalizer(o, common.Finalizer)
-		if err := c.Update(ctx, o); err != nil {
-			return fmt.Errorf("finalizer on %s: %w", o.GetName(), err)
-		}
+	drive, ws, err := createPair(ctx, h, i)
+	if err != nil {
+		return err
 	}
 	if full {
 		for _, o := range []client.Object{drive, ws} {
@@ -182,16 +191,9 @@ func fullStatus(o client.Object, i int, observed int64) {
 func ruleWrites(h *harness.Harness, i int, _ bool) error {
 	ctx := context.Background()
 	c := h.Client
-	drive := h.NewDrive(fmt.Sprintf("d-%04d", i), 10)
-	ws := h.NewWorkstation(fmt.Sprintf("ws-%04d", i), drive.Name, []string{"t3.large"}, "us-east-1a", "us-east-1b", "us-east-1c")
-	for _, o := range []client.Object{drive, ws} {
-		if err := c.Create(ctx, o); err != nil {
-			return fmt.Errorf("create %s: %w", o.GetName(), err)
-		}
-		controllerutil.AddFinalizer(o, common.Finalizer)
-		if err := c.Update(ctx, o); err != nil {
-			return fmt.Errorf("finalizer on %s: %w", o.GetName(), err)
-		}
+	drive, ws, err := createPair(ctx, h, i)
+	if err != nil {
+		return err
 	}
 	written := int64(0)
 	patch := func(o client.Object) error {
