@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/xdrive-io/xdrive/api/v1alpha1"
@@ -110,6 +113,9 @@ func TestRollbackRacingStart(t *testing.T) {
 // it, and the Workstation launches no second volume beside it. Before, the
 // fork knew only snapshots tagged for itself: the volume leaked, or a
 // second was launched beside it (seeds 910002508, I3; 920004727, I2).
+// Launches now tag the volume with its snapshot too (TagDriveSnapshot,
+// LaunchSnapshotGone); this plays a volume launched before that, which only
+// the source as an owner knows.
 func TestForkFirstVolumeKnownBySource(t *testing.T) {
 	s := newScenario(t)
 	s.running()
@@ -140,6 +146,16 @@ func TestForkFirstVolumeKnownBySource(t *testing.T) {
 	id := s.Workstation("dev").Status.InstanceID
 	if id == "" || s.Drive("fork").Status.VolumeID != "" {
 		t.Fatalf("want a launch the fork has not adopted; instance %q, fork volume %q", id, s.Drive("fork").Status.VolumeID)
+	}
+	// As launched before launches tagged their volumes with the drive
+	// volume's snapshot (an upgrade): the source as an owner is what knows it.
+	for _, v := range s.EC2.Volumes() {
+		if v.Tags[cloud.TagDriveUID] == string(fork.UID) && !v.Root {
+			if _, err := s.EC2.CreateTags(context.Background(), &ec2.CreateTagsInput{Resources: []string{v.ID},
+				Tags: []ec2types.Tag{{Key: aws.String(cloud.TagDriveSnapshot), Value: aws.String("")}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	s.EC2.Settle()
 	s.Agent.Boot()
