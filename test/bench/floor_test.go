@@ -39,8 +39,8 @@ func BenchmarkScaleFloorFull(b *testing.B) { scaleFloor(b, floorFull) }
 // operator's rules ask of each pair (docs/design.md, *Status writes*), the
 // statuses whole: the 2 creates and 2 finalizers; the drive's first look at
 // AWS, the lease with the launch, the volume attached; the Workstation's
-// launch record before RunInstances and Ready; the key Secret and the 2
-// Events. The Workstations and drives are watched as the manager watches
+// launch record before RunInstances, its instance (which the drive attaches
+// to) and Ready; the key Secret and the 2 Events. The Workstations and drives are watched as the manager watches
 // them. Its time and CPU are what no operator of these objects that keeps
 // those rules can go under on this machine.
 func BenchmarkScaleFloorRules(b *testing.B) { scaleFloor(b, floorRules) }
@@ -218,7 +218,8 @@ func ruleWrites(h *harness.Harness, i int, _ bool) error {
 		return nil
 	}
 	// The drive's first look; the lease and launch record (the drive's and
-	// the Workstation's); the key; the launch's Event; attached; Ready.
+	// the Workstation's); the key; the launch's Event; the instance;
+	// attached; Ready.
 	steps := []func() error{
 		func() error { return patch(drive) }, func() error { return patch(drive) }, func() error { return patch(ws) },
 		func() error {
@@ -226,7 +227,7 @@ func ruleWrites(h *harness.Harness, i int, _ bool) error {
 				Data: map[string][]byte{"key": make([]byte, 400)}})
 		},
 		func() error { return event(ws, "Workstation", "Launched", "Launched an instance") },
-		func() error { return patch(drive) }, func() error { return event(drive, "XDrive", "Attached", "Volume attached") },
+		func() error { return patch(ws) }, func() error { return patch(drive) }, func() error { return event(drive, "XDrive", "Attached", "Volume attached") },
 		func() error { return patch(ws) },
 	}
 	for _, step := range steps {
